@@ -215,6 +215,121 @@ func (x *ReadResponse) GetClock() []byte {
 	return nil
 }
 
+// ForwardRequest is a client write handed to a replica of its key.
+type ForwardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Put   *PutRequest            `protobuf:"bytes,1,opt,name=put,proto3" json:"put,omitempty"`
+	// tombstone makes the write a delete (put.value is ignored).
+	Tombstone     bool   `protobuf:"varint,2,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
+	From          string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardRequest) Reset() {
+	*x = ForwardRequest{}
+	mi := &file_replica_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardRequest) ProtoMessage() {}
+
+func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
+func (*ForwardRequest) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ForwardRequest) GetPut() *PutRequest {
+	if x != nil {
+		return x.Put
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetTombstone() bool {
+	if x != nil {
+		return x.Tombstone
+	}
+	return false
+}
+
+func (x *ForwardRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+type ForwardResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Response *PutResponse           `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	// clock is the resulting sibling set (vclock.Clock.Marshal).
+	Clock         []byte `protobuf:"bytes,2,opt,name=clock,proto3" json:"clock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardResponse) Reset() {
+	*x = ForwardResponse{}
+	mi := &file_replica_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardResponse) ProtoMessage() {}
+
+func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
+func (*ForwardResponse) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ForwardResponse) GetResponse() *PutResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *ForwardResponse) GetClock() []byte {
+	if x != nil {
+		return x.Clock
+	}
+	return nil
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
@@ -229,12 +344,19 @@ const file_replica_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\fR\x03key\":\n" +
 	"\fReadResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
-	"\x05clock\x18\x02 \x01(\fR\x05clock2\xc7\x01\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\"m\n" +
+	"\x0eForwardRequest\x12)\n" +
+	"\x03put\x18\x01 \x01(\v2\x17.quorumkv.v1.PutRequestR\x03put\x12\x1c\n" +
+	"\ttombstone\x18\x02 \x01(\bR\ttombstone\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\"]\n" +
+	"\x0fForwardResponse\x124\n" +
+	"\bresponse\x18\x01 \x01(\v2\x18.quorumkv.v1.PutResponseR\bresponse\x12\x14\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock2\xcf\x01\n" +
 	"\aReplica\x12>\n" +
 	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
-	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12?\n" +
+	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12G\n" +
 	"\n" +
-	"Coordinate\x12\x17.quorumkv.v1.PutRequest\x1a\x18.quorumkv.v1.PutResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
+	"Coordinate\x12\x1b.quorumkv.v1.ForwardRequest\x1a\x1c.quorumkv.v1.ForwardResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
 	file_replica_proto_rawDescOnce sync.Once
@@ -248,27 +370,31 @@ func file_replica_proto_rawDescGZIP() []byte {
 	return file_replica_proto_rawDescData
 }
 
-var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_replica_proto_goTypes = []any{
-	(*ApplyRequest)(nil),  // 0: quorumkv.v1.ApplyRequest
-	(*ApplyResponse)(nil), // 1: quorumkv.v1.ApplyResponse
-	(*ReadRequest)(nil),   // 2: quorumkv.v1.ReadRequest
-	(*ReadResponse)(nil),  // 3: quorumkv.v1.ReadResponse
-	(*PutRequest)(nil),    // 4: quorumkv.v1.PutRequest
-	(*PutResponse)(nil),   // 5: quorumkv.v1.PutResponse
+	(*ApplyRequest)(nil),    // 0: quorumkv.v1.ApplyRequest
+	(*ApplyResponse)(nil),   // 1: quorumkv.v1.ApplyResponse
+	(*ReadRequest)(nil),     // 2: quorumkv.v1.ReadRequest
+	(*ReadResponse)(nil),    // 3: quorumkv.v1.ReadResponse
+	(*ForwardRequest)(nil),  // 4: quorumkv.v1.ForwardRequest
+	(*ForwardResponse)(nil), // 5: quorumkv.v1.ForwardResponse
+	(*PutRequest)(nil),      // 6: quorumkv.v1.PutRequest
+	(*PutResponse)(nil),     // 7: quorumkv.v1.PutResponse
 }
 var file_replica_proto_depIdxs = []int32{
-	0, // 0: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
-	2, // 1: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
-	4, // 2: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.PutRequest
-	1, // 3: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	3, // 4: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	5, // 5: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.PutResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	6, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	7, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	0, // 2: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
+	2, // 3: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
+	4, // 4: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	1, // 5: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
+	3, // 6: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
+	5, // 7: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_replica_proto_init() }
@@ -283,7 +409,7 @@ func file_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

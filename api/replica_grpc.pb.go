@@ -35,7 +35,7 @@ type ReplicaClient interface {
 	// Read returns the local replica's sibling set for a key.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
-	Coordinate(ctx context.Context, in *PutRequest, opts ...grpc.CallOption) (*PutResponse, error)
+	Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
 }
 
 type replicaClient struct {
@@ -66,9 +66,9 @@ func (c *replicaClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.
 	return out, nil
 }
 
-func (c *replicaClient) Coordinate(ctx context.Context, in *PutRequest, opts ...grpc.CallOption) (*PutResponse, error) {
+func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PutResponse)
+	out := new(ForwardResponse)
 	err := c.cc.Invoke(ctx, Replica_Coordinate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ type ReplicaServer interface {
 	// Read returns the local replica's sibling set for a key.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
-	Coordinate(context.Context, *PutRequest) (*PutResponse, error)
+	Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error)
 	mustEmbedUnimplementedReplicaServer()
 }
 
@@ -104,7 +104,7 @@ func (UnimplementedReplicaServer) Apply(context.Context, *ApplyRequest) (*ApplyR
 func (UnimplementedReplicaServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Read not implemented")
 }
-func (UnimplementedReplicaServer) Coordinate(context.Context, *PutRequest) (*PutResponse, error) {
+func (UnimplementedReplicaServer) Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Coordinate not implemented")
 }
 func (UnimplementedReplicaServer) mustEmbedUnimplementedReplicaServer() {}
@@ -165,7 +165,7 @@ func _Replica_Read_Handler(srv interface{}, ctx context.Context, dec func(interf
 }
 
 func _Replica_Coordinate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PutRequest)
+	in := new(ForwardRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func _Replica_Coordinate_Handler(srv interface{}, ctx context.Context, dec func(
 		FullMethod: Replica_Coordinate_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ReplicaServer).Coordinate(ctx, req.(*PutRequest))
+		return srv.(ReplicaServer).Coordinate(ctx, req.(*ForwardRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -1,0 +1,195 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+// Client talks to a quorumkv cluster. It is safe for concurrent use.
+type Client struct {
+	opts      options
+	endpoints []endpoint
+	preferred atomic.Int64 // index of the endpoint tried first
+}
+
+type endpoint struct {
+	addr  string
+	cc    *grpc.ClientConn
+	kv    api.KVClient
+	admin api.AdminClient
+}
+
+// New connects (lazily) to the given endpoints.
+func New(endpoints []string, opts ...Option) (*Client, error) {
+	if len(endpoints) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	c := &Client{opts: options{attemptTimeout: 5 * time.Second}}
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.dial...)
+	for _, addr := range endpoints {
+		cc, err := grpc.NewClient(addr, dial...)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.endpoints = append(c.endpoints, endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc)})
+	}
+	return c, nil
+}
+
+// Close closes every connection.
+func (c *Client) Close() error {
+	var errs []error
+	for _, e := range c.endpoints {
+		errs = append(errs, e.cc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// do runs fn on the preferred endpoint and fails over to the others, in
+// order, while the failure is the node's own. A failed endpoint stops being
+// preferred, so later requests do not wait on it.
+func (c *Client) do(ctx context.Context, retryAmbiguous bool, fn func(context.Context, endpoint) error) error {
+	start := int(c.preferred.Load())
+	var err error
+	for i := range c.endpoints {
+		idx := (start + i) % len(c.endpoints)
+		actx, cancel := context.WithTimeout(ctx, c.opts.attemptTimeout)
+		err = fn(actx, c.endpoints[idx])
+		cancel()
+		if err == nil || !nodeFailure(err, retryAmbiguous) || ctx.Err() != nil {
+			if err == nil && i > 0 {
+				c.preferred.CompareAndSwap(int64(start), int64(idx))
+			}
+			break
+		}
+		c.preferred.CompareAndSwap(int64(start), int64((idx+1)%len(c.endpoints)))
+		err = &NodeError{Endpoint: c.endpoints[idx].addr, Err: err}
+	}
+	var ne *NodeError
+	if errors.As(err, &ne) {
+		return &NodeError{Endpoint: ne.Endpoint, Err: fromStatus(ne.Err)}
+	}
+	return fromStatus(err)
+}
+
+func newCall(opts []CallOption) *call {
+	c := &call{}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Info says who served a request.
+type Info struct {
+	Coordinator  string
+	Partition    int
+	Replicas     []string
+	Required     int
+	Acks         int
+	FallbackAcks int
+}
+
+func infoFrom(p *api.ResponseInfo) Info {
+	return Info{
+		Coordinator: p.GetCoordinator(), Partition: int(p.GetPartition()), Replicas: p.GetReplicas(),
+		Required: int(p.GetRequired()), Acks: int(p.GetAcks()), FallbackAcks: int(p.GetFallbackAcks()),
+	}
+}
+
+// GetResult is a read's outcome: every live sibling and the context that
+// covers them.
+type GetResult struct {
+	Found   bool
+	Values  [][]byte
+	Context string
+	Info    Info
+}
+
+// Get reads key. A key with no live value returns the result (its context
+// still covers any tombstone) and ErrNotFound.
+func (c *Client) Get(ctx context.Context, key []byte, opts ...CallOption) (*GetResult, error) {
+	o := newCall(opts)
+	var resp *api.GetResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.kv.Get(ctx, &api.GetRequest{Key: key, Consistency: o.consistency()})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &GetResult{Found: resp.GetFound(), Values: resp.GetValues(), Context: resp.GetContext(), Info: infoFrom(resp.GetInfo())}
+	if !res.Found {
+		return res, ErrNotFound
+	}
+	return res, nil
+}
+
+// PutResult is a write's outcome: the key's siblings after the write (the new
+// value and any concurrent ones the context did not cover) and their context.
+type PutResult struct {
+	Values  [][]byte
+	Context string
+	Info    Info
+}
+
+// Put writes value. Without WithContext the write is blind: it never
+// overwrites anything and becomes a sibling of what is stored.
+func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) (*PutResult, error) {
+	o := newCall(opts)
+	return c.write(ctx, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
+		return e.kv.Put(ctx, &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency()})
+	})
+}
+
+// Delete writes a tombstone replacing the values the context covers. Without
+// WithContext it deletes nothing (the tombstone becomes a sibling).
+func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) (*PutResult, error) {
+	o := newCall(opts)
+	return c.write(ctx, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
+		return e.kv.Delete(ctx, &api.DeleteRequest{Key: key, Context: o.context, Consistency: o.consistency()})
+	})
+}
+
+func (c *Client) write(ctx context.Context, fn func(context.Context, endpoint) (*api.PutResponse, error)) (*PutResult, error) {
+	var resp *api.PutResponse
+	err := c.do(ctx, false, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = fn(ctx, e)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &PutResult{Values: resp.GetValues(), Context: resp.GetContext(), Info: infoFrom(resp.GetInfo())}, nil
+}
+
+// RingStatus asks a node for its view of the ring.
+func (c *Client) RingStatus(ctx context.Context) (*api.RingStatusResponse, error) {
+	var resp *api.RingStatusResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.RingStatus(ctx, &api.RingStatusRequest{})
+		return err
+	})
+	return resp, err
+}
+
+// Endpoints asks where key lives: its partition and ordered replicas.
+func (c *Client) Endpoints(ctx context.Context, key []byte) (*api.EndpointsResponse, error) {
+	var resp *api.EndpointsResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.Endpoints(ctx, &api.EndpointsRequest{Key: key})
+		return err
+	})
+	return resp, err
+}

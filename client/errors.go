@@ -1,0 +1,110 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+var (
+	// ErrNotFound: the key has no live value. A GetResult still carries the
+	// context (a delete's tombstone is covered by it).
+	ErrNotFound = errors.New("key not found")
+	// ErrInvalidArgument wraps every request the server rejected as malformed.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNoEndpoints: New was given no endpoints.
+	ErrNoEndpoints = errors.New("no endpoints given")
+)
+
+// UnavailableError: too few replicas answered for the requested consistency.
+// A write that fails this way may still have been stored on some replicas.
+type UnavailableError struct {
+	Op           string // "read" or "write"
+	Required     int
+	Acknowledged int
+	Message      string
+}
+
+func (e *UnavailableError) Error() string { return e.Message }
+
+// TooManySiblingsError: the write would leave more siblings than the server
+// allows. Read the key, resolve the siblings and write back with its context.
+type TooManySiblingsError struct {
+	Siblings, Max int
+	Message       string
+}
+
+func (e *TooManySiblingsError) Error() string { return e.Message }
+
+// NodeError: a node could not be reached or failed; the client tried every
+// endpoint it had.
+type NodeError struct {
+	Endpoint string
+	Err      error
+}
+
+func (e *NodeError) Error() string { return fmt.Sprintf("endpoint %s: %v", e.Endpoint, e.Err) }
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// fromStatus maps a gRPC error to the client's typed errors.
+func fromStatus(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	info := errorInfo(st)
+	md := info.GetMetadata()
+	switch info.GetReason() {
+	case api.ReasonQuorumUnavailable:
+		req, _ := strconv.Atoi(md["required"])
+		ack, _ := strconv.Atoi(md["acknowledged"])
+		return &UnavailableError{Op: md["op"], Required: req, Acknowledged: ack, Message: st.Message()}
+	case api.ReasonTooManySiblings:
+		n, _ := strconv.Atoi(md["siblings"])
+		max, _ := strconv.Atoi(md["max"])
+		return &TooManySiblingsError{Siblings: n, Max: max, Message: st.Message()}
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, st.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
+	case codes.Canceled:
+		return fmt.Errorf("%w: %s", context.Canceled, st.Message())
+	}
+	return err
+}
+
+func errorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == api.Domain {
+			return info
+		}
+	}
+	return nil
+}
+
+// nodeFailure reports an error that says the node itself (not the cluster)
+// failed, so another endpoint may succeed. retryAmbiguous allows a retry
+// after a timeout, when the request may have run (reads only).
+func nodeFailure(err error, retryAmbiguous bool) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	reason := errorInfo(st).GetReason()
+	switch st.Code() {
+	case codes.Unavailable:
+		return reason == "" || reason == api.ReasonShuttingDown
+	case codes.DeadlineExceeded:
+		return retryAmbiguous
+	}
+	return false
+}

@@ -1,0 +1,80 @@
+package client
+
+import (
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+// Level is a named consistency level.
+type Level int
+
+// Consistency levels. Quorum is ⌊N/2⌋+1.
+const (
+	Quorum Level = iota
+	One
+	Two
+	Three
+	All
+)
+
+func (l Level) proto() api.Level {
+	switch l {
+	case One:
+		return api.Level_LEVEL_ONE
+	case Two:
+		return api.Level_LEVEL_TWO
+	case Three:
+		return api.Level_LEVEL_THREE
+	case All:
+		return api.Level_LEVEL_ALL
+	}
+	return api.Level_LEVEL_QUORUM
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	attemptTimeout time.Duration
+	dial           []grpc.DialOption
+}
+
+// WithAttemptTimeout bounds each try on one endpoint (default 5s). A read
+// that times out on one node is tried on the next.
+func WithAttemptTimeout(d time.Duration) Option { return func(o *options) { o.attemptTimeout = d } }
+
+// WithDialOptions adds gRPC dial options.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dial = append(o.dial, opts...) }
+}
+
+// CallOption configures one request.
+type CallOption func(*call)
+
+type call struct {
+	level   Level
+	count   int
+	strict  bool
+	context string
+}
+
+func (c *call) consistency() *api.Consistency {
+	return &api.Consistency{Level: c.level.proto(), Count: uint32(c.count), Strict: c.strict}
+}
+
+// WithLevel sets the request's consistency level (default Quorum).
+func WithLevel(l Level) CallOption { return func(c *call) { c.level = l } }
+
+// WithCount asks for an explicit number of replicas (R for reads, W for writes).
+func WithCount(n int) CallOption { return func(c *call) { c.count = n } }
+
+// WithStrict forbids fallback replicas from counting toward the quorum.
+func WithStrict() CallOption { return func(c *call) { c.strict = true } }
+
+// WithContext writes with the causal context token of an earlier read: the
+// write replaces the values that read returned. Without it a write is blind
+// and becomes a sibling of whatever is stored.
+func WithContext(token string) CallOption { return func(c *call) { c.context = token } }

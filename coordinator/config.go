@@ -1,0 +1,94 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Defaults for Config.
+const (
+	DefaultReplicaTimeout = 2 * time.Second
+	DefaultMaxKeySize     = 1 << 10
+	DefaultMaxValueSize   = 1 << 20
+)
+
+// Placement answers where a key lives. *ring.Ring implements it.
+type Placement interface {
+	Partition(key []byte) int
+	// Preference is the ordered list of the partition's primary replicas.
+	Preference(p int) []string
+}
+
+// Local is this node's own replica.
+type Local interface {
+	Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, error)
+	Apply(key []byte, c vclock.Clock) (vclock.Clock, bool, error)
+	Get(key []byte) (vclock.Clock, bool, error)
+}
+
+// Transport reaches other nodes' replicas. Failures to reach a node should
+// wrap ErrUnreachable.
+type Transport interface {
+	Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error
+	Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error)
+	Coordinate(ctx context.Context, node string, w Write) (WriteResult, error)
+}
+
+// Liveness is the gossip view of which nodes are up. It only orders choices;
+// quorum decisions rest on RPC results.
+type Liveness interface {
+	Alive(node string) bool
+}
+
+// Config configures a Coordinator.
+type Config struct {
+	NodeID string
+	// Replicas is N, the cluster's replication factor.
+	Replicas int
+	// Placement returns the current ring; called once per request.
+	Placement func() Placement
+	Local     Local
+	Transport Transport
+	// Liveness is optional.
+	Liveness Liveness
+	// ReplicaTimeout bounds each call to a replica, also the ones that go on
+	// after the client has its answer.
+	ReplicaTimeout time.Duration
+	MaxKeySize     int
+	MaxValueSize   int
+	Logger         *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.ReplicaTimeout == 0 {
+		c.ReplicaTimeout = DefaultReplicaTimeout
+	}
+	if c.MaxKeySize == 0 {
+		c.MaxKeySize = DefaultMaxKeySize
+	}
+	if c.MaxValueSize == 0 {
+		c.MaxValueSize = DefaultMaxValueSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("coordinator: NodeID is required")
+	case c.Replicas < 1:
+		return errors.New("coordinator: Replicas must be at least 1")
+	case c.Placement == nil || c.Local == nil || c.Transport == nil:
+		return errors.New("coordinator: Placement, Local and Transport are required")
+	case c.ReplicaTimeout < 0 || c.MaxKeySize < 0 || c.MaxValueSize < 0:
+		return errors.New("coordinator: timeouts and limits must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Coordinator runs quorum reads and writes for one node.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+
+	// bg is the parent of work that outlives a request (straggler writes,
+	// read repair); Close cancels it and waits.
+	bg     context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+
+	repairing sync.Map // key string -> struct{}: read repairs in flight
+}
+
+// New builds a Coordinator.
+func New(cfg Config) (*Coordinator, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	bg, stop := context.WithCancel(context.Background())
+	return &Coordinator{cfg: cfg, log: cfg.Logger.With("component", "coordinator"), bg: bg, stop: stop}, nil
+}
+
+// Close stops background work and waits for it.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.stop()
+	c.wg.Wait()
+}
+
+// goBackground runs fn unless the coordinator is closed.
+func (c *Coordinator) goBackground(fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// Info says who answered a request.
+type Info struct {
+	Coordinator  string
+	Partition    int
+	Required     int
+	Acks         int
+	FallbackAcks int
+	Replicas     []string // replicas that answered, in answer order
+}
+
+// Write is a put or a delete.
+type Write struct {
+	Key   []byte
+	Value []byte
+	// Tombstone makes this a delete; Value is ignored.
+	Tombstone   bool
+	Context     vclock.VV
+	Consistency Consistency
+}
+
+// WriteResult is a write's outcome: the resulting sibling set (the new value
+// and every sibling the context did not cover) and who acknowledged it.
+type WriteResult struct {
+	Clock vclock.Clock
+	Info  Info
+}
+
+// ReadResult is a read's merged sibling set. Found is false when there is no
+// live value (absent, or only tombstones); Clock still carries the context.
+type ReadResult struct {
+	Clock vclock.Clock
+	Found bool
+	Info  Info
+}
+
+func (c *Coordinator) checkKey(key []byte) error {
+	if len(key) == 0 {
+		return fmt.Errorf("%w: key is empty", ErrInvalidArgument)
+	}
+	if len(key) > c.cfg.MaxKeySize {
+		return fmt.Errorf("%w: key is %d bytes, the limit is %d", ErrInvalidArgument, len(key), c.cfg.MaxKeySize)
+	}
+	return nil
+}
+
+func (c *Coordinator) checkWrite(w Write) (int, error) {
+	if err := c.checkKey(w.Key); err != nil {
+		return 0, err
+	}
+	if len(w.Value) > c.cfg.MaxValueSize {
+		return 0, fmt.Errorf("%w: value is %d bytes, the limit is %d", ErrInvalidArgument, len(w.Value), c.cfg.MaxValueSize)
+	}
+	if err := w.Context.Validate(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	return w.Consistency.Required(c.cfg.Replicas)
+}
+
+// lookup returns the key's partition and preference list.
+func (c *Coordinator) lookup(key []byte) (int, []string) {
+	pl := c.cfg.Placement()
+	p := pl.Partition(key)
+	return p, pl.Preference(p)
+}
+
+func (c *Coordinator) isReplica(prefs []string) bool {
+	return slices.Contains(prefs, c.cfg.NodeID)
+}
+
+// replicaCtx bounds one replica call by ReplicaTimeout and by parent.
+func (c *Coordinator) replicaCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, c.cfg.ReplicaTimeout)
+}

@@ -1,0 +1,35 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. The server edge maps them to gRPC codes.
+var (
+	// ErrInvalidArgument wraps every rejected input.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotReplica is returned by a forwarded write that reached a node that
+	// is not a replica of the key.
+	ErrNotReplica = errors.New("this node is not a replica of the key")
+	// ErrUnreachable wraps transport failures to reach a node (refused,
+	// timed out before sending): the request did not run there.
+	ErrUnreachable = errors.New("node unreachable")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("coordinator closed")
+)
+
+// UnavailableError says a request could not reach its consistency level.
+type UnavailableError struct {
+	Op           string // "read" or "write"
+	Required     int
+	Acknowledged int
+}
+
+func (e *UnavailableError) Error() string {
+	verb := "acknowledged"
+	if e.Op == "read" {
+		verb = "answered"
+	}
+	return fmt.Sprintf("%s unavailable: %d replicas required, %d %s", e.Op, e.Required, e.Acknowledged, verb)
+}

@@ -1,0 +1,150 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Put runs a write (a put, or a delete when w.Tombstone): this node
+// coordinates it when it is a replica of the key, and otherwise forwards it to
+// the first replica that takes it.
+func (c *Coordinator) Put(ctx context.Context, w Write) (WriteResult, error) {
+	need, err := c.checkWrite(w)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	p, prefs := c.lookup(w.Key)
+	if c.isReplica(prefs) {
+		return c.coordinate(ctx, w, need, p, prefs)
+	}
+	return c.forward(ctx, w, need, prefs)
+}
+
+// CoordinateForwarded runs a write another node forwarded here. It never
+// forwards again: a node that is not a replica answers ErrNotReplica.
+func (c *Coordinator) CoordinateForwarded(ctx context.Context, w Write) (WriteResult, error) {
+	need, err := c.checkWrite(w)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	p, prefs := c.lookup(w.Key)
+	if !c.isReplica(prefs) {
+		return WriteResult{}, ErrNotReplica
+	}
+	return c.coordinate(ctx, w, need, p, prefs)
+}
+
+type ack struct {
+	node string
+	err  error
+}
+
+// coordinate mints the write's dot on the local replica (durably), then sends
+// the whole resulting sibling set to the other replicas and returns once need
+// of them, this one included, hold it. The other sends go on in the
+// background.
+func (c *Coordinator) coordinate(ctx context.Context, w Write, need, p int, prefs []string) (WriteResult, error) {
+	sib := vclock.Sibling{Value: w.Value, Tombstone: w.Tombstone}
+	if w.Tombstone {
+		sib.Value = nil
+	}
+	result, err := c.cfg.Local.Coordinate(w.Key, w.Context, sib)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	info := Info{Coordinator: c.cfg.NodeID, Partition: p, Required: need, Replicas: []string{c.cfg.NodeID}}
+	others := without(prefs, c.cfg.NodeID)
+	t := newTracker(need, len(others)+1)
+	t.record(true)
+	acks := make(chan ack, len(others))
+	for _, n := range others {
+		c.replicate(n, w.Key, result, acks)
+	}
+	for !t.decided() {
+		select {
+		case a := <-acks:
+			t.record(a.err == nil)
+			if a.err == nil {
+				info.Replicas = append(info.Replicas, a.node)
+			}
+		case <-ctx.Done():
+			info.Acks = t.ok
+			return WriteResult{Clock: result, Info: info}, &UnavailableError{Op: "write", Required: need, Acknowledged: t.ok}
+		}
+	}
+	info.Acks = t.ok
+	if !t.met() {
+		return WriteResult{Clock: result, Info: info}, &UnavailableError{Op: "write", Required: need, Acknowledged: t.ok}
+	}
+	return WriteResult{Clock: result, Info: info}, nil
+}
+
+// replicate sends c to node in the background, bounded by ReplicaTimeout but
+// not by the client's request: a replica still gets the write after the
+// client has its answer.
+func (c *Coordinator) replicate(node string, key []byte, clk vclock.Clock, acks chan<- ack) {
+	started := c.goBackground(func() {
+		rctx, cancel := c.replicaCtx(c.bg)
+		err := c.cfg.Transport.Apply(rctx, node, key, clk)
+		cancel()
+		if err != nil {
+			c.log.Debug("replica did not acknowledge", "node", node, "err", err)
+		}
+		acks <- ack{node: node, err: err}
+	})
+	if !started {
+		acks <- ack{node: node, err: ErrClosed}
+	}
+}
+
+// forward hands the write to a replica of the key: live ones first, in
+// preference order. Only a replica that could not run it at all (unreachable,
+// or no longer a replica) is skipped for the next; any answer it gave,
+// including a failed quorum, is final, since the write may have happened.
+func (c *Coordinator) forward(ctx context.Context, w Write, need int, prefs []string) (WriteResult, error) {
+	var lastErr error
+	for _, n := range c.liveFirst(prefs) {
+		fctx, cancel := context.WithTimeout(ctx, 2*c.cfg.ReplicaTimeout)
+		res, err := c.cfg.Transport.Coordinate(fctx, n, w)
+		cancel()
+		if err == nil || !(errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotReplica)) {
+			return res, err
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	c.log.Debug("no replica took a forwarded write", "err", lastErr)
+	return WriteResult{}, &UnavailableError{Op: "write", Required: need, Acknowledged: 0}
+}
+
+// liveFirst orders nodes with the ones gossip believes up first, keeping the
+// order within each group.
+func (c *Coordinator) liveFirst(nodes []string) []string {
+	if c.cfg.Liveness == nil {
+		return nodes
+	}
+	out := make([]string, 0, len(nodes))
+	var down []string
+	for _, n := range nodes {
+		if c.cfg.Liveness.Alive(n) {
+			out = append(out, n)
+		} else {
+			down = append(down, n)
+		}
+	}
+	return append(out, down...)
+}
+
+func without(nodes []string, self string) []string {
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		if n != self {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,75 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Defaults for Config.
+const (
+	DefaultWarnSiblings = 25
+	DefaultMaxSiblings  = 100
+	DefaultEpochLease   = 10000
+	lockStripes         = 1024
+)
+
+// Config configures a Store.
+type Config struct {
+	// NodeID is the node's name; the data directory is bound to it.
+	NodeID string
+	// Dir is the Pebble directory.
+	Dir string
+	// FS overrides the file system (tests use vfs.NewCrashableMem). Nil means the OS.
+	FS vfs.FS
+	// NoSync trades durability for speed: writes are not fsynced. A node that
+	// stops uncleanly in this mode takes a new incarnation on restart.
+	NoSync bool
+	// Partition maps a key to its partition. Required.
+	Partition func(key []byte) int
+	// WarnSiblings logs a warning when a client write leaves this many siblings.
+	WarnSiblings int
+	// MaxSiblings refuses client writes that would leave more siblings.
+	MaxSiblings int
+	// EpochLease is how many per-key epochs are leased with one durable write.
+	EpochLease uint64
+	// Logger receives the store's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.WarnSiblings == 0 {
+		c.WarnSiblings = DefaultWarnSiblings
+	}
+	if c.MaxSiblings == 0 {
+		c.MaxSiblings = DefaultMaxSiblings
+	}
+	if c.EpochLease == 0 {
+		c.EpochLease = DefaultEpochLease
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("replica: NodeID is required")
+	case c.Dir == "":
+		return errors.New("replica: Dir is required")
+	case c.Partition == nil:
+		return errors.New("replica: Partition is required")
+	case c.MaxSiblings < 0 || c.WarnSiblings < 0:
+		return errors.New("replica: sibling limits must not be negative")
+	case c.MaxSiblings > 0 && c.WarnSiblings > c.MaxSiblings:
+		return fmt.Errorf("replica: WarnSiblings %d exceeds MaxSiblings %d", c.WarnSiblings, c.MaxSiblings)
+	}
+	return nil
+}

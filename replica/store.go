@@ -1,0 +1,291 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Store is one node's local replica on Pebble.
+type Store struct {
+	cfg   Config
+	log   *slog.Logger
+	db    *pebble.DB
+	wopt  *pebble.WriteOptions
+	locks [lockStripes]sync.Mutex
+
+	id    identity
+	fresh bool
+
+	epochMu     sync.Mutex
+	epochNext   uint64
+	epochLeased uint64
+
+	closed atomic.Bool
+}
+
+// Open opens (or creates) the replica in cfg.Dir.
+func Open(cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica")}
+	s.wopt = pebble.Sync
+	if cfg.NoSync {
+		s.wopt = pebble.NoSync
+	}
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{
+		FS:                 cfg.FS,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{s.log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replica: open %s: %w", cfg.Dir, err)
+	}
+	s.db = db
+	if err := s.loadIdentity(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Fresh reports whether this open created a new incarnation (new or wiped
+// storage, or an unclean stop without fsync).
+func (s *Store) Fresh() bool { return s.fresh }
+
+// Close marks a clean shutdown and closes Pebble.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	err := s.db.Set(keyClean, []byte{1}, pebble.Sync)
+	return errors.Join(err, s.db.Close())
+}
+
+// dataKey is d/<partition:be16>/<key>.
+func (s *Store) dataKey(key []byte) []byte {
+	return partitionKey(s.cfg.Partition(key), key)
+}
+
+func partitionKey(p int, key []byte) []byte {
+	k := make([]byte, 0, 5+len(key))
+	k = append(k, 'd', '/')
+	k = binary.BigEndian.AppendUint16(k, uint16(p))
+	k = append(k, '/')
+	return append(k, key...)
+}
+
+func (s *Store) lock(key []byte) *sync.Mutex {
+	return &s.locks[xxhash.Sum64(key)%lockStripes]
+}
+
+// Get returns the stored sibling set of key; found is false when none is stored.
+func (s *Store) Get(key []byte) (c vclock.Clock, found bool, err error) {
+	if s.closed.Load() {
+		return c, false, ErrClosed
+	}
+	return s.read(s.dataKey(key))
+}
+
+func (s *Store) read(dk []byte) (vclock.Clock, bool, error) {
+	v, closer, err := s.db.Get(dk)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return vclock.Clock{}, false, nil
+	}
+	if err != nil {
+		return vclock.Clock{}, false, err
+	}
+	defer closer.Close()
+	c, err := vclock.Unmarshal(v)
+	if err != nil {
+		return vclock.Clock{}, false, fmt.Errorf("replica: stored object %q: %w", dk, err)
+	}
+	return c, true, nil
+}
+
+func (s *Store) write(dk []byte, c vclock.Clock) error {
+	return s.db.Set(dk, c.Marshal(), s.wopt)
+}
+
+// Coordinate runs a client write on this replica, the key's coordinator: it
+// discards the siblings ctx covers, adds v with a fresh dot of this replica's
+// actor for the key, and persists the result before returning it. The result
+// must then be replicated whole.
+func (s *Store) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, error) {
+	if s.closed.Load() {
+		return vclock.Clock{}, ErrClosed
+	}
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	dk := s.dataKey(key)
+	local, found, err := s.read(dk)
+	if err != nil {
+		return vclock.Clock{}, err
+	}
+	actor, err := s.actorFor(local, found, ctx)
+	if err != nil {
+		return vclock.Clock{}, err
+	}
+	result := vclock.Put(local, ctx, actor, v)
+	if err := s.checkSiblings(key, result.Size()); err != nil {
+		return vclock.Clock{}, err
+	}
+	if err := s.write(dk, result); err != nil {
+		return vclock.Clock{}, err
+	}
+	return result, nil
+}
+
+func (s *Store) checkSiblings(key []byte, n int) error {
+	if s.cfg.MaxSiblings > 0 && n > s.cfg.MaxSiblings {
+		return &TooManySiblingsError{Siblings: n, Max: s.cfg.MaxSiblings}
+	}
+	if s.cfg.WarnSiblings > 0 && n >= s.cfg.WarnSiblings {
+		s.log.Warn("key has many siblings; clients should resolve them", "key", key, "siblings", n)
+	}
+	return nil
+}
+
+// actorFor picks the actor that mints the dot of a client write (DVVSET.md
+// §6.1): a fresh per-key epoch when this replica holds no copy of the key or
+// shows amnesia (the context knows more of one of its actors than it does);
+// otherwise the newest of its own actors already in the clock.
+func (s *Store) actorFor(local vclock.Clock, found bool, ctx vclock.VV) (vclock.Actor, error) {
+	if !found || s.amnesiac(local, ctx) {
+		return s.newEpochActor()
+	}
+	best, bestEpoch, ok := vclock.Actor(""), uint64(0), false
+	for _, e := range local.Entries {
+		if ep, own := s.ownEpoch(e.Actor); own && (!ok || ep > bestEpoch) {
+			best, bestEpoch, ok = e.Actor, ep, true
+		}
+	}
+	if !ok {
+		return s.newEpochActor()
+	}
+	return best, nil
+}
+
+func (s *Store) amnesiac(local vclock.Clock, ctx vclock.VV) bool {
+	for _, d := range ctx {
+		if _, own := s.ownEpoch(d.Actor); own && d.N > local.Counter(d.Actor) {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply merges an incoming sibling set into the local copy (vclock.Sync) and
+// persists the result if anything changed. It never mints a dot for a value
+// and never applies the sibling cap: refusing a merge would lose data.
+func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, changed bool, err error) {
+	if s.closed.Load() {
+		return vclock.Clock{}, false, ErrClosed
+	}
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	dk := s.dataKey(key)
+	local, found, err := s.read(dk)
+	if err != nil {
+		return vclock.Clock{}, false, err
+	}
+	merged = vclock.Sync(local, incoming)
+	if !found && s.holdsOwnActor(incoming) {
+		// Our own dots came back to a replica with no copy: we forgot the key.
+		// Record a fresh epoch so the next write here cannot re-issue them (K5).
+		a, err := s.newEpochActor()
+		if err != nil {
+			return vclock.Clock{}, false, err
+		}
+		merged = vclock.Sync(merged, vclock.Clock{Entries: []vclock.Entry{{Actor: a, N: 1}}})
+	}
+	if found && merged.Equal(local) {
+		return local, false, nil
+	}
+	if err := s.write(dk, merged); err != nil {
+		return vclock.Clock{}, false, err
+	}
+	return merged, true, nil
+}
+
+func (s *Store) holdsOwnActor(c vclock.Clock) bool {
+	for _, e := range c.Entries {
+		if _, own := s.ownEpoch(e.Actor); own {
+			return true
+		}
+	}
+	return false
+}
+
+// ScanPartition calls fn for every key stored in partition p, in key order.
+func (s *Store) ScanPartition(p int, fn func(key []byte, c vclock.Clock) error) error {
+	lower := partitionKey(p, nil)
+	upper := partitionKey(p+1, nil)
+	if p+1 > 0xFFFF {
+		upper = []byte("d0")
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		c, err := vclock.Unmarshal(it.Value())
+		if err != nil {
+			return fmt.Errorf("replica: stored object %q: %w", it.Key(), err)
+		}
+		key := bytes.Clone(it.Key()[len(lower):])
+		if err := fn(key, c); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+func (s *Store) getState(k []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// LoadDoc returns the persisted ring document (nil if none).
+func (s *Store) LoadDoc() ([]byte, error) { return s.getState([]byte("s/ring")) }
+
+// SaveDoc durably stores the ring document.
+func (s *Store) SaveDoc(b []byte) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.db.Set([]byte("s/ring"), b, pebble.Sync)
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}
