@@ -1,0 +1,58 @@
+// Command quorumkv is the one quorumkv binary: a server, a local demo
+// cluster, the get/put/delete client and the ring admin commands.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/quorumkv/quorumkv/client"
+)
+
+// Exit codes (documented in the README).
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitUnavailable = 3
+	exitNotFound    = 4
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	return exitCode(err)
+}
+
+// usageError marks a mistake in how the command was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func exitCode(err error) int {
+	var unavailable *client.UnavailableError
+	var usage usageError
+	switch {
+	case errors.As(err, &unavailable):
+		return exitUnavailable
+	case errors.Is(err, client.ErrNotFound):
+		return exitNotFound
+	case errors.As(err, &usage), errors.Is(err, client.ErrInvalidArgument):
+		return exitUsage
+	}
+	return exitError
+}

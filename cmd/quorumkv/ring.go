@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+func newRingCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ring",
+		Short: "Inspect the ring: members, ownership, where keys live",
+	}
+	cmd.AddCommand(newRingStatusCmd(), newRingEndpointsCmd())
+	return cmd
+}
+
+type memberOutput struct {
+	ID         string `json:"id"`
+	Address    string `json:"address"`
+	Status     string `json:"status"`
+	State      string `json:"state"`
+	Partitions int    `json:"partitions"`
+	Owned      int    `json:"owned"`
+}
+
+type statusOutput struct {
+	Node       string         `json:"node"`
+	Replicas   int            `json:"replicas"`
+	Partitions int            `json:"partitions"`
+	Members    []memberOutput `json:"members"`
+	Verdict    string         `json:"verdict"`
+}
+
+func newRingStatusCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Members, address, up/down, partitions replicated",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ctx, cancel, err := cf.connect()
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer c.Close()
+			resp, err := c.RingStatus(ctx)
+			if err != nil {
+				return err
+			}
+			out := statusFromProto(resp)
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			return printStatus(cmd.OutOrStdout(), out)
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func statusFromProto(resp *api.RingStatusResponse) statusOutput {
+	out := statusOutput{Node: resp.GetNode(), Replicas: int(resp.GetReplicas()), Partitions: int(resp.GetPartitions())}
+	for _, m := range resp.GetMembers() {
+		st := "down"
+		if m.GetUp() {
+			st = "up"
+		}
+		out.Members = append(out.Members, memberOutput{
+			ID: m.GetId(), Address: m.GetAddress(), Status: st, State: m.GetState(),
+			Partitions: int(m.GetPartitions()), Owned: int(m.GetOwned()),
+		})
+	}
+	out.Verdict = verdict(out.Members, out.Replicas)
+	return out
+}
+
+// verdict is the one line under the status table.
+func verdict(members []memberOutput, n int) string {
+	up, down := 0, 0
+	for _, m := range members {
+		if m.Status == "up" {
+			up++
+		} else {
+			down++
+		}
+	}
+	line := fmt.Sprintf("%d up, %d down", up, down)
+	quorum := n/2 + 1
+	switch {
+	case len(members) == 0:
+		return "no members"
+	case down == 0 && len(members) >= n:
+		return line + " — healthy"
+	case down == 0:
+		return line + fmt.Sprintf(" — under-replicated: %d members for %d replicas", len(members), n)
+	case n-min(down, n) >= quorum:
+		return line + " — degraded: QUORUM works, ALL fails for keys on down nodes"
+	default:
+		return line + " — unavailable: QUORUM fails for keys on down nodes"
+	}
+}
+
+func printStatus(w io.Writer, out statusOutput) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fprintf(tw, "ID\tADDRESS\tSTATUS\tSTATE\tPARTITIONS\tOWNED\n")
+	for _, m := range out.Members {
+		pct := 0.0
+		if out.Partitions > 0 {
+			pct = 100 * float64(m.Owned) / float64(out.Partitions)
+		}
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\n", m.ID, m.Address, m.Status, m.State, m.Partitions, pct)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fprintf(w, "%s\n", out.Verdict)
+	return nil
+}
+
+type endpointsOutput struct {
+	Key       string   `json:"key"`
+	Partition int      `json:"partition"`
+	Replicas  []string `json:"replicas"`
+	Addresses []string `json:"addresses"`
+}
+
+func newRingEndpointsCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "endpoints KEY",
+		Short: "Where a key lives: its partition and ordered preference list",
+		Args:  exactArgs("KEY"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ctx, cancel, err := cf.connect()
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer c.Close()
+			resp, err := c.Endpoints(ctx, []byte(args[0]))
+			if err != nil {
+				return err
+			}
+			out := endpointsOutput{Key: args[0], Partition: int(resp.GetPartition()), Replicas: resp.GetReplicas(), Addresses: resp.GetAddresses()}
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fprintf(tw, "partition\t%d\n", out.Partition)
+			for i, id := range out.Replicas {
+				fprintf(tw, "replica %d\t%s\t%s\n", i+1, id, out.Addresses[i])
+			}
+			return tw.Flush()
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}

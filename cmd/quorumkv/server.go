@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorumkv/quorumkv/node"
+)
+
+// serverFlags are the flags of `quorumkv server`.
+type serverFlags struct {
+	cfg           node.Config
+	fsync         bool
+	gossipProfile string
+	logLevel      string
+	logFormat     string
+}
+
+func newServerCmd() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run one node",
+		Example: `  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 127.0.0.1:7101 --gossip 127.0.0.1:7201
+  quorumkv server --id n2 --data /var/lib/quorumkv/n2 --listen 127.0.0.1:7102 --gossip 127.0.0.1:7202 --join 127.0.0.1:7201`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.cfg.ID, "id", "", "unique node id (required)")
+	fl.StringVar(&f.cfg.DataDir, "data", "", "data directory (required)")
+	fl.StringVar(&f.cfg.Listen, "listen", "127.0.0.1:7101", "gRPC listen address")
+	fl.StringVar(&f.cfg.Gossip, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address")
+	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
+	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
+	fl.IntVar(&f.cfg.Partitions, "partitions", node.DefaultPartitions, "number of partitions, Q (cluster constant)")
+	fl.BoolVar(&f.fsync, "fsync", true, "fsync every write before acknowledging it (false trades durability for speed)")
+	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
+	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "failure-detection timers: lan (seconds) or local (sub-second, for tests)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+func (f *serverFlags) run(stderr io.Writer) error {
+	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	switch f.gossipProfile {
+	case "lan":
+	case "local":
+		f.cfg.FastGossip = true
+	default:
+		return usagef("unknown --gossip-profile %q (want lan or local)", f.gossipProfile)
+	}
+	f.cfg.NoSync = !f.fsync
+	f.cfg.Logger = logger
+	if err := f.cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(f.cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("signal received; draining")
+	return n.Stop(context.Background())
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("unknown --log-level %q (want debug, info, warn or error)", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("unknown --log-format %q (want text or json)", format)
+}
+

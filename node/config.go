@@ -1,0 +1,88 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// Defaults for Config.
+const (
+	DefaultReplicas     = 3
+	DefaultPartitions   = 1024
+	DefaultDrainTimeout = 10 * time.Second
+)
+
+// Config configures one server.
+type Config struct {
+	ID      string
+	DataDir string
+	// Listen is the gRPC host:port (port 0 picks a free one).
+	Listen string
+	// Gossip is the memberlist host:port (port 0 picks a free one).
+	Gossip string
+	// Join lists seed gossip addresses.
+	Join       []string
+	Replicas   int
+	Partitions int
+	// NoSync turns fsync off (faster, loses the last writes on a crash).
+	NoSync bool
+	// FastGossip uses quick failure-detection timers (tests, demo).
+	FastGossip     bool
+	MaxValueSize   int
+	ReplicaTimeout time.Duration
+	DrainTimeout   time.Duration
+	// FS overrides Pebble's file system (tests).
+	FS     vfs.FS
+	Logger *slog.Logger
+	// WrapTransport lets tests inject faults between nodes.
+	WrapTransport func(coordinator.Transport) coordinator.Transport
+}
+
+func (c *Config) setDefaults() {
+	if c.Replicas == 0 {
+		c.Replicas = DefaultReplicas
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	if c.ID == "" {
+		return errors.New("node: --id is required")
+	}
+	if c.DataDir == "" {
+		return errors.New("node: --data is required")
+	}
+	for name, a := range map[string]string{"listen": c.Listen, "gossip": c.Gossip} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("node: --%s %q: want host:port", name, a)
+		}
+	}
+	if err := c.cluster().Validate(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if c.MaxValueSize < 0 {
+		return errors.New("node: max value size must not be negative")
+	}
+	return nil
+}
+
+func (c *Config) cluster() ring.ClusterConfig {
+	return ring.ClusterConfig{Partitions: c.Partitions, Replicas: c.Replicas}
+}

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// Node is one running server.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *replica.Store
+	members   *ring.Membership
+	coord     *coordinator.Coordinator
+	transport *grpcTransport
+	grpc      *grpc.Server
+	health    *health.Server
+	lis       net.Listener
+	served    chan error
+}
+
+// Start opens the replica, joins the cluster and serves gRPC.
+func Start(cfg Config) (n *Node, err error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.closeAll()
+		}
+	}()
+	placement, err := ring.Build(cfg.cluster(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if n.store, err = replica.Open(replica.Config{
+		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync,
+		Partition: placement.Partition, Logger: n.log,
+	}); err != nil {
+		return nil, err
+	}
+	if n.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
+	}
+	if n.members, err = ring.StartMembership(ring.MembershipConfig{
+		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
+		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Fast: cfg.FastGossip, Logger: n.log,
+	}); err != nil {
+		return nil, err
+	}
+	n.transport = newGRPCTransport(cfg.ID, n.members.Addr)
+	var tr coordinator.Transport = n.transport
+	if cfg.WrapTransport != nil {
+		tr = cfg.WrapTransport(tr)
+	}
+	if n.coord, err = coordinator.New(coordinator.Config{
+		NodeID: cfg.ID, Replicas: cfg.Replicas,
+		Placement:      func() coordinator.Placement { return n.members.Ring() },
+		Local:          n.store, Transport: tr, Liveness: n.members,
+		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
+	}); err != nil {
+		return nil, err
+	}
+	n.serve()
+	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
+		"actor", n.store.Actor(), "fresh_storage", n.store.Fresh(),
+		"replicas", cfg.Replicas, "partitions", cfg.Partitions)
+	return n, nil
+}
+
+func (n *Node) serve() {
+	n.grpc = grpc.NewServer()
+	api.RegisterKVServer(n.grpc, &kvServer{n: n})
+	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})
+	api.RegisterAdminServer(n.grpc, &adminServer{n: n})
+	n.health = health.NewServer()
+	healthpb.RegisterHealthServer(n.grpc, n.health)
+	reflection.Register(n.grpc)
+	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	n.health.SetServingStatus("quorumkv.v1.KV", healthpb.HealthCheckResponse_SERVING)
+	go func() { n.served <- n.grpc.Serve(n.lis) }()
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Addr is the gRPC address the node listens on.
+func (n *Node) Addr() string { return n.lis.Addr().String() }
+
+// GossipAddr is the memberlist address the node listens on.
+func (n *Node) GossipAddr() string { return n.members.GossipAddr() }
+
+// Store is the node's local replica (tests read it directly).
+func (n *Node) Store() *replica.Store { return n.store }
+
+// Membership is the node's view of the cluster.
+func (n *Node) Membership() *ring.Membership { return n.members }
+
+// Stop drains the node: it reports NOT_SERVING, stops accepting requests,
+// lets in-flight ones finish (up to DrainTimeout), leaves gossip and closes
+// Pebble.
+func (n *Node) Stop(ctx context.Context) error {
+	n.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		n.grpc.GracefulStop()
+		close(done)
+	}()
+	dctx, cancel := context.WithTimeout(ctx, n.cfg.DrainTimeout)
+	defer cancel()
+	select {
+	case <-done:
+	case <-dctx.Done():
+		n.log.Warn("drain timed out; closing remaining connections")
+		n.grpc.Stop()
+		<-done
+	}
+	<-n.served
+	return n.closeAll()
+}
+
+// closeAll releases everything Start opened, in reverse order.
+func (n *Node) closeAll() error {
+	var errs []error
+	if n.coord != nil {
+		n.coord.Close()
+	}
+	if n.transport != nil {
+		n.transport.Close()
+	}
+	if n.members != nil {
+		errs = append(errs, n.members.Shutdown())
+	}
+	if n.lis != nil && n.grpc == nil {
+		errs = append(errs, n.lis.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		n.log.Info("node stopped")
+	}
+	return err
+}

@@ -1,0 +1,221 @@
+package nodetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/node"
+)
+
+// Options tune a test cluster.
+type Options struct {
+	Replicas   int
+	Partitions int
+	// Tune edits each node's config before it starts.
+	Tune func(*node.Config)
+	// Logs shows node logs (default: discarded).
+	Logs bool
+}
+
+// Cluster is an in-process cluster. Stopped nodes are nil in Nodes.
+type Cluster struct {
+	t      testing.TB
+	opts   Options
+	dir    string
+	Faults *Faults
+	Nodes  []*node.Node
+	ids    []string
+	seed   string
+}
+
+// Start starts n nodes (ids n1…nN) and waits until each sees all n in its ring.
+func Start(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	if opts.Replicas == 0 {
+		opts.Replicas = 3
+	}
+	if opts.Partitions == 0 {
+		opts.Partitions = 64
+	}
+	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), Faults: NewFaults()}
+	t.Cleanup(c.StopAll)
+	for i := 1; i <= n; i++ {
+		c.ids = append(c.ids, fmt.Sprintf("n%d", i))
+		c.Nodes = append(c.Nodes, nil)
+		c.Restart(i - 1)
+	}
+	c.WaitConverged()
+	return c
+}
+
+// IDs are the node ids, n1…nN.
+func (c *Cluster) IDs() []string { return slices.Clone(c.ids) }
+
+func (c *Cluster) config(i int) node.Config {
+	cfg := node.Config{
+		ID:             c.ids[i],
+		DataDir:        filepath.Join(c.dir, c.ids[i]),
+		Listen:         "127.0.0.1:0",
+		Gossip:         "127.0.0.1:0",
+		Replicas:       c.opts.Replicas,
+		Partitions:     c.opts.Partitions,
+		FastGossip:     true,
+		ReplicaTimeout: 2 * time.Second,
+		DrainTimeout:   2 * time.Second,
+		WrapTransport:  c.Faults.Wrap(c.ids[i]),
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if c.opts.Logs {
+		cfg.Logger = slog.Default().With("test", c.t.Name())
+	}
+	if c.seed != "" {
+		cfg.Join = []string{c.seed}
+	}
+	if c.opts.Tune != nil {
+		c.opts.Tune(&cfg)
+	}
+	return cfg
+}
+
+// Restart starts node i (again), on its old data directory.
+func (c *Cluster) Restart(i int) *node.Node {
+	c.t.Helper()
+	if c.Nodes[i] != nil {
+		c.t.Fatalf("node %s is running", c.ids[i])
+	}
+	cfg := c.config(i)
+	if c.seed != "" {
+		cfg.Join = c.liveGossip()
+	}
+	n, err := node.Start(cfg)
+	if err != nil {
+		c.t.Fatalf("start %s: %v", c.ids[i], err)
+	}
+	c.Nodes[i] = n
+	if c.seed == "" {
+		c.seed = n.GossipAddr()
+	}
+	return n
+}
+
+func (c *Cluster) liveGossip() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		if n != nil {
+			out = append(out, n.GossipAddr())
+		}
+	}
+	return out
+}
+
+// Stop stops node i gracefully.
+func (c *Cluster) Stop(i int) {
+	c.t.Helper()
+	if c.Nodes[i] == nil {
+		return
+	}
+	if err := c.Nodes[i].Stop(context.Background()); err != nil {
+		c.t.Errorf("stop %s: %v", c.ids[i], err)
+	}
+	c.Nodes[i] = nil
+}
+
+// StopAll stops every running node.
+func (c *Cluster) StopAll() {
+	for i := range c.Nodes {
+		c.Stop(i)
+	}
+}
+
+// Index is the position of node id.
+func (c *Cluster) Index(id string) int {
+	i := slices.Index(c.ids, id)
+	if i < 0 {
+		c.t.Fatalf("no node %q", id)
+	}
+	return i
+}
+
+// Node returns the running node id.
+func (c *Cluster) Node(id string) *node.Node {
+	n := c.Nodes[c.Index(id)]
+	if n == nil {
+		c.t.Fatalf("node %s is stopped", id)
+	}
+	return n
+}
+
+// WaitConverged waits until every running node's ring holds every node.
+func (c *Cluster) WaitConverged() {
+	c.t.Helper()
+	Eventually(c.t, 20*time.Second, func() error {
+		for _, n := range c.Nodes {
+			if n == nil {
+				continue
+			}
+			if got := n.Membership().Ring().Members(); len(got) != len(c.ids) {
+				return fmt.Errorf("%s sees %v", n.ID(), got)
+			}
+		}
+		return nil
+	})
+}
+
+// Client connects to the given nodes (default: every running node).
+func (c *Cluster) Client(ids ...string) *client.Client {
+	c.t.Helper()
+	if len(ids) == 0 {
+		for i, n := range c.Nodes {
+			if n != nil {
+				ids = append(ids, c.ids[i])
+			}
+		}
+	}
+	var eps []string
+	for _, id := range ids {
+		eps = append(eps, c.Node(id).Addr())
+	}
+	cl, err := client.New(eps, client.WithAttemptTimeout(5*time.Second))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+// Preference is the ordered replica list of key.
+func (c *Cluster) Preference(key []byte) []string {
+	for _, n := range c.Nodes {
+		if n != nil {
+			r := n.Membership().Ring()
+			return slices.Clone(r.Preference(r.Partition(key)))
+		}
+	}
+	c.t.Fatal("no running node")
+	return nil
+}
+
+// Eventually polls cond until it returns nil or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}

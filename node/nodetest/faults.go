@@ -1,0 +1,101 @@
+package nodetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Mode is how a cut link fails.
+type Mode int
+
+const (
+	// Refuse fails calls at once, like a closed port.
+	Refuse Mode = iota
+	// Hang holds calls until their deadline, like a lost packet.
+	Hang
+)
+
+// Faults is the shared fault state of a cluster's node-to-node links.
+type Faults struct {
+	mu  sync.Mutex
+	cut map[[2]string]Mode // (from, to)
+}
+
+// NewFaults returns a fault state with every link up.
+func NewFaults() *Faults { return &Faults{cut: map[[2]string]Mode{}} }
+
+// Cut breaks the link between a and b, both ways.
+func (f *Faults) Cut(a, b string, mode Mode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cut[[2]string{a, b}] = mode
+	f.cut[[2]string{b, a}] = mode
+}
+
+// Isolate cuts node off from every node in others.
+func (f *Faults) Isolate(node string, others []string, mode Mode) {
+	for _, o := range others {
+		if o != node {
+			f.Cut(node, o, mode)
+		}
+	}
+}
+
+// Heal restores every link.
+func (f *Faults) Heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.cut)
+}
+
+func (f *Faults) check(ctx context.Context, from, to string) error {
+	f.mu.Lock()
+	mode, cut := f.cut[[2]string{from, to}]
+	f.mu.Unlock()
+	if !cut {
+		return nil
+	}
+	if mode == Hang {
+		<-ctx.Done()
+		return fmt.Errorf("%w: %s -> %s partitioned: %v", coordinator.ErrUnreachable, from, to, ctx.Err())
+	}
+	return fmt.Errorf("%w: %s -> %s partitioned", coordinator.ErrUnreachable, from, to)
+}
+
+// Wrap returns a node.Config.WrapTransport for node from.
+func (f *Faults) Wrap(from string) func(coordinator.Transport) coordinator.Transport {
+	return func(inner coordinator.Transport) coordinator.Transport {
+		return &faultyTransport{from: from, inner: inner, f: f}
+	}
+}
+
+type faultyTransport struct {
+	from  string
+	inner coordinator.Transport
+	f     *Faults
+}
+
+func (t *faultyTransport) Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error {
+	if err := t.f.check(ctx, t.from, node); err != nil {
+		return err
+	}
+	return t.inner.Apply(ctx, node, key, c)
+}
+
+func (t *faultyTransport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
+	if err := t.f.check(ctx, t.from, node); err != nil {
+		return vclock.Clock{}, false, err
+	}
+	return t.inner.Read(ctx, node, key)
+}
+
+func (t *faultyTransport) Coordinate(ctx context.Context, node string, w coordinator.Write) (coordinator.WriteResult, error) {
+	if err := t.f.check(ctx, t.from, node); err != nil {
+		return coordinator.WriteResult{}, err
+	}
+	return t.inner.Coordinate(ctx, node, w)
+}

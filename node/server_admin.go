@@ -1,0 +1,55 @@
+package node
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+// adminServer answers `quorumkv ring …`.
+type adminServer struct {
+	api.UnimplementedAdminServer
+	n *Node
+}
+
+func (s *adminServer) RingStatus(context.Context, *api.RingStatusRequest) (*api.RingStatusResponse, error) {
+	m := s.n.members
+	r := m.Ring()
+	doc := m.Doc()
+	resp := &api.RingStatusResponse{
+		Node:       s.n.cfg.ID,
+		Partitions: uint32(s.n.cfg.Partitions),
+		Replicas:   uint32(s.n.cfg.Replicas),
+	}
+	for _, id := range sortedIDs(doc) {
+		mem := doc.Members[id]
+		resp.Members = append(resp.Members, &api.MemberStatus{
+			Id:         id,
+			Address:    mem.Addr,
+			Up:         m.Alive(id),
+			State:      mem.State.String(),
+			Partitions: uint32(r.PrimaryCount(id)),
+			Owned:      uint32(r.OwnedCount(id)),
+		})
+	}
+	return resp, nil
+}
+
+func (s *adminServer) Endpoints(_ context.Context, req *api.EndpointsRequest) (*api.EndpointsResponse, error) {
+	if len(req.GetKey()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "key is empty")
+	}
+	m := s.n.members
+	r := m.Ring()
+	p := r.Partition(req.GetKey())
+	resp := &api.EndpointsResponse{Partition: uint32(p)}
+	for _, id := range r.Preference(p) {
+		addr, _ := m.Addr(id)
+		resp.Replicas = append(resp.Replicas, id)
+		resp.Addresses = append(resp.Addresses, addr)
+	}
+	return resp, nil
+}

@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// kvServer is the public KV service.
+type kvServer struct {
+	api.UnimplementedKVServer
+	n *Node
+}
+
+func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (*api.GetResponse, error) {
+	cons, err := consistencyFromProto(req.GetConsistency())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := s.n.coord.Get(ctx, req.GetKey(), cons)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &api.GetResponse{
+		Found:   res.Found,
+		Values:  res.Clock.Live(),
+		Context: res.Clock.Context().Token(),
+		Info:    infoToProto(res.Info),
+	}, nil
+}
+
+func (s *kvServer) Put(ctx context.Context, req *api.PutRequest) (*api.PutResponse, error) {
+	return s.write(ctx, req, false)
+}
+
+func (s *kvServer) Delete(ctx context.Context, req *api.DeleteRequest) (*api.PutResponse, error) {
+	put := &api.PutRequest{Key: req.GetKey(), Context: req.GetContext(), Consistency: req.GetConsistency()}
+	return s.write(ctx, put, true)
+}
+
+func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone bool) (*api.PutResponse, error) {
+	w, err := writeFromProto(req, tombstone)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := s.n.coord.Put(ctx, w)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return writeResultToProto(res), nil
+}
+
+// replicaServer is the internal node-to-node service.
+type replicaServer struct {
+	api.UnimplementedReplicaServer
+	n *Node
+}
+
+func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
+	c, err := decodeClock(req.GetClock())
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := s.n.store.Apply(req.GetKey(), c); err != nil {
+		return nil, toStatus(err)
+	}
+	return &api.ApplyResponse{}, nil
+}
+
+func (s *replicaServer) Read(_ context.Context, req *api.ReadRequest) (*api.ReadResponse, error) {
+	c, found, err := s.n.store.Get(req.GetKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &api.ReadResponse{Found: found, Clock: c.Marshal()}, nil
+}
+
+func (s *replicaServer) Coordinate(ctx context.Context, req *api.ForwardRequest) (*api.ForwardResponse, error) {
+	w, err := writeFromProto(req.GetPut(), req.GetTombstone())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := s.n.coord.CoordinateForwarded(ctx, w)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &api.ForwardResponse{Response: writeResultToProto(res), Clock: res.Clock.Marshal()}, nil
+}
+
+func decodeClock(b []byte) (vclock.Clock, error) {
+	c, err := vclock.Unmarshal(b)
+	if err != nil {
+		return c, status.Errorf(codes.InvalidArgument, "corrupt object: %v", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// toStatus maps an error to the gRPC status a client sees. This is the only
+// place errors become codes.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err // already a status (e.g. from a forwarded request)
+	}
+	var unavail *coordinator.UnavailableError
+	var sibs *replica.TooManySiblingsError
+	switch {
+	case errors.As(err, &unavail):
+		return withInfo(codes.Unavailable, err.Error(), api.ReasonQuorumUnavailable, map[string]string{
+			"op":           unavail.Op,
+			"required":     strconv.Itoa(unavail.Required),
+			"acknowledged": strconv.Itoa(unavail.Acknowledged),
+		})
+	case errors.As(err, &sibs):
+		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonTooManySiblings, map[string]string{
+			"siblings": strconv.Itoa(sibs.Siblings),
+			"max":      strconv.Itoa(sibs.Max),
+		})
+	case errors.Is(err, coordinator.ErrInvalidArgument), errors.Is(err, vclock.ErrMalformedContext):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, coordinator.ErrNotReplica):
+		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonNotReplica, nil)
+	case errors.Is(err, coordinator.ErrClosed), errors.Is(err, replica.ErrClosed):
+		return withInfo(codes.Unavailable, "node is shutting down", api.ReasonShuttingDown, nil)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func withInfo(code codes.Code, msg, reason string, md map[string]string) error {
+	st := status.New(code, msg)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: api.Domain, Metadata: md}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// errorInfo returns the ErrorInfo detail of a status, if any.
+func errorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == api.Domain {
+			return info
+		}
+	}
+	return nil
+}
+
+// fromStatus turns a peer's error back into coordinator errors, so the
+// coordinator can tell "could not reach it" from "it answered no".
+func fromStatus(node string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	info := errorInfo(st)
+	reason := ""
+	if info != nil {
+		reason = info.GetReason()
+	}
+	switch {
+	case reason == api.ReasonNotReplica:
+		return coordinator.ErrNotReplica
+	case reason == api.ReasonQuorumUnavailable:
+		md := info.GetMetadata()
+		req, _ := strconv.Atoi(md["required"])
+		acked, _ := strconv.Atoi(md["acknowledged"])
+		return &coordinator.UnavailableError{Op: md["op"], Required: req, Acknowledged: acked}
+	case st.Code() == codes.Unavailable:
+		return &unreachableError{node: node, cause: err}
+	}
+	return err // other statuses pass through to the client unchanged
+}
+
+type unreachableError struct {
+	node  string
+	cause error
+}
+
+func (e *unreachableError) Error() string {
+	return "node " + e.node + " unreachable: " + e.cause.Error()
+}
+func (e *unreachableError) Unwrap() []error { return []error{coordinator.ErrUnreachable, e.cause} }

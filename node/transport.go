@@ -1,0 +1,93 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// grpcTransport reaches peers' Replica services. It keeps one client
+// connection per peer address.
+type grpcTransport struct {
+	self    string
+	resolve func(node string) (string, bool)
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func newGRPCTransport(self string, resolve func(string) (string, bool)) *grpcTransport {
+	return &grpcTransport{self: self, resolve: resolve, conns: map[string]*grpc.ClientConn{}}
+}
+
+func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
+	addr, ok := t.resolve(node)
+	if !ok {
+		return nil, fmt.Errorf("%w: no address known for node %q", coordinator.ErrUnreachable, node)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cc, ok := t.conns[addr]
+	if !ok {
+		var err error
+		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", coordinator.ErrUnreachable, err)
+		}
+		t.conns[addr] = cc
+	}
+	return api.NewReplicaClient(cc), nil
+}
+
+func (t *grpcTransport) Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error {
+	rc, err := t.client(node)
+	if err != nil {
+		return err
+	}
+	_, err = rc.Apply(ctx, &api.ApplyRequest{Key: key, Clock: c.Marshal(), From: t.self})
+	return fromStatus(node, err)
+}
+
+func (t *grpcTransport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
+	rc, err := t.client(node)
+	if err != nil {
+		return vclock.Clock{}, false, err
+	}
+	resp, err := rc.Read(ctx, &api.ReadRequest{Key: key})
+	if err != nil {
+		return vclock.Clock{}, false, fromStatus(node, err)
+	}
+	c, err := vclock.Unmarshal(resp.GetClock())
+	if err != nil {
+		return vclock.Clock{}, false, fmt.Errorf("node %s sent a corrupt object: %w", node, err)
+	}
+	return c, resp.GetFound(), nil
+}
+
+func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinator.Write) (coordinator.WriteResult, error) {
+	rc, err := t.client(node)
+	if err != nil {
+		return coordinator.WriteResult{}, err
+	}
+	resp, err := rc.Coordinate(ctx, writeToProto(w, t.self))
+	if err != nil {
+		return coordinator.WriteResult{}, fromStatus(node, err)
+	}
+	return writeResultFromProto(resp)
+}
+
+func (t *grpcTransport) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for addr, cc := range t.conns {
+		_ = cc.Close()
+		delete(t.conns, addr)
+	}
+}
