@@ -33,7 +33,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	t := newTracker(need, len(prefs))
 	var got []answer
 	var merged vclock.Clock
-	for !t.decided() && ctx.Err() == nil {
+	for !t.done() && ctx.Err() == nil {
 		select {
 		case a := <-answers:
 			t.record(a.err == nil)

@@ -62,7 +62,7 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need, p int, pref
 	for _, n := range others {
 		c.replicate(n, w.Key, result, acks)
 	}
-	for !t.decided() {
+	for !t.done() {
 		select {
 		case a := <-acks:
 			t.record(a.err == nil)

@@ -29,5 +29,8 @@ func (t *tracker) met() bool { return t.ok >= t.need }
 // impossible reports the quorum can no longer be reached.
 func (t *tracker) impossible() bool { return t.ok+t.pending < t.need }
 
-// decided reports that waiting longer cannot change the outcome.
-func (t *tracker) decided() bool { return t.met() || t.impossible() }
+// done reports that waiting is over: the quorum is met, or every request
+// has answered. A quorum that became impossible still waits for the pending
+// answers (each is bounded by the replica timeout), so a failure reports how
+// many replicas really acknowledged.
+func (t *tracker) done() bool { return t.met() || t.pending == 0 }

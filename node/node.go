@@ -70,8 +70,8 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	if n.coord, err = coordinator.New(coordinator.Config{
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
-		Placement:      func() coordinator.Placement { return n.members.Ring() },
-		Local:          n.store, Transport: tr, Liveness: n.members,
+		Placement: func() coordinator.Placement { return n.members.Ring() },
+		Local:     n.store, Transport: tr, Liveness: n.members,
 		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
 	}); err != nil {
 		return nil, err

@@ -2,11 +2,14 @@ package node
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/ring"
 )
 
 // adminServer answers `quorumkv ring …`.
@@ -52,4 +55,8 @@ func (s *adminServer) Endpoints(_ context.Context, req *api.EndpointsRequest) (*
 		resp.Addresses = append(resp.Addresses, addr)
 	}
 	return resp, nil
+}
+
+func sortedIDs(doc ring.Doc) []string {
+	return slices.Sorted(maps.Keys(doc.Members))
 }

@@ -38,7 +38,8 @@ func toStatus(err error) error {
 			"siblings": strconv.Itoa(sibs.Siblings),
 			"max":      strconv.Itoa(sibs.Max),
 		})
-	case errors.Is(err, coordinator.ErrInvalidArgument), errors.Is(err, vclock.ErrMalformedContext):
+	case errors.Is(err, coordinator.ErrInvalidArgument), errors.Is(err, vclock.ErrMalformedContext),
+		errors.Is(err, replica.ErrBadWrite):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, coordinator.ErrNotReplica):
 		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonNotReplica, nil)

@@ -8,6 +8,10 @@ import (
 // ErrWrongNode is returned when a data directory belongs to another node.
 var ErrWrongNode = errors.New("replica: data directory belongs to another node")
 
+// ErrBadWrite wraps a client write that cannot be applied (a context that is
+// invalid against the stored object).
+var ErrBadWrite = errors.New("replica: write rejected")
+
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("replica: store is closed")
 

@@ -137,7 +137,10 @@ func (s *Store) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.
 	if err != nil {
 		return vclock.Clock{}, err
 	}
-	result := vclock.Put(local, ctx, actor, v)
+	result, err := vclock.TryPut(local, ctx, actor, v)
+	if err != nil {
+		return vclock.Clock{}, fmt.Errorf("%w: %v", ErrBadWrite, err)
+	}
 	if err := s.checkSiblings(key, result.Size()); err != nil {
 		return vclock.Clock{}, err
 	}

@@ -92,4 +92,3 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	return nil, usagef("unknown --log-format %q (want text or json)", format)
 }
-
