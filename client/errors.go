@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -73,7 +74,7 @@ func fromStatus(err error) error {
 	}
 	switch st.Code() {
 	case codes.InvalidArgument:
-		return fmt.Errorf("%w: %s", ErrInvalidArgument, st.Message())
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, strings.TrimPrefix(st.Message(), ErrInvalidArgument.Error()+": "))
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
 	case codes.Canceled:
