@@ -1,0 +1,152 @@
+package ring
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// delegate implements memberlist's Delegate, EventDelegate, MergeDelegate
+// and AliveDelegate for a Membership. Its methods run inside memberlist
+// (some under memberlist's locks): they touch only Membership's own state
+// and never call back into memberlist.
+type delegate struct{ m *Membership }
+
+var (
+	_ memberlist.Delegate      = delegate{}
+	_ memberlist.EventDelegate = delegate{}
+	_ memberlist.MergeDelegate = delegate{}
+	_ memberlist.AliveDelegate = delegate{}
+)
+
+// NodeMeta returns the precomputed meta (< 300 bytes, limit is 512).
+func (d delegate) NodeMeta(limit int) []byte {
+	if len(d.m.meta) > limit {
+		return nil // cannot happen: Validate bounds every field
+	}
+	return d.m.meta
+}
+
+// NotifyMsg receives a member broadcast; it is decoded here and merged by
+// the inbox goroutine so the UDP receive loop never waits on the store.
+func (d delegate) NotifyMsg(b []byte) {
+	mem, err := decodeMemberMsg(b, d.m.hash)
+	if err != nil {
+		d.m.log.Debug("dropping gossip message", "err", err)
+		return
+	}
+	doc := Doc{Cluster: d.m.cfg.Cluster, Members: map[string]Member{mem.ID: mem}}
+	select {
+	case d.m.inbox <- doc:
+	default:
+		d.m.log.Debug("membership inbox full, dropping broadcast (push-pull will repair)", "member", mem.ID)
+	}
+}
+
+func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.m.bcast.GetBroadcasts(overhead, limit)
+}
+
+// LocalState sends the whole document on push-pull.
+func (d delegate) LocalState(join bool) []byte {
+	d.m.mu.Lock()
+	b, err := d.m.doc.Marshal()
+	d.m.mu.Unlock()
+	if err != nil {
+		d.m.log.Error("cannot encode member document", "err", err)
+		return nil
+	}
+	return b
+}
+
+func (d delegate) MergeRemoteState(buf []byte, join bool) {
+	if len(buf) == 0 {
+		return
+	}
+	doc, err := UnmarshalDoc(buf)
+	if err != nil {
+		d.m.log.Warn("ignoring malformed member document from push-pull", "err", err)
+		return
+	}
+	d.m.mergeDoc(doc)
+}
+
+func (d delegate) NotifyJoin(n *memberlist.Node)   { d.m.setAlive(n.Name, true) }
+func (d delegate) NotifyLeave(n *memberlist.Node)  { d.m.setAlive(n.Name, false) }
+func (d delegate) NotifyUpdate(n *memberlist.Node) {}
+
+// NotifyMerge refuses a join (either direction) with a node of another
+// cluster.
+func (d delegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, p := range peers {
+		if err := d.m.checkPeer(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NotifyAlive refuses alive messages of nodes of another cluster, so one
+// never enters through gossip either.
+func (d delegate) NotifyAlive(p *memberlist.Node) error { return d.m.checkPeer(p) }
+
+func (m *Membership) checkPeer(n *memberlist.Node) error {
+	nm, err := decodeMeta(n.Meta)
+	if err != nil {
+		return fmt.Errorf("node %q at %s: %w", n.Name, n.Address(), err)
+	}
+	if nm.Hash != m.hash {
+		e := &ClusterMismatchError{
+			Local:      m.cfg.Cluster,
+			Remote:     nm.Cluster,
+			RemoteHash: nm.Hash,
+			Peer:       fmt.Sprintf("node %q at %s", n.Name, n.Address()),
+		}
+		m.mismatch.Store(e)
+		return e
+	}
+	return nil
+}
+
+// Member broadcasts: one byte of type, then JSON {"c": cluster hash, "m": member}.
+const msgMember byte = 1
+
+type memberMsg struct {
+	C string `json:"c"`
+	M Member `json:"m"`
+}
+
+func encodeMemberMsg(hash string, mem Member) []byte {
+	b, _ := json.Marshal(memberMsg{C: hash, M: mem}) // cannot fail: plain fields, valid state
+	return append([]byte{msgMember}, b...)
+}
+
+func decodeMemberMsg(b []byte, hash string) (Member, error) {
+	if len(b) == 0 || b[0] != msgMember {
+		return Member{}, fmt.Errorf("unknown message type")
+	}
+	var mm memberMsg
+	if err := decodeStrict(b[1:], &mm); err != nil {
+		return Member{}, err
+	}
+	if mm.C != hash {
+		return Member{}, fmt.Errorf("member %q broadcast from another cluster (hash %s)", mm.M.ID, mm.C)
+	}
+	return mm.M, mm.M.Validate()
+}
+
+// memberBroadcast is one member's latest entry; a newer entry for the same
+// member replaces it in the queue.
+type memberBroadcast struct {
+	name string
+	msg  []byte
+}
+
+func (b *memberBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	nb, ok := o.(memberlist.NamedBroadcast)
+	return ok && nb.Name() == b.name
+}
+func (b *memberBroadcast) Name() string    { return b.name }
+func (b *memberBroadcast) Message() []byte { return b.msg }
+func (b *memberBroadcast) Finished()       {}

@@ -1,0 +1,540 @@
+package ring
+
+import (
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+const (
+	leaveTimeout = time.Second
+	inboxSize    = 64
+	// firstRejoinDelay is the first retry after a start that reached no
+	// seed; the delay doubles up to RejoinInterval.
+	firstRejoinDelay = time.Second
+)
+
+// Membership runs memberlist for liveness and gossips, merges and persists
+// the member Doc; Ring() is rebuilt whenever the ring member set changes.
+// A down node stays in the ring: membership is not liveness.
+type Membership struct {
+	cfg   MembershipConfig
+	log   *slog.Logger
+	hash  string // cfg.Cluster.Hash()
+	meta  []byte // memberlist node meta
+	self  Member // this node's entry as it should be (Version aside)
+	list  *memberlist.Memberlist
+	bcast *memberlist.TransmitLimitedQueue
+
+	mu   sync.Mutex // guards doc; serializes commit (persist, broadcast, ring swap)
+	doc  Doc
+	ring atomic.Pointer[Ring]
+
+	aliveMu  sync.RWMutex
+	alive    map[string]bool // other nodes memberlist reports alive
+	numAlive atomic.Int32    // including self
+
+	cbMu      sync.Mutex
+	callbacks []func()
+	changed   chan struct{} // coalesced "something changed" signal
+	inbox     chan Doc      // decoded broadcasts awaiting merge
+
+	mismatch atomic.Pointer[ClusterMismatchError] // last peer refused
+
+	stop         chan struct{}
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// StartMembership loads the persisted document (refusing one of another
+// cluster), records this node as valid (a leaving node stays leaving) with
+// its current addresses, persists the document, starts
+// memberlist and joins the seeds. Unreachable seeds are not an error (the
+// re-join loop keeps trying); a seed of another cluster is.
+func StartMembership(cfg MembershipConfig) (*Membership, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Seeds = slices.Clone(cfg.Seeds)
+	m := &Membership{
+		cfg:     cfg,
+		log:     cfg.Logger.With("node", cfg.NodeID),
+		hash:    cfg.Cluster.Hash(),
+		alive:   map[string]bool{},
+		changed: make(chan struct{}, 1),
+		inbox:   make(chan Doc, inboxSize),
+		stop:    make(chan struct{}),
+	}
+	m.numAlive.Store(1)
+	doc, err := loadDoc(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mlLog := newMemberlistLogger(m.log)
+	nt, bindIP, advIP, port, err := bindGossip(cfg.GossipAddr, mlLog)
+	if err != nil {
+		return nil, err
+	}
+	m.self = Member{
+		ID:     cfg.NodeID,
+		Addr:   cfg.GRPCAddr,
+		Gossip: net.JoinHostPort(advIP, strconv.Itoa(port)),
+		Zone:   cfg.Zone,
+		State:  StateValid,
+	}
+	// Start means join: a new, joining or removed node becomes valid. A
+	// leaving node stays leaving, so a restart does not cancel a
+	// decommission.
+	if cur, ok := doc.Members[cfg.NodeID]; !ok || !sameSelf(cur, m.self) || !cur.State.InRing() {
+		self := m.self
+		if cur.State == StateLeaving {
+			self.State = StateLeaving
+		}
+		self.Version = cur.Version + 1
+		doc = doc.With(self)
+	}
+	r, err := Build(cfg.Cluster, doc.RingMembers())
+	if err == nil {
+		err = saveDoc(cfg.Store, doc)
+	}
+	if err != nil {
+		_ = nt.Shutdown()
+		return nil, err
+	}
+	m.doc = doc
+	m.ring.Store(r)
+	m.meta = nodeMeta{State: StateValid, Hash: m.hash, Cluster: cfg.Cluster, Addr: cfg.GRPCAddr}.encode()
+
+	mlc := memberlistConfig(cfg.Fast)
+	mlc.Name = cfg.NodeID
+	mlc.Transport = nt
+	mlc.BindAddr, mlc.BindPort = bindIP, port
+	mlc.AdvertiseAddr, mlc.AdvertisePort = advIP, port
+	mlc.Logger = mlLog
+	d := delegate{m}
+	mlc.Delegate, mlc.Events, mlc.Merge, mlc.Alive = d, d, d, d
+	m.bcast = &memberlist.TransmitLimitedQueue{
+		NumNodes:       func() int { return int(m.numAlive.Load()) },
+		RetransmitMult: mlc.RetransmitMult,
+	}
+
+	m.wg.Add(2)
+	go m.inboxLoop()
+	go m.notifyLoop()
+	list, err := memberlist.Create(mlc)
+	if err != nil {
+		_ = nt.Shutdown()
+		m.stopLoops()
+		return nil, fmt.Errorf("ring: start memberlist: %w", err)
+	}
+	m.list = list
+
+	joined, err := m.joinSeeds()
+	if err != nil {
+		_ = list.Shutdown()
+		m.stopLoops()
+		return nil, err
+	}
+	if len(m.otherSeeds()) > 0 && joined == 0 {
+		m.log.Warn("no seed reachable; starting alone and retrying in the background", "seeds", cfg.Seeds)
+	}
+	m.wg.Add(1)
+	go m.rejoinLoop(joined > 0)
+	m.log.Info("membership started", "gossip", m.self.Gossip, "grpc", cfg.GRPCAddr, "ring", m.Ring().Members())
+	return m, nil
+}
+
+func loadDoc(cfg MembershipConfig) (Doc, error) {
+	b, err := cfg.Store.LoadDoc()
+	if err != nil {
+		return Doc{}, fmt.Errorf("ring: load member document: %w", err)
+	}
+	if b == nil {
+		return NewDoc(cfg.Cluster), nil
+	}
+	doc, err := UnmarshalDoc(b)
+	if err != nil {
+		return Doc{}, fmt.Errorf("ring: persisted member document: %w", err)
+	}
+	if doc.Cluster != cfg.Cluster {
+		return Doc{}, fmt.Errorf("ring: data dir belongs to a cluster with %v (this node was started with %v)", doc.Cluster, cfg.Cluster)
+	}
+	return doc, nil
+}
+
+func saveDoc(s DocStore, d Doc) error {
+	b, err := d.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := s.SaveDoc(b); err != nil {
+		return fmt.Errorf("ring: save member document: %w", err)
+	}
+	return nil
+}
+
+func sameSelf(a, b Member) bool {
+	return a.Addr == b.Addr && a.Gossip == b.Gossip && a.Zone == b.Zone
+}
+
+// bindGossip opens memberlist's transport ourselves so that, with port 0,
+// the real port is known before memberlist starts and can be advertised.
+func bindGossip(addr string, l *log.Logger) (nt *memberlist.NetTransport, bindIP, advIP string, port int, err error) {
+	host, portStr, _ := net.SplitHostPort(addr) // validated
+	port, _ = strconv.Atoi(portStr)
+	bindIP = host
+	switch {
+	case host == "":
+		bindIP = "0.0.0.0"
+	case net.ParseIP(host) == nil:
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			return nil, "", "", 0, fmt.Errorf("ring: resolve gossip host %q: %v", host, err)
+		}
+		bindIP = ips[0].String()
+		for _, ip := range ips {
+			if ip.To4() != nil {
+				bindIP = ip.String()
+				break
+			}
+		}
+	}
+	tries := 1
+	if port == 0 {
+		tries = 10 // TCP and UDP must get the same free port; retry races
+	}
+	for range tries {
+		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{bindIP},
+			BindPort:  port,
+			Logger:    l,
+		})
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, "", "", 0, fmt.Errorf("ring: bind gossip address %s: %w", addr, err)
+	}
+	port = nt.GetAutoBindPort()
+	ip, _, err := nt.FinalAdvertiseAddr("", port)
+	if err != nil {
+		_ = nt.Shutdown()
+		return nil, "", "", 0, fmt.Errorf("ring: gossip advertise address: %w", err)
+	}
+	return nt, bindIP, ip.String(), port, nil
+}
+
+func memberlistConfig(fast bool) *memberlist.Config {
+	if !fast {
+		c := memberlist.DefaultLANConfig()
+		c.DeadNodeReclaimTime = 5 * time.Second
+		return c
+	}
+	c := memberlist.DefaultLocalConfig()
+	c.ProbeInterval = 250 * time.Millisecond
+	c.ProbeTimeout = 150 * time.Millisecond
+	c.GossipInterval = 50 * time.Millisecond
+	c.PushPullInterval = time.Second
+	c.GossipToTheDeadTime = 2 * time.Second
+	c.TCPTimeout = time.Second
+	c.DeadNodeReclaimTime = 200 * time.Millisecond
+	return c
+}
+
+// otherSeeds drops seeds that are this node's own gossip address.
+func (m *Membership) otherSeeds() []string {
+	out := make([]string, 0, len(m.cfg.Seeds))
+	for _, s := range m.cfg.Seeds {
+		if s != m.self.Gossip && s != m.cfg.GossipAddr {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// joinSeeds joins every seed in parallel (memberlist's Join blocks per
+// unreachable seed) and returns how many nodes answered. The error is a
+// *ClusterMismatchError if a seed belongs to another cluster; other failures
+// are only logged.
+func (m *Membership) joinSeeds() (int, error) {
+	seeds := m.otherSeeds()
+	counts := make([]int, len(seeds))
+	errs := make([]error, len(seeds))
+	var wg sync.WaitGroup
+	for i, s := range seeds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			counts[i], errs[i] = m.list.Join([]string{s})
+		}()
+	}
+	wg.Wait()
+	joined := 0
+	var mismatch error
+	for i, err := range errs {
+		joined += counts[i]
+		if err == nil {
+			continue
+		}
+		if e := m.mismatch.Load(); e != nil && strings.Contains(err.Error(), ErrClusterMismatch.Error()) {
+			ce := *e
+			ce.Peer = "seed " + seeds[i]
+			mismatch = &ce
+			continue
+		}
+		m.log.Debug("cannot join seed", "seed", seeds[i], "err", err)
+	}
+	return joined, mismatch
+}
+
+// rejoinLoop re-joins the seeds every RejoinInterval (memberlist does not
+// re-merge after a long partition by itself); until a first join succeeds it
+// retries sooner, with backoff.
+func (m *Membership) rejoinLoop(joined bool) {
+	defer m.wg.Done()
+	if len(m.otherSeeds()) == 0 {
+		return
+	}
+	delay := m.cfg.RejoinInterval
+	if !joined {
+		delay = min(firstRejoinDelay, delay)
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		n, err := m.joinSeeds()
+		switch {
+		case err != nil:
+			m.log.Error("seed refused", "err", err)
+		case n == 0:
+			m.log.Warn("no seed reachable", "seeds", m.cfg.Seeds)
+		}
+		if n > 0 {
+			delay = m.cfg.RejoinInterval
+		} else {
+			delay = min(2*delay, m.cfg.RejoinInterval)
+		}
+		t.Reset(delay)
+	}
+}
+
+func (m *Membership) inboxLoop() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case d := <-m.inbox:
+			m.mergeDoc(d)
+		}
+	}
+}
+
+func (m *Membership) notifyLoop() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.changed:
+		}
+		m.cbMu.Lock()
+		fns := slices.Clone(m.callbacks)
+		m.cbMu.Unlock()
+		for _, fn := range fns {
+			fn()
+		}
+	}
+}
+
+func (m *Membership) signal() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Membership) stopLoops() {
+	close(m.stop)
+	m.wg.Wait()
+}
+
+func (m *Membership) setAlive(name string, alive bool) {
+	if name == m.cfg.NodeID {
+		return
+	}
+	m.aliveMu.Lock()
+	was := m.alive[name]
+	if alive {
+		m.alive[name] = true
+	} else {
+		delete(m.alive, name)
+	}
+	m.aliveMu.Unlock()
+	if was != alive {
+		if alive {
+			m.numAlive.Add(1)
+		} else {
+			m.numAlive.Add(-1)
+		}
+		m.signal()
+	}
+}
+
+// mergeDoc merges a remote document (or one member of it) into ours.
+func (m *Membership) mergeDoc(o Doc) {
+	if o.Cluster != m.cfg.Cluster {
+		m.log.Warn("ignoring member document of another cluster", "theirs", o.Cluster, "ours", m.cfg.Cluster)
+		return
+	}
+	m.mu.Lock()
+	merged, changed := m.doc.Merge(o)
+	if changed {
+		// Someone may hold an older picture of us (a wiped store, a move):
+		// whatever wins the merge, our addresses are what we say they are.
+		if cur := merged.Members[m.cfg.NodeID]; !sameSelf(cur, m.self) {
+			self := m.self
+			self.State, self.Version = cur.State, cur.Version+1
+			merged = merged.With(self)
+		}
+		m.commitLocked(merged)
+	}
+	m.mu.Unlock()
+	if changed {
+		m.signal()
+	}
+}
+
+// commitLocked installs d: persists it, broadcasts changed entries and
+// rebuilds the ring if its member set changed. m.mu must be held.
+func (m *Membership) commitLocked(d Doc) {
+	old := m.doc
+	m.doc = d
+	if err := saveDoc(m.cfg.Store, d); err != nil {
+		m.log.Error("cannot persist member document", "err", err)
+	}
+	for id, mem := range d.Members {
+		if old.Members[id] != mem {
+			m.bcast.QueueBroadcast(&memberBroadcast{name: "member/" + id, msg: encodeMemberMsg(m.hash, mem)})
+		}
+	}
+	ids := d.RingMembers()
+	if slices.Equal(ids, m.ring.Load().members) {
+		return
+	}
+	r, err := Build(m.cfg.Cluster, ids)
+	if err != nil {
+		m.log.Error("cannot build ring", "members", ids, "err", err)
+		return
+	}
+	m.ring.Store(r)
+	m.log.Info("ring changed", "members", ids)
+}
+
+// Ring returns the current ring (an atomic load; cheap per request).
+func (m *Membership) Ring() *Ring { return m.ring.Load() }
+
+// Doc returns a copy of the current member document.
+func (m *Membership) Doc() Doc {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.doc.Clone()
+}
+
+// NodeID is this node's id.
+func (m *Membership) NodeID() string { return m.cfg.NodeID }
+
+// Alive reports whether memberlist currently considers id alive. This node
+// is always alive. Failure detection lags by seconds: quorum decisions must
+// rest on RPC results, not on this.
+func (m *Membership) Alive(id string) bool {
+	if id == m.cfg.NodeID {
+		return true
+	}
+	m.aliveMu.RLock()
+	defer m.aliveMu.RUnlock()
+	return m.alive[id]
+}
+
+// Addr returns the gRPC address of a member, from the document.
+func (m *Membership) Addr(id string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mem, ok := m.doc.Members[id]
+	return mem.Addr, ok && mem.Addr != ""
+}
+
+// GossipAddr returns the advertised memberlist host:port (the real port when
+// GossipAddr asked for port 0).
+func (m *Membership) GossipAddr() string { return m.self.Gossip }
+
+// OnChange registers fn, called after the document, the ring or the
+// liveness of a member changes. Calls are coalesced and made one at a time
+// from a dedicated goroutine, never under a lock and never inside a
+// memberlist callback; fn should return promptly.
+func (m *Membership) OnChange(fn func()) {
+	m.cbMu.Lock()
+	m.callbacks = append(m.callbacks, fn)
+	m.cbMu.Unlock()
+}
+
+// SetState records a new state for member id (bumping its version),
+// persists and gossips it: the primitive behind leave, decommission and
+// remove. Setting a state a member already has is a no-op.
+func (m *Membership) SetState(id string, s State) error {
+	if !s.Valid() {
+		return fmt.Errorf("ring: invalid state %d", s)
+	}
+	m.mu.Lock()
+	cur, ok := m.doc.Members[id]
+	if !ok {
+		m.mu.Unlock()
+		return fmt.Errorf("ring: unknown member %q", id)
+	}
+	if cur.State == s {
+		m.mu.Unlock()
+		return nil
+	}
+	cur.State, cur.Version = s, cur.Version+1
+	m.commitLocked(m.doc.With(cur))
+	m.mu.Unlock()
+	m.signal()
+	return nil
+}
+
+// Shutdown leaves the cluster (waiting up to a second for the leave
+// broadcast to go out; an unconfirmed leave is only logged), stops
+// memberlist and every goroutine of the Membership. Idempotent. memberlist's
+// own probe goroutine may still finish an in-flight probe (≤ one probe
+// timeout) after Shutdown returns.
+func (m *Membership) Shutdown() error {
+	m.shutdownOnce.Do(func() {
+		// The leave is best effort: if it cannot be confirmed in time (e.g.
+		// the peers are stopping too), they detect the failure instead.
+		if err := m.list.Leave(leaveTimeout); err != nil {
+			m.log.Warn("leave not confirmed", "err", err)
+		}
+		if err := m.list.Shutdown(); err != nil {
+			m.shutdownErr = fmt.Errorf("ring: memberlist shutdown: %w", err)
+		}
+		m.stopLoops()
+		m.log.Info("membership stopped")
+	})
+	return m.shutdownErr
+}

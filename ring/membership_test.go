@@ -1,0 +1,370 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+const convergeTimeout = 20 * time.Second
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(convergeTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", convergeTimeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("RING_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type nodeOpts struct {
+	id      string
+	gossip  string // default 127.0.0.1:0
+	seeds   []string
+	store   *MemDocStore
+	cluster ClusterConfig
+}
+
+func nodeConfig(o nodeOpts) MembershipConfig {
+	if o.gossip == "" {
+		o.gossip = "127.0.0.1:0"
+	}
+	if o.store == nil {
+		o.store = &MemDocStore{}
+	}
+	if o.cluster == (ClusterConfig{}) {
+		o.cluster = ClusterConfig{Partitions: 256, Replicas: 3}
+	}
+	return MembershipConfig{
+		NodeID:         o.id,
+		GRPCAddr:       "grpc-" + o.id + ":7300",
+		GossipAddr:     o.gossip,
+		Seeds:          o.seeds,
+		Cluster:        o.cluster,
+		Store:          o.store,
+		Fast:           true,
+		RejoinInterval: 300 * time.Millisecond,
+		Logger:         testLogger(),
+	}
+}
+
+func startNode(t *testing.T, o nodeOpts) *Membership {
+	t.Helper()
+	m, err := StartMembership(nodeConfig(o))
+	if err != nil {
+		t.Fatalf("start %s: %v", o.id, err)
+	}
+	return m
+}
+
+func shutdownAll(t *testing.T, ms ...*Membership) {
+	t.Helper()
+	for _, m := range ms {
+		if err := m.Shutdown(); err != nil {
+			t.Errorf("shutdown %s: %v", m.NodeID(), err)
+		}
+	}
+}
+
+func ringIs(m *Membership, ids ...string) bool {
+	return slices.Equal(m.Ring().Members(), ids)
+}
+
+func storedDoc(t *testing.T, s *MemDocStore) Doc {
+	t.Helper()
+	b, _ := s.LoadDoc()
+	d, err := UnmarshalDoc(b)
+	if err != nil {
+		t.Fatalf("stored doc: %v", err)
+	}
+	return d
+}
+
+func TestMembershipConfigValidate(t *testing.T) {
+	good := nodeConfig(nodeOpts{id: "n1"})
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	def := good
+	def.RejoinInterval, def.Logger = 0, nil
+	if err := def.Validate(); err != nil || def.RejoinInterval != DefaultRejoinInterval || def.Logger == nil {
+		t.Fatalf("defaults not applied: %v %v %v", err, def.RejoinInterval, def.Logger)
+	}
+	for name, mut := range map[string]func(*MembershipConfig){
+		"no id":          func(c *MembershipConfig) { c.NodeID = "" },
+		"long id":        func(c *MembershipConfig) { c.NodeID = strings.Repeat("x", 200) },
+		"grpc no port":   func(c *MembershipConfig) { c.GRPCAddr = "127.0.0.1" },
+		"grpc port 0":    func(c *MembershipConfig) { c.GRPCAddr = "127.0.0.1:0" },
+		"gossip garbage": func(c *MembershipConfig) { c.GossipAddr = "nope" },
+		"gossip port":    func(c *MembershipConfig) { c.GossipAddr = "127.0.0.1:70000" },
+		"seed no port":   func(c *MembershipConfig) { c.Seeds = []string{"host"} },
+		"cluster":        func(c *MembershipConfig) { c.Cluster.Replicas = 0 },
+		"store":          func(c *MembershipConfig) { c.Store = nil },
+		"rejoin":         func(c *MembershipConfig) { c.RejoinInterval = -time.Second },
+		"zone":           func(c *MembershipConfig) { c.Zone = strings.Repeat("z", 100) },
+	} {
+		c := nodeConfig(nodeOpts{id: "n1"})
+		mut(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestMetaRoundTrip(t *testing.T) {
+	cfg := ClusterConfig{1024, 3}
+	nm := nodeMeta{State: StateValid, Hash: cfg.Hash(), Cluster: cfg, Addr: strings.Repeat("a", maxAddrLen)}
+	b := nm.encode()
+	if len(b) > 300 {
+		t.Fatalf("meta of %d bytes", len(b))
+	}
+	got, err := decodeMeta(b)
+	if err != nil || got != nm {
+		t.Fatalf("decode: %+v %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {2}, b[:len(b)-1], append(slices.Clone(b), 0)} {
+		if _, err := decodeMeta(bad); err == nil {
+			t.Errorf("accepted %x", bad)
+		}
+	}
+	e := &ClusterMismatchError{Local: cfg, Remote: cfg, RemoteHash: "00ff00ff00ff00ff", Peer: "seed x:1"}
+	if !errors.Is(e, ErrClusterMismatch) || !strings.Contains(e.Error(), "another placement algorithm") {
+		t.Fatalf("placement mismatch error: %v", e)
+	}
+}
+
+// TestMembershipConverge: three nodes agree on the ring, persist the merged
+// document and see each other alive.
+func TestMembershipConverge(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s1 := &MemDocStore{}
+	n1 := startNode(t, nodeOpts{id: "n1", store: s1})
+	var changes atomic.Int32
+	n1.OnChange(func() { changes.Add(1) })
+	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{n1.GossipAddr()}})
+	n3 := startNode(t, nodeOpts{id: "n3", seeds: []string{n2.GossipAddr()}})
+	defer shutdownAll(t, n1, n2, n3)
+	all := []*Membership{n1, n2, n3}
+	for _, m := range all {
+		waitFor(t, m.NodeID()+" ring of 3", func() bool { return ringIs(m, "n1", "n2", "n3") })
+		for _, o := range all {
+			waitFor(t, m.NodeID()+" sees "+o.NodeID()+" alive", func() bool { return m.Alive(o.NodeID()) })
+		}
+	}
+	waitFor(t, "identical docs", func() bool { return n1.Doc().Equal(n2.Doc()) && n2.Doc().Equal(n3.Doc()) })
+	if addr, ok := n1.Addr("n3"); !ok || addr != n3.cfg.GRPCAddr {
+		t.Errorf("n1.Addr(n3) = %q, %v", addr, ok)
+	}
+	if _, ok := n1.Addr("nope"); ok {
+		t.Error("Addr of unknown member")
+	}
+	if got := storedDoc(t, s1).RingMembers(); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+		t.Errorf("n1 persisted %v", got)
+	}
+	waitFor(t, "OnChange on n1", func() bool { return changes.Load() > 0 })
+	r1, r3 := n1.Ring(), n3.Ring()
+	for p := 0; p < r1.Config().Partitions; p++ {
+		if !slices.Equal(r1.Preference(p), r3.Preference(p)) {
+			t.Fatalf("p=%d: n1 %v, n3 %v", p, r1.Preference(p), r3.Preference(p))
+		}
+	}
+	// An admin state change travels by broadcast / push-pull.
+	if err := n1.SetState("n2", StateLeaving); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n3 sees n2 leaving", func() bool { return n3.Doc().Members["n2"].State == StateLeaving })
+	if !ringIs(n3, "n1", "n2", "n3") {
+		t.Error("leaving member left the ring")
+	}
+	if err := n2.SetState("n3", StateRemoved); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n1 drops removed n3 from the ring", func() bool { return ringIs(n1, "n1", "n2") })
+}
+
+// crash stops a node without leaving: peers must detect it as failed.
+func crash(m *Membership) {
+	m.shutdownOnce.Do(func() {
+		_ = m.list.Shutdown()
+		m.stopLoops()
+	})
+}
+
+// TestMembershipDownNodeStaysInRing: a stopped (or crashed) node is not
+// alive but keeps its partitions; restarted with its store on a new port it
+// rejoins (memberlist's DeadNodeReclaimTime lets the name move).
+func TestMembershipDownNodeStaysInRing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(*Membership) error
+	}{
+		{"graceful", (*Membership).Shutdown},
+		{"crash", func(m *Membership) error { crash(m); return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			n1 := startNode(t, nodeOpts{id: "n1"})
+			n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{n1.GossipAddr()}})
+			s3 := &MemDocStore{}
+			n3 := startNode(t, nodeOpts{id: "n3", seeds: []string{n1.GossipAddr()}, store: s3})
+			defer shutdownAll(t, n1, n2)
+			waitFor(t, "n1, n2 see n3", func() bool { return n1.Alive("n3") && n2.Alive("n3") && ringIs(n2, "n1", "n2", "n3") })
+			oldGossip := n3.GossipAddr()
+			if err := tc.stop(n3); err != nil {
+				t.Fatal(err)
+			}
+			if err := n3.Shutdown(); err != nil { // idempotent
+				t.Fatal(err)
+			}
+			down := time.Now()
+			waitFor(t, "n3 not alive", func() bool { return !n1.Alive("n3") && !n2.Alive("n3") })
+			t.Logf("n3 seen down after %v", time.Since(down).Round(time.Millisecond))
+			if !ringIs(n1, "n1", "n2", "n3") || !ringIs(n2, "n1", "n2", "n3") {
+				t.Fatalf("down node left the ring: %v", n1.Ring().Members())
+			}
+
+			v := n1.Doc().Members["n3"].Version
+			n3 = startNode(t, nodeOpts{id: "n3", seeds: []string{n2.GossipAddr()}, store: s3})
+			defer shutdownAll(t, n3)
+			if n3.GossipAddr() == oldGossip {
+				t.Logf("restarted on the same port %s", oldGossip)
+			}
+			waitFor(t, "n3 alive again", func() bool { return n1.Alive("n3") && n2.Alive("n3") && n3.Alive("n1") })
+			waitFor(t, "new n3 address gossiped", func() bool {
+				m := n1.Doc().Members["n3"]
+				return m.Gossip == n3.GossipAddr() && m.Version > v
+			})
+			if !ringIs(n3, "n1", "n2", "n3") {
+				t.Fatalf("restarted ring %v", n3.Ring().Members())
+			}
+		})
+	}
+}
+
+func TestMembershipClusterMismatch(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	n1 := startNode(t, nodeOpts{id: "n1", cluster: ClusterConfig{1024, 3}})
+	defer shutdownAll(t, n1)
+	seed := n1.GossipAddr()
+	m, err := StartMembership(nodeConfig(nodeOpts{id: "bad", seeds: []string{seed}, cluster: ClusterConfig{1024, 2}}))
+	if err == nil {
+		_ = m.Shutdown()
+		t.Fatal("mismatched node was admitted")
+	}
+	want := fmt.Sprintf("cluster mismatch: this node has replicas=2 partitions=1024, seed %s has replicas=3 partitions=1024", seed)
+	if err.Error() != want || !errors.Is(err, ErrClusterMismatch) {
+		t.Fatalf("error %q\nwant  %q", err, want)
+	}
+	if n := n1.list.NumMembers(); n != 1 || n1.Alive("bad") {
+		t.Fatalf("n1 admitted the mismatched node (%d members)", n)
+	}
+	if _, ok := n1.Doc().Members["bad"]; ok || !ringIs(n1, "n1") {
+		t.Fatal("mismatched node entered the document")
+	}
+}
+
+func TestMembershipPersistedDocMismatch(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	store := &MemDocStore{}
+	b, _ := NewDoc(ClusterConfig{1024, 3}).With(Member{ID: "n1", State: StateValid, Version: 1}).Marshal()
+	_ = store.SaveDoc(b)
+	_, err := StartMembership(nodeConfig(nodeOpts{id: "n1", store: store, cluster: ClusterConfig{1024, 2}}))
+	if err == nil || !strings.Contains(err.Error(), "data dir belongs to a cluster with replicas=3 partitions=1024") {
+		t.Fatalf("err = %v", err)
+	}
+	_ = store.SaveDoc([]byte("garbage"))
+	if _, err := StartMembership(nodeConfig(nodeOpts{id: "n1", store: store})); err == nil {
+		t.Fatal("started on a corrupt document")
+	}
+}
+
+// TestMembershipSeedsDownAtStart: a node whose seeds are all down still
+// starts, and joins once a seed comes up (a DNS name as seed).
+func TestMembershipSeedsDownAtStart(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	start := time.Now()
+	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{fmt.Sprintf("localhost:%d", port)}})
+	defer shutdownAll(t, n2)
+	t.Logf("started alone in %v", time.Since(start))
+	if !ringIs(n2, "n2") {
+		t.Fatalf("ring %v", n2.Ring().Members())
+	}
+	n1 := startNode(t, nodeOpts{id: "n1", gossip: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer shutdownAll(t, n1)
+	waitFor(t, "late seed joined", func() bool { return ringIs(n1, "n1", "n2") && ringIs(n2, "n1", "n2") && n1.Alive("n2") })
+}
+
+// TestMembershipStartSelfEntry: starting records this node with its current
+// addresses; a removed node is valid again, a leaving one stays leaving.
+func TestMembershipStartSelfEntry(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, tc := range []struct {
+		before *Member
+		want   State
+	}{
+		{nil, StateValid},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateRemoved, Version: 3}, StateValid},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateLeaving, Version: 5}, StateLeaving},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateJoining, Version: 2}, StateValid},
+	} {
+		store := &MemDocStore{}
+		var v uint64
+		if tc.before != nil {
+			b, _ := NewDoc(ClusterConfig{256, 3}).With(*tc.before).Marshal()
+			_ = store.SaveDoc(b)
+			v = tc.before.Version
+		}
+		m := startNode(t, nodeOpts{id: "n1", store: store})
+		got := m.Doc().Members["n1"]
+		_ = m.Shutdown()
+		want := Member{ID: "n1", Addr: "grpc-n1:7300", Gossip: m.GossipAddr(), State: tc.want, Version: v + 1}
+		if got != want {
+			t.Errorf("before %+v: got %+v, want %+v", tc.before, got, want)
+		}
+		if sd := storedDoc(t, store); sd.Members["n1"] != want {
+			t.Errorf("persisted %+v", sd.Members["n1"])
+		}
+	}
+}
+
+func TestMemberMsg(t *testing.T) {
+	h := ClusterConfig{256, 3}.Hash()
+	mem := Member{ID: "n1", Addr: "a:1", Gossip: "g:1", State: StateLeaving, Version: 4}
+	b := encodeMemberMsg(h, mem)
+	if got, err := decodeMemberMsg(b, h); err != nil || got != mem {
+		t.Fatalf("round trip %+v %v", got, err)
+	}
+	if _, err := decodeMemberMsg(b, ClusterConfig{256, 2}.Hash()); err == nil {
+		t.Fatal("accepted a broadcast of another cluster")
+	}
+	for _, bad := range [][]byte{nil, {9}, b[:len(b)-2]} {
+		if _, err := decodeMemberMsg(bad, h); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

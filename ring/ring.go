@@ -1,0 +1,148 @@
+package ring
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Ring is the partition map for one member set: owner, preference list and
+// fallbacks of every partition, all precomputed by Build. A Ring is
+// immutable and safe for concurrent use; lookups do not allocate.
+//
+// Memory: about 16·Q·M bytes for the walk orders (Q=1024, M=12: ~200 KB).
+type Ring struct {
+	cfg     ClusterConfig
+	members []string // sorted, distinct
+	n       int      // min(Replicas, len(members))
+	owners  []string // per partition
+	walk    []string // Q rows of M: the full walk order of partition p
+	primary map[string]int
+	owned   map[string]int
+}
+
+// Build computes the ring of cfg for members (node IDs; order and
+// duplicates are irrelevant). With no members the ring is empty: Partition
+// still works, Preference/Fallbacks return nil and Owner returns "".
+func Build(cfg ClusterConfig, members []string) (*Ring, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ms := slices.Clone(members)
+	slices.Sort(ms)
+	ms = slices.Compact(ms)
+	for _, id := range ms {
+		if id == "" {
+			return nil, errors.New("ring: empty member id")
+		}
+	}
+	q, m := cfg.Partitions, len(ms)
+	r := &Ring{
+		cfg:     cfg,
+		members: ms,
+		n:       min(cfg.Replicas, m),
+		primary: make(map[string]int, m),
+		owned:   make(map[string]int, m),
+	}
+	if m == 0 {
+		return r, nil
+	}
+	own, err := computeOwners(q, cfg.Replicas, ms)
+	if err != nil {
+		return nil, err
+	}
+	r.owners = make([]string, q)
+	for p, i := range own {
+		r.owners[p] = ms[i]
+		r.owned[ms[i]]++
+	}
+	r.walk = make([]string, q*m)
+	seen := make([]int, m) // stamp p+1 when member i was taken for partition p
+	for p := 0; p < q; p++ {
+		row := r.walk[p*m : p*m : (p+1)*m]
+		for d := 0; d < q && len(row) < m; d++ {
+			i := own[(p+d)%q]
+			if seen[i] != p+1 {
+				seen[i] = p + 1
+				row = append(row, ms[i])
+			}
+		}
+		// Members owning no partition (only when Q < M) come last, sorted.
+		for i := 0; len(row) < m; i++ {
+			if seen[i] != p+1 {
+				row = append(row, ms[i])
+			}
+		}
+		for _, id := range row[:r.n] {
+			r.primary[id]++
+		}
+	}
+	return r, nil
+}
+
+// Config returns the cluster constants the ring was built with.
+func (r *Ring) Config() ClusterConfig { return r.cfg }
+
+// Members returns the ring members, sorted (a fresh copy).
+func (r *Ring) Members() []string { return slices.Clone(r.members) }
+
+// Len is the number of ring members.
+func (r *Ring) Len() int { return len(r.members) }
+
+// Partition maps a key to its partition: xxhash64(key) mod Q.
+func (r *Ring) Partition(key []byte) int {
+	return int(xxhash.Sum64(key) % uint64(r.cfg.Partitions))
+}
+
+func (r *Ring) valid(p int) bool {
+	return len(r.members) > 0 && p >= 0 && p < r.cfg.Partitions
+}
+
+// Preference returns the first min(N, M) distinct owners met walking
+// partitions p, p+1, … (mod Q). The slice is shared: read-only. Nil for an
+// empty ring or p out of range.
+func (r *Ring) Preference(p int) []string {
+	if !r.valid(p) {
+		return nil
+	}
+	m := len(r.members)
+	return r.walk[p*m : p*m+r.n : p*m+r.n]
+}
+
+// Fallbacks returns the other members in the same walk order (the
+// sloppy-quorum substitutes, best first). Shared slice: read-only.
+func (r *Ring) Fallbacks(p int) []string {
+	if !r.valid(p) {
+		return nil
+	}
+	m := len(r.members)
+	return r.walk[p*m+r.n : (p+1)*m : (p+1)*m]
+}
+
+// Owner returns the owner of partition p ("" for an empty ring or p out of
+// range). It is the first entry of Preference(p).
+func (r *Ring) Owner(p int) string {
+	if !r.valid(p) {
+		return ""
+	}
+	return r.owners[p]
+}
+
+// PrimaryCount is the number of partitions whose preference list holds node.
+func (r *Ring) PrimaryCount(node string) int { return r.primary[node] }
+
+// OwnedCount is the number of partitions node owns (is first in the
+// preference list of).
+func (r *Ring) OwnedCount(node string) int { return r.owned[node] }
+
+// IsReplica reports whether node is in the preference list of p.
+func (r *Ring) IsReplica(p int, node string) bool {
+	return slices.Contains(r.Preference(p), node)
+}
+
+// Contains reports whether node is a ring member.
+func (r *Ring) Contains(node string) bool {
+	_, ok := slices.BinarySearch(r.members, node)
+	return ok
+}
