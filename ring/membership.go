@@ -2,12 +2,10 @@ package ring
 
 import (
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +16,6 @@ import (
 const (
 	leaveTimeout = time.Second
 	inboxSize    = 64
-	// firstRejoinDelay is the first retry after a start that reached no
-	// seed; the delay doubles up to RejoinInterval.
-	firstRejoinDelay = time.Second
 )
 
 // Membership runs memberlist for liveness and gossips, merges and persists
@@ -58,9 +53,9 @@ type Membership struct {
 
 // StartMembership loads the persisted document (refusing one of another
 // cluster), records this node as valid (a leaving node stays leaving) with
-// its current addresses, persists the document, starts
-// memberlist and joins the seeds. Unreachable seeds are not an error (the
-// re-join loop keeps trying); a seed of another cluster is.
+// its current addresses, starts memberlist, joins the seeds and persists
+// the document. Unreachable seeds are not an error (the re-join loop keeps
+// trying); a seed of another cluster is, and then nothing is persisted.
 func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -104,9 +99,6 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		doc = doc.With(self)
 	}
 	r, err := Build(cfg.Cluster, doc.RingMembers())
-	if err == nil {
-		err = saveDoc(cfg.Store, doc)
-	}
 	if err != nil {
 		_ = nt.Shutdown()
 		return nil, err
@@ -140,6 +132,13 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	m.list = list
 
 	joined, err := m.joinSeeds()
+	if err == nil {
+		// Persist only now: a node refused for a cluster mismatch must not
+		// leave its wrong constants behind in a fresh data dir.
+		m.mu.Lock()
+		err = saveDoc(cfg.Store, m.doc)
+		m.mu.Unlock()
+	}
 	if err != nil {
 		_ = list.Shutdown()
 		m.stopLoops()
@@ -185,266 +184,6 @@ func saveDoc(s DocStore, d Doc) error {
 
 func sameSelf(a, b Member) bool {
 	return a.Addr == b.Addr && a.Gossip == b.Gossip && a.Zone == b.Zone
-}
-
-// bindGossip opens memberlist's transport ourselves so that, with port 0,
-// the real port is known before memberlist starts and can be advertised.
-func bindGossip(addr string, l *log.Logger) (nt *memberlist.NetTransport, bindIP, advIP string, port int, err error) {
-	host, portStr, _ := net.SplitHostPort(addr) // validated
-	port, _ = strconv.Atoi(portStr)
-	bindIP = host
-	switch {
-	case host == "":
-		bindIP = "0.0.0.0"
-	case net.ParseIP(host) == nil:
-		ips, err := net.LookupIP(host)
-		if err != nil || len(ips) == 0 {
-			return nil, "", "", 0, fmt.Errorf("ring: resolve gossip host %q: %v", host, err)
-		}
-		bindIP = ips[0].String()
-		for _, ip := range ips {
-			if ip.To4() != nil {
-				bindIP = ip.String()
-				break
-			}
-		}
-	}
-	tries := 1
-	if port == 0 {
-		tries = 10 // TCP and UDP must get the same free port; retry races
-	}
-	for range tries {
-		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-			BindAddrs: []string{bindIP},
-			BindPort:  port,
-			Logger:    l,
-		})
-		if err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, "", "", 0, fmt.Errorf("ring: bind gossip address %s: %w", addr, err)
-	}
-	port = nt.GetAutoBindPort()
-	ip, _, err := nt.FinalAdvertiseAddr("", port)
-	if err != nil {
-		_ = nt.Shutdown()
-		return nil, "", "", 0, fmt.Errorf("ring: gossip advertise address: %w", err)
-	}
-	return nt, bindIP, ip.String(), port, nil
-}
-
-func memberlistConfig(fast bool) *memberlist.Config {
-	if !fast {
-		c := memberlist.DefaultLANConfig()
-		c.DeadNodeReclaimTime = 5 * time.Second
-		return c
-	}
-	c := memberlist.DefaultLocalConfig()
-	c.ProbeInterval = 250 * time.Millisecond
-	c.ProbeTimeout = 150 * time.Millisecond
-	c.GossipInterval = 50 * time.Millisecond
-	c.PushPullInterval = time.Second
-	c.GossipToTheDeadTime = 2 * time.Second
-	c.TCPTimeout = time.Second
-	c.DeadNodeReclaimTime = 200 * time.Millisecond
-	return c
-}
-
-// otherSeeds drops seeds that are this node's own gossip address.
-func (m *Membership) otherSeeds() []string {
-	out := make([]string, 0, len(m.cfg.Seeds))
-	for _, s := range m.cfg.Seeds {
-		if s != m.self.Gossip && s != m.cfg.GossipAddr {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// joinSeeds joins every seed in parallel (memberlist's Join blocks per
-// unreachable seed) and returns how many nodes answered. The error is a
-// *ClusterMismatchError if a seed belongs to another cluster; other failures
-// are only logged.
-func (m *Membership) joinSeeds() (int, error) {
-	seeds := m.otherSeeds()
-	counts := make([]int, len(seeds))
-	errs := make([]error, len(seeds))
-	var wg sync.WaitGroup
-	for i, s := range seeds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			counts[i], errs[i] = m.list.Join([]string{s})
-		}()
-	}
-	wg.Wait()
-	joined := 0
-	var mismatch error
-	for i, err := range errs {
-		joined += counts[i]
-		if err == nil {
-			continue
-		}
-		if e := m.mismatch.Load(); e != nil && strings.Contains(err.Error(), ErrClusterMismatch.Error()) {
-			ce := *e
-			ce.Peer = "seed " + seeds[i]
-			mismatch = &ce
-			continue
-		}
-		m.log.Debug("cannot join seed", "seed", seeds[i], "err", err)
-	}
-	return joined, mismatch
-}
-
-// rejoinLoop re-joins the seeds every RejoinInterval (memberlist does not
-// re-merge after a long partition by itself); until a first join succeeds it
-// retries sooner, with backoff.
-func (m *Membership) rejoinLoop(joined bool) {
-	defer m.wg.Done()
-	if len(m.otherSeeds()) == 0 {
-		return
-	}
-	delay := m.cfg.RejoinInterval
-	if !joined {
-		delay = min(firstRejoinDelay, delay)
-	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-		}
-		n, err := m.joinSeeds()
-		switch {
-		case err != nil:
-			m.log.Error("seed refused", "err", err)
-		case n == 0:
-			m.log.Warn("no seed reachable", "seeds", m.cfg.Seeds)
-		}
-		if n > 0 {
-			delay = m.cfg.RejoinInterval
-		} else {
-			delay = min(2*delay, m.cfg.RejoinInterval)
-		}
-		t.Reset(delay)
-	}
-}
-
-func (m *Membership) inboxLoop() {
-	defer m.wg.Done()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case d := <-m.inbox:
-			m.mergeDoc(d)
-		}
-	}
-}
-
-func (m *Membership) notifyLoop() {
-	defer m.wg.Done()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-m.changed:
-		}
-		m.cbMu.Lock()
-		fns := slices.Clone(m.callbacks)
-		m.cbMu.Unlock()
-		for _, fn := range fns {
-			fn()
-		}
-	}
-}
-
-func (m *Membership) signal() {
-	select {
-	case m.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (m *Membership) stopLoops() {
-	close(m.stop)
-	m.wg.Wait()
-}
-
-func (m *Membership) setAlive(name string, alive bool) {
-	if name == m.cfg.NodeID {
-		return
-	}
-	m.aliveMu.Lock()
-	was := m.alive[name]
-	if alive {
-		m.alive[name] = true
-	} else {
-		delete(m.alive, name)
-	}
-	m.aliveMu.Unlock()
-	if was != alive {
-		if alive {
-			m.numAlive.Add(1)
-		} else {
-			m.numAlive.Add(-1)
-		}
-		m.signal()
-	}
-}
-
-// mergeDoc merges a remote document (or one member of it) into ours.
-func (m *Membership) mergeDoc(o Doc) {
-	if o.Cluster != m.cfg.Cluster {
-		m.log.Warn("ignoring member document of another cluster", "theirs", o.Cluster, "ours", m.cfg.Cluster)
-		return
-	}
-	m.mu.Lock()
-	merged, changed := m.doc.Merge(o)
-	if changed {
-		// Someone may hold an older picture of us (a wiped store, a move):
-		// whatever wins the merge, our addresses are what we say they are.
-		if cur := merged.Members[m.cfg.NodeID]; !sameSelf(cur, m.self) {
-			self := m.self
-			self.State, self.Version = cur.State, cur.Version+1
-			merged = merged.With(self)
-		}
-		m.commitLocked(merged)
-	}
-	m.mu.Unlock()
-	if changed {
-		m.signal()
-	}
-}
-
-// commitLocked installs d: persists it, broadcasts changed entries and
-// rebuilds the ring if its member set changed. m.mu must be held.
-func (m *Membership) commitLocked(d Doc) {
-	old := m.doc
-	m.doc = d
-	if err := saveDoc(m.cfg.Store, d); err != nil {
-		m.log.Error("cannot persist member document", "err", err)
-	}
-	for id, mem := range d.Members {
-		if old.Members[id] != mem {
-			m.bcast.QueueBroadcast(&memberBroadcast{name: "member/" + id, msg: encodeMemberMsg(m.hash, mem)})
-		}
-	}
-	ids := d.RingMembers()
-	if slices.Equal(ids, m.ring.Load().members) {
-		return
-	}
-	r, err := Build(m.cfg.Cluster, ids)
-	if err != nil {
-		m.log.Error("cannot build ring", "members", ids, "err", err)
-		return
-	}
-	m.ring.Store(r)
-	m.log.Info("ring changed", "members", ids)
 }
 
 // Ring returns the current ring (an atomic load; cheap per request).

@@ -265,7 +265,8 @@ func TestMembershipClusterMismatch(t *testing.T) {
 	n1 := startNode(t, nodeOpts{id: "n1", cluster: ClusterConfig{1024, 3}})
 	defer shutdownAll(t, n1)
 	seed := n1.GossipAddr()
-	m, err := StartMembership(nodeConfig(nodeOpts{id: "bad", seeds: []string{seed}, cluster: ClusterConfig{1024, 2}}))
+	badStore := &MemDocStore{}
+	m, err := StartMembership(nodeConfig(nodeOpts{id: "bad", seeds: []string{seed}, store: badStore, cluster: ClusterConfig{1024, 2}}))
 	if err == nil {
 		_ = m.Shutdown()
 		t.Fatal("mismatched node was admitted")
@@ -279,6 +280,9 @@ func TestMembershipClusterMismatch(t *testing.T) {
 	}
 	if _, ok := n1.Doc().Members["bad"]; ok || !ringIs(n1, "n1") {
 		t.Fatal("mismatched node entered the document")
+	}
+	if b, _ := badStore.LoadDoc(); b != nil {
+		t.Fatalf("refused node persisted %s", b)
 	}
 }
 

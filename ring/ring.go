@@ -100,8 +100,9 @@ func (r *Ring) valid(p int) bool {
 }
 
 // Preference returns the first min(N, M) distinct owners met walking
-// partitions p, p+1, … (mod Q). The slice is shared: read-only. Nil for an
-// empty ring or p out of range.
+// partitions p, p+1, … (mod Q); if fewer than that many members own
+// partitions at all (only when Q < M), the non-owners follow in ID order.
+// The slice is shared: read-only. Nil for an empty ring or p out of range.
 func (r *Ring) Preference(p int) []string {
 	if !r.valid(p) {
 		return nil

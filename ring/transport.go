@@ -1,0 +1,79 @@
+package ring
+
+import (
+	"fmt"
+	"log"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// bindGossip opens memberlist's transport ourselves so that, with port 0,
+// the real port is known before memberlist starts and can be advertised.
+func bindGossip(addr string, l *log.Logger) (nt *memberlist.NetTransport, bindIP, advIP string, port int, err error) {
+	host, portStr, _ := net.SplitHostPort(addr) // validated
+	port, _ = strconv.Atoi(portStr)
+	bindIP = host
+	switch {
+	case host == "":
+		bindIP = "0.0.0.0"
+	case net.ParseIP(host) == nil:
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			return nil, "", "", 0, fmt.Errorf("ring: resolve gossip host %q: %v", host, err)
+		}
+		bindIP = ips[0].String()
+		for _, ip := range ips {
+			if ip.To4() != nil {
+				bindIP = ip.String()
+				break
+			}
+		}
+	}
+	tries := 1
+	if port == 0 {
+		tries = 10 // TCP and UDP must get the same free port; retry races
+	}
+	for range tries {
+		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{bindIP},
+			BindPort:  port,
+			Logger:    l,
+		})
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, "", "", 0, fmt.Errorf("ring: bind gossip address %s: %w", addr, err)
+	}
+	port = nt.GetAutoBindPort()
+	ip, _, err := nt.FinalAdvertiseAddr("", port)
+	if err == nil && ip.IsUnspecified() {
+		err = fmt.Errorf("cannot advertise %s: bind a specific IP or 0.0.0.0", ip)
+	}
+	if err != nil {
+		_ = nt.Shutdown()
+		return nil, "", "", 0, fmt.Errorf("ring: gossip advertise address: %w", err)
+	}
+	return nt, bindIP, ip.String(), port, nil
+}
+
+func memberlistConfig(fast bool) *memberlist.Config {
+	if !fast {
+		c := memberlist.DefaultLANConfig()
+		c.DeadNodeReclaimTime = 5 * time.Second
+		return c
+	}
+	c := memberlist.DefaultLocalConfig()
+	c.ProbeInterval = 250 * time.Millisecond
+	c.ProbeTimeout = 150 * time.Millisecond
+	c.GossipInterval = 50 * time.Millisecond
+	c.PushPullInterval = time.Second
+	c.GossipToTheDeadTime = 2 * time.Second
+	c.TCPTimeout = time.Second
+	c.DeadNodeReclaimTime = 200 * time.Millisecond
+	return c
+}
