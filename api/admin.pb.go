@@ -313,6 +313,188 @@ func (x *EndpointsResponse) GetAddresses() []string {
 	return nil
 }
 
+type HintsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintsRequest) Reset() {
+	*x = HintsRequest{}
+	mi := &file_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintsRequest) ProtoMessage() {}
+
+func (x *HintsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintsRequest.ProtoReflect.Descriptor instead.
+func (*HintsRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{5}
+}
+
+type HintTarget struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Target  string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Pending uint64                 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
+	Bytes   uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// oldest_age_ms is the age of the oldest pending hint.
+	OldestAgeMs uint64 `protobuf:"varint,4,opt,name=oldest_age_ms,json=oldestAgeMs,proto3" json:"oldest_age_ms,omitempty"`
+	// dropped counts hints refused by the caps or the hint window.
+	Dropped       uint64 `protobuf:"varint,5,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintTarget) Reset() {
+	*x = HintTarget{}
+	mi := &file_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintTarget) ProtoMessage() {}
+
+func (x *HintTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintTarget.ProtoReflect.Descriptor instead.
+func (*HintTarget) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *HintTarget) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *HintTarget) GetPending() uint64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *HintTarget) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *HintTarget) GetOldestAgeMs() uint64 {
+	if x != nil {
+		return x.OldestAgeMs
+	}
+	return 0
+}
+
+func (x *HintTarget) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+type HintsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Enabled       bool                   `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Pending       uint64                 `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	Targets       []*HintTarget          `protobuf:"bytes,4,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintsResponse) Reset() {
+	*x = HintsResponse{}
+	mi := &file_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintsResponse) ProtoMessage() {}
+
+func (x *HintsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintsResponse.ProtoReflect.Descriptor instead.
+func (*HintsResponse) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HintsResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *HintsResponse) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *HintsResponse) GetPending() uint64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *HintsResponse) GetTargets() []*HintTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
@@ -340,11 +522,25 @@ const file_admin_proto_rawDesc = "" +
 	"\x11EndpointsResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1a\n" +
 	"\breplicas\x18\x02 \x03(\tR\breplicas\x12\x1c\n" +
-	"\taddresses\x18\x03 \x03(\tR\taddresses2\xa2\x01\n" +
+	"\taddresses\x18\x03 \x03(\tR\taddresses\"\x0e\n" +
+	"\fHintsRequest\"\x92\x01\n" +
+	"\n" +
+	"HintTarget\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x18\n" +
+	"\apending\x18\x02 \x01(\x04R\apending\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\"\n" +
+	"\roldest_age_ms\x18\x04 \x01(\x04R\voldestAgeMs\x12\x18\n" +
+	"\adropped\x18\x05 \x01(\x04R\adropped\"\x8a\x01\n" +
+	"\rHintsResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\x12\x18\n" +
+	"\apending\x18\x03 \x01(\x04R\apending\x121\n" +
+	"\atargets\x18\x04 \x03(\v2\x17.quorumkv.v1.HintTargetR\atargets2\xe2\x01\n" +
 	"\x05Admin\x12M\n" +
 	"\n" +
 	"RingStatus\x12\x1e.quorumkv.v1.RingStatusRequest\x1a\x1f.quorumkv.v1.RingStatusResponse\x12J\n" +
-	"\tEndpoints\x12\x1d.quorumkv.v1.EndpointsRequest\x1a\x1e.quorumkv.v1.EndpointsResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
+	"\tEndpoints\x12\x1d.quorumkv.v1.EndpointsRequest\x1a\x1e.quorumkv.v1.EndpointsResponse\x12>\n" +
+	"\x05Hints\x12\x19.quorumkv.v1.HintsRequest\x1a\x1a.quorumkv.v1.HintsResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
 	file_admin_proto_rawDescOnce sync.Once
@@ -358,25 +554,31 @@ func file_admin_proto_rawDescGZIP() []byte {
 	return file_admin_proto_rawDescData
 }
 
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_admin_proto_goTypes = []any{
 	(*RingStatusRequest)(nil),  // 0: quorumkv.v1.RingStatusRequest
 	(*MemberStatus)(nil),       // 1: quorumkv.v1.MemberStatus
 	(*RingStatusResponse)(nil), // 2: quorumkv.v1.RingStatusResponse
 	(*EndpointsRequest)(nil),   // 3: quorumkv.v1.EndpointsRequest
 	(*EndpointsResponse)(nil),  // 4: quorumkv.v1.EndpointsResponse
+	(*HintsRequest)(nil),       // 5: quorumkv.v1.HintsRequest
+	(*HintTarget)(nil),         // 6: quorumkv.v1.HintTarget
+	(*HintsResponse)(nil),      // 7: quorumkv.v1.HintsResponse
 }
 var file_admin_proto_depIdxs = []int32{
 	1, // 0: quorumkv.v1.RingStatusResponse.members:type_name -> quorumkv.v1.MemberStatus
-	0, // 1: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
-	3, // 2: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
-	2, // 3: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
-	4, // 4: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	6, // 1: quorumkv.v1.HintsResponse.targets:type_name -> quorumkv.v1.HintTarget
+	0, // 2: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
+	3, // 3: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
+	5, // 4: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
+	2, // 5: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
+	4, // 6: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
+	7, // 7: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -390,7 +592,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Admin_RingStatus_FullMethodName = "/quorumkv.v1.Admin/RingStatus"
 	Admin_Endpoints_FullMethodName  = "/quorumkv.v1.Admin/Endpoints"
+	Admin_Hints_FullMethodName      = "/quorumkv.v1.Admin/Hints"
 )
 
 // AdminClient is the client API for Admin service.
@@ -31,6 +32,8 @@ const (
 type AdminClient interface {
 	RingStatus(ctx context.Context, in *RingStatusRequest, opts ...grpc.CallOption) (*RingStatusResponse, error)
 	Endpoints(ctx context.Context, in *EndpointsRequest, opts ...grpc.CallOption) (*EndpointsResponse, error)
+	// Hints lists the hints this node holds, per target.
+	Hints(ctx context.Context, in *HintsRequest, opts ...grpc.CallOption) (*HintsResponse, error)
 }
 
 type adminClient struct {
@@ -61,6 +64,16 @@ func (c *adminClient) Endpoints(ctx context.Context, in *EndpointsRequest, opts 
 	return out, nil
 }
 
+func (c *adminClient) Hints(ctx context.Context, in *HintsRequest, opts ...grpc.CallOption) (*HintsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HintsResponse)
+	err := c.cc.Invoke(ctx, Admin_Hints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -69,6 +82,8 @@ func (c *adminClient) Endpoints(ctx context.Context, in *EndpointsRequest, opts 
 type AdminServer interface {
 	RingStatus(context.Context, *RingStatusRequest) (*RingStatusResponse, error)
 	Endpoints(context.Context, *EndpointsRequest) (*EndpointsResponse, error)
+	// Hints lists the hints this node holds, per target.
+	Hints(context.Context, *HintsRequest) (*HintsResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -84,6 +99,9 @@ func (UnimplementedAdminServer) RingStatus(context.Context, *RingStatusRequest) 
 }
 func (UnimplementedAdminServer) Endpoints(context.Context, *EndpointsRequest) (*EndpointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Endpoints not implemented")
+}
+func (UnimplementedAdminServer) Hints(context.Context, *HintsRequest) (*HintsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Hints not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -142,6 +160,24 @@ func _Admin_Endpoints_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Hints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HintsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Hints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Hints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Hints(ctx, req.(*HintsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -156,6 +192,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Endpoints",
 			Handler:    _Admin_Endpoints_Handler,
+		},
+		{
+			MethodName: "Hints",
+			Handler:    _Admin_Hints_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

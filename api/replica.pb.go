@@ -330,6 +330,75 @@ func (x *ForwardResponse) GetClock() []byte {
 	return nil
 }
 
+type HintRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Clock []byte                 `protobuf:"bytes,2,opt,name=clock,proto3" json:"clock,omitempty"`
+	// target is the replica the hint is for.
+	Target        string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HintRequest) Reset() {
+	*x = HintRequest{}
+	mi := &file_replica_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HintRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HintRequest) ProtoMessage() {}
+
+func (x *HintRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HintRequest.ProtoReflect.Descriptor instead.
+func (*HintRequest) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *HintRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *HintRequest) GetClock() []byte {
+	if x != nil {
+		return x.Clock
+	}
+	return nil
+}
+
+func (x *HintRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *HintRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
@@ -351,10 +420,16 @@ const file_replica_proto_rawDesc = "" +
 	"\x04from\x18\x03 \x01(\tR\x04from\"]\n" +
 	"\x0fForwardResponse\x124\n" +
 	"\bresponse\x18\x01 \x01(\v2\x18.quorumkv.v1.PutResponseR\bresponse\x12\x14\n" +
-	"\x05clock\x18\x02 \x01(\fR\x05clock2\xcf\x01\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\"a\n" +
+	"\vHintRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from2\x8d\x02\n" +
 	"\aReplica\x12>\n" +
 	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
-	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12G\n" +
+	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12<\n" +
+	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12G\n" +
 	"\n" +
 	"Coordinate\x12\x1b.quorumkv.v1.ForwardRequest\x1a\x1c.quorumkv.v1.ForwardResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
@@ -370,7 +445,7 @@ func file_replica_proto_rawDescGZIP() []byte {
 	return file_replica_proto_rawDescData
 }
 
-var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_replica_proto_goTypes = []any{
 	(*ApplyRequest)(nil),    // 0: quorumkv.v1.ApplyRequest
 	(*ApplyResponse)(nil),   // 1: quorumkv.v1.ApplyResponse
@@ -378,20 +453,23 @@ var file_replica_proto_goTypes = []any{
 	(*ReadResponse)(nil),    // 3: quorumkv.v1.ReadResponse
 	(*ForwardRequest)(nil),  // 4: quorumkv.v1.ForwardRequest
 	(*ForwardResponse)(nil), // 5: quorumkv.v1.ForwardResponse
-	(*PutRequest)(nil),      // 6: quorumkv.v1.PutRequest
-	(*PutResponse)(nil),     // 7: quorumkv.v1.PutResponse
+	(*HintRequest)(nil),     // 6: quorumkv.v1.HintRequest
+	(*PutRequest)(nil),      // 7: quorumkv.v1.PutRequest
+	(*PutResponse)(nil),     // 8: quorumkv.v1.PutResponse
 }
 var file_replica_proto_depIdxs = []int32{
-	6, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
-	7, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	7, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	8, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
 	0, // 2: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
 	2, // 3: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
-	4, // 4: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	1, // 5: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	3, // 6: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	5, // 7: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
+	6, // 4: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
+	4, // 5: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	1, // 6: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
+	3, // 7: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
+	1, // 8: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	5, // 9: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	6, // [6:10] is the sub-list for method output_type
+	2, // [2:6] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -409,7 +487,7 @@ func file_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

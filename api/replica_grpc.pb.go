@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Replica_Apply_FullMethodName      = "/quorumkv.v1.Replica/Apply"
 	Replica_Read_FullMethodName       = "/quorumkv.v1.Replica/Read"
+	Replica_Hint_FullMethodName       = "/quorumkv.v1.Replica/Hint"
 	Replica_Coordinate_FullMethodName = "/quorumkv.v1.Replica/Coordinate"
 )
 
@@ -34,6 +35,10 @@ type ReplicaClient interface {
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	// Read returns the local replica's sibling set for a key.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
+	// Hint asks a fallback node to hold a sibling set for an unreachable
+	// replica (target) and hand it off later. It is not stored in the
+	// fallback's own key space.
+	Hint(ctx context.Context, in *HintRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
 }
@@ -66,6 +71,16 @@ func (c *replicaClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *replicaClient) Hint(ctx context.Context, in *HintRequest, opts ...grpc.CallOption) (*ApplyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyResponse)
+	err := c.cc.Invoke(ctx, Replica_Hint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ForwardResponse)
@@ -86,6 +101,10 @@ type ReplicaServer interface {
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	// Read returns the local replica's sibling set for a key.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
+	// Hint asks a fallback node to hold a sibling set for an unreachable
+	// replica (target) and hand it off later. It is not stored in the
+	// fallback's own key space.
+	Hint(context.Context, *HintRequest) (*ApplyResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error)
 	mustEmbedUnimplementedReplicaServer()
@@ -103,6 +122,9 @@ func (UnimplementedReplicaServer) Apply(context.Context, *ApplyRequest) (*ApplyR
 }
 func (UnimplementedReplicaServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Read not implemented")
+}
+func (UnimplementedReplicaServer) Hint(context.Context, *HintRequest) (*ApplyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Hint not implemented")
 }
 func (UnimplementedReplicaServer) Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Coordinate not implemented")
@@ -164,6 +186,24 @@ func _Replica_Read_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_Hint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HintRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).Hint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_Hint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).Hint(ctx, req.(*HintRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Replica_Coordinate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ForwardRequest)
 	if err := dec(in); err != nil {
@@ -196,6 +236,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Read",
 			Handler:    _Replica_Read_Handler,
+		},
+		{
+			MethodName: "Hint",
+			Handler:    _Replica_Hint_Handler,
 		},
 		{
 			MethodName: "Coordinate",

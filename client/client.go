@@ -193,3 +193,13 @@ func (c *Client) Endpoints(ctx context.Context, key []byte) (*api.EndpointsRespo
 	})
 	return resp, err
 }
+
+// Hints asks a node which hints it holds (the first endpoint that answers).
+func (c *Client) Hints(ctx context.Context) (*api.HintsResponse, error) {
+	var resp *api.HintsResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.Hints(ctx, &api.HintsRequest{})
+		return err
+	})
+	return resp, err
+}

@@ -21,6 +21,13 @@ type Placement interface {
 	Partition(key []byte) int
 	// Preference is the ordered list of the partition's primary replicas.
 	Preference(p int) []string
+	// Fallbacks are the other nodes, in the order sloppy quorum uses them.
+	Fallbacks(p int) []string
+}
+
+// Hints stores a hint for a replica that did not acknowledge a write.
+type Hints interface {
+	Add(target string, key []byte, c vclock.Clock) error
 }
 
 // Local is this node's own replica.
@@ -36,6 +43,8 @@ type Transport interface {
 	Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error
 	Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error)
 	Coordinate(ctx context.Context, node string, w Write) (WriteResult, error)
+	// Hint asks fallback node to hold c for target (sloppy quorum).
+	Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error
 }
 
 // Liveness is the gossip view of which nodes are up. It only orders choices;
@@ -55,6 +64,8 @@ type Config struct {
 	Transport Transport
 	// Liveness is optional.
 	Liveness Liveness
+	// Hints is optional: nil turns hinted handoff and sloppy quorum off.
+	Hints Hints
 	// ReplicaTimeout bounds each call to a replica, also the ones that go on
 	// after the client has its answer.
 	ReplicaTimeout time.Duration

@@ -36,11 +36,6 @@ func (c *Coordinator) CoordinateForwarded(ctx context.Context, w Write) (WriteRe
 	return c.coordinate(ctx, w, need, p, prefs)
 }
 
-type ack struct {
-	node string
-	err  error
-}
-
 // coordinate mints the write's dot on the local replica (durably), then sends
 // the whole resulting sibling set to the other replicas and returns once need
 // of them, this one included, hold it. The other sends go on in the
@@ -59,15 +54,20 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need, p int, pref
 	t := newTracker(need, len(others)+1)
 	t.record(true)
 	acks := make(chan ack, len(others))
+	strict := w.Consistency.Strict
+	fb := &fallbacks{nodes: c.cfg.Placement().Fallbacks(p)}
 	for _, n := range others {
-		c.replicate(n, w.Key, result, acks)
+		c.replicate(n, w.Key, result, fb, c.cfg.Hints != nil && !strict, acks)
 	}
 	for !t.done() {
 		select {
 		case a := <-acks:
-			t.record(a.err == nil)
+			t.record(a.err == nil && !(a.fallback && strict))
 			if a.err == nil {
 				info.Replicas = append(info.Replicas, a.node)
+				if a.fallback {
+					info.FallbackAcks++
+				}
 			}
 		case <-ctx.Done():
 			info.Acks = t.ok
@@ -79,24 +79,6 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need, p int, pref
 		return WriteResult{Clock: result, Info: info}, &UnavailableError{Op: "write", Required: need, Acknowledged: t.ok}
 	}
 	return WriteResult{Clock: result, Info: info}, nil
-}
-
-// replicate sends c to node in the background, bounded by ReplicaTimeout but
-// not by the client's request: a replica still gets the write after the
-// client has its answer.
-func (c *Coordinator) replicate(node string, key []byte, clk vclock.Clock, acks chan<- ack) {
-	started := c.goBackground(func() {
-		rctx, cancel := c.replicaCtx(c.bg)
-		err := c.cfg.Transport.Apply(rctx, node, key, clk)
-		cancel()
-		if err != nil {
-			c.log.Debug("replica did not acknowledge", "node", node, "err", err)
-		}
-		acks <- ack{node: node, err: err}
-	})
-	if !started {
-		acks <- ack{node: node, err: ErrClosed}
-	}
 }
 
 // forward hands the write to a replica of the key: live ones first, in

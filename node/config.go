@@ -39,6 +39,14 @@ type Config struct {
 	MaxValueSize   int
 	ReplicaTimeout time.Duration
 	DrainTimeout   time.Duration
+	// DisableHintedHandoff turns hints and sloppy quorum off.
+	DisableHintedHandoff bool
+	// Hint limits and replay pacing (zero: hintedhandoff defaults).
+	HintWindow            time.Duration
+	MaxHintsPerTarget     int
+	MaxHintBytesPerTarget int64
+	HintInterval          time.Duration
+	HintMaxBackoff        time.Duration
 	// FS overrides Pebble's file system (tests).
 	FS     vfs.FS
 	Logger *slog.Logger

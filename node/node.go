@@ -14,6 +14,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 )
@@ -26,6 +27,9 @@ type Node struct {
 	members   *ring.Membership
 	coord     *coordinator.Coordinator
 	transport *grpcTransport
+	hints     *hintedhandoff.Store
+	stopHints context.CancelFunc
+	hintsDone chan struct{}
 	grpc      *grpc.Server
 	health    *health.Server
 	lis       net.Listener
@@ -68,15 +72,28 @@ func Start(cfg Config) (n *Node, err error) {
 	if cfg.WrapTransport != nil {
 		tr = cfg.WrapTransport(tr)
 	}
+	var hints coordinator.Hints
+	if !cfg.DisableHintedHandoff {
+		if n.hints, err = hintedhandoff.Open(hintedhandoff.Config{
+			KV: n.store.Space("h/"), Sender: tr, Liveness: n.members,
+			Window: cfg.HintWindow, MaxHintsPerTarget: cfg.MaxHintsPerTarget, MaxBytesPerTarget: cfg.MaxHintBytesPerTarget,
+			Interval: cfg.HintInterval, MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
+			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,
+		}); err != nil {
+			return nil, err
+		}
+		hints = n.hints
+	}
 	if n.coord, err = coordinator.New(coordinator.Config{
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
 		Placement: func() coordinator.Placement { return n.members.Ring() },
-		Local:     n.store, Transport: tr, Liveness: n.members,
+		Local:     n.store, Transport: tr, Liveness: n.members, Hints: hints,
 		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
 	}); err != nil {
 		return nil, err
 	}
 	n.serve()
+	n.startHints()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
 		"actor", n.store.Actor(), "fresh_storage", n.store.Fresh(),
 		"replicas", cfg.Replicas, "partitions", cfg.Partitions)
@@ -95,6 +112,23 @@ func (n *Node) serve() {
 	n.health.SetServingStatus("quorumkv.v1.KV", healthpb.HealthCheckResponse_SERVING)
 	go func() { n.served <- n.grpc.Serve(n.lis) }()
 }
+
+// startHints runs hint replay until Stop.
+func (n *Node) startHints() {
+	if n.hints == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopHints = cancel
+	n.hintsDone = make(chan struct{})
+	go func() {
+		defer close(n.hintsDone)
+		n.hints.Run(ctx)
+	}()
+}
+
+// Hints is the node's hint store (nil when hinted handoff is off).
+func (n *Node) Hints() *hintedhandoff.Store { return n.hints }
 
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.ID }
@@ -137,6 +171,10 @@ func (n *Node) Stop(ctx context.Context) error {
 // closeAll releases everything Start opened, in reverse order.
 func (n *Node) closeAll() error {
 	var errs []error
+	if n.stopHints != nil {
+		n.stopHints()
+		<-n.hintsDone
+	}
 	if n.coord != nil {
 		n.coord.Close()
 	}

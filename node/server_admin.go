@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -53,6 +54,26 @@ func (s *adminServer) Endpoints(_ context.Context, req *api.EndpointsRequest) (*
 		addr, _ := m.Addr(id)
 		resp.Replicas = append(resp.Replicas, id)
 		resp.Addresses = append(resp.Addresses, addr)
+	}
+	return resp, nil
+}
+
+func (s *adminServer) Hints(context.Context, *api.HintsRequest) (*api.HintsResponse, error) {
+	resp := &api.HintsResponse{Node: s.n.cfg.ID, Enabled: s.n.hints != nil}
+	if s.n.hints == nil {
+		return resp, nil
+	}
+	now := time.Now()
+	for _, st := range s.n.hints.Stats() {
+		age := time.Duration(0)
+		if st.Pending > 0 {
+			age = now.Sub(st.Oldest)
+		}
+		resp.Pending += uint64(st.Pending)
+		resp.Targets = append(resp.Targets, &api.HintTarget{
+			Target: st.Target, Pending: uint64(st.Pending), Bytes: uint64(st.Bytes),
+			OldestAgeMs: uint64(age.Milliseconds()), Dropped: st.Dropped,
+		})
 	}
 	return resp, nil
 }

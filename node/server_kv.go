@@ -71,6 +71,23 @@ func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.Ap
 	return &api.ApplyResponse{}, nil
 }
 
+func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.ApplyResponse, error) {
+	if s.n.hints == nil {
+		return nil, status.Error(codes.FailedPrecondition, "hinted handoff is off on this node")
+	}
+	if req.GetTarget() == "" || req.GetTarget() == s.n.cfg.ID {
+		return nil, status.Errorf(codes.InvalidArgument, "bad hint target %q", req.GetTarget())
+	}
+	c, err := decodeClock(req.GetClock())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.n.hints.Add(req.GetTarget(), req.GetKey(), c); err != nil {
+		return nil, status.Error(codes.ResourceExhausted, err.Error())
+	}
+	return &api.ApplyResponse{}, nil
+}
+
 func (s *replicaServer) Read(_ context.Context, req *api.ReadRequest) (*api.ReadResponse, error) {
 	c, found, err := s.n.store.Get(req.GetKey())
 	if err != nil {

@@ -55,6 +55,15 @@ func (t *grpcTransport) Apply(ctx context.Context, node string, key []byte, c vc
 	return fromStatus(node, err)
 }
 
+func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error {
+	rc, err := t.client(node)
+	if err != nil {
+		return err
+	}
+	_, err = rc.Hint(ctx, &api.HintRequest{Key: key, Clock: c.Marshal(), Target: target, From: t.self})
+	return fromStatus(node, err)
+}
+
 func (t *grpcTransport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
 	rc, err := t.client(node)
 	if err != nil {

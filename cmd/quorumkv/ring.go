@@ -26,6 +26,8 @@ type memberOutput struct {
 	State      string `json:"state"`
 	Partitions int    `json:"partitions"`
 	Owned      int    `json:"owned"`
+	// HintsPending is how many hints this member holds (-1: unknown).
+	HintsPending int64 `json:"hints_pending"`
 }
 
 type statusOutput struct {
@@ -54,6 +56,12 @@ func newRingStatusCmd() *cobra.Command {
 				return err
 			}
 			out := statusFromProto(resp)
+			for i, h := range collectHints(ctx, resp) {
+				out.Members[i].HintsPending = int64(h.Pending)
+				if h.Error != "" {
+					out.Members[i].HintsPending = -1
+				}
+			}
 			if cf.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
@@ -108,13 +116,17 @@ func verdict(members []memberOutput, n int) string {
 
 func printStatus(w io.Writer, out statusOutput) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fprintf(tw, "ID\tADDRESS\tSTATUS\tSTATE\tPARTITIONS\tOWNED\n")
+	fprintf(tw, "ID\tADDRESS\tSTATUS\tSTATE\tPARTITIONS\tOWNED\tHINTS\n")
 	for _, m := range out.Members {
 		pct := 0.0
 		if out.Partitions > 0 {
 			pct = 100 * float64(m.Owned) / float64(out.Partitions)
 		}
-		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\n", m.ID, m.Address, m.Status, m.State, m.Partitions, pct)
+		hints := "?"
+		if m.HintsPending >= 0 {
+			hints = fmt.Sprint(m.HintsPending)
+		}
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\n", m.ID, m.Address, m.Status, m.State, m.Partitions, pct, hints)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -42,6 +42,7 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 unavailable (quorum not reached),
 		newPutCmd(),
 		newDeleteCmd(),
 		newRingCmd(),
+		newHintsCmd(),
 	)
 	return root
 }

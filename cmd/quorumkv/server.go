@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ import (
 type serverFlags struct {
 	cfg           node.Config
 	fsync         bool
+	hinted        bool
 	gossipProfile string
 	logLevel      string
 	logFormat     string
@@ -43,6 +45,10 @@ func newServerCmd() *cobra.Command {
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
 	fl.IntVar(&f.cfg.Partitions, "partitions", node.DefaultPartitions, "number of partitions, Q (cluster constant)")
 	fl.BoolVar(&f.fsync, "fsync", true, "fsync every write before acknowledging it (false trades durability for speed)")
+	fl.BoolVar(&f.hinted, "hinted-handoff", true, "keep hints for replicas that miss writes and use sloppy quorum (false: rely on anti-entropy)")
+	fl.DurationVar(&f.cfg.HintWindow, "hint-window", 3*time.Hour, "stop storing hints for a replica whose oldest pending hint is older than this")
+	fl.IntVar(&f.cfg.MaxHintsPerTarget, "max-hints-per-target", 100_000, "cap on hints held for one replica")
+	fl.Int64Var(&f.cfg.MaxHintBytesPerTarget, "max-hint-bytes-per-target", 256<<20, "cap on hint bytes held for one replica")
 	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
 	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "failure-detection timers: lan (seconds) or local (sub-second, for tests)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -63,6 +69,7 @@ func (f *serverFlags) run(stderr io.Writer) error {
 		return usagef("unknown --gossip-profile %q (want lan or local)", f.gossipProfile)
 	}
 	f.cfg.NoSync = !f.fsync
+	f.cfg.DisableHintedHandoff = !f.hinted
 	f.cfg.Logger = logger
 	if err := f.cfg.Validate(); err != nil {
 		return usageError{err}

@@ -99,3 +99,10 @@ func (t *faultyTransport) Coordinate(ctx context.Context, node string, w coordin
 	}
 	return t.inner.Coordinate(ctx, node, w)
 }
+
+func (t *faultyTransport) Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error {
+	if err := t.f.check(ctx, t.from, node); err != nil {
+		return err
+	}
+	return t.inner.Hint(ctx, node, target, key, c)
+}

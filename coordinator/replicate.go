@@ -1,0 +1,103 @@
+package coordinator
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+type ack struct {
+	node     string
+	fallback bool // a fallback node holds the write as a hint
+	err      error
+}
+
+// fallbacks hands out a partition's fallback nodes, each at most once per
+// write, in ring order.
+type fallbacks struct {
+	mu    sync.Mutex
+	nodes []string
+}
+
+func (f *fallbacks) next() (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.nodes) == 0 {
+		return "", false
+	}
+	n := f.nodes[0]
+	f.nodes = f.nodes[1:]
+	return n, true
+}
+
+// replicate sends the write to primary in the background, bounded by
+// ReplicaTimeout but not by the client's request: a replica still gets the
+// write after the client has its answer. When the primary does not
+// acknowledge, a sloppy write goes to the next fallback (which holds it as a
+// hint for the primary); failing that, the coordinator keeps the hint.
+func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb *fallbacks, sloppy bool, acks chan<- ack) {
+	started := c.goBackground(func() {
+		err := c.sendPrimary(primary, key, clk)
+		if err == nil {
+			acks <- ack{node: primary}
+			return
+		}
+		if sloppy {
+			if node, ok := c.sendFallback(primary, key, clk, fb); ok {
+				acks <- ack{node: node, fallback: true}
+				return
+			}
+		}
+		c.keepHint(primary, key, clk)
+		acks <- ack{node: primary, err: err}
+	})
+	if !started {
+		acks <- ack{node: primary, err: ErrClosed}
+	}
+}
+
+func (c *Coordinator) sendPrimary(node string, key []byte, clk vclock.Clock) error {
+	if c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) && c.cfg.Hints != nil {
+		// Gossip says it is down: do not wait on it, hand the write off.
+		return fmt.Errorf("%w: %s is down", ErrUnreachable, node)
+	}
+	rctx, cancel := c.replicaCtx(c.bg)
+	defer cancel()
+	err := c.cfg.Transport.Apply(rctx, node, key, clk)
+	if err != nil {
+		c.log.Debug("replica did not acknowledge", "node", node, "err", err)
+	}
+	return err
+}
+
+// sendFallback offers the write to fallbacks until one holds it.
+func (c *Coordinator) sendFallback(primary string, key []byte, clk vclock.Clock, fb *fallbacks) (string, bool) {
+	for {
+		node, ok := fb.next()
+		if !ok {
+			return "", false
+		}
+		if c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) {
+			continue
+		}
+		rctx, cancel := c.replicaCtx(c.bg)
+		err := c.cfg.Transport.Hint(rctx, node, primary, key, clk)
+		cancel()
+		if err == nil {
+			return node, true
+		}
+		c.log.Debug("fallback did not take the hint", "fallback", node, "target", primary, "err", err)
+	}
+}
+
+// keepHint stores a hint on this node; a refused hint is logged, never
+// returned: the write's outcome does not depend on it.
+func (c *Coordinator) keepHint(target string, key []byte, clk vclock.Clock) {
+	if c.cfg.Hints == nil {
+		return
+	}
+	if err := c.cfg.Hints.Add(target, key, clk); err != nil {
+		c.log.Warn("hint not stored; anti-entropy will repair", "target", target, "err", err)
+	}
+}

@@ -1,0 +1,152 @@
+package hintedhandoff
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/quorumkv/quorumkv/replica"
+)
+
+// errRateLimited ends a round early when the replay budget is spent.
+var errRateLimited = errors.New("replay rate limit reached")
+
+// Run replays hints every Interval until ctx ends. Kick-free: a target that
+// comes back is picked up on the next tick.
+func (s *Store) Run(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.Interval)
+	defer tick.Stop()
+	for {
+		s.ReplayOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// ReplayOnce runs one replay round: for every live target whose backoff has
+// passed, it delivers up to Batch hints in sequence order, deleting each
+// after the target acknowledges it. It returns how many were delivered.
+func (s *Store) ReplayOnce(ctx context.Context) int {
+	delivered := 0
+	for _, name := range s.due() {
+		n, err := s.replayTarget(ctx, name)
+		delivered += n
+		if errors.Is(err, errRateLimited) || ctx.Err() != nil {
+			break
+		}
+	}
+	return delivered
+}
+
+// due lists targets with hints that are alive and out of backoff, and marks
+// them busy.
+func (s *Store) due() []string {
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name, t := range s.targets {
+		if t.count == 0 || t.busy || now.Before(t.retryAt) {
+			continue
+		}
+		if !s.cfg.Liveness.Alive(name) {
+			continue
+		}
+		t.busy = true
+		out = append(out, name)
+	}
+	return out
+}
+
+func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
+	defer s.setIdle(name)
+	batch, err := s.read(name)
+	if err != nil {
+		s.log.Error("reading hints", "target", name, "err", err)
+		return 0, err
+	}
+	delivered := 0
+	for _, b := range batch {
+		if !s.limiter.AllowN(s.cfg.Clock.Now(), 1) {
+			return delivered, errRateLimited
+		}
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+		err := s.cfg.Sender.Apply(sctx, name, b.h.key, b.h.clock)
+		cancel()
+		if err != nil {
+			s.failed(name, err)
+			return delivered, err
+		}
+		if err := s.cfg.KV.Delete(hintKey(name, b.h.seq)); err != nil {
+			return delivered, err
+		}
+		s.release(name, b.size)
+		s.succeeded(name)
+		delivered++
+	}
+	return delivered, nil
+}
+
+type stored struct {
+	h    hint
+	size int64
+}
+
+// read returns up to Batch of name's hints in sequence order.
+func (s *Store) read(name string) ([]stored, error) {
+	from, to := targetRange(name)
+	var out []stored
+	err := s.cfg.KV.Scan(from, to, func(k, v []byte) error {
+		_, seq, err := parseHintKey(k)
+		if err != nil {
+			return err
+		}
+		h, err := decodeHint(v)
+		if err != nil {
+			return err
+		}
+		h.seq = seq
+		out = append(out, stored{h: h, size: int64(len(v))})
+		if len(out) >= s.cfg.Batch {
+			return replica.ErrStopScan
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) setIdle(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target(name).busy = false
+}
+
+// failed backs the target off exponentially.
+func (s *Store) failed(name string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.target(name)
+	t.failures++
+	t.retryAt = s.cfg.Clock.Now().Add(backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, t.failures))
+	s.log.Debug("hint delivery failed; backing off", "target", name, "failures", t.failures, "retry_at", t.retryAt, "err", err)
+}
+
+func (s *Store) succeeded(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.target(name)
+	t.failures = 0
+	t.retryAt = time.Time{}
+}
+
+// backoff is min·2^(failures-1), capped at max.
+func backoff(minD, maxD time.Duration, failures int) time.Duration {
+	d := minD
+	for i := 1; i < failures && d < maxD; i++ {
+		d *= 2
+	}
+	return min(d, maxD)
+}

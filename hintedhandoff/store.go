@@ -1,0 +1,177 @@
+package hintedhandoff
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Errors for a hint that was not stored. Callers log them; the write the
+// hint belongs to is not affected.
+var (
+	ErrTargetFull   = errors.New("hintedhandoff: hint cap for target reached")
+	ErrWindowPassed = errors.New("hintedhandoff: target down longer than the hint window")
+)
+
+// Store holds one node's hints.
+type Store struct {
+	cfg     Config
+	log     *slog.Logger
+	limiter *rate.Limiter
+
+	mu      sync.Mutex
+	nextSeq uint64
+	targets map[string]*target
+}
+
+// target is the in-memory summary of one target's hints.
+type target struct {
+	count    int
+	bytes    int64
+	oldest   time.Time // creation time of the oldest pending hint
+	dropped  uint64    // hints refused by caps or the window
+	failures int       // consecutive failed deliveries
+	retryAt  time.Time // no replay before this (backoff)
+	busy     bool      // a replay round is running for it
+}
+
+// Stats describes the hints held for one target.
+type Stats struct {
+	Target  string
+	Pending int
+	Bytes   int64
+	Oldest  time.Time
+	Dropped uint64
+}
+
+// Open scans the stored hints to rebuild the per-target summaries.
+func Open(cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "hints"),
+		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/10))),
+		targets: map[string]*target{},
+	}
+	err := cfg.KV.Scan(nil, nil, func(k, v []byte) error {
+		name, seq, err := parseHintKey(k)
+		if err != nil {
+			return err
+		}
+		h, err := decodeHint(v)
+		if err != nil {
+			return fmt.Errorf("hint %s/%d: %w", name, seq, err)
+		}
+		t := s.target(name)
+		if t.count == 0 || h.created.Before(t.oldest) {
+			t.oldest = h.created
+		}
+		t.count++
+		t.bytes += int64(len(v))
+		s.nextSeq = max(s.nextSeq, seq+1)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// target returns the summary of name, creating it. Called with mu held (or
+// before the store is shared).
+func (s *Store) target(name string) *target {
+	t, ok := s.targets[name]
+	if !ok {
+		t = &target{}
+		s.targets[name] = t
+	}
+	return t
+}
+
+// Add durably stores a hint of c for target. It refuses (with ErrTargetFull
+// or ErrWindowPassed) rather than grow past the caps.
+func (s *Store) Add(targetID string, key []byte, c vclock.Clock) error {
+	now := s.cfg.Clock.Now()
+	enc := encodeHint(hint{created: now, key: key, clock: c})
+	seq, err := s.reserve(targetID, now, int64(len(enc)))
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.KV.Set(hintKey(targetID, seq), enc); err != nil {
+		s.release(targetID, int64(len(enc)))
+		return err
+	}
+	return nil
+}
+
+// reserve checks the caps and counts a new hint before it is written.
+func (s *Store) reserve(name string, now time.Time, size int64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.target(name)
+	switch {
+	case t.count >= s.cfg.MaxHintsPerTarget || t.bytes+size > s.cfg.MaxBytesPerTarget:
+		t.dropped++
+		return 0, ErrTargetFull
+	case t.count > 0 && now.Sub(t.oldest) > s.cfg.Window:
+		t.dropped++
+		return 0, ErrWindowPassed
+	}
+	if t.count == 0 {
+		t.oldest = now
+	}
+	t.count++
+	t.bytes += size
+	seq := s.nextSeq
+	s.nextSeq++
+	return seq, nil
+}
+
+// release forgets a hint that was delivered or failed to be written.
+func (s *Store) release(name string, size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.target(name)
+	t.count--
+	t.bytes -= size
+	if t.count <= 0 {
+		t.count, t.bytes = 0, 0
+		t.oldest = time.Time{}
+	}
+}
+
+// Pending is the number of hints held for every target together.
+func (s *Store) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, t := range s.targets {
+		n += t.count
+	}
+	return n
+}
+
+// Stats lists the targets with pending or dropped hints, by target.
+func (s *Store) Stats() []Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Stats
+	for name, t := range s.targets {
+		if t.count == 0 && t.dropped == 0 {
+			continue
+		}
+		out = append(out, Stats{Target: name, Pending: t.count, Bytes: t.bytes, Oldest: t.oldest, Dropped: t.dropped})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
+	return out
+}

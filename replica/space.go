@@ -1,0 +1,84 @@
+package replica
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Space is a key space of the node's Pebble instance with its own prefix
+// (for example h/ for hints), for components that keep durable state next to
+// the data so that wiping one wipes the other.
+type Space struct {
+	s      *Store
+	prefix []byte
+}
+
+// Space returns the key space under prefix. Prefixes d/ and s/ are the
+// replica's own.
+func (s *Store) Space(prefix string) *Space {
+	return &Space{s: s, prefix: []byte(prefix)}
+}
+
+func (sp *Space) key(k []byte) []byte {
+	return append(bytes.Clone(sp.prefix), k...)
+}
+
+// Set durably stores k=v (fsynced unless the store runs without fsync).
+func (sp *Space) Set(k, v []byte) error {
+	if sp.s.closed.Load() {
+		return ErrClosed
+	}
+	return sp.s.db.Set(sp.key(k), v, sp.s.wopt)
+}
+
+// Delete removes k.
+func (sp *Space) Delete(k []byte) error {
+	if sp.s.closed.Load() {
+		return ErrClosed
+	}
+	return sp.s.db.Delete(sp.key(k), pebble.NoSync)
+}
+
+// Scan calls fn for every key in [from, to) of this space in order (to nil:
+// to the end of the space), with the space prefix stripped. fn must not keep
+// k or v. Returning ErrStopScan from fn ends the scan without error.
+func (sp *Space) Scan(from, to []byte, fn func(k, v []byte) error) error {
+	if sp.s.closed.Load() {
+		return ErrClosed
+	}
+	upper := sp.key(to)
+	if to == nil {
+		upper = prefixEnd(sp.prefix)
+	}
+	it, err := sp.s.db.NewIter(&pebble.IterOptions{LowerBound: sp.key(from), UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key()[len(sp.prefix):], it.Value()); err != nil {
+			if errors.Is(err, ErrStopScan) {
+				return nil
+			}
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// ErrStopScan ends a Scan early.
+var ErrStopScan = errors.New("stop scan")
+
+// prefixEnd is the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
