@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -295,3 +299,20 @@ func sorted(vals [][]byte) []string {
 }
 
 func live(c vclock.Clock) []string { return sorted(c.Live()) }
+
+// TestClusterConstantsMismatch: a node whose --replicas differs from the
+// cluster's is refused at join with a clear error.
+func TestClusterConstantsMismatch(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	_, err := node.Start(node.Config{
+		ID: "odd", DataDir: t.TempDir(), Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+		Join: []string{c.Node("n1").GossipAddr()}, Replicas: 2, Partitions: 64, FastGossip: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "cluster mismatch") || !strings.Contains(err.Error(), "replicas=2") {
+		t.Fatalf("mismatched node: err = %v, want a cluster mismatch naming replicas=2", err)
+	}
+	if got := c.Node("n1").Membership().Ring().Members(); len(got) != 3 {
+		t.Fatalf("cluster admitted the mismatched node: %v", got)
+	}
+}

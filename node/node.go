@@ -37,35 +37,40 @@ type Node struct {
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
-func Start(cfg Config) (n *Node, err error) {
+func Start(cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1)}
-	defer func() {
-		if err != nil {
-			n.closeAll()
-		}
-	}()
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1)}
+	if err := n.start(); err != nil {
+		_ = n.closeAll()
+		return nil, err
+	}
+	return n, nil
+}
+
+// start opens everything in order; on error, closeAll releases what opened.
+func (n *Node) start() (err error) {
+	cfg := n.cfg
 	placement, err := ring.Build(cfg.cluster(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n.store, err = replica.Open(replica.Config{
 		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync,
 		Partition: placement.Partition, Logger: n.log,
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	if n.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
+		return fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
 	}
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Fast: cfg.FastGossip, Logger: n.log,
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	n.transport = newGRPCTransport(cfg.ID, n.members.Addr)
 	var tr coordinator.Transport = n.transport
@@ -80,7 +85,7 @@ func Start(cfg Config) (n *Node, err error) {
 			Interval: cfg.HintInterval, MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
 			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,
 		}); err != nil {
-			return nil, err
+			return err
 		}
 		hints = n.hints
 	}
@@ -90,14 +95,14 @@ func Start(cfg Config) (n *Node, err error) {
 		Local:     n.store, Transport: tr, Liveness: n.members, Hints: hints,
 		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	n.serve()
 	n.startHints()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
 		"actor", n.store.Actor(), "fresh_storage", n.store.Fresh(),
 		"replicas", cfg.Replicas, "partitions", cfg.Partitions)
-	return n, nil
+	return nil
 }
 
 func (n *Node) serve() {
