@@ -495,6 +495,264 @@ func (x *HintsResponse) GetTargets() []*HintTarget {
 	return nil
 }
 
+type RepairRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// partition limits the round to one partition when has_partition is set.
+	Partition     uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	HasPartition  bool   `protobuf:"varint,2,opt,name=has_partition,json=hasPartition,proto3" json:"has_partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairRequest) Reset() {
+	*x = RepairRequest{}
+	mi := &file_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairRequest) ProtoMessage() {}
+
+func (x *RepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
+func (*RepairRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RepairRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *RepairRequest) GetHasPartition() bool {
+	if x != nil {
+		return x.HasPartition
+	}
+	return false
+}
+
+type RepairResponse struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Node               string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	PartitionsCompared uint64                 `protobuf:"varint,2,opt,name=partitions_compared,json=partitionsCompared,proto3" json:"partitions_compared,omitempty"`
+	KeysRepaired       uint64                 `protobuf:"varint,3,opt,name=keys_repaired,json=keysRepaired,proto3" json:"keys_repaired,omitempty"`
+	Errors             uint64                 `protobuf:"varint,4,opt,name=errors,proto3" json:"errors,omitempty"`
+	Truncated          bool                   `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RepairResponse) Reset() {
+	*x = RepairResponse{}
+	mi := &file_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairResponse) ProtoMessage() {}
+
+func (x *RepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
+func (*RepairResponse) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RepairResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RepairResponse) GetPartitionsCompared() uint64 {
+	if x != nil {
+		return x.PartitionsCompared
+	}
+	return 0
+}
+
+func (x *RepairResponse) GetKeysRepaired() uint64 {
+	if x != nil {
+		return x.KeysRepaired
+	}
+	return 0
+}
+
+func (x *RepairResponse) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *RepairResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type NodeStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatusRequest) Reset() {
+	*x = NodeStatusRequest{}
+	mi := &file_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatusRequest) ProtoMessage() {}
+
+func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatusRequest.ProtoReflect.Descriptor instead.
+func (*NodeStatusRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{10}
+}
+
+type NodeStatusResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Node         string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	HintsPending uint64                 `protobuf:"varint,2,opt,name=hints_pending,json=hintsPending,proto3" json:"hints_pending,omitempty"`
+	HintsEnabled bool                   `protobuf:"varint,3,opt,name=hints_enabled,json=hintsEnabled,proto3" json:"hints_enabled,omitempty"`
+	// last_exchange_unix_ms is when this node last completed an exchange (0: never).
+	LastExchangeUnixMs int64  `protobuf:"varint,4,opt,name=last_exchange_unix_ms,json=lastExchangeUnixMs,proto3" json:"last_exchange_unix_ms,omitempty"`
+	Exchanges          uint64 `protobuf:"varint,5,opt,name=exchanges,proto3" json:"exchanges,omitempty"`
+	KeysRepaired       uint64 `protobuf:"varint,6,opt,name=keys_repaired,json=keysRepaired,proto3" json:"keys_repaired,omitempty"`
+	TombstonesReaped   uint64 `protobuf:"varint,7,opt,name=tombstones_reaped,json=tombstonesReaped,proto3" json:"tombstones_reaped,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *NodeStatusResponse) Reset() {
+	*x = NodeStatusResponse{}
+	mi := &file_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatusResponse) ProtoMessage() {}
+
+func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatusResponse.ProtoReflect.Descriptor instead.
+func (*NodeStatusResponse) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *NodeStatusResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeStatusResponse) GetHintsPending() uint64 {
+	if x != nil {
+		return x.HintsPending
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetHintsEnabled() bool {
+	if x != nil {
+		return x.HintsEnabled
+	}
+	return false
+}
+
+func (x *NodeStatusResponse) GetLastExchangeUnixMs() int64 {
+	if x != nil {
+		return x.LastExchangeUnixMs
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetExchanges() uint64 {
+	if x != nil {
+		return x.Exchanges
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetKeysRepaired() uint64 {
+	if x != nil {
+		return x.KeysRepaired
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetTombstonesReaped() uint64 {
+	if x != nil {
+		return x.TombstonesReaped
+	}
+	return 0
+}
+
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
@@ -535,11 +793,32 @@ const file_admin_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\aenabled\x18\x02 \x01(\bR\aenabled\x12\x18\n" +
 	"\apending\x18\x03 \x01(\x04R\apending\x121\n" +
-	"\atargets\x18\x04 \x03(\v2\x17.quorumkv.v1.HintTargetR\atargets2\xe2\x01\n" +
+	"\atargets\x18\x04 \x03(\v2\x17.quorumkv.v1.HintTargetR\atargets\"R\n" +
+	"\rRepairRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12#\n" +
+	"\rhas_partition\x18\x02 \x01(\bR\fhasPartition\"\xb0\x01\n" +
+	"\x0eRepairResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12/\n" +
+	"\x13partitions_compared\x18\x02 \x01(\x04R\x12partitionsCompared\x12#\n" +
+	"\rkeys_repaired\x18\x03 \x01(\x04R\fkeysRepaired\x12\x16\n" +
+	"\x06errors\x18\x04 \x01(\x04R\x06errors\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\x13\n" +
+	"\x11NodeStatusRequest\"\x95\x02\n" +
+	"\x12NodeStatusResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
+	"\rhints_pending\x18\x02 \x01(\x04R\fhintsPending\x12#\n" +
+	"\rhints_enabled\x18\x03 \x01(\bR\fhintsEnabled\x121\n" +
+	"\x15last_exchange_unix_ms\x18\x04 \x01(\x03R\x12lastExchangeUnixMs\x12\x1c\n" +
+	"\texchanges\x18\x05 \x01(\x04R\texchanges\x12#\n" +
+	"\rkeys_repaired\x18\x06 \x01(\x04R\fkeysRepaired\x12+\n" +
+	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped2\xf4\x02\n" +
 	"\x05Admin\x12M\n" +
 	"\n" +
 	"RingStatus\x12\x1e.quorumkv.v1.RingStatusRequest\x1a\x1f.quorumkv.v1.RingStatusResponse\x12J\n" +
-	"\tEndpoints\x12\x1d.quorumkv.v1.EndpointsRequest\x1a\x1e.quorumkv.v1.EndpointsResponse\x12>\n" +
+	"\tEndpoints\x12\x1d.quorumkv.v1.EndpointsRequest\x1a\x1e.quorumkv.v1.EndpointsResponse\x12A\n" +
+	"\x06Repair\x12\x1a.quorumkv.v1.RepairRequest\x1a\x1b.quorumkv.v1.RepairResponse\x12M\n" +
+	"\n" +
+	"NodeStatus\x12\x1e.quorumkv.v1.NodeStatusRequest\x1a\x1f.quorumkv.v1.NodeStatusResponse\x12>\n" +
 	"\x05Hints\x12\x19.quorumkv.v1.HintsRequest\x1a\x1a.quorumkv.v1.HintsResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
@@ -554,7 +833,7 @@ func file_admin_proto_rawDescGZIP() []byte {
 	return file_admin_proto_rawDescData
 }
 
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_admin_proto_goTypes = []any{
 	(*RingStatusRequest)(nil),  // 0: quorumkv.v1.RingStatusRequest
 	(*MemberStatus)(nil),       // 1: quorumkv.v1.MemberStatus
@@ -564,21 +843,29 @@ var file_admin_proto_goTypes = []any{
 	(*HintsRequest)(nil),       // 5: quorumkv.v1.HintsRequest
 	(*HintTarget)(nil),         // 6: quorumkv.v1.HintTarget
 	(*HintsResponse)(nil),      // 7: quorumkv.v1.HintsResponse
+	(*RepairRequest)(nil),      // 8: quorumkv.v1.RepairRequest
+	(*RepairResponse)(nil),     // 9: quorumkv.v1.RepairResponse
+	(*NodeStatusRequest)(nil),  // 10: quorumkv.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil), // 11: quorumkv.v1.NodeStatusResponse
 }
 var file_admin_proto_depIdxs = []int32{
-	1, // 0: quorumkv.v1.RingStatusResponse.members:type_name -> quorumkv.v1.MemberStatus
-	6, // 1: quorumkv.v1.HintsResponse.targets:type_name -> quorumkv.v1.HintTarget
-	0, // 2: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
-	3, // 3: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
-	5, // 4: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
-	2, // 5: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
-	4, // 6: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
-	7, // 7: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1,  // 0: quorumkv.v1.RingStatusResponse.members:type_name -> quorumkv.v1.MemberStatus
+	6,  // 1: quorumkv.v1.HintsResponse.targets:type_name -> quorumkv.v1.HintTarget
+	0,  // 2: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
+	3,  // 3: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
+	8,  // 4: quorumkv.v1.Admin.Repair:input_type -> quorumkv.v1.RepairRequest
+	10, // 5: quorumkv.v1.Admin.NodeStatus:input_type -> quorumkv.v1.NodeStatusRequest
+	5,  // 6: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
+	2,  // 7: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
+	4,  // 8: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
+	9,  // 9: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
+	11, // 10: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
+	7,  // 11: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
+	7,  // [7:12] is the sub-list for method output_type
+	2,  // [2:7] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -592,7 +879,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Admin_RingStatus_FullMethodName = "/quorumkv.v1.Admin/RingStatus"
 	Admin_Endpoints_FullMethodName  = "/quorumkv.v1.Admin/Endpoints"
+	Admin_Repair_FullMethodName     = "/quorumkv.v1.Admin/Repair"
+	Admin_NodeStatus_FullMethodName = "/quorumkv.v1.Admin/NodeStatus"
 	Admin_Hints_FullMethodName      = "/quorumkv.v1.Admin/Hints"
 )
 
@@ -32,6 +34,11 @@ const (
 type AdminClient interface {
 	RingStatus(ctx context.Context, in *RingStatusRequest, opts ...grpc.CallOption) (*RingStatusResponse, error)
 	Endpoints(ctx context.Context, in *EndpointsRequest, opts ...grpc.CallOption) (*EndpointsResponse, error)
+	// Repair runs an anti-entropy round now on this node (every partition it
+	// replicates, or one) against the other replicas.
+	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
+	// NodeStatus reports this node's hint backlog and anti-entropy progress.
+	NodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error)
 	// Hints lists the hints this node holds, per target.
 	Hints(ctx context.Context, in *HintsRequest, opts ...grpc.CallOption) (*HintsResponse, error)
 }
@@ -64,6 +71,26 @@ func (c *adminClient) Endpoints(ctx context.Context, in *EndpointsRequest, opts 
 	return out, nil
 }
 
+func (c *adminClient) Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepairResponse)
+	err := c.cc.Invoke(ctx, Admin_Repair_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) NodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeStatusResponse)
+	err := c.cc.Invoke(ctx, Admin_NodeStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) Hints(ctx context.Context, in *HintsRequest, opts ...grpc.CallOption) (*HintsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HintsResponse)
@@ -82,6 +109,11 @@ func (c *adminClient) Hints(ctx context.Context, in *HintsRequest, opts ...grpc.
 type AdminServer interface {
 	RingStatus(context.Context, *RingStatusRequest) (*RingStatusResponse, error)
 	Endpoints(context.Context, *EndpointsRequest) (*EndpointsResponse, error)
+	// Repair runs an anti-entropy round now on this node (every partition it
+	// replicates, or one) against the other replicas.
+	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
+	// NodeStatus reports this node's hint backlog and anti-entropy progress.
+	NodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error)
 	// Hints lists the hints this node holds, per target.
 	Hints(context.Context, *HintsRequest) (*HintsResponse, error)
 	mustEmbedUnimplementedAdminServer()
@@ -99,6 +131,12 @@ func (UnimplementedAdminServer) RingStatus(context.Context, *RingStatusRequest) 
 }
 func (UnimplementedAdminServer) Endpoints(context.Context, *EndpointsRequest) (*EndpointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Endpoints not implemented")
+}
+func (UnimplementedAdminServer) Repair(context.Context, *RepairRequest) (*RepairResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Repair not implemented")
+}
+func (UnimplementedAdminServer) NodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NodeStatus not implemented")
 }
 func (UnimplementedAdminServer) Hints(context.Context, *HintsRequest) (*HintsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Hints not implemented")
@@ -160,6 +198,42 @@ func _Admin_Endpoints_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Repair_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepairRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Repair(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Repair_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Repair(ctx, req.(*RepairRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_NodeStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).NodeStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_NodeStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).NodeStatus(ctx, req.(*NodeStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_Hints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HintsRequest)
 	if err := dec(in); err != nil {
@@ -192,6 +266,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Endpoints",
 			Handler:    _Admin_Endpoints_Handler,
+		},
+		{
+			MethodName: "Repair",
+			Handler:    _Admin_Repair_Handler,
+		},
+		{
+			MethodName: "NodeStatus",
+			Handler:    _Admin_NodeStatus_Handler,
 		},
 		{
 			MethodName: "Hints",

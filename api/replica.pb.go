@@ -399,6 +399,549 @@ func (x *HintRequest) GetFrom() string {
 	return ""
 }
 
+type TreeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRequest) Reset() {
+	*x = TreeRequest{}
+	mi := &file_replica_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRequest) ProtoMessage() {}
+
+func (x *TreeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
+func (*TreeRequest) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TreeRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+type TreeRootResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Root          uint64                 `protobuf:"fixed64,1,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRootResponse) Reset() {
+	*x = TreeRootResponse{}
+	mi := &file_replica_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRootResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRootResponse) ProtoMessage() {}
+
+func (x *TreeRootResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRootResponse.ProtoReflect.Descriptor instead.
+func (*TreeRootResponse) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TreeRootResponse) GetRoot() uint64 {
+	if x != nil {
+		return x.Root
+	}
+	return 0
+}
+
+type TreeHashesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hashes are branch hashes, or the segment hashes of the requested
+	// branches, one branch after the other.
+	Hashes        []uint64 `protobuf:"fixed64,1,rep,packed,name=hashes,proto3" json:"hashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeHashesResponse) Reset() {
+	*x = TreeHashesResponse{}
+	mi := &file_replica_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeHashesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeHashesResponse) ProtoMessage() {}
+
+func (x *TreeHashesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeHashesResponse.ProtoReflect.Descriptor instead.
+func (*TreeHashesResponse) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TreeHashesResponse) GetHashes() []uint64 {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+type TreeSegmentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Branches      []uint32               `protobuf:"varint,2,rep,packed,name=branches,proto3" json:"branches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeSegmentsRequest) Reset() {
+	*x = TreeSegmentsRequest{}
+	mi := &file_replica_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeSegmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeSegmentsRequest) ProtoMessage() {}
+
+func (x *TreeSegmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeSegmentsRequest.ProtoReflect.Descriptor instead.
+func (*TreeSegmentsRequest) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TreeSegmentsRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *TreeSegmentsRequest) GetBranches() []uint32 {
+	if x != nil {
+		return x.Branches
+	}
+	return nil
+}
+
+type TreeKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Segments      []uint32               `protobuf:"varint,2,rep,packed,name=segments,proto3" json:"segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeKeysRequest) Reset() {
+	*x = TreeKeysRequest{}
+	mi := &file_replica_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeKeysRequest) ProtoMessage() {}
+
+func (x *TreeKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeKeysRequest.ProtoReflect.Descriptor instead.
+func (*TreeKeysRequest) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TreeKeysRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *TreeKeysRequest) GetSegments() []uint32 {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+type KeyHash struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Hash          uint64                 `protobuf:"fixed64,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyHash) Reset() {
+	*x = KeyHash{}
+	mi := &file_replica_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyHash) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyHash) ProtoMessage() {}
+
+func (x *KeyHash) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyHash.ProtoReflect.Descriptor instead.
+func (*KeyHash) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *KeyHash) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *KeyHash) GetHash() uint64 {
+	if x != nil {
+		return x.Hash
+	}
+	return 0
+}
+
+type TreeKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*KeyHash             `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeKeysResponse) Reset() {
+	*x = TreeKeysResponse{}
+	mi := &file_replica_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeKeysResponse) ProtoMessage() {}
+
+func (x *TreeKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeKeysResponse.ProtoReflect.Descriptor instead.
+func (*TreeKeysResponse) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TreeKeysResponse) GetKeys() []*KeyHash {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type FetchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Keys          [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchRequest) Reset() {
+	*x = FetchRequest{}
+	mi := &file_replica_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchRequest) ProtoMessage() {}
+
+func (x *FetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
+func (*FetchRequest) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *FetchRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *FetchRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type Object struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// clock is the encoded sibling set; empty when the key is absent.
+	Clock         []byte `protobuf:"bytes,2,opt,name=clock,proto3" json:"clock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Object) Reset() {
+	*x = Object{}
+	mi := &file_replica_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Object) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Object) ProtoMessage() {}
+
+func (x *Object) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Object.ProtoReflect.Descriptor instead.
+func (*Object) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Object) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Object) GetClock() []byte {
+	if x != nil {
+		return x.Clock
+	}
+	return nil
+}
+
+type FetchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Objects       []*Object              `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchResponse) Reset() {
+	*x = FetchResponse{}
+	mi := &file_replica_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchResponse) ProtoMessage() {}
+
+func (x *FetchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
+func (*FetchResponse) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *FetchResponse) GetObjects() []*Object {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+type PushRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Objects       []*Object              `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	From          string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushRequest) Reset() {
+	*x = PushRequest{}
+	mi := &file_replica_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushRequest) ProtoMessage() {}
+
+func (x *PushRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
+func (*PushRequest) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PushRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PushRequest) GetObjects() []*Object {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *PushRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
@@ -425,11 +968,46 @@ const file_replica_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
-	"\x04from\x18\x04 \x01(\tR\x04from2\x8d\x02\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\"+\n" +
+	"\vTreeRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\"&\n" +
+	"\x10TreeRootResponse\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\x06R\x04root\",\n" +
+	"\x12TreeHashesResponse\x12\x16\n" +
+	"\x06hashes\x18\x01 \x03(\x06R\x06hashes\"O\n" +
+	"\x13TreeSegmentsRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1a\n" +
+	"\bbranches\x18\x02 \x03(\rR\bbranches\"K\n" +
+	"\x0fTreeKeysRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1a\n" +
+	"\bsegments\x18\x02 \x03(\rR\bsegments\"/\n" +
+	"\aKeyHash\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\x06R\x04hash\"<\n" +
+	"\x10TreeKeysResponse\x12(\n" +
+	"\x04keys\x18\x01 \x03(\v2\x14.quorumkv.v1.KeyHashR\x04keys\"@\n" +
+	"\fFetchRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\"0\n" +
+	"\x06Object\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\">\n" +
+	"\rFetchResponse\x12-\n" +
+	"\aobjects\x18\x01 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\"n\n" +
+	"\vPushRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12-\n" +
+	"\aobjects\x18\x02 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from2\xb7\x05\n" +
 	"\aReplica\x12>\n" +
 	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
 	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12<\n" +
-	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12G\n" +
+	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12C\n" +
+	"\bTreeRoot\x12\x18.quorumkv.v1.TreeRequest\x1a\x1d.quorumkv.v1.TreeRootResponse\x12I\n" +
+	"\fTreeBranches\x12\x18.quorumkv.v1.TreeRequest\x1a\x1f.quorumkv.v1.TreeHashesResponse\x12Q\n" +
+	"\fTreeSegments\x12 .quorumkv.v1.TreeSegmentsRequest\x1a\x1f.quorumkv.v1.TreeHashesResponse\x12G\n" +
+	"\bTreeKeys\x12\x1c.quorumkv.v1.TreeKeysRequest\x1a\x1d.quorumkv.v1.TreeKeysResponse\x12>\n" +
+	"\x05Fetch\x12\x19.quorumkv.v1.FetchRequest\x1a\x1a.quorumkv.v1.FetchResponse\x12<\n" +
+	"\x04Push\x12\x18.quorumkv.v1.PushRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12G\n" +
 	"\n" +
 	"Coordinate\x12\x1b.quorumkv.v1.ForwardRequest\x1a\x1c.quorumkv.v1.ForwardResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
@@ -445,34 +1023,60 @@ func file_replica_proto_rawDescGZIP() []byte {
 	return file_replica_proto_rawDescData
 }
 
-var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_replica_proto_goTypes = []any{
-	(*ApplyRequest)(nil),    // 0: quorumkv.v1.ApplyRequest
-	(*ApplyResponse)(nil),   // 1: quorumkv.v1.ApplyResponse
-	(*ReadRequest)(nil),     // 2: quorumkv.v1.ReadRequest
-	(*ReadResponse)(nil),    // 3: quorumkv.v1.ReadResponse
-	(*ForwardRequest)(nil),  // 4: quorumkv.v1.ForwardRequest
-	(*ForwardResponse)(nil), // 5: quorumkv.v1.ForwardResponse
-	(*HintRequest)(nil),     // 6: quorumkv.v1.HintRequest
-	(*PutRequest)(nil),      // 7: quorumkv.v1.PutRequest
-	(*PutResponse)(nil),     // 8: quorumkv.v1.PutResponse
+	(*ApplyRequest)(nil),        // 0: quorumkv.v1.ApplyRequest
+	(*ApplyResponse)(nil),       // 1: quorumkv.v1.ApplyResponse
+	(*ReadRequest)(nil),         // 2: quorumkv.v1.ReadRequest
+	(*ReadResponse)(nil),        // 3: quorumkv.v1.ReadResponse
+	(*ForwardRequest)(nil),      // 4: quorumkv.v1.ForwardRequest
+	(*ForwardResponse)(nil),     // 5: quorumkv.v1.ForwardResponse
+	(*HintRequest)(nil),         // 6: quorumkv.v1.HintRequest
+	(*TreeRequest)(nil),         // 7: quorumkv.v1.TreeRequest
+	(*TreeRootResponse)(nil),    // 8: quorumkv.v1.TreeRootResponse
+	(*TreeHashesResponse)(nil),  // 9: quorumkv.v1.TreeHashesResponse
+	(*TreeSegmentsRequest)(nil), // 10: quorumkv.v1.TreeSegmentsRequest
+	(*TreeKeysRequest)(nil),     // 11: quorumkv.v1.TreeKeysRequest
+	(*KeyHash)(nil),             // 12: quorumkv.v1.KeyHash
+	(*TreeKeysResponse)(nil),    // 13: quorumkv.v1.TreeKeysResponse
+	(*FetchRequest)(nil),        // 14: quorumkv.v1.FetchRequest
+	(*Object)(nil),              // 15: quorumkv.v1.Object
+	(*FetchResponse)(nil),       // 16: quorumkv.v1.FetchResponse
+	(*PushRequest)(nil),         // 17: quorumkv.v1.PushRequest
+	(*PutRequest)(nil),          // 18: quorumkv.v1.PutRequest
+	(*PutResponse)(nil),         // 19: quorumkv.v1.PutResponse
 }
 var file_replica_proto_depIdxs = []int32{
-	7, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
-	8, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
-	0, // 2: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
-	2, // 3: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
-	6, // 4: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
-	4, // 5: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	1, // 6: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	3, // 7: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	1, // 8: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	5, // 9: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	18, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	19, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	12, // 2: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
+	15, // 3: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
+	15, // 4: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
+	0,  // 5: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
+	2,  // 6: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
+	6,  // 7: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
+	7,  // 8: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
+	7,  // 9: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
+	10, // 10: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
+	11, // 11: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
+	14, // 12: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
+	17, // 13: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
+	4,  // 14: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	1,  // 15: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
+	3,  // 16: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
+	1,  // 17: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	8,  // 18: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	9,  // 19: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	9,  // 20: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	13, // 21: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	16, // 22: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	1,  // 23: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	5,  // 24: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_replica_proto_init() }
@@ -487,7 +1091,7 @@ func file_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

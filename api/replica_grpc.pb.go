@@ -19,10 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Replica_Apply_FullMethodName      = "/quorumkv.v1.Replica/Apply"
-	Replica_Read_FullMethodName       = "/quorumkv.v1.Replica/Read"
-	Replica_Hint_FullMethodName       = "/quorumkv.v1.Replica/Hint"
-	Replica_Coordinate_FullMethodName = "/quorumkv.v1.Replica/Coordinate"
+	Replica_Apply_FullMethodName        = "/quorumkv.v1.Replica/Apply"
+	Replica_Read_FullMethodName         = "/quorumkv.v1.Replica/Read"
+	Replica_Hint_FullMethodName         = "/quorumkv.v1.Replica/Hint"
+	Replica_TreeRoot_FullMethodName     = "/quorumkv.v1.Replica/TreeRoot"
+	Replica_TreeBranches_FullMethodName = "/quorumkv.v1.Replica/TreeBranches"
+	Replica_TreeSegments_FullMethodName = "/quorumkv.v1.Replica/TreeSegments"
+	Replica_TreeKeys_FullMethodName     = "/quorumkv.v1.Replica/TreeKeys"
+	Replica_Fetch_FullMethodName        = "/quorumkv.v1.Replica/Fetch"
+	Replica_Push_FullMethodName         = "/quorumkv.v1.Replica/Push"
+	Replica_Coordinate_FullMethodName   = "/quorumkv.v1.Replica/Coordinate"
 )
 
 // ReplicaClient is the client API for Replica service.
@@ -39,6 +45,14 @@ type ReplicaClient interface {
 	// replica (target) and hand it off later. It is not stored in the
 	// fallback's own key space.
 	Hint(ctx context.Context, in *HintRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
+	// Anti-entropy: the Merkle tree of a partition, level by level, then the
+	// keys of differing segments, then the objects to repair.
+	TreeRoot(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeRootResponse, error)
+	TreeBranches(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeHashesResponse, error)
+	TreeSegments(ctx context.Context, in *TreeSegmentsRequest, opts ...grpc.CallOption) (*TreeHashesResponse, error)
+	TreeKeys(ctx context.Context, in *TreeKeysRequest, opts ...grpc.CallOption) (*TreeKeysResponse, error)
+	Fetch(ctx context.Context, in *FetchRequest, opts ...grpc.CallOption) (*FetchResponse, error)
+	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
 }
@@ -81,6 +95,66 @@ func (c *replicaClient) Hint(ctx context.Context, in *HintRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *replicaClient) TreeRoot(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeRootResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TreeRootResponse)
+	err := c.cc.Invoke(ctx, Replica_TreeRoot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicaClient) TreeBranches(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeHashesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TreeHashesResponse)
+	err := c.cc.Invoke(ctx, Replica_TreeBranches_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicaClient) TreeSegments(ctx context.Context, in *TreeSegmentsRequest, opts ...grpc.CallOption) (*TreeHashesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TreeHashesResponse)
+	err := c.cc.Invoke(ctx, Replica_TreeSegments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicaClient) TreeKeys(ctx context.Context, in *TreeKeysRequest, opts ...grpc.CallOption) (*TreeKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TreeKeysResponse)
+	err := c.cc.Invoke(ctx, Replica_TreeKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicaClient) Fetch(ctx context.Context, in *FetchRequest, opts ...grpc.CallOption) (*FetchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FetchResponse)
+	err := c.cc.Invoke(ctx, Replica_Fetch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicaClient) Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*ApplyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyResponse)
+	err := c.cc.Invoke(ctx, Replica_Push_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ForwardResponse)
@@ -105,6 +179,14 @@ type ReplicaServer interface {
 	// replica (target) and hand it off later. It is not stored in the
 	// fallback's own key space.
 	Hint(context.Context, *HintRequest) (*ApplyResponse, error)
+	// Anti-entropy: the Merkle tree of a partition, level by level, then the
+	// keys of differing segments, then the objects to repair.
+	TreeRoot(context.Context, *TreeRequest) (*TreeRootResponse, error)
+	TreeBranches(context.Context, *TreeRequest) (*TreeHashesResponse, error)
+	TreeSegments(context.Context, *TreeSegmentsRequest) (*TreeHashesResponse, error)
+	TreeKeys(context.Context, *TreeKeysRequest) (*TreeKeysResponse, error)
+	Fetch(context.Context, *FetchRequest) (*FetchResponse, error)
+	Push(context.Context, *PushRequest) (*ApplyResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error)
 	mustEmbedUnimplementedReplicaServer()
@@ -125,6 +207,24 @@ func (UnimplementedReplicaServer) Read(context.Context, *ReadRequest) (*ReadResp
 }
 func (UnimplementedReplicaServer) Hint(context.Context, *HintRequest) (*ApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Hint not implemented")
+}
+func (UnimplementedReplicaServer) TreeRoot(context.Context, *TreeRequest) (*TreeRootResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TreeRoot not implemented")
+}
+func (UnimplementedReplicaServer) TreeBranches(context.Context, *TreeRequest) (*TreeHashesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TreeBranches not implemented")
+}
+func (UnimplementedReplicaServer) TreeSegments(context.Context, *TreeSegmentsRequest) (*TreeHashesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TreeSegments not implemented")
+}
+func (UnimplementedReplicaServer) TreeKeys(context.Context, *TreeKeysRequest) (*TreeKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TreeKeys not implemented")
+}
+func (UnimplementedReplicaServer) Fetch(context.Context, *FetchRequest) (*FetchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Fetch not implemented")
+}
+func (UnimplementedReplicaServer) Push(context.Context, *PushRequest) (*ApplyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Push not implemented")
 }
 func (UnimplementedReplicaServer) Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Coordinate not implemented")
@@ -204,6 +304,114 @@ func _Replica_Hint_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_TreeRoot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).TreeRoot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_TreeRoot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).TreeRoot(ctx, req.(*TreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replica_TreeBranches_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).TreeBranches(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_TreeBranches_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).TreeBranches(ctx, req.(*TreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replica_TreeSegments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TreeSegmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).TreeSegments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_TreeSegments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).TreeSegments(ctx, req.(*TreeSegmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replica_TreeKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TreeKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).TreeKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_TreeKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).TreeKeys(ctx, req.(*TreeKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replica_Fetch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FetchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).Fetch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_Fetch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).Fetch(ctx, req.(*FetchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replica_Push_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).Push(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_Push_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).Push(ctx, req.(*PushRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Replica_Coordinate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ForwardRequest)
 	if err := dec(in); err != nil {
@@ -240,6 +448,30 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Hint",
 			Handler:    _Replica_Hint_Handler,
+		},
+		{
+			MethodName: "TreeRoot",
+			Handler:    _Replica_TreeRoot_Handler,
+		},
+		{
+			MethodName: "TreeBranches",
+			Handler:    _Replica_TreeBranches_Handler,
+		},
+		{
+			MethodName: "TreeSegments",
+			Handler:    _Replica_TreeSegments_Handler,
+		},
+		{
+			MethodName: "TreeKeys",
+			Handler:    _Replica_TreeKeys_Handler,
+		},
+		{
+			MethodName: "Fetch",
+			Handler:    _Replica_Fetch_Handler,
+		},
+		{
+			MethodName: "Push",
+			Handler:    _Replica_Push_Handler,
 		},
 		{
 			MethodName: "Coordinate",

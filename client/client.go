@@ -203,3 +203,29 @@ func (c *Client) Hints(ctx context.Context) (*api.HintsResponse, error) {
 	})
 	return resp, err
 }
+
+// NodeStatus asks a node for its hint backlog and anti-entropy progress.
+func (c *Client) NodeStatus(ctx context.Context) (*api.NodeStatusResponse, error) {
+	var resp *api.NodeStatusResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.NodeStatus(ctx, &api.NodeStatusRequest{})
+		return err
+	})
+	return resp, err
+}
+
+// Repair runs an anti-entropy round now on the node that answers (every
+// partition it replicates, or only partition when partition >= 0).
+func (c *Client) Repair(ctx context.Context, partition int) (*api.RepairResponse, error) {
+	req := &api.RepairRequest{}
+	if partition >= 0 {
+		req.Partition, req.HasPartition = uint32(partition), true
+	}
+	var resp *api.RepairResponse
+	// Not retried on another node: the round may have run.
+	err := c.do(ctx, false, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.Repair(ctx, req)
+		return err
+	})
+	return resp, err
+}

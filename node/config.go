@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/ring"
 )
@@ -47,11 +48,18 @@ type Config struct {
 	MaxHintBytesPerTarget int64
 	HintInterval          time.Duration
 	HintMaxBackoff        time.Duration
+	// AntiEntropyInterval is the time between exchange rounds (zero: the
+	// antientropy default); DisableAntiEntropy stops the periodic rounds
+	// (a repair asked for by an operator still runs).
+	AntiEntropyInterval time.Duration
+	DisableAntiEntropy  bool
 	// FS overrides Pebble's file system (tests).
 	FS     vfs.FS
 	Logger *slog.Logger
 	// WrapTransport lets tests inject faults between nodes.
 	WrapTransport func(coordinator.Transport) coordinator.Transport
+	// WrapPeer lets tests inject faults into anti-entropy exchanges with node.
+	WrapPeer func(node string, p antientropy.Peer) antientropy.Peer
 }
 
 func (c *Config) setDefaults() {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
@@ -28,8 +30,9 @@ type Node struct {
 	coord     *coordinator.Coordinator
 	transport *grpcTransport
 	hints     *hintedhandoff.Store
-	stopHints context.CancelFunc
-	hintsDone chan struct{}
+	ae        *antientropy.Scheduler
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
 	grpc      *grpc.Server
 	health    *health.Server
 	lis       net.Listener
@@ -97,8 +100,16 @@ func (n *Node) start() (err error) {
 	}); err != nil {
 		return err
 	}
+	if n.ae, err = antientropy.NewScheduler(antientropy.SchedulerConfig{
+		NodeID: cfg.ID, Partitions: cfg.Partitions,
+		Topology: func() antientropy.Topology { return n.members.Ring() },
+		Local:    n.store.AntiEntropy(), Peer: n.peer, Liveness: n.members,
+		Interval: cfg.AntiEntropyInterval, Logger: n.log,
+	}); err != nil {
+		return err
+	}
 	n.serve()
-	n.startHints()
+	n.startLoops()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
 		"actor", n.store.Actor(), "fresh_storage", n.store.Fresh(),
 		"replicas", cfg.Replicas, "partitions", cfg.Partitions)
@@ -118,19 +129,30 @@ func (n *Node) serve() {
 	go func() { n.served <- n.grpc.Serve(n.lis) }()
 }
 
-// startHints runs hint replay until Stop.
-func (n *Node) startHints() {
-	if n.hints == nil {
-		return
-	}
+// startLoops runs the background loops (hint replay, anti-entropy) until
+// Stop.
+func (n *Node) startLoops() {
 	ctx, cancel := context.WithCancel(context.Background())
-	n.stopHints = cancel
-	n.hintsDone = make(chan struct{})
-	go func() {
-		defer close(n.hintsDone)
-		n.hints.Run(ctx)
-	}()
+	n.stopLoops = cancel
+	if n.hints != nil {
+		n.loops.Go(func() { n.hints.Run(ctx) })
+	}
+	if !n.cfg.DisableAntiEntropy {
+		n.loops.Go(func() { n.ae.Run(ctx) })
+	}
 }
+
+// peer is node as an anti-entropy exchange peer.
+func (n *Node) peer(node string) antientropy.Peer {
+	var p antientropy.Peer = grpcPeer{t: n.transport, node: node}
+	if n.cfg.WrapPeer != nil {
+		p = n.cfg.WrapPeer(node, p)
+	}
+	return p
+}
+
+// AntiEntropy is the node's exchange scheduler.
+func (n *Node) AntiEntropy() *antientropy.Scheduler { return n.ae }
 
 // Hints is the node's hint store (nil when hinted handoff is off).
 func (n *Node) Hints() *hintedhandoff.Store { return n.hints }
@@ -176,9 +198,9 @@ func (n *Node) Stop(ctx context.Context) error {
 // closeAll releases everything Start opened, in reverse order.
 func (n *Node) closeAll() error {
 	var errs []error
-	if n.stopHints != nil {
-		n.stopHints()
-		<-n.hintsDone
+	if n.stopLoops != nil {
+		n.stopLoops()
+		n.loops.Wait()
 	}
 	if n.coord != nil {
 		n.coord.Close()

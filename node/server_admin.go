@@ -78,6 +78,39 @@ func (s *adminServer) Hints(context.Context, *api.HintsRequest) (*api.HintsRespo
 	return resp, nil
 }
 
+func (s *adminServer) Repair(ctx context.Context, req *api.RepairRequest) (*api.RepairResponse, error) {
+	only := -1
+	if req.GetHasPartition() {
+		if int(req.GetPartition()) >= s.n.cfg.Partitions {
+			return nil, status.Errorf(codes.InvalidArgument, "partition %d out of range [0, %d)", req.GetPartition(), s.n.cfg.Partitions)
+		}
+		only = int(req.GetPartition())
+	}
+	res, err := s.n.ae.Round(ctx, only)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &api.RepairResponse{
+		Node: s.n.cfg.ID, PartitionsCompared: uint64(res.PartitionsCompared),
+		KeysRepaired: uint64(res.KeysRepaired), Errors: uint64(res.Errors), Truncated: res.Truncated,
+	}, nil
+}
+
+func (s *adminServer) NodeStatus(context.Context, *api.NodeStatusRequest) (*api.NodeStatusResponse, error) {
+	st := s.n.ae.Stats()
+	resp := &api.NodeStatusResponse{
+		Node: s.n.cfg.ID, HintsEnabled: s.n.hints != nil,
+		Exchanges: st.Exchanges, KeysRepaired: st.KeysRepaired,
+	}
+	if !st.LastExchange.IsZero() {
+		resp.LastExchangeUnixMs = st.LastExchange.UnixMilli()
+	}
+	if s.n.hints != nil {
+		resp.HintsPending = uint64(s.n.hints.Pending())
+	}
+	return resp, nil
+}
+
 func sortedIDs(doc ring.Doc) []string {
 	return slices.Sorted(maps.Keys(doc.Members))
 }

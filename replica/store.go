@@ -11,6 +11,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -28,6 +29,10 @@ type Store struct {
 	epochMu     sync.Mutex
 	epochNext   uint64
 	epochLeased uint64
+
+	// trees are the anti-entropy Merkle trees of the partitions held here,
+	// updated on every write and rebuilt from a scan at open.
+	trees antientropy.Trees
 
 	closed atomic.Bool
 }
@@ -56,6 +61,10 @@ func Open(cfg Config) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if err := s.rebuildTrees(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -72,18 +81,31 @@ func (s *Store) Close() error {
 	return errors.Join(err, s.db.Close())
 }
 
-// dataKey is d/<partition:be16>/<key>.
-func (s *Store) dataKey(key []byte) []byte {
-	return partitionKey(s.cfg.Partition(key), key)
+// dataKey is d/<partition:be16>/<segment:be16>/<key>: a partition is one
+// contiguous range, and so is each anti-entropy segment within it.
+func (s *Store) dataKey(key []byte) (dk []byte, p int) {
+	p = s.cfg.Partition(key)
+	return segmentKey(p, antientropy.Segment(key), key), p
 }
 
-func partitionKey(p int, key []byte) []byte {
-	k := make([]byte, 0, 5+len(key))
+// partitionPrefix is d/<partition:be16>/.
+func partitionPrefix(p int) []byte {
+	k := make([]byte, 0, 5)
 	k = append(k, 'd', '/')
 	k = binary.BigEndian.AppendUint16(k, uint16(p))
+	return append(k, '/')
+}
+
+// segmentKey is d/<partition:be16>/<segment:be16>/<key>.
+func segmentKey(p, seg int, key []byte) []byte {
+	k := make([]byte, 0, 8+len(key))
+	k = append(k, partitionPrefix(p)...)
+	k = binary.BigEndian.AppendUint16(k, uint16(seg))
 	k = append(k, '/')
 	return append(k, key...)
 }
+
+const dataKeyHeader = 8 // len("d/") + 2 + len("/") + 2 + len("/")
 
 func (s *Store) lock(key []byte) *sync.Mutex {
 	return &s.locks[xxhash.Sum64(key)%lockStripes]
@@ -94,27 +116,46 @@ func (s *Store) Get(key []byte) (c vclock.Clock, found bool, err error) {
 	if s.closed.Load() {
 		return c, false, ErrClosed
 	}
-	return s.read(s.dataKey(key))
+	dk, _ := s.dataKey(key)
+	o, err := s.read(dk)
+	return o.clock, o.found, err
 }
 
-func (s *Store) read(dk []byte) (vclock.Clock, bool, error) {
+// object is a key's stored state as read: the clock and its encoding.
+type object struct {
+	clock vclock.Clock
+	raw   []byte
+	found bool
+}
+
+// leaf is the object's anti-entropy leaf hash (0 when absent).
+func (o object) leaf(key []byte) uint64 { return antientropy.LeafHash(key, o.raw) }
+
+func (s *Store) read(dk []byte) (object, error) {
 	v, closer, err := s.db.Get(dk)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return vclock.Clock{}, false, nil
+		return object{}, nil
 	}
 	if err != nil {
-		return vclock.Clock{}, false, err
+		return object{}, err
 	}
 	defer closer.Close()
 	c, err := vclock.Unmarshal(v)
 	if err != nil {
-		return vclock.Clock{}, false, fmt.Errorf("replica: stored object %q: %w", dk, err)
+		return object{}, fmt.Errorf("replica: stored object %q: %w", dk, err)
 	}
-	return c, true, nil
+	return object{clock: c, raw: bytes.Clone(v), found: true}, nil
 }
 
-func (s *Store) write(dk []byte, c vclock.Clock) error {
-	return s.db.Set(dk, c.Marshal(), s.wopt)
+// write stores c as key's new state and records the change in the
+// partition's Merkle tree. Called with the key's lock held.
+func (s *Store) write(dk []byte, p int, key []byte, old object, c vclock.Clock) error {
+	enc := c.Marshal()
+	if err := s.db.Set(dk, enc, s.wopt); err != nil {
+		return err
+	}
+	s.trees.Update(p, key, old.leaf(key), antientropy.LeafHash(key, enc))
+	return nil
 }
 
 // Coordinate runs a client write on this replica, the key's coordinator: it
@@ -128,12 +169,13 @@ func (s *Store) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	dk := s.dataKey(key)
-	local, found, err := s.read(dk)
+	dk, p := s.dataKey(key)
+	old, err := s.read(dk)
 	if err != nil {
 		return vclock.Clock{}, err
 	}
-	actor, err := s.actorFor(local, found, ctx)
+	local := old.clock
+	actor, err := s.actorFor(local, old.found, ctx)
 	if err != nil {
 		return vclock.Clock{}, err
 	}
@@ -144,7 +186,7 @@ func (s *Store) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.
 	if err := s.checkSiblings(key, result.Size()); err != nil {
 		return vclock.Clock{}, err
 	}
-	if err := s.write(dk, result); err != nil {
+	if err := s.write(dk, p, key, old, result); err != nil {
 		return vclock.Clock{}, err
 	}
 	return result, nil
@@ -199,11 +241,12 @@ func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, c
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	dk := s.dataKey(key)
-	local, found, err := s.read(dk)
+	dk, p := s.dataKey(key)
+	old, err := s.read(dk)
 	if err != nil {
 		return vclock.Clock{}, false, err
 	}
+	local, found := old.clock, old.found
 	merged = vclock.Sync(local, incoming)
 	if !found && s.holdsOwnActor(incoming) {
 		// Our own dots came back to a replica with no copy: we forgot the key.
@@ -217,7 +260,7 @@ func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, c
 	if found && merged.Equal(local) {
 		return local, false, nil
 	}
-	if err := s.write(dk, merged); err != nil {
+	if err := s.write(dk, p, key, old, merged); err != nil {
 		return vclock.Clock{}, false, err
 	}
 	return merged, true, nil
@@ -232,14 +275,11 @@ func (s *Store) holdsOwnActor(c vclock.Clock) bool {
 	return false
 }
 
-// ScanPartition calls fn for every key stored in partition p, in key order.
+// ScanPartition calls fn for every key stored in partition p, in (segment,
+// key) order.
 func (s *Store) ScanPartition(p int, fn func(key []byte, c vclock.Clock) error) error {
-	lower := partitionKey(p, nil)
-	upper := partitionKey(p+1, nil)
-	if p+1 > 0xFFFF {
-		upper = []byte("d0")
-	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	lower := partitionPrefix(p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {
 		return err
 	}
@@ -249,7 +289,7 @@ func (s *Store) ScanPartition(p int, fn func(key []byte, c vclock.Clock) error) 
 		if err != nil {
 			return fmt.Errorf("replica: stored object %q: %w", it.Key(), err)
 		}
-		key := bytes.Clone(it.Key()[len(lower):])
+		key := bytes.Clone(it.Key()[dataKeyHeader:])
 		if err := fn(key, c); err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -68,44 +67,27 @@ func newHintsCmd() *cobra.Command {
 // collectHints asks every up member for its hints, in parallel.
 func collectHints(ctx context.Context, st *api.RingStatusResponse) []hintHolderOutput {
 	out := make([]hintHolderOutput, len(st.GetMembers()))
-	var wg sync.WaitGroup
-	for i, m := range st.GetMembers() {
-		out[i] = hintHolderOutput{Node: m.GetId()}
-		if !m.GetUp() {
-			out[i].Error = "down"
-			continue
+	errs := eachMember(ctx, st, func(ctx context.Context, i int, c *client.Client) error {
+		resp, err := c.Hints(ctx)
+		if err != nil {
+			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = askHints(ctx, m.GetId(), m.GetAddress())
-		}()
+		out[i].Enabled, out[i].Pending = resp.GetEnabled(), resp.GetPending()
+		for _, t := range resp.GetTargets() {
+			out[i].Targets = append(out[i].Targets, hintTargetOutput{
+				Target: t.GetTarget(), Pending: t.GetPending(), Bytes: t.GetBytes(),
+				OldestAgeMs: t.GetOldestAgeMs(), Dropped: t.GetDropped(),
+			})
+		}
+		return nil
+	})
+	for i, m := range st.GetMembers() {
+		out[i].Node = m.GetId()
+		if errs[i] != nil {
+			out[i].Error = errs[i].Error()
+		}
 	}
-	wg.Wait()
 	return out
-}
-
-func askHints(ctx context.Context, id, addr string) hintHolderOutput {
-	h := hintHolderOutput{Node: id}
-	c, err := client.New([]string{addr}, client.WithAttemptTimeout(2*time.Second))
-	if err != nil {
-		h.Error = err.Error()
-		return h
-	}
-	defer c.Close()
-	resp, err := c.Hints(ctx)
-	if err != nil {
-		h.Error = err.Error()
-		return h
-	}
-	h.Enabled, h.Pending = resp.GetEnabled(), resp.GetPending()
-	for _, t := range resp.GetTargets() {
-		h.Targets = append(h.Targets, hintTargetOutput{
-			Target: t.GetTarget(), Pending: t.GetPending(), Bytes: t.GetBytes(),
-			OldestAgeMs: t.GetOldestAgeMs(), Dropped: t.GetDropped(),
-		})
-	}
-	return h
 }
 
 func printHints(w io.Writer, out hintsOutput) error {

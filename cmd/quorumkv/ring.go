@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/client"
 )
 
 func newRingCmd() *cobra.Command {
@@ -28,6 +31,10 @@ type memberOutput struct {
 	Owned      int    `json:"owned"`
 	// HintsPending is how many hints this member holds (-1: unknown).
 	HintsPending int64 `json:"hints_pending"`
+	// LastExchange is when the member last completed an anti-entropy
+	// exchange (RFC 3339, empty: never or unknown).
+	LastExchange string `json:"last_exchange"`
+	KeysRepaired uint64 `json:"keys_repaired"`
 }
 
 type statusOutput struct {
@@ -56,12 +63,7 @@ func newRingStatusCmd() *cobra.Command {
 				return err
 			}
 			out := statusFromProto(resp)
-			for i, h := range collectHints(ctx, resp) {
-				out.Members[i].HintsPending = int64(h.Pending)
-				if h.Error != "" {
-					out.Members[i].HintsPending = -1
-				}
-			}
+			addNodeStatus(ctx, resp, out.Members)
 			if cf.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
@@ -116,7 +118,7 @@ func verdict(members []memberOutput, n int) string {
 
 func printStatus(w io.Writer, out statusOutput) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fprintf(tw, "ID\tADDRESS\tSTATUS\tSTATE\tPARTITIONS\tOWNED\tHINTS\n")
+	fprintf(tw, "ID\tADDRESS\tSTATUS\tSTATE\tPARTITIONS\tOWNED\tHINTS\tLAST EXCHANGE\tREPAIRED\n")
 	for _, m := range out.Members {
 		pct := 0.0
 		if out.Partitions > 0 {
@@ -126,7 +128,11 @@ func printStatus(w io.Writer, out statusOutput) error {
 		if m.HintsPending >= 0 {
 			hints = fmt.Sprint(m.HintsPending)
 		}
-		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\n", m.ID, m.Address, m.Status, m.State, m.Partitions, pct, hints)
+		last := m.LastExchange
+		if last == "" {
+			last = "never"
+		}
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%s\t%d\n", m.ID, m.Address, m.Status, m.State, m.Partitions, pct, hints, last, m.KeysRepaired)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -173,4 +179,26 @@ func newRingEndpointsCmd() *cobra.Command {
 	}
 	cf.register(cmd)
 	return cmd
+}
+
+// addNodeStatus fills each member's hint backlog and anti-entropy progress
+// from the member itself.
+func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []memberOutput) {
+	errs := eachMember(ctx, st, func(ctx context.Context, i int, c *client.Client) error {
+		ns, err := c.NodeStatus(ctx)
+		if err != nil {
+			return err
+		}
+		members[i].HintsPending = int64(ns.GetHintsPending())
+		members[i].KeysRepaired = ns.GetKeysRepaired()
+		if ms := ns.GetLastExchangeUnixMs(); ms > 0 {
+			members[i].LastExchange = time.UnixMilli(ms).UTC().Format(time.RFC3339)
+		}
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			members[i].HintsPending = -1
+		}
+	}
 }

@@ -42,7 +42,9 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 unavailable (quorum not reached),
 		newPutCmd(),
 		newDeleteCmd(),
 		newRingCmd(),
+		newBenchCmd(),
 		newHintsCmd(),
+		newRepairCmd(),
 	)
 	return root
 }

@@ -49,6 +49,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.HintWindow, "hint-window", 3*time.Hour, "stop storing hints for a replica whose oldest pending hint is older than this")
 	fl.IntVar(&f.cfg.MaxHintsPerTarget, "max-hints-per-target", 100_000, "cap on hints held for one replica")
 	fl.Int64Var(&f.cfg.MaxHintBytesPerTarget, "max-hint-bytes-per-target", 256<<20, "cap on hint bytes held for one replica")
+	fl.DurationVar(&f.cfg.AntiEntropyInterval, "anti-entropy-interval", 5*time.Minute, "time between anti-entropy rounds (0 turns the periodic rounds off; `quorumkv repair` still works)")
 	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
 	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "failure-detection timers: lan (seconds) or local (sub-second, for tests)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -70,6 +71,9 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	}
 	f.cfg.NoSync = !f.fsync
 	f.cfg.DisableHintedHandoff = !f.hinted
+	if f.cfg.AntiEntropyInterval == 0 {
+		f.cfg.DisableAntiEntropy = true
+	}
 	f.cfg.Logger = logger
 	if err := f.cfg.Validate(); err != nil {
 		return usageError{err}

@@ -70,6 +70,7 @@ func (c *Cluster) config(i int) node.Config {
 		ReplicaTimeout: 2 * time.Second,
 		DrainTimeout:   2 * time.Second,
 		WrapTransport:  c.Faults.Wrap(c.ids[i]),
+		WrapPeer:       c.Faults.WrapPeer(c.ids[i]),
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if c.opts.Logs {
@@ -188,6 +189,24 @@ func (c *Cluster) Client(ids ...string) *client.Client {
 	}
 	c.t.Cleanup(func() { _ = cl.Close() })
 	return cl
+}
+
+// Repair runs one anti-entropy round on every running node, in id order,
+// and returns the keys repaired.
+func (c *Cluster) Repair(ctx context.Context) int {
+	c.t.Helper()
+	total := 0
+	for _, n := range c.Nodes {
+		if n == nil {
+			continue
+		}
+		res, err := n.AntiEntropy().Round(ctx, -1)
+		if err != nil {
+			c.t.Fatalf("anti-entropy round on %s: %v", n.ID(), err)
+		}
+		total += res.KeysRepaired
+	}
+	return total
 }
 
 // Preference is the ordered replica list of key.

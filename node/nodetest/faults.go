@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -105,4 +106,60 @@ func (t *faultyTransport) Hint(ctx context.Context, node, target string, key []b
 		return err
 	}
 	return t.inner.Hint(ctx, node, target, key, c)
+}
+
+// WrapPeer returns a node.Config.WrapPeer for node from: anti-entropy
+// exchanges obey the same cut links.
+func (f *Faults) WrapPeer(from string) func(string, antientropy.Peer) antientropy.Peer {
+	return func(to string, p antientropy.Peer) antientropy.Peer {
+		return &faultyPeer{from: from, to: to, inner: p, f: f}
+	}
+}
+
+type faultyPeer struct {
+	from, to string
+	inner    antientropy.Peer
+	f        *Faults
+}
+
+func (p *faultyPeer) Root(ctx context.Context, part int) (uint64, error) {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return 0, err
+	}
+	return p.inner.Root(ctx, part)
+}
+
+func (p *faultyPeer) Branches(ctx context.Context, part int) ([antientropy.Branches]uint64, error) {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return [antientropy.Branches]uint64{}, err
+	}
+	return p.inner.Branches(ctx, part)
+}
+
+func (p *faultyPeer) Segments(ctx context.Context, part int, branches []int) ([][antientropy.SegmentsPerBranch]uint64, error) {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return nil, err
+	}
+	return p.inner.Segments(ctx, part, branches)
+}
+
+func (p *faultyPeer) Keys(ctx context.Context, part int, segments []int) ([]antientropy.KeyHash, error) {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return nil, err
+	}
+	return p.inner.Keys(ctx, part, segments)
+}
+
+func (p *faultyPeer) Fetch(ctx context.Context, part int, keys [][]byte) ([]antientropy.Object, error) {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return nil, err
+	}
+	return p.inner.Fetch(ctx, part, keys)
+}
+
+func (p *faultyPeer) Push(ctx context.Context, part int, objs []antientropy.Object) error {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return err
+	}
+	return p.inner.Push(ctx, part, objs)
 }

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorumkv/quorumkv/bench"
+)
+
+// benchFlags are the flags of `quorumkv bench`.
+type benchFlags struct {
+	driver    string
+	endpoints []string
+	output    string
+
+	workload     string
+	distribution string
+	records      int64
+	valueSize    string
+	keyPrefix    string
+	seed         uint64
+
+	clients  int
+	conns    int
+	rate     float64
+	duration time.Duration
+	ops      int64
+	warmup   time.Duration
+	interval time.Duration
+	timeout  time.Duration
+
+	consistency  string
+	r, w         int
+	strict       bool
+	blindUpdates bool
+
+	etcdSerializable bool
+	redisWait        int
+	redisWaitTimeout time.Duration
+
+	hdrDir string
+	plot   string
+}
+
+var defaultEndpoints = map[string]string{
+	"quorumkv": "127.0.0.1:7101",
+	"etcd":     "127.0.0.1:2379",
+	"redis":    "127.0.0.1:6379",
+}
+
+func newBenchCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmark quorumkv (or etcd, or redis) with a YCSB-style workload",
+		Long: `Drive a store with a YCSB-style workload and report throughput and HDR
+latency percentiles per operation.
+
+Workloads: a (50% read, 50% update), b (95/5), c (read only), d (95% read of
+recent keys, 5% insert), f (50% read, 50% read-modify-write: get, then put
+with the context read), write (update only) and load (insert keys
+0…records-1 in order, then stop; run it first so reads find values).
+
+Clients run closed loop (each does operations back to back) unless --rate
+sets an open loop: operation i is meant to start at i/rate seconds, and its
+latency is measured from then, so a stall shows in the tail instead of
+silently slowing the load (no coordinated omission).
+
+quorumkv updates overwrite with the last causal context the benchmark saw for
+the key (--blind-updates writes siblings instead); etcd and redis updates are
+plain puts. Reads of missing keys are counted as not_found, not as errors.`,
+		Example: `  quorumkv bench -w load --records 100000
+  quorumkv bench -w a --clients 32 --duration 30s --consistency quorum
+  quorumkv bench -w write --w 2 --rate 5000 --duration 20s --plot write.png
+  quorumkv bench --driver etcd --endpoints 127.0.0.1:2379 -w c --etcd-serializable
+  quorumkv bench --driver redis --endpoints 127.0.0.1:6379 -w write --redis-wait 1 -o json`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.driver, "driver", "quorumkv", "store to drive: quorumkv, etcd or redis")
+	fl.StringSliceVar(&f.endpoints, "endpoints", nil, "comma-separated addresses (default per driver: quorumkv 127.0.0.1:7101, etcd 127.0.0.1:2379, redis 127.0.0.1:6379, the primary)")
+	outputFlag(cmd, &f.output)
+
+	fl.StringVarP(&f.workload, "workload", "w", "a", "workload: "+strings.Join(bench.WorkloadNames(), ", "))
+	fl.StringVar(&f.distribution, "distribution", "", "key distribution: uniform, zipfian, latest or sequential (default: the workload's)")
+	fl.Int64Var(&f.records, "records", 100_000, "key space: keys 0…records-1 (load inserts them all)")
+	fl.StringVar(&f.valueSize, "value-size", "100", "value size in bytes: N or MIN-MAX (uniform)")
+	fl.StringVar(&f.keyPrefix, "key-prefix", "bench/", "prefix of every key")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the key, value and operation streams (each client derives its own)")
+
+	fl.IntVar(&f.clients, "clients", 16, "concurrent clients")
+	fl.IntVar(&f.conns, "conns", 1, "driver connections (clients are spread over them)")
+	fl.Float64Var(&f.rate, "rate", 0, "open loop: operations per second in total (0: closed loop)")
+	fl.DurationVar(&f.duration, "duration", 10*time.Second, "measured run time (default 10s; none when only --ops is given, or for load)")
+	fl.Int64Var(&f.ops, "ops", 0, "stop after this many measured operations (0: no limit)")
+	fl.DurationVar(&f.warmup, "warmup", 0, "run this long first without recording")
+	fl.DurationVar(&f.interval, "interval", time.Second, "progress report interval (0: none)")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each operation")
+
+	fl.StringVar(&f.consistency, "consistency", "quorum", "quorumkv: consistency level: one, two, three, quorum or all")
+	fl.IntVar(&f.r, "r", 0, "quorumkv: replicas that must answer a get (overrides --consistency)")
+	fl.IntVar(&f.w, "w", 0, "quorumkv: replicas that must acknowledge a put (overrides --consistency)")
+	fl.BoolVar(&f.strict, "strict", false, "quorumkv: do not count fallback replicas toward the quorum")
+	fl.BoolVar(&f.blindUpdates, "blind-updates", false, "quorumkv: updates carry no causal context (each becomes a sibling)")
+
+	fl.BoolVar(&f.etcdSerializable, "etcd-serializable", false, "etcd: serializable reads (local to a member) instead of linearizable")
+	fl.IntVar(&f.redisWait, "redis-wait", 0, "redis: follow each write with WAIT N (0: no WAIT)")
+	fl.DurationVar(&f.redisWaitTimeout, "redis-wait-timeout", time.Second, "redis: WAIT timeout")
+
+	fl.StringVar(&f.hdrDir, "hdr-dir", "", "write an HdrHistogram interval log per operation into this directory")
+	fl.StringVar(&f.plot, "plot", "", "draw throughput and p99 latency over time into this PNG file")
+	return cmd
+}
+
+// config turns the flags into a run's configuration.
+func (f *benchFlags) config(cmd *cobra.Command) (bench.Config, error) {
+	if err := checkOutput(f.output); err != nil {
+		return bench.Config{}, err
+	}
+	wl, err := bench.LookupWorkload(f.workload)
+	if err != nil {
+		return bench.Config{}, usageError{err}
+	}
+	vs, err := bench.ParseValueSize(f.valueSize)
+	if err != nil {
+		return bench.Config{}, usageError{err}
+	}
+	duration := f.duration
+	if !cmd.Flags().Changed("duration") && (f.ops > 0 || wl.Load) {
+		duration = 0
+	}
+	cfg := bench.Config{
+		Workload: wl, Distribution: f.distribution, Records: f.records, KeyPrefix: f.keyPrefix,
+		ValueSize: vs, Seed: f.seed, Clients: f.clients, Rate: f.rate, Duration: duration, Ops: f.ops,
+		Warmup: f.warmup, Interval: f.interval, Timeout: f.timeout, HDRDir: f.hdrDir,
+	}
+	if f.conns <= 0 {
+		return cfg, usagef("--conns must be positive, got %d", f.conns)
+	}
+	if f.plot != "" && !strings.HasSuffix(strings.ToLower(f.plot), ".png") {
+		return cfg, usagef("--plot %q: want a .png file", f.plot)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError{err}
+	}
+	return cfg, nil
+}
+
+// driverSettings describes the driver for the settings echo.
+func (f *benchFlags) driverSettings() (map[string]any, error) {
+	switch f.driver {
+	case "quorumkv":
+		if _, ok := levels[strings.ToLower(f.consistency)]; !ok {
+			return nil, usagef("unknown consistency level %q (want one, two, three, quorum or all)", f.consistency)
+		}
+		if f.r < 0 || f.w < 0 {
+			return nil, usagef("--r and --w must not be negative")
+		}
+		updates := "overwrite (last context seen for the key)"
+		if f.blindUpdates {
+			updates = "blind (siblings)"
+		}
+		return map[string]any{"consistency": strings.ToLower(f.consistency), "r": f.r, "w": f.w, "strict": f.strict, "updates": updates}, nil
+	case "etcd":
+		reads := "linearizable"
+		if f.etcdSerializable {
+			reads = "serializable"
+		}
+		return map[string]any{"etcd reads": reads}, nil
+	case "redis":
+		if f.redisWait < 0 {
+			return nil, usagef("--redis-wait must not be negative")
+		}
+		return map[string]any{"redis wait": f.redisWait, "redis wait timeout": f.redisWaitTimeout.String()}, nil
+	}
+	return nil, usagef("unknown driver %q (want quorumkv, etcd or redis)", f.driver)
+}
+
+// connect opens the drivers, one per connection.
+func (f *benchFlags) connect() ([]bench.Driver, error) {
+	var contexts *bench.ContextCache
+	if !f.blindUpdates {
+		contexts = bench.NewContextCache(0)
+	}
+	var drivers []bench.Driver
+	for range f.conns {
+		var d bench.Driver
+		var err error
+		switch f.driver {
+		case "quorumkv":
+			d, err = bench.NewQuorumkv(bench.QuorumkvOptions{
+				Endpoints: f.endpoints, Level: levels[strings.ToLower(f.consistency)], R: f.r, W: f.w,
+				Strict: f.strict, AttemptTimeout: min(f.timeout, 5*time.Second), Contexts: contexts,
+			})
+		case "etcd":
+			d, err = bench.NewEtcd(bench.EtcdOptions{Endpoints: f.endpoints, Serializable: f.etcdSerializable})
+		case "redis":
+			d, err = bench.NewRedis(bench.RedisOptions{
+				Addr: f.endpoints[0], Wait: f.redisWait, WaitTimeout: f.redisWaitTimeout,
+				PoolSize: max(f.clients/f.conns+1, 10),
+			})
+		}
+		if err != nil {
+			closeAll(drivers)
+			return nil, err
+		}
+		drivers = append(drivers, d)
+	}
+	return drivers, nil
+}
+
+func closeAll(drivers []bench.Driver) {
+	for _, d := range drivers {
+		_ = d.Close()
+	}
+}
+
+// preflight makes one read, so an unreachable store fails the command at
+// once rather than filling the report with errors.
+func preflight(ctx context.Context, d bench.Driver, prefix string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := d.Get(ctx, []byte(prefix+"preflight"))
+	return err
+}
+
+func (f *benchFlags) run(cmd *cobra.Command) error {
+	cfg, err := f.config(cmd)
+	if err != nil {
+		return err
+	}
+	opts, err := f.driverSettings()
+	if err != nil {
+		return err
+	}
+	if len(f.endpoints) == 0 {
+		f.endpoints = []string{defaultEndpoints[f.driver]}
+	}
+	settings := cfg.Settings()
+	settings.Driver, settings.Endpoints, settings.DriverOptions, settings.Conns = f.driver, f.endpoints, opts, f.conns
+
+	stdout := cmd.OutOrStdout()
+	progress := stdout
+	if f.output == "json" {
+		progress = cmd.ErrOrStderr()
+	} else {
+		if err := bench.WriteSettings(stdout, settings); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	drivers, err := f.connect()
+	if err != nil {
+		return err
+	}
+	defer closeAll(drivers)
+	if err := preflight(ctx, drivers[0], f.keyPrefix); err != nil {
+		return fmt.Errorf("cannot reach %s at %s: %w", f.driver, strings.Join(f.endpoints, ","), err)
+	}
+
+	var mu sync.Mutex
+	cfg.OnInterval = func(iv bench.Interval) {
+		mu.Lock()
+		defer mu.Unlock()
+		fprintf(progress, "%s\n", bench.FormatInterval(iv))
+	}
+	if cfg.Warmup > 0 {
+		fprintf(progress, "warming up for %s\n", cfg.Warmup)
+	}
+	rep, runErr := bench.Run(ctx, cfg, drivers)
+	if rep == nil {
+		return runErr
+	}
+	rep.Settings = settings
+	if f.output == "json" {
+		err = rep.WriteJSON(stdout)
+	} else {
+		fprintf(stdout, "\n")
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if f.plot != "" {
+		title := fmt.Sprintf("%s workload %s, %d clients", f.driver, cfg.Workload.Name, cfg.Clients)
+		if perr := bench.WritePlot(f.plot, title, bench.NamedReport{Name: f.driver, Report: rep}); perr != nil {
+			return perr
+		}
+	}
+	return runErr
+}

@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/api"
+)
+
+// grpcPeer is another node's replica as an anti-entropy exchange peer.
+type grpcPeer struct {
+	t    *grpcTransport
+	node string
+}
+
+var _ antientropy.Peer = grpcPeer{}
+
+func (g grpcPeer) client() (api.ReplicaClient, error) { return g.t.client(g.node) }
+
+func (g grpcPeer) Root(ctx context.Context, p int) (uint64, error) {
+	rc, err := g.client()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := rc.TreeRoot(ctx, &api.TreeRequest{Partition: uint32(p)})
+	return resp.GetRoot(), fromStatus(g.node, err)
+}
+
+func (g grpcPeer) Branches(ctx context.Context, p int) ([antientropy.Branches]uint64, error) {
+	var out [antientropy.Branches]uint64
+	rc, err := g.client()
+	if err != nil {
+		return out, err
+	}
+	resp, err := rc.TreeBranches(ctx, &api.TreeRequest{Partition: uint32(p)})
+	if err != nil {
+		return out, fromStatus(g.node, err)
+	}
+	if len(resp.GetHashes()) != antientropy.Branches {
+		return out, status.Errorf(codes.Internal, "peer %s sent %d branch hashes", g.node, len(resp.GetHashes()))
+	}
+	copy(out[:], resp.GetHashes())
+	return out, nil
+}
+
+func (g grpcPeer) Segments(ctx context.Context, p int, branches []int) ([][antientropy.SegmentsPerBranch]uint64, error) {
+	rc, err := g.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rc.TreeSegments(ctx, &api.TreeSegmentsRequest{Partition: uint32(p), Branches: toU32(branches)})
+	if err != nil {
+		return nil, fromStatus(g.node, err)
+	}
+	hs := resp.GetHashes()
+	if len(hs) != len(branches)*antientropy.SegmentsPerBranch {
+		return nil, status.Errorf(codes.Internal, "peer %s sent %d segment hashes for %d branches", g.node, len(hs), len(branches))
+	}
+	out := make([][antientropy.SegmentsPerBranch]uint64, len(branches))
+	for i := range out {
+		copy(out[i][:], hs[i*antientropy.SegmentsPerBranch:])
+	}
+	return out, nil
+}
+
+func (g grpcPeer) Keys(ctx context.Context, p int, segments []int) ([]antientropy.KeyHash, error) {
+	rc, err := g.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rc.TreeKeys(ctx, &api.TreeKeysRequest{Partition: uint32(p), Segments: toU32(segments)})
+	if err != nil {
+		return nil, fromStatus(g.node, err)
+	}
+	out := make([]antientropy.KeyHash, len(resp.GetKeys()))
+	for i, k := range resp.GetKeys() {
+		out[i] = antientropy.KeyHash{Key: k.GetKey(), Hash: k.GetHash()}
+	}
+	return out, nil
+}
+
+func (g grpcPeer) Fetch(ctx context.Context, p int, keys [][]byte) ([]antientropy.Object, error) {
+	rc, err := g.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rc.Fetch(ctx, &api.FetchRequest{Partition: uint32(p), Keys: keys})
+	if err != nil {
+		return nil, fromStatus(g.node, err)
+	}
+	return objectsFromProto(resp.GetObjects()), nil
+}
+
+func (g grpcPeer) Push(ctx context.Context, p int, objs []antientropy.Object) error {
+	rc, err := g.client()
+	if err != nil {
+		return err
+	}
+	_, err = rc.Push(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self})
+	return fromStatus(g.node, err)
+}
+
+func toU32(xs []int) []uint32 {
+	out := make([]uint32, len(xs))
+	for i, x := range xs {
+		out[i] = uint32(x)
+	}
+	return out
+}
+
+func toInts(xs []uint32) []int {
+	out := make([]int, len(xs))
+	for i, x := range xs {
+		out[i] = int(x)
+	}
+	return out
+}
+
+func objectsToProto(objs []antientropy.Object) []*api.Object {
+	out := make([]*api.Object, len(objs))
+	for i, o := range objs {
+		out[i] = &api.Object{Key: o.Key, Clock: o.Clock}
+	}
+	return out
+}
+
+func objectsFromProto(objs []*api.Object) []antientropy.Object {
+	out := make([]antientropy.Object, len(objs))
+	for i, o := range objs {
+		out[i] = antientropy.Object{Key: o.GetKey(), Clock: o.GetClock()}
+		if len(out[i].Clock) == 0 {
+			out[i].Clock = nil
+		}
+	}
+	return out
+}
+
+// The peer side, served by replicaServer.
+
+func (s *replicaServer) checkPartition(p uint32) error {
+	if int(p) >= s.n.cfg.Partitions {
+		return status.Errorf(codes.InvalidArgument, "partition %d out of range [0, %d)", p, s.n.cfg.Partitions)
+	}
+	return nil
+}
+
+func (s *replicaServer) TreeRoot(ctx context.Context, req *api.TreeRequest) (*api.TreeRootResponse, error) {
+	if err := s.checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	root, err := s.n.store.AntiEntropy().Root(ctx, int(req.GetPartition()))
+	return &api.TreeRootResponse{Root: root}, toStatus(err)
+}
+
+func (s *replicaServer) TreeBranches(ctx context.Context, req *api.TreeRequest) (*api.TreeHashesResponse, error) {
+	if err := s.checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	bs, err := s.n.store.AntiEntropy().Branches(ctx, int(req.GetPartition()))
+	return &api.TreeHashesResponse{Hashes: bs[:]}, toStatus(err)
+}
+
+func (s *replicaServer) TreeSegments(ctx context.Context, req *api.TreeSegmentsRequest) (*api.TreeHashesResponse, error) {
+	if err := s.checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	segs, err := s.n.store.AntiEntropy().Segments(ctx, int(req.GetPartition()), toInts(req.GetBranches()))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	out := make([]uint64, 0, len(segs)*antientropy.SegmentsPerBranch)
+	for _, b := range segs {
+		out = append(out, b[:]...)
+	}
+	return &api.TreeHashesResponse{Hashes: out}, nil
+}
+
+func (s *replicaServer) TreeKeys(ctx context.Context, req *api.TreeKeysRequest) (*api.TreeKeysResponse, error) {
+	if err := s.checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	ks, err := s.n.store.AntiEntropy().Keys(ctx, int(req.GetPartition()), toInts(req.GetSegments()))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	out := make([]*api.KeyHash, len(ks))
+	for i, k := range ks {
+		out[i] = &api.KeyHash{Key: k.Key, Hash: k.Hash}
+	}
+	return &api.TreeKeysResponse{Keys: out}, nil
+}
+
+func (s *replicaServer) Fetch(ctx context.Context, req *api.FetchRequest) (*api.FetchResponse, error) {
+	if err := s.checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	objs, err := s.n.store.AntiEntropy().Fetch(ctx, int(req.GetPartition()), req.GetKeys())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &api.FetchResponse{Objects: objectsToProto(objs)}, nil
+}
+
+func (s *replicaServer) Push(ctx context.Context, req *api.PushRequest) (*api.ApplyResponse, error) {
+	if err := s.checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	if err := s.n.store.AntiEntropy().Apply(ctx, int(req.GetPartition()), objectsFromProto(req.GetObjects())); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &api.ApplyResponse{}, nil
+}

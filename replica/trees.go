@@ -1,0 +1,34 @@
+package replica
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/quorumkv/quorumkv/antientropy"
+)
+
+// rebuildTrees computes every partition's Merkle tree from one scan of the
+// data (at open, before the store serves anything).
+func (s *Store) rebuildTrees() error {
+	lower := []byte("d/")
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < dataKeyHeader {
+			return fmt.Errorf("replica: malformed data key %q", k)
+		}
+		p := int(binary.BigEndian.Uint16(k[2:4]))
+		key := k[dataKeyHeader:]
+		s.trees.Update(p, key, 0, antientropy.LeafHash(key, it.Value()))
+	}
+	return it.Error()
+}
+
+// Trees are the anti-entropy trees of this replica.
+func (s *Store) Trees() *antientropy.Trees { return &s.trees }
