@@ -134,7 +134,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		res, err := s.Round(ctx, -1)
+		res, err := s.round(ctx, -1, true)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("anti-entropy round failed", "err", err)
 		}
@@ -146,8 +146,13 @@ func (s *Scheduler) Run(ctx context.Context) {
 }
 
 // Round exchanges every partition this node replicates (or only p when
-// p >= 0) with its peers, now.
+// p >= 0) with its peers, now, without the rate limit of periodic rounds
+// (an operator asked for it).
 func (s *Scheduler) Round(ctx context.Context, only int) (RoundResult, error) {
+	return s.round(ctx, only, false)
+}
+
+func (s *Scheduler) round(ctx context.Context, only int, throttle bool) (RoundResult, error) {
 	var res RoundResult
 	topo := s.cfg.Topology()
 	for p := range s.cfg.Partitions {
@@ -168,8 +173,10 @@ func (s *Scheduler) Round(ctx context.Context, only int) (RoundResult, error) {
 				allEqual = false
 				continue
 			}
-			if err := s.limiter.Wait(ctx); err != nil {
-				return res, err
+			if throttle {
+				if err := s.limiter.Wait(ctx); err != nil {
+					return res, err
+				}
 			}
 			r, err := Exchange(ctx, s.cfg.Exchange, p, s.cfg.Local, s.cfg.Peer(peer))
 			s.record(r, err)

@@ -76,11 +76,11 @@ silently slowing the load (no coordinated omission).
 quorumkv updates overwrite with the last causal context the benchmark saw for
 the key (--blind-updates writes siblings instead); etcd and redis updates are
 plain puts. Reads of missing keys are counted as not_found, not as errors.`,
-		Example: `  quorumkv bench -w load --records 100000
-  quorumkv bench -w a --clients 32 --duration 30s --consistency quorum
-  quorumkv bench -w write --w 2 --rate 5000 --duration 20s --plot write.png
-  quorumkv bench --driver etcd --endpoints 127.0.0.1:2379 -w c --etcd-serializable
-  quorumkv bench --driver redis --endpoints 127.0.0.1:6379 -w write --redis-wait 1 -o json`,
+		Example: `  quorumkv bench --workload load --records 100000
+  quorumkv bench --workload a --clients 32 --duration 30s --consistency quorum
+  quorumkv bench --workload write --w 2 --rate 5000 --duration 20s --plot write.png
+  quorumkv bench --driver etcd --endpoints 127.0.0.1:2379 --workload c --etcd-serializable
+  quorumkv bench --driver redis --endpoints 127.0.0.1:6379 --workload write --redis-wait 1 -o json`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd)
@@ -91,7 +91,7 @@ plain puts. Reads of missing keys are counted as not_found, not as errors.`,
 	fl.StringSliceVar(&f.endpoints, "endpoints", nil, "comma-separated addresses (default per driver: quorumkv 127.0.0.1:7101, etcd 127.0.0.1:2379, redis 127.0.0.1:6379, the primary)")
 	outputFlag(cmd, &f.output)
 
-	fl.StringVarP(&f.workload, "workload", "w", "a", "workload: "+strings.Join(bench.WorkloadNames(), ", "))
+	fl.StringVar(&f.workload, "workload", "a", "workload: "+strings.Join(bench.WorkloadNames(), ", "))
 	fl.StringVar(&f.distribution, "distribution", "", "key distribution: uniform, zipfian, latest or sequential (default: the workload's)")
 	fl.Int64Var(&f.records, "records", 100_000, "key space: keys 0…records-1 (load inserts them all)")
 	fl.StringVar(&f.valueSize, "value-size", "100", "value size in bytes: N or MIN-MAX (uniform)")
@@ -101,7 +101,7 @@ plain puts. Reads of missing keys are counted as not_found, not as errors.`,
 	fl.IntVar(&f.clients, "clients", 16, "concurrent clients")
 	fl.IntVar(&f.conns, "conns", 1, "driver connections (clients are spread over them)")
 	fl.Float64Var(&f.rate, "rate", 0, "open loop: operations per second in total (0: closed loop)")
-	fl.DurationVar(&f.duration, "duration", 10*time.Second, "measured run time (default 10s; none when only --ops is given, or for load)")
+	fl.DurationVar(&f.duration, "duration", 10*time.Second, "measured run time (if not given: no limit with --ops, and for load)")
 	fl.Int64Var(&f.ops, "ops", 0, "stop after this many measured operations (0: no limit)")
 	fl.DurationVar(&f.warmup, "warmup", 0, "run this long first without recording")
 	fl.DurationVar(&f.interval, "interval", time.Second, "progress report interval (0: none)")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -126,6 +127,15 @@ func (c *Cluster) Stop(i int) {
 		c.t.Errorf("stop %s: %v", c.ids[i], err)
 	}
 	c.Nodes[i] = nil
+}
+
+// Wipe stops node i and deletes its data directory (a replaced disk).
+func (c *Cluster) Wipe(i int) {
+	c.t.Helper()
+	c.Stop(i)
+	if err := os.RemoveAll(filepath.Join(c.dir, c.ids[i])); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // StopAll stops every running node.
