@@ -64,12 +64,12 @@ func decodeHint(b []byte) (hint, error) {
 	}
 	b = b[1:]
 	created, n := binary.Varint(b)
-	if n <= 0 {
+	if n <= 0 || n != len(binary.AppendVarint(nil, created)) {
 		return h, fmt.Errorf("%w: bad time", ErrCorrupt)
 	}
 	b = b[n:]
 	klen, n := binary.Uvarint(b)
-	if n <= 0 || klen > uint64(len(b)-n) {
+	if n <= 0 || n != len(binary.AppendUvarint(nil, klen)) || klen > uint64(len(b)-n) {
 		return h, fmt.Errorf("%w: bad key length", ErrCorrupt)
 	}
 	b = b[n:]

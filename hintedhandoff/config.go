@@ -61,6 +61,9 @@ type Config struct {
 	// Window: new hints for a target whose oldest pending hint is older than
 	// this are not stored.
 	Window time.Duration
+	// MaxAge: older hints are dropped at replay, not delivered (zero: never).
+	// The node sets it to the tombstone grace period.
+	MaxAge time.Duration
 	// Rate limits replay (hints per second, for all targets together).
 	Rate float64
 	// Batch is how many hints are read per target per round.
@@ -115,6 +118,8 @@ func (c *Config) Validate() error {
 		return errors.New("hintedhandoff: KV, Sender and Liveness are required")
 	case c.MaxHintsPerTarget < 0 || c.MaxBytesPerTarget < 0 || c.Window < 0 || c.Rate < 0 || c.Batch < 0:
 		return errors.New("hintedhandoff: limits must not be negative")
+	case c.MinBackoff < 0 || c.MaxAge < 0:
+		return errors.New("hintedhandoff: durations must not be negative")
 	case c.MinBackoff > c.MaxBackoff:
 		return errors.New("hintedhandoff: MinBackoff exceeds MaxBackoff")
 	}

@@ -31,10 +31,14 @@ func (s *Store) Run(ctx context.Context) {
 // after the target acknowledges it. It returns how many were delivered.
 func (s *Store) ReplayOnce(ctx context.Context) int {
 	delivered := 0
-	for _, name := range s.due() {
+	names := s.due()
+	for i, name := range names {
 		n, err := s.replayTarget(ctx, name)
 		delivered += n
 		if errors.Is(err, errRateLimited) || ctx.Err() != nil {
+			for _, rest := range names[i+1:] {
+				s.setIdle(rest)
+			}
 			break
 		}
 	}
@@ -69,7 +73,13 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 		return 0, err
 	}
 	delivered := 0
-	for _, b := range batch {
+	for i, b := range batch {
+		if s.expired(b.h) {
+			if err := s.drop(name, b); err != nil {
+				return delivered, err
+			}
+			continue
+		}
 		if !s.limiter.AllowN(s.cfg.Clock.Now(), 1) {
 			return delivered, errRateLimited
 		}
@@ -86,8 +96,49 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 		s.release(name, b.size)
 		s.succeeded(name)
 		delivered++
+		if i+1 < len(batch) {
+			s.setOldest(name, batch[i+1].h.created)
+		}
 	}
+	s.refreshOldest(name)
 	return delivered, nil
+}
+
+// refreshOldest re-reads the creation time of name's oldest pending hint
+// after a whole batch was delivered.
+func (s *Store) refreshOldest(name string) {
+	s.mu.Lock()
+	pending := s.target(name).count
+	s.mu.Unlock()
+	if pending == 0 {
+		return
+	}
+	from, to := targetRange(name)
+	_ = s.cfg.KV.Scan(from, to, func(_, v []byte) error {
+		if h, err := decodeHint(v); err == nil {
+			s.setOldest(name, h.created)
+		}
+		return replica.ErrStopScan
+	})
+}
+
+// expired reports a hint older than MaxAge: it is dropped, not delivered
+// (tombstones older than that may have been reaped, and an old value must
+// not come back; anti-entropy repairs the replica instead).
+func (s *Store) expired(h hint) bool {
+	return s.cfg.MaxAge > 0 && s.cfg.Clock.Now().Sub(h.created) > s.cfg.MaxAge
+}
+
+func (s *Store) drop(name string, b stored) error {
+	if err := s.cfg.KV.Delete(hintKey(name, b.h.seq)); err != nil {
+		return err
+	}
+	s.release(name, b.size)
+	s.mu.Lock()
+	s.target(name).expired++
+	s.mu.Unlock()
+	s.log.Warn("dropping an expired hint; anti-entropy will repair", "target", name, "key", b.h.key, "created", b.h.created)
+	return nil
 }
 
 type stored struct {
@@ -146,6 +197,9 @@ func (s *Store) succeeded(name string) {
 func backoff(minD, maxD time.Duration, failures int) time.Duration {
 	d := minD
 	for i := 1; i < failures && d < maxD; i++ {
+		if d > maxD/2 {
+			return maxD
+		}
 		d *= 2
 	}
 	return min(d, maxD)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 var (
 	ErrTargetFull   = errors.New("hintedhandoff: hint cap for target reached")
 	ErrWindowPassed = errors.New("hintedhandoff: target down longer than the hint window")
+	ErrBadTarget    = errors.New("hintedhandoff: bad target name")
 )
 
 // Store holds one node's hints.
@@ -37,6 +39,7 @@ type target struct {
 	bytes    int64
 	oldest   time.Time // creation time of the oldest pending hint
 	dropped  uint64    // hints refused by caps or the window
+	expired  uint64    // hints dropped at replay for being older than MaxAge
 	failures int       // consecutive failed deliveries
 	retryAt  time.Time // no replay before this (backoff)
 	busy     bool      // a replay round is running for it
@@ -49,6 +52,7 @@ type Stats struct {
 	Bytes   int64
 	Oldest  time.Time
 	Dropped uint64
+	Expired uint64
 }
 
 // Open scans the stored hints to rebuild the per-target summaries.
@@ -101,6 +105,9 @@ func (s *Store) target(name string) *target {
 // Add durably stores a hint of c for target. It refuses (with ErrTargetFull
 // or ErrWindowPassed) rather than grow past the caps.
 func (s *Store) Add(targetID string, key []byte, c vclock.Clock) error {
+	if targetID == "" || strings.IndexByte(targetID, 0) >= 0 {
+		return fmt.Errorf("%w: %q", ErrBadTarget, targetID)
+	}
 	now := s.cfg.Clock.Now()
 	enc := encodeHint(hint{created: now, key: key, clock: c})
 	seq, err := s.reserve(targetID, now, int64(len(enc)))
@@ -150,6 +157,16 @@ func (s *Store) release(name string, size int64) {
 	}
 }
 
+// setOldest records the creation time of name's oldest pending hint after
+// an older one was delivered.
+func (s *Store) setOldest(name string, created time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.target(name); t.count > 0 {
+		t.oldest = created
+	}
+}
+
 // Pending is the number of hints held for every target together.
 func (s *Store) Pending() int {
 	s.mu.Lock()
@@ -167,10 +184,10 @@ func (s *Store) Stats() []Stats {
 	defer s.mu.Unlock()
 	var out []Stats
 	for name, t := range s.targets {
-		if t.count == 0 && t.dropped == 0 {
+		if t.count == 0 && t.dropped == 0 && t.expired == 0 {
 			continue
 		}
-		out = append(out, Stats{Target: name, Pending: t.count, Bytes: t.bytes, Oldest: t.oldest, Dropped: t.dropped})
+		out = append(out, Stats{Target: name, Pending: t.count, Bytes: t.bytes, Oldest: t.oldest, Dropped: t.dropped, Expired: t.expired})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out
