@@ -23,10 +23,25 @@ type Liveness interface {
 	Alive(node string) bool
 }
 
+// Reaper removes tombstones on this node.
+type Reaper interface {
+	// ReapCandidates lists keys of p held as tombstones only since before
+	// `before`, with their encoded state.
+	ReapCandidates(p int, before time.Time) ([]Object, error)
+	// Reap deletes each key whose stored state is exactly the object's.
+	Reap(p int, objs []Object) (int, error)
+}
+
+// RemoteReaper asks another replica to reap.
+type RemoteReaper interface {
+	Reap(ctx context.Context, p int, objs []Object) (int, error)
+}
+
 // Defaults for SchedulerConfig.
 const (
 	DefaultInterval           = 5 * time.Minute
 	DefaultExchangesPerSecond = 50
+	DefaultTombstoneGrace     = 24 * time.Hour
 )
 
 // SchedulerConfig configures the periodic exchanges of one node.
@@ -46,7 +61,16 @@ type SchedulerConfig struct {
 	// comparison; equal partitions cost nothing more).
 	ExchangesPerSecond float64
 	Exchange           Config
-	Logger             *slog.Logger
+	// Reaper and RemoteReaper enable tombstone reaping (nil: never reap).
+	Reaper       Reaper
+	RemoteReaper func(node string) RemoteReaper
+	// TombstoneGrace is how long a tombstone is kept at least, after every
+	// replica is known to hold it. It must exceed how long a hint or a slow
+	// replica can carry an older value.
+	TombstoneGrace time.Duration
+	// Now is the wall clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (c *SchedulerConfig) setDefaults() {
@@ -55,6 +79,12 @@ func (c *SchedulerConfig) setDefaults() {
 	}
 	if c.ExchangesPerSecond == 0 {
 		c.ExchangesPerSecond = DefaultExchangesPerSecond
+	}
+	if c.TombstoneGrace == 0 {
+		c.TombstoneGrace = DefaultTombstoneGrace
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -68,7 +98,9 @@ func (c *SchedulerConfig) Validate() error {
 		return errors.New("antientropy: NodeID and Partitions are required")
 	case c.Topology == nil || c.Local == nil || c.Peer == nil || c.Liveness == nil:
 		return errors.New("antientropy: Topology, Local, Peer and Liveness are required")
-	case c.Interval < 0 || c.ExchangesPerSecond < 0:
+	case (c.Reaper == nil) != (c.RemoteReaper == nil):
+		return errors.New("antientropy: Reaper and RemoteReaper go together")
+	case c.Interval < 0 || c.ExchangesPerSecond < 0 || c.TombstoneGrace < 0:
 		return errors.New("antientropy: Interval and ExchangesPerSecond must not be negative")
 	}
 	return c.Exchange.Validate()
@@ -85,23 +117,22 @@ type Scheduler struct {
 
 	mu    sync.Mutex
 	stats Stats
-	// synced[p] is when p was last found equal on this node and every peer
-	// it exchanges with (see SyncedSince).
-	synced map[int]time.Time
 }
 
 // Stats are a node's exchange counters.
 type Stats struct {
-	LastExchange time.Time
-	Exchanges    uint64
-	KeysRepaired uint64
-	Errors       uint64
+	LastExchange     time.Time
+	Exchanges        uint64
+	KeysRepaired     uint64
+	Errors           uint64
+	TombstonesReaped uint64
 }
 
 // RoundResult sums one round.
 type RoundResult struct {
 	PartitionsCompared int
 	KeysRepaired       int
+	TombstonesReaped   int
 	Errors             int
 	Truncated          bool
 }
@@ -116,7 +147,6 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "antientropy"),
 		limiter: rate.NewLimiter(rate.Limit(cfg.ExchangesPerSecond), 1),
-		synced:  map[int]time.Time{},
 	}, nil
 }
 
@@ -163,41 +193,83 @@ func (s *Scheduler) round(ctx context.Context, only int, throttle bool) (RoundRe
 		if !slices.Contains(prefs, s.cfg.NodeID) {
 			continue
 		}
-		started := time.Now()
-		allEqual := true
-		for _, peer := range prefs {
-			if peer <= s.cfg.NodeID {
-				continue
-			}
-			if !s.cfg.Liveness.Alive(peer) {
-				allEqual = false
-				continue
-			}
-			if throttle {
-				if err := s.limiter.Wait(ctx); err != nil {
-					return res, err
-				}
-			}
-			r, err := Exchange(ctx, s.cfg.Exchange, p, s.cfg.Local, s.cfg.Peer(peer))
-			s.record(r, err)
-			res.PartitionsCompared++
-			res.KeysRepaired += r.KeysRepaired
-			res.Truncated = res.Truncated || r.Truncated
-			if err != nil {
-				res.Errors++
-				allEqual = false
-				s.log.Debug("exchange failed", "partition", p, "peer", peer, "err", err)
-				continue
-			}
-			if !r.InSync {
-				allEqual = false
-			}
-		}
-		if allEqual {
-			s.markSynced(p, started)
+		if err := s.partition(ctx, p, prefs, throttle, &res); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// partition exchanges p with each peer of a greater id; when this node is
+// the partition's lowest id (it exchanged with every other replica) and all
+// of them were already equal, it reaps p's old tombstones.
+func (s *Scheduler) partition(ctx context.Context, p int, prefs []string, throttle bool, res *RoundResult) error {
+	started := s.cfg.Now()
+	allEqual := true
+	for _, peer := range prefs {
+		if peer <= s.cfg.NodeID {
+			continue
+		}
+		if !s.cfg.Liveness.Alive(peer) {
+			allEqual = false
+			continue
+		}
+		if throttle {
+			if err := s.limiter.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		r, err := Exchange(ctx, s.cfg.Exchange, p, s.cfg.Local, s.cfg.Peer(peer))
+		s.record(r, err)
+		res.PartitionsCompared++
+		res.KeysRepaired += r.KeysRepaired
+		res.Truncated = res.Truncated || r.Truncated
+		if err != nil {
+			res.Errors++
+			allEqual = false
+			s.log.Debug("exchange failed", "partition", p, "peer", peer, "err", err)
+			continue
+		}
+		allEqual = allEqual && r.InSync
+	}
+	if allEqual && s.cfg.Reaper != nil && slices.Min(prefs) == s.cfg.NodeID && len(prefs) > 1 {
+		n, err := s.reap(ctx, p, prefs, started)
+		res.TombstonesReaped += n
+		if err != nil {
+			res.Errors++
+			s.log.Debug("reaping failed", "partition", p, "err", err)
+		}
+	}
+	return nil
+}
+
+// reap removes tombstones that this node held before every replica was
+// confirmed equal (so every replica holds them) and that are older than the
+// grace period: first on the peers, then here. A peer that misses the reap
+// keeps its tombstone, and the next exchange brings it back here to be
+// reaped again later; data never comes back.
+func (s *Scheduler) reap(ctx context.Context, p int, prefs []string, confirmed time.Time) (int, error) {
+	before := confirmed
+	if g := s.cfg.Now().Add(-s.cfg.TombstoneGrace); g.Before(before) {
+		before = g
+	}
+	cands, err := s.cfg.Reaper.ReapCandidates(p, before)
+	if err != nil || len(cands) == 0 {
+		return 0, err
+	}
+	for _, peer := range prefs {
+		if peer == s.cfg.NodeID {
+			continue
+		}
+		if _, err := s.cfg.RemoteReaper(peer).Reap(ctx, p, cands); err != nil {
+			return 0, err
+		}
+	}
+	n, err := s.cfg.Reaper.Reap(p, cands)
+	s.mu.Lock()
+	s.stats.TombstonesReaped += uint64(n)
+	s.mu.Unlock()
+	return n, err
 }
 
 func (s *Scheduler) record(r Result, err error) {
@@ -210,20 +282,6 @@ func (s *Scheduler) record(r Result, err error) {
 		return
 	}
 	s.stats.LastExchange = time.Now()
-}
-
-func (s *Scheduler) markSynced(p int, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.synced[p] = at
-}
-
-// SyncedSince reports when partition p was last confirmed equal between
-// this node and every peer it exchanges with (zero: never).
-func (s *Scheduler) SyncedSince(p int) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.synced[p]
 }
 
 // Stats returns the exchange counters.

@@ -942,6 +942,50 @@ func (x *PushRequest) GetFrom() string {
 	return ""
 }
 
+type ReapResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reaped        uint64                 `protobuf:"varint,1,opt,name=reaped,proto3" json:"reaped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReapResponse) Reset() {
+	*x = ReapResponse{}
+	mi := &file_replica_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReapResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReapResponse) ProtoMessage() {}
+
+func (x *ReapResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReapResponse.ProtoReflect.Descriptor instead.
+func (*ReapResponse) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReapResponse) GetReaped() uint64 {
+	if x != nil {
+		return x.Reaped
+	}
+	return 0
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
@@ -997,7 +1041,9 @@ const file_replica_proto_rawDesc = "" +
 	"\vPushRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12-\n" +
 	"\aobjects\x18\x02 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\x12\x12\n" +
-	"\x04from\x18\x03 \x01(\tR\x04from2\xb7\x05\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\"&\n" +
+	"\fReapResponse\x12\x16\n" +
+	"\x06reaped\x18\x01 \x01(\x04R\x06reaped2\xf4\x05\n" +
 	"\aReplica\x12>\n" +
 	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
 	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12<\n" +
@@ -1007,7 +1053,8 @@ const file_replica_proto_rawDesc = "" +
 	"\fTreeSegments\x12 .quorumkv.v1.TreeSegmentsRequest\x1a\x1f.quorumkv.v1.TreeHashesResponse\x12G\n" +
 	"\bTreeKeys\x12\x1c.quorumkv.v1.TreeKeysRequest\x1a\x1d.quorumkv.v1.TreeKeysResponse\x12>\n" +
 	"\x05Fetch\x12\x19.quorumkv.v1.FetchRequest\x1a\x1a.quorumkv.v1.FetchResponse\x12<\n" +
-	"\x04Push\x12\x18.quorumkv.v1.PushRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12G\n" +
+	"\x04Push\x12\x18.quorumkv.v1.PushRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
+	"\x04Reap\x12\x18.quorumkv.v1.PushRequest\x1a\x19.quorumkv.v1.ReapResponse\x12G\n" +
 	"\n" +
 	"Coordinate\x12\x1b.quorumkv.v1.ForwardRequest\x1a\x1c.quorumkv.v1.ForwardResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
@@ -1023,7 +1070,7 @@ func file_replica_proto_rawDescGZIP() []byte {
 	return file_replica_proto_rawDescData
 }
 
-var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_replica_proto_goTypes = []any{
 	(*ApplyRequest)(nil),        // 0: quorumkv.v1.ApplyRequest
 	(*ApplyResponse)(nil),       // 1: quorumkv.v1.ApplyResponse
@@ -1043,12 +1090,13 @@ var file_replica_proto_goTypes = []any{
 	(*Object)(nil),              // 15: quorumkv.v1.Object
 	(*FetchResponse)(nil),       // 16: quorumkv.v1.FetchResponse
 	(*PushRequest)(nil),         // 17: quorumkv.v1.PushRequest
-	(*PutRequest)(nil),          // 18: quorumkv.v1.PutRequest
-	(*PutResponse)(nil),         // 19: quorumkv.v1.PutResponse
+	(*ReapResponse)(nil),        // 18: quorumkv.v1.ReapResponse
+	(*PutRequest)(nil),          // 19: quorumkv.v1.PutRequest
+	(*PutResponse)(nil),         // 20: quorumkv.v1.PutResponse
 }
 var file_replica_proto_depIdxs = []int32{
-	18, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
-	19, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	19, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	20, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
 	12, // 2: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
 	15, // 3: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
 	15, // 4: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
@@ -1061,19 +1109,21 @@ var file_replica_proto_depIdxs = []int32{
 	11, // 11: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
 	14, // 12: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
 	17, // 13: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
-	4,  // 14: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	1,  // 15: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	3,  // 16: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	1,  // 17: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	8,  // 18: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
-	9,  // 19: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
-	9,  // 20: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
-	13, // 21: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
-	16, // 22: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
-	1,  // 23: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
-	5,  // 24: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	15, // [15:25] is the sub-list for method output_type
-	5,  // [5:15] is the sub-list for method input_type
+	17, // 14: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
+	4,  // 15: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	1,  // 16: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
+	3,  // 17: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
+	1,  // 18: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	8,  // 19: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	9,  // 20: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	9,  // 21: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	13, // 22: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	16, // 23: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	1,  // 24: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	18, // 25: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
+	5,  // 26: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	16, // [16:27] is the sub-list for method output_type
+	5,  // [5:16] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1091,7 +1141,7 @@ func file_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

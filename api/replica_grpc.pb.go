@@ -28,6 +28,7 @@ const (
 	Replica_TreeKeys_FullMethodName     = "/quorumkv.v1.Replica/TreeKeys"
 	Replica_Fetch_FullMethodName        = "/quorumkv.v1.Replica/Fetch"
 	Replica_Push_FullMethodName         = "/quorumkv.v1.Replica/Push"
+	Replica_Reap_FullMethodName         = "/quorumkv.v1.Replica/Reap"
 	Replica_Coordinate_FullMethodName   = "/quorumkv.v1.Replica/Coordinate"
 )
 
@@ -53,6 +54,8 @@ type ReplicaClient interface {
 	TreeKeys(ctx context.Context, in *TreeKeysRequest, opts ...grpc.CallOption) (*TreeKeysResponse, error)
 	Fetch(ctx context.Context, in *FetchRequest, opts ...grpc.CallOption) (*FetchResponse, error)
 	Push(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
+	// Reap deletes each key whose stored state is exactly the given tombstones.
+	Reap(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*ReapResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
 }
@@ -155,6 +158,16 @@ func (c *replicaClient) Push(ctx context.Context, in *PushRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *replicaClient) Reap(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*ReapResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReapResponse)
+	err := c.cc.Invoke(ctx, Replica_Reap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ForwardResponse)
@@ -187,6 +200,8 @@ type ReplicaServer interface {
 	TreeKeys(context.Context, *TreeKeysRequest) (*TreeKeysResponse, error)
 	Fetch(context.Context, *FetchRequest) (*FetchResponse, error)
 	Push(context.Context, *PushRequest) (*ApplyResponse, error)
+	// Reap deletes each key whose stored state is exactly the given tombstones.
+	Reap(context.Context, *PushRequest) (*ReapResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error)
 	mustEmbedUnimplementedReplicaServer()
@@ -225,6 +240,9 @@ func (UnimplementedReplicaServer) Fetch(context.Context, *FetchRequest) (*FetchR
 }
 func (UnimplementedReplicaServer) Push(context.Context, *PushRequest) (*ApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Push not implemented")
+}
+func (UnimplementedReplicaServer) Reap(context.Context, *PushRequest) (*ReapResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reap not implemented")
 }
 func (UnimplementedReplicaServer) Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Coordinate not implemented")
@@ -412,6 +430,24 @@ func _Replica_Push_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_Reap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).Reap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_Reap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).Reap(ctx, req.(*PushRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Replica_Coordinate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ForwardRequest)
 	if err := dec(in); err != nil {
@@ -472,6 +508,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Push",
 			Handler:    _Replica_Push_Handler,
+		},
+		{
+			MethodName: "Reap",
+			Handler:    _Replica_Reap_Handler,
 		},
 		{
 			MethodName: "Coordinate",

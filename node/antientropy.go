@@ -103,6 +103,16 @@ func (g grpcPeer) Push(ctx context.Context, p int, objs []antientropy.Object) er
 	return fromStatus(g.node, err)
 }
 
+// Reap asks the peer to delete keys whose state is exactly these tombstones.
+func (g grpcPeer) Reap(ctx context.Context, p int, objs []antientropy.Object) (int, error) {
+	rc, err := g.client()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := rc.Reap(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self})
+	return int(resp.GetReaped()), fromStatus(g.node, err)
+}
+
 func toU32(xs []int) []uint32 {
 	out := make([]uint32, len(xs))
 	for i, x := range xs {
@@ -212,4 +222,15 @@ func (s *replicaServer) Push(ctx context.Context, req *api.PushRequest) (*api.Ap
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return &api.ApplyResponse{}, nil
+}
+
+func (s *replicaServer) Reap(_ context.Context, req *api.PushRequest) (*api.ReapResponse, error) {
+	if err := s.checkPartition(req.GetPartition()); err != nil {
+		return nil, err
+	}
+	n, err := s.n.store.Reap(int(req.GetPartition()), objectsFromProto(req.GetObjects()))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &api.ReapResponse{Reaped: uint64(n)}, nil
 }

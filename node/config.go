@@ -53,6 +53,9 @@ type Config struct {
 	// (a repair asked for by an operator still runs).
 	AntiEntropyInterval time.Duration
 	DisableAntiEntropy  bool
+	// TombstoneGrace is how long a tombstone every replica holds is kept
+	// before it is reaped; hints older than this are dropped, not delivered.
+	TombstoneGrace time.Duration
 	// FS overrides Pebble's file system (tests).
 	FS     vfs.FS
 	Logger *slog.Logger
@@ -68,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Partitions == 0 {
 		c.Partitions = DefaultPartitions
+	}
+	if c.TombstoneGrace == 0 {
+		c.TombstoneGrace = antientropy.DefaultTombstoneGrace
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout

@@ -85,7 +85,7 @@ func (n *Node) start() (err error) {
 		if n.hints, err = hintedhandoff.Open(hintedhandoff.Config{
 			KV: n.store.Space("h/"), Sender: tr, Liveness: n.members,
 			Window: cfg.HintWindow, MaxHintsPerTarget: cfg.MaxHintsPerTarget, MaxBytesPerTarget: cfg.MaxHintBytesPerTarget,
-			Interval: cfg.HintInterval, MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
+			Interval: cfg.HintInterval, MaxAge: cfg.TombstoneGrace, MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
 			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,
 		}); err != nil {
 			return err
@@ -105,6 +105,7 @@ func (n *Node) start() (err error) {
 		Topology: func() antientropy.Topology { return n.members.Ring() },
 		Local:    n.store.AntiEntropy(), Peer: n.peer, Liveness: n.members,
 		Interval: cfg.AntiEntropyInterval, Logger: n.log,
+		Reaper: n.store, RemoteReaper: n.remoteReaper, TombstoneGrace: cfg.TombstoneGrace,
 	}); err != nil {
 		return err
 	}
@@ -149,6 +150,15 @@ func (n *Node) peer(node string) antientropy.Peer {
 		p = n.cfg.WrapPeer(node, p)
 	}
 	return p
+}
+
+// remoteReaper is node as a tombstone reaper (the same faults apply as to
+// exchanges).
+func (n *Node) remoteReaper(node string) antientropy.RemoteReaper {
+	if r, ok := n.peer(node).(antientropy.RemoteReaper); ok {
+		return r
+	}
+	return grpcPeer{t: n.transport, node: node}
 }
 
 // AntiEntropy is the node's exchange scheduler.

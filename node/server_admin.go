@@ -100,7 +100,7 @@ func (s *adminServer) NodeStatus(context.Context, *api.NodeStatusRequest) (*api.
 	st := s.n.ae.Stats()
 	resp := &api.NodeStatusResponse{
 		Node: s.n.cfg.ID, HintsEnabled: s.n.hints != nil,
-		Exchanges: st.Exchanges, KeysRepaired: st.KeysRepaired,
+		Exchanges: st.Exchanges, KeysRepaired: st.KeysRepaired, TombstonesReaped: st.TombstonesReaped,
 	}
 	if !st.LastExchange.IsZero() {
 		resp.LastExchangeUnixMs = st.LastExchange.UnixMilli()

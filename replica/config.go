@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -35,6 +36,8 @@ type Config struct {
 	MaxSiblings int
 	// EpochLease is how many per-key epochs are leased with one durable write.
 	EpochLease uint64
+	// Now is the wall clock (tombstone ages); nil means time.Now.
+	Now func() time.Time
 	// Logger receives the store's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -51,6 +54,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.FS == nil {
 		c.FS = vfs.Default

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -30,6 +31,8 @@ type Store struct {
 	epochNext   uint64
 	epochLeased uint64
 
+	now func() time.Time
+
 	// trees are the anti-entropy Merkle trees of the partitions held here,
 	// updated on every write and rebuilt from a scan at open.
 	trees antientropy.Trees
@@ -43,7 +46,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica")}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), now: cfg.Now}
 	s.wopt = pebble.Sync
 	if cfg.NoSync {
 		s.wopt = pebble.NoSync
@@ -151,7 +154,15 @@ func (s *Store) read(dk []byte) (object, error) {
 // partition's Merkle tree. Called with the key's lock held.
 func (s *Store) write(dk []byte, p int, key []byte, old object, c vclock.Clock) error {
 	enc := c.Marshal()
-	if err := s.db.Set(dk, enc, s.wopt); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.Set(dk, enc, nil); err != nil {
+		return err
+	}
+	if err := s.indexTombstone(b, p, key, old, c); err != nil {
+		return err
+	}
+	if err := b.Commit(s.wopt); err != nil {
 		return err
 	}
 	s.trees.Update(p, key, old.leaf(key), antientropy.LeafHash(key, enc))

@@ -163,3 +163,14 @@ func (p *faultyPeer) Push(ctx context.Context, part int, objs []antientropy.Obje
 	}
 	return p.inner.Push(ctx, part, objs)
 }
+
+func (p *faultyPeer) Reap(ctx context.Context, part int, objs []antientropy.Object) (int, error) {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return 0, err
+	}
+	r, ok := p.inner.(antientropy.RemoteReaper)
+	if !ok {
+		return 0, fmt.Errorf("peer %s cannot reap", p.to)
+	}
+	return r.Reap(ctx, part, objs)
+}
