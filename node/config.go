@@ -56,6 +56,15 @@ type Config struct {
 	// TombstoneGrace is how long a tombstone every replica holds is kept
 	// before it is reaped; hints older than this are dropped, not delivered.
 	TombstoneGrace time.Duration
+	// ClockOffset skews this node's wall clock (fault tests: clocks differ
+	// between hosts). Causality never uses wall clocks; tombstone and hint
+	// ages do.
+	ClockOffset time.Duration
+	// TestBug deliberately breaks the node so fault tests can show their
+	// checker bites: "skip-apply" acknowledges replica writes without
+	// storing them, "drop-hints" acknowledges hints without keeping them.
+	// Never set it outside tests.
+	TestBug string
 	// FS overrides Pebble's file system (tests).
 	FS     vfs.FS
 	Logger *slog.Logger
@@ -99,6 +108,11 @@ func (c *Config) Validate() error {
 	if err := c.cluster().Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	switch c.TestBug {
+	case "", "skip-apply", "drop-hints":
+	default:
+		return fmt.Errorf("node: unknown test bug %q", c.TestBug)
+	}
 	if c.MaxValueSize < 0 {
 		return errors.New("node: max value size must not be negative")
 	}
@@ -108,3 +122,10 @@ func (c *Config) Validate() error {
 func (c *Config) cluster() ring.ClusterConfig {
 	return ring.ClusterConfig{Partitions: c.Partitions, Replicas: c.Replicas}
 }
+
+// now is the node's wall clock (skewed by ClockOffset).
+func (c *Config) now() time.Time { return time.Now().Add(c.ClockOffset) }
+
+type nodeClock struct{ cfg *Config }
+
+func (c nodeClock) Now() time.Time { return c.cfg.now() }

@@ -19,6 +19,7 @@ import (
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Node is one running server.
@@ -62,7 +63,7 @@ func (n *Node) start() (err error) {
 	}
 	if n.store, err = replica.Open(replica.Config{
 		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync,
-		Partition: placement.Partition, Logger: n.log,
+		Partition: placement.Partition, Logger: n.log, Now: n.cfg.now,
 	}); err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (n *Node) start() (err error) {
 	var hints coordinator.Hints
 	if !cfg.DisableHintedHandoff {
 		if n.hints, err = hintedhandoff.Open(hintedhandoff.Config{
-			KV: n.store.Space("h/"), Sender: tr, Liveness: n.members,
+			KV: n.store.Space("h/"), Sender: tr, Liveness: n.members, Clock: nodeClock{&n.cfg},
 			Window: cfg.HintWindow, MaxHintsPerTarget: cfg.MaxHintsPerTarget, MaxBytesPerTarget: cfg.MaxHintBytesPerTarget,
 			Interval: cfg.HintInterval, MaxAge: cfg.TombstoneGrace, MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
 			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,
@@ -91,6 +92,9 @@ func (n *Node) start() (err error) {
 			return err
 		}
 		hints = n.hints
+		if cfg.TestBug == "drop-hints" {
+			hints = droppedHints{}
+		}
 	}
 	if n.coord, err = coordinator.New(coordinator.Config{
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
@@ -105,7 +109,7 @@ func (n *Node) start() (err error) {
 		Topology: func() antientropy.Topology { return n.members.Ring() },
 		Local:    n.store.AntiEntropy(), Peer: n.peer, Liveness: n.members,
 		Interval: cfg.AntiEntropyInterval, Logger: n.log,
-		Reaper: n.store, RemoteReaper: n.remoteReaper, TombstoneGrace: cfg.TombstoneGrace,
+		Reaper: n.store, RemoteReaper: n.remoteReaper, TombstoneGrace: cfg.TombstoneGrace, Now: n.cfg.now,
 	}); err != nil {
 		return err
 	}
@@ -233,3 +237,8 @@ func (n *Node) closeAll() error {
 	}
 	return err
 }
+
+// droppedHints acknowledges hints without keeping them (TestBug drop-hints).
+type droppedHints struct{}
+
+func (droppedHints) Add(string, []byte, vclock.Clock) error { return nil }

@@ -65,6 +65,9 @@ func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.Ap
 	if err != nil {
 		return nil, err
 	}
+	if s.n.cfg.TestBug == "skip-apply" {
+		return &api.ApplyResponse{}, nil // deliberately broken (fault tests)
+	}
 	if _, _, err := s.n.store.Apply(req.GetKey(), c); err != nil {
 		return nil, toStatus(err)
 	}
@@ -81,6 +84,9 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 	c, err := decodeClock(req.GetClock())
 	if err != nil {
 		return nil, err
+	}
+	if s.n.cfg.TestBug == "drop-hints" {
+		return &api.ApplyResponse{}, nil // deliberately broken (fault tests)
 	}
 	if err := s.n.hints.Add(req.GetTarget(), req.GetKey(), c); err != nil {
 		return nil, status.Error(codes.ResourceExhausted, err.Error())
