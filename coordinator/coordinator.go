@@ -45,6 +45,13 @@ func (c *Coordinator) Close() {
 	c.wg.Wait()
 }
 
+// isClosed reports Close was called.
+func (c *Coordinator) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // goBackground runs fn unless the coordinator is closed.
 func (c *Coordinator) goBackground(fn func()) bool {
 	c.mu.Lock()

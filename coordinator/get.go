@@ -17,6 +17,9 @@ type answer struct {
 // answers are awaited in the background and every replica whose copy differs
 // from the full merge is repaired.
 func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (ReadResult, error) {
+	if c.isClosed() {
+		return ReadResult{}, ErrClosed
+	}
 	if err := c.checkKey(key); err != nil {
 		return ReadResult{}, err
 	}

@@ -11,6 +11,9 @@ import (
 // coordinates it when it is a replica of the key, and otherwise forwards it to
 // the first replica that takes it.
 func (c *Coordinator) Put(ctx context.Context, w Write) (WriteResult, error) {
+	if c.isClosed() {
+		return WriteResult{}, ErrClosed
+	}
 	need, err := c.checkWrite(w)
 	if err != nil {
 		return WriteResult{}, err
@@ -25,6 +28,9 @@ func (c *Coordinator) Put(ctx context.Context, w Write) (WriteResult, error) {
 // CoordinateForwarded runs a write another node forwarded here. It never
 // forwards again: a node that is not a replica answers ErrNotReplica.
 func (c *Coordinator) CoordinateForwarded(ctx context.Context, w Write) (WriteResult, error) {
+	if c.isClosed() {
+		return WriteResult{}, ErrClosed
+	}
 	need, err := c.checkWrite(w)
 	if err != nil {
 		return WriteResult{}, err

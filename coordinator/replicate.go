@@ -38,7 +38,7 @@ func (f *fallbacks) next() (string, bool) {
 // hint for the primary); failing that, the coordinator keeps the hint.
 func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb *fallbacks, sloppy bool, acks chan<- ack) {
 	started := c.goBackground(func() {
-		err := c.sendPrimary(primary, key, clk)
+		err := c.sendPrimary(primary, key, clk, sloppy)
 		if err == nil {
 			acks <- ack{node: primary}
 			return
@@ -57,9 +57,11 @@ func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb
 	}
 }
 
-func (c *Coordinator) sendPrimary(node string, key []byte, clk vclock.Clock) error {
-	if c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) && c.cfg.Hints != nil {
-		// Gossip says it is down: do not wait on it, hand the write off.
+func (c *Coordinator) sendPrimary(node string, key []byte, clk vclock.Clock, sloppy bool) error {
+	if sloppy && c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) {
+		// Gossip says it is down: do not wait on it, hand the write to a
+		// fallback. (A strict write tries it anyway: gossip alone never
+		// decides a quorum.)
 		return fmt.Errorf("%w: %s is down", ErrUnreachable, node)
 	}
 	rctx, cancel := c.replicaCtx(c.bg)

@@ -36,6 +36,10 @@ func (a AntiEntropy) Segments(_ context.Context, p int, branches []int) ([][anti
 // Keys lists the keys of the given segments with their leaf hashes, computed
 // from the stored data, in antientropy.CompareKeys order.
 func (a AntiEntropy) Keys(_ context.Context, p int, segments []int) ([]antientropy.KeyHash, error) {
+	if err := a.s.enter(); err != nil {
+		return nil, err
+	}
+	defer a.s.exit()
 	segs := slices.Clone(segments)
 	slices.Sort(segs)
 	var out []antientropy.KeyHash
@@ -69,6 +73,10 @@ func errorsJoinClose(it *pebble.Iterator) error {
 
 // Fetch returns the stored states of keys (nil Clock when absent).
 func (a AntiEntropy) Fetch(_ context.Context, p int, keys [][]byte) ([]antientropy.Object, error) {
+	if err := a.s.enter(); err != nil {
+		return nil, err
+	}
+	defer a.s.exit()
 	out := make([]antientropy.Object, len(keys))
 	for i, k := range keys {
 		dk, kp := a.s.dataKey(k)

@@ -20,6 +20,7 @@ var (
 	keyIdentity = []byte("s/identity")
 	keyEpoch    = []byte("s/epoch")
 	keyClean    = []byte("s/clean")
+	keyMode     = []byte("s/mode") // "sync" or "nosync": how the last run wrote
 )
 
 // identity names one replica incarnation.
@@ -61,7 +62,14 @@ func (s *Store) loadIdentity() error {
 			return fmt.Errorf("%w: directory is node %q's, this is %q", ErrWrongNode, id.Node, s.cfg.NodeID)
 		}
 	}
-	renew := raw == nil || (s.cfg.NoSync && clean == nil)
+	mode, err := s.getState(keyMode)
+	if err != nil {
+		return err
+	}
+	// Without fsync (now or in the last run) an unclean stop may have lost
+	// the last dots this incarnation issued.
+	prevNoSync := string(mode) == "nosync"
+	renew := raw == nil || ((s.cfg.NoSync || prevNoSync) && clean == nil)
 	if renew {
 		inc, err := newIncarnation()
 		if err != nil {
@@ -82,6 +90,15 @@ func (s *Store) loadIdentity() error {
 	}
 	s.id = id
 	s.fresh = renew
+	want := "sync"
+	if s.cfg.NoSync {
+		want = "nosync"
+	}
+	if string(mode) != want {
+		if err := s.db.Set(keyMode, []byte(want), pebble.Sync); err != nil {
+			return err
+		}
+	}
 	// Mark the store as in use (not cleanly closed) until Close.
 	if clean != nil {
 		if err := s.db.Delete(keyClean, pebble.Sync); err != nil {

@@ -40,6 +40,10 @@ func (s *Store) indexTombstone(b *pebble.Batch, p int, key []byte, old object, c
 // ReapCandidates lists the keys of partition p that this replica has held as
 // tombstones only since before `before`, with their current encoded state.
 func (s *Store) ReapCandidates(p int, before time.Time) ([]antientropy.Object, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.exit()
 	lower := tombKey(p, nil)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {
@@ -78,6 +82,10 @@ func (s *Store) ReapCandidates(p int, before time.Time) ([]antientropy.Object, e
 // established that every replica holds it and the grace period has passed.
 // It returns how many keys it deleted.
 func (s *Store) Reap(p int, objs []antientropy.Object) (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.exit()
 	n := 0
 	for _, o := range objs {
 		ok, err := s.reapOne(p, o)
@@ -92,9 +100,6 @@ func (s *Store) Reap(p int, objs []antientropy.Object) (int, error) {
 }
 
 func (s *Store) reapOne(p int, obj antientropy.Object) (bool, error) {
-	if s.closed.Load() {
-		return false, ErrClosed
-	}
 	mu := s.lock(obj.Key)
 	mu.Lock()
 	defer mu.Unlock()

@@ -27,17 +27,19 @@ func (sp *Space) key(k []byte) []byte {
 
 // Set durably stores k=v (fsynced unless the store runs without fsync).
 func (sp *Space) Set(k, v []byte) error {
-	if sp.s.closed.Load() {
-		return ErrClosed
+	if err := sp.s.enter(); err != nil {
+		return err
 	}
+	defer sp.s.exit()
 	return sp.s.db.Set(sp.key(k), v, sp.s.wopt)
 }
 
 // Delete removes k.
 func (sp *Space) Delete(k []byte) error {
-	if sp.s.closed.Load() {
-		return ErrClosed
+	if err := sp.s.enter(); err != nil {
+		return err
 	}
+	defer sp.s.exit()
 	return sp.s.db.Delete(sp.key(k), pebble.NoSync)
 }
 
@@ -45,9 +47,10 @@ func (sp *Space) Delete(k []byte) error {
 // to the end of the space), with the space prefix stripped. fn must not keep
 // k or v. Returning ErrStopScan from fn ends the scan without error.
 func (sp *Space) Scan(from, to []byte, fn func(k, v []byte) error) error {
-	if sp.s.closed.Load() {
-		return ErrClosed
+	if err := sp.s.enter(); err != nil {
+		return err
 	}
+	defer sp.s.exit()
 	upper := sp.key(to)
 	if to == nil {
 		upper = prefixEnd(sp.prefix)

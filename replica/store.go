@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -37,8 +36,23 @@ type Store struct {
 	// updated on every write and rebuilt from a scan at open.
 	trees antientropy.Trees
 
-	closed atomic.Bool
+	// life guards the DB's lifetime: operations hold it shared (enter/exit),
+	// Close exclusively, so no operation runs on a closed DB.
+	life   sync.RWMutex
+	closed bool
 }
+
+// enter starts an operation on the DB, or fails with ErrClosed.
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) exit() { s.life.RUnlock() }
 
 // Open opens (or creates) the replica in cfg.Dir.
 func Open(cfg Config) (*Store, error) {
@@ -77,9 +91,12 @@ func (s *Store) Fresh() bool { return s.fresh }
 
 // Close marks a clean shutdown and closes Pebble.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
 		return nil
 	}
+	s.closed = true
 	err := s.db.Set(keyClean, []byte{1}, pebble.Sync)
 	return errors.Join(err, s.db.Close())
 }
@@ -116,9 +133,10 @@ func (s *Store) lock(key []byte) *sync.Mutex {
 
 // Get returns the stored sibling set of key; found is false when none is stored.
 func (s *Store) Get(key []byte) (c vclock.Clock, found bool, err error) {
-	if s.closed.Load() {
-		return c, false, ErrClosed
+	if err := s.enter(); err != nil {
+		return c, false, err
 	}
+	defer s.exit()
 	dk, _ := s.dataKey(key)
 	o, err := s.read(dk)
 	return o.clock, o.found, err
@@ -174,9 +192,10 @@ func (s *Store) write(dk []byte, p int, key []byte, old object, c vclock.Clock) 
 // actor for the key, and persists the result before returning it. The result
 // must then be replicated whole.
 func (s *Store) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, error) {
-	if s.closed.Load() {
-		return vclock.Clock{}, ErrClosed
+	if err := s.enter(); err != nil {
+		return vclock.Clock{}, err
 	}
+	defer s.exit()
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -246,9 +265,13 @@ func (s *Store) amnesiac(local vclock.Clock, ctx vclock.VV) bool {
 // persists the result if anything changed. It never mints a dot for a value
 // and never applies the sibling cap: refusing a merge would lose data.
 func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, changed bool, err error) {
-	if s.closed.Load() {
-		return vclock.Clock{}, false, ErrClosed
+	if err := incoming.Validate(); err != nil {
+		return vclock.Clock{}, false, fmt.Errorf("%w: %v", ErrBadWrite, err)
 	}
+	if err := s.enter(); err != nil {
+		return vclock.Clock{}, false, err
+	}
+	defer s.exit()
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -259,16 +282,17 @@ func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, c
 	}
 	local, found := old.clock, old.found
 	merged = vclock.Sync(local, incoming)
-	if !found && s.holdsOwnActor(incoming) {
-		// Our own dots came back to a replica with no copy: we forgot the key.
-		// Record a fresh epoch so the next write here cannot re-issue them (K5).
+	if s.forgotOwnDots(local, found, incoming) {
+		// Our own dots came back newer than our copy: we forgot writes we
+		// coordinated. Record a fresh epoch so the next write here cannot
+		// re-issue them (K5).
 		a, err := s.newEpochActor()
 		if err != nil {
 			return vclock.Clock{}, false, err
 		}
 		merged = vclock.Sync(merged, vclock.Clock{Entries: []vclock.Entry{{Actor: a, N: 1}}})
 	}
-	if found && merged.Equal(local) {
+	if merged.Equal(local) {
 		return local, false, nil
 	}
 	if err := s.write(dk, p, key, old, merged); err != nil {
@@ -277,9 +301,11 @@ func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, c
 	return merged, true, nil
 }
 
-func (s *Store) holdsOwnActor(c vclock.Clock) bool {
-	for _, e := range c.Entries {
-		if _, own := s.ownEpoch(e.Actor); own {
+// forgotOwnDots reports that incoming holds one of this replica's own
+// actors with more history than the local copy (or the copy is gone).
+func (s *Store) forgotOwnDots(local vclock.Clock, found bool, incoming vclock.Clock) bool {
+	for _, e := range incoming.Entries {
+		if _, own := s.ownEpoch(e.Actor); own && (!found || e.N > local.Counter(e.Actor)) {
 			return true
 		}
 	}
@@ -289,6 +315,10 @@ func (s *Store) holdsOwnActor(c vclock.Clock) bool {
 // ScanPartition calls fn for every key stored in partition p, in (segment,
 // key) order.
 func (s *Store) ScanPartition(p int, fn func(key []byte, c vclock.Clock) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
 	lower := partitionPrefix(p)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {
@@ -321,13 +351,20 @@ func (s *Store) getState(k []byte) ([]byte, error) {
 }
 
 // LoadDoc returns the persisted ring document (nil if none).
-func (s *Store) LoadDoc() ([]byte, error) { return s.getState([]byte("s/ring")) }
+func (s *Store) LoadDoc() ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.exit()
+	return s.getState([]byte("s/ring"))
+}
 
 // SaveDoc durably stores the ring document.
 func (s *Store) SaveDoc(b []byte) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.enter(); err != nil {
+		return err
 	}
+	defer s.exit()
 	return s.db.Set([]byte("s/ring"), b, pebble.Sync)
 }
 
