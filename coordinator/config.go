@@ -25,6 +25,12 @@ type Placement interface {
 	Fallbacks(p int) []string
 }
 
+// PendingPlacement is a Placement during a membership change: Pending lists
+// the nodes that gain partition p and must receive its writes meanwhile.
+type PendingPlacement interface {
+	Pending(p int) []string
+}
+
 // Hints stores a hint for a replica that did not acknowledge a write.
 type Hints interface {
 	Add(target string, key []byte, c vclock.Clock) error

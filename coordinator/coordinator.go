@@ -125,11 +125,27 @@ func (c *Coordinator) checkWrite(w Write) (int, error) {
 	return w.Consistency.Required(c.cfg.Replicas)
 }
 
+// route is where one request's key lives, from one look at the ring.
+type route struct {
+	pl    Placement
+	p     int
+	prefs []string
+}
+
 // lookup returns the key's partition and preference list.
-func (c *Coordinator) lookup(key []byte) (int, []string) {
+func (c *Coordinator) lookup(key []byte) route {
 	pl := c.cfg.Placement()
 	p := pl.Partition(key)
-	return p, pl.Preference(p)
+	return route{pl: pl, p: p, prefs: pl.Preference(p)}
+}
+
+// pending lists the nodes that will replicate the route's partition once a
+// membership change completes; writes go to them too (not counted).
+func (r route) pending() []string {
+	if pp, ok := r.pl.(PendingPlacement); ok {
+		return pp.Pending(r.p)
+	}
+	return nil
 }
 
 func (c *Coordinator) isReplica(prefs []string) bool {

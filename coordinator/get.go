@@ -27,7 +27,8 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	if err != nil {
 		return ReadResult{}, err
 	}
-	p, prefs := c.lookup(key)
+	rt := c.lookup(key)
+	p, prefs := rt.p, rt.prefs
 	info := Info{Coordinator: c.cfg.NodeID, Partition: p, Required: need}
 	answers := make(chan answer, len(prefs))
 	for _, n := range prefs {

@@ -18,11 +18,11 @@ func (c *Coordinator) Put(ctx context.Context, w Write) (WriteResult, error) {
 	if err != nil {
 		return WriteResult{}, err
 	}
-	p, prefs := c.lookup(w.Key)
-	if c.isReplica(prefs) {
-		return c.coordinate(ctx, w, need, p, prefs)
+	rt := c.lookup(w.Key)
+	if c.isReplica(rt.prefs) {
+		return c.coordinate(ctx, w, need, rt)
 	}
-	return c.forward(ctx, w, need, prefs)
+	return c.forward(ctx, w, need, rt.prefs)
 }
 
 // CoordinateForwarded runs a write another node forwarded here. It never
@@ -35,18 +35,19 @@ func (c *Coordinator) CoordinateForwarded(ctx context.Context, w Write) (WriteRe
 	if err != nil {
 		return WriteResult{}, err
 	}
-	p, prefs := c.lookup(w.Key)
-	if !c.isReplica(prefs) {
+	rt := c.lookup(w.Key)
+	if !c.isReplica(rt.prefs) {
 		return WriteResult{}, ErrNotReplica
 	}
-	return c.coordinate(ctx, w, need, p, prefs)
+	return c.coordinate(ctx, w, need, rt)
 }
 
 // coordinate mints the write's dot on the local replica (durably), then sends
 // the whole resulting sibling set to the other replicas and returns once need
 // of them, this one included, hold it. The other sends go on in the
 // background.
-func (c *Coordinator) coordinate(ctx context.Context, w Write, need, p int, prefs []string) (WriteResult, error) {
+func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt route) (WriteResult, error) {
+	p, prefs := rt.p, rt.prefs
 	sib := vclock.Sibling{Value: w.Value, Tombstone: w.Tombstone}
 	if w.Tombstone {
 		sib.Value = nil
@@ -61,9 +62,16 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need, p int, pref
 	t.record(true)
 	acks := make(chan ack, len(others))
 	strict := w.Consistency.Strict
-	fb := &fallbacks{nodes: c.cfg.Placement().Fallbacks(p)}
+	sloppy := c.cfg.Hints != nil && !strict
+	var fb fallbacks
+	if sloppy {
+		fb.nodes = rt.pl.Fallbacks(p)
+	}
 	for _, n := range others {
-		c.replicate(n, w.Key, result, fb, c.cfg.Hints != nil && !strict, acks)
+		c.replicate(n, w.Key, result, &fb, sloppy, acks)
+	}
+	for _, n := range rt.pending() {
+		c.replicateExtra(n, w.Key, result)
 	}
 	for !t.done() {
 		select {

@@ -57,6 +57,20 @@ func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb
 	}
 }
 
+// replicateExtra sends the write to a node that is gaining the partition in
+// a membership change. It does not count toward the quorum; a miss is
+// hinted (the node's transfer would also bring it).
+func (c *Coordinator) replicateExtra(node string, key []byte, clk vclock.Clock) {
+	if node == c.cfg.NodeID {
+		return
+	}
+	c.goBackground(func() {
+		if err := c.sendPrimary(node, key, clk, false); err != nil {
+			c.keepHint(node, key, clk)
+		}
+	})
+}
+
 func (c *Coordinator) sendPrimary(node string, key []byte, clk vclock.Clock, sloppy bool) error {
 	if sloppy && c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) {
 		// Gossip says it is down: do not wait on it, hand the write to a

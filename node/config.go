@@ -30,7 +30,9 @@ type Config struct {
 	// Gossip is the memberlist host:port (port 0 picks a free one).
 	Gossip string
 	// Join lists seed gossip addresses.
-	Join       []string
+	Join []string
+	// NoAutoJoin keeps a new node out of the ring until `ring commit`.
+	NoAutoJoin bool
 	Replicas   int
 	Partitions int
 	// NoSync turns fsync off (faster, loses the last writes on a crash).

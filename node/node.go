@@ -32,6 +32,7 @@ type Node struct {
 	transport *grpcTransport
 	hints     *hintedhandoff.Store
 	ae        *antientropy.Scheduler
+	handoff   *handoff
 	stopLoops context.CancelFunc
 	loops     sync.WaitGroup
 	grpc      *grpc.Server
@@ -73,6 +74,7 @@ func (n *Node) start() (err error) {
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Fast: cfg.FastGossip, Logger: n.log,
+		NoAutoJoin: cfg.NoAutoJoin,
 	}); err != nil {
 		return err
 	}
@@ -98,7 +100,7 @@ func (n *Node) start() (err error) {
 	}
 	if n.coord, err = coordinator.New(coordinator.Config{
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
-		Placement: func() coordinator.Placement { return n.members.Ring() },
+		Placement: n.placement,
 		Local:     n.store, Transport: tr, Liveness: n.members, Hints: hints,
 		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
 	}); err != nil {
@@ -113,6 +115,10 @@ func (n *Node) start() (err error) {
 	}); err != nil {
 		return err
 	}
+	if n.handoff, err = newHandoff(n); err != nil {
+		return err
+	}
+	n.members.OnChange(n.handoff.kick)
 	n.serve()
 	n.startLoops()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
@@ -145,6 +151,7 @@ func (n *Node) startLoops() {
 	if !n.cfg.DisableAntiEntropy {
 		n.loops.Go(func() { n.ae.Run(ctx) })
 	}
+	n.loops.Go(func() { n.handoff.run(ctx) })
 }
 
 // peer is node as an anti-entropy exchange peer.

@@ -123,5 +123,6 @@ func (s *Store) reapOne(p int, obj antientropy.Object) (bool, error) {
 		return false, err
 	}
 	s.trees.Update(p, obj.Key, old.leaf(obj.Key), 0)
+	s.countKeys(p, -1)
 	return true, nil
 }

@@ -36,6 +36,9 @@ type Store struct {
 	// updated on every write and rebuilt from a scan at open.
 	trees antientropy.Trees
 
+	countMu sync.Mutex
+	counts  map[int]int64 // keys per partition
+
 	// life guards the DB's lifetime: operations hold it shared (enter/exit),
 	// Close exclusively, so no operation runs on a closed DB.
 	life   sync.RWMutex
@@ -184,7 +187,30 @@ func (s *Store) write(dk []byte, p int, key []byte, old object, c vclock.Clock) 
 		return err
 	}
 	s.trees.Update(p, key, old.leaf(key), antientropy.LeafHash(key, enc))
+	if !old.found {
+		s.countKeys(p, 1)
+	}
 	return nil
+}
+
+// countKeys adjusts the approximate key count of partition p.
+func (s *Store) countKeys(p int, delta int64) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if s.counts == nil {
+		s.counts = map[int]int64{}
+	}
+	s.counts[p] += delta
+	if s.counts[p] <= 0 {
+		delete(s.counts, p)
+	}
+}
+
+// PartitionKeys is the number of keys (tombstones included) stored in p.
+func (s *Store) PartitionKeys(p int) int64 {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	return s.counts[p]
 }
 
 // Coordinate runs a client write on this replica, the key's coordinator: it

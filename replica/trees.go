@@ -26,6 +26,7 @@ func (s *Store) rebuildTrees() error {
 		p := int(binary.BigEndian.Uint16(k[2:4]))
 		key := k[dataKeyHeader:]
 		s.trees.Update(p, key, 0, antientropy.LeafHash(key, it.Value()))
+		s.countKeys(p, 1)
 	}
 	return it.Error()
 }

@@ -52,6 +52,8 @@ func (m Member) Validate() error {
 		return fmt.Errorf("ring: member id %q: length must be in [1, %d]", m.ID, maxIDLen)
 	case len(m.Addr) > maxAddrLen || len(m.Gossip) > maxAddrLen:
 		return fmt.Errorf("ring: member %q: address longer than %d bytes", m.ID, maxAddrLen)
+	case len(m.Ready) > maxZoneLen:
+		return fmt.Errorf("ring: member %q: ready signature longer than %d bytes", m.ID, maxZoneLen)
 	case len(m.Zone) > maxZoneLen:
 		return fmt.Errorf("ring: member %q: zone longer than %d bytes", m.ID, maxZoneLen)
 	case !m.State.Valid():

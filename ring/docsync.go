@@ -5,6 +5,7 @@ package ring
 
 import (
 	"slices"
+	"sync/atomic"
 )
 
 func (m *Membership) inboxLoop() {
@@ -81,7 +82,7 @@ func (m *Membership) mergeDoc(o Doc) {
 	if changed {
 		// Someone may hold an older picture of us (a wiped store, a move):
 		// whatever wins the merge, our addresses are what we say they are.
-		if cur := merged.Members[m.cfg.NodeID]; !sameSelf(cur, m.self) {
+		if cur, ok := merged.Members[m.cfg.NodeID]; ok && !sameSelf(cur, m.self) {
 			self := m.self
 			self.State, self.Version = cur.State, cur.Version+1
 			merged = merged.With(self)
@@ -107,8 +108,13 @@ func (m *Membership) commitLocked(d Doc) {
 			m.bcast.QueueBroadcast(&memberBroadcast{name: "member/" + id, msg: encodeMemberMsg(m.hash, mem)})
 		}
 	}
-	ids := d.RingMembers()
-	if slices.Equal(ids, m.ring.Load().members) {
+	m.rebuild(&m.ring, d.RingMembers(), "ring changed")
+	m.rebuild(&m.target, d.TargetMembers(), "target ring changed")
+}
+
+// rebuild swaps in a ring of ids if they differ from the ring in p.
+func (m *Membership) rebuild(p *atomic.Pointer[Ring], ids []string, msg string) {
+	if slices.Equal(ids, p.Load().members) {
 		return
 	}
 	r, err := Build(m.cfg.Cluster, ids)
@@ -116,6 +122,6 @@ func (m *Membership) commitLocked(d Doc) {
 		m.log.Error("cannot build ring", "members", ids, "err", err)
 		return
 	}
-	m.ring.Store(r)
-	m.log.Info("ring changed", "members", ids)
+	p.Store(r)
+	m.log.Info(msg, "members", ids)
 }

@@ -2,8 +2,10 @@ package ring
 
 import (
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
+	"strconv"
 )
 
 // State is a member's place in the ring lifecycle.
@@ -68,6 +70,10 @@ type Member struct {
 	Zone    string `json:"zone,omitempty"`
 	State   State  `json:"state"`
 	Version uint64 `json:"version"`
+	// Ready is the signature of the target ring (TargetSignature) for which
+	// this member holds every partition it will replicate: the handoff to
+	// that ring is done on its side.
+	Ready string `json:"ready,omitempty"`
 }
 
 // newer reports whether a beats b in a merge: higher Version, then higher
@@ -86,7 +92,10 @@ func (a Member) newer(b Member) bool {
 	if a.Gossip != b.Gossip {
 		return a.Gossip > b.Gossip
 	}
-	return a.Zone > b.Zone
+	if a.Zone != b.Zone {
+		return a.Zone > b.Zone
+	}
+	return a.Ready > b.Ready
 }
 
 // Doc is the member document: the cluster constants and every member ever
@@ -166,6 +175,30 @@ func (d Doc) RingMembers() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// TargetMembers returns the sorted IDs of the ring being moved to: joining
+// and valid members (leaving and removed ones are on their way out). It
+// equals RingMembers when no change is in progress.
+func (d Doc) TargetMembers() []string {
+	ids := make([]string, 0, len(d.Members))
+	for id, m := range d.Members {
+		if m.State == StateJoining || m.State == StateValid {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Signature names a member set (a ring): a short hash of its sorted IDs.
+func Signature(ids []string) string {
+	h := fnv.New64a()
+	for _, id := range ids {
+		_, _ = h.Write([]byte(id))
+		_, _ = h.Write([]byte{0})
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // Sorted returns the members ordered by ID.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +31,10 @@ type Membership struct {
 	list  *memberlist.Memberlist
 	bcast *memberlist.TransmitLimitedQueue
 
-	mu   sync.Mutex // guards doc; serializes commit (persist, broadcast, ring swap)
-	doc  Doc
-	ring atomic.Pointer[Ring]
+	mu     sync.Mutex // guards doc; serializes commit (persist, broadcast, ring swap)
+	doc    Doc
+	ring   atomic.Pointer[Ring]
+	target atomic.Pointer[Ring] // the ring being moved to (== ring when stable)
 
 	aliveMu  sync.RWMutex
 	alive    map[string]bool // other nodes memberlist reports alive
@@ -87,24 +89,20 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		Zone:   cfg.Zone,
 		State:  StateValid,
 	}
-	// Start means join: a new, joining or removed node becomes valid. A
-	// leaving node stays leaving, so a restart does not cancel a
-	// decommission.
-	if cur, ok := doc.Members[cfg.NodeID]; !ok || !sameSelf(cur, m.self) || !cur.State.InRing() {
-		self := m.self
-		if cur.State == StateLeaving {
-			self.State = StateLeaving
-		}
-		self.Version = cur.Version + 1
-		doc = doc.With(self)
-	}
+	doc, m.self.State = startEntry(cfg, doc, m.self, len(m.otherSeeds()) > 0)
 	r, err := Build(cfg.Cluster, doc.RingMembers())
+	if err != nil {
+		_ = nt.Shutdown()
+		return nil, err
+	}
+	t, err := Build(cfg.Cluster, doc.TargetMembers())
 	if err != nil {
 		_ = nt.Shutdown()
 		return nil, err
 	}
 	m.doc = doc
 	m.ring.Store(r)
+	m.target.Store(t)
 	m.meta = nodeMeta{State: StateValid, Hash: m.hash, Cluster: cfg.Cluster, Addr: cfg.GRPCAddr}.encode()
 
 	mlc := memberlistConfig(cfg.Fast)
@@ -151,6 +149,32 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	go m.rejoinLoop(joined > 0)
 	m.log.Info("membership started", "gossip", m.self.Gossip, "grpc", cfg.GRPCAddr, "ring", m.Ring().Members())
 	return m, nil
+}
+
+// startEntry decides this node's own entry at start. A member keeps its
+// state (valid, joining, leaving — a restart does not cancel a
+// decommission). A node that is not a member — new, or removed earlier —
+// bootstraps as valid when it has no seeds, joins (state joining: it takes
+// its partitions' data before it serves them) when auto-join is on, and
+// otherwise waits to be admitted by `ring commit`.
+func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) (Doc, State) {
+	cur, member := doc.Members[cfg.NodeID]
+	member = member && cur.State != StateRemoved
+	switch {
+	case member:
+		self.State = cur.State
+	case !hasSeeds:
+		self.State = StateValid
+	case !cfg.NoAutoJoin:
+		self.State = StateJoining
+	default:
+		return doc, StateRemoved // not a member: wait for admission
+	}
+	if member && sameSelf(cur, self) {
+		return doc, self.State
+	}
+	self.Ready, self.Version = cur.Ready, cur.Version+1
+	return doc.With(self), self.State
 }
 
 func loadDoc(cfg MembershipConfig) (Doc, error) {
@@ -252,6 +276,69 @@ func (m *Membership) SetState(id string, s State) error {
 	}
 	cur.State, cur.Version = s, cur.Version+1
 	m.commitLocked(m.doc.With(cur))
+	m.mu.Unlock()
+	m.signal()
+	return nil
+}
+
+// Target returns the ring being moved to: joining and valid members. It is
+// the current ring when no join or leave is in progress.
+func (m *Membership) Target() *Ring { return m.target.Load() }
+
+// SetReady records that this node holds every partition it replicates in
+// the target ring with signature sig.
+func (m *Membership) SetReady(sig string) {
+	m.mu.Lock()
+	cur, ok := m.doc.Members[m.cfg.NodeID]
+	if !ok || cur.Ready == sig {
+		m.mu.Unlock()
+		return
+	}
+	cur.Ready, cur.Version = sig, cur.Version+1
+	m.commitLocked(m.doc.With(cur))
+	m.mu.Unlock()
+	m.signal()
+}
+
+// Candidate is a node gossip sees that is not a member (started with
+// auto-join off, or removed), waiting to be admitted.
+type Candidate struct {
+	ID, Addr, Gossip string
+}
+
+// Candidates lists the nodes of this cluster that gossip sees alive but
+// the document does not count as members.
+func (m *Membership) Candidates() []Candidate {
+	doc := m.Doc()
+	var out []Candidate
+	for _, n := range m.list.Members() {
+		nm, err := decodeMeta(n.Meta)
+		if err != nil || nm.Hash != m.hash {
+			continue
+		}
+		if mem, ok := doc.Members[n.Name]; ok && mem.State != StateRemoved {
+			continue
+		}
+		out = append(out, Candidate{ID: n.Name, Addr: nm.Addr, Gossip: n.Address()})
+	}
+	slices.SortFunc(out, func(a, b Candidate) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Admit makes a candidate a joining member.
+func (m *Membership) Admit(c Candidate) error {
+	m.mu.Lock()
+	cur, ok := m.doc.Members[c.ID]
+	if ok && cur.State != StateRemoved {
+		m.mu.Unlock()
+		return nil
+	}
+	mem := Member{ID: c.ID, Addr: c.Addr, Gossip: c.Gossip, State: StateJoining, Version: cur.Version + 1}
+	if err := mem.Validate(); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	m.commitLocked(m.doc.With(mem))
 	m.mu.Unlock()
 	m.signal()
 	return nil

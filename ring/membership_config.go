@@ -21,6 +21,10 @@ type MembershipConfig struct {
 	Seeds      []string
 	Cluster    ClusterConfig
 	Store      DocStore
+	// NoAutoJoin keeps a new node out of the ring until an operator admits
+	// it (ring plan / ring commit). By default a node started with seeds
+	// joins by itself.
+	NoAutoJoin bool
 	// Fast selects memberlist.DefaultLocalConfig with shorter probe, gossip
 	// and push-pull timers (tests, demos).
 	Fast bool

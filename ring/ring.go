@@ -20,6 +20,12 @@ type Ring struct {
 	walk    []string // Q rows of M: the full walk order of partition p
 	primary map[string]int
 	owned   map[string]int
+	sig     string // Signature(members)
+}
+
+// Signature names the ring's member set (see Signature).
+func (r *Ring) Signature() string {
+	return r.sig
 }
 
 // Build computes the ring of cfg for members (node IDs; order and
@@ -44,6 +50,7 @@ func Build(cfg ClusterConfig, members []string) (*Ring, error) {
 		n:       min(cfg.Replicas, m),
 		primary: make(map[string]int, m),
 		owned:   make(map[string]int, m),
+		sig:     Signature(ms),
 	}
 	if m == 0 {
 		return r, nil

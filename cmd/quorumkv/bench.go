@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -99,7 +100,7 @@ plain puts. Reads of missing keys are counted as not_found, not as errors.`,
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the key, value and operation streams (each client derives its own)")
 
 	fl.IntVar(&f.clients, "clients", 16, "concurrent clients")
-	fl.IntVar(&f.conns, "conns", 1, "driver connections (clients are spread over them)")
+	fl.IntVar(&f.conns, "conns", 1, "driver connections, clients spread over them (quorumkv: connection i prefers endpoint i)")
 	fl.Float64Var(&f.rate, "rate", 0, "open loop: operations per second in total (0: closed loop)")
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "measured run time (if not given: no limit with --ops, and for load)")
 	fl.Int64Var(&f.ops, "ops", 0, "stop after this many measured operations (0: no limit)")
@@ -193,13 +194,17 @@ func (f *benchFlags) connect() ([]bench.Driver, error) {
 		contexts = bench.NewContextCache(0)
 	}
 	var drivers []bench.Driver
-	for range f.conns {
+	for i := range f.conns {
 		var d bench.Driver
 		var err error
 		switch f.driver {
 		case "quorumkv":
+			// Connection i prefers endpoint i (the client sends everything
+			// to its first endpoint while it answers), so several
+			// connections spread the coordinating over the nodes.
+			eps := append(slices.Clone(f.endpoints[i%len(f.endpoints):]), f.endpoints[:i%len(f.endpoints)]...)
 			d, err = bench.NewQuorumkv(bench.QuorumkvOptions{
-				Endpoints: f.endpoints, Level: levels[strings.ToLower(f.consistency)], R: f.r, W: f.w,
+				Endpoints: eps, Level: levels[strings.ToLower(f.consistency)], R: f.r, W: f.w,
 				Strict: f.strict, AttemptTimeout: min(f.timeout, 5*time.Second), Contexts: contexts,
 			})
 		case "etcd":

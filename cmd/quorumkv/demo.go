@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,6 +77,9 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 		started = append(started, n)
 		endpoints = append(endpoints, n.Addr())
 	}
+	if err := waitMembers(ctx, started, count); err != nil {
+		return err
+	}
 	fprintf(w, "quorumkv demo: %d nodes, %d replicas per key, data in %s\n", count, replicas, dir)
 	fprintf(w, "endpoints: %s\n", strings.Join(endpoints, ","))
 	fprintf(w, "try:       quorumkv put greeting hello && quorumkv get greeting\n")
@@ -83,4 +87,27 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 	<-ctx.Done()
 	fprintf(w, "stopping\n")
 	return nil
+}
+
+// waitMembers waits until every node sees count valid members (joining
+// nodes take their partitions first).
+func waitMembers(ctx context.Context, nodes []*node.Node, count int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ok := true
+		for _, n := range nodes {
+			ok = ok && n.Membership().Ring().Len() == count
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the demo nodes did not form a ring within a minute")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

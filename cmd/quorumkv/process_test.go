@@ -161,14 +161,14 @@ func (pc *procCluster) waitRing(n int) {
 				return fmt.Errorf("ring status on %s exited %d: %s", p.id, code, out)
 			}
 			var st struct {
-				Members []struct{ ID, Status string }
+				Members []struct{ ID, Status, State string }
 			}
 			if err := json.Unmarshal([]byte(out), &st); err != nil {
 				return err
 			}
 			up := 0
 			for _, m := range st.Members {
-				if m.Status == "up" {
+				if m.Status == "up" && m.State == "valid" {
 					up++
 				}
 			}

@@ -1,0 +1,56 @@
+package replica
+
+import (
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// PartitionBytes estimates the bytes partition p occupies on disk (data
+// still in memtables is not counted).
+func (s *Store) PartitionBytes(p int) (uint64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.exit()
+	lower := partitionPrefix(p)
+	return s.db.EstimateDiskUsage(lower, prefixEnd(lower))
+}
+
+// DropPartition deletes every key of partition p (data and tombstone index)
+// and resets its Merkle tree: the node no longer replicates p and the new
+// owners hold it.
+func (s *Store) DropPartition(p int) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, lower := range [][]byte{partitionPrefix(p), tombKey(p, nil)} {
+		if err := b.DeleteRange(lower, prefixEnd(lower), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(s.wopt); err != nil {
+		return err
+	}
+	s.trees.Reset(p)
+	s.countMu.Lock()
+	delete(s.counts, p)
+	s.countMu.Unlock()
+	return nil
+}
+
+// HasPartition reports whether any key of p is stored.
+func (s *Store) HasPartition(p int) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.exit()
+	lower := partitionPrefix(p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	return found, errorsJoinClose(it)
+}
