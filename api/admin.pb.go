@@ -2,7 +2,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: admin.proto
+// source: quorumkv/v1/admin.proto
 
 package api
 
@@ -29,7 +29,7 @@ type RingStatusRequest struct {
 
 func (x *RingStatusRequest) Reset() {
 	*x = RingStatusRequest{}
-	mi := &file_admin_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -41,7 +41,7 @@ func (x *RingStatusRequest) String() string {
 func (*RingStatusRequest) ProtoMessage() {}
 
 func (x *RingStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -54,7 +54,7 @@ func (x *RingStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingStatusRequest.ProtoReflect.Descriptor instead.
 func (*RingStatusRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{0}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{0}
 }
 
 type MemberStatus struct {
@@ -71,7 +71,7 @@ type MemberStatus struct {
 
 func (x *MemberStatus) Reset() {
 	*x = MemberStatus{}
-	mi := &file_admin_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -83,7 +83,7 @@ func (x *MemberStatus) String() string {
 func (*MemberStatus) ProtoMessage() {}
 
 func (x *MemberStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -96,7 +96,7 @@ func (x *MemberStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberStatus.ProtoReflect.Descriptor instead.
 func (*MemberStatus) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{1}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *MemberStatus) GetId() string {
@@ -153,7 +153,7 @@ type RingStatusResponse struct {
 
 func (x *RingStatusResponse) Reset() {
 	*x = RingStatusResponse{}
-	mi := &file_admin_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +165,7 @@ func (x *RingStatusResponse) String() string {
 func (*RingStatusResponse) ProtoMessage() {}
 
 func (x *RingStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +178,7 @@ func (x *RingStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingStatusResponse.ProtoReflect.Descriptor instead.
 func (*RingStatusResponse) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{2}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RingStatusResponse) GetNode() string {
@@ -218,7 +218,7 @@ type EndpointsRequest struct {
 
 func (x *EndpointsRequest) Reset() {
 	*x = EndpointsRequest{}
-	mi := &file_admin_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +230,7 @@ func (x *EndpointsRequest) String() string {
 func (*EndpointsRequest) ProtoMessage() {}
 
 func (x *EndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +243,7 @@ func (x *EndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointsRequest.ProtoReflect.Descriptor instead.
 func (*EndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{3}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EndpointsRequest) GetKey() []byte {
@@ -264,7 +264,7 @@ type EndpointsResponse struct {
 
 func (x *EndpointsResponse) Reset() {
 	*x = EndpointsResponse{}
-	mi := &file_admin_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +276,7 @@ func (x *EndpointsResponse) String() string {
 func (*EndpointsResponse) ProtoMessage() {}
 
 func (x *EndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +289,7 @@ func (x *EndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointsResponse.ProtoReflect.Descriptor instead.
 func (*EndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{4}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EndpointsResponse) GetPartition() uint32 {
@@ -321,7 +321,7 @@ type HintsRequest struct {
 
 func (x *HintsRequest) Reset() {
 	*x = HintsRequest{}
-	mi := &file_admin_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +333,7 @@ func (x *HintsRequest) String() string {
 func (*HintsRequest) ProtoMessage() {}
 
 func (x *HintsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +346,7 @@ func (x *HintsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintsRequest.ProtoReflect.Descriptor instead.
 func (*HintsRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{5}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 type HintTarget struct {
@@ -364,7 +364,7 @@ type HintTarget struct {
 
 func (x *HintTarget) Reset() {
 	*x = HintTarget{}
-	mi := &file_admin_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +376,7 @@ func (x *HintTarget) String() string {
 func (*HintTarget) ProtoMessage() {}
 
 func (x *HintTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +389,7 @@ func (x *HintTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintTarget.ProtoReflect.Descriptor instead.
 func (*HintTarget) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{6}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HintTarget) GetTarget() string {
@@ -439,7 +439,7 @@ type HintsResponse struct {
 
 func (x *HintsResponse) Reset() {
 	*x = HintsResponse{}
-	mi := &file_admin_proto_msgTypes[7]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +451,7 @@ func (x *HintsResponse) String() string {
 func (*HintsResponse) ProtoMessage() {}
 
 func (x *HintsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[7]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +464,7 @@ func (x *HintsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintsResponse.ProtoReflect.Descriptor instead.
 func (*HintsResponse) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{7}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HintsResponse) GetNode() string {
@@ -506,7 +506,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_admin_proto_msgTypes[8]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +518,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[8]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +531,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{8}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RepairRequest) GetPartition() uint32 {
@@ -561,7 +561,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_admin_proto_msgTypes[9]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +573,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[9]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +586,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{9}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RepairResponse) GetNode() string {
@@ -632,7 +632,7 @@ type NodeStatusRequest struct {
 
 func (x *NodeStatusRequest) Reset() {
 	*x = NodeStatusRequest{}
-	mi := &file_admin_proto_msgTypes[10]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +644,7 @@ func (x *NodeStatusRequest) String() string {
 func (*NodeStatusRequest) ProtoMessage() {}
 
 func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[10]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +657,7 @@ func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusRequest.ProtoReflect.Descriptor instead.
 func (*NodeStatusRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{10}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 type NodeStatusResponse struct {
@@ -676,7 +676,7 @@ type NodeStatusResponse struct {
 
 func (x *NodeStatusResponse) Reset() {
 	*x = NodeStatusResponse{}
-	mi := &file_admin_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +688,7 @@ func (x *NodeStatusResponse) String() string {
 func (*NodeStatusResponse) ProtoMessage() {}
 
 func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +701,7 @@ func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusResponse.ProtoReflect.Descriptor instead.
 func (*NodeStatusResponse) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{11}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NodeStatusResponse) GetNode() string {
@@ -753,11 +753,480 @@ func (x *NodeStatusResponse) GetTombstonesReaped() uint64 {
 	return 0
 }
 
-var File_admin_proto protoreflect.FileDescriptor
+type PlanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
 
-const file_admin_proto_rawDesc = "" +
+func (x *PlanRequest) Reset() {
+	*x = PlanRequest{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRequest) ProtoMessage() {}
+
+func (x *PlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
+func (*PlanRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+type MemberChangeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// force allows going below the replication factor (or removing a live node).
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberChangeRequest) Reset() {
+	*x = MemberChangeRequest{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberChangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberChangeRequest) ProtoMessage() {}
+
+func (x *MemberChangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberChangeRequest.ProtoReflect.Descriptor instead.
+func (*MemberChangeRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MemberChangeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *MemberChangeRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *MemberChangeRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type NodeMove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Gain          uint32                 `protobuf:"varint,2,opt,name=gain,proto3" json:"gain,omitempty"`
+	Lose          uint32                 `protobuf:"varint,3,opt,name=lose,proto3" json:"lose,omitempty"`
+	EstKeys       uint64                 `protobuf:"varint,4,opt,name=est_keys,json=estKeys,proto3" json:"est_keys,omitempty"`
+	EstBytes      uint64                 `protobuf:"varint,5,opt,name=est_bytes,json=estBytes,proto3" json:"est_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeMove) Reset() {
+	*x = NodeMove{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeMove) ProtoMessage() {}
+
+func (x *NodeMove) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeMove.ProtoReflect.Descriptor instead.
+func (*NodeMove) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *NodeMove) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeMove) GetGain() uint32 {
+	if x != nil {
+		return x.Gain
+	}
+	return 0
+}
+
+func (x *NodeMove) GetLose() uint32 {
+	if x != nil {
+		return x.Lose
+	}
+	return 0
+}
+
+func (x *NodeMove) GetEstKeys() uint64 {
+	if x != nil {
+		return x.EstKeys
+	}
+	return 0
+}
+
+func (x *NodeMove) GetEstBytes() uint64 {
+	if x != nil {
+		return x.EstBytes
+	}
+	return 0
+}
+
+type PlanResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Join             []string               `protobuf:"bytes,1,rep,name=join,proto3" json:"join,omitempty"`
+	Leave            []string               `protobuf:"bytes,2,rep,name=leave,proto3" json:"leave,omitempty"`
+	Remove           []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	MembersBefore    []string               `protobuf:"bytes,4,rep,name=members_before,json=membersBefore,proto3" json:"members_before,omitempty"`
+	MembersAfter     []string               `protobuf:"bytes,5,rep,name=members_after,json=membersAfter,proto3" json:"members_after,omitempty"`
+	Moves            []*NodeMove            `protobuf:"bytes,6,rep,name=moves,proto3" json:"moves,omitempty"`
+	PartitionsMoving uint32                 `protobuf:"varint,7,opt,name=partitions_moving,json=partitionsMoving,proto3" json:"partitions_moving,omitempty"`
+	EstKeys          uint64                 `protobuf:"varint,8,opt,name=est_keys,json=estKeys,proto3" json:"est_keys,omitempty"`
+	EstBytes         uint64                 `protobuf:"varint,9,opt,name=est_bytes,json=estBytes,proto3" json:"est_bytes,omitempty"`
+	Problems         []string               `protobuf:"bytes,10,rep,name=problems,proto3" json:"problems,omitempty"`
+	Applied          bool                   `protobuf:"varint,11,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PlanResponse) Reset() {
+	*x = PlanResponse{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanResponse) ProtoMessage() {}
+
+func (x *PlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
+func (*PlanResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PlanResponse) GetJoin() []string {
+	if x != nil {
+		return x.Join
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetLeave() []string {
+	if x != nil {
+		return x.Leave
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetMembersBefore() []string {
+	if x != nil {
+		return x.MembersBefore
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetMembersAfter() []string {
+	if x != nil {
+		return x.MembersAfter
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetMoves() []*NodeMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetPartitionsMoving() uint32 {
+	if x != nil {
+		return x.PartitionsMoving
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetEstKeys() uint64 {
+	if x != nil {
+		return x.EstKeys
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetEstBytes() uint64 {
+	if x != nil {
+		return x.EstBytes
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+type TransfersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransfersRequest) Reset() {
+	*x = TransfersRequest{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransfersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransfersRequest) ProtoMessage() {}
+
+func (x *TransfersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransfersRequest.ProtoReflect.Descriptor instead.
+func (*TransfersRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+type TransferInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Sources       []string               `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	KeysMoved     uint64                 `protobuf:"varint,4,opt,name=keys_moved,json=keysMoved,proto3" json:"keys_moved,omitempty"`
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	SinceUnixMs   int64                  `protobuf:"varint,6,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferInfo) Reset() {
+	*x = TransferInfo{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferInfo) ProtoMessage() {}
+
+func (x *TransferInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
+func (*TransferInfo) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TransferInfo) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *TransferInfo) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *TransferInfo) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *TransferInfo) GetKeysMoved() uint64 {
+	if x != nil {
+		return x.KeysMoved
+	}
+	return 0
+}
+
+func (x *TransferInfo) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TransferInfo) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+type TransfersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Transfers     []*TransferInfo        `protobuf:"bytes,2,rep,name=transfers,proto3" json:"transfers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransfersResponse) Reset() {
+	*x = TransfersResponse{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransfersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransfersResponse) ProtoMessage() {}
+
+func (x *TransfersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransfersResponse.ProtoReflect.Descriptor instead.
+func (*TransfersResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TransfersResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *TransfersResponse) GetTransfers() []*TransferInfo {
+	if x != nil {
+		return x.Transfers
+	}
+	return nil
+}
+
+var File_quorumkv_v1_admin_proto protoreflect.FileDescriptor
+
+const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\vadmin.proto\x12\vquorumkv.v1\"\x13\n" +
+	"\x17quorumkv/v1/admin.proto\x12\vquorumkv.v1\"\x13\n" +
 	"\x11RingStatusRequest\"\x94\x01\n" +
 	"\fMemberStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -811,83 +1280,143 @@ const file_admin_proto_rawDesc = "" +
 	"\x15last_exchange_unix_ms\x18\x04 \x01(\x03R\x12lastExchangeUnixMs\x12\x1c\n" +
 	"\texchanges\x18\x05 \x01(\x04R\texchanges\x12#\n" +
 	"\rkeys_repaired\x18\x06 \x01(\x04R\fkeysRepaired\x12+\n" +
-	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped2\xf4\x02\n" +
+	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped\"\r\n" +
+	"\vPlanRequest\"X\n" +
+	"\x13MemberChangeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"~\n" +
+	"\bNodeMove\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04gain\x18\x02 \x01(\rR\x04gain\x12\x12\n" +
+	"\x04lose\x18\x03 \x01(\rR\x04lose\x12\x19\n" +
+	"\best_keys\x18\x04 \x01(\x04R\aestKeys\x12\x1b\n" +
+	"\test_bytes\x18\x05 \x01(\x04R\bestBytes\"\xe4\x02\n" +
+	"\fPlanResponse\x12\x12\n" +
+	"\x04join\x18\x01 \x03(\tR\x04join\x12\x14\n" +
+	"\x05leave\x18\x02 \x03(\tR\x05leave\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\x12%\n" +
+	"\x0emembers_before\x18\x04 \x03(\tR\rmembersBefore\x12#\n" +
+	"\rmembers_after\x18\x05 \x03(\tR\fmembersAfter\x12+\n" +
+	"\x05moves\x18\x06 \x03(\v2\x15.quorumkv.v1.NodeMoveR\x05moves\x12+\n" +
+	"\x11partitions_moving\x18\a \x01(\rR\x10partitionsMoving\x12\x19\n" +
+	"\best_keys\x18\b \x01(\x04R\aestKeys\x12\x1b\n" +
+	"\test_bytes\x18\t \x01(\x04R\bestBytes\x12\x1a\n" +
+	"\bproblems\x18\n" +
+	" \x03(\tR\bproblems\x12\x18\n" +
+	"\aapplied\x18\v \x01(\bR\aapplied\"\x12\n" +
+	"\x10TransfersRequest\"\xb5\x01\n" +
+	"\fTransferInfo\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x18\n" +
+	"\asources\x18\x02 \x03(\tR\asources\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1d\n" +
+	"\n" +
+	"keys_moved\x18\x04 \x01(\x04R\tkeysMoved\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\"\n" +
+	"\rsince_unix_ms\x18\x06 \x01(\x03R\vsinceUnixMs\"`\n" +
+	"\x11TransfersResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x127\n" +
+	"\ttransfers\x18\x02 \x03(\v2\x19.quorumkv.v1.TransferInfoR\ttransfers2\xc9\x05\n" +
 	"\x05Admin\x12M\n" +
 	"\n" +
 	"RingStatus\x12\x1e.quorumkv.v1.RingStatusRequest\x1a\x1f.quorumkv.v1.RingStatusResponse\x12J\n" +
 	"\tEndpoints\x12\x1d.quorumkv.v1.EndpointsRequest\x1a\x1e.quorumkv.v1.EndpointsResponse\x12A\n" +
 	"\x06Repair\x12\x1a.quorumkv.v1.RepairRequest\x1a\x1b.quorumkv.v1.RepairResponse\x12M\n" +
 	"\n" +
-	"NodeStatus\x12\x1e.quorumkv.v1.NodeStatusRequest\x1a\x1f.quorumkv.v1.NodeStatusResponse\x12>\n" +
+	"NodeStatus\x12\x1e.quorumkv.v1.NodeStatusRequest\x1a\x1f.quorumkv.v1.NodeStatusResponse\x12;\n" +
+	"\x04Plan\x12\x18.quorumkv.v1.PlanRequest\x1a\x19.quorumkv.v1.PlanResponse\x12=\n" +
+	"\x06Commit\x12\x18.quorumkv.v1.PlanRequest\x1a\x19.quorumkv.v1.PlanResponse\x12D\n" +
+	"\x05Leave\x12 .quorumkv.v1.MemberChangeRequest\x1a\x19.quorumkv.v1.PlanResponse\x12E\n" +
+	"\x06Remove\x12 .quorumkv.v1.MemberChangeRequest\x1a\x19.quorumkv.v1.PlanResponse\x12J\n" +
+	"\tTransfers\x12\x1d.quorumkv.v1.TransfersRequest\x1a\x1e.quorumkv.v1.TransfersResponse\x12>\n" +
 	"\x05Hints\x12\x19.quorumkv.v1.HintsRequest\x1a\x1a.quorumkv.v1.HintsResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
-	file_admin_proto_rawDescOnce sync.Once
-	file_admin_proto_rawDescData []byte
+	file_quorumkv_v1_admin_proto_rawDescOnce sync.Once
+	file_quorumkv_v1_admin_proto_rawDescData []byte
 )
 
-func file_admin_proto_rawDescGZIP() []byte {
-	file_admin_proto_rawDescOnce.Do(func() {
-		file_admin_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)))
+func file_quorumkv_v1_admin_proto_rawDescGZIP() []byte {
+	file_quorumkv_v1_admin_proto_rawDescOnce.Do(func() {
+		file_quorumkv_v1_admin_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_quorumkv_v1_admin_proto_rawDesc), len(file_quorumkv_v1_admin_proto_rawDesc)))
 	})
-	return file_admin_proto_rawDescData
+	return file_quorumkv_v1_admin_proto_rawDescData
 }
 
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
-var file_admin_proto_goTypes = []any{
-	(*RingStatusRequest)(nil),  // 0: quorumkv.v1.RingStatusRequest
-	(*MemberStatus)(nil),       // 1: quorumkv.v1.MemberStatus
-	(*RingStatusResponse)(nil), // 2: quorumkv.v1.RingStatusResponse
-	(*EndpointsRequest)(nil),   // 3: quorumkv.v1.EndpointsRequest
-	(*EndpointsResponse)(nil),  // 4: quorumkv.v1.EndpointsResponse
-	(*HintsRequest)(nil),       // 5: quorumkv.v1.HintsRequest
-	(*HintTarget)(nil),         // 6: quorumkv.v1.HintTarget
-	(*HintsResponse)(nil),      // 7: quorumkv.v1.HintsResponse
-	(*RepairRequest)(nil),      // 8: quorumkv.v1.RepairRequest
-	(*RepairResponse)(nil),     // 9: quorumkv.v1.RepairResponse
-	(*NodeStatusRequest)(nil),  // 10: quorumkv.v1.NodeStatusRequest
-	(*NodeStatusResponse)(nil), // 11: quorumkv.v1.NodeStatusResponse
+var file_quorumkv_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_quorumkv_v1_admin_proto_goTypes = []any{
+	(*RingStatusRequest)(nil),   // 0: quorumkv.v1.RingStatusRequest
+	(*MemberStatus)(nil),        // 1: quorumkv.v1.MemberStatus
+	(*RingStatusResponse)(nil),  // 2: quorumkv.v1.RingStatusResponse
+	(*EndpointsRequest)(nil),    // 3: quorumkv.v1.EndpointsRequest
+	(*EndpointsResponse)(nil),   // 4: quorumkv.v1.EndpointsResponse
+	(*HintsRequest)(nil),        // 5: quorumkv.v1.HintsRequest
+	(*HintTarget)(nil),          // 6: quorumkv.v1.HintTarget
+	(*HintsResponse)(nil),       // 7: quorumkv.v1.HintsResponse
+	(*RepairRequest)(nil),       // 8: quorumkv.v1.RepairRequest
+	(*RepairResponse)(nil),      // 9: quorumkv.v1.RepairResponse
+	(*NodeStatusRequest)(nil),   // 10: quorumkv.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil),  // 11: quorumkv.v1.NodeStatusResponse
+	(*PlanRequest)(nil),         // 12: quorumkv.v1.PlanRequest
+	(*MemberChangeRequest)(nil), // 13: quorumkv.v1.MemberChangeRequest
+	(*NodeMove)(nil),            // 14: quorumkv.v1.NodeMove
+	(*PlanResponse)(nil),        // 15: quorumkv.v1.PlanResponse
+	(*TransfersRequest)(nil),    // 16: quorumkv.v1.TransfersRequest
+	(*TransferInfo)(nil),        // 17: quorumkv.v1.TransferInfo
+	(*TransfersResponse)(nil),   // 18: quorumkv.v1.TransfersResponse
 }
-var file_admin_proto_depIdxs = []int32{
+var file_quorumkv_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.RingStatusResponse.members:type_name -> quorumkv.v1.MemberStatus
 	6,  // 1: quorumkv.v1.HintsResponse.targets:type_name -> quorumkv.v1.HintTarget
-	0,  // 2: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
-	3,  // 3: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
-	8,  // 4: quorumkv.v1.Admin.Repair:input_type -> quorumkv.v1.RepairRequest
-	10, // 5: quorumkv.v1.Admin.NodeStatus:input_type -> quorumkv.v1.NodeStatusRequest
-	5,  // 6: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
-	2,  // 7: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
-	4,  // 8: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
-	9,  // 9: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
-	11, // 10: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
-	7,  // 11: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
-	7,  // [7:12] is the sub-list for method output_type
-	2,  // [2:7] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	14, // 2: quorumkv.v1.PlanResponse.moves:type_name -> quorumkv.v1.NodeMove
+	17, // 3: quorumkv.v1.TransfersResponse.transfers:type_name -> quorumkv.v1.TransferInfo
+	0,  // 4: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
+	3,  // 5: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
+	8,  // 6: quorumkv.v1.Admin.Repair:input_type -> quorumkv.v1.RepairRequest
+	10, // 7: quorumkv.v1.Admin.NodeStatus:input_type -> quorumkv.v1.NodeStatusRequest
+	12, // 8: quorumkv.v1.Admin.Plan:input_type -> quorumkv.v1.PlanRequest
+	12, // 9: quorumkv.v1.Admin.Commit:input_type -> quorumkv.v1.PlanRequest
+	13, // 10: quorumkv.v1.Admin.Leave:input_type -> quorumkv.v1.MemberChangeRequest
+	13, // 11: quorumkv.v1.Admin.Remove:input_type -> quorumkv.v1.MemberChangeRequest
+	16, // 12: quorumkv.v1.Admin.Transfers:input_type -> quorumkv.v1.TransfersRequest
+	5,  // 13: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
+	2,  // 14: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
+	4,  // 15: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
+	9,  // 16: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
+	11, // 17: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
+	15, // 18: quorumkv.v1.Admin.Plan:output_type -> quorumkv.v1.PlanResponse
+	15, // 19: quorumkv.v1.Admin.Commit:output_type -> quorumkv.v1.PlanResponse
+	15, // 20: quorumkv.v1.Admin.Leave:output_type -> quorumkv.v1.PlanResponse
+	15, // 21: quorumkv.v1.Admin.Remove:output_type -> quorumkv.v1.PlanResponse
+	18, // 22: quorumkv.v1.Admin.Transfers:output_type -> quorumkv.v1.TransfersResponse
+	7,  // 23: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
+	14, // [14:24] is the sub-list for method output_type
+	4,  // [4:14] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
-func init() { file_admin_proto_init() }
-func file_admin_proto_init() {
-	if File_admin_proto != nil {
+func init() { file_quorumkv_v1_admin_proto_init() }
+func file_quorumkv_v1_admin_proto_init() {
+	if File_quorumkv_v1_admin_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_admin_proto_rawDesc), len(file_quorumkv_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_admin_proto_goTypes,
-		DependencyIndexes: file_admin_proto_depIdxs,
-		MessageInfos:      file_admin_proto_msgTypes,
+		GoTypes:           file_quorumkv_v1_admin_proto_goTypes,
+		DependencyIndexes: file_quorumkv_v1_admin_proto_depIdxs,
+		MessageInfos:      file_quorumkv_v1_admin_proto_msgTypes,
 	}.Build()
-	File_admin_proto = out.File
-	file_admin_proto_goTypes = nil
-	file_admin_proto_depIdxs = nil
+	File_quorumkv_v1_admin_proto = out.File
+	file_quorumkv_v1_admin_proto_goTypes = nil
+	file_quorumkv_v1_admin_proto_depIdxs = nil
 }

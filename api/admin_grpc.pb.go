@@ -2,7 +2,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: admin.proto
+// source: quorumkv/v1/admin.proto
 
 package api
 
@@ -23,6 +23,11 @@ const (
 	Admin_Endpoints_FullMethodName  = "/quorumkv.v1.Admin/Endpoints"
 	Admin_Repair_FullMethodName     = "/quorumkv.v1.Admin/Repair"
 	Admin_NodeStatus_FullMethodName = "/quorumkv.v1.Admin/NodeStatus"
+	Admin_Plan_FullMethodName       = "/quorumkv.v1.Admin/Plan"
+	Admin_Commit_FullMethodName     = "/quorumkv.v1.Admin/Commit"
+	Admin_Leave_FullMethodName      = "/quorumkv.v1.Admin/Leave"
+	Admin_Remove_FullMethodName     = "/quorumkv.v1.Admin/Remove"
+	Admin_Transfers_FullMethodName  = "/quorumkv.v1.Admin/Transfers"
 	Admin_Hints_FullMethodName      = "/quorumkv.v1.Admin/Hints"
 )
 
@@ -39,6 +44,17 @@ type AdminClient interface {
 	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
 	// NodeStatus reports this node's hint backlog and anti-entropy progress.
 	NodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error)
+	// Plan shows what admitting the waiting nodes (auto-join off) would move.
+	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	// Commit admits the waiting nodes as joining members.
+	Commit(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	// Leave decommissions a member: it hands its partitions off, then leaves.
+	Leave(ctx context.Context, in *MemberChangeRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	// Remove drops a dead member; its data is restored on the new owners
+	// from the remaining replicas.
+	Remove(ctx context.Context, in *MemberChangeRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	// Transfers lists the partitions this node is pulling.
+	Transfers(ctx context.Context, in *TransfersRequest, opts ...grpc.CallOption) (*TransfersResponse, error)
 	// Hints lists the hints this node holds, per target.
 	Hints(ctx context.Context, in *HintsRequest, opts ...grpc.CallOption) (*HintsResponse, error)
 }
@@ -91,6 +107,56 @@ func (c *adminClient) NodeStatus(ctx context.Context, in *NodeStatusRequest, opt
 	return out, nil
 }
 
+func (c *adminClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Admin_Plan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Commit(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Admin_Commit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Leave(ctx context.Context, in *MemberChangeRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Admin_Leave_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Remove(ctx context.Context, in *MemberChangeRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Admin_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Transfers(ctx context.Context, in *TransfersRequest, opts ...grpc.CallOption) (*TransfersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransfersResponse)
+	err := c.cc.Invoke(ctx, Admin_Transfers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) Hints(ctx context.Context, in *HintsRequest, opts ...grpc.CallOption) (*HintsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HintsResponse)
@@ -114,6 +180,17 @@ type AdminServer interface {
 	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
 	// NodeStatus reports this node's hint backlog and anti-entropy progress.
 	NodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error)
+	// Plan shows what admitting the waiting nodes (auto-join off) would move.
+	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
+	// Commit admits the waiting nodes as joining members.
+	Commit(context.Context, *PlanRequest) (*PlanResponse, error)
+	// Leave decommissions a member: it hands its partitions off, then leaves.
+	Leave(context.Context, *MemberChangeRequest) (*PlanResponse, error)
+	// Remove drops a dead member; its data is restored on the new owners
+	// from the remaining replicas.
+	Remove(context.Context, *MemberChangeRequest) (*PlanResponse, error)
+	// Transfers lists the partitions this node is pulling.
+	Transfers(context.Context, *TransfersRequest) (*TransfersResponse, error)
 	// Hints lists the hints this node holds, per target.
 	Hints(context.Context, *HintsRequest) (*HintsResponse, error)
 	mustEmbedUnimplementedAdminServer()
@@ -137,6 +214,21 @@ func (UnimplementedAdminServer) Repair(context.Context, *RepairRequest) (*Repair
 }
 func (UnimplementedAdminServer) NodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NodeStatus not implemented")
+}
+func (UnimplementedAdminServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
+}
+func (UnimplementedAdminServer) Commit(context.Context, *PlanRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Commit not implemented")
+}
+func (UnimplementedAdminServer) Leave(context.Context, *MemberChangeRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedAdminServer) Remove(context.Context, *MemberChangeRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedAdminServer) Transfers(context.Context, *TransfersRequest) (*TransfersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Transfers not implemented")
 }
 func (UnimplementedAdminServer) Hints(context.Context, *HintsRequest) (*HintsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Hints not implemented")
@@ -234,6 +326,96 @@ func _Admin_NodeStatus_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Plan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Plan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Plan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Plan(ctx, req.(*PlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Commit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Commit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Commit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Commit(ctx, req.(*PlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Leave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MemberChangeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Leave(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Leave_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Leave(ctx, req.(*MemberChangeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MemberChangeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Remove(ctx, req.(*MemberChangeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Transfers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransfersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Transfers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Transfers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Transfers(ctx, req.(*TransfersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_Hints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HintsRequest)
 	if err := dec(in); err != nil {
@@ -276,10 +458,30 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Admin_NodeStatus_Handler,
 		},
 		{
+			MethodName: "Plan",
+			Handler:    _Admin_Plan_Handler,
+		},
+		{
+			MethodName: "Commit",
+			Handler:    _Admin_Commit_Handler,
+		},
+		{
+			MethodName: "Leave",
+			Handler:    _Admin_Leave_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Admin_Remove_Handler,
+		},
+		{
+			MethodName: "Transfers",
+			Handler:    _Admin_Transfers_Handler,
+		},
+		{
 			MethodName: "Hints",
 			Handler:    _Admin_Hints_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "admin.proto",
+	Metadata: "quorumkv/v1/admin.proto",
 }

@@ -1,11 +1,14 @@
 #!/bin/sh
-# Regenerates the Go code for the .proto files in this folder.
+# Regenerates the Go code for proto/quorumkv/v1/*.proto into this folder.
+# Files register as quorumkv/v1/<name>.proto, so they never collide with
+# another module's kv.proto in the protobuf registry.
 set -eu
 cd "$(dirname "$0")"
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/" google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
-PATH="$bin:$PATH" protoc -I . \
-  --go_out=. --go_opt=paths=source_relative \
-  --go-grpc_out=. --go-grpc_opt=paths=source_relative \
-  kv.proto replica.proto admin.proto
+rm -f ./*.pb.go
+PATH="$bin:$PATH" protoc -I proto \
+  --go_out=. --go_opt=module=github.com/quorumkv/quorumkv/api \
+  --go-grpc_out=. --go-grpc_opt=module=github.com/quorumkv/quorumkv/api \
+  quorumkv/v1/kv.proto quorumkv/v1/replica.proto quorumkv/v1/admin.proto

@@ -2,7 +2,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: kv.proto
+// source: quorumkv/v1/kv.proto
 
 package api
 
@@ -64,11 +64,11 @@ func (x Level) String() string {
 }
 
 func (Level) Descriptor() protoreflect.EnumDescriptor {
-	return file_kv_proto_enumTypes[0].Descriptor()
+	return file_quorumkv_v1_kv_proto_enumTypes[0].Descriptor()
 }
 
 func (Level) Type() protoreflect.EnumType {
-	return &file_kv_proto_enumTypes[0]
+	return &file_quorumkv_v1_kv_proto_enumTypes[0]
 }
 
 func (x Level) Number() protoreflect.EnumNumber {
@@ -77,7 +77,7 @@ func (x Level) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Level.Descriptor instead.
 func (Level) EnumDescriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{0}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
 // Consistency says how many replicas must answer a request.
@@ -94,7 +94,7 @@ type Consistency struct {
 
 func (x *Consistency) Reset() {
 	*x = Consistency{}
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -106,7 +106,7 @@ func (x *Consistency) String() string {
 func (*Consistency) ProtoMessage() {}
 
 func (x *Consistency) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -119,7 +119,7 @@ func (x *Consistency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consistency.ProtoReflect.Descriptor instead.
 func (*Consistency) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{0}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Consistency) GetLevel() Level {
@@ -153,7 +153,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +165,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +178,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{1}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *GetRequest) GetKey() []byte {
@@ -209,7 +209,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +221,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +234,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{2}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetResponse) GetFound() bool {
@@ -278,7 +278,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +290,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +303,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{3}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PutRequest) GetKey() []byte {
@@ -345,7 +345,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +357,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +370,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{4}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeleteRequest) GetKey() []byte {
@@ -407,7 +407,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +419,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +432,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{5}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PutResponse) GetContext() string {
@@ -471,7 +471,7 @@ type ResponseInfo struct {
 
 func (x *ResponseInfo) Reset() {
 	*x = ResponseInfo{}
-	mi := &file_kv_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +483,7 @@ func (x *ResponseInfo) String() string {
 func (*ResponseInfo) ProtoMessage() {}
 
 func (x *ResponseInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +496,7 @@ func (x *ResponseInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseInfo.ProtoReflect.Descriptor instead.
 func (*ResponseInfo) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{6}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ResponseInfo) GetCoordinator() string {
@@ -541,11 +541,11 @@ func (x *ResponseInfo) GetPartition() uint32 {
 	return 0
 }
 
-var File_kv_proto protoreflect.FileDescriptor
+var File_quorumkv_v1_kv_proto protoreflect.FileDescriptor
 
-const file_kv_proto_rawDesc = "" +
+const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\bkv.proto\x12\vquorumkv.v1\"e\n" +
+	"\x14quorumkv/v1/kv.proto\x12\vquorumkv.v1\"e\n" +
 	"\vConsistency\x12(\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x12.quorumkv.v1.LevelR\x05level\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x16\n" +
@@ -593,20 +593,20 @@ const file_kv_proto_rawDesc = "" +
 	"\x06Delete\x12\x1a.quorumkv.v1.DeleteRequest\x1a\x18.quorumkv.v1.PutResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
-	file_kv_proto_rawDescOnce sync.Once
-	file_kv_proto_rawDescData []byte
+	file_quorumkv_v1_kv_proto_rawDescOnce sync.Once
+	file_quorumkv_v1_kv_proto_rawDescData []byte
 )
 
-func file_kv_proto_rawDescGZIP() []byte {
-	file_kv_proto_rawDescOnce.Do(func() {
-		file_kv_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)))
+func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
+	file_quorumkv_v1_kv_proto_rawDescOnce.Do(func() {
+		file_quorumkv_v1_kv_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_quorumkv_v1_kv_proto_rawDesc), len(file_quorumkv_v1_kv_proto_rawDesc)))
 	})
-	return file_kv_proto_rawDescData
+	return file_quorumkv_v1_kv_proto_rawDescData
 }
 
-var file_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
-var file_kv_proto_goTypes = []any{
+var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_quorumkv_v1_kv_proto_goTypes = []any{
 	(Level)(0),            // 0: quorumkv.v1.Level
 	(*Consistency)(nil),   // 1: quorumkv.v1.Consistency
 	(*GetRequest)(nil),    // 2: quorumkv.v1.GetRequest
@@ -616,7 +616,7 @@ var file_kv_proto_goTypes = []any{
 	(*PutResponse)(nil),   // 6: quorumkv.v1.PutResponse
 	(*ResponseInfo)(nil),  // 7: quorumkv.v1.ResponseInfo
 }
-var file_kv_proto_depIdxs = []int32{
+var file_quorumkv_v1_kv_proto_depIdxs = []int32{
 	0, // 0: quorumkv.v1.Consistency.level:type_name -> quorumkv.v1.Level
 	1, // 1: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
 	7, // 2: quorumkv.v1.GetResponse.info:type_name -> quorumkv.v1.ResponseInfo
@@ -636,27 +636,27 @@ var file_kv_proto_depIdxs = []int32{
 	0, // [0:6] is the sub-list for field type_name
 }
 
-func init() { file_kv_proto_init() }
-func file_kv_proto_init() {
-	if File_kv_proto != nil {
+func init() { file_quorumkv_v1_kv_proto_init() }
+func file_quorumkv_v1_kv_proto_init() {
+	if File_quorumkv_v1_kv_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_kv_proto_rawDesc), len(file_quorumkv_v1_kv_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_kv_proto_goTypes,
-		DependencyIndexes: file_kv_proto_depIdxs,
-		EnumInfos:         file_kv_proto_enumTypes,
-		MessageInfos:      file_kv_proto_msgTypes,
+		GoTypes:           file_quorumkv_v1_kv_proto_goTypes,
+		DependencyIndexes: file_quorumkv_v1_kv_proto_depIdxs,
+		EnumInfos:         file_quorumkv_v1_kv_proto_enumTypes,
+		MessageInfos:      file_quorumkv_v1_kv_proto_msgTypes,
 	}.Build()
-	File_kv_proto = out.File
-	file_kv_proto_goTypes = nil
-	file_kv_proto_depIdxs = nil
+	File_quorumkv_v1_kv_proto = out.File
+	file_quorumkv_v1_kv_proto_goTypes = nil
+	file_quorumkv_v1_kv_proto_depIdxs = nil
 }

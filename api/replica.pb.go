@@ -2,7 +2,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: replica.proto
+// source: quorumkv/v1/replica.proto
 
 package api
 
@@ -34,7 +34,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_replica_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +46,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +59,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{0}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ApplyRequest) GetKey() []byte {
@@ -91,7 +91,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_replica_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +103,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +116,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{1}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{1}
 }
 
 type ReadRequest struct {
@@ -128,7 +128,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_replica_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +140,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +153,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{2}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReadRequest) GetKey() []byte {
@@ -173,7 +173,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_replica_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +185,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +198,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{3}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReadResponse) GetFound() bool {
@@ -228,7 +228,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_replica_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +240,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +253,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{4}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ForwardRequest) GetPut() *PutRequest {
@@ -288,7 +288,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_replica_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +300,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +313,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{5}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ForwardResponse) GetResponse() *PutResponse {
@@ -343,7 +343,7 @@ type HintRequest struct {
 
 func (x *HintRequest) Reset() {
 	*x = HintRequest{}
-	mi := &file_replica_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +355,7 @@ func (x *HintRequest) String() string {
 func (*HintRequest) ProtoMessage() {}
 
 func (x *HintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +368,7 @@ func (x *HintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintRequest.ProtoReflect.Descriptor instead.
 func (*HintRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{6}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HintRequest) GetKey() []byte {
@@ -408,7 +408,7 @@ type TreeRequest struct {
 
 func (x *TreeRequest) Reset() {
 	*x = TreeRequest{}
-	mi := &file_replica_proto_msgTypes[7]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +420,7 @@ func (x *TreeRequest) String() string {
 func (*TreeRequest) ProtoMessage() {}
 
 func (x *TreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[7]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +433,7 @@ func (x *TreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
 func (*TreeRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{7}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TreeRequest) GetPartition() uint32 {
@@ -452,7 +452,7 @@ type TreeRootResponse struct {
 
 func (x *TreeRootResponse) Reset() {
 	*x = TreeRootResponse{}
-	mi := &file_replica_proto_msgTypes[8]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +464,7 @@ func (x *TreeRootResponse) String() string {
 func (*TreeRootResponse) ProtoMessage() {}
 
 func (x *TreeRootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[8]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +477,7 @@ func (x *TreeRootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeRootResponse.ProtoReflect.Descriptor instead.
 func (*TreeRootResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{8}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TreeRootResponse) GetRoot() uint64 {
@@ -498,7 +498,7 @@ type TreeHashesResponse struct {
 
 func (x *TreeHashesResponse) Reset() {
 	*x = TreeHashesResponse{}
-	mi := &file_replica_proto_msgTypes[9]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +510,7 @@ func (x *TreeHashesResponse) String() string {
 func (*TreeHashesResponse) ProtoMessage() {}
 
 func (x *TreeHashesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[9]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +523,7 @@ func (x *TreeHashesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashesResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashesResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{9}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TreeHashesResponse) GetHashes() []uint64 {
@@ -543,7 +543,7 @@ type TreeSegmentsRequest struct {
 
 func (x *TreeSegmentsRequest) Reset() {
 	*x = TreeSegmentsRequest{}
-	mi := &file_replica_proto_msgTypes[10]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +555,7 @@ func (x *TreeSegmentsRequest) String() string {
 func (*TreeSegmentsRequest) ProtoMessage() {}
 
 func (x *TreeSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[10]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +568,7 @@ func (x *TreeSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*TreeSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{10}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TreeSegmentsRequest) GetPartition() uint32 {
@@ -595,7 +595,7 @@ type TreeKeysRequest struct {
 
 func (x *TreeKeysRequest) Reset() {
 	*x = TreeKeysRequest{}
-	mi := &file_replica_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +607,7 @@ func (x *TreeKeysRequest) String() string {
 func (*TreeKeysRequest) ProtoMessage() {}
 
 func (x *TreeKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +620,7 @@ func (x *TreeKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeKeysRequest.ProtoReflect.Descriptor instead.
 func (*TreeKeysRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{11}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TreeKeysRequest) GetPartition() uint32 {
@@ -647,7 +647,7 @@ type KeyHash struct {
 
 func (x *KeyHash) Reset() {
 	*x = KeyHash{}
-	mi := &file_replica_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +659,7 @@ func (x *KeyHash) String() string {
 func (*KeyHash) ProtoMessage() {}
 
 func (x *KeyHash) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +672,7 @@ func (x *KeyHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyHash.ProtoReflect.Descriptor instead.
 func (*KeyHash) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{12}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KeyHash) GetKey() []byte {
@@ -698,7 +698,7 @@ type TreeKeysResponse struct {
 
 func (x *TreeKeysResponse) Reset() {
 	*x = TreeKeysResponse{}
-	mi := &file_replica_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +710,7 @@ func (x *TreeKeysResponse) String() string {
 func (*TreeKeysResponse) ProtoMessage() {}
 
 func (x *TreeKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +723,7 @@ func (x *TreeKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeKeysResponse.ProtoReflect.Descriptor instead.
 func (*TreeKeysResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{13}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TreeKeysResponse) GetKeys() []*KeyHash {
@@ -743,7 +743,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_replica_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +755,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +768,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{14}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FetchRequest) GetPartition() uint32 {
@@ -796,7 +796,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_replica_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +808,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +821,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{15}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Object) GetKey() []byte {
@@ -847,7 +847,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_replica_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +859,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +872,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{16}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchResponse) GetObjects() []*Object {
@@ -893,7 +893,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_replica_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +905,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +918,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{17}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PushRequest) GetPartition() uint32 {
@@ -951,7 +951,7 @@ type ReapResponse struct {
 
 func (x *ReapResponse) Reset() {
 	*x = ReapResponse{}
-	mi := &file_replica_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +963,7 @@ func (x *ReapResponse) String() string {
 func (*ReapResponse) ProtoMessage() {}
 
 func (x *ReapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +976,7 @@ func (x *ReapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapResponse.ProtoReflect.Descriptor instead.
 func (*ReapResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{18}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReapResponse) GetReaped() uint64 {
@@ -986,11 +986,11 @@ func (x *ReapResponse) GetReaped() uint64 {
 	return 0
 }
 
-var File_replica_proto protoreflect.FileDescriptor
+var File_quorumkv_v1_replica_proto protoreflect.FileDescriptor
 
-const file_replica_proto_rawDesc = "" +
+const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
-	"\rreplica.proto\x12\vquorumkv.v1\x1a\bkv.proto\"J\n" +
+	"\x19quorumkv/v1/replica.proto\x12\vquorumkv.v1\x1a\x14quorumkv/v1/kv.proto\"J\n" +
 	"\fApplyRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x12\n" +
@@ -1059,19 +1059,19 @@ const file_replica_proto_rawDesc = "" +
 	"Coordinate\x12\x1b.quorumkv.v1.ForwardRequest\x1a\x1c.quorumkv.v1.ForwardResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
-	file_replica_proto_rawDescOnce sync.Once
-	file_replica_proto_rawDescData []byte
+	file_quorumkv_v1_replica_proto_rawDescOnce sync.Once
+	file_quorumkv_v1_replica_proto_rawDescData []byte
 )
 
-func file_replica_proto_rawDescGZIP() []byte {
-	file_replica_proto_rawDescOnce.Do(func() {
-		file_replica_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)))
+func file_quorumkv_v1_replica_proto_rawDescGZIP() []byte {
+	file_quorumkv_v1_replica_proto_rawDescOnce.Do(func() {
+		file_quorumkv_v1_replica_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_quorumkv_v1_replica_proto_rawDesc), len(file_quorumkv_v1_replica_proto_rawDesc)))
 	})
-	return file_replica_proto_rawDescData
+	return file_quorumkv_v1_replica_proto_rawDescData
 }
 
-var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
-var file_replica_proto_goTypes = []any{
+var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*ApplyRequest)(nil),        // 0: quorumkv.v1.ApplyRequest
 	(*ApplyResponse)(nil),       // 1: quorumkv.v1.ApplyResponse
 	(*ReadRequest)(nil),         // 2: quorumkv.v1.ReadRequest
@@ -1094,7 +1094,7 @@ var file_replica_proto_goTypes = []any{
 	(*PutRequest)(nil),          // 19: quorumkv.v1.PutRequest
 	(*PutResponse)(nil),         // 20: quorumkv.v1.PutResponse
 }
-var file_replica_proto_depIdxs = []int32{
+var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	19, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
 	20, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
 	12, // 2: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
@@ -1129,27 +1129,27 @@ var file_replica_proto_depIdxs = []int32{
 	0,  // [0:5] is the sub-list for field type_name
 }
 
-func init() { file_replica_proto_init() }
-func file_replica_proto_init() {
-	if File_replica_proto != nil {
+func init() { file_quorumkv_v1_replica_proto_init() }
+func file_quorumkv_v1_replica_proto_init() {
+	if File_quorumkv_v1_replica_proto != nil {
 		return
 	}
-	file_kv_proto_init()
+	file_quorumkv_v1_kv_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_replica_proto_rawDesc), len(file_quorumkv_v1_replica_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_replica_proto_goTypes,
-		DependencyIndexes: file_replica_proto_depIdxs,
-		MessageInfos:      file_replica_proto_msgTypes,
+		GoTypes:           file_quorumkv_v1_replica_proto_goTypes,
+		DependencyIndexes: file_quorumkv_v1_replica_proto_depIdxs,
+		MessageInfos:      file_quorumkv_v1_replica_proto_msgTypes,
 	}.Build()
-	File_replica_proto = out.File
-	file_replica_proto_goTypes = nil
-	file_replica_proto_depIdxs = nil
+	File_quorumkv_v1_replica_proto = out.File
+	file_quorumkv_v1_replica_proto_goTypes = nil
+	file_quorumkv_v1_replica_proto_depIdxs = nil
 }

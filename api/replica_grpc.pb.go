@@ -2,7 +2,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: replica.proto
+// source: quorumkv/v1/replica.proto
 
 package api
 
@@ -519,5 +519,5 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "replica.proto",
+	Metadata: "quorumkv/v1/replica.proto",
 }

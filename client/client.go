@@ -229,3 +229,61 @@ func (c *Client) Repair(ctx context.Context, partition int) (*api.RepairResponse
 	})
 	return resp, err
 }
+
+// Plan shows what admitting the nodes waiting to join would move.
+func (c *Client) Plan(ctx context.Context) (*api.PlanResponse, error) {
+	var resp *api.PlanResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.Plan(ctx, &api.PlanRequest{})
+		return err
+	})
+	return resp, err
+}
+
+// Commit admits the nodes waiting to join.
+func (c *Client) Commit(ctx context.Context) (*api.PlanResponse, error) {
+	var resp *api.PlanResponse
+	err := c.do(ctx, false, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.Commit(ctx, &api.PlanRequest{})
+		return err
+	})
+	return resp, err
+}
+
+// MemberChange is a leave or remove request.
+type MemberChange struct {
+	Node   string
+	Force  bool
+	DryRun bool
+}
+
+// Leave decommissions a member: it hands its partitions off, then leaves.
+func (c *Client) Leave(ctx context.Context, ch MemberChange) (*api.PlanResponse, error) {
+	return c.memberChange(ctx, ch, api.AdminClient.Leave)
+}
+
+// Remove drops a dead member; the remaining replicas restore its data.
+func (c *Client) Remove(ctx context.Context, ch MemberChange) (*api.PlanResponse, error) {
+	return c.memberChange(ctx, ch, api.AdminClient.Remove)
+}
+
+func (c *Client) memberChange(ctx context.Context, ch MemberChange,
+	rpc func(api.AdminClient, context.Context, *api.MemberChangeRequest, ...grpc.CallOption) (*api.PlanResponse, error)) (*api.PlanResponse, error) {
+	var resp *api.PlanResponse
+	req := &api.MemberChangeRequest{Node: ch.Node, Force: ch.Force, DryRun: ch.DryRun}
+	err := c.do(ctx, false, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = rpc(e.admin, ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Transfers lists the partitions the answering node is pulling.
+func (c *Client) Transfers(ctx context.Context) (*api.TransfersResponse, error) {
+	var resp *api.TransfersResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.Transfers(ctx, &api.TransfersRequest{})
+		return err
+	})
+	return resp, err
+}

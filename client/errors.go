@@ -79,9 +79,20 @@ func fromStatus(err error) error {
 		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
 	case codes.Canceled:
 		return fmt.Errorf("%w: %s", context.Canceled, st.Message())
+	case codes.OK:
+		return nil
 	}
-	return err
+	return &ServerError{Code: st.Code(), Message: st.Message()}
 }
+
+// ServerError is any other failure a node answered with (its gRPC code and
+// message), e.g. a refused membership change.
+type ServerError struct {
+	Code    codes.Code
+	Message string
+}
+
+func (e *ServerError) Error() string { return e.Message }
 
 func errorInfo(st *status.Status) *errdetails.ErrorInfo {
 	for _, d := range st.Details() {

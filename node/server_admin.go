@@ -30,6 +30,9 @@ func (s *adminServer) RingStatus(context.Context, *api.RingStatusRequest) (*api.
 	}
 	for _, id := range sortedIDs(doc) {
 		mem := doc.Members[id]
+		if mem.State == ring.StateRemoved {
+			continue // gone: never listed as a ghost
+		}
 		resp.Members = append(resp.Members, &api.MemberStatus{
 			Id:         id,
 			Address:    mem.Addr,

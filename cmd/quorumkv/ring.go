@@ -18,7 +18,13 @@ func newRingCmd() *cobra.Command {
 		Use:   "ring",
 		Short: "Inspect the ring: members, ownership, where keys live",
 	}
-	cmd.AddCommand(newRingStatusCmd(), newRingEndpointsCmd())
+	cmd.AddCommand(newRingStatusCmd(), newRingEndpointsCmd(),
+		newPlanCmd("plan", "Show what admitting the nodes waiting to join would move", false),
+		newPlanCmd("commit", "Admit the nodes waiting to join (they take their partitions, then serve)", true),
+		newMemberChangeCmd("leave", "Decommission a member: hand its partitions off, then leave the ring", false),
+		newMemberChangeCmd("remove", "Drop a dead member; the other replicas restore its data on the new owners", true),
+		newTransfersCmd(),
+	)
 	return cmd
 }
 
@@ -38,11 +44,12 @@ type memberOutput struct {
 }
 
 type statusOutput struct {
-	Node       string         `json:"node"`
-	Replicas   int            `json:"replicas"`
-	Partitions int            `json:"partitions"`
-	Members    []memberOutput `json:"members"`
-	Verdict    string         `json:"verdict"`
+	Node       string           `json:"node"`
+	Replicas   int              `json:"replicas"`
+	Partitions int              `json:"partitions"`
+	Members    []memberOutput   `json:"members"`
+	Transfers  []transferOutput `json:"transfers"`
+	Verdict    string           `json:"verdict"`
 }
 
 func newRingStatusCmd() *cobra.Command {
@@ -64,6 +71,8 @@ func newRingStatusCmd() *cobra.Command {
 			}
 			out := statusFromProto(resp)
 			addNodeStatus(ctx, resp, out.Members)
+			out.Transfers = collectTransfers(ctx, resp)
+			out.Verdict = verdict(out.Members, out.Replicas, len(out.Transfers))
 			if cf.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
@@ -86,30 +95,43 @@ func statusFromProto(resp *api.RingStatusResponse) statusOutput {
 			Partitions: int(m.GetPartitions()), Owned: int(m.GetOwned()),
 		})
 	}
-	out.Verdict = verdict(out.Members, out.Replicas)
+	out.Verdict = verdict(out.Members, out.Replicas, 0)
 	return out
 }
 
-// verdict is the one line under the status table.
-func verdict(members []memberOutput, n int) string {
-	up, down := 0, 0
+// verdict is the one line under the status table, like riak-admin's.
+func verdict(members []memberOutput, n, transfers int) string {
+	var up, down, joining, leaving, valid int
 	for _, m := range members {
 		if m.Status == "up" {
 			up++
 		} else {
 			down++
 		}
+		switch m.State {
+		case "joining":
+			joining++
+		case "leaving":
+			leaving++
+		case "valid":
+			valid++
+		}
 	}
-	line := fmt.Sprintf("%d up, %d down", up, down)
-	quorum := n/2 + 1
+	line := fmt.Sprintf("%d up, %d down, %d joining, %d leaving", up, down, joining, leaving)
+	if transfers > 0 {
+		line += fmt.Sprintf(", %d partitions moving", transfers)
+	}
+	inRing := valid + leaving
 	switch {
 	case len(members) == 0:
 		return "no members"
-	case down == 0 && len(members) >= n:
+	case inRing < n:
+		return line + fmt.Sprintf(" — under-replicated: %d members for %d replicas", inRing, n)
+	case down == 0 && joining+leaving == 0:
 		return line + " — healthy"
 	case down == 0:
-		return line + fmt.Sprintf(" — under-replicated: %d members for %d replicas", len(members), n)
-	case n-min(down, n) >= quorum:
+		return line + " — rebalancing"
+	case down < n/2+1 && down < n:
 		return line + " — degraded: QUORUM works, ALL fails for keys on down nodes"
 	default:
 		return line + " — unavailable: QUORUM fails for keys on down nodes"

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# compare.sh — quorumkv against etcd and redis on this machine, same client,
+# same workloads, interleaved.
+#
+# Starts, all on 127.0.0.1 with free ports and temporary data directories:
+#   - a 3-node quorumkv cluster (`quorumkv server`, fsync on, N=3),
+#   - a 3-member etcd cluster (Debian's etcd-server),
+#   - a redis primary with 2 replicas (Debian's redis-server; no persistence:
+#     durability comes from replication, checked with WAIT).
+# Then, for each round, for 32 and 128 clients, runs `quorumkv bench` for:
+#   puts:  quorumkv W=2 | etcd put | redis SET + WAIT 1
+#   gets:  quorumkv R=2 | quorumkv R=1 | etcd linearizable | etcd serializable
+# Puts go to fresh keys (a new key prefix per run, uniform over 1M keys), so
+# quorumkv writes carry no causal context and never make siblings; gets read
+# keys loaded first (uniform over --records). Medians over the rounds are
+# printed with their ratios (quorumkv ops/s ÷ the other's ops/s: > 1 means
+# quorumkv is faster), and the servers' CPU time per operation (steadier
+# than throughput on a shared machine); the last line is the ratios as one
+# JSON object.
+# Every run's JSON report and plot go to the results directory.
+#
+# Usage: bench/compare.sh [--quick] [--rounds N] [--duration D] [--warmup D]
+#                         [--records N] [--clients "32 128"] [--out DIR]
+#   --quick: 3 rounds of 1s runs on 5000 keys (under 2 minutes).
+# Needs root (or the packages already installed) for apt-get.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+rounds=3
+duration=8s
+warmup=2s
+interval=1s
+records=100000
+clients_list="32 128"
+out=""
+quick=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; duration=1s; warmup=300ms; interval=250ms; records=5000 ;;
+    --rounds) rounds=$2; shift ;;
+    --duration) duration=$2; shift ;;
+    --warmup) warmup=$2; shift ;;
+    --records) records=$2; shift ;;
+    --clients) clients_list=$2; shift ;;
+    --out) out=$2; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$rounds" -lt 1 ]; then echo "compare.sh: --rounds must be at least 1" >&2; exit 2; fi
+
+log() { echo "compare: $*" >&2; }
+
+# --- packages ---------------------------------------------------------------
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- scratch space, results, cleanup ------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/quorumkv-compare.XXXXXX")
+if [ -z "$out" ]; then out="$work/results"; fi
+mkdir -p "$out/logs" "$out/runs"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  # Keep the results (they may live under $work); drop the data.
+  rm -rf "$work/data" "$work/bin"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+used_ports=" "
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$(shuf -i 20000-60999 -n 1)
+    case "$used_ports" in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      used_ports="$used_ports$p "
+      echo "$p"
+      return
+    fi
+  done
+  echo "compare.sh: no free port found" >&2
+  exit 1
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local secs=$1 what=$2
+  shift 2
+  for _ in $(seq $((secs * 10))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  log "timed out waiting for $what (logs in $out/logs)"
+  exit 1
+}
+
+# --- build ------------------------------------------------------------------------
+mkdir -p "$work/bin" "$work/data"
+log "building quorumkv"
+(cd "$repo" && CGO_ENABLED=0 go build -o "$work/bin/quorumkv" ./cmd/quorumkv)
+qkv="$work/bin/quorumkv"
+
+# --- quorumkv: 3 nodes --------------------------------------------------------------
+qkv_eps=()
+qkv_pids=()
+seed_gossip=""
+for i in 1 2 3; do
+  port=$(free_port)
+  gport=$(free_port)
+  args=(server --id "n$i" --data "$work/data/qkv-n$i" --listen "127.0.0.1:$port" --gossip "127.0.0.1:$gport" --fsync=true --log-level warn)
+  if [ -n "$seed_gossip" ]; then args+=(--join "$seed_gossip"); else seed_gossip="127.0.0.1:$gport"; fi
+  "$qkv" "${args[@]}" >"$out/logs/qkv-n$i.log" 2>&1 &
+  pids+=($!)
+  qkv_pids+=($!)
+  qkv_eps+=("127.0.0.1:$port")
+  [ "$i" = 1 ] && wait_for 20 "quorumkv n1" "$qkv" ring status --endpoints "127.0.0.1:$port" --timeout 1s
+done
+qkv_endpoints=$(IFS=,; echo "${qkv_eps[*]}")
+qkv_ring_up() {
+  local e
+  for e in "${qkv_eps[@]}"; do
+    [ "$("$qkv" ring status --endpoints "$e" --timeout 1s -o json | python3 -c 'import json,sys; print(sum(m["status"]=="up" for m in json.load(sys.stdin)["members"]))')" = 3 ] || return 1
+  done
+}
+wait_for 30 "the quorumkv ring (3 up)" qkv_ring_up
+log "quorumkv: 3 nodes at $qkv_endpoints"
+
+# --- etcd: 3 members ----------------------------------------------------------------
+etcd_cluster=""
+etcd_eps=()
+etcd_pids=()
+declare -a etcd_client etcd_peer
+for i in 1 2 3; do
+  etcd_client[$i]=$(free_port)
+  etcd_peer[$i]=$(free_port)
+  etcd_cluster="${etcd_cluster:+$etcd_cluster,}e$i=http://127.0.0.1:${etcd_peer[$i]}"
+  etcd_eps+=("127.0.0.1:${etcd_client[$i]}")
+done
+for i in 1 2 3; do
+  etcd --name "e$i" --data-dir "$work/data/etcd-e$i" \
+    --listen-client-urls "http://127.0.0.1:${etcd_client[$i]}" --advertise-client-urls "http://127.0.0.1:${etcd_client[$i]}" \
+    --listen-peer-urls "http://127.0.0.1:${etcd_peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${etcd_peer[$i]}" \
+    --initial-cluster "$etcd_cluster" --initial-cluster-state new --initial-cluster-token "compare-$$" \
+    >"$out/logs/etcd-e$i.log" 2>&1 &
+  pids+=($!)
+  etcd_pids+=($!)
+done
+etcd_endpoints=$(IFS=,; echo "${etcd_eps[*]}")
+for e in "${etcd_eps[@]}"; do
+  wait_for 30 "etcd at $e" sh -c "curl -fsS http://$e/health | grep -q '\"health\":\"true\"'"
+done
+log "etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members at $etcd_endpoints"
+
+# --- redis: primary + 2 replicas -------------------------------------------------------
+redis_ports=()
+redis_pids=()
+for i in 0 1 2; do
+  p=$(free_port)
+  redis_ports+=("$p")
+  mkdir -p "$work/data/redis-$i"
+  args=(--port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/data/redis-$i" --daemonize no --protected-mode no)
+  if [ "$i" != 0 ]; then args+=(--replicaof 127.0.0.1 "${redis_ports[0]}"); fi
+  redis-server "${args[@]}" >"$out/logs/redis-$i.log" 2>&1 &
+  pids+=($!)
+  redis_pids+=($!)
+done
+redis_primary="127.0.0.1:${redis_ports[0]}"
+wait_for 30 "2 redis replicas" sh -c "redis-cli -p ${redis_ports[0]} info replication | grep -q '^connected_slaves:2'"
+for p in "${redis_ports[@]:1}"; do
+  wait_for 30 "redis replica $p in sync" sh -c "redis-cli -p $p info replication | grep -q '^master_link_status:up'"
+done
+log "redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): primary $redis_primary, 2 replicas"
+
+# --- load -------------------------------------------------------------------------
+common=(--records "$records" --value-size 100 --distribution uniform --key-prefix r/)
+log "loading $records keys into each store"
+"$qkv" bench --driver quorumkv --endpoints "$qkv_endpoints" --workload load --consistency all --clients 32 "${common[@]}" -o json >"$out/runs/load-quorumkv.json" 2>"$out/logs/load-quorumkv.log"
+"$qkv" bench --driver etcd --endpoints "$etcd_endpoints" --workload load --clients 32 "${common[@]}" -o json >"$out/runs/load-etcd.json" 2>"$out/logs/load-etcd.log"
+"$qkv" bench --driver redis --endpoints "$redis_primary" --workload load --redis-wait 2 --clients 32 "${common[@]}" -o json >"$out/runs/load-redis.json" 2>"$out/logs/load-redis.log"
+
+# --- the runs -----------------------------------------------------------------------
+# name | system | driver flags | workload
+# quorumkv runs 3 connections, each preferring another node as coordinator
+# (its client sends everything to its first endpoint); the etcd driver
+# spreads requests over the members itself.
+cases=(
+  "qkv_put_w2|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 3 --w 2|write"
+  "etcd_put|etcd|--driver etcd --endpoints $etcd_endpoints|write"
+  "redis_put_wait1|redis|--driver redis --endpoints $redis_primary --redis-wait 1|write"
+  "qkv_get_r2|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 3 --r 2|c"
+  "qkv_get_r1|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 3 --r 1|c"
+  "etcd_get_linearizable|etcd|--driver etcd --endpoints $etcd_endpoints|c"
+  "etcd_get_serializable|etcd|--driver etcd --endpoints $etcd_endpoints --etcd-serializable|c"
+)
+# cpu_ticks PID...: user+system CPU time of the processes, in clock ticks.
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+total=$((rounds * $(wc -w <<<"$clients_list") * ${#cases[@]}))
+n=0
+for round in $(seq "$rounds"); do
+  for c in $clients_list; do
+    for spec in "${cases[@]}"; do
+      IFS='|' read -r name system flags workload <<<"$spec"
+      n=$((n + 1))
+      tag="${name}_c${c}_r${round}"
+      if [ "$workload" = write ]; then
+        keys=(--records 1000000 --value-size 100 --distribution uniform --key-prefix "w-$tag/")
+      else
+        keys=("${common[@]}")
+      fi
+      case "$system" in
+        qkv) spids=("${qkv_pids[@]}") ;;
+        etcd) spids=("${etcd_pids[@]}") ;;
+        redis) spids=("${redis_pids[@]}") ;;
+      esac
+      cpu0=$(cpu_ticks "${spids[@]}")
+      # shellcheck disable=SC2086 # flags is a word list
+      "$qkv" bench $flags --workload "$workload" --clients "$c" --duration "$duration" --warmup "$warmup" \
+        --interval "$interval" --seed "$round" "${keys[@]}" -o json --plot "$out/runs/$tag.png" \
+        >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
+      echo "$(( $(cpu_ticks "${spids[@]}") - cpu0 )) $hz" >"$out/runs/$tag.cpu"
+      log "[$n/$total] $tag: $(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; print("%.0f ops/s, p99 %.2f ms, errors %d" % (t["ops_per_sec"], t["latency_ms"]["p99"], sum(t["errors"].values())))' "$out/runs/$tag.json")"
+    done
+  done
+done
+
+# --- summary ------------------------------------------------------------------------
+python3 - "$out" "$rounds" "$clients_list" "$quick" <<'EOF'
+import json, os, statistics, sys
+
+out, rounds, clients, quick = sys.argv[1], int(sys.argv[2]), [int(c) for c in sys.argv[3].split()], sys.argv[4] == "1"
+names = ["qkv_put_w2", "etcd_put", "redis_put_wait1", "qkv_get_r2", "qkv_get_r1", "etcd_get_linearizable", "etcd_get_serializable"]
+label = {
+    "qkv_put_w2": "quorumkv put W=2", "etcd_put": "etcd put", "redis_put_wait1": "redis SET+WAIT 1",
+    "qkv_get_r2": "quorumkv get R=2", "qkv_get_r1": "quorumkv get R=1",
+    "etcd_get_linearizable": "etcd get linearizable", "etcd_get_serializable": "etcd get serializable",
+}
+med = {}
+cpu_med = {}
+rows = []
+for c in clients:
+    for name in names:
+        reps = [json.load(open(os.path.join(out, "runs", f"{name}_c{c}_r{r}.json"))) for r in range(1, rounds + 1)]
+        ops = [r["total"]["ops_per_sec"] for r in reps]
+        p50 = statistics.median(r["total"]["latency_ms"]["p50"] for r in reps)
+        p99 = statistics.median(r["total"]["latency_ms"]["p99"] for r in reps)
+        errs = sum(sum(r["total"]["errors"].values()) for r in reps)
+        cpu = []  # server CPU (all three processes) per operation, warmup included, in µs
+        for r, rep in zip(range(1, rounds + 1), reps):
+            ticks, hz = open(os.path.join(out, "runs", f"{name}_c{c}_r{r}.cpu")).read().split()
+            n = rep["warmup_ops"] + rep["total"]["count"] + sum(rep["total"]["errors"].values())
+            cpu.append(int(ticks) / int(hz) * 1e6 / n if n else 0)
+        med[(name, c)] = statistics.median(ops)
+        cpu_med[(name, c)] = statistics.median(cpu)
+        rows.append((label[name], c, statistics.median(ops), min(ops), max(ops), p50, p99, statistics.median(cpu), errs))
+
+print()
+print(f"medians of {rounds} rounds{' (quick)' if quick else ''}; ops/s of successful operations, latency in ms,")
+print("server CPU = CPU time of the store's three processes per operation, in µs")
+print(f"{'case':<24}{'clients':>8}{'ops/s':>10}{'min':>9}{'max':>9}{'p50':>9}{'p99':>9}{'srv CPU':>9}{'errors':>8}")
+for l, c, o, lo, hi, p50, p99, cpu, e in rows:
+    print(f"{l:<24}{c:>8}{o:>10.0f}{lo:>9.0f}{hi:>9.0f}{p50:>9.2f}{p99:>9.2f}{cpu:>9.0f}{e:>8}")
+
+pairs = [
+    ("put_w2_vs_etcd", "qkv_put_w2", "etcd_put", "quorumkv put W=2 / etcd put"),
+    ("get_r2_vs_etcd_linearizable", "qkv_get_r2", "etcd_get_linearizable", "quorumkv get R=2 / etcd linearizable get"),
+    ("get_r1_vs_etcd_serializable", "qkv_get_r1", "etcd_get_serializable", "quorumkv get R=1 / etcd serializable get"),
+    ("put_w2_vs_redis_wait1", "qkv_put_w2", "redis_put_wait1", "quorumkv put W=2 / redis SET+WAIT 1"),
+]
+ratios = {}
+print()
+print(f"{'throughput ratio (> 1: quorumkv faster)':<46}" + "".join(f"{'c' + str(c):>8}" for c in clients))
+for key, a, b, text in pairs:
+    cells = []
+    for c in clients:
+        r = round(med[(a, c)] / med[(b, c)], 2) if med[(b, c)] > 0 else None
+        ratios[f"{key}_c{c}"] = r
+        cells.append(f"{r:>8.2f}" if r is not None else f"{'n/a':>8}")
+    print(f"{text:<46}" + "".join(cells))
+
+summary = {"rounds": rounds, "clients": clients, "quick": quick,
+           "medians_ops_per_sec": {f"{n}_c{c}": v for (n, c), v in med.items()},
+           "medians_server_cpu_us_per_op": {f"{n}_c{c}": round(v, 1) for (n, c), v in cpu_med.items()},
+           "ratios": ratios}
+with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+print()
+print(f"results: {out} (runs/*.json, runs/*.png, summary.json, logs/)")
+print(json.dumps(ratios))
+EOF

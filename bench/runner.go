@@ -1,0 +1,407 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config is one run.
+type Config struct {
+	Workload Workload
+	// Distribution of reads' and updates' keys ("": the workload's).
+	Distribution string
+	// Records is the key space: keys 0…Records-1 (inserts add keys after it).
+	Records   int64
+	KeyPrefix string
+	ValueSize ValueSize
+	// Seed makes every client's key, value and operation stream
+	// reproducible (client i draws from its own source seeded by Seed and i).
+	Seed uint64
+	// Clients is the number of concurrent clients (goroutines).
+	Clients int
+	// Rate > 0 runs open loop at Rate operations per second in total;
+	// 0 runs closed loop.
+	Rate float64
+	// Duration and Ops bound the measured part of the run (after Warmup);
+	// whichever comes first ends it. A load ends when every key is inserted.
+	Duration time.Duration
+	Ops      int64
+	// Warmup runs the workload for this long first, recording nothing.
+	Warmup time.Duration
+	// Interval between progress reports (0: none, one interval for the run).
+	Interval time.Duration
+	// Timeout bounds each operation (default 10s).
+	Timeout time.Duration
+	// HDRDir, when set, receives an HdrHistogram log per operation.
+	HDRDir string
+	// OnInterval is called after every interval (from the collector's
+	// goroutine).
+	OnInterval func(Interval)
+	// Clock defaults to the wall clock.
+	Clock Clock
+}
+
+// Validate checks the configuration and fills in its defaults.
+func (c *Config) Validate() error {
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	if c.Distribution == "" {
+		c.Distribution = c.Workload.Distribution
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	switch {
+	case c.Workload.Name == "" || c.Workload.Mix == [numOps]float64{}:
+		return errors.New("bench: no workload")
+	case c.Records <= 0:
+		return fmt.Errorf("bench: records must be positive, got %d", c.Records)
+	case c.Clients <= 0:
+		return fmt.Errorf("bench: clients must be positive, got %d", c.Clients)
+	case c.Rate < 0:
+		return fmt.Errorf("bench: rate must not be negative, got %g", c.Rate)
+	case c.Duration < 0 || c.Warmup < 0 || c.Interval < 0 || c.Ops < 0:
+		return errors.New("bench: duration, warmup, interval and ops must not be negative")
+	case c.Duration == 0 && c.Ops == 0 && !c.Workload.Load:
+		return errors.New("bench: give a duration or a number of operations")
+	case c.ValueSize.Max < c.ValueSize.Min || c.ValueSize.Min < 0:
+		return fmt.Errorf("bench: bad value size %s", c.ValueSize)
+	}
+	_, err := newKeyChooser(c.Distribution, newKeySpace(1, 1))
+	return err
+}
+
+// Settings are the run's settings as reported (driver fields left empty).
+func (c Config) Settings() Settings {
+	mix := map[string]float64{}
+	for _, op := range Ops() {
+		if p := c.Workload.Mix[op]; p > 0 {
+			mix[op.String()] = p
+		}
+	}
+	dist := c.Distribution
+	if dist == "" {
+		dist = c.Workload.Distribution
+	}
+	mode := "closed"
+	if c.Rate > 0 {
+		mode = "open"
+	}
+	return Settings{
+		Workload: c.Workload.Name, Mix: mix, Distribution: dist, Records: c.Records,
+		KeyPrefix: c.KeyPrefix, ValueSize: c.ValueSize.String(), Seed: c.Seed,
+		Clients: c.Clients, Mode: mode, Rate: c.Rate, Duration: c.Duration.String(), Ops: c.Ops,
+		Warmup: c.Warmup.String(), Interval: c.Interval.String(), Timeout: c.Timeout.String(),
+	}
+}
+
+// run is the state of one Run.
+type run struct {
+	cfg     Config
+	drivers []Driver
+	ks      *keySpace
+	sched   Schedule
+	open    bool
+	// measureStart ends the warmup; deadline (zero: none) ends the run.
+	measureStart, deadline time.Time
+	seq                    atomic.Int64 // open loop: next operation of the schedule
+	measured               atomic.Int64 // operations counted against Ops
+	startedMeasured        atomic.Int64 // open loop: measured operations started
+	warmupOps              atomic.Int64 // operations finished during the warmup
+	stop                   atomic.Bool
+}
+
+// Run drives the drivers with cfg's workload: client i uses
+// drivers[i%len(drivers)]. It returns the report when the run ends (or ctx
+// is cancelled: then the report covers what ran and says it was
+// interrupted). Run does not close the drivers.
+func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(drivers) == 0 {
+		return nil, errors.New("bench: no driver")
+	}
+	loaded := cfg.Records
+	if cfg.Workload.Load {
+		loaded = 0
+	}
+	clock := cfg.Clock
+	start := clock.Now()
+	r := &run{cfg: cfg, drivers: drivers, ks: newKeySpace(cfg.Records, loaded), open: cfg.Rate > 0}
+	r.sched = Schedule{Start: start, Rate: cfg.Rate}
+	r.measureStart = start.Add(cfg.Warmup)
+	if cfg.Duration > 0 {
+		r.deadline = r.measureStart.Add(cfg.Duration)
+	}
+
+	recs := make([]*recorder, cfg.Clients)
+	workers := make([]*worker, cfg.Clients)
+	for i := range workers {
+		recs[i] = &recorder{}
+		w, err := r.newWorker(i, recs[i])
+		if err != nil {
+			return nil, err
+		}
+		workers[i] = w
+	}
+	col := &collector{recs: recs, measureStart: r.measureStart, last: r.measureStart, interval: cfg.Interval, onInterval: cfg.OnInterval}
+	if cfg.HDRDir != "" {
+		logs, err := newHDRLogs(cfg.HDRDir, r.measureStart)
+		if err != nil {
+			return nil, err
+		}
+		col.hdr = logs
+	}
+
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() { w.loop(ctx) })
+	}
+	done := make(chan struct{})
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		if cfg.Interval > 0 {
+			col.periodic(clock, cfg.Interval, done)
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-collected
+	end := clock.Now()
+	col.tick(end, true)
+
+	rep := col.report(end)
+	rep.Settings = cfg.Settings()
+	rep.Started = start
+	rep.Interrupted = ctx.Err() != nil
+	rep.WarmupOps = r.warmupOps.Load()
+	if r.open && cfg.Ops == 0 && !r.deadline.IsZero() {
+		scheduled := r.sched.Before(r.deadline) - r.sched.Before(r.measureStart)
+		rep.Unsent = max(scheduled-r.startedMeasured.Load(), 0)
+	}
+	if col.hdr != nil {
+		if err := errors.Join(col.hdrErr, col.hdr.close()); err != nil {
+			return rep, fmt.Errorf("bench: hdr log: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// worker is one client.
+type worker struct {
+	r     *run
+	drv   Driver
+	rng   *rand.Rand
+	ops   opChooser
+	keys  KeyChooser
+	vals  *valueGen
+	rec   *recorder
+	clock Clock
+}
+
+func (r *run) newWorker(i int, rec *recorder) (*worker, error) {
+	keys, err := newKeyChooser(r.cfg.Distribution, r.ks)
+	if err != nil {
+		return nil, err
+	}
+	id := uint64(i) + 1
+	return &worker{
+		r: r, drv: r.drivers[i%len(r.drivers)], rec: rec, clock: r.cfg.Clock,
+		rng:  rand.New(rand.NewPCG(r.cfg.Seed, id)),
+		ops:  newOpChooser(r.cfg.Workload),
+		keys: keys,
+		vals: newValueGen(r.cfg.ValueSize, rand.New(rand.NewPCG(r.cfg.Seed, id<<32|0x76616c))),
+	}, nil
+}
+
+func (w *worker) loop(ctx context.Context) {
+	r := w.r
+	for ctx.Err() == nil && !r.stop.Load() {
+		var intended time.Time
+		if r.open {
+			intended = r.sched.At(r.seq.Add(1) - 1)
+		} else {
+			intended = w.clock.Now()
+		}
+		if !r.deadline.IsZero() && !intended.Before(r.deadline) {
+			return
+		}
+		measured := !intended.Before(r.measureStart)
+		if measured && r.cfg.Ops > 0 && r.measured.Add(1) > r.cfg.Ops {
+			r.stop.Store(true)
+			return
+		}
+		if r.open {
+			if w.clock.SleepUntil(ctx, intended) != nil {
+				return
+			}
+			if !r.deadline.IsZero() && !w.clock.Now().Before(r.deadline) {
+				return // behind schedule at the end: counted as unsent
+			}
+			if measured {
+				r.startedMeasured.Add(1)
+			}
+		}
+		op := w.ops.next(w.rng)
+		insertKey := int64(-1)
+		if op == OpInsert {
+			insertKey = r.ks.nextInsert()
+			if r.cfg.Workload.Load && insertKey >= r.cfg.Records {
+				r.stop.Store(true)
+				return
+			}
+		}
+		notFound, err := w.do(ctx, op, insertKey)
+		end := w.clock.Now()
+		if ctx.Err() != nil {
+			return // interrupted: the operation's outcome says nothing
+		}
+		if measured {
+			w.rec.record(op, end.Sub(intended), notFound, err)
+		} else {
+			r.warmupOps.Add(1)
+		}
+	}
+}
+
+// do runs one operation. notFound: a read found no value.
+func (w *worker) do(ctx context.Context, op Op, insertKey int64) (notFound bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, w.r.cfg.Timeout)
+	defer cancel()
+	prefix := w.r.cfg.KeyPrefix
+	switch op {
+	case OpRead:
+		res, err := w.drv.Get(ctx, keyName(prefix, w.keys.Next(w.rng)))
+		return err == nil && !res.Found, err
+	case OpUpdate:
+		_, err := w.drv.Put(ctx, keyName(prefix, w.keys.Next(w.rng)), w.vals.next(w.rng), "")
+		return false, err
+	case OpInsert:
+		defer w.r.ks.acked.ack(insertKey)
+		_, err := w.drv.Put(ctx, keyName(prefix, insertKey), w.vals.next(w.rng), "")
+		return false, err
+	case OpRMW:
+		key := keyName(prefix, w.keys.Next(w.rng))
+		res, err := w.drv.Get(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		_, err = w.drv.Put(ctx, key, w.vals.next(w.rng), res.Token)
+		return false, err
+	}
+	return false, fmt.Errorf("bench: unknown operation %v", op)
+}
+
+// collector merges the clients' recorders once per interval.
+type collector struct {
+	recs         []*recorder
+	measureStart time.Time
+	last         time.Time // end of the last interval
+	totals       [numOps]*opStats
+	interval     time.Duration
+	intervals    []Interval
+	lastStats    [numOps]*opStats // the last interval's, which began at lastFrom
+	lastFrom     time.Time
+	onInterval   func(Interval)
+	hdr          *hdrLogs
+	hdrErr       error
+}
+
+// periodic ticks every interval of real time once the warmup is over, until
+// done closes.
+func (c *collector) periodic(clock Clock, interval time.Duration, done <-chan struct{}) {
+	if wait := c.measureStart.Sub(clock.Now()); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-done:
+			t.Stop()
+			return
+		}
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			c.tick(clock.Now(), false)
+		case <-done:
+			return
+		}
+	}
+}
+
+// tick closes the interval ending at now. A last interval shorter than half
+// the others is folded into the one before it (the series stays even); an
+// empty one is dropped.
+func (c *collector) tick(now time.Time, final bool) {
+	if now.Before(c.last) {
+		now = c.last
+	}
+	stats := mergeRecorders(c.recs)
+	empty := true
+	for _, s := range stats {
+		if s != nil {
+			empty = false
+		}
+	}
+	if final && empty && len(c.intervals) > 0 {
+		return
+	}
+	if c.hdr != nil && c.hdrErr == nil {
+		c.hdrErr = c.hdr.write(stats, c.last, now)
+	}
+	for op, s := range stats {
+		if s == nil {
+			continue
+		}
+		if c.totals[op] == nil {
+			c.totals[op] = newOpStats()
+		}
+		c.totals[op].merge(s)
+	}
+	if final && len(c.intervals) > 0 && now.Sub(c.last) < c.interval/2 {
+		for op, s := range stats {
+			if s == nil {
+				continue
+			}
+			if c.lastStats[op] == nil {
+				c.lastStats[op] = newOpStats()
+			}
+			c.lastStats[op].merge(s)
+		}
+		c.intervals[len(c.intervals)-1] = newInterval(c.lastStats, now.Sub(c.measureStart), now.Sub(c.lastFrom))
+		c.last = now
+		return
+	}
+	iv := newInterval(stats, now.Sub(c.measureStart), now.Sub(c.last))
+	c.lastFrom, c.last = c.last, now
+	c.lastStats = stats
+	c.intervals = append(c.intervals, iv)
+	if c.onInterval != nil {
+		c.onInterval(iv)
+	}
+}
+
+func (c *collector) report(end time.Time) *Report {
+	elapsed := max(end.Sub(c.measureStart), 0)
+	rep := &Report{ElapsedS: elapsed.Seconds(), Results: map[string]OpResult{}, Intervals: c.intervals}
+	all := newOpStats()
+	for op, s := range c.totals {
+		if s == nil {
+			continue
+		}
+		rep.Results[Op(op).String()] = newOpResult(s, elapsed)
+		all.merge(s)
+	}
+	rep.Total = newOpResult(all, elapsed)
+	return rep
+}

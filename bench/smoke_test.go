@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/node/nodetest"
+)
+
+// TestSmokeQuorumkv runs workload a for two seconds with four clients against
+// a real three-node cluster.
+func TestSmokeQuorumkv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	var eps []string
+	for _, id := range c.IDs() {
+		eps = append(eps, c.Node(id).Addr())
+	}
+	contexts := NewContextCache(0)
+	var drivers []Driver
+	for range 2 {
+		d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps, Level: client.Quorum, Contexts: contexts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		drivers = append(drivers, d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	load := Config{Workload: Workloads["load"], Records: 200, KeyPrefix: "smoke/", ValueSize: ValueSize{50, 150},
+		Seed: 1, Clients: 4}
+	rep, err := Run(ctx, load, drivers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Results["insert"]; got.Count != 200 || got.ErrorTotal() != 0 {
+		t.Fatalf("load: %d inserts, errors %v (%v)", got.Count, got.Errors, got.ErrorSamples)
+	}
+
+	var intervals int
+	cfg := Config{Workload: Workloads["a"], Records: 200, KeyPrefix: "smoke/", ValueSize: ValueSize{100, 100},
+		Seed: 1, Clients: 4, Duration: 2 * time.Second, Interval: 500 * time.Millisecond,
+		OnInterval: func(Interval) { intervals++ }, HDRDir: t.TempDir()}
+	rep, err = Run(ctx, cfg, drivers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("workload a: %d ops, %.0f ops/s, p50 %.2f ms, p99 %.2f ms",
+		rep.Total.Count, rep.Total.OpsPerSec, rep.Total.LatencyMs.P50, rep.Total.LatencyMs.P99)
+	for _, op := range []string{"read", "update"} {
+		r := rep.Results[op]
+		if r.Count == 0 {
+			t.Errorf("no %s completed", op)
+		}
+		if r.ErrorTotal() != 0 {
+			t.Errorf("%s errors %v: %v", op, r.Errors, r.ErrorSamples)
+		}
+		if r.NotFound != 0 {
+			t.Errorf("%d reads of loaded keys found nothing", r.NotFound)
+		}
+	}
+	if intervals < 3 {
+		t.Errorf("%d progress intervals in 2s at 500ms, want 4", intervals)
+	}
+	if rep.Interrupted || rep.ElapsedS < 2 || rep.ElapsedS > 3 {
+		t.Errorf("elapsed %.2fs interrupted %v", rep.ElapsedS, rep.Interrupted)
+	}
+}
+
+// BenchmarkClusterWrite runs the write workload (W=2, 32 clients) against an
+// in-process three-node cluster, servers and clients in one process, so a
+// CPU profile shows the whole path:
+//
+//	go test -run '^$' -bench ClusterWrite -benchtime 20000x -cpuprofile cpu.out ./bench
+func BenchmarkClusterWrite(b *testing.B) {
+	c := nodetest.Start(b, 3, nodetest.Options{Partitions: 1024})
+	var eps []string
+	for _, id := range c.IDs() {
+		eps = append(eps, c.Node(id).Addr())
+	}
+	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps, W: 2, Contexts: NewContextCache(0)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	cfg := Config{Workload: Workloads["write"], Records: 1_000_000, KeyPrefix: "bench/", ValueSize: ValueSize{100, 100},
+		Seed: 1, Clients: 32, Ops: int64(b.N)}
+	b.ResetTimer()
+	rep, err := Run(context.Background(), cfg, []Driver{d})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if n := rep.Total.ErrorTotal(); n > 0 {
+		b.Errorf("%d errors: %v", n, rep.Results["update"].ErrorSamples)
+	}
+	b.ReportMetric(rep.Total.OpsPerSec, "ops/s")
+	b.ReportMetric(rep.Total.LatencyMs.P99, "p99-ms")
+}
