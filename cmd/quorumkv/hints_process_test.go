@@ -136,3 +136,9 @@ func TestProcessHintHolderRestart(t *testing.T) {
 		t.Fatalf("n3 alone serves %d/300 keys at ONE", got)
 	}
 }
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+func allLevel() client.CallOption { return client.WithLevel(client.All) }

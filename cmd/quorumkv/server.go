@@ -19,6 +19,7 @@ type serverFlags struct {
 	cfg           node.Config
 	fsync         bool
 	hinted        bool
+	autoJoin      bool
 	gossipProfile string
 	logLevel      string
 	logFormat     string
@@ -42,6 +43,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.Listen, "listen", "127.0.0.1:7101", "gRPC listen address")
 	fl.StringVar(&f.cfg.Gossip, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address")
 	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
+	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
 	fl.IntVar(&f.cfg.Partitions, "partitions", node.DefaultPartitions, "number of partitions, Q (cluster constant)")
 	fl.BoolVar(&f.fsync, "fsync", true, "fsync every write before acknowledging it (false trades durability for speed)")
@@ -76,6 +78,7 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	}
 	f.cfg.NoSync = !f.fsync
 	f.cfg.DisableHintedHandoff = !f.hinted
+	f.cfg.NoAutoJoin = !f.autoJoin
 	if f.cfg.AntiEntropyInterval == 0 {
 		f.cfg.DisableAntiEntropy = true
 	}

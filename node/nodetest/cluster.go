@@ -219,6 +219,42 @@ func (c *Cluster) Repair(ctx context.Context) int {
 	return total
 }
 
+// Add starts one more node (id n<N+1>) that joins the cluster, and returns
+// its index. It does not wait for the join to finish (see WaitRing).
+func (c *Cluster) Add() int {
+	c.t.Helper()
+	i := len(c.ids)
+	c.ids = append(c.ids, fmt.Sprintf("n%d", i+1))
+	c.Nodes = append(c.Nodes, nil)
+	c.Restart(i)
+	return i
+}
+
+// WaitRing waits until every running node's current and target rings are
+// exactly ids and no node is moving a partition.
+func (c *Cluster) WaitRing(timeout time.Duration, ids ...string) {
+	c.t.Helper()
+	want := slices.Sorted(slices.Values(ids))
+	Eventually(c.t, timeout, func() error {
+		for _, n := range c.Nodes {
+			if n == nil {
+				continue
+			}
+			m := n.Membership()
+			if got := m.Ring().Members(); !slices.Equal(got, want) {
+				return fmt.Errorf("%s: ring %v, want %v", n.ID(), got, want)
+			}
+			if got := m.Target().Members(); !slices.Equal(got, want) {
+				return fmt.Errorf("%s: target %v, want %v", n.ID(), got, want)
+			}
+			if ts := n.Transfers(); len(ts) > 0 {
+				return fmt.Errorf("%s: %d transfers, e.g. %+v", n.ID(), len(ts), ts[0])
+			}
+		}
+		return nil
+	})
+}
+
 // Preference is the ordered replica list of key.
 func (c *Cluster) Preference(key []byte) []string {
 	for _, n := range c.Nodes {

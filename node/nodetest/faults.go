@@ -22,12 +22,23 @@ const (
 
 // Faults is the shared fault state of a cluster's node-to-node links.
 type Faults struct {
-	mu  sync.Mutex
-	cut map[[2]string]Mode // (from, to)
+	mu     sync.Mutex
+	cut    map[[2]string]Mode // (from, to)
+	budget map[[2]string]int  // calls left before the link breaks
 }
 
 // NewFaults returns a fault state with every link up.
-func NewFaults() *Faults { return &Faults{cut: map[[2]string]Mode{}} }
+func NewFaults() *Faults {
+	return &Faults{cut: map[[2]string]Mode{}, budget: map[[2]string]int{}}
+}
+
+// CutAfter lets `calls` more calls from a to b through, then refuses them
+// (one way): a link that fails in the middle of a transfer.
+func (f *Faults) CutAfter(a, b string, calls int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.budget[[2]string{a, b}] = calls
+}
 
 // Cut breaks the link between a and b, both ways.
 func (f *Faults) Cut(a, b string, mode Mode) {
@@ -51,11 +62,19 @@ func (f *Faults) Heal() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	clear(f.cut)
+	clear(f.budget)
 }
 
 func (f *Faults) check(ctx context.Context, from, to string) error {
 	f.mu.Lock()
-	mode, cut := f.cut[[2]string{from, to}]
+	link := [2]string{from, to}
+	mode, cut := f.cut[link]
+	if left, ok := f.budget[link]; ok {
+		if left <= 0 {
+			mode, cut = Refuse, true
+		}
+		f.budget[link] = left - 1
+	}
 	f.mu.Unlock()
 	if !cut {
 		return nil
