@@ -986,6 +986,103 @@ func (x *ReapResponse) GetReaped() uint64 {
 	return 0
 }
 
+type ApplyBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ApplyRequest        `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyBatchRequest) Reset() {
+	*x = ApplyBatchRequest{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyBatchRequest) ProtoMessage() {}
+
+func (x *ApplyBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyBatchRequest.ProtoReflect.Descriptor instead.
+func (*ApplyBatchRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ApplyBatchRequest) GetItems() []*ApplyRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ApplyBatchRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+type ApplyBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// errors[i] is item i's failure, empty when it was applied.
+	Errors        []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyBatchResponse) Reset() {
+	*x = ApplyBatchResponse{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyBatchResponse) ProtoMessage() {}
+
+func (x *ApplyBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyBatchResponse.ProtoReflect.Descriptor instead.
+func (*ApplyBatchResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ApplyBatchResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 var File_quorumkv_v1_replica_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_replica_proto_rawDesc = "" +
@@ -1043,9 +1140,16 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\aobjects\x18\x02 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\"&\n" +
 	"\fReapResponse\x12\x16\n" +
-	"\x06reaped\x18\x01 \x01(\x04R\x06reaped2\xf4\x05\n" +
+	"\x06reaped\x18\x01 \x01(\x04R\x06reaped\"X\n" +
+	"\x11ApplyBatchRequest\x12/\n" +
+	"\x05items\x18\x01 \x03(\v2\x19.quorumkv.v1.ApplyRequestR\x05items\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\",\n" +
+	"\x12ApplyBatchResponse\x12\x16\n" +
+	"\x06errors\x18\x01 \x03(\tR\x06errors2\xc3\x06\n" +
 	"\aReplica\x12>\n" +
-	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
+	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12M\n" +
+	"\n" +
+	"ApplyBatch\x12\x1e.quorumkv.v1.ApplyBatchRequest\x1a\x1f.quorumkv.v1.ApplyBatchResponse\x12;\n" +
 	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12<\n" +
 	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12C\n" +
 	"\bTreeRoot\x12\x18.quorumkv.v1.TreeRequest\x1a\x1d.quorumkv.v1.TreeRootResponse\x12I\n" +
@@ -1070,7 +1174,7 @@ func file_quorumkv_v1_replica_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_replica_proto_rawDescData
 }
 
-var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*ApplyRequest)(nil),        // 0: quorumkv.v1.ApplyRequest
 	(*ApplyResponse)(nil),       // 1: quorumkv.v1.ApplyResponse
@@ -1091,42 +1195,47 @@ var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*FetchResponse)(nil),       // 16: quorumkv.v1.FetchResponse
 	(*PushRequest)(nil),         // 17: quorumkv.v1.PushRequest
 	(*ReapResponse)(nil),        // 18: quorumkv.v1.ReapResponse
-	(*PutRequest)(nil),          // 19: quorumkv.v1.PutRequest
-	(*PutResponse)(nil),         // 20: quorumkv.v1.PutResponse
+	(*ApplyBatchRequest)(nil),   // 19: quorumkv.v1.ApplyBatchRequest
+	(*ApplyBatchResponse)(nil),  // 20: quorumkv.v1.ApplyBatchResponse
+	(*PutRequest)(nil),          // 21: quorumkv.v1.PutRequest
+	(*PutResponse)(nil),         // 22: quorumkv.v1.PutResponse
 }
 var file_quorumkv_v1_replica_proto_depIdxs = []int32{
-	19, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
-	20, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	21, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	22, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
 	12, // 2: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
 	15, // 3: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
 	15, // 4: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
-	0,  // 5: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
-	2,  // 6: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
-	6,  // 7: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
-	7,  // 8: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
-	7,  // 9: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
-	10, // 10: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
-	11, // 11: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
-	14, // 12: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
-	17, // 13: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
-	17, // 14: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
-	4,  // 15: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	1,  // 16: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	3,  // 17: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	1,  // 18: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	8,  // 19: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
-	9,  // 20: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
-	9,  // 21: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
-	13, // 22: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
-	16, // 23: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
-	1,  // 24: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
-	18, // 25: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
-	5,  // 26: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	16, // [16:27] is the sub-list for method output_type
-	5,  // [5:16] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	0,  // 5: quorumkv.v1.ApplyBatchRequest.items:type_name -> quorumkv.v1.ApplyRequest
+	0,  // 6: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
+	19, // 7: quorumkv.v1.Replica.ApplyBatch:input_type -> quorumkv.v1.ApplyBatchRequest
+	2,  // 8: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
+	6,  // 9: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
+	7,  // 10: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
+	7,  // 11: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
+	10, // 12: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
+	11, // 13: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
+	14, // 14: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
+	17, // 15: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
+	17, // 16: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
+	4,  // 17: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	1,  // 18: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
+	20, // 19: quorumkv.v1.Replica.ApplyBatch:output_type -> quorumkv.v1.ApplyBatchResponse
+	3,  // 20: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
+	1,  // 21: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	8,  // 22: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	9,  // 23: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	9,  // 24: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	13, // 25: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	16, // 26: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	1,  // 27: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	18, // 28: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
+	5,  // 29: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	18, // [18:30] is the sub-list for method output_type
+	6,  // [6:18] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_replica_proto_init() }
@@ -1141,7 +1250,7 @@ func file_quorumkv_v1_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_replica_proto_rawDesc), len(file_quorumkv_v1_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Replica_Apply_FullMethodName        = "/quorumkv.v1.Replica/Apply"
+	Replica_ApplyBatch_FullMethodName   = "/quorumkv.v1.Replica/ApplyBatch"
 	Replica_Read_FullMethodName         = "/quorumkv.v1.Replica/Read"
 	Replica_Hint_FullMethodName         = "/quorumkv.v1.Replica/Hint"
 	Replica_TreeRoot_FullMethodName     = "/quorumkv.v1.Replica/TreeRoot"
@@ -40,6 +41,9 @@ const (
 type ReplicaClient interface {
 	// Apply merges a sibling set into the local replica (sync) durably.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
+	// ApplyBatch merges many sibling sets with one durable write (a peer's
+	// replication traffic, coalesced).
+	ApplyBatch(ctx context.Context, in *ApplyBatchRequest, opts ...grpc.CallOption) (*ApplyBatchResponse, error)
 	// Read returns the local replica's sibling set for a key.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
 	// Hint asks a fallback node to hold a sibling set for an unreachable
@@ -72,6 +76,16 @@ func (c *replicaClient) Apply(ctx context.Context, in *ApplyRequest, opts ...grp
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ApplyResponse)
 	err := c.cc.Invoke(ctx, Replica_Apply_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicaClient) ApplyBatch(ctx context.Context, in *ApplyBatchRequest, opts ...grpc.CallOption) (*ApplyBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyBatchResponse)
+	err := c.cc.Invoke(ctx, Replica_ApplyBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +200,9 @@ func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts
 type ReplicaServer interface {
 	// Apply merges a sibling set into the local replica (sync) durably.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
+	// ApplyBatch merges many sibling sets with one durable write (a peer's
+	// replication traffic, coalesced).
+	ApplyBatch(context.Context, *ApplyBatchRequest) (*ApplyBatchResponse, error)
 	// Read returns the local replica's sibling set for a key.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
 	// Hint asks a fallback node to hold a sibling set for an unreachable
@@ -216,6 +233,9 @@ type UnimplementedReplicaServer struct{}
 
 func (UnimplementedReplicaServer) Apply(context.Context, *ApplyRequest) (*ApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
+}
+func (UnimplementedReplicaServer) ApplyBatch(context.Context, *ApplyBatchRequest) (*ApplyBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyBatch not implemented")
 }
 func (UnimplementedReplicaServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Read not implemented")
@@ -282,6 +302,24 @@ func _Replica_Apply_Handler(srv interface{}, ctx context.Context, dec func(inter
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ReplicaServer).Apply(ctx, req.(*ApplyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replica_ApplyBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).ApplyBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_ApplyBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).ApplyBatch(ctx, req.(*ApplyBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -476,6 +514,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Apply",
 			Handler:    _Replica_Apply_Handler,
+		},
+		{
+			MethodName: "ApplyBatch",
+			Handler:    _Replica_ApplyBatch_Handler,
 		},
 		{
 			MethodName: "Read",

@@ -19,12 +19,15 @@ type grpcTransport struct {
 	self    string
 	resolve func(node string) (string, bool)
 
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	mu      sync.Mutex
+	conns   map[string]*grpc.ClientConn
+	batches *batcher
 }
 
 func newGRPCTransport(self string, resolve func(string) (string, bool)) *grpcTransport {
-	return &grpcTransport{self: self, resolve: resolve, conns: map[string]*grpc.ClientConn{}}
+	t := &grpcTransport{self: self, resolve: resolve, conns: map[string]*grpc.ClientConn{}}
+	t.batches = newBatcher(t)
+	return t
 }
 
 func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
@@ -46,13 +49,9 @@ func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
 	return api.NewReplicaClient(cc), nil
 }
 
+// Apply sends c to node, coalesced with other writes to the same node.
 func (t *grpcTransport) Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error {
-	rc, err := t.client(node)
-	if err != nil {
-		return err
-	}
-	_, err = rc.Apply(ctx, &api.ApplyRequest{Key: key, Clock: c.Marshal(), From: t.self})
-	return fromStatus(node, err)
+	return t.batches.apply(ctx, node, key, c)
 }
 
 func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error {
@@ -93,6 +92,7 @@ func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinat
 }
 
 func (t *grpcTransport) Close() {
+	t.batches.close()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for addr, cc := range t.conns {

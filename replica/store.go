@@ -306,17 +306,9 @@ func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, c
 	if err != nil {
 		return vclock.Clock{}, false, err
 	}
-	local, found := old.clock, old.found
-	merged = vclock.Sync(local, incoming)
-	if s.forgotOwnDots(local, found, incoming) {
-		// Our own dots came back newer than our copy: we forgot writes we
-		// coordinated. Record a fresh epoch so the next write here cannot
-		// re-issue them (K5).
-		a, err := s.newEpochActor()
-		if err != nil {
-			return vclock.Clock{}, false, err
-		}
-		merged = vclock.Sync(merged, vclock.Clock{Entries: []vclock.Entry{{Actor: a, N: 1}}})
+	local := old.clock
+	if merged, err = s.merge(old, incoming); err != nil {
+		return vclock.Clock{}, false, err
 	}
 	if merged.Equal(local) {
 		return local, false, nil
