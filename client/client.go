@@ -15,8 +15,11 @@ import (
 // Client talks to a quorumkv cluster. It is safe for concurrent use.
 type Client struct {
 	opts      options
+	dialOpts  []grpc.DialOption
 	endpoints []endpoint
 	preferred atomic.Int64 // index of the endpoint tried first
+	router    router
+	closed    bool // guarded by router.mu
 }
 
 type endpoint struct {
@@ -35,9 +38,9 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&c.opts)
 	}
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.dial...)
+	c.dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.dial...)
 	for _, addr := range endpoints {
-		cc, err := grpc.NewClient(addr, dial...)
+		cc, err := grpc.NewClient(addr, c.dialOpts...)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -53,6 +56,13 @@ func (c *Client) Close() error {
 	for _, e := range c.endpoints {
 		errs = append(errs, e.cc.Close())
 	}
+	c.router.mu.Lock()
+	c.closed = true
+	for _, e := range c.router.conns {
+		errs = append(errs, e.cc.Close())
+	}
+	c.router.conns = nil
+	c.router.mu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -76,6 +86,11 @@ func (c *Client) do(ctx context.Context, retryAmbiguous bool, fn func(context.Co
 		c.preferred.CompareAndSwap(int64(start), int64((idx+1)%len(c.endpoints)))
 		err = &NodeError{Endpoint: c.endpoints[idx].addr, Err: err}
 	}
+	return c.finishErr(err)
+}
+
+// finishErr turns the last attempt's error into the client's typed errors.
+func (c *Client) finishErr(err error) error {
 	var ne *NodeError
 	if errors.As(err, &ne) {
 		return &NodeError{Endpoint: ne.Endpoint, Err: fromStatus(ne.Err)}
@@ -122,7 +137,7 @@ type GetResult struct {
 func (c *Client) Get(ctx context.Context, key []byte, opts ...CallOption) (*GetResult, error) {
 	o := newCall(opts)
 	var resp *api.GetResponse
-	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+	err := c.doKey(ctx, key, true, func(ctx context.Context, e endpoint) (err error) {
 		resp, err = e.kv.Get(ctx, &api.GetRequest{Key: key, Consistency: o.consistency()})
 		return err
 	})
@@ -148,7 +163,7 @@ type PutResult struct {
 // overwrites anything and becomes a sibling of what is stored.
 func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) (*PutResult, error) {
 	o := newCall(opts)
-	return c.write(ctx, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
+	return c.write(ctx, key, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
 		return e.kv.Put(ctx, &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency()})
 	})
 }
@@ -157,14 +172,14 @@ func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption)
 // WithContext it deletes nothing (the tombstone becomes a sibling).
 func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) (*PutResult, error) {
 	o := newCall(opts)
-	return c.write(ctx, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
+	return c.write(ctx, key, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
 		return e.kv.Delete(ctx, &api.DeleteRequest{Key: key, Context: o.context, Consistency: o.consistency()})
 	})
 }
 
-func (c *Client) write(ctx context.Context, fn func(context.Context, endpoint) (*api.PutResponse, error)) (*PutResult, error) {
+func (c *Client) write(ctx context.Context, key []byte, fn func(context.Context, endpoint) (*api.PutResponse, error)) (*PutResult, error) {
 	var resp *api.PutResponse
-	err := c.do(ctx, false, func(ctx context.Context, e endpoint) (err error) {
+	err := c.doKey(ctx, key, false, func(ctx context.Context, e endpoint) (err error) {
 		resp, err = fn(ctx, e)
 		return err
 	})

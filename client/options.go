@@ -40,7 +40,12 @@ type Option func(*options)
 type options struct {
 	attemptTimeout time.Duration
 	dial           []grpc.DialOption
+	noRouting      bool
 }
+
+// WithoutRouting sends every request to the configured endpoints (the first
+// that answers) instead of to a replica of its key.
+func WithoutRouting() Option { return func(o *options) { o.noRouting = true } }
 
 // WithAttemptTimeout bounds each try on one endpoint (default 5s). A read
 // that times out on one node is tried on the next.

@@ -40,9 +40,13 @@ var allLevels = []struct {
 	{"one", client.One}, {"two", client.Two}, {"three", client.Three}, {"quorum", client.Quorum}, {"all", client.All},
 }
 
-// TestPutGetEveryLevel writes and reads at every level, through every node,
-// on 3- and 5-node clusters.
+// TestPutGetEveryLevel writes at every level and reads it back at a level
+// that overlaps it (R+W > N), then reads a write made at ALL at every level,
+// through every node, on 3- and 5-node clusters.
 func TestPutGetEveryLevel(t *testing.T) {
+	overlapping := map[string]client.Level{ // W -> R with R+W > N (N=3)
+		"one": client.All, "two": client.Two, "three": client.One, "quorum": client.Quorum, "all": client.One,
+	}
 	for _, size := range []int{3, 5} {
 		t.Run(fmt.Sprintf("%d-nodes", size), func(t *testing.T) {
 			c := nodetest.Start(t, size, nodetest.Options{})
@@ -59,12 +63,19 @@ func TestPutGetEveryLevel(t *testing.T) {
 					if put.Info.Acks < put.Info.Required {
 						t.Fatalf("put acked %d < required %d", put.Info.Acks, put.Info.Required)
 					}
-					got, err := cl.Get(ctx, key, client.WithLevel(lv.level))
-					if err != nil {
-						t.Fatalf("get %s at %s via %s: %v", key, lv.name, id, err)
+					got, err := cl.Get(ctx, key, client.WithLevel(overlapping[lv.name]))
+					if err != nil || len(got.Values) != 1 || string(got.Values[0]) != string(val) {
+						t.Fatalf("get %s after a %s write via %s = %v, %v", key, lv.name, id, got, err)
 					}
-					if len(got.Values) != 1 || string(got.Values[0]) != string(val) {
-						t.Fatalf("get %s = %q, want [%s]", key, got.Values, val)
+				}
+				key := []byte("all-" + id)
+				if _, err := cl.Put(ctx, key, []byte("v"), client.WithLevel(client.All)); err != nil {
+					t.Fatal(err)
+				}
+				for _, lv := range allLevels {
+					got, err := cl.Get(ctx, key, client.WithLevel(lv.level))
+					if err != nil || len(got.Values) != 1 || string(got.Values[0]) != "v" {
+						t.Fatalf("get %s at %s via %s = %v, %v", key, lv.name, id, got, err)
 					}
 				}
 			}
@@ -314,5 +325,51 @@ func TestClusterConstantsMismatch(t *testing.T) {
 	}
 	if got := c.Node("n1").Membership().Ring().Members(); len(got) != 3 {
 		t.Fatalf("cluster admitted the mismatched node: %v", got)
+	}
+}
+
+// TestClientRoutesToReplicas: a client seeded with one node learns the ring
+// and sends each request to a replica of its key (no forwarding hop), and
+// when that replica dies it goes on with the next.
+func TestClientRoutesToReplicas(t *testing.T) {
+	c := nodetest.Start(t, 5, nodetest.Options{})
+	ctx := ctxT(t)
+	cl, err := client.New([]string{c.Node("n1").Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	routed := 0
+	for i := range 40 {
+		key := []byte(fmt.Sprintf("route-%d", i))
+		prefs := c.Preference(key)
+		if _, err := cl.Put(ctx, key, []byte("v"), client.WithLevel(client.All)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := cl.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Info.Coordinator != prefs[0] {
+			t.Fatalf("get %s served by %s, want its first replica %s", key, got.Info.Coordinator, prefs[0])
+		}
+		if !slices.Contains(prefs, "n1") {
+			routed++
+		}
+	}
+	if routed == 0 {
+		t.Fatal("every key had n1 as a replica; the test proves nothing")
+	}
+	// The first replica of a key (not the seed) dies: the client fails over.
+	var key []byte
+	var first string
+	for i := 0; first == "" || first == "n1"; i++ {
+		key = []byte(fmt.Sprintf("route-%d", i))
+		first = c.Preference(key)[0]
+	}
+	c.Stop(c.Index(first))
+	got, err := cl.Get(ctx, key)
+	if err != nil || got.Info.Coordinator == first {
+		t.Fatalf("get after %s died: %v, %+v", first, err, got)
 	}
 }

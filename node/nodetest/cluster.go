@@ -179,9 +179,14 @@ func (c *Cluster) WaitConverged() {
 	})
 }
 
-// Client connects to the given nodes (default: every running node).
+// Client connects to the given nodes, which coordinate every request (no
+// key routing); with no ids, to every running node with key routing.
 func (c *Cluster) Client(ids ...string) *client.Client {
 	c.t.Helper()
+	opts := []client.Option{client.WithAttemptTimeout(5 * time.Second)}
+	if len(ids) > 0 {
+		opts = append(opts, client.WithoutRouting())
+	}
 	if len(ids) == 0 {
 		for i, n := range c.Nodes {
 			if n != nil {
@@ -193,7 +198,7 @@ func (c *Cluster) Client(ids ...string) *client.Client {
 	for _, id := range ids {
 		eps = append(eps, c.Node(id).Addr())
 	}
-	cl, err := client.New(eps, client.WithAttemptTimeout(5*time.Second))
+	cl, err := client.New(eps, opts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

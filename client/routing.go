@@ -1,0 +1,191 @@
+package client
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// Key routing: the client learns the ring from any node (members, their
+// addresses, the cluster constants), computes each key's replicas exactly
+// as the nodes do, and sends the request to the first replica not known to
+// be failing — no forwarding hop, and coordination spread over the cluster.
+// The configured endpoints stay as the last resort.
+
+const (
+	ringRefresh = 10 * time.Second
+	downFor     = 2 * time.Second
+)
+
+type router struct {
+	mu         sync.Mutex
+	ring       *ring.Ring
+	addrs      map[string]string // member id -> gRPC address
+	fetched    time.Time
+	refreshing bool
+	down       map[string]time.Time // address -> skip until
+	conns      map[string]endpoint  // address -> connection (routed-only ones)
+}
+
+// routeFor lists the addresses to try for key: its replicas in preference
+// order, then the configured endpoints; addresses that failed recently go
+// last.
+func (c *Client) routeFor(ctx context.Context, key []byte) []endpoint {
+	c.maybeRefresh(ctx)
+	r := &c.router
+	r.mu.Lock()
+	var addrs []string
+	if r.ring != nil && r.ring.Len() > 0 {
+		for _, id := range r.ring.Preference(r.ring.Partition(key)) {
+			if a, ok := r.addrs[id]; ok && a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	start := int(c.preferred.Load())
+	for i := range c.endpoints {
+		addrs = append(addrs, c.endpoints[(start+i)%len(c.endpoints)].addr)
+	}
+	addrs = dedupe(addrs)
+	now := time.Now()
+	up, failing := addrs[:0:0], []string{}
+	for _, a := range addrs {
+		if now.Before(r.down[a]) {
+			failing = append(failing, a)
+		} else {
+			up = append(up, a)
+		}
+	}
+	r.mu.Unlock()
+	out := make([]endpoint, 0, len(addrs))
+	for _, a := range append(up, failing...) {
+		if e, ok := c.conn(a); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	out := xs[:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// conn returns the connection to addr, dialing (lazily) a routed-only one.
+func (c *Client) conn(addr string) (endpoint, bool) {
+	for _, e := range c.endpoints {
+		if e.addr == addr {
+			return e, true
+		}
+	}
+	r := &c.router
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.conns[addr]; ok {
+		return e, true
+	}
+	if c.closed {
+		return endpoint{}, false
+	}
+	cc, err := grpc.NewClient(addr, c.dialOpts...)
+	if err != nil {
+		return endpoint{}, false
+	}
+	e := endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc)}
+	if r.conns == nil {
+		r.conns = map[string]endpoint{}
+	}
+	r.conns[addr] = e
+	return e, true
+}
+
+// markDown keeps addr out of first place for a moment after a node failure.
+func (c *Client) markDown(addr string) {
+	r := &c.router
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.down == nil {
+		r.down = map[string]time.Time{}
+	}
+	r.down[addr] = time.Now().Add(downFor)
+}
+
+// maybeRefresh re-reads the ring when it is older than ringRefresh. Only
+// one caller refreshes; the others keep using the ring they have.
+func (c *Client) maybeRefresh(ctx context.Context) {
+	if c.opts.noRouting {
+		return
+	}
+	r := &c.router
+	r.mu.Lock()
+	if r.refreshing || (r.ring != nil && time.Since(r.fetched) < ringRefresh) {
+		r.mu.Unlock()
+		return
+	}
+	r.refreshing = true
+	r.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, c.opts.attemptTimeout)
+	st, err := c.RingStatus(rctx)
+	cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshing = false
+	r.fetched = time.Now() // also after a failure: do not retry on every call
+	if err != nil {
+		return
+	}
+	rg, addrs, err := ringFrom(st)
+	if err != nil {
+		return
+	}
+	r.ring, r.addrs = rg, addrs
+}
+
+// ringFrom rebuilds the ring a node reported: the members that own
+// partitions, placed exactly as the nodes place them.
+func ringFrom(st *api.RingStatusResponse) (*ring.Ring, map[string]string, error) {
+	addrs := map[string]string{}
+	var ids []string
+	for _, m := range st.GetMembers() {
+		addrs[m.GetId()] = m.GetAddress()
+		if s := m.GetState(); s == "valid" || s == "leaving" {
+			ids = append(ids, m.GetId())
+		}
+	}
+	slices.Sort(ids)
+	rg, err := ring.Build(ring.ClusterConfig{Partitions: int(st.GetPartitions()), Replicas: int(st.GetReplicas())}, ids)
+	return rg, addrs, err
+}
+
+// doKey runs fn against key's replicas first, then the endpoints, failing
+// over while the failure is the node's own.
+func (c *Client) doKey(ctx context.Context, key []byte, retryAmbiguous bool, fn func(context.Context, endpoint) error) error {
+	if c.opts.noRouting {
+		return c.do(ctx, retryAmbiguous, fn)
+	}
+	var err error
+	for _, e := range c.routeFor(ctx, key) {
+		actx, cancel := context.WithTimeout(ctx, c.opts.attemptTimeout)
+		err = fn(actx, e)
+		cancel()
+		if err == nil || !nodeFailure(err, retryAmbiguous) || ctx.Err() != nil {
+			break
+		}
+		c.markDown(e.addr)
+		err = &NodeError{Endpoint: e.addr, Err: err}
+	}
+	return c.finishErr(err)
+}
