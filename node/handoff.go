@@ -46,9 +46,12 @@ type Transfer struct {
 }
 
 const (
-	handoffTick          = 500 * time.Millisecond
-	handoffExchangesPerS = 200
-	ownedKey             = "owned"
+	handoffTick = 500 * time.Millisecond
+	// Transfers are throttled by the keys they move (an exchange of equal
+	// partitions moves nothing and is not throttled).
+	handoffKeysPerS  = 20000
+	handoffKeysBurst = 2 * 1000 // ≥ one exchange's repairs
+	ownedKey         = "owned"
 )
 
 func newHandoff(n *Node) (*handoff, error) {
@@ -56,7 +59,7 @@ func newHandoff(n *Node) (*handoff, error) {
 		n:         n,
 		log:       n.log.With("component", "handoff"),
 		space:     n.store.Space("s/handoff/"),
-		limiter:   rate.NewLimiter(handoffExchangesPerS, 10),
+		limiter:   rate.NewLimiter(handoffKeysPerS, handoffKeysBurst),
 		wake:      make(chan struct{}, 1),
 		owned:     make([]bool, n.cfg.Partitions),
 		transfers: map[int]*Transfer{},
@@ -181,13 +184,15 @@ func (h *handoff) pull(ctx context.Context, p int, cur *ring.Ring) bool {
 
 func (h *handoff) pullFrom(ctx context.Context, p int, src string, tr *Transfer) error {
 	for {
-		if err := h.limiter.Wait(ctx); err != nil {
-			return err
-		}
 		r, err := antientropy.Exchange(ctx, antientropy.Config{}, p, h.n.store.AntiEntropy(), h.n.peer(src))
 		h.update(p, func(t *Transfer) { t.KeysMoved += r.KeysRepaired })
 		if err != nil {
 			return err
+		}
+		if r.KeysRepaired > 0 {
+			if err := h.limiter.WaitN(ctx, min(r.KeysRepaired, handoffKeysBurst)); err != nil {
+				return err
+			}
 		}
 		if !r.Truncated {
 			return nil
