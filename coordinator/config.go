@@ -72,6 +72,11 @@ type Config struct {
 	Liveness Liveness
 	// Hints is optional: nil turns hinted handoff and sloppy quorum off.
 	Hints Hints
+	// ReadAll makes a read ask every replica (and wait for R of them), so
+	// read repair covers all of them; by default a read asks only R
+	// replicas (this node first), which costs a third of the round trips
+	// at R=1 and leaves the others to anti-entropy.
+	ReadAll bool
 	// ReplicaTimeout bounds each call to a replica, also the ones that go on
 	// after the client has its answer.
 	ReplicaTimeout time.Duration

@@ -454,6 +454,8 @@ type clusterOpts struct {
 	placement map[string]Placement
 	// hints gives every coordinator a Config.Hints (sloppy quorum on).
 	hints bool
+	// readFew leaves Config.ReadAll off: reads ask only R replicas.
+	readFew bool
 	// config edits each node's Config before New.
 	config func(id string, c *Config)
 }
@@ -489,6 +491,7 @@ func newCluster(t *testing.T, ids []string, o clusterOpts) *cluster {
 			Liveness:       c.live,
 			ReplicaTimeout: waitTimeout, // stragglers end by gates or Close, not by timers
 			Logger:         discardLogger(),
+			ReadAll:        !o.readFew, // most read tests watch every replica answer
 		}
 		if o.hints {
 			cfg.Hints = hs

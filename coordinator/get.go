@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"slices"
 
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -12,10 +13,12 @@ type answer struct {
 	err   error
 }
 
-// Get reads key from its replicas in parallel and returns as soon as the
-// requested number have answered, with their answers merged. The rest of the
-// answers are awaited in the background and every replica whose copy differs
-// from the full merge is repaired.
+// Get asks as many of the key's replicas as the read requires, in parallel
+// (this node first when it is one, then preference order), asks the next
+// replica for each one that fails, and returns the merge of the answers
+// once enough have come. Late answers are awaited in the background and
+// every asked replica whose copy differs from the full merge is repaired;
+// replicas that were not asked are left to anti-entropy.
 func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (ReadResult, error) {
 	if c.isClosed() {
 		return ReadResult{}, ErrClosed
@@ -30,11 +33,16 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	rt := c.lookup(key)
 	p, prefs := rt.p, rt.prefs
 	info := Info{Coordinator: c.cfg.NodeID, Partition: p, Required: need}
-	answers := make(chan answer, len(prefs))
-	for _, n := range prefs {
+	order := c.selfFirst(prefs)
+	answers := make(chan answer, len(order))
+	asked := min(need, len(order))
+	if c.cfg.ReadAll {
+		asked = len(order)
+	}
+	for _, n := range order[:asked] {
 		c.readFrom(n, key, answers)
 	}
-	t := newTracker(need, len(prefs))
+	t := newTracker(need, asked)
 	var got []answer
 	var merged vclock.Clock
 	for !t.done() && ctx.Err() == nil {
@@ -45,6 +53,10 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 				got = append(got, a)
 				merged = vclock.Sync(merged, a.clock)
 				info.Replicas = append(info.Replicas, a.node)
+			} else if asked < len(order) {
+				c.readFrom(order[asked], key, answers) // try the next replica
+				asked++
+				t.pending++
 			}
 		case <-ctx.Done():
 		}
@@ -55,6 +67,19 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 		return ReadResult{Info: info}, &UnavailableError{Op: "read", Required: need, Acknowledged: t.ok}
 	}
 	return ReadResult{Clock: merged, Found: len(merged.Live()) > 0, Info: info}, nil
+}
+
+// selfFirst puts this node first when it is one of the replicas (a local
+// read costs no round trip), keeping the preference order otherwise.
+func (c *Coordinator) selfFirst(prefs []string) []string {
+	i := slices.Index(prefs, c.cfg.NodeID)
+	if i <= 0 {
+		return prefs
+	}
+	out := make([]string, 0, len(prefs))
+	out = append(out, prefs[i])
+	out = append(out, prefs[:i]...)
+	return append(out, prefs[i+1:]...)
 }
 
 // readFrom reads node's copy in the background (bounded by ReplicaTimeout,

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -333,4 +334,31 @@ func TestReadRepairNothingToRepair(t *testing.T) {
 	if n := cl.net.callsTo(opApply, "b") + cl.net.callsTo(opApply, "c") + cl.local("a").applyCount("k"); n != 0 {
 		t.Fatalf("%d repair calls for an absent key", n)
 	}
+}
+
+// TestGetAsksOnlyR: by default a read asks R replicas, this node first, and
+// asks the next replica only when one fails.
+func TestGetAsksOnlyR(t *testing.T) {
+	c := newCluster(t, abc, clusterOpts{readFew: true})
+	ctx := testCtx(t)
+	co := c.coord("b")
+	key := []byte("k")
+	if _, err := co.Put(ctx, Write{Key: key, Value: []byte("v"), Consistency: Consistency{Level: LevelAll}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := co.Get(ctx, key, Consistency{Level: LevelOne})
+	if err != nil || !res.Found || !slices.Equal(res.Info.Replicas, []string{"b"}) {
+		t.Fatalf("R=1 read on a replica: %v %+v, want only the local copy", err, res.Info)
+	}
+	c.net.setFault("read", "a", fault{err: fmt.Errorf("%w: a is down", ErrUnreachable)})
+	res, err = co.Get(ctx, key, Consistency{Level: LevelTwo})
+	if err != nil || !slices.Equal(sortedIDs(res.Info.Replicas), []string{"b", "c"}) {
+		t.Fatalf("R=2 read with a failing: %v %+v, want b and c", err, res.Info)
+	}
+}
+
+func sortedIDs(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
 }
