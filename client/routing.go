@@ -72,12 +72,11 @@ func (c *Client) routeFor(ctx context.Context, key []byte) []endpoint {
 	return out
 }
 
+// dedupe drops repeated addresses, keeping the first (lists are short).
 func dedupe(xs []string) []string {
-	seen := map[string]bool{}
 	out := xs[:0]
 	for _, x := range xs {
-		if !seen[x] {
-			seen[x] = true
+		if !slices.Contains(out, x) {
 			out = append(out, x)
 		}
 	}
