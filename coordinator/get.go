@@ -39,8 +39,8 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	if c.cfg.ReadAll {
 		asked = len(order)
 	}
-	for _, n := range order[:asked] {
-		c.readFrom(n, key, answers)
+	for i := asked - 1; i >= 0; i-- { // remote reads first, then the local one inline
+		c.readFrom(order[i], key, answers)
 	}
 	t := newTracker(need, asked)
 	var got []answer
@@ -85,6 +85,15 @@ func (c *Coordinator) selfFirst(prefs []string) []string {
 // readFrom reads node's copy in the background (bounded by ReplicaTimeout,
 // not by the client's request, so a late answer still feeds read repair).
 func (c *Coordinator) readFrom(node string, key []byte, answers chan<- answer) {
+	if node == c.cfg.NodeID {
+		// A local read takes microseconds: no goroutine (answers is
+		// buffered for every replica).
+		var a answer
+		a.node = node
+		a.clock, _, a.err = c.cfg.Local.Get(key)
+		answers <- a
+		return
+	}
 	started := c.goBackground(func() {
 		rctx, cancel := c.replicaCtx(c.bg)
 		defer cancel()

@@ -8,6 +8,9 @@ import (
 // merges every answer, and sends the merge to each replica whose copy
 // differs. Concurrent repairs of one key are de-duplicated.
 func (c *Coordinator) repairLater(key []byte, got []answer, answers <-chan answer, pending int) {
+	if pending == 0 && allEqual(got) {
+		return // every asked replica answered the same: nothing to repair
+	}
 	k := string(key)
 	if _, busy := c.repairing.LoadOrStore(k, struct{}{}); busy {
 		return
@@ -58,4 +61,13 @@ func (c *Coordinator) repair(key []byte, all []answer) {
 			c.log.Debug("read repair failed", "node", a.node, "err", err)
 		}
 	}
+}
+
+func allEqual(as []answer) bool {
+	for _, a := range as[min(1, len(as)):] {
+		if !a.clock.Equal(as[0].clock) {
+			return false
+		}
+	}
+	return true
 }
