@@ -37,6 +37,9 @@ type RemoteReaper interface {
 	Reap(ctx context.Context, p int, objs []Object) (int, error)
 }
 
+// exchangeTimeout bounds one exchange, so a hung peer cannot stall a round.
+const exchangeTimeout = 30 * time.Second
+
 // Defaults for SchedulerConfig.
 const (
 	DefaultInterval           = 5 * time.Minute
@@ -219,7 +222,9 @@ func (s *Scheduler) partition(ctx context.Context, p int, prefs []string, thrott
 				return err
 			}
 		}
-		r, err := Exchange(ctx, s.cfg.Exchange, p, s.cfg.Local, s.cfg.Peer(peer))
+		xctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+		r, err := Exchange(xctx, s.cfg.Exchange, p, s.cfg.Local, s.cfg.Peer(peer))
+		cancel()
 		s.record(r, err)
 		res.PartitionsCompared++
 		res.KeysRepaired += r.KeysRepaired

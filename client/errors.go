@@ -104,8 +104,11 @@ func errorInfo(st *status.Status) *errdetails.ErrorInfo {
 }
 
 // nodeFailure reports an error that says the node itself (not the cluster)
-// failed, so another endpoint may succeed. retryAmbiguous allows a retry
-// after a timeout, when the request may have run (reads only).
+// failed, so another endpoint may succeed. retryAmbiguous (reads) allows a
+// retry when the request may have run there; a write is retried only when
+// it cannot have run: the connection was never made, or the node refused it
+// while shutting down. (A write that may have run and is sent again would
+// be applied twice: a duplicate sibling, or a value a delete cannot cover.)
 func nodeFailure(err error, retryAmbiguous bool) bool {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -114,9 +117,21 @@ func nodeFailure(err error, retryAmbiguous bool) bool {
 	reason := errorInfo(st).GetReason()
 	switch st.Code() {
 	case codes.Unavailable:
-		return reason == "" || reason == api.ReasonShuttingDown
+		switch {
+		case reason == api.ReasonShuttingDown:
+			return true
+		case reason != "":
+			return false
+		}
+		return retryAmbiguous || neverSent(st)
 	case codes.DeadlineExceeded:
 		return retryAmbiguous
 	}
 	return false
+}
+
+// neverSent reports a transport failure before the request left: the
+// connection could not be established.
+func neverSent(st *status.Status) bool {
+	return strings.Contains(st.Message(), "while dialing")
 }

@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/quorumkv/quorumkv/vclock"
@@ -38,12 +37,23 @@ func (f *fallbacks) next() (string, bool) {
 // hint for the primary); failing that, the coordinator keeps the hint.
 func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb *fallbacks, sloppy bool, acks chan<- ack) {
 	started := c.goBackground(func() {
-		err := c.sendPrimary(primary, key, clk, sloppy)
+		triedFallback := false
+		if sloppy && c.gossipDown(primary) {
+			// Do not wait on a node gossip calls down: hand the write to a
+			// fallback. With none to take it, the primary is tried after
+			// all (gossip lags; alone it never decides a quorum).
+			if node, ok := c.sendFallback(primary, key, clk, fb); ok {
+				acks <- ack{node: node, fallback: true}
+				return
+			}
+			triedFallback = true
+		}
+		err := c.sendPrimary(primary, key, clk)
 		if err == nil {
 			acks <- ack{node: primary}
 			return
 		}
-		if sloppy {
+		if sloppy && !triedFallback {
 			if node, ok := c.sendFallback(primary, key, clk, fb); ok {
 				acks <- ack{node: node, fallback: true}
 				return
@@ -65,19 +75,17 @@ func (c *Coordinator) replicateExtra(node string, key []byte, clk vclock.Clock) 
 		return
 	}
 	c.goBackground(func() {
-		if err := c.sendPrimary(node, key, clk, false); err != nil {
+		if err := c.sendPrimary(node, key, clk); err != nil {
 			c.keepHint(node, key, clk)
 		}
 	})
 }
 
-func (c *Coordinator) sendPrimary(node string, key []byte, clk vclock.Clock, sloppy bool) error {
-	if sloppy && c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) {
-		// Gossip says it is down: do not wait on it, hand the write to a
-		// fallback. (A strict write tries it anyway: gossip alone never
-		// decides a quorum.)
-		return fmt.Errorf("%w: %s is down", ErrUnreachable, node)
-	}
+func (c *Coordinator) gossipDown(node string) bool {
+	return c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node)
+}
+
+func (c *Coordinator) sendPrimary(node string, key []byte, clk vclock.Clock) error {
 	rctx, cancel := c.replicaCtx(c.bg)
 	defer cancel()
 	err := c.cfg.Transport.Apply(rctx, node, key, clk)

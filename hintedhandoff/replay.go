@@ -53,10 +53,18 @@ func (s *Store) due() []string {
 	defer s.mu.Unlock()
 	var out []string
 	for name, t := range s.targets {
-		if t.count == 0 || t.busy || now.Before(t.retryAt) {
+		if t.count == 0 || t.busy {
 			continue
 		}
 		if !s.cfg.Liveness.Alive(name) {
+			t.wasDown = true
+			continue
+		}
+		if t.wasDown {
+			// It came back: try at once, whatever the backoff said.
+			t.wasDown, t.failures, t.retryAt = false, 0, time.Time{}
+		}
+		if now.Before(t.retryAt) {
 			continue
 		}
 		t.busy = true

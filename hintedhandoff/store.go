@@ -43,6 +43,7 @@ type target struct {
 	failures int       // consecutive failed deliveries
 	retryAt  time.Time // no replay before this (backoff)
 	busy     bool      // a replay round is running for it
+	wasDown  bool      // gossip called it down at the last look
 }
 
 // Stats describes the hints held for one target.

@@ -52,6 +52,9 @@ const (
 	handoffKeysPerS  = 20000
 	handoffKeysBurst = 2 * 1000 // ≥ one exchange's repairs
 	ownedKey         = "owned"
+	// exchangeTimeout bounds one exchange, so a hung peer cannot stall the
+	// handoff loop.
+	exchangeTimeout = 30 * time.Second
 )
 
 func newHandoff(n *Node) (*handoff, error) {
@@ -184,7 +187,9 @@ func (h *handoff) pull(ctx context.Context, p int, cur *ring.Ring) bool {
 
 func (h *handoff) pullFrom(ctx context.Context, p int, src string, tr *Transfer) error {
 	for {
-		r, err := antientropy.Exchange(ctx, antientropy.Config{}, p, h.n.store.AntiEntropy(), h.n.peer(src))
+		xctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+		r, err := antientropy.Exchange(xctx, antientropy.Config{}, p, h.n.store.AntiEntropy(), h.n.peer(src))
+		cancel()
 		h.update(p, func(t *Transfer) { t.KeysMoved += r.KeysRepaired })
 		if err != nil {
 			return err

@@ -71,9 +71,13 @@ func TestHintsDeliverAfterPartition(t *testing.T) {
 	ctx := ctxT(t)
 	c.Faults.Isolate("n3", c.IDs(), nodetest.Refuse)
 	writeKeys(ctx, t, c.Client("n1", "n2"), "part", 1000)
-	if got := totalHints(c); got < 1000 {
-		t.Fatalf("hints pending while n3 is cut off: %d, want >= 1000", got)
-	}
+	// A write's hint is stored just after the write returns at W.
+	nodetest.Eventually(t, 10*time.Second, func() error {
+		if got := totalHints(c); got < 1000 {
+			return fmt.Errorf("hints pending while n3 is cut off: %d, want >= 1000", got)
+		}
+		return nil
+	})
 	c.Faults.Heal()
 	nodetest.Eventually(t, 60*time.Second, func() error {
 		if n := totalHints(c); n != 0 {

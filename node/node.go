@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -75,7 +76,7 @@ func (n *Node) start() (err error) {
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Fast: cfg.FastGossip, Logger: n.log,
-		NoAutoJoin: cfg.NoAutoJoin,
+		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: rejoinInterval(cfg.FastGossip),
 	}); err != nil {
 		return err
 	}
@@ -250,3 +251,13 @@ func (n *Node) closeAll() error {
 type droppedHints struct{}
 
 func (droppedHints) Add(string, []byte, vclock.Clock) error { return nil }
+
+// rejoinInterval is how often a node re-joins its seeds: memberlist stops
+// probing a node it declared dead, so after a partition heals two sides can
+// keep seeing each other down until one of them joins the other again.
+func rejoinInterval(fast bool) time.Duration {
+	if fast {
+		return 2 * time.Second
+	}
+	return 10 * time.Second
+}

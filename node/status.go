@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -95,6 +96,18 @@ func fromStatus(node string, err error) error {
 		return &unreachableError{node: node, cause: err}
 	}
 	return err // other statuses pass through to the client unchanged
+}
+
+// fromForwardStatus is fromStatus for a forwarded write: a broken
+// connection counts as unreachable (try the next replica) only if the
+// request never left — otherwise it may have run there, and running it on
+// another replica too would apply it twice.
+func fromForwardStatus(node string, err error) error {
+	st, ok := status.FromError(err)
+	if ok && st.Code() == codes.Unavailable && errorInfo(st) == nil && !strings.Contains(st.Message(), "while dialing") {
+		return status.Errorf(codes.Unavailable, "forwarded write to %s failed and may have been applied: %s", node, st.Message())
+	}
+	return fromStatus(node, err)
 }
 
 type unreachableError struct {

@@ -86,7 +86,7 @@ func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinat
 	}
 	resp, err := rc.Coordinate(ctx, writeToProto(w, t.self))
 	if err != nil {
-		return coordinator.WriteResult{}, fromStatus(node, err)
+		return coordinator.WriteResult{}, fromForwardStatus(node, err)
 	}
 	return writeResultFromProto(resp)
 }

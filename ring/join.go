@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,11 @@ func (m *Membership) otherSeeds() []string {
 // *ClusterMismatchError if a seed belongs to another cluster; other failures
 // are only logged.
 func (m *Membership) joinSeeds() (int, error) {
-	seeds := m.otherSeeds()
+	return m.joinAddrs(m.otherSeeds())
+}
+
+// joinAddrs joins every address in parallel; see joinSeeds.
+func (m *Membership) joinAddrs(seeds []string) (int, error) {
 	counts := make([]int, len(seeds))
 	errs := make([]error, len(seeds))
 	var wg sync.WaitGroup
@@ -61,9 +66,6 @@ func (m *Membership) joinSeeds() (int, error) {
 // retries sooner, with backoff.
 func (m *Membership) rejoinLoop(joined bool) {
 	defer m.wg.Done()
-	if len(m.otherSeeds()) == 0 {
-		return
-	}
 	delay := m.cfg.RejoinInterval
 	if !joined {
 		delay = min(firstRejoinDelay, delay)
@@ -76,12 +78,17 @@ func (m *Membership) rejoinLoop(joined bool) {
 			return
 		case <-t.C:
 		}
-		n, err := m.joinSeeds()
+		targets := m.rejoinTargets()
+		if len(targets) == 0 {
+			t.Reset(m.cfg.RejoinInterval)
+			continue
+		}
+		n, err := m.joinAddrs(targets)
 		switch {
 		case err != nil:
 			m.log.Error("seed refused", "err", err)
 		case n == 0:
-			m.log.Warn("no seed reachable", "seeds", m.cfg.Seeds)
+			m.log.Debug("no seed or member reachable", "tried", targets)
 		}
 		if n > 0 {
 			delay = m.cfg.RejoinInterval
@@ -90,4 +97,20 @@ func (m *Membership) rejoinLoop(joined bool) {
 		}
 		t.Reset(delay)
 	}
+}
+
+// rejoinTargets are the seeds plus the gossip addresses of members that
+// memberlist does not see alive: memberlist stops probing a node it declared
+// dead, so after a partition heals each side joins the other again.
+func (m *Membership) rejoinTargets() []string {
+	out := m.otherSeeds()
+	for id, mem := range m.Doc().Members {
+		if id == m.cfg.NodeID || mem.State == StateRemoved || mem.Gossip == "" || m.Alive(id) {
+			continue
+		}
+		if !slices.Contains(out, mem.Gossip) {
+			out = append(out, mem.Gossip)
+		}
+	}
+	return out
 }

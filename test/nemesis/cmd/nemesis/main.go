@@ -1,0 +1,130 @@
+// Command nemesis runs quorumkv's fault harness: N servers in network
+// namespaces, concurrent workloads, a seeded nemesis, and a final check. It
+// prints progress on stderr and the JSON summary as the last line of stdout;
+// it exits 1 when a write was lost, a value is unexpected, a delete was
+// undone, or the replicas did not converge, and 2 when the run could not be
+// carried out.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/quorumkv/quorumkv/test/nemesis"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	var cfg nemesis.Config
+	seed := flag.String("seed", "", "seed of the fault schedule and workloads (default: from the clock; printed)")
+	flag.DurationVar(&cfg.Duration, "duration", 75*time.Second, "how long workloads and faults run")
+	flag.IntVar(&cfg.Nodes, "nodes", 3, "number of servers (3 or 5)")
+	flag.StringVar(&cfg.Binary, "binary", "", "quorumkv binary (default: go build it)")
+	faults := flag.String("faults", strings.Join(nemesis.DefaultFaults, ","), "fault kinds to draw from: "+strings.Join(nemesis.AllFaults, ","))
+	extremeSkew := flag.Bool("extreme-skew", false, "also skew clocks by ±25h (beyond the default tombstone grace)")
+	flag.DurationVar(&cfg.Interval, "interval", 8*time.Second, "time between fault starts")
+	flag.DurationVar(&cfg.HoldMin, "hold-min", 0, "shortest fault (default min(5s, hold-max))")
+	flag.DurationVar(&cfg.HoldMax, "hold-max", 0, "longest fault (default min(10s, interval-1.5s))")
+	coords := flag.String("coordinators", "", "nodes clients send requests to, e.g. n1,n2 (default all)")
+	flag.IntVar(&cfg.UniqueWorkers, "unique-workers", 1, "unique-write workers per coordinator")
+	flag.IntVar(&cfg.SetWorkers, "set-workers", 1, "set-add workers per coordinator")
+	flag.IntVar(&cfg.DeleteWorkers, "delete-workers", 1, "delete workers per coordinator")
+	flag.IntVar(&cfg.RoutedWorkers, "routed-workers", 1, "workers per workload on a client with key routing and failover (the users' client)")
+	flag.IntVar(&cfg.MaxKeys, "max-keys", 20000, "bound on the operations of one worker")
+	flag.DurationVar(&cfg.Think, "think", 10*time.Millisecond, "mean pause between a worker's operations")
+	flag.DurationVar(&cfg.OpTimeout, "op-timeout", 5*time.Second, "deadline of one client request")
+	flag.DurationVar(&cfg.ConvergeTimeout, "converge-timeout", 60*time.Second, "replicas must converge this soon after the final heal")
+	flag.StringVar(&cfg.TestBug, "test-bug", "", "break the servers on purpose: skip-apply or drop-hints (the run must then fail)")
+	serverFlags := flag.String("server-flags", "--anti-entropy-interval=20s", "extra server flags, space-separated")
+	flag.IntVar(&cfg.SubnetFrom, "subnet", 0, "use the first free 10.77.X.0/24 with X >= this")
+	flag.BoolVar(&cfg.RequireAvailability, "require-availability", false, "also fail when < 99% of majority-side requests succeed during single-node faults, or a request to an isolated node hangs")
+	flag.StringVar(&cfg.KeepData, "keep-data", "failure", "keep data dirs and server logs: failure, always or never")
+	flag.Parse()
+
+	if *seed == "" {
+		cfg.Seed = uint64(time.Now().UnixNano() % 1_000_000_000)
+	} else {
+		s, err := strconv.ParseUint(*seed, 10, 64)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "nemesis: bad --seed %q\n", *seed)
+			return 2
+		}
+		cfg.Seed = s
+	}
+	cfg.Faults = splitList(*faults)
+	cfg.Skews = nemesis.DefaultSkews
+	if *extremeSkew {
+		cfg.Skews = append(cfg.Skews, nemesis.ExtremeSkews...)
+	}
+	for _, id := range splitList(*coords) {
+		n, err := strconv.Atoi(strings.TrimPrefix(id, "n"))
+		if err != nil || n < 1 || n > cfg.Nodes {
+			fmt.Fprintf(os.Stderr, "nemesis: bad --coordinators entry %q\n", id)
+			return 2
+		}
+		cfg.Coordinators = append(cfg.Coordinators, n-1)
+	}
+	cfg.ServerFlags = strings.Fields(*serverFlags)
+	t0 := time.Now()
+	cfg.Logf = func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
+	}
+	cfg.Logf("nemesis seed %d (replay: make nemesis SEED=%d DURATION=%v)", cfg.Seed, cfg.Seed, cfg.Duration)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	if cfg.Binary == "" {
+		dir, err := os.MkdirTemp("", "qkvnem-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer os.RemoveAll(dir)
+		cfg.Logf("building quorumkv")
+		if cfg.Binary, err = nemesis.BuildBinary(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+	}
+	sum, err := nemesis.Run(ctx, cfg)
+	code := 0
+	switch {
+	case err != nil:
+		cfg.Logf("run failed: %v", err)
+		code = 2
+	case !sum.OK:
+		for _, w := range sum.Why {
+			cfg.Logf("FAIL: %s", w)
+		}
+		for _, e := range sum.Examples {
+			cfg.Logf("  %s", e)
+		}
+		code = 1
+	default:
+		cfg.Logf("PASS: %d ops, %d acknowledged writes, none lost; converged %.1fs after the final heal", sum.Ops, sum.Acknowledged, *sum.ConvergedAfterS)
+	}
+	if sum != nil {
+		b, _ := json.Marshal(sum)
+		fmt.Println(string(b))
+	}
+	return code
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

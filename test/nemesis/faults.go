@@ -1,0 +1,387 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Fault kinds.
+const (
+	FaultIsolate   = "isolate"   // one node cut from its peers (clients still reach it)
+	FaultPartition = "partition" // bridge partition: two nodes cut, the third sees both
+	FaultOneWay    = "oneway"    // packets from one node to another dropped, not back
+	FaultKill      = "kill"      // SIGKILL, then restart
+	FaultPause     = "pause"     // SIGSTOP, then SIGCONT
+	FaultSkew      = "skew"      // restart with --clock-offset, then without
+	FaultHintKill  = "hintkill"  // isolate a node, SIGKILL the node holding its hints, heal, restart
+	FaultWipe      = "wipe"      // SIGKILL, remove the data directory, restart (a lost disk)
+)
+
+// DefaultFaults are the kinds the nemesis draws from unless told otherwise.
+var DefaultFaults = []string{FaultIsolate, FaultPartition, FaultOneWay, FaultKill, FaultPause, FaultSkew, FaultHintKill}
+
+// AllFaults are every kind the nemesis knows.
+var AllFaults = append(slices.Clone(DefaultFaults), FaultWipe)
+
+// DefaultSkews are the clock offsets of a skew fault (below the default hint
+// window, so they change no hint's fate); ExtremeSkews add offsets beyond the
+// default tombstone grace.
+var (
+	DefaultSkews = []time.Duration{-2 * time.Hour, -10 * time.Minute, -30 * time.Second, 30 * time.Second, 10 * time.Minute, 2 * time.Hour}
+	ExtremeSkews = []time.Duration{-25 * time.Hour, 25 * time.Hour}
+)
+
+// faultSnap is the fault in force, as operations see it when they start.
+type faultSnap struct {
+	epoch  int64
+	kind   string // "" when the cluster is whole
+	nodes  []int  // the faulted nodes (the minority side of a single-node fault)
+	single bool   // a single-node fault: availability of the other nodes is measured
+}
+
+// FaultRecord is one injected fault.
+type FaultRecord struct {
+	Kind    string   `json:"kind"`
+	Nodes   []string `json:"nodes"`
+	AtS     float64  `json:"at_s"`
+	HealedS float64  `json:"healed_at_s"`
+	Detail  string   `json:"detail,omitempty"`
+	// Unhealed: the cluster had not recovered from the previous fault (some
+	// node did not yet see every other one up) when this one began, so it
+	// is not counted as a single-node fault for availability.
+	Unhealed bool `json:"unhealed,omitempty"`
+}
+
+type nemesis struct {
+	c     *cluster
+	rng   *rand.Rand
+	kinds []string
+	queue []string
+	skews []time.Duration
+
+	interval, holdMin, holdMax time.Duration
+	settle                     time.Duration // longest wait for a whole cluster before a fault
+	start                      time.Time
+
+	epoch atomic.Int64
+	state atomic.Pointer[faultSnap]
+
+	current *FaultRecord // the fault being injected (nemesis goroutine only)
+
+	mu      sync.Mutex
+	records []FaultRecord
+	errs    []string
+	logf    func(string, ...any)
+}
+
+func newNemesis(c *cluster, seed uint64, kinds []string, skews []time.Duration, interval, holdMin, holdMax time.Duration, start time.Time, logf func(string, ...any)) *nemesis {
+	n := &nemesis{
+		c: c, rng: rand.New(rand.NewPCG(seed, 0x6e656d65)), kinds: kinds, skews: skews,
+		interval: interval, holdMin: holdMin, holdMax: holdMax, start: start, logf: logf,
+		settle: min(5*time.Second, interval/2),
+	}
+	n.state.Store(&faultSnap{})
+	return n
+}
+
+func (n *nemesis) snapshot() *faultSnap { return n.state.Load() }
+
+func (n *nemesis) set(kind string, nodes []int, single bool) {
+	if rec := n.current; rec != nil && rec.Unhealed {
+		single = false
+	}
+	e := n.epoch.Add(1)
+	n.state.Store(&faultSnap{epoch: e, kind: kind, nodes: slices.Clone(nodes), single: single})
+}
+
+func (n *nemesis) clear() { n.set("", nil, false) }
+
+func (n *nemesis) since() float64 { return time.Since(n.start).Seconds() }
+
+func (n *nemesis) errorf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	n.logf("nemesis error: %s", msg)
+	n.mu.Lock()
+	n.errs = append(n.errs, msg)
+	n.mu.Unlock()
+}
+
+// next draws the next kind: every kind once (in a seeded order) before any
+// repeats, so a short run sees as many different kinds as it has faults.
+func (n *nemesis) next() string {
+	if len(n.queue) == 0 {
+		n.queue = slices.Clone(n.kinds)
+		n.rng.Shuffle(len(n.queue), func(i, j int) { n.queue[i], n.queue[j] = n.queue[j], n.queue[i] })
+	}
+	k := n.queue[0]
+	n.queue = n.queue[1:]
+	return k
+}
+
+func (n *nemesis) hold() time.Duration {
+	if n.holdMax <= n.holdMin {
+		return n.holdMin
+	}
+	return n.holdMin + time.Duration(n.rng.Int64N(int64(n.holdMax-n.holdMin)))
+}
+
+func (n *nemesis) names(nodes []int) []string {
+	out := make([]string, len(nodes))
+	for i, x := range nodes {
+		out[i] = n.c.procs[x].id
+	}
+	return out
+}
+
+// sleep waits d or until ctx is done; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// run injects one fault per interval until ctx is done, each healed after its
+// hold; a fault is never injected into a cluster that has not recovered
+// from the last one (bounded wait).
+func (n *nemesis) run(ctx context.Context, firstDelay time.Duration) {
+	for k := 0; ; k++ {
+		slot := n.start.Add(firstDelay + time.Duration(k)*n.interval)
+		if !sleep(ctx, time.Until(slot)) {
+			return
+		}
+		whole := true
+		if err := n.c.waitRing(ctx, n.settle); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			whole = false
+			n.logf("nemesis t=%.1fs: cluster not whole %v after the last fault (%v); injecting anyway", n.since(), n.settle, err)
+		}
+		kind, hold := n.next(), n.hold()
+		n.inject(ctx, kind, hold, whole)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (n *nemesis) record(r FaultRecord) {
+	n.mu.Lock()
+	n.records = append(n.records, r)
+	n.mu.Unlock()
+}
+
+func (n *nemesis) pick() int { return n.rng.IntN(len(n.c.procs)) }
+
+// others are every node but x.
+func (n *nemesis) others(x ...int) []int {
+	var out []int
+	for i := range n.c.procs {
+		if !slices.Contains(x, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// inject runs one fault for hold (or until ctx is done) and heals it.
+func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, whole bool) {
+	net := n.c.net
+	rec := FaultRecord{Kind: kind, AtS: n.since(), Unhealed: !whole}
+	n.current = &rec
+	defer func() { n.current = nil }()
+	var heal func() error
+	fail := func(err error) {
+		n.errorf("%s: %v", kind, err)
+	}
+	switch kind {
+	case FaultIsolate:
+		t := n.pick()
+		rec.Nodes = n.names([]int{t})
+		n.logf("nemesis t=%.1fs: isolate %s from its peers for %v", rec.AtS, rec.Nodes[0], hold.Round(time.Millisecond))
+		for _, j := range n.others(t) {
+			if err := net.dropIn(t, j); err != nil {
+				fail(err)
+			}
+			if err := net.dropOut(t, j); err != nil {
+				fail(err)
+			}
+		}
+		n.set(kind, []int{t}, true)
+		heal = func() error { return net.iptables(t, "-F") }
+	case FaultPartition:
+		b := n.pick()
+		o := n.others(b)
+		a, c := o[0], o[1]
+		rec.Nodes = n.names([]int{a, c})
+		rec.Detail = fmt.Sprintf("%s and %s cut, %s sees both", n.c.procs[a].id, n.c.procs[c].id, n.c.procs[b].id)
+		n.logf("nemesis t=%.1fs: bridge partition: %s for %v", rec.AtS, rec.Detail, hold.Round(time.Millisecond))
+		if err := net.cutPair(a, c); err != nil {
+			fail(err)
+		}
+		n.set(kind, []int{a, c}, false)
+		heal = func() error {
+			err := net.iptables(a, "-F")
+			if e := net.iptables(c, "-F"); err == nil {
+				err = e
+			}
+			return err
+		}
+	case FaultOneWay:
+		a := n.pick()
+		o := n.others(a)
+		b := o[n.rng.IntN(len(o))]
+		rec.Nodes = n.names([]int{a, b})
+		rec.Detail = fmt.Sprintf("packets %s -> %s dropped", n.c.procs[a].id, n.c.procs[b].id)
+		n.logf("nemesis t=%.1fs: one-way drop: %s for %v", rec.AtS, rec.Detail, hold.Round(time.Millisecond))
+		if err := net.dropOut(a, b); err != nil {
+			fail(err)
+		}
+		n.set(kind, []int{a, b}, false)
+		heal = func() error { return net.iptables(a, "-F") }
+	case FaultKill:
+		t := n.pick()
+		rec.Nodes = n.names([]int{t})
+		n.logf("nemesis t=%.1fs: SIGKILL %s, restart after %v", rec.AtS, rec.Nodes[0], hold.Round(time.Millisecond))
+		n.set(kind, []int{t}, true)
+		if err := n.c.kill(t); err != nil {
+			fail(err)
+		}
+		heal = func() error { return n.c.start(t, 0, false) }
+	case FaultWipe:
+		t := n.pick()
+		rec.Nodes = n.names([]int{t})
+		n.logf("nemesis t=%.1fs: SIGKILL %s and wipe its data directory, restart after %v", rec.AtS, rec.Nodes[0], hold.Round(time.Millisecond))
+		n.set(kind, []int{t}, true)
+		if err := n.c.kill(t); err != nil {
+			fail(err)
+		}
+		if err := os.RemoveAll(n.c.procs[t].dataDir); err != nil {
+			fail(err)
+		}
+		heal = func() error { return n.c.start(t, 0, false) }
+	case FaultPause:
+		t := n.pick()
+		rec.Nodes = n.names([]int{t})
+		n.logf("nemesis t=%.1fs: SIGSTOP %s, SIGCONT after %v", rec.AtS, rec.Nodes[0], hold.Round(time.Millisecond))
+		n.set(kind, []int{t}, true)
+		if err := n.c.signal(t, syscall.SIGSTOP); err != nil {
+			fail(err)
+		}
+		heal = func() error { return n.c.signal(t, syscall.SIGCONT) }
+	case FaultSkew:
+		t := n.pick()
+		off := n.skews[n.rng.IntN(len(n.skews))]
+		rec.Nodes = n.names([]int{t})
+		rec.Detail = fmt.Sprintf("clock offset %v", off)
+		n.logf("nemesis t=%.1fs: restart %s with --clock-offset %v for %v", rec.AtS, rec.Nodes[0], off, hold.Round(time.Millisecond))
+		n.set(kind, []int{t}, true)
+		if err := n.c.kill(t); err != nil {
+			fail(err)
+		}
+		if err := n.c.start(t, off, false); err != nil {
+			fail(err)
+		}
+		heal = func() error {
+			if err := n.c.kill(t); err != nil {
+				return err
+			}
+			return n.c.start(t, 0, false)
+		}
+	case FaultHintKill:
+		t := n.pick()
+		n.logf("nemesis t=%.1fs: hint holder kill: isolate %s so the others keep hints for it", rec.AtS, n.c.procs[t].id)
+		for _, j := range n.others(t) {
+			if err := net.dropIn(t, j); err != nil {
+				fail(err)
+			}
+			if err := net.dropOut(t, j); err != nil {
+				fail(err)
+			}
+		}
+		n.set(kind, []int{t}, false)
+		sleep(ctx, hold*2/5)
+		hints, _, err := n.c.hints(context.Background())
+		if err != nil {
+			n.logf("nemesis: hints: %v", err)
+		}
+		cands := n.others(t)
+		h, most := cands[n.rng.IntN(len(cands))], uint64(0)
+		sort.Ints(cands)
+		for _, j := range cands {
+			if p := hints[n.c.procs[j].id][n.c.procs[t].id]; p > most {
+				h, most = j, p
+			}
+		}
+		rec.Nodes = n.names([]int{t, h})
+		rec.Detail = fmt.Sprintf("%s held %d hints for %s; killed before it could replay them", n.c.procs[h].id, most, n.c.procs[t].id)
+		n.logf("nemesis t=%.1fs: %s; healing %s", n.since(), rec.Detail, n.c.procs[t].id)
+		if err := n.c.kill(h); err != nil {
+			fail(err)
+		}
+		if err := net.iptables(t, "-F"); err != nil {
+			fail(err)
+		}
+		n.set(kind, []int{t, h}, false)
+		hold -= hold * 2 / 5
+		heal = func() error { return n.c.start(h, 0, false) }
+	default:
+		n.errorf("unknown fault kind %q", kind)
+		return
+	}
+	sleep(ctx, hold)
+	if err := heal(); err != nil {
+		n.errorf("heal %s %v: %v", kind, rec.Nodes, err)
+	}
+	n.clear()
+	rec.HealedS = n.since()
+	n.logf("nemesis t=%.1fs: healed %s %v", rec.HealedS, kind, rec.Nodes)
+	n.record(rec)
+}
+
+// healAll undoes every fault: network rules flushed, paused nodes
+// continued, dead or skewed nodes (re)started without an offset.
+func (c *cluster) healAll() error {
+	var errs []error
+	if err := c.net.healAll(); err != nil {
+		errs = append(errs, err)
+	}
+	for i, p := range c.procs {
+		p.mu.Lock()
+		running, paused, off := p.cmd != nil, p.paused, p.offset
+		p.mu.Unlock()
+		if paused {
+			if err := c.signal(i, syscall.SIGCONT); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if running && off != 0 {
+			if err := c.kill(i); err != nil {
+				errs = append(errs, err)
+			}
+			running = false
+		}
+		if !running {
+			if err := c.start(i, 0, false); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("heal: %v", errs)
+	}
+	return nil
+}

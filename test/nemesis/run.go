@@ -1,0 +1,619 @@
+package nemesis
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Config is one nemesis run.
+type Config struct {
+	Seed     uint64
+	Duration time.Duration // how long workloads and faults run
+	Nodes    int
+	Binary   string // the quorumkv binary
+	// Faults are the kinds drawn (DefaultFaults when empty).
+	Faults []string
+	Skews  []time.Duration // DefaultSkews when empty
+	// Interval is the time between fault starts; HoldMin..HoldMax the time a
+	// fault lasts before it is healed.
+	Interval, HoldMin, HoldMax time.Duration
+	FirstFault                 time.Duration // delay before the first fault
+	// Coordinators are the nodes (indexes) clients send requests to (all
+	// when empty).
+	Coordinators []int
+	// Workers per workload and coordinator (each worker sends all its
+	// requests to one coordinator).
+	UniqueWorkers, SetWorkers, DeleteWorkers int
+	// RoutedWorkers per workload use a client as users make it (every node
+	// as an endpoint, key routing and failover); their requests count in
+	// the totals but not in the per-side availability figures.
+	RoutedWorkers     int
+	SetKeys, SetLimit int // shared set keys, adds per key before it is replaced
+	MaxKeys           int // bound per worker
+	Think             time.Duration
+	OpTimeout         time.Duration // deadline of one client request
+	ConvergeTimeout   time.Duration // replicas must converge this soon after the final heal
+	// TestBug breaks the servers on purpose (--test-bug), to show the checker bites.
+	TestBug string
+	// ServerFlags are added to every server's command line.
+	ServerFlags []string
+	Partitions  int
+	Replicas    int
+	SubnetFrom  int    // first X of 10.77.X.0/24 to try
+	KeepData    string // "failure" (default), "always" or "never"
+	// RequireAvailability fails the run when, during single-node faults,
+	// fewer than 99 % of majority-side requests succeeded or a request to a
+	// node cut off by the network hung until its deadline.
+	RequireAvailability bool
+	Logf                func(format string, args ...any)
+}
+
+func (c *Config) setDefaults() {
+	if c.Duration == 0 {
+		c.Duration = 75 * time.Second
+	}
+	if c.Nodes == 0 {
+		c.Nodes = 3
+	}
+	if len(c.Faults) == 0 {
+		c.Faults = DefaultFaults
+	}
+	if len(c.Skews) == 0 {
+		c.Skews = DefaultSkews
+	}
+	if c.Interval == 0 {
+		c.Interval = 8 * time.Second
+	}
+	if c.HoldMax == 0 {
+		c.HoldMax = min(10*time.Second, c.Interval-1500*time.Millisecond)
+	}
+	if c.HoldMin == 0 {
+		c.HoldMin = min(5*time.Second, c.HoldMax)
+	}
+	if c.FirstFault == 0 {
+		c.FirstFault = 3 * time.Second
+	}
+	if len(c.Coordinators) == 0 {
+		for i := range c.Nodes {
+			c.Coordinators = append(c.Coordinators, i)
+		}
+	}
+	if c.UniqueWorkers+c.SetWorkers+c.DeleteWorkers == 0 {
+		c.UniqueWorkers, c.SetWorkers, c.DeleteWorkers = 1, 1, 1
+	}
+	if c.SetKeys == 0 {
+		c.SetKeys = 6
+	}
+	if c.SetLimit == 0 {
+		c.SetLimit = 100
+	}
+	if c.MaxKeys == 0 {
+		c.MaxKeys = 20000
+	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = 5 * time.Second
+	}
+	if c.ConvergeTimeout == 0 {
+		c.ConvergeTimeout = 60 * time.Second
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 1024
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 3
+	}
+	if c.KeepData == "" {
+		c.KeepData = "failure"
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+}
+
+// SideStats are availability figures for one side of a fault.
+type SideStats struct {
+	MajorityOps   int     `json:"majority_ops"`
+	MajorityOK    int     `json:"majority_ok"`
+	MajorityRatio float64 `json:"majority_ratio"`
+	IsolatedOps   int     `json:"isolated_ops"`
+	IsolatedOK    int     `json:"isolated_ok"`
+	IsolatedFast  int     `json:"isolated_failed_fast"`
+	IsolatedHung  int     `json:"isolated_hung"`
+	IsolatedMaxMs int64   `json:"isolated_max_latency_ms"`
+	MajorityP99Ms int64   `json:"majority_p99_latency_ms"`
+	// MajorityFailures counts majority-side failures by coordinator and
+	// error class ("n1 unavailable_write").
+	MajorityFailures map[string]int `json:"majority_failures,omitempty"`
+	majorityLatens   []time.Duration
+}
+
+// QuietStats count the requests that started and ended while no fault was
+// in force (the cluster may still be recovering from the last one).
+type QuietStats struct {
+	Ops    int            `json:"ops"`
+	Failed int            `json:"failed"`
+	ByNode map[string]int `json:"failures,omitempty"` // by coordinator and error class
+}
+
+// Availability is measured over the ops that started and ended within one
+// single-node fault (isolate, kill, pause, skew, wipe): the majority side is
+// every request coordinated by another node; the isolated side those sent to
+// the faulted node.
+type Availability struct {
+	SideStats
+	// MajorityOK99: at least 99 % of majority-side requests succeeded.
+	MajorityOK99 bool `json:"majority_ok_99"`
+	// IsolatedFailFast: no request sent to a node cut off by the network
+	// (fault isolate) hung until its deadline.
+	IsolatedFailFast bool                  `json:"isolated_fail_fast"`
+	ByFault          map[string]*SideStats `json:"by_fault"`
+	// Quiet: requests with no fault in force.
+	Quiet QuietStats `json:"no_fault"`
+	// Routed: requests of the routing client during single-node faults.
+	Routed struct {
+		Ops   int     `json:"ops"`
+		OK    int     `json:"ok"`
+		Ratio float64 `json:"ratio"`
+	} `json:"routed"`
+}
+
+// Summary is the run's outcome; the JSON is the harness's last output line.
+type Summary struct {
+	Seed              uint64            `json:"seed"`
+	DurationS         float64           `json:"duration_s"`
+	Ops               int               `json:"ops"`
+	Acknowledged      int               `json:"acknowledged"`
+	Lost              int               `json:"lost"`
+	Unexpected        int               `json:"unexpected"`
+	Resurrected       int               `json:"resurrected"`
+	Duplicated        int               `json:"duplicated"`
+	ConvergedAfterS   *float64          `json:"converged_after_s"`
+	FailuresByKind    map[string]int    `json:"failures_by_kind"`
+	Availability      Availability      `json:"availability"`
+	Faults            int               `json:"faults"`
+	FaultsByKind      map[string]int    `json:"faults_by_kind"`
+	Nodes             int               `json:"nodes"`
+	Keys              map[string]int    `json:"keys"`
+	StaleReads        int               `json:"stale_quorum_reads"`
+	HintsDrainedS     *float64          `json:"hints_drained_after_s"`
+	HintsPending      map[string]uint64 `json:"hints_pending_holder_to_target,omitempty"` // when they did not drain in time
+	RepairRounds      int               `json:"repair_rounds"`
+	KeysRepaired      uint64            `json:"keys_repaired"`
+	FinalReadFailures int               `json:"final_read_failures"`
+	Replicas          offlineReport     `json:"replicas"`
+	Examples          []string          `json:"examples,omitempty"`
+	NemesisErrors     []string          `json:"nemesis_errors,omitempty"`
+	TestBug           string            `json:"test_bug,omitempty"`
+	WallS             float64           `json:"wall_s"`
+	DataDir           string            `json:"data_dir,omitempty"`
+	Schedule          []FaultRecord     `json:"schedule"`
+	OK                bool              `json:"ok"`
+	Why               []string          `json:"why,omitempty"`
+}
+
+// BuildBinary builds the quorumkv binary into dir.
+func BuildBinary(dir string) (string, error) {
+	bin := filepath.Join(dir, "quorumkv")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/quorumkv/quorumkv/cmd/quorumkv")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build quorumkv: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Run builds the hosts, runs the workloads under the nemesis, heals, checks
+// and tears everything down. The summary is returned even when the run
+// failed its checks (OK false); err is for runs that could not be carried
+// out.
+func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
+	cfg.setDefaults()
+	logf := cfg.Logf
+	t0 := time.Now()
+	if cfg.Binary == "" {
+		return nil, errors.New("nemesis: Config.Binary is required")
+	}
+	for _, k := range cfg.Faults {
+		if !slices.Contains(AllFaults, k) {
+			return nil, fmt.Errorf("nemesis: unknown fault kind %q (want one of %v)", k, AllFaults)
+		}
+	}
+	if err := checkTools(); err != nil {
+		return nil, err
+	}
+	cleanStale(logf)
+	dir, err := os.MkdirTemp("", "qkvnem-")
+	if err != nil {
+		return nil, err
+	}
+	keep := false
+	defer func() {
+		if sum != nil && (cfg.KeepData == "always" || (cfg.KeepData == "failure" && (!sum.OK || err != nil))) {
+			keep = true
+			sum.DataDir = dir
+		}
+		if err != nil && cfg.KeepData != "never" {
+			keep = true
+			logf("data and server logs kept in %s", dir)
+		}
+		if !keep {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	net, err := newNetwork(cfg.Nodes, cfg.SubnetFrom, logf)
+	if err != nil {
+		return nil, err
+	}
+	defer net.teardown()
+	logf("network: bridge %s %s.0/24 (gateway %s), namespaces %s..%s", net.bridge, net.subnet, net.gateway(), net.ns(0), net.ns(cfg.Nodes-1))
+	c, err := newCluster(net, cfg.Binary, dir, cfg.TestBug, cfg.ServerFlags, cfg.OpTimeout, logf)
+	if err != nil {
+		return nil, err
+	}
+	defer c.closeClients()
+	defer c.killAll()
+	for i := range cfg.Nodes {
+		if err := c.start(i, 0, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.waitRing(ctx, 30*time.Second); err != nil {
+		return nil, err
+	}
+	logf("cluster up: %d nodes %v, data in %s", cfg.Nodes, c.ids(), dir)
+
+	sum = &Summary{Seed: cfg.Seed, Nodes: cfg.Nodes, TestBug: cfg.TestBug}
+	start := time.Now()
+	nem := newNemesis(c, cfg.Seed, cfg.Faults, cfg.Skews, cfg.Interval, cfg.HoldMin, cfg.HoldMax, start, logf)
+	m := newModel()
+	wl := &workloads{c: c, nem: nem, m: m, seed: cfg.Seed, coords: cfg.Coordinators, timeout: cfg.OpTimeout,
+		think: cfg.Think, maxKeys: cfg.MaxKeys, setKeys: cfg.SetKeys, setLimit: cfg.SetLimit, start: start}
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	var panics []string
+	var pmu sync.Mutex
+	goSafe := func(name string, fn func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					pmu.Lock()
+					panics = append(panics, fmt.Sprintf("%s: %v\n%s", name, r, debug.Stack()))
+					pmu.Unlock()
+					cancel()
+				}
+			}()
+			fn()
+		}()
+	}
+	goSafe("nemesis", func() { nem.run(runCtx, cfg.FirstFault) })
+	nc := len(cfg.Coordinators)
+	for i := range cfg.UniqueWorkers * nc {
+		goSafe("unique", func() { wl.unique(runCtx, i) })
+	}
+	for i := range cfg.SetWorkers * nc {
+		goSafe("set", func() { wl.setAdd(runCtx, i) })
+	}
+	for i := range cfg.DeleteWorkers * nc {
+		goSafe("delete", func() { wl.deletes(runCtx, i) })
+	}
+	for i := range cfg.RoutedWorkers {
+		goSafe("unique", func() { wl.unique(runCtx, routedBase+i) })
+		goSafe("set", func() { wl.setAdd(runCtx, routedBase+i) })
+		goSafe("delete", func() { wl.deletes(runCtx, routedBase+i) })
+	}
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				wl.mu.Lock()
+				n, failed := len(wl.ops), 0
+				for _, o := range wl.ops {
+					if o.class != "" {
+						failed++
+					}
+				}
+				wl.mu.Unlock()
+				logf("t=%.0fs: %d ops, %d failed", time.Since(start).Seconds(), n, failed)
+			}
+		}
+	}()
+	wg.Wait()
+	sum.DurationS = round1(time.Since(start).Seconds())
+	if len(panics) > 0 {
+		return sum, fmt.Errorf("nemesis: %v", panics)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err() // interrupted: no figures worth printing
+	}
+
+	// Final phase: heal everything, let hints and anti-entropy finish.
+	healStart := time.Now()
+	logf("final heal at t=%.1fs", time.Since(start).Seconds())
+	if err := c.healAll(); err != nil {
+		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
+		logf("%v", err)
+	}
+	if err := c.waitRing(ctx, 30*time.Second); err != nil {
+		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
+		logf("%v", err)
+	}
+	converged := false
+	convDeadline := healStart.Add(cfg.ConvergeTimeout)
+	// Hints get half the convergence budget; then repair runs anyway (it
+	// alone decides convergence: pending hints only carry what repair
+	// copies too).
+	hintDeadline := healStart.Add(cfg.ConvergeTimeout / 2)
+	for ctx.Err() == nil {
+		holders, pending, err := c.hints(ctx)
+		if err == nil && pending == 0 {
+			s := round1(time.Since(healStart).Seconds())
+			sum.HintsDrainedS = &s
+			logf("hints drained %.1fs after the final heal", s)
+			break
+		}
+		if time.Now().After(hintDeadline) {
+			sum.HintsPending = map[string]uint64{}
+			for h, ts := range holders {
+				for t, n := range ts {
+					if n > 0 {
+						sum.HintsPending[h+"->"+t] = n
+					}
+				}
+			}
+			logf("hints still pending %.0fs after the heal (%v %v); repairing anyway", time.Since(healStart).Seconds(), sum.HintsPending, errOrEmpty(err))
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for ctx.Err() == nil {
+		rctx, rcancel := context.WithTimeout(ctx, max(time.Until(convDeadline), 5*time.Second))
+		repaired, errs, truncated, err := c.repairRound(rctx)
+		rcancel()
+		sum.RepairRounds++
+		sum.KeysRepaired += repaired
+		logf("repair round %d: %d keys repaired, %d errors, truncated %v %v", sum.RepairRounds, repaired, errs, truncated, errOrEmpty(err))
+		if repaired == 0 && errs == 0 && !truncated && err == nil {
+			s := round1(time.Since(healStart).Seconds())
+			if time.Now().Before(convDeadline) {
+				converged = true
+				sum.ConvergedAfterS = &s
+			}
+			logf("replicas agree %.1fs after the final heal", s)
+			break
+		}
+		if time.Now().After(convDeadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	keys := m.keys()
+	logf("reading %d keys at ALL", len(keys))
+	all, failed, err := readAll(ctx, c, m, keys, cfg.OpTimeout)
+	if err != nil {
+		return sum, err
+	}
+	sum.FinalReadFailures = len(failed)
+	for i, f := range failed {
+		if i < 5 {
+			sum.Examples = append(sum.Examples, "final read failed: "+f)
+		}
+	}
+	logf("stopping the servers to read every replica's own copy")
+	if err := c.stopAll(15 * time.Second); err != nil {
+		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
+	}
+	off, err := checkOffline(c, m, keys, cfg.Partitions, cfg.Replicas)
+	if err != nil {
+		return sum, err
+	}
+	sum.Replicas = off
+
+	// Figures.
+	sum.Lost, sum.Unexpected, sum.Resurrected, sum.Duplicated = all.Lost, all.Unexpected, all.Resurrected, all.Duplicated
+	m.mu.Lock()
+	sum.Unexpected += m.unexpectedInRun
+	for i, e := range m.inRunUnexpected {
+		if i < 5 {
+			sum.Examples = append(sum.Examples, "during the run: "+e)
+		}
+	}
+	sum.StaleReads = m.staleReads
+	sum.Keys = map[string]int{"unique": len(m.unique), "set": len(m.sets), "delete": len(m.dels)}
+	m.mu.Unlock()
+	sum.Examples = append(sum.Examples, all.Examples...)
+	for _, r := range off.Replicas {
+		for i, e := range r.Verdict.Examples {
+			if i < 3 {
+				sum.Examples = append(sum.Examples, e)
+			}
+		}
+	}
+	sum.Acknowledged = m.acknowledged()
+	sum.Ops, sum.FailuresByKind, sum.Availability = opFigures(wl.ops, cfg.OpTimeout, c.ids())
+	nem.mu.Lock()
+	sum.Schedule = slices.Clone(nem.records)
+	sum.NemesisErrors = append(sum.NemesisErrors, nem.errs...)
+	nem.mu.Unlock()
+	sum.Faults = len(sum.Schedule)
+	sum.FaultsByKind = map[string]int{}
+	for _, r := range sum.Schedule {
+		sum.FaultsByKind[r.Kind]++
+	}
+	if !off.agree() {
+		converged = false
+		sum.ConvergedAfterS = nil
+	}
+	why := func(cond bool, format string, args ...any) {
+		if cond {
+			sum.Why = append(sum.Why, fmt.Sprintf(format, args...))
+		}
+	}
+	why(sum.Lost > 0, "%d acknowledged writes lost", sum.Lost)
+	why(sum.Unexpected > 0, "%d unexpected values (%d of them a value held twice: one write applied twice)", sum.Unexpected, sum.Duplicated)
+	why(sum.Resurrected > 0, "%d deleted keys resurrected", sum.Resurrected)
+	why(!converged, "replicas did not converge within %v of the final heal (repair rounds %d; stopped replicas: %d keys differ, %d partitions' Merkle roots differ)",
+		cfg.ConvergeTimeout, sum.RepairRounds, off.DivergentKeys, off.RootMismatches)
+	why(sum.FinalReadFailures > 0, "%d keys could not be read at ALL", sum.FinalReadFailures)
+	for _, r := range off.Replicas {
+		why(r.Error != "", "replica %s could not be read: %s", r.Node, r.Error)
+		why(r.Verdict.bad(), "replica %s's own copy: %d lost, %d unexpected, %d resurrected", r.Node, r.Verdict.Lost, r.Verdict.Unexpected, r.Verdict.Resurrected)
+	}
+	if cfg.RequireAvailability {
+		av := sum.Availability
+		why(!av.MajorityOK99, "only %.2f%% of majority-side requests succeeded during single-node faults (want >= 99%%): %v", 100*av.MajorityRatio, av.MajorityFailures)
+		why(!av.IsolatedFailFast, "requests to an isolated node hung until their deadline")
+	}
+	sum.OK = len(sum.Why) == 0
+	if err := writeOps(filepath.Join(dir, "ops.jsonl"), wl.ops, c); err != nil {
+		logf("ops log: %v", err)
+	}
+	sum.WallS = round1(time.Since(t0).Seconds())
+	return sum, nil
+}
+
+// writeOps dumps every request (one JSON object a line) next to the server
+// logs, for the analysis of a failed run.
+func writeOps(path string, ops []opRecord, c *cluster) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, o := range ops {
+		var fault string
+		var nodes []string
+		if o.fault != nil {
+			fault = o.fault.kind
+			for _, n := range o.fault.nodes {
+				nodes = append(nodes, c.procs[n].id)
+			}
+		}
+		_ = enc.Encode(map[string]any{
+			"at_ms": o.at.Milliseconds(), "lat_ms": o.lat.Milliseconds(), "workload": o.workload, "op": o.op,
+			"key": o.key, "node": nodeName(c.ids(), o.node), "fail": o.class, "fault": fault, "fault_nodes": nodes,
+			"single": o.fault != nil && o.fault.single, "healed_during": o.healedDuring, "err": o.errText,
+		})
+	}
+	return errors.Join(w.Flush(), f.Close())
+}
+
+// nodeName names the node a request went to ("routed": the routing client
+// chose).
+func nodeName(ids []string, n int) string {
+	if n < 0 {
+		return "routed"
+	}
+	return ids[n]
+}
+
+func errOrEmpty(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
+
+// opFigures counts the requests, their failures by kind, and availability
+// during single-node faults.
+func opFigures(ops []opRecord, deadline time.Duration, ids []string) (int, map[string]int, Availability) {
+	fails := map[string]int{}
+	av := Availability{ByFault: map[string]*SideStats{}, Quiet: QuietStats{ByNode: map[string]int{}}}
+	for _, o := range ops {
+		if o.class != "" {
+			fails[o.class]++
+		}
+		f := o.fault
+		if f != nil && f.kind == "" && !o.healedDuring {
+			av.Quiet.Ops++
+			if o.class != "" {
+				av.Quiet.Failed++
+				av.Quiet.ByNode[nodeName(ids, o.node)+" "+o.class]++
+			}
+		}
+		if f == nil || !f.single || o.healedDuring {
+			continue
+		}
+		if o.node < 0 {
+			av.Routed.Ops++
+			if o.class == "" {
+				av.Routed.OK++
+			}
+			continue
+		}
+		bf := av.ByFault[f.kind]
+		if bf == nil {
+			bf = &SideStats{}
+			av.ByFault[f.kind] = bf
+		}
+		isolated := slices.Contains(f.nodes, o.node)
+		for _, s := range []*SideStats{&av.SideStats, bf} {
+			if !isolated {
+				s.MajorityOps++
+				if o.class == "" {
+					s.MajorityOK++
+				} else {
+					if s.MajorityFailures == nil {
+						s.MajorityFailures = map[string]int{}
+					}
+					s.MajorityFailures[ids[o.node]+" "+o.class]++
+				}
+				s.majorityLatens = append(s.majorityLatens, o.lat)
+				continue
+			}
+			s.IsolatedOps++
+			s.IsolatedMaxMs = max(s.IsolatedMaxMs, o.lat.Milliseconds())
+			switch {
+			case o.class == "":
+				s.IsolatedOK++
+			case o.class == "timeout" || o.lat >= deadline:
+				s.IsolatedHung++
+			default:
+				s.IsolatedFast++
+			}
+		}
+	}
+	for _, s := range append([]*SideStats{&av.SideStats}, mapValues(av.ByFault)...) {
+		if s.MajorityOps > 0 {
+			s.MajorityRatio = float64(int64(float64(s.MajorityOK)/float64(s.MajorityOps)*10000)) / 10000
+		}
+		if n := len(s.majorityLatens); n > 0 {
+			sort.Slice(s.majorityLatens, func(i, j int) bool { return s.majorityLatens[i] < s.majorityLatens[j] })
+			s.MajorityP99Ms = s.majorityLatens[min(n-1, n*99/100)].Milliseconds()
+		}
+	}
+	if av.Routed.Ops > 0 {
+		av.Routed.Ratio = float64(int64(float64(av.Routed.OK)/float64(av.Routed.Ops)*10000)) / 10000
+	}
+	av.MajorityOK99 = av.MajorityOps == 0 || av.MajorityRatio >= 0.99
+	av.IsolatedFailFast = av.ByFault[FaultIsolate] == nil || av.ByFault[FaultIsolate].IsolatedHung == 0
+	return len(ops), fails, av
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
