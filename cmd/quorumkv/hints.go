@@ -40,24 +40,20 @@ func newHintsCmd() *cobra.Command {
 		Short: "Pending hinted-handoff hints per holder and target",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := cf.connect()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
-			st, err := c.RingStatus(ctx)
-			if err != nil {
-				return err
-			}
-			out := hintsOutput{Holders: collectHints(ctx, st)}
-			for _, h := range out.Holders {
-				out.Pending += h.Pending
-			}
-			if cf.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			return printHints(cmd.OutOrStdout(), out)
+			return cf.with(func(ctx context.Context, c *client.Client) error {
+				st, err := c.RingStatus(ctx)
+				if err != nil {
+					return err
+				}
+				out := hintsOutput{Holders: collectHints(ctx, st)}
+				for _, h := range out.Holders {
+					out.Pending += h.Pending
+				}
+				if cf.output == "json" {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				return printHints(cmd.OutOrStdout(), out)
+			})
 		},
 	}
 	cf.register(cmd)

@@ -28,6 +28,17 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	outputFlag(cmd, &f.output)
 }
 
+// with connects, runs fn under the request timeout, and closes.
+func (f *clientFlags) with(fn func(ctx context.Context, c *client.Client) error) error {
+	c, ctx, cancel, err := f.connect()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer c.Close()
+	return fn(ctx, c)
+}
+
 func (f *clientFlags) connect() (*client.Client, context.Context, context.CancelFunc, error) {
 	if err := checkOutput(f.output); err != nil {
 		return nil, nil, nil, err

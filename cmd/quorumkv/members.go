@@ -105,26 +105,23 @@ func newPlanCmd(name, short string, apply bool) *cobra.Command {
 		Short: short,
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := cf.connect()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
-			var resp *api.PlanResponse
-			if apply {
-				resp, err = c.Commit(ctx)
-			} else {
-				resp, err = c.Plan(ctx)
-			}
-			if err != nil {
-				return err
-			}
-			out := planFromProto(resp)
-			if cf.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			return printPlan(cmd.OutOrStdout(), out, "apply with `quorumkv ring commit`")
+			return cf.with(func(ctx context.Context, c *client.Client) error {
+				var resp *api.PlanResponse
+				var err error
+				if apply {
+					resp, err = c.Commit(ctx)
+				} else {
+					resp, err = c.Plan(ctx)
+				}
+				if err != nil {
+					return err
+				}
+				out := planFromProto(resp)
+				if cf.output == "json" {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				return printPlan(cmd.OutOrStdout(), out, "apply with `quorumkv ring commit`")
+			})
 		},
 	}
 	cf.register(cmd)
@@ -142,25 +139,21 @@ func newMemberChangeCmd(name, short string, remove bool) *cobra.Command {
 			if ch.Node == "" {
 				return usagef("--node is required")
 			}
-			c, ctx, cancel, err := cf.connect()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
-			do := c.Leave
-			if remove {
-				do = c.Remove
-			}
-			resp, err := do(ctx, ch)
-			if err != nil {
-				return err
-			}
-			out := planFromProto(resp)
-			if cf.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			return printPlan(cmd.OutOrStdout(), out, "dry run: nothing changed")
+			return cf.with(func(ctx context.Context, c *client.Client) error {
+				do := c.Leave
+				if remove {
+					do = c.Remove
+				}
+				resp, err := do(ctx, ch)
+				if err != nil {
+					return err
+				}
+				out := planFromProto(resp)
+				if cf.output == "json" {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				return printPlan(cmd.OutOrStdout(), out, "dry run: nothing changed")
+			})
 		},
 	}
 	cf.register(cmd)

@@ -59,24 +59,20 @@ func newRingStatusCmd() *cobra.Command {
 		Short: "Members, address, up/down, partitions replicated",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := cf.connect()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
-			resp, err := c.RingStatus(ctx)
-			if err != nil {
-				return err
-			}
-			out := statusFromProto(resp)
-			addNodeStatus(ctx, resp, out.Members)
-			out.Transfers = collectTransfers(ctx, resp)
-			out.Verdict = verdict(out.Members, out.Replicas, len(out.Transfers))
-			if cf.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			return printStatus(cmd.OutOrStdout(), out)
+			return cf.with(func(ctx context.Context, c *client.Client) error {
+				resp, err := c.RingStatus(ctx)
+				if err != nil {
+					return err
+				}
+				out := statusFromProto(resp)
+				addNodeStatus(ctx, resp, out.Members)
+				out.Transfers = collectTransfers(ctx, resp)
+				out.Verdict = verdict(out.Members, out.Replicas, len(out.Transfers))
+				if cf.output == "json" {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				return printStatus(cmd.OutOrStdout(), out)
+			})
 		},
 	}
 	cf.register(cmd)
@@ -177,26 +173,22 @@ func newRingEndpointsCmd() *cobra.Command {
 		Short: "Where a key lives: its partition and ordered preference list",
 		Args:  exactArgs("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, cancel, err := cf.connect()
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer c.Close()
-			resp, err := c.Endpoints(ctx, []byte(args[0]))
-			if err != nil {
-				return err
-			}
-			out := endpointsOutput{Key: args[0], Partition: int(resp.GetPartition()), Replicas: resp.GetReplicas(), Addresses: resp.GetAddresses()}
-			if cf.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fprintf(tw, "partition\t%d\n", out.Partition)
-			for i, id := range out.Replicas {
-				fprintf(tw, "replica %d\t%s\t%s\n", i+1, id, out.Addresses[i])
-			}
-			return tw.Flush()
+			return cf.with(func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Endpoints(ctx, []byte(args[0]))
+				if err != nil {
+					return err
+				}
+				out := endpointsOutput{Key: args[0], Partition: int(resp.GetPartition()), Replicas: resp.GetReplicas(), Addresses: resp.GetAddresses()}
+				if cf.output == "json" {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fprintf(tw, "partition\t%d\n", out.Partition)
+				for i, id := range out.Replicas {
+					fprintf(tw, "replica %d\t%s\t%s\n", i+1, id, out.Addresses[i])
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cf.register(cmd)
