@@ -7,10 +7,18 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/api"
 )
+
+// connectParams reconnect to a restarted node within about a second
+// (gRPC's default backoff grows to two minutes).
+var connectParams = grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 2 * time.Second,
+})
 
 // Client talks to a quorumkv cluster. It is safe for concurrent use.
 type Client struct {
@@ -38,7 +46,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&c.opts)
 	}
-	c.dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.dial...)
+	c.dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), connectParams}, c.opts.dial...)
 	for _, addr := range endpoints {
 		cc, err := grpc.NewClient(addr, c.dialOpts...)
 		if err != nil {

@@ -4,14 +4,24 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/vclock"
 )
+
+// peerConnectParams reconnect to a restarted peer within a second: gRPC's
+// default backoff grows to two minutes, and a peer that came back would be
+// skipped (failing writes at W=2 when another node dies meanwhile).
+var peerConnectParams = grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 2 * time.Second,
+})
 
 // grpcTransport reaches peers' Replica services. It keeps one client
 // connection per peer address.
@@ -40,7 +50,7 @@ func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
 	cc, ok := t.conns[addr]
 	if !ok {
 		var err error
-		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), peerConnectParams)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", coordinator.ErrUnreachable, err)
 		}
