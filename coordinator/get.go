@@ -56,7 +56,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 			} else if asked < len(order) {
 				c.readFrom(order[asked], key, answers) // try the next replica
 				asked++
-				t.pending++
+				t.ask()
 			}
 		case <-ctx.Done():
 		}

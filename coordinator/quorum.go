@@ -23,6 +23,9 @@ func (t *tracker) record(success bool) {
 	}
 }
 
+// ask counts one more request sent (a replacement for a failed one).
+func (t *tracker) ask() { t.pending++ }
+
 // met reports the quorum is reached.
 func (t *tracker) met() bool { return t.ok >= t.need }
 
