@@ -3,12 +3,7 @@ package node
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/quorumkv/quorumkv/api"
-	"github.com/quorumkv/quorumkv/replica"
-	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // kvServer is the public KV service.
@@ -53,95 +48,4 @@ func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone boo
 		return nil, toStatus(err)
 	}
 	return writeResultToProto(res), nil
-}
-
-// replicaServer is the internal node-to-node service.
-type replicaServer struct {
-	api.UnimplementedReplicaServer
-	n *Node
-}
-
-func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
-	c, err := decodeClock(req.GetClock())
-	if err != nil {
-		return nil, err
-	}
-	if s.n.cfg.TestBug == "skip-apply" {
-		return &api.ApplyResponse{}, nil // deliberately broken (fault tests)
-	}
-	if _, _, err := s.n.store.Apply(req.GetKey(), c); err != nil {
-		return nil, toStatus(err)
-	}
-	return &api.ApplyResponse{}, nil
-}
-
-func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.ApplyResponse, error) {
-	if s.n.hints == nil {
-		return nil, status.Error(codes.FailedPrecondition, "hinted handoff is off on this node")
-	}
-	if req.GetTarget() == "" || req.GetTarget() == s.n.cfg.ID {
-		return nil, status.Errorf(codes.InvalidArgument, "bad hint target %q", req.GetTarget())
-	}
-	c, err := decodeClock(req.GetClock())
-	if err != nil {
-		return nil, err
-	}
-	if s.n.cfg.TestBug == "drop-hints" {
-		return &api.ApplyResponse{}, nil // deliberately broken (fault tests)
-	}
-	if err := s.n.hints.Add(req.GetTarget(), req.GetKey(), c); err != nil {
-		return nil, status.Error(codes.ResourceExhausted, err.Error())
-	}
-	return &api.ApplyResponse{}, nil
-}
-
-func (s *replicaServer) Read(_ context.Context, req *api.ReadRequest) (*api.ReadResponse, error) {
-	c, found, err := s.n.store.Get(req.GetKey())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &api.ReadResponse{Found: found, Clock: c.Marshal()}, nil
-}
-
-func (s *replicaServer) Coordinate(ctx context.Context, req *api.ForwardRequest) (*api.ForwardResponse, error) {
-	w, err := writeFromProto(req.GetPut(), req.GetTombstone())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := s.n.coord.CoordinateForwarded(ctx, w)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &api.ForwardResponse{Response: writeResultToProto(res), Clock: res.Clock.Marshal()}, nil
-}
-
-func decodeClock(b []byte) (vclock.Clock, error) {
-	c, err := vclock.Unmarshal(b)
-	if err != nil {
-		return c, status.Errorf(codes.InvalidArgument, "corrupt object: %v", err)
-	}
-	return c, nil
-}
-
-func (s *replicaServer) ApplyBatch(_ context.Context, req *api.ApplyBatchRequest) (*api.ApplyBatchResponse, error) {
-	items := make([]replica.Item, len(req.GetItems()))
-	resp := &api.ApplyBatchResponse{Errors: make([]string, len(items))}
-	bad := make([]bool, len(items))
-	for i, it := range req.GetItems() {
-		c, err := vclock.Unmarshal(it.GetClock())
-		if err != nil {
-			resp.Errors[i], bad[i] = "corrupt object: "+err.Error(), true
-			continue
-		}
-		items[i] = replica.Item{Key: it.GetKey(), Clock: c}
-	}
-	if s.n.cfg.TestBug == "skip-apply" {
-		return resp, nil // deliberately broken (fault tests)
-	}
-	for i, err := range s.n.store.ApplyMany(items) {
-		if err != nil && !bad[i] {
-			resp.Errors[i] = err.Error()
-		}
-	}
-	return resp, nil
 }
