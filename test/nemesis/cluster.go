@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/ring"
 )
 
 // proc is one `quorumkv server` process in its namespace.
@@ -304,7 +305,9 @@ func (c *cluster) closeClients() {
 	}
 }
 
-// ringHealthy reports nil when every running, unpaused node sees every node up.
+// ringHealthy reports nil when every running, unpaused node sees every node
+// up and valid: a member still joining owns nothing yet, so a fault that
+// takes down the only valid member would leave no quorum at all.
 func (c *cluster) ringHealthy(ctx context.Context) error {
 	for i, p := range c.procs {
 		if !p.running() || p.isPaused() {
@@ -320,6 +323,9 @@ func (c *cluster) ringHealthy(ctx context.Context) error {
 		for _, m := range st.GetMembers() {
 			if m.GetUp() {
 				up++
+			}
+			if m.GetState() != ring.StateValid.String() {
+				return fmt.Errorf("%s sees %s %s", p.id, m.GetId(), m.GetState())
 			}
 		}
 		if len(st.GetMembers()) != len(c.procs) || up != len(c.procs) {
