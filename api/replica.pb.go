@@ -119,6 +119,129 @@ func (*ApplyResponse) Descriptor() ([]byte, []int) {
 	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{1}
 }
 
+type PipeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Exactly one of applies and reads is set.
+	Applies       []*ApplyRequest `protobuf:"bytes,2,rep,name=applies,proto3" json:"applies,omitempty"`
+	Reads         []*ReadRequest  `protobuf:"bytes,3,rep,name=reads,proto3" json:"reads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipeRequest) Reset() {
+	*x = PipeRequest{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipeRequest) ProtoMessage() {}
+
+func (x *PipeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipeRequest.ProtoReflect.Descriptor instead.
+func (*PipeRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PipeRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PipeRequest) GetApplies() []*ApplyRequest {
+	if x != nil {
+		return x.Applies
+	}
+	return nil
+}
+
+func (x *PipeRequest) GetReads() []*ReadRequest {
+	if x != nil {
+		return x.Reads
+	}
+	return nil
+}
+
+type PipeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// errors[i] is non-empty when item i (an apply or a read) failed.
+	Errors []string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	// reads[i] answers read i.
+	Reads         []*ReadResponse `protobuf:"bytes,3,rep,name=reads,proto3" json:"reads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipeResponse) Reset() {
+	*x = PipeResponse{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipeResponse) ProtoMessage() {}
+
+func (x *PipeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipeResponse.ProtoReflect.Descriptor instead.
+func (*PipeResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PipeResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PipeResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *PipeResponse) GetReads() []*ReadResponse {
+	if x != nil {
+		return x.Reads
+	}
+	return nil
+}
+
 type ReadRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -128,7 +251,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +263,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +276,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{2}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReadRequest) GetKey() []byte {
@@ -173,7 +296,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +308,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +321,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{3}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReadResponse) GetFound() bool {
@@ -228,7 +351,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +363,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +376,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{4}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ForwardRequest) GetPut() *PutRequest {
@@ -288,7 +411,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +423,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +436,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{5}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ForwardResponse) GetResponse() *PutResponse {
@@ -343,7 +466,7 @@ type HintRequest struct {
 
 func (x *HintRequest) Reset() {
 	*x = HintRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +478,7 @@ func (x *HintRequest) String() string {
 func (*HintRequest) ProtoMessage() {}
 
 func (x *HintRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +491,7 @@ func (x *HintRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HintRequest.ProtoReflect.Descriptor instead.
 func (*HintRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{6}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HintRequest) GetKey() []byte {
@@ -408,7 +531,7 @@ type TreeRequest struct {
 
 func (x *TreeRequest) Reset() {
 	*x = TreeRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[7]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +543,7 @@ func (x *TreeRequest) String() string {
 func (*TreeRequest) ProtoMessage() {}
 
 func (x *TreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[7]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +556,7 @@ func (x *TreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeRequest.ProtoReflect.Descriptor instead.
 func (*TreeRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{7}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TreeRequest) GetPartition() uint32 {
@@ -452,7 +575,7 @@ type TreeRootResponse struct {
 
 func (x *TreeRootResponse) Reset() {
 	*x = TreeRootResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[8]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +587,7 @@ func (x *TreeRootResponse) String() string {
 func (*TreeRootResponse) ProtoMessage() {}
 
 func (x *TreeRootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[8]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +600,7 @@ func (x *TreeRootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeRootResponse.ProtoReflect.Descriptor instead.
 func (*TreeRootResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{8}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TreeRootResponse) GetRoot() uint64 {
@@ -498,7 +621,7 @@ type TreeHashesResponse struct {
 
 func (x *TreeHashesResponse) Reset() {
 	*x = TreeHashesResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[9]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +633,7 @@ func (x *TreeHashesResponse) String() string {
 func (*TreeHashesResponse) ProtoMessage() {}
 
 func (x *TreeHashesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[9]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +646,7 @@ func (x *TreeHashesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashesResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashesResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{9}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TreeHashesResponse) GetHashes() []uint64 {
@@ -543,7 +666,7 @@ type TreeSegmentsRequest struct {
 
 func (x *TreeSegmentsRequest) Reset() {
 	*x = TreeSegmentsRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[10]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +678,7 @@ func (x *TreeSegmentsRequest) String() string {
 func (*TreeSegmentsRequest) ProtoMessage() {}
 
 func (x *TreeSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[10]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +691,7 @@ func (x *TreeSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*TreeSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{10}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TreeSegmentsRequest) GetPartition() uint32 {
@@ -595,7 +718,7 @@ type TreeKeysRequest struct {
 
 func (x *TreeKeysRequest) Reset() {
 	*x = TreeKeysRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +730,7 @@ func (x *TreeKeysRequest) String() string {
 func (*TreeKeysRequest) ProtoMessage() {}
 
 func (x *TreeKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +743,7 @@ func (x *TreeKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeKeysRequest.ProtoReflect.Descriptor instead.
 func (*TreeKeysRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{11}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TreeKeysRequest) GetPartition() uint32 {
@@ -647,7 +770,7 @@ type KeyHash struct {
 
 func (x *KeyHash) Reset() {
 	*x = KeyHash{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +782,7 @@ func (x *KeyHash) String() string {
 func (*KeyHash) ProtoMessage() {}
 
 func (x *KeyHash) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +795,7 @@ func (x *KeyHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyHash.ProtoReflect.Descriptor instead.
 func (*KeyHash) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{12}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KeyHash) GetKey() []byte {
@@ -698,7 +821,7 @@ type TreeKeysResponse struct {
 
 func (x *TreeKeysResponse) Reset() {
 	*x = TreeKeysResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +833,7 @@ func (x *TreeKeysResponse) String() string {
 func (*TreeKeysResponse) ProtoMessage() {}
 
 func (x *TreeKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +846,7 @@ func (x *TreeKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeKeysResponse.ProtoReflect.Descriptor instead.
 func (*TreeKeysResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{13}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TreeKeysResponse) GetKeys() []*KeyHash {
@@ -743,7 +866,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +878,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +891,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{14}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchRequest) GetPartition() uint32 {
@@ -796,7 +919,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +931,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +944,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{15}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Object) GetKey() []byte {
@@ -847,7 +970,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +982,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +995,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{16}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FetchResponse) GetObjects() []*Object {
@@ -893,7 +1016,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1028,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1041,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{17}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PushRequest) GetPartition() uint32 {
@@ -951,7 +1074,7 @@ type ReapResponse struct {
 
 func (x *ReapResponse) Reset() {
 	*x = ReapResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1086,7 @@ func (x *ReapResponse) String() string {
 func (*ReapResponse) ProtoMessage() {}
 
 func (x *ReapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1099,7 @@ func (x *ReapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapResponse.ProtoReflect.Descriptor instead.
 func (*ReapResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{18}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReapResponse) GetReaped() uint64 {
@@ -984,103 +1107,6 @@ func (x *ReapResponse) GetReaped() uint64 {
 		return x.Reaped
 	}
 	return 0
-}
-
-type ApplyBatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Items         []*ApplyRequest        `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ApplyBatchRequest) Reset() {
-	*x = ApplyBatchRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ApplyBatchRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ApplyBatchRequest) ProtoMessage() {}
-
-func (x *ApplyBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ApplyBatchRequest.ProtoReflect.Descriptor instead.
-func (*ApplyBatchRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{19}
-}
-
-func (x *ApplyBatchRequest) GetItems() []*ApplyRequest {
-	if x != nil {
-		return x.Items
-	}
-	return nil
-}
-
-func (x *ApplyBatchRequest) GetFrom() string {
-	if x != nil {
-		return x.From
-	}
-	return ""
-}
-
-type ApplyBatchResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// errors[i] is item i's failure, empty when it was applied.
-	Errors        []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ApplyBatchResponse) Reset() {
-	*x = ApplyBatchResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ApplyBatchResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ApplyBatchResponse) ProtoMessage() {}
-
-func (x *ApplyBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ApplyBatchResponse.ProtoReflect.Descriptor instead.
-func (*ApplyBatchResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{20}
-}
-
-func (x *ApplyBatchResponse) GetErrors() []string {
-	if x != nil {
-		return x.Errors
-	}
-	return nil
 }
 
 var File_quorumkv_v1_replica_proto protoreflect.FileDescriptor
@@ -1092,7 +1118,15 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\"\x0f\n" +
-	"\rApplyResponse\"\x1f\n" +
+	"\rApplyResponse\"\x82\x01\n" +
+	"\vPipeRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
+	"\aapplies\x18\x02 \x03(\v2\x19.quorumkv.v1.ApplyRequestR\aapplies\x12.\n" +
+	"\x05reads\x18\x03 \x03(\v2\x18.quorumkv.v1.ReadRequestR\x05reads\"g\n" +
+	"\fPipeResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors\x12/\n" +
+	"\x05reads\x18\x03 \x03(\v2\x19.quorumkv.v1.ReadResponseR\x05reads\"\x1f\n" +
 	"\vReadRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\":\n" +
 	"\fReadResponse\x12\x14\n" +
@@ -1140,17 +1174,11 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\aobjects\x18\x02 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\"&\n" +
 	"\fReapResponse\x12\x16\n" +
-	"\x06reaped\x18\x01 \x01(\x04R\x06reaped\"X\n" +
-	"\x11ApplyBatchRequest\x12/\n" +
-	"\x05items\x18\x01 \x03(\v2\x19.quorumkv.v1.ApplyRequestR\x05items\x12\x12\n" +
-	"\x04from\x18\x02 \x01(\tR\x04from\",\n" +
-	"\x12ApplyBatchResponse\x12\x16\n" +
-	"\x06errors\x18\x01 \x03(\tR\x06errors2\xc3\x06\n" +
+	"\x06reaped\x18\x01 \x01(\x04R\x06reaped2\xb5\x06\n" +
 	"\aReplica\x12>\n" +
-	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12M\n" +
-	"\n" +
-	"ApplyBatch\x12\x1e.quorumkv.v1.ApplyBatchRequest\x1a\x1f.quorumkv.v1.ApplyBatchResponse\x12;\n" +
-	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12<\n" +
+	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
+	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12?\n" +
+	"\x04Pipe\x12\x18.quorumkv.v1.PipeRequest\x1a\x19.quorumkv.v1.PipeResponse(\x010\x01\x12<\n" +
 	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12C\n" +
 	"\bTreeRoot\x12\x18.quorumkv.v1.TreeRequest\x1a\x1d.quorumkv.v1.TreeRootResponse\x12I\n" +
 	"\fTreeBranches\x12\x18.quorumkv.v1.TreeRequest\x1a\x1f.quorumkv.v1.TreeHashesResponse\x12Q\n" +
@@ -1178,64 +1206,66 @@ var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*ApplyRequest)(nil),        // 0: quorumkv.v1.ApplyRequest
 	(*ApplyResponse)(nil),       // 1: quorumkv.v1.ApplyResponse
-	(*ReadRequest)(nil),         // 2: quorumkv.v1.ReadRequest
-	(*ReadResponse)(nil),        // 3: quorumkv.v1.ReadResponse
-	(*ForwardRequest)(nil),      // 4: quorumkv.v1.ForwardRequest
-	(*ForwardResponse)(nil),     // 5: quorumkv.v1.ForwardResponse
-	(*HintRequest)(nil),         // 6: quorumkv.v1.HintRequest
-	(*TreeRequest)(nil),         // 7: quorumkv.v1.TreeRequest
-	(*TreeRootResponse)(nil),    // 8: quorumkv.v1.TreeRootResponse
-	(*TreeHashesResponse)(nil),  // 9: quorumkv.v1.TreeHashesResponse
-	(*TreeSegmentsRequest)(nil), // 10: quorumkv.v1.TreeSegmentsRequest
-	(*TreeKeysRequest)(nil),     // 11: quorumkv.v1.TreeKeysRequest
-	(*KeyHash)(nil),             // 12: quorumkv.v1.KeyHash
-	(*TreeKeysResponse)(nil),    // 13: quorumkv.v1.TreeKeysResponse
-	(*FetchRequest)(nil),        // 14: quorumkv.v1.FetchRequest
-	(*Object)(nil),              // 15: quorumkv.v1.Object
-	(*FetchResponse)(nil),       // 16: quorumkv.v1.FetchResponse
-	(*PushRequest)(nil),         // 17: quorumkv.v1.PushRequest
-	(*ReapResponse)(nil),        // 18: quorumkv.v1.ReapResponse
-	(*ApplyBatchRequest)(nil),   // 19: quorumkv.v1.ApplyBatchRequest
-	(*ApplyBatchResponse)(nil),  // 20: quorumkv.v1.ApplyBatchResponse
+	(*PipeRequest)(nil),         // 2: quorumkv.v1.PipeRequest
+	(*PipeResponse)(nil),        // 3: quorumkv.v1.PipeResponse
+	(*ReadRequest)(nil),         // 4: quorumkv.v1.ReadRequest
+	(*ReadResponse)(nil),        // 5: quorumkv.v1.ReadResponse
+	(*ForwardRequest)(nil),      // 6: quorumkv.v1.ForwardRequest
+	(*ForwardResponse)(nil),     // 7: quorumkv.v1.ForwardResponse
+	(*HintRequest)(nil),         // 8: quorumkv.v1.HintRequest
+	(*TreeRequest)(nil),         // 9: quorumkv.v1.TreeRequest
+	(*TreeRootResponse)(nil),    // 10: quorumkv.v1.TreeRootResponse
+	(*TreeHashesResponse)(nil),  // 11: quorumkv.v1.TreeHashesResponse
+	(*TreeSegmentsRequest)(nil), // 12: quorumkv.v1.TreeSegmentsRequest
+	(*TreeKeysRequest)(nil),     // 13: quorumkv.v1.TreeKeysRequest
+	(*KeyHash)(nil),             // 14: quorumkv.v1.KeyHash
+	(*TreeKeysResponse)(nil),    // 15: quorumkv.v1.TreeKeysResponse
+	(*FetchRequest)(nil),        // 16: quorumkv.v1.FetchRequest
+	(*Object)(nil),              // 17: quorumkv.v1.Object
+	(*FetchResponse)(nil),       // 18: quorumkv.v1.FetchResponse
+	(*PushRequest)(nil),         // 19: quorumkv.v1.PushRequest
+	(*ReapResponse)(nil),        // 20: quorumkv.v1.ReapResponse
 	(*PutRequest)(nil),          // 21: quorumkv.v1.PutRequest
 	(*PutResponse)(nil),         // 22: quorumkv.v1.PutResponse
 }
 var file_quorumkv_v1_replica_proto_depIdxs = []int32{
-	21, // 0: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
-	22, // 1: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
-	12, // 2: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
-	15, // 3: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
-	15, // 4: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
-	0,  // 5: quorumkv.v1.ApplyBatchRequest.items:type_name -> quorumkv.v1.ApplyRequest
-	0,  // 6: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
-	19, // 7: quorumkv.v1.Replica.ApplyBatch:input_type -> quorumkv.v1.ApplyBatchRequest
-	2,  // 8: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
-	6,  // 9: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
-	7,  // 10: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
-	7,  // 11: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
-	10, // 12: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
-	11, // 13: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
-	14, // 14: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
-	17, // 15: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
-	17, // 16: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
-	4,  // 17: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	1,  // 18: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	20, // 19: quorumkv.v1.Replica.ApplyBatch:output_type -> quorumkv.v1.ApplyBatchResponse
-	3,  // 20: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	1,  // 21: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	8,  // 22: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
-	9,  // 23: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
-	9,  // 24: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
-	13, // 25: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
-	16, // 26: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
-	1,  // 27: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
-	18, // 28: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
-	5,  // 29: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	18, // [18:30] is the sub-list for method output_type
-	6,  // [6:18] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	0,  // 0: quorumkv.v1.PipeRequest.applies:type_name -> quorumkv.v1.ApplyRequest
+	4,  // 1: quorumkv.v1.PipeRequest.reads:type_name -> quorumkv.v1.ReadRequest
+	5,  // 2: quorumkv.v1.PipeResponse.reads:type_name -> quorumkv.v1.ReadResponse
+	21, // 3: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	22, // 4: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	14, // 5: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
+	17, // 6: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
+	17, // 7: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
+	0,  // 8: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
+	4,  // 9: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
+	2,  // 10: quorumkv.v1.Replica.Pipe:input_type -> quorumkv.v1.PipeRequest
+	8,  // 11: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
+	9,  // 12: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
+	9,  // 13: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
+	12, // 14: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
+	13, // 15: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
+	16, // 16: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
+	19, // 17: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
+	19, // 18: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
+	6,  // 19: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	1,  // 20: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
+	5,  // 21: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
+	3,  // 22: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
+	1,  // 23: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	10, // 24: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	11, // 25: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	11, // 26: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	15, // 27: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	18, // 28: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	1,  // 29: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	20, // 30: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
+	7,  // 31: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	20, // [20:32] is the sub-list for method output_type
+	8,  // [8:20] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_replica_proto_init() }

@@ -20,8 +20,8 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Replica_Apply_FullMethodName        = "/quorumkv.v1.Replica/Apply"
-	Replica_ApplyBatch_FullMethodName   = "/quorumkv.v1.Replica/ApplyBatch"
 	Replica_Read_FullMethodName         = "/quorumkv.v1.Replica/Read"
+	Replica_Pipe_FullMethodName         = "/quorumkv.v1.Replica/Pipe"
 	Replica_Hint_FullMethodName         = "/quorumkv.v1.Replica/Hint"
 	Replica_TreeRoot_FullMethodName     = "/quorumkv.v1.Replica/TreeRoot"
 	Replica_TreeBranches_FullMethodName = "/quorumkv.v1.Replica/TreeBranches"
@@ -41,11 +41,13 @@ const (
 type ReplicaClient interface {
 	// Apply merges a sibling set into the local replica (sync) durably.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
-	// ApplyBatch merges many sibling sets with one durable write (a peer's
-	// replication traffic, coalesced).
-	ApplyBatch(ctx context.Context, in *ApplyBatchRequest, opts ...grpc.CallOption) (*ApplyBatchResponse, error)
 	// Read returns the local replica's sibling set for a key.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
+	// Pipe is a peer's long-lived stream for replication and replica reads:
+	// each request is a batch of applies or of reads, answered by one
+	// response with the same id (answers may come out of order). A batch of
+	// applies costs one durable write.
+	Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error)
 	// Hint asks a fallback node to hold a sibling set for an unreachable
 	// replica (target) and hand it off later. It is not stored in the
 	// fallback's own key space.
@@ -82,16 +84,6 @@ func (c *replicaClient) Apply(ctx context.Context, in *ApplyRequest, opts ...grp
 	return out, nil
 }
 
-func (c *replicaClient) ApplyBatch(ctx context.Context, in *ApplyBatchRequest, opts ...grpc.CallOption) (*ApplyBatchResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ApplyBatchResponse)
-	err := c.cc.Invoke(ctx, Replica_ApplyBatch_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *replicaClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReadResponse)
@@ -101,6 +93,19 @@ func (c *replicaClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.
 	}
 	return out, nil
 }
+
+func (c *replicaClient) Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Replica_ServiceDesc.Streams[0], Replica_Pipe_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PipeRequest, PipeResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Replica_PipeClient = grpc.BidiStreamingClient[PipeRequest, PipeResponse]
 
 func (c *replicaClient) Hint(ctx context.Context, in *HintRequest, opts ...grpc.CallOption) (*ApplyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -200,11 +205,13 @@ func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts
 type ReplicaServer interface {
 	// Apply merges a sibling set into the local replica (sync) durably.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
-	// ApplyBatch merges many sibling sets with one durable write (a peer's
-	// replication traffic, coalesced).
-	ApplyBatch(context.Context, *ApplyBatchRequest) (*ApplyBatchResponse, error)
 	// Read returns the local replica's sibling set for a key.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
+	// Pipe is a peer's long-lived stream for replication and replica reads:
+	// each request is a batch of applies or of reads, answered by one
+	// response with the same id (answers may come out of order). A batch of
+	// applies costs one durable write.
+	Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error
 	// Hint asks a fallback node to hold a sibling set for an unreachable
 	// replica (target) and hand it off later. It is not stored in the
 	// fallback's own key space.
@@ -234,11 +241,11 @@ type UnimplementedReplicaServer struct{}
 func (UnimplementedReplicaServer) Apply(context.Context, *ApplyRequest) (*ApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
 }
-func (UnimplementedReplicaServer) ApplyBatch(context.Context, *ApplyBatchRequest) (*ApplyBatchResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ApplyBatch not implemented")
-}
 func (UnimplementedReplicaServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Read not implemented")
+}
+func (UnimplementedReplicaServer) Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error {
+	return status.Error(codes.Unimplemented, "method Pipe not implemented")
 }
 func (UnimplementedReplicaServer) Hint(context.Context, *HintRequest) (*ApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Hint not implemented")
@@ -306,24 +313,6 @@ func _Replica_Apply_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Replica_ApplyBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ApplyBatchRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ReplicaServer).ApplyBatch(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Replica_ApplyBatch_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ReplicaServer).ApplyBatch(ctx, req.(*ApplyBatchRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _Replica_Read_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReadRequest)
 	if err := dec(in); err != nil {
@@ -341,6 +330,13 @@ func _Replica_Read_Handler(srv interface{}, ctx context.Context, dec func(interf
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Replica_Pipe_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ReplicaServer).Pipe(&grpc.GenericServerStream[PipeRequest, PipeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Replica_PipeServer = grpc.BidiStreamingServer[PipeRequest, PipeResponse]
 
 func _Replica_Hint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HintRequest)
@@ -516,10 +512,6 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Replica_Apply_Handler,
 		},
 		{
-			MethodName: "ApplyBatch",
-			Handler:    _Replica_ApplyBatch_Handler,
-		},
-		{
 			MethodName: "Read",
 			Handler:    _Replica_Read_Handler,
 		},
@@ -560,6 +552,13 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Replica_Coordinate_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Pipe",
+			Handler:       _Replica_Pipe_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "quorumkv/v1/replica.proto",
 }

@@ -37,6 +37,10 @@ type Config struct {
 	Partitions int
 	// NoSync turns fsync off (faster, loses the last writes on a crash).
 	NoSync bool
+	// SyncWindow is the least time between two fsyncs of the write-ahead
+	// log: writes arriving within it share the next fsync (group commit).
+	// 0 means the replica default; negative syncs at once.
+	SyncWindow time.Duration
 	// FastGossip uses quick failure-detection timers (tests, demo).
 	FastGossip     bool
 	MaxValueSize   int

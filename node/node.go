@@ -41,6 +41,10 @@ type Node struct {
 	health    *health.Server
 	lis       net.Listener
 	served    chan error
+	// draining closes when Stop begins: long-lived peer streams end then,
+	// so the graceful stop does not wait for them.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
@@ -49,7 +53,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{})}
 	if err := n.start(); err != nil {
 		_ = n.closeAll()
 		return nil, err
@@ -65,7 +69,7 @@ func (n *Node) start() (err error) {
 		return err
 	}
 	if n.store, err = replica.Open(replica.Config{
-		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync,
+		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync, SyncWindow: cfg.SyncWindow,
 		Partition: placement.Partition, Logger: n.log, Now: n.cfg.now,
 	}); err != nil {
 		return err
@@ -200,6 +204,7 @@ func (n *Node) Membership() *ring.Membership { return n.members }
 // Pebble.
 func (n *Node) Stop(ctx context.Context) error {
 	n.health.Shutdown()
+	n.drainOnce.Do(func() { close(n.draining) })
 	done := make(chan struct{})
 	go func() {
 		n.grpc.GracefulStop()

@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
-	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -77,27 +76,4 @@ func decodeClock(b []byte) (vclock.Clock, error) {
 		return c, status.Errorf(codes.InvalidArgument, "corrupt object: %v", err)
 	}
 	return c, nil
-}
-
-func (s *replicaServer) ApplyBatch(_ context.Context, req *api.ApplyBatchRequest) (*api.ApplyBatchResponse, error) {
-	items := make([]replica.Item, len(req.GetItems()))
-	resp := &api.ApplyBatchResponse{Errors: make([]string, len(items))}
-	bad := make([]bool, len(items))
-	for i, it := range req.GetItems() {
-		c, err := vclock.Unmarshal(it.GetClock())
-		if err != nil {
-			resp.Errors[i], bad[i] = "corrupt object: "+err.Error(), true
-			continue
-		}
-		items[i] = replica.Item{Key: it.GetKey(), Clock: c}
-	}
-	if s.n.cfg.TestBug == "skip-apply" {
-		return resp, nil // deliberately broken (fault tests)
-	}
-	for i, err := range s.n.store.ApplyMany(items) {
-		if err != nil && !bad[i] {
-			resp.Errors[i] = err.Error()
-		}
-	}
-	return resp, nil
 }

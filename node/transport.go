@@ -29,14 +29,14 @@ type grpcTransport struct {
 	self    string
 	resolve func(node string) (string, bool)
 
-	mu      sync.Mutex
-	conns   map[string]*grpc.ClientConn
-	batches *batcher
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+	pipes *pipes
 }
 
 func newGRPCTransport(self string, resolve func(string) (string, bool)) *grpcTransport {
 	t := &grpcTransport{self: self, resolve: resolve, conns: map[string]*grpc.ClientConn{}}
-	t.batches = newBatcher(t)
+	t.pipes = newPipes(t)
 	return t
 }
 
@@ -59,9 +59,9 @@ func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
 	return api.NewReplicaClient(cc), nil
 }
 
-// Apply sends c to node, coalesced with other writes to the same node.
+// Apply sends c to node on its pipe, batched with other traffic to it.
 func (t *grpcTransport) Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error {
-	return t.batches.apply(ctx, node, key, c)
+	return t.pipes.do(node, &pipeOp{ctx: ctx, key: key, clock: c.Marshal()}).err
 }
 
 func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error {
@@ -73,20 +73,17 @@ func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byt
 	return fromStatus(node, err)
 }
 
+// Read asks node for its copy of key on its pipe, batched with other reads.
 func (t *grpcTransport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
-	rc, err := t.client(node)
-	if err != nil {
-		return vclock.Clock{}, false, err
+	r := t.pipes.do(node, &pipeOp{ctx: ctx, read: true, key: key})
+	if r.err != nil {
+		return vclock.Clock{}, false, r.err
 	}
-	resp, err := rc.Read(ctx, &api.ReadRequest{Key: key})
-	if err != nil {
-		return vclock.Clock{}, false, fromStatus(node, err)
-	}
-	c, err := vclock.Unmarshal(resp.GetClock())
+	c, err := vclock.Unmarshal(r.clock)
 	if err != nil {
 		return vclock.Clock{}, false, fmt.Errorf("node %s sent a corrupt object: %w", node, err)
 	}
-	return c, resp.GetFound(), nil
+	return c, r.found, nil
 }
 
 func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinator.Write) (coordinator.WriteResult, error) {
@@ -102,7 +99,7 @@ func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinat
 }
 
 func (t *grpcTransport) Close() {
-	t.batches.close()
+	t.pipes.close()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for addr, cc := range t.conns {

@@ -72,6 +72,7 @@ func Open(cfg Config) (*Store, error) {
 		FS:                 cfg.FS,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{s.log},
+		WALMinSyncInterval: cfg.syncWindow(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replica: open %s: %w", cfg.Dir, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/replica"
 )
 
 // serverFlags are the flags of `quorumkv server`.
@@ -47,6 +48,7 @@ func newServerCmd() *cobra.Command {
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
 	fl.IntVar(&f.cfg.Partitions, "partitions", node.DefaultPartitions, "number of partitions, Q (cluster constant)")
 	fl.BoolVar(&f.fsync, "fsync", true, "fsync every write before acknowledging it (false trades durability for speed)")
+	fl.DurationVar(&f.cfg.SyncWindow, "fsync-window", replica.DefaultSyncWindow, "least time between two fsyncs: writes arriving within it share one fsync (group commit; 0 syncs at once)")
 	fl.BoolVar(&f.hinted, "hinted-handoff", true, "keep hints for replicas that miss writes and use sloppy quorum (false: rely on anti-entropy)")
 	fl.DurationVar(&f.cfg.HintWindow, "hint-window", 3*time.Hour, "stop storing hints for a replica whose oldest pending hint is older than this")
 	fl.IntVar(&f.cfg.MaxHintsPerTarget, "max-hints-per-target", 100_000, "cap on hints held for one replica")
@@ -77,6 +79,12 @@ func (f *serverFlags) run(stderr io.Writer) error {
 		return usagef("unknown --gossip-profile %q (want lan or local)", f.gossipProfile)
 	}
 	f.cfg.NoSync = !f.fsync
+	if f.cfg.SyncWindow < 0 || f.cfg.SyncWindow > time.Second {
+		return usagef("--fsync-window %v: want 0 to 1s", f.cfg.SyncWindow)
+	}
+	if f.cfg.SyncWindow == 0 {
+		f.cfg.SyncWindow = -1 // the flag's 0 means no window
+	}
 	f.cfg.DisableHintedHandoff = !f.hinted
 	f.cfg.NoAutoJoin = !f.autoJoin
 	if f.cfg.AntiEntropyInterval == 0 {

@@ -1,0 +1,319 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
+)
+
+// Replication and replica reads to one peer travel on one long-lived gRPC
+// stream (the Replica.Pipe RPC). While the sender is busy, new operations
+// queue up and leave together as one batch: one message, and for applies
+// one durable write on the peer. Nothing waits for a batch to fill: an idle
+// peer gets an operation at once. Answers come back by batch id, so a slow
+// batch of applies (an fsync) never holds up a batch of reads behind it.
+const (
+	pipeBatchMax = 256
+	pipeQueue    = 1024
+	// pipeStale is how long a batch may go unanswered before the stream is
+	// presumed stuck and replaced (its callers gave up long before).
+	pipeStale = 10 * time.Second
+)
+
+var errTransportClosed = errors.New("transport closed")
+
+// pipeOp is one apply (clock set) or read (clock nil) waiting for its answer.
+type pipeOp struct {
+	ctx   context.Context
+	read  bool
+	key   []byte
+	clock []byte
+	done  chan pipeResult // buffered: an answer never blocks the receiver
+}
+
+type pipeResult struct {
+	clock []byte
+	found bool
+	err   error
+}
+
+// pipes holds one pipe per peer.
+type pipes struct {
+	t    *grpcTransport
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	peers map[string]*pipe
+}
+
+func newPipes(t *grpcTransport) *pipes {
+	return &pipes{t: t, stop: make(chan struct{}), peers: map[string]*pipe{}}
+}
+
+// do queues op for node and waits for its answer or op.ctx's end.
+func (ps *pipes) do(node string, op *pipeOp) pipeResult {
+	p, err := ps.peer(node)
+	if err != nil {
+		return pipeResult{err: err}
+	}
+	op.done = make(chan pipeResult, 1)
+	select {
+	case p.ops <- op:
+	case <-op.ctx.Done():
+		return pipeResult{err: op.ctx.Err()}
+	case <-ps.stop:
+		return pipeResult{err: errTransportClosed}
+	}
+	select {
+	case r := <-op.done:
+		return r
+	case <-op.ctx.Done():
+		return pipeResult{err: op.ctx.Err()}
+	case <-ps.stop:
+		return pipeResult{err: errTransportClosed}
+	}
+}
+
+func (ps *pipes) peer(node string) (*pipe, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	select {
+	case <-ps.stop:
+		return nil, errTransportClosed
+	default:
+	}
+	p, ok := ps.peers[node]
+	if !ok {
+		p = &pipe{ps: ps, node: node, ops: make(chan *pipeOp, pipeQueue)}
+		ps.peers[node] = p
+		ps.wg.Go(p.run)
+	}
+	return p, nil
+}
+
+func (ps *pipes) close() {
+	ps.mu.Lock()
+	select {
+	case <-ps.stop:
+	default:
+		close(ps.stop)
+	}
+	ps.mu.Unlock()
+	ps.wg.Wait()
+}
+
+// pipe is the sending side of one peer's stream.
+type pipe struct {
+	ps     *pipes
+	node   string
+	ops    chan *pipeOp
+	nextID uint64
+	cur    *pipeStream
+}
+
+// run sends whatever is queued (at least one operation) as one batch of
+// applies and one of reads, until the transport closes.
+func (p *pipe) run() {
+	defer func() {
+		if p.cur != nil {
+			p.cur.fail(errTransportClosed)
+		}
+	}()
+	for {
+		var batch []*pipeOp
+		select {
+		case <-p.ps.stop:
+			return
+		case op := <-p.ops:
+			batch = append(batch, op)
+		}
+	drain:
+		for len(batch) < pipeBatchMax {
+			select {
+			case op := <-p.ops:
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		var applies, reads []*pipeOp
+		for _, op := range batch {
+			switch {
+			case op.ctx.Err() != nil:
+				op.done <- pipeResult{err: op.ctx.Err()}
+			case op.read:
+				reads = append(reads, op)
+			default:
+				applies = append(applies, op)
+			}
+		}
+		p.send(applies, true)
+		p.send(reads, true)
+	}
+}
+
+// send ships one batch on the current stream, opening one if needed; retry
+// allows one more stream when the current one broke before the batch left.
+func (p *pipe) send(ops []*pipeOp, retry bool) {
+	if len(ops) == 0 {
+		return
+	}
+	s, err := p.stream()
+	if err != nil {
+		for _, op := range ops {
+			op.done <- pipeResult{err: err}
+		}
+		return
+	}
+	p.nextID++
+	req := &api.PipeRequest{Id: p.nextID}
+	for _, op := range ops {
+		if op.read {
+			req.Reads = append(req.Reads, &api.ReadRequest{Key: op.key})
+		} else {
+			req.Applies = append(req.Applies, &api.ApplyRequest{Key: op.key, Clock: op.clock})
+		}
+	}
+	if !s.register(req.Id, ops) {
+		if retry {
+			p.send(ops, false) // the stream broke meanwhile: a new one takes them
+			return
+		}
+		for _, op := range ops {
+			op.done <- pipeResult{err: fmt.Errorf("%w: node %s: stream closed", coordinator.ErrUnreachable, p.node)}
+		}
+		return
+	}
+	if err := s.cs.Send(req); err != nil {
+		s.fail(p.unreachable(err))
+	}
+}
+
+// stream returns a working stream to the peer, replacing a broken or stuck one.
+func (p *pipe) stream() (*pipeStream, error) {
+	if p.cur != nil && !p.cur.broken() {
+		if !p.cur.stale(time.Now()) {
+			return p.cur, nil
+		}
+		p.cur.fail(fmt.Errorf("%w: node %s stopped answering", coordinator.ErrUnreachable, p.node))
+	}
+	p.cur = nil
+	rc, err := p.ps.t.client(p.node)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cs, err := rc.Pipe(ctx)
+	if err != nil {
+		cancel()
+		return nil, p.unreachable(err)
+	}
+	s := &pipeStream{cs: cs, cancel: cancel, pending: map[uint64]pendingBatch{}}
+	p.ps.wg.Go(func() { s.receive(p) })
+	p.cur = s
+	return s, nil
+}
+
+func (p *pipe) unreachable(err error) error {
+	err = fromStatus(p.node, err)
+	if errors.Is(err, coordinator.ErrUnreachable) {
+		return err
+	}
+	return fmt.Errorf("%w: node %s: %v", coordinator.ErrUnreachable, p.node, err)
+}
+
+type pendingBatch struct {
+	ops  []*pipeOp
+	sent time.Time
+}
+
+// pipeStream is one open Pipe stream and the batches awaiting an answer on it.
+type pipeStream struct {
+	cs     api.Replica_PipeClient
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	pending map[uint64]pendingBatch // nil once the stream broke
+}
+
+func (s *pipeStream) register(id uint64, ops []*pipeOp) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		return false
+	}
+	s.pending[id] = pendingBatch{ops: ops, sent: time.Now()}
+	return true
+}
+
+func (s *pipeStream) broken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending == nil
+}
+
+// stale reports a batch left unanswered for pipeStale.
+func (s *pipeStream) stale(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.pending {
+		if now.Sub(b.sent) > pipeStale {
+			return true
+		}
+	}
+	return false
+}
+
+// fail ends the stream and answers every pending operation with err.
+func (s *pipeStream) fail(err error) {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	s.cancel()
+	for _, b := range pending {
+		for _, op := range b.ops {
+			op.done <- pipeResult{err: err}
+		}
+	}
+}
+
+// receive delivers answers until the stream ends.
+func (s *pipeStream) receive(p *pipe) {
+	for {
+		resp, err := s.cs.Recv()
+		if err != nil {
+			s.fail(p.unreachable(err))
+			return
+		}
+		s.mu.Lock()
+		b, ok := s.pending[resp.GetId()]
+		delete(s.pending, resp.GetId())
+		s.mu.Unlock()
+		if ok {
+			deliver(p.node, b.ops, resp)
+		}
+	}
+}
+
+func deliver(node string, ops []*pipeOp, resp *api.PipeResponse) {
+	errs, reads := resp.GetErrors(), resp.GetReads()
+	for i, op := range ops {
+		var r pipeResult
+		switch {
+		case i < len(errs) && errs[i] != "":
+			r.err = errors.New(errs[i])
+		case op.read && i >= len(reads):
+			r.err = fmt.Errorf("node %s answered %d of %d reads", node, len(reads), len(ops))
+		case op.read:
+			r.clock, r.found = reads[i].GetClock(), reads[i].GetFound()
+		}
+		op.done <- r
+	}
+}
