@@ -9,6 +9,7 @@ package api
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -80,6 +81,377 @@ func (Level) EnumDescriptor() ([]byte, []int) {
 	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
+type StreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ops           []*StreamOp            `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StreamRequest) GetOps() []*StreamOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+type StreamOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_ms bounds the operation on the server (0: only the stream does).
+	TimeoutMs uint32 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*StreamOp_Get
+	//	*StreamOp_Put
+	//	*StreamOp_Delete
+	Op            isStreamOp_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamOp) Reset() {
+	*x = StreamOp{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamOp) ProtoMessage() {}
+
+func (x *StreamOp) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamOp.ProtoReflect.Descriptor instead.
+func (*StreamOp) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StreamOp) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamOp) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *StreamOp) GetOp() isStreamOp_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *StreamOp) GetGet() *GetRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetPut() *PutRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetDelete() *DeleteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+type isStreamOp_Op interface {
+	isStreamOp_Op()
+}
+
+type StreamOp_Get struct {
+	Get *GetRequest `protobuf:"bytes,3,opt,name=get,proto3,oneof"`
+}
+
+type StreamOp_Put struct {
+	Put *PutRequest `protobuf:"bytes,4,opt,name=put,proto3,oneof"`
+}
+
+type StreamOp_Delete struct {
+	Delete *DeleteRequest `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
+}
+
+func (*StreamOp_Get) isStreamOp_Op() {}
+
+func (*StreamOp_Put) isStreamOp_Op() {}
+
+func (*StreamOp_Delete) isStreamOp_Op() {}
+
+type StreamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*StreamResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamResponse) Reset() {
+	*x = StreamResponse{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamResponse) ProtoMessage() {}
+
+func (x *StreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
+func (*StreamResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StreamResponse) GetResults() []*StreamResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type StreamResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*StreamResult_Get
+	//	*StreamResult_Put
+	//	*StreamResult_Error
+	Result        isStreamResult_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamResult) Reset() {
+	*x = StreamResult{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamResult) ProtoMessage() {}
+
+func (x *StreamResult) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamResult.ProtoReflect.Descriptor instead.
+func (*StreamResult) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StreamResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamResult) GetResult() isStreamResult_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *StreamResult) GetGet() *GetResponse {
+	if x != nil {
+		if x, ok := x.Result.(*StreamResult_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *StreamResult) GetPut() *PutResponse {
+	if x != nil {
+		if x, ok := x.Result.(*StreamResult_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *StreamResult) GetError() *StreamError {
+	if x != nil {
+		if x, ok := x.Result.(*StreamResult_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isStreamResult_Result interface {
+	isStreamResult_Result()
+}
+
+type StreamResult_Get struct {
+	Get *GetResponse `protobuf:"bytes,2,opt,name=get,proto3,oneof"`
+}
+
+type StreamResult_Put struct {
+	Put *PutResponse `protobuf:"bytes,3,opt,name=put,proto3,oneof"`
+}
+
+type StreamResult_Error struct {
+	// error is the gRPC status the unary call would have failed with.
+	Error *StreamError `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
+}
+
+func (*StreamResult_Get) isStreamResult_Result() {}
+
+func (*StreamResult_Put) isStreamResult_Result() {}
+
+func (*StreamResult_Error) isStreamResult_Result() {}
+
+// StreamError has the fields of google.rpc.Status.
+type StreamError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Details       []*anypb.Any           `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamError) Reset() {
+	*x = StreamError{}
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamError) ProtoMessage() {}
+
+func (x *StreamError) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamError.ProtoReflect.Descriptor instead.
+func (*StreamError) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StreamError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *StreamError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *StreamError) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 // Consistency says how many replicas must answer a request.
 type Consistency struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -94,7 +466,7 @@ type Consistency struct {
 
 func (x *Consistency) Reset() {
 	*x = Consistency{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -106,7 +478,7 @@ func (x *Consistency) String() string {
 func (*Consistency) ProtoMessage() {}
 
 func (x *Consistency) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[0]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -119,7 +491,7 @@ func (x *Consistency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consistency.ProtoReflect.Descriptor instead.
 func (*Consistency) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{0}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Consistency) GetLevel() Level {
@@ -153,7 +525,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +537,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[1]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +550,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{1}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetRequest) GetKey() []byte {
@@ -209,7 +581,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +593,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[2]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +606,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{2}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetResponse) GetFound() bool {
@@ -278,7 +650,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +662,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[3]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +675,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{3}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PutRequest) GetKey() []byte {
@@ -345,7 +717,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +729,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[4]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +742,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{4}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteRequest) GetKey() []byte {
@@ -407,7 +779,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +791,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[5]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +804,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{5}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PutResponse) GetContext() string {
@@ -471,7 +843,7 @@ type ResponseInfo struct {
 
 func (x *ResponseInfo) Reset() {
 	*x = ResponseInfo{}
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +855,7 @@ func (x *ResponseInfo) String() string {
 func (*ResponseInfo) ProtoMessage() {}
 
 func (x *ResponseInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_kv_proto_msgTypes[6]
+	mi := &file_quorumkv_v1_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +868,7 @@ func (x *ResponseInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseInfo.ProtoReflect.Descriptor instead.
 func (*ResponseInfo) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{6}
+	return file_quorumkv_v1_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResponseInfo) GetCoordinator() string {
@@ -545,7 +917,29 @@ var File_quorumkv_v1_kv_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\x14quorumkv/v1/kv.proto\x12\vquorumkv.v1\"e\n" +
+	"\x14quorumkv/v1/kv.proto\x12\vquorumkv.v1\x1a\x19google/protobuf/any.proto\"8\n" +
+	"\rStreamRequest\x12'\n" +
+	"\x03ops\x18\x01 \x03(\v2\x15.quorumkv.v1.StreamOpR\x03ops\"\xcf\x01\n" +
+	"\bStreamOp\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x02 \x01(\rR\ttimeoutMs\x12+\n" +
+	"\x03get\x18\x03 \x01(\v2\x17.quorumkv.v1.GetRequestH\x00R\x03get\x12+\n" +
+	"\x03put\x18\x04 \x01(\v2\x17.quorumkv.v1.PutRequestH\x00R\x03put\x124\n" +
+	"\x06delete\x18\x05 \x01(\v2\x1a.quorumkv.v1.DeleteRequestH\x00R\x06deleteB\x04\n" +
+	"\x02op\"E\n" +
+	"\x0eStreamResponse\x123\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.quorumkv.v1.StreamResultR\aresults\"\xb6\x01\n" +
+	"\fStreamResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12,\n" +
+	"\x03get\x18\x02 \x01(\v2\x18.quorumkv.v1.GetResponseH\x00R\x03get\x12,\n" +
+	"\x03put\x18\x03 \x01(\v2\x18.quorumkv.v1.PutResponseH\x00R\x03put\x120\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.quorumkv.v1.StreamErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"k\n" +
+	"\vStreamError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"e\n" +
 	"\vConsistency\x12(\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x12.quorumkv.v1.LevelR\x05level\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x16\n" +
@@ -586,11 +980,12 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\tLEVEL_TWO\x10\x02\x12\x0f\n" +
 	"\vLEVEL_THREE\x10\x03\x12\x10\n" +
 	"\fLEVEL_QUORUM\x10\x04\x12\r\n" +
-	"\tLEVEL_ALL\x10\x052\xb8\x01\n" +
+	"\tLEVEL_ALL\x10\x052\xff\x01\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.quorumkv.v1.GetRequest\x1a\x18.quorumkv.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.quorumkv.v1.PutRequest\x1a\x18.quorumkv.v1.PutResponse\x12>\n" +
-	"\x06Delete\x12\x1a.quorumkv.v1.DeleteRequest\x1a\x18.quorumkv.v1.PutResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
+	"\x06Delete\x12\x1a.quorumkv.v1.DeleteRequest\x1a\x18.quorumkv.v1.PutResponse\x12E\n" +
+	"\x06Stream\x12\x1a.quorumkv.v1.StreamRequest\x1a\x1b.quorumkv.v1.StreamResponse(\x010\x01B&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
 	file_quorumkv_v1_kv_proto_rawDescOnce sync.Once
@@ -605,35 +1000,52 @@ func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_quorumkv_v1_kv_proto_goTypes = []any{
-	(Level)(0),            // 0: quorumkv.v1.Level
-	(*Consistency)(nil),   // 1: quorumkv.v1.Consistency
-	(*GetRequest)(nil),    // 2: quorumkv.v1.GetRequest
-	(*GetResponse)(nil),   // 3: quorumkv.v1.GetResponse
-	(*PutRequest)(nil),    // 4: quorumkv.v1.PutRequest
-	(*DeleteRequest)(nil), // 5: quorumkv.v1.DeleteRequest
-	(*PutResponse)(nil),   // 6: quorumkv.v1.PutResponse
-	(*ResponseInfo)(nil),  // 7: quorumkv.v1.ResponseInfo
+	(Level)(0),             // 0: quorumkv.v1.Level
+	(*StreamRequest)(nil),  // 1: quorumkv.v1.StreamRequest
+	(*StreamOp)(nil),       // 2: quorumkv.v1.StreamOp
+	(*StreamResponse)(nil), // 3: quorumkv.v1.StreamResponse
+	(*StreamResult)(nil),   // 4: quorumkv.v1.StreamResult
+	(*StreamError)(nil),    // 5: quorumkv.v1.StreamError
+	(*Consistency)(nil),    // 6: quorumkv.v1.Consistency
+	(*GetRequest)(nil),     // 7: quorumkv.v1.GetRequest
+	(*GetResponse)(nil),    // 8: quorumkv.v1.GetResponse
+	(*PutRequest)(nil),     // 9: quorumkv.v1.PutRequest
+	(*DeleteRequest)(nil),  // 10: quorumkv.v1.DeleteRequest
+	(*PutResponse)(nil),    // 11: quorumkv.v1.PutResponse
+	(*ResponseInfo)(nil),   // 12: quorumkv.v1.ResponseInfo
+	(*anypb.Any)(nil),      // 13: google.protobuf.Any
 }
 var file_quorumkv_v1_kv_proto_depIdxs = []int32{
-	0, // 0: quorumkv.v1.Consistency.level:type_name -> quorumkv.v1.Level
-	1, // 1: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
-	7, // 2: quorumkv.v1.GetResponse.info:type_name -> quorumkv.v1.ResponseInfo
-	1, // 3: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
-	1, // 4: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
-	7, // 5: quorumkv.v1.PutResponse.info:type_name -> quorumkv.v1.ResponseInfo
-	2, // 6: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
-	4, // 7: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
-	5, // 8: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
-	3, // 9: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
-	6, // 10: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
-	6, // 11: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.PutResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2,  // 0: quorumkv.v1.StreamRequest.ops:type_name -> quorumkv.v1.StreamOp
+	7,  // 1: quorumkv.v1.StreamOp.get:type_name -> quorumkv.v1.GetRequest
+	9,  // 2: quorumkv.v1.StreamOp.put:type_name -> quorumkv.v1.PutRequest
+	10, // 3: quorumkv.v1.StreamOp.delete:type_name -> quorumkv.v1.DeleteRequest
+	4,  // 4: quorumkv.v1.StreamResponse.results:type_name -> quorumkv.v1.StreamResult
+	8,  // 5: quorumkv.v1.StreamResult.get:type_name -> quorumkv.v1.GetResponse
+	11, // 6: quorumkv.v1.StreamResult.put:type_name -> quorumkv.v1.PutResponse
+	5,  // 7: quorumkv.v1.StreamResult.error:type_name -> quorumkv.v1.StreamError
+	13, // 8: quorumkv.v1.StreamError.details:type_name -> google.protobuf.Any
+	0,  // 9: quorumkv.v1.Consistency.level:type_name -> quorumkv.v1.Level
+	6,  // 10: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
+	12, // 11: quorumkv.v1.GetResponse.info:type_name -> quorumkv.v1.ResponseInfo
+	6,  // 12: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
+	6,  // 13: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
+	12, // 14: quorumkv.v1.PutResponse.info:type_name -> quorumkv.v1.ResponseInfo
+	7,  // 15: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
+	9,  // 16: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
+	10, // 17: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
+	1,  // 18: quorumkv.v1.KV.Stream:input_type -> quorumkv.v1.StreamRequest
+	8,  // 19: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
+	11, // 20: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
+	11, // 21: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.PutResponse
+	3,  // 22: quorumkv.v1.KV.Stream:output_type -> quorumkv.v1.StreamResponse
+	19, // [19:23] is the sub-list for method output_type
+	15, // [15:19] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_kv_proto_init() }
@@ -641,13 +1053,23 @@ func file_quorumkv_v1_kv_proto_init() {
 	if File_quorumkv_v1_kv_proto != nil {
 		return
 	}
+	file_quorumkv_v1_kv_proto_msgTypes[1].OneofWrappers = []any{
+		(*StreamOp_Get)(nil),
+		(*StreamOp_Put)(nil),
+		(*StreamOp_Delete)(nil),
+	}
+	file_quorumkv_v1_kv_proto_msgTypes[3].OneofWrappers = []any{
+		(*StreamResult_Get)(nil),
+		(*StreamResult_Put)(nil),
+		(*StreamResult_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_kv_proto_rawDesc), len(file_quorumkv_v1_kv_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

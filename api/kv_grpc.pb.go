@@ -22,6 +22,7 @@ const (
 	KV_Get_FullMethodName    = "/quorumkv.v1.KV/Get"
 	KV_Put_FullMethodName    = "/quorumkv.v1.KV/Put"
 	KV_Delete_FullMethodName = "/quorumkv.v1.KV/Delete"
+	KV_Stream_FullMethodName = "/quorumkv.v1.KV/Stream"
 )
 
 // KVClient is the client API for KV service.
@@ -37,6 +38,12 @@ type KVClient interface {
 	Put(ctx context.Context, in *PutRequest, opts ...grpc.CallOption) (*PutResponse, error)
 	// Delete writes a tombstone with the given context.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*PutResponse, error)
+	// Stream multiplexes many Gets, Puts and Deletes on one long-lived
+	// stream: a request message carries a batch of operations, each with an
+	// id the client chose; results come back batched, by id, in any order.
+	// Each operation behaves exactly as the unary call does. The Go client
+	// uses it: it saves the per-call overhead of unary calls.
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
 }
 
 type kVClient struct {
@@ -77,6 +84,19 @@ func (c *kVClient) Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *kVClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KV_ServiceDesc.Streams[0], KV_Stream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamRequest, StreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_StreamClient = grpc.BidiStreamingClient[StreamRequest, StreamResponse]
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -90,6 +110,12 @@ type KVServer interface {
 	Put(context.Context, *PutRequest) (*PutResponse, error)
 	// Delete writes a tombstone with the given context.
 	Delete(context.Context, *DeleteRequest) (*PutResponse, error)
+	// Stream multiplexes many Gets, Puts and Deletes on one long-lived
+	// stream: a request message carries a batch of operations, each with an
+	// id the client chose; results come back batched, by id, in any order.
+	// Each operation behaves exactly as the unary call does. The Go client
+	// uses it: it saves the per-call overhead of unary calls.
+	Stream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -108,6 +134,9 @@ func (UnimplementedKVServer) Put(context.Context, *PutRequest) (*PutResponse, er
 }
 func (UnimplementedKVServer) Delete(context.Context, *DeleteRequest) (*PutResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedKVServer) Stream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -184,6 +213,13 @@ func _KV_Delete_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(KVServer).Stream(&grpc.GenericServerStream[StreamRequest, StreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_StreamServer = grpc.BidiStreamingServer[StreamRequest, StreamResponse]
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +240,13 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KV_Delete_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Stream",
+			Handler:       _KV_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "quorumkv/v1/kv.proto",
 }

@@ -35,6 +35,16 @@ type endpoint struct {
 	cc    *grpc.ClientConn
 	kv    api.KVClient
 	admin api.AdminClient
+	mux   *mux // gets, puts and deletes
+}
+
+func newEndpoint(addr string, cc *grpc.ClientConn) endpoint {
+	return endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc), mux: newMux(cc)}
+}
+
+func (e endpoint) close() error {
+	e.mux.close()
+	return e.cc.Close()
 }
 
 // New connects (lazily) to the given endpoints.
@@ -53,7 +63,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 			c.Close()
 			return nil, err
 		}
-		c.endpoints = append(c.endpoints, endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc)})
+		c.endpoints = append(c.endpoints, newEndpoint(addr, cc))
 	}
 	return c, nil
 }
@@ -62,12 +72,12 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 func (c *Client) Close() error {
 	var errs []error
 	for _, e := range c.endpoints {
-		errs = append(errs, e.cc.Close())
+		errs = append(errs, e.close())
 	}
 	c.router.mu.Lock()
 	c.closed = true
 	for _, e := range c.router.conns {
-		errs = append(errs, e.cc.Close())
+		errs = append(errs, e.close())
 	}
 	c.router.conns = nil
 	c.router.mu.Unlock()
@@ -146,7 +156,9 @@ func (c *Client) Get(ctx context.Context, key []byte, opts ...CallOption) (*GetR
 	o := newCall(opts)
 	var resp *api.GetResponse
 	err := c.doKey(ctx, key, true, func(ctx context.Context, e endpoint) (err error) {
-		resp, err = e.kv.Get(ctx, &api.GetRequest{Key: key, Consistency: o.consistency()})
+		var r *api.StreamResult
+		r, err = e.mux.do(ctx, &api.StreamOp{Op: &api.StreamOp_Get{Get: &api.GetRequest{Key: key, Consistency: o.consistency()}}})
+		resp = r.GetGet()
 		return err
 	})
 	if err != nil {
@@ -172,7 +184,8 @@ type PutResult struct {
 func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) (*PutResult, error) {
 	o := newCall(opts)
 	return c.write(ctx, key, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
-		return e.kv.Put(ctx, &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency()})
+		r, err := e.mux.do(ctx, &api.StreamOp{Op: &api.StreamOp_Put{Put: &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency()}}})
+		return r.GetPut(), err
 	})
 }
 
@@ -181,7 +194,8 @@ func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption)
 func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) (*PutResult, error) {
 	o := newCall(opts)
 	return c.write(ctx, key, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
-		return e.kv.Delete(ctx, &api.DeleteRequest{Key: key, Context: o.context, Consistency: o.consistency()})
+		r, err := e.mux.do(ctx, &api.StreamOp{Op: &api.StreamOp_Delete{Delete: &api.DeleteRequest{Key: key, Context: o.context, Consistency: o.consistency()}}})
+		return r.GetPut(), err
 	})
 }
 

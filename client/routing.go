@@ -103,7 +103,7 @@ func (c *Client) conn(addr string) (endpoint, bool) {
 	if err != nil {
 		return endpoint{}, false
 	}
-	e := endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc)}
+	e := newEndpoint(addr, cc)
 	if r.conns == nil {
 		r.conns = map[string]endpoint{}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -68,12 +69,7 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.NoSync {
 		s.wopt = pebble.NoSync
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{
-		FS:                 cfg.FS,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{s.log},
-		WALMinSyncInterval: cfg.syncWindow(),
-	})
+	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, s.log))
 	if err != nil {
 		return nil, fmt.Errorf("replica: open %s: %w", cfg.Dir, err)
 	}
@@ -103,6 +99,22 @@ func (s *Store) Close() error {
 	s.closed = true
 	err := s.db.Set(keyClean, []byte{1}, pebble.Sync)
 	return errors.Join(err, s.db.Close())
+}
+
+// pebbleOptions tunes Pebble for this store: every write reads the key
+// first and new keys are absent, so each level has a Bloom filter (a miss
+// skips the table instead of seeking in it).
+func pebbleOptions(cfg Config, log *slog.Logger) *pebble.Options {
+	o := &pebble.Options{
+		FS:                 cfg.FS,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log},
+		WALMinSyncInterval: cfg.syncWindow(),
+	}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o
 }
 
 // dataKey is d/<partition:be16>/<segment:be16>/<key>: a partition is one

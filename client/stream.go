@@ -1,0 +1,256 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+// Gets, puts and deletes to one node share one KV.Stream: concurrent calls
+// queue up and leave together as one message while the previous one is
+// being sent, and results come back batched by id. This saves the
+// per-call cost of unary gRPC (headers, a stream per call) that dominates
+// small operations.
+const muxBatchMax = 256
+
+type muxOp struct {
+	ctx  context.Context
+	op   *api.StreamOp
+	done chan muxResult // buffered: an answer never blocks the receiver
+}
+
+type muxResult struct {
+	res *api.StreamResult
+	err error
+}
+
+// mux is one node's stream. It is opened on first use and reopened after
+// it breaks.
+type mux struct {
+	cc *grpc.ClientConn
+
+	mu     sync.Mutex
+	closed bool
+	cur    *muxStream
+	queue  []*muxOp
+	kick   chan struct{}
+	wg     sync.WaitGroup
+	nextID uint64 // only run touches it
+}
+
+func newMux(cc *grpc.ClientConn) *mux {
+	m := &mux{cc: cc, kick: make(chan struct{}, 1)}
+	m.wg.Go(m.run)
+	return m
+}
+
+// do runs op and returns its result, or an error shaped like a unary
+// call's: a status with code Unavailable when the node could not be
+// reached (its message says "while dialing" when nothing was sent).
+func (m *mux) do(ctx context.Context, op *api.StreamOp) (*api.StreamResult, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		op.TimeoutMs = uint32(max(1, time.Until(dl).Milliseconds()))
+	}
+	o := &muxOp{ctx: ctx, op: op, done: make(chan muxResult, 1)}
+	if err := m.enqueue(o); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-o.done:
+		if r.err != nil {
+			return nil, r.err
+		}
+		if e := r.res.GetError(); e != nil {
+			return nil, status.FromProto(&spb.Status{Code: e.GetCode(), Message: e.GetMessage(), Details: e.GetDetails()}).Err()
+		}
+		return r.res, nil
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+func (m *mux) enqueue(o *muxOp) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return status.Error(codes.Canceled, "client is closed")
+	}
+	m.queue = append(m.queue, o)
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// run sends queued operations until the mux closes.
+func (m *mux) run() {
+	for range m.kick {
+		for {
+			m.mu.Lock()
+			if m.closed {
+				m.mu.Unlock()
+				return
+			}
+			n := min(len(m.queue), muxBatchMax)
+			batch := m.queue[:n:n]
+			m.queue = m.queue[n:]
+			m.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			m.send(batch)
+		}
+	}
+}
+
+func (m *mux) send(batch []*muxOp) {
+	s, err := m.stream()
+	if err != nil {
+		for _, o := range batch {
+			o.done <- muxResult{err: err}
+		}
+		return
+	}
+	req := &api.StreamRequest{Ops: make([]*api.StreamOp, 0, len(batch))}
+	live := batch[:0]
+	for _, o := range batch {
+		if o.ctx.Err() != nil {
+			o.done <- muxResult{err: status.FromContextError(o.ctx.Err()).Err()}
+			continue
+		}
+		m.nextID++
+		o.op.Id = m.nextID
+		req.Ops = append(req.Ops, o.op)
+		live = append(live, o)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if !s.register(live) {
+		for _, o := range live {
+			o.done <- muxResult{err: status.Error(codes.Unavailable, "stream closed")}
+		}
+		return
+	}
+	if err := s.cs.Send(req); err != nil {
+		s.fail(status.Convert(err).Err())
+	}
+}
+
+// stream returns the open stream, opening a new one when there is none or
+// it broke. An error opening it is the unary call's error for the same
+// failure.
+func (m *mux) stream() (*muxStream, error) {
+	m.mu.Lock()
+	cur := m.cur
+	m.mu.Unlock()
+	if cur != nil && !cur.broken() {
+		return cur, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cs, err := api.NewKVClient(m.cc).Stream(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &muxStream{cs: cs, cancel: cancel, pending: map[uint64]*muxOp{}}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		cancel()
+		return nil, status.Error(codes.Canceled, "client is closed")
+	}
+	m.cur = s
+	m.wg.Go(s.receive)
+	return s, nil
+}
+
+func (m *mux) close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	cur := m.cur
+	queue := m.queue
+	m.queue = nil
+	close(m.kick)
+	m.mu.Unlock()
+	if cur != nil {
+		cur.fail(status.Error(codes.Canceled, "client is closed"))
+	}
+	for _, o := range queue {
+		o.done <- muxResult{err: status.Error(codes.Canceled, "client is closed")}
+	}
+	m.wg.Wait()
+}
+
+// muxStream is one open stream and the operations awaiting results on it.
+type muxStream struct {
+	cs     api.KV_StreamClient
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	pending map[uint64]*muxOp // nil once the stream broke
+}
+
+func (s *muxStream) register(ops []*muxOp) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		return false
+	}
+	for _, o := range ops {
+		s.pending[o.op.GetId()] = o
+	}
+	return true
+}
+
+func (s *muxStream) broken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending == nil
+}
+
+// fail ends the stream and answers every pending operation with err.
+func (s *muxStream) fail(err error) {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	s.cancel()
+	for _, o := range pending {
+		o.done <- muxResult{err: err}
+	}
+}
+
+func (s *muxStream) receive() {
+	for {
+		resp, err := s.cs.Recv()
+		if err != nil {
+			st := status.Convert(err)
+			if st.Code() == codes.OK || st.Code() == codes.Unknown { // io.EOF: the node ended the stream
+				st = status.New(codes.Unavailable, "stream ended: "+st.Message())
+			}
+			s.fail(st.Err())
+			return
+		}
+		s.mu.Lock()
+		for _, r := range resp.GetResults() {
+			if o, ok := s.pending[r.GetId()]; ok {
+				delete(s.pending, r.GetId())
+				o.done <- muxResult{res: r}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
