@@ -8,71 +8,87 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// pipeWorkers bounds the batches one peer's stream has in progress here; a
-// peer that sends faster waits (gRPC flow control).
+// pipeWorkers bounds the batches of applies one peer's stream has in
+// progress here; a peer that sends faster waits (gRPC flow control).
 const pipeWorkers = 32
 
-// Pipe serves a peer's stream of batched applies and reads. Each batch runs
-// on its own goroutine, so a batch of reads is answered while a batch of
-// applies waits for its fsync. When the node drains, the stream ends after
-// the batches in progress are answered; the peer treats what it sent later
-// as unanswered.
+// Pipe serves a peer's stream of batched applies and reads. Reads are
+// answered at once by the receiving goroutine (they take microseconds);
+// each batch of applies runs on its own goroutine, since it waits for an
+// fsync. When the node drains, the stream ends after the batches in
+// progress are answered; the peer treats what it sent later as unanswered.
 func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
-	reqs := make(chan *api.PipeRequest)
+	p := &pipeServer{s: s, stream: stream, slots: make(chan struct{}, pipeWorkers)}
+	received := make(chan struct{})
 	go func() { // ends when the stream does (after Pipe returns at the latest)
-		defer close(reqs)
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-stream.Context().Done():
-				return
-			}
-		}
+		defer close(received)
+		p.receive()
 	}()
-	out := make(chan *api.PipeResponse, pipeWorkers)
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		failed := false
-		for resp := range out {
-			if !failed && stream.Send(resp) != nil {
-				failed = true // keep draining: workers must not block
-			}
-		}
-	}()
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, pipeWorkers)
-serve:
-	for {
-		select {
-		case req, ok := <-reqs:
-			if !ok {
-				break serve
-			}
-			slots <- struct{}{}
-			wg.Go(func() {
-				out <- s.serveBatch(req)
-				<-slots
-			})
-		case <-s.n.draining:
-			break serve
-		}
+	select {
+	case <-received:
+	case <-s.n.draining:
+		p.stop()
 	}
-	wg.Wait()
-	close(out)
-	<-sent
+	p.wg.Wait()
 	return nil
 }
 
-func (s *replicaServer) serveBatch(req *api.PipeRequest) *api.PipeResponse {
-	if len(req.GetReads()) > 0 {
-		return s.readBatch(req)
+type pipeServer struct {
+	s      *replicaServer
+	stream api.Replica_PipeServer
+	slots  chan struct{}
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex // held while a request is dispatched
+	stopped bool
+
+	sendMu sync.Mutex
+	failed bool
+}
+
+func (p *pipeServer) receive() {
+	for {
+		req, err := p.stream.Recv()
+		if err != nil || !p.dispatch(req) {
+			return
+		}
 	}
-	return &api.PipeResponse{Id: req.GetId(), Errors: s.applyBatch(req.GetApplies())}
+}
+
+// dispatch answers a batch of reads, or starts a batch of applies; false
+// once the stream stopped taking requests.
+func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return false
+	}
+	if len(req.GetReads()) > 0 {
+		p.send(p.s.readBatch(req))
+		return true
+	}
+	p.slots <- struct{}{}
+	p.wg.Go(func() {
+		p.send(&api.PipeResponse{Id: req.GetId(), Errors: p.s.applyBatch(req.GetApplies())})
+		<-p.slots
+	})
+	return true
+}
+
+// stop makes the stream take no more requests; it returns once the one
+// being dispatched (if any) is.
+func (p *pipeServer) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+}
+
+func (p *pipeServer) send(resp *api.PipeResponse) {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	if !p.failed && p.stream.Send(resp) != nil {
+		p.failed = true
+	}
 }
 
 func (s *replicaServer) readBatch(req *api.PipeRequest) *api.PipeResponse {
