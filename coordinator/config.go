@@ -53,6 +53,14 @@ type Transport interface {
 	Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error
 }
 
+// AsyncApplier is an optional Transport extension: ApplyAsync sends like
+// Apply but returns at once and reports the outcome to done, which must not
+// block. With it the coordinator keeps no goroutine waiting per replica
+// write.
+type AsyncApplier interface {
+	ApplyAsync(ctx context.Context, node string, key []byte, c vclock.Clock, done func(error))
+}
+
 // Liveness is the gossip view of which nodes are up. It only orders choices;
 // quorum decisions rest on RPC results.
 type Liveness interface {

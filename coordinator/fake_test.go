@@ -487,7 +487,7 @@ func newCluster(t *testing.T, ids []string, o clusterOpts) *cluster {
 			Replicas:       o.replicas,
 			Placement:      func() Placement { return pl },
 			Local:          l,
-			Transport:      c.net.transport(id),
+			Transport:      transportFor(c.net.transport(id)),
 			Liveness:       c.live,
 			ReplicaTimeout: waitTimeout, // stragglers end by gates or Close, not by timers
 			Logger:         discardLogger(),

@@ -36,9 +36,25 @@ func (f *fallbacks) next() (string, bool) {
 // acknowledge, a sloppy write goes to the next fallback (which holds it as a
 // hint for the primary); failing that, the coordinator keeps the hint.
 func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb *fallbacks, sloppy bool, acks chan<- ack) {
+	skipPrimary := sloppy && c.gossipDown(primary)
+	if aa, ok := c.cfg.Transport.(AsyncApplier); ok && !skipPrimary {
+		started := c.applyAsync(aa, primary, key, clk, func(err error) {
+			if err == nil {
+				acks <- ack{node: primary}
+				return
+			}
+			if !c.goBackground(func() { c.primaryFailed(primary, key, clk, fb, sloppy, false, err, acks) }) {
+				acks <- ack{node: primary, err: err}
+			}
+		})
+		if !started {
+			acks <- ack{node: primary, err: ErrClosed}
+		}
+		return
+	}
 	started := c.goBackground(func() {
 		triedFallback := false
-		if sloppy && c.gossipDown(primary) {
+		if skipPrimary {
 			// Do not wait on a node gossip calls down: hand the write to a
 			// fallback. With none to take it, the primary is tried after
 			// all (gossip lags; alone it never decides a quorum).
@@ -53,18 +69,46 @@ func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb
 			acks <- ack{node: primary}
 			return
 		}
-		if sloppy && !triedFallback {
-			if node, ok := c.sendFallback(primary, key, clk, fb); ok {
-				acks <- ack{node: node, fallback: true}
-				return
-			}
-		}
-		c.keepHint(primary, key, clk)
-		acks <- ack{node: primary, err: err}
+		c.primaryFailed(primary, key, clk, fb, sloppy, triedFallback, err, acks)
 	})
 	if !started {
 		acks <- ack{node: primary, err: ErrClosed}
 	}
+}
+
+// primaryFailed handles a primary that did not acknowledge: a sloppy write
+// goes to a fallback, and otherwise the coordinator keeps the hint.
+func (c *Coordinator) primaryFailed(primary string, key []byte, clk vclock.Clock, fb *fallbacks, sloppy, triedFallback bool, err error, acks chan<- ack) {
+	if sloppy && !triedFallback {
+		if node, ok := c.sendFallback(primary, key, clk, fb); ok {
+			acks <- ack{node: node, fallback: true}
+			return
+		}
+	}
+	c.keepHint(primary, key, clk)
+	acks <- ack{node: primary, err: err}
+}
+
+// applyAsync starts an asynchronous apply counted as background work (Close
+// waits for it); false once the coordinator is closed.
+func (c *Coordinator) applyAsync(aa AsyncApplier, node string, key []byte, clk vclock.Clock, done func(error)) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	rctx, cancel := c.replicaCtx(c.bg)
+	aa.ApplyAsync(rctx, node, key, clk, func(err error) {
+		defer c.wg.Done()
+		cancel()
+		if err != nil {
+			c.log.Debug("replica did not acknowledge", "node", node, "err", err)
+		}
+		done(err)
+	})
+	return true
 }
 
 // replicateExtra sends the write to a node that is gaining the partition in

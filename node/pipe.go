@@ -33,7 +33,40 @@ type pipeOp struct {
 	read  bool
 	key   []byte
 	clock []byte
-	done  chan pipeResult // buffered: an answer never blocks the receiver
+	// done receives the answer exactly once (the first of the peer's
+	// answer, a failure, or the end of ctx); it must not block.
+	done func(pipeResult)
+
+	mu       sync.Mutex
+	answered bool
+	stopWait func() bool // ends the watch on ctx
+}
+
+func (op *pipeOp) answer(r pipeResult) {
+	op.mu.Lock()
+	if op.answered {
+		op.mu.Unlock()
+		return
+	}
+	op.answered = true
+	stop := op.stopWait
+	op.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	op.done(r)
+}
+
+// watchCtx answers op with its context's error if that ends first.
+func (op *pipeOp) watchCtx() {
+	stop := context.AfterFunc(op.ctx, func() { op.answer(pipeResult{err: op.ctx.Err()}) })
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if op.answered {
+		stop()
+		return
+	}
+	op.stopWait = stop
 }
 
 type pipeResult struct {
@@ -58,25 +91,27 @@ func newPipes(t *grpcTransport) *pipes {
 
 // do queues op for node and waits for its answer or op.ctx's end.
 func (ps *pipes) do(node string, op *pipeOp) pipeResult {
+	ch := make(chan pipeResult, 1)
+	ps.start(node, op, func(r pipeResult) { ch <- r })
+	return <-ch
+}
+
+// start queues op for node; done gets its answer, or op.ctx's error when
+// that ends first, or the transport's when it closes.
+func (ps *pipes) start(node string, op *pipeOp, done func(pipeResult)) {
+	op.done = done
 	p, err := ps.peer(node)
 	if err != nil {
-		return pipeResult{err: err}
+		op.answer(pipeResult{err: err})
+		return
 	}
-	op.done = make(chan pipeResult, 1)
+	op.watchCtx()
 	select {
 	case p.ops <- op:
 	case <-op.ctx.Done():
-		return pipeResult{err: op.ctx.Err()}
+		op.answer(pipeResult{err: op.ctx.Err()})
 	case <-ps.stop:
-		return pipeResult{err: errTransportClosed}
-	}
-	select {
-	case r := <-op.done:
-		return r
-	case <-op.ctx.Done():
-		return pipeResult{err: op.ctx.Err()}
-	case <-ps.stop:
-		return pipeResult{err: errTransportClosed}
+		op.answer(pipeResult{err: errTransportClosed})
 	}
 }
 
@@ -146,7 +181,7 @@ func (p *pipe) run() {
 		for _, op := range batch {
 			switch {
 			case op.ctx.Err() != nil:
-				op.done <- pipeResult{err: op.ctx.Err()}
+				op.answer(pipeResult{err: op.ctx.Err()})
 			case op.read:
 				reads = append(reads, op)
 			default:
@@ -167,7 +202,7 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 	s, err := p.stream()
 	if err != nil {
 		for _, op := range ops {
-			op.done <- pipeResult{err: err}
+			op.answer(pipeResult{err: err})
 		}
 		return
 	}
@@ -186,7 +221,7 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 			return
 		}
 		for _, op := range ops {
-			op.done <- pipeResult{err: fmt.Errorf("%w: node %s: stream closed", coordinator.ErrUnreachable, p.node)}
+			op.answer(pipeResult{err: fmt.Errorf("%w: node %s: stream closed", coordinator.ErrUnreachable, p.node)})
 		}
 		return
 	}
@@ -279,7 +314,7 @@ func (s *pipeStream) fail(err error) {
 	s.cancel()
 	for _, b := range pending {
 		for _, op := range b.ops {
-			op.done <- pipeResult{err: err}
+			op.answer(pipeResult{err: err})
 		}
 	}
 }
@@ -314,6 +349,6 @@ func deliver(node string, ops []*pipeOp, resp *api.PipeResponse) {
 		case op.read:
 			r.clock, r.found = reads[i].GetClock(), reads[i].GetFound()
 		}
-		op.done <- r
+		op.answer(r)
 	}
 }

@@ -64,6 +64,11 @@ func (t *grpcTransport) Apply(ctx context.Context, node string, key []byte, c vc
 	return t.pipes.do(node, &pipeOp{ctx: ctx, key: key, clock: c.Marshal()}).err
 }
 
+// ApplyAsync is Apply without waiting: done gets the outcome.
+func (t *grpcTransport) ApplyAsync(ctx context.Context, node string, key []byte, c vclock.Clock, done func(error)) {
+	t.pipes.start(node, &pipeOp{ctx: ctx, key: key, clock: c.Marshal()}, func(r pipeResult) { done(r.err) })
+}
+
 func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error {
 	rc, err := t.client(node)
 	if err != nil {

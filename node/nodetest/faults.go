@@ -66,7 +66,17 @@ func (f *Faults) Heal() {
 }
 
 func (f *Faults) check(ctx context.Context, from, to string) error {
+	mode, cut := f.verdict(from, to)
+	if !cut {
+		return nil
+	}
+	return f.fail(ctx, from, to, mode)
+}
+
+// verdict says whether one call from -> to is cut, and how.
+func (f *Faults) verdict(from, to string) (Mode, bool) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	link := [2]string{from, to}
 	mode, cut := f.cut[link]
 	if left, ok := f.budget[link]; ok {
@@ -75,10 +85,11 @@ func (f *Faults) check(ctx context.Context, from, to string) error {
 		}
 		f.budget[link] = left - 1
 	}
-	f.mu.Unlock()
-	if !cut {
-		return nil
-	}
+	return mode, cut
+}
+
+// fail is a cut call's error, after ctx ends when the link hangs.
+func (f *Faults) fail(ctx context.Context, from, to string, mode Mode) error {
 	if mode == Hang {
 		<-ctx.Done()
 		return fmt.Errorf("%w: %s -> %s partitioned: %v", coordinator.ErrUnreachable, from, to, ctx.Err())
@@ -104,6 +115,19 @@ func (t *faultyTransport) Apply(ctx context.Context, node string, key []byte, c 
 		return err
 	}
 	return t.inner.Apply(ctx, node, key, c)
+}
+
+func (t *faultyTransport) ApplyAsync(ctx context.Context, node string, key []byte, c vclock.Clock, done func(error)) {
+	mode, cut := t.f.verdict(t.from, node)
+	aa, async := t.inner.(coordinator.AsyncApplier)
+	switch {
+	case cut:
+		go func() { done(t.f.fail(ctx, t.from, node, mode)) }()
+	case async:
+		aa.ApplyAsync(ctx, node, key, c, done)
+	default:
+		go func() { done(t.inner.Apply(ctx, node, key, c)) }()
+	}
 }
 
 func (t *faultyTransport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
