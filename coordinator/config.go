@@ -61,6 +61,12 @@ type AsyncApplier interface {
 	ApplyAsync(ctx context.Context, node string, key []byte, c vclock.Clock, done func(error))
 }
 
+// AsyncReader is an optional Transport extension: ReadAsync is Read
+// reporting to done (which must not block) instead of waiting.
+type AsyncReader interface {
+	ReadAsync(ctx context.Context, node string, key []byte, done func(c vclock.Clock, found bool, err error))
+}
+
 // Liveness is the gossip view of which nodes are up. It only orders choices;
 // quorum decisions rest on RPC results.
 type Liveness interface {

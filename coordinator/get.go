@@ -94,6 +94,10 @@ func (c *Coordinator) readFrom(node string, key []byte, answers chan<- answer) {
 		answers <- a
 		return
 	}
+	if ar, ok := c.cfg.Transport.(AsyncReader); ok {
+		c.readAsync(ar, node, key, answers)
+		return
+	}
 	started := c.goBackground(func() {
 		rctx, cancel := c.replicaCtx(c.bg)
 		defer cancel()
@@ -109,4 +113,16 @@ func (c *Coordinator) readFrom(node string, key []byte, answers chan<- answer) {
 	if !started {
 		answers <- answer{node: node, err: ErrClosed}
 	}
+}
+
+func (c *Coordinator) readAsync(ar AsyncReader, node string, key []byte, answers chan<- answer) {
+	rctx, finish, ok := c.startAsync()
+	if !ok {
+		answers <- answer{node: node, err: ErrClosed}
+		return
+	}
+	ar.ReadAsync(rctx, node, key, func(clk vclock.Clock, _ bool, err error) {
+		defer finish()
+		answers <- answer{node: node, clock: clk, err: err}
+	})
 }

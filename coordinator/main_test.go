@@ -9,7 +9,7 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// asyncApplies makes every fake transport an AsyncApplier. TestMain runs
+// asyncApplies makes every fake transport an AsyncApplier and AsyncReader. TestMain runs
 // the package twice, without and with it, so both ways of replicating a
 // write are tested.
 var asyncApplies bool
@@ -30,11 +30,15 @@ func (t twice) Run() int {
 	return t.m.Run()
 }
 
-// asyncTransport adds ApplyAsync to a fake transport.
+// asyncTransport adds ApplyAsync and ReadAsync to a fake transport.
 type asyncTransport struct{ *fakeTransport }
 
 func (tr asyncTransport) ApplyAsync(ctx context.Context, node string, key []byte, c vclock.Clock, done func(error)) {
 	go func() { done(tr.Apply(ctx, node, key, c)) }()
+}
+
+func (tr asyncTransport) ReadAsync(ctx context.Context, node string, key []byte, done func(vclock.Clock, bool, error)) {
+	go func() { done(tr.Read(ctx, node, key)) }()
 }
 
 func transportFor(tr *fakeTransport) Transport {

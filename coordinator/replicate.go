@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"sync"
 
 	"github.com/quorumkv/quorumkv/vclock"
@@ -92,23 +93,36 @@ func (c *Coordinator) primaryFailed(primary string, key []byte, clk vclock.Clock
 // applyAsync starts an asynchronous apply counted as background work (Close
 // waits for it); false once the coordinator is closed.
 func (c *Coordinator) applyAsync(aa AsyncApplier, node string, key []byte, clk vclock.Clock, done func(error)) bool {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	rctx, finish, ok := c.startAsync()
+	if !ok {
 		return false
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	rctx, cancel := c.replicaCtx(c.bg)
 	aa.ApplyAsync(rctx, node, key, clk, func(err error) {
-		defer c.wg.Done()
-		cancel()
+		defer finish()
 		if err != nil {
 			c.log.Debug("replica did not acknowledge", "node", node, "err", err)
 		}
 		done(err)
 	})
 	return true
+}
+
+// startAsync registers one asynchronous replica call as background work and
+// returns its context (bounded by ReplicaTimeout) and the function to call
+// when it is over; ok is false once the coordinator is closed.
+func (c *Coordinator) startAsync() (ctx context.Context, finish func(), ok bool) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, nil, false
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	ctx, cancel := c.replicaCtx(c.bg)
+	return ctx, func() {
+		cancel()
+		c.wg.Done()
+	}, true
 }
 
 // replicateExtra sends the write to a node that is gaining the partition in

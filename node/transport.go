@@ -80,7 +80,15 @@ func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byt
 
 // Read asks node for its copy of key on its pipe, batched with other reads.
 func (t *grpcTransport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
-	r := t.pipes.do(node, &pipeOp{ctx: ctx, read: true, key: key})
+	return readResult(node, t.pipes.do(node, &pipeOp{ctx: ctx, read: true, key: key}))
+}
+
+// ReadAsync is Read without waiting: done gets the outcome.
+func (t *grpcTransport) ReadAsync(ctx context.Context, node string, key []byte, done func(vclock.Clock, bool, error)) {
+	t.pipes.start(node, &pipeOp{ctx: ctx, read: true, key: key}, func(r pipeResult) { done(readResult(node, r)) })
+}
+
+func readResult(node string, r pipeResult) (vclock.Clock, bool, error) {
 	if r.err != nil {
 		return vclock.Clock{}, false, r.err
 	}

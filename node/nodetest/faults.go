@@ -137,6 +137,19 @@ func (t *faultyTransport) Read(ctx context.Context, node string, key []byte) (vc
 	return t.inner.Read(ctx, node, key)
 }
 
+func (t *faultyTransport) ReadAsync(ctx context.Context, node string, key []byte, done func(vclock.Clock, bool, error)) {
+	mode, cut := t.f.verdict(t.from, node)
+	ar, async := t.inner.(coordinator.AsyncReader)
+	switch {
+	case cut:
+		go func() { done(vclock.Clock{}, false, t.f.fail(ctx, t.from, node, mode)) }()
+	case async:
+		ar.ReadAsync(ctx, node, key, done)
+	default:
+		go func() { done(t.inner.Read(ctx, node, key)) }()
+	}
+}
+
 func (t *faultyTransport) Coordinate(ctx context.Context, node string, w coordinator.Write) (coordinator.WriteResult, error) {
 	if err := t.f.check(ctx, t.from, node); err != nil {
 		return coordinator.WriteResult{}, err
