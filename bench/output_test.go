@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +10,7 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
-	"google.golang.org/protobuf/encoding/protowire"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 func TestHDRLogReadsBack(t *testing.T) {
@@ -91,47 +92,20 @@ func TestTextOutputAndPlot(t *testing.T) {
 	}
 }
 
-// The etcd driver decodes RangeResponse by hand: check it against a message
-// built field by field (header, then kvs {key, create_revision,
-// mod_revision, version, value}, then count).
-func TestEtcdWireDecoding(t *testing.T) {
-	var kv []byte
-	kv = protowire.AppendTag(kv, 1, protowire.BytesType)
-	kv = protowire.AppendBytes(kv, []byte("k"))
-	kv = protowire.AppendTag(kv, 2, protowire.VarintType)
-	kv = protowire.AppendVarint(kv, 5)
-	kv = protowire.AppendTag(kv, 3, protowire.VarintType)
-	kv = protowire.AppendVarint(kv, 77)
-	kv = protowire.AppendTag(kv, 5, protowire.BytesType)
-	kv = protowire.AppendBytes(kv, []byte("value"))
-	var header []byte
-	header = protowire.AppendTag(header, 1, protowire.VarintType)
-	header = protowire.AppendVarint(header, 12345)
-	header = protowire.AppendTag(header, 3, protowire.VarintType)
-	header = protowire.AppendVarint(header, 99)
-	var resp []byte
-	resp = protowire.AppendTag(resp, 1, protowire.BytesType)
-	resp = protowire.AppendBytes(resp, header)
-	resp = protowire.AppendTag(resp, 2, protowire.BytesType)
-	resp = protowire.AppendBytes(resp, kv)
-	resp = protowire.AppendTag(resp, 4, protowire.VarintType)
-	resp = protowire.AppendVarint(resp, 1)
-
-	got, ok, err := firstField(resp, 2)
-	if err != nil || !ok || !bytes.Equal(got, kv) {
-		t.Fatalf("kvs = %x, %v, %v", got, ok, err)
-	}
-	if rev, ok, err := varintField(got, 3); err != nil || !ok || rev != 77 {
-		t.Errorf("mod_revision = %d, %v, %v; want 77", rev, ok, err)
-	}
-	h, _, _ := firstField(resp, 1)
-	if rev, _, _ := varintField(h, 3); rev != 99 {
-		t.Errorf("header revision %d, want 99", rev)
-	}
-	if _, ok, err := firstField(resp, 7); err != nil || ok {
-		t.Errorf("missing field: %v %v", ok, err)
-	}
-	if _, _, err := firstField([]byte{0x12, 0x05, 0x01}, 2); err == nil {
-		t.Error("truncated message accepted")
+// TestEtcdErrorClasses: etcd's own unavailable errors (clientv3 turns
+// statuses into its error type) count as unavailable, others pass through.
+func TestEtcdErrorClasses(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{rpctypes.ErrNoLeader, ClassUnavailable},
+		{rpctypes.ErrLeaderChanged, ClassUnavailable},
+		{rpctypes.ErrKeyNotFound, ClassOther},
+		{context.DeadlineExceeded, ClassTimeout},
+	} {
+		if got := Classify(etcdError(tc.err)); got != tc.want {
+			t.Errorf("%v: class %s, want %s", tc.err, got, tc.want)
+		}
 	}
 }
