@@ -259,6 +259,7 @@ label = {
 }
 med = {}
 cpu_med = {}
+p999_med = {}
 rows = []
 for c in clients:
     for name in names:
@@ -266,6 +267,7 @@ for c in clients:
         ops = [r["total"]["ops_per_sec"] for r in reps]
         p50 = statistics.median(r["total"]["latency_ms"]["p50"] for r in reps)
         p99 = statistics.median(r["total"]["latency_ms"]["p99"] for r in reps)
+        p999 = statistics.median(r["total"]["latency_ms"]["p99_9"] for r in reps)
         errs = sum(sum(r["total"]["errors"].values()) for r in reps)
         cpu = []  # server CPU (all three processes) per operation, warmup included, in µs
         for r, rep in zip(range(1, rounds + 1), reps):
@@ -274,14 +276,15 @@ for c in clients:
             cpu.append(int(ticks) / int(hz) * 1e6 / n if n else 0)
         med[(name, c)] = statistics.median(ops)
         cpu_med[(name, c)] = statistics.median(cpu)
-        rows.append((label[name], c, statistics.median(ops), min(ops), max(ops), p50, p99, statistics.median(cpu), errs))
+        p999_med[(name, c)] = p999
+        rows.append((label[name], c, statistics.median(ops), min(ops), max(ops), p50, p99, p999, statistics.median(cpu), errs))
 
 print()
 print(f"medians of {rounds} rounds{' (quick)' if quick else ''}; ops/s of successful operations, latency in ms,")
 print("server CPU = CPU time of the store's three processes per operation, in µs")
-print(f"{'case':<24}{'clients':>8}{'ops/s':>10}{'min':>9}{'max':>9}{'p50':>9}{'p99':>9}{'srv CPU':>9}{'errors':>8}")
-for l, c, o, lo, hi, p50, p99, cpu, e in rows:
-    print(f"{l:<24}{c:>8}{o:>10.0f}{lo:>9.0f}{hi:>9.0f}{p50:>9.2f}{p99:>9.2f}{cpu:>9.0f}{e:>8}")
+print(f"{'case':<24}{'clients':>8}{'ops/s':>10}{'min':>9}{'max':>9}{'p50':>9}{'p99':>9}{'p99.9':>9}{'srv CPU':>9}{'errors':>8}")
+for l, c, o, lo, hi, p50, p99, p999, cpu, e in rows:
+    print(f"{l:<24}{c:>8}{o:>10.0f}{lo:>9.0f}{hi:>9.0f}{p50:>9.2f}{p99:>9.2f}{p999:>9.2f}{cpu:>9.0f}{e:>8}")
 
 pairs = [
     ("put_w2_vs_etcd", "qkv_put_w2", "etcd_put", "quorumkv put W=2 / etcd put"),
@@ -303,6 +306,7 @@ for key, a, b, text in pairs:
 summary = {"rounds": rounds, "clients": clients, "quick": quick,
            "medians_ops_per_sec": {f"{n}_c{c}": v for (n, c), v in med.items()},
            "medians_server_cpu_us_per_op": {f"{n}_c{c}": round(v, 1) for (n, c), v in cpu_med.items()},
+           "medians_p99_9_ms": {f"{n}_c{c}": v for (n, c), v in p999_med.items()},
            "ratios": ratios}
 with open(os.path.join(out, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
