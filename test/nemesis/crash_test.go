@@ -203,9 +203,13 @@ func TestCrashAcknowledgedWritesSurvive(t *testing.T) {
 // TestCrashCheckerBites: with fsync off, a crash that keeps nothing unsynced
 // loses acknowledged writes, and the same checker reports them.
 func TestCrashCheckerBites(t *testing.T) {
-	missing := crashRounds(t, 42, 0, 1, true)
-	if len(missing) == 0 {
-		t.Fatal("NoSync and a crash keeping nothing unsynced lost no acknowledged write: the checker cannot see a loss")
+	// A crash right after the WAL happened to be synced (a memtable
+	// rotation) loses nothing even without fsync, so try a few seeds.
+	for seed := uint64(42); seed < 47; seed++ {
+		if missing := crashRounds(t, seed, 0, 1, true); len(missing) > 0 {
+			t.Logf("without fsync the checker reports %d lost writes, e.g. %s", len(missing), missing[0])
+			return
+		}
 	}
-	t.Logf("without fsync the checker reports %d lost writes, e.g. %s", len(missing), missing[0])
+	t.Fatal("NoSync and crashes keeping nothing unsynced lost no acknowledged write in 5 tries: the checker cannot see a loss")
 }
