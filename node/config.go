@@ -41,6 +41,9 @@ type Config struct {
 	// log: writes arriving within it share the next fsync (group commit).
 	// 0 means the replica default; negative syncs at once.
 	SyncWindow time.Duration
+	// CacheSize is the storage engine's block cache in bytes (0: the
+	// replica default).
+	CacheSize int64
 	// FastGossip uses quick failure-detection timers (tests, demo).
 	FastGossip     bool
 	MaxValueSize   int
@@ -118,6 +121,9 @@ func (c *Config) Validate() error {
 	case "", "skip-apply", "drop-hints":
 	default:
 		return fmt.Errorf("node: unknown test bug %q", c.TestBug)
+	}
+	if c.CacheSize < 0 {
+		return errors.New("node: cache size must not be negative")
 	}
 	if c.MaxValueSize < 0 {
 		return errors.New("node: max value size must not be negative")

@@ -19,7 +19,15 @@ const (
 	// end, so under load one fsync covers many writes. An idle store syncs
 	// at once.
 	DefaultSyncWindow = 500 * time.Microsecond
-	lockStripes       = 1024
+	// DefaultCacheSize is Pebble's block cache. Every write reads its key
+	// first, so filter, index and data blocks are hot; Pebble's own 8 MiB
+	// default makes most of those reads copy, checksum and decompress a
+	// block from the page cache.
+	DefaultCacheSize = 256 << 20
+	// DefaultMemTableSize is Pebble's memtable: larger ones flush less often,
+	// which leaves fewer tables for each read to consult.
+	DefaultMemTableSize = 64 << 20
+	lockStripes         = 1024
 )
 
 // Config configures a Store.
@@ -37,6 +45,10 @@ type Config struct {
 	// writes arriving sooner wait and share the next fsync. 0 means
 	// DefaultSyncWindow; negative turns the window off (fsync at once).
 	SyncWindow time.Duration
+	// CacheSize is the block cache in bytes (0: DefaultCacheSize).
+	CacheSize int64
+	// MemTableSize is the memtable in bytes (0: DefaultMemTableSize).
+	MemTableSize uint64
 	// Partition maps a key to its partition. Required.
 	Partition func(key []byte) int
 	// WarnSiblings logs a warning when a client write leaves this many siblings.
@@ -64,6 +76,12 @@ func (c *Config) setDefaults() {
 	if c.SyncWindow == 0 {
 		c.SyncWindow = DefaultSyncWindow
 	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.MemTableSize == 0 {
+		c.MemTableSize = DefaultMemTableSize
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -86,6 +104,10 @@ func (c *Config) Validate() error {
 		return errors.New("replica: Partition is required")
 	case c.SyncWindow > time.Second:
 		return fmt.Errorf("replica: SyncWindow %v is over a second", c.SyncWindow)
+	case c.CacheSize < 0:
+		return fmt.Errorf("replica: CacheSize %d is negative", c.CacheSize)
+	case c.MemTableSize > 4<<30:
+		return fmt.Errorf("replica: MemTableSize %d is over 4 GiB", c.MemTableSize)
 	case c.MaxSiblings < 0 || c.WarnSiblings < 0:
 		return errors.New("replica: sibling limits must not be negative")
 	case c.MaxSiblings > 0 && c.WarnSiblings > c.MaxSiblings:

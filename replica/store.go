@@ -103,13 +103,16 @@ func (s *Store) Close() error {
 
 // pebbleOptions tunes Pebble for this store: every write reads the key
 // first and new keys are absent, so each level has a Bloom filter (a miss
-// skips the table instead of seeking in it).
+// skips the table instead of seeking in it), and the block cache is large
+// enough to keep those reads off the page cache.
 func pebbleOptions(cfg Config, log *slog.Logger) *pebble.Options {
 	o := &pebble.Options{
 		FS:                 cfg.FS,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log},
 		WALMinSyncInterval: cfg.syncWindow(),
+		CacheSize:          cfg.CacheSize,
+		MemTableSize:       cfg.MemTableSize,
 	}
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

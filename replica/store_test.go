@@ -26,6 +26,8 @@ func TestConfigValidate(t *testing.T) {
 		"negative warn":    func(c *Config) { c.WarnSiblings = -1 },
 		"warn above max":   func(c *Config) { c.WarnSiblings, c.MaxSiblings = 11, 10 },
 		"warn default>max": func(c *Config) { c.MaxSiblings = 10 }, // default warn 25 > 10
+		"negative cache":   func(c *Config) { c.CacheSize = -1 },
+		"huge memtable":    func(c *Config) { c.MemTableSize = 5 << 30 },
 	}
 	for name, edit := range cases {
 		cfg := memConfig(vfs.NewMem())
@@ -36,7 +38,8 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	s := mustOpen(t, memConfig(vfs.NewMem()))
-	if s.cfg.MaxSiblings != DefaultMaxSiblings || s.cfg.WarnSiblings != DefaultWarnSiblings || s.cfg.EpochLease != DefaultEpochLease {
+	if s.cfg.MaxSiblings != DefaultMaxSiblings || s.cfg.WarnSiblings != DefaultWarnSiblings || s.cfg.EpochLease != DefaultEpochLease ||
+		s.cfg.CacheSize != DefaultCacheSize || s.cfg.MemTableSize != DefaultMemTableSize {
 		t.Fatalf("defaults not applied: %+v", s.cfg)
 	}
 }

@@ -38,6 +38,8 @@ func TestUsageErrors(t *testing.T) {
 		{"put", "k", "v", "--blind", "--context", "x"},
 		{"ring", "leave"},
 		{"server", "--data", "/tmp/x"},
+		{"server", "--id", "n1", "--data", "/tmp/x", "--cache-size", "1000"},
+		{"server", "--id", "n1", "--data", "/tmp/x", "--fsync-window", "2s"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != exitUsage || !strings.HasPrefix(errOut.String(), "Error: ") {
