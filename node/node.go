@@ -45,6 +45,8 @@ type Node struct {
 	// so the graceful stop does not wait for them.
 	draining  chan struct{}
 	drainOnce sync.Once
+	// work runs client operations and peers' batches of applies.
+	work *workers
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
@@ -53,7 +55,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: newWorkers()}
 	if err := n.start(); err != nil {
 		_ = n.closeAll()
 		return nil, err
@@ -231,6 +233,7 @@ func (n *Node) closeAll() error {
 		n.stopLoops()
 		n.loops.Wait()
 	}
+	n.work.close()
 	if n.coord != nil {
 		n.coord.Close()
 	}

@@ -68,7 +68,9 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 		return true
 	}
 	p.slots <- struct{}{}
-	p.wg.Go(func() {
+	p.wg.Add(1)
+	p.s.n.work.run(func() {
+		defer p.wg.Done()
 		p.send(&api.PipeResponse{Id: req.GetId(), Errors: p.s.applyBatch(req.GetApplies())})
 		<-p.slots
 	})

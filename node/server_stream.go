@@ -51,7 +51,9 @@ func (s *kvServer) Stream(stream api.KV_StreamServer) error {
 	slots := make(chan struct{}, streamOpsMax)
 	s.serveOps(ctx, reqs, func(op *api.StreamOp) {
 		slots <- struct{}{}
-		wg.Go(func() {
+		wg.Add(1)
+		s.n.work.run(func() {
+			defer wg.Done()
 			results <- s.runOp(ctx, op)
 			<-slots
 		})
