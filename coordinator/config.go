@@ -38,7 +38,11 @@ type Hints interface {
 
 // Local is this node's own replica.
 type Local interface {
-	Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, error)
+	// CoordinateNoSyncWait mints the write's dot and applies the result,
+	// returning before it is durable: the coordinator replicates it while
+	// the fsync runs. durable waits for the fsync and is called exactly
+	// once; this replica counts toward the quorum only if it returns nil.
+	CoordinateNoSyncWait(key []byte, ctx vclock.VV, v vclock.Sibling) (result vclock.Clock, durable func() error, err error)
 	Apply(key []byte, c vclock.Clock) (vclock.Clock, bool, error)
 	Get(key []byte) (vclock.Clock, bool, error)
 }

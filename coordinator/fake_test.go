@@ -62,22 +62,24 @@ type fakeLocal struct {
 	coordinates int
 	gets        int
 	coordErr    error // returned by Coordinate when set
+	durableErr  error // returned by the durable wait of Coordinate when set
 }
 
-func (l *fakeLocal) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, error) {
+func (l *fakeLocal) CoordinateNoSyncWait(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, func() error, error) {
 	l.mu.Lock()
 	defer l.net.notify()
 	defer l.mu.Unlock()
 	l.coordinates++
 	if l.coordErr != nil {
-		return vclock.Clock{}, l.coordErr
+		return vclock.Clock{}, nil, l.coordErr
 	}
 	res, err := vclock.TryPut(l.data[string(key)], ctx, l.actor, v)
 	if err != nil {
-		return vclock.Clock{}, err
+		return vclock.Clock{}, nil, err
 	}
 	l.data[string(key)] = res
-	return res.Clone(), nil
+	durableErr := l.durableErr
+	return res.Clone(), func() error { return durableErr }, nil
 }
 
 func (l *fakeLocal) Apply(key []byte, c vclock.Clock) (vclock.Clock, bool, error) {
@@ -108,6 +110,12 @@ func (l *fakeLocal) set(key string, c vclock.Clock) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.data[key] = c.Clone()
+}
+
+func (l *fakeLocal) setDurableErr(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.durableErr = err
 }
 
 func (l *fakeLocal) setCoordErr(err error) {

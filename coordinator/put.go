@@ -42,24 +42,23 @@ func (c *Coordinator) CoordinateForwarded(ctx context.Context, w Write) (WriteRe
 	return c.coordinate(ctx, w, need, rt)
 }
 
-// coordinate mints the write's dot on the local replica (durably), then sends
-// the whole resulting sibling set to the other replicas and returns once need
-// of them, this one included, hold it. The other sends go on in the
-// background.
+// coordinate mints the write's dot on the local replica, sends the whole
+// resulting sibling set to the other replicas while the local fsync runs,
+// and returns once need of them, this one included, hold it durably. The
+// other sends go on in the background.
 func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt route) (WriteResult, error) {
 	p, prefs := rt.p, rt.prefs
 	sib := vclock.Sibling{Value: w.Value, Tombstone: w.Tombstone}
 	if w.Tombstone {
 		sib.Value = nil
 	}
-	result, err := c.cfg.Local.Coordinate(w.Key, w.Context, sib)
+	result, durable, err := c.cfg.Local.CoordinateNoSyncWait(w.Key, w.Context, sib)
 	if err != nil {
 		return WriteResult{}, err
 	}
-	info := Info{Coordinator: c.cfg.NodeID, Partition: p, Required: need, Replicas: []string{c.cfg.NodeID}}
+	info := Info{Coordinator: c.cfg.NodeID, Partition: p, Required: need}
 	others := without(prefs, c.cfg.NodeID)
 	t := newTracker(need, len(others)+1)
-	t.record(true)
 	acks := make(chan ack, len(others))
 	strict := w.Consistency.Strict
 	sloppy := c.cfg.Hints != nil && !strict
@@ -72,6 +71,15 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt rout
 	}
 	for _, n := range rt.pending() {
 		c.replicateExtra(n, w.Key, result)
+	}
+	// The other replicas have the write on its way; now wait for this one's
+	// fsync, which ran meanwhile.
+	if err := durable(); err != nil {
+		c.log.Warn("local write not durable", "err", err)
+		t.record(false)
+	} else {
+		t.record(true)
+		info.Replicas = append(info.Replicas, c.cfg.NodeID)
 	}
 	for !t.done() {
 		select {

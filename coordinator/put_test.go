@@ -337,3 +337,23 @@ func TestPutLocalErrorIsFinal(t *testing.T) {
 		t.Fatalf("%d replication calls after a failed local write", n)
 	}
 }
+
+// TestPutLocalNotDurable: the coordinator's own fsync failing after the
+// write went out does not count toward the quorum; the other replicas can
+// still make it.
+func TestPutLocalNotDurable(t *testing.T) {
+	cl := newCluster(t, abc, clusterOpts{})
+	cl.local("a").setDurableErr(errors.New("fsync: input/output error"))
+	res, err := cl.coord("a").Put(testCtx(t), Write{Key: []byte("k"), Value: []byte("v"), Consistency: Consistency{Level: LevelQuorum}})
+	if err != nil {
+		t.Fatalf("QUORUM put with two durable replicas: %v", err)
+	}
+	if res.Info.Acks != 2 || slices.Contains(res.Info.Replicas, "a") {
+		t.Fatalf("acks %d replicas %v, want 2 without a", res.Info.Acks, res.Info.Replicas)
+	}
+	_, err = cl.coord("a").Put(testCtx(t), Write{Key: []byte("k2"), Value: []byte("v"), Consistency: Consistency{Level: LevelAll}})
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || ue.Required != 3 || ue.Acknowledged != 2 {
+		t.Fatalf("ALL put: %v, want unavailable 3 required, 2 acknowledged", err)
+	}
+}

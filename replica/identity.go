@@ -42,8 +42,9 @@ func newIncarnation() (string, error) {
 }
 
 // loadIdentity reads the identity, creating a fresh incarnation when there is
-// none, or when the last run stopped uncleanly without fsync (its last dots
-// may be gone).
+// none, or when the last run stopped uncleanly: its last dots may be gone
+// (never synced without fsync; with fsync, coordinated writes are
+// replicated while their fsync runs, see CoordinateNoSyncWait).
 func (s *Store) loadIdentity() error {
 	raw, err := s.getState(keyIdentity)
 	if err != nil {
@@ -66,17 +67,16 @@ func (s *Store) loadIdentity() error {
 	if err != nil {
 		return err
 	}
-	// Without fsync (now or in the last run) an unclean stop may have lost
-	// the last dots this incarnation issued.
-	prevNoSync := string(mode) == "nosync"
-	renew := raw == nil || ((s.cfg.NoSync || prevNoSync) && clean == nil)
+	// An unclean stop may have lost the last dots this incarnation issued
+	// after other replicas got them.
+	renew := raw == nil || clean == nil
 	if renew {
 		inc, err := newIncarnation()
 		if err != nil {
 			return err
 		}
 		if raw != nil {
-			s.log.Warn("unclean shutdown without fsync: starting a new incarnation", "old", id.Incarnation, "new", inc)
+			s.log.Warn("unclean shutdown: starting a new incarnation", "old", id.Incarnation, "new", inc)
 		}
 		id = identity{Node: s.cfg.NodeID, Incarnation: inc}
 		enc, _ := json.Marshal(id)

@@ -187,26 +187,49 @@ func (s *Store) read(dk []byte) (object, error) {
 	return object{clock: c, raw: bytes.Clone(v), found: true}, nil
 }
 
-// write stores c as key's new state and records the change in the
-// partition's Merkle tree. Called with the key's lock held.
+// write stores c as key's new state, durably, and records the change in
+// the partition's Merkle tree. Called with the key's lock held.
 func (s *Store) write(dk []byte, p int, key []byte, old object, c vclock.Clock) error {
+	durable, err := s.writeNoSyncWait(dk, p, key, old, c)
+	if err != nil {
+		return err
+	}
+	return durable()
+}
+
+// writeNoSyncWait is write returning once c is applied and visible;
+// durable waits for the fsync that makes it durable and must be called
+// exactly once. Called with the key's lock held.
+func (s *Store) writeNoSyncWait(dk []byte, p int, key []byte, old object, c vclock.Clock) (durable func() error, err error) {
 	enc := c.Marshal()
 	b := s.db.NewBatch()
-	defer b.Close()
 	if err := b.Set(dk, enc, nil); err != nil {
-		return err
+		_ = b.Close()
+		return nil, err
 	}
 	if err := s.indexTombstone(b, p, key, old, c); err != nil {
-		return err
+		_ = b.Close()
+		return nil, err
 	}
-	if err := b.Commit(s.wopt); err != nil {
-		return err
+	if s.cfg.NoSync {
+		err = b.Commit(s.wopt)
+		_ = b.Close()
+		durable = func() error { return nil }
+	} else {
+		err = s.db.ApplyNoSyncWait(b, s.wopt)
+		durable = func() error {
+			defer b.Close()
+			return b.SyncWait()
+		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	s.trees.Update(p, key, old.leaf(key), antientropy.LeafHash(key, enc))
 	if !old.found {
 		s.countKeys(p, 1)
 	}
-	return nil
+	return durable, nil
 }
 
 // countKeys adjusts the approximate key count of partition p.
@@ -234,34 +257,67 @@ func (s *Store) PartitionKeys(p int) int64 {
 // actor for the key, and persists the result before returning it. The result
 // must then be replicated whole.
 func (s *Store) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, error) {
-	if err := s.enter(); err != nil {
+	result, durable, err := s.CoordinateNoSyncWait(key, ctx, v)
+	if err != nil {
 		return vclock.Clock{}, err
 	}
-	defer s.exit()
+	if err := durable(); err != nil {
+		return vclock.Clock{}, err
+	}
+	return result, nil
+}
+
+// CoordinateNoSyncWait is Coordinate returning as soon as the result is
+// applied, before it is durable, so the coordinator can replicate it while
+// the fsync runs; durable waits for the fsync and must be called exactly
+// once. A dot this replica hands out may thus reach other replicas and then
+// be lost here in a power failure; the next start is then unclean and takes
+// a new incarnation, so the dot is never minted again.
+func (s *Store) CoordinateNoSyncWait(key []byte, ctx vclock.VV, v vclock.Sibling) (result vclock.Clock, durable func() error, err error) {
+	if err := s.enter(); err != nil {
+		return vclock.Clock{}, nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.exit()
+		}
+	}()
+	result, wait, err := s.coordinateLocked(key, ctx, v)
+	if err != nil {
+		return vclock.Clock{}, nil, err
+	}
+	return result, func() error {
+		defer s.exit()
+		return wait()
+	}, nil
+}
+
+func (s *Store) coordinateLocked(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, func() error, error) {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
 	dk, p := s.dataKey(key)
 	old, err := s.read(dk)
 	if err != nil {
-		return vclock.Clock{}, err
+		return vclock.Clock{}, nil, err
 	}
 	local := old.clock
 	actor, err := s.actorFor(local, old.found, ctx)
 	if err != nil {
-		return vclock.Clock{}, err
+		return vclock.Clock{}, nil, err
 	}
 	result, err := vclock.TryPut(local, ctx, actor, v)
 	if err != nil {
-		return vclock.Clock{}, fmt.Errorf("%w: %v", ErrBadWrite, err)
+		return vclock.Clock{}, nil, fmt.Errorf("%w: %v", ErrBadWrite, err)
 	}
 	if err := s.checkSiblings(key, result.Size()); err != nil {
-		return vclock.Clock{}, err
+		return vclock.Clock{}, nil, err
 	}
-	if err := s.write(dk, p, key, old, result); err != nil {
-		return vclock.Clock{}, err
+	wait, err := s.writeNoSyncWait(dk, p, key, old, result)
+	if err != nil {
+		return vclock.Clock{}, nil, err
 	}
-	return result, nil
+	return result, wait, nil
 }
 
 func (s *Store) checkSiblings(key []byte, n int) error {
