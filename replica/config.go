@@ -24,9 +24,10 @@ const (
 	// default makes most of those reads copy, checksum and decompress a
 	// block from the page cache.
 	DefaultCacheSize = 256 << 20
-	// DefaultMemTableSize is Pebble's memtable: larger ones flush less often,
-	// which leaves fewer tables for each read to consult.
-	DefaultMemTableSize = 64 << 20
+	// DefaultMemTableSize is Pebble's memtable. Larger ones flush less often
+	// but make every read's skiplist seek slower (cache misses): with random
+	// keys 4 MiB beat 16 MiB by 4 % and 64 MiB by 3 % in puts/s.
+	DefaultMemTableSize = 4 << 20
 	lockStripes         = 1024
 )
 
