@@ -56,6 +56,7 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 			err = errors.Join(err, started[i].Stop(context.Background()))
 		}
 	}()
+	setServerProcs()
 	var endpoints []string
 	for i := 1; i <= count; i++ {
 		cfg := node.Config{

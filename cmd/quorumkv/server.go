@@ -103,6 +103,7 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	logger.Debug("scheduler", "gomaxprocs", setServerProcs())
 	n, err := node.Start(f.cfg)
 	if err != nil {
 		return err
