@@ -56,7 +56,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&c.opts)
 	}
-	c.dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), connectParams}, c.opts.dial...)
+	c.dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), connectParams, grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow)}, c.opts.dial...)
 	for _, addr := range endpoints {
 		cc, err := grpc.NewClient(addr, c.dialOpts...)
 		if err != nil {
@@ -324,3 +324,11 @@ func (c *Client) Transfers(ctx context.Context) (*api.TransfersResponse, error) 
 	})
 	return resp, err
 }
+
+// HTTP/2 flow-control windows: large and fixed, so the one stream that
+// carries a client's operations to a node is not interrupted by a
+// WINDOW_UPDATE or a BDP ping every few messages (see node/transport.go).
+const (
+	streamWindow = 8 << 20
+	connWindow   = 16 << 20
+)

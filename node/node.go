@@ -137,7 +137,7 @@ func (n *Node) start() (err error) {
 }
 
 func (n *Node) serve() {
-	n.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+	n.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow))
 	api.RegisterKVServer(n.grpc, &kvServer{n: n})
 	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})
 	api.RegisterAdminServer(n.grpc, &adminServer{n: n})
