@@ -157,9 +157,12 @@ func crashRounds(t *testing.T, seed uint64, keepUnsynced, rounds int, noSync boo
 		if s, err = replica.Open(crashStoreConfig(fs, noSync)); err != nil {
 			t.Fatalf("round %d: reopen after crash: %v", round, err)
 		}
-		if !noSync && (s.Fresh() || s.Actor() != actor) {
-			t.Fatalf("round %d: a crash with fsync on changed the incarnation", round)
+		// A crash may have lost dots that left before their fsync (the
+		// coordinator replicates while it syncs): never mint them again.
+		if !s.Fresh() || s.Actor() == actor {
+			t.Fatalf("round %d: a crash kept the incarnation %s", round, actor)
 		}
+		actor = s.Actor()
 		for k, want := range must {
 			got, found, err := s.Get([]byte(k))
 			if err != nil {
