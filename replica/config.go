@@ -18,7 +18,7 @@ const (
 	// requested within this long of the previous one waits for the window to
 	// end, so under load one fsync covers many writes. An idle store syncs
 	// at once.
-	DefaultSyncWindow = 500 * time.Microsecond
+	DefaultSyncWindow = time.Millisecond
 	// DefaultCacheSize is Pebble's block cache. Every write reads its key
 	// first, so filter, index and data blocks are hot; Pebble's own 8 MiB
 	// default makes most of those reads copy, checksum and decompress a
