@@ -44,6 +44,10 @@ type Config struct {
 	// CacheSize is the storage engine's block cache in bytes (0: the
 	// replica default).
 	CacheSize int64
+	// KeyFilterSize bounds the in-memory filter of stored keys that lets
+	// writes to new keys skip the storage read, in bytes (0: the replica
+	// default).
+	KeyFilterSize int64
 	// FastGossip uses quick failure-detection timers (tests, demo).
 	FastGossip     bool
 	MaxValueSize   int
@@ -124,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheSize < 0 {
 		return errors.New("node: cache size must not be negative")
+	}
+	if c.KeyFilterSize < 0 {
+		return errors.New("node: key filter size must not be negative")
 	}
 	if c.MaxValueSize < 0 {
 		return errors.New("node: max value size must not be negative")

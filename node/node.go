@@ -72,7 +72,7 @@ func (n *Node) start() (err error) {
 	}
 	if n.store, err = replica.Open(replica.Config{
 		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync, SyncWindow: cfg.SyncWindow,
-		CacheSize: cfg.CacheSize,
+		CacheSize: cfg.CacheSize, KeyFilterSize: cfg.KeyFilterSize,
 		Partition: placement.Partition, Logger: n.log, Now: n.cfg.now,
 	}); err != nil {
 		return err

@@ -66,6 +66,7 @@ func (s *Store) ApplyMany(items []Item) (errs []error) {
 			continue
 		}
 		enc := merged.Marshal()
+		s.keys.add(dk)
 		if err := b.Set(dk, enc, nil); err != nil {
 			errs[i] = err
 			continue

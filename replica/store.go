@@ -37,6 +37,10 @@ type Store struct {
 	// updated on every write and rebuilt from a scan at open.
 	trees antientropy.Trees
 
+	// keys holds every data key written here: a write to a key it has
+	// never seen skips the read (see keyFilter).
+	keys *keyFilter
+
 	countMu sync.Mutex
 	counts  map[int]int64 // keys per partition
 
@@ -64,7 +68,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), now: cfg.Now}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), now: cfg.Now, keys: newKeyFilter(keyFilterFirstLayer, cfg.KeyFilterSize)}
 	s.wopt = pebble.Sync
 	if cfg.NoSync {
 		s.wopt = pebble.NoSync
@@ -172,6 +176,9 @@ type object struct {
 func (o object) leaf(key []byte) uint64 { return antientropy.LeafHash(key, o.raw) }
 
 func (s *Store) read(dk []byte) (object, error) {
+	if !s.keys.mayContain(dk) {
+		return object{}, nil
+	}
 	v, closer, err := s.db.Get(dk)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return object{}, nil
@@ -202,6 +209,7 @@ func (s *Store) write(dk []byte, p int, key []byte, old object, c vclock.Clock) 
 // exactly once. Called with the key's lock held.
 func (s *Store) writeNoSyncWait(dk []byte, p int, key []byte, old object, c vclock.Clock) (durable func() error, err error) {
 	enc := c.Marshal()
+	s.keys.add(dk)
 	b := s.db.NewBatch()
 	if err := b.Set(dk, enc, nil); err != nil {
 		_ = b.Close()

@@ -28,6 +28,7 @@ func TestConfigValidate(t *testing.T) {
 		"warn default>max": func(c *Config) { c.MaxSiblings = 10 }, // default warn 25 > 10
 		"negative cache":   func(c *Config) { c.CacheSize = -1 },
 		"huge memtable":    func(c *Config) { c.MemTableSize = 5 << 30 },
+		"negative filter":  func(c *Config) { c.KeyFilterSize = -1 },
 	}
 	for name, edit := range cases {
 		cfg := memConfig(vfs.NewMem())
@@ -39,7 +40,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	s := mustOpen(t, memConfig(vfs.NewMem()))
 	if s.cfg.MaxSiblings != DefaultMaxSiblings || s.cfg.WarnSiblings != DefaultWarnSiblings || s.cfg.EpochLease != DefaultEpochLease ||
-		s.cfg.CacheSize != DefaultCacheSize || s.cfg.MemTableSize != DefaultMemTableSize {
+		s.cfg.CacheSize != DefaultCacheSize || s.cfg.MemTableSize != DefaultMemTableSize || s.cfg.KeyFilterSize != DefaultKeyFilterSize {
 		t.Fatalf("defaults not applied: %+v", s.cfg)
 	}
 }

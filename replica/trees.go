@@ -9,8 +9,9 @@ import (
 	"github.com/quorumkv/quorumkv/antientropy"
 )
 
-// rebuildTrees computes every partition's Merkle tree from one scan of the
-// data (at open, before the store serves anything).
+// rebuildTrees computes every partition's Merkle tree, and fills the key
+// filter, from one scan of the data (at open, before the store serves
+// anything).
 func (s *Store) rebuildTrees() error {
 	lower := []byte("d/")
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
@@ -25,6 +26,7 @@ func (s *Store) rebuildTrees() error {
 		}
 		p := int(binary.BigEndian.Uint16(k[2:4]))
 		key := k[dataKeyHeader:]
+		s.keys.add(k)
 		s.trees.Update(p, key, 0, antientropy.LeafHash(key, it.Value()))
 		s.countKeys(p, 1)
 	}

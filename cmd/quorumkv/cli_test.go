@@ -39,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{"ring", "leave"},
 		{"server", "--data", "/tmp/x"},
 		{"server", "--id", "n1", "--data", "/tmp/x", "--cache-size", "1000"},
+		{"server", "--id", "n1", "--data", "/tmp/x", "--key-filter-size", "1000"},
 		{"server", "--id", "n1", "--data", "/tmp/x", "--fsync-window", "2s"},
 	} {
 		var out, errOut bytes.Buffer

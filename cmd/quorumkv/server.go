@@ -50,6 +50,7 @@ func newServerCmd() *cobra.Command {
 	fl.BoolVar(&f.fsync, "fsync", true, "fsync every write before acknowledging it (false trades durability for speed)")
 	fl.DurationVar(&f.cfg.SyncWindow, "fsync-window", replica.DefaultSyncWindow, "least time between two fsyncs: writes arriving within it share one fsync (group commit; 0 syncs at once)")
 	fl.Int64Var(&f.cfg.CacheSize, "cache-size", replica.DefaultCacheSize, "storage engine block cache, in bytes (every write reads its key first: keep the hot blocks here)")
+	fl.Int64Var(&f.cfg.KeyFilterSize, "key-filter-size", replica.DefaultKeyFilterSize, "memory bound, in bytes, of the filter of stored keys that lets writes to new keys skip the storage read (past it more reads reach storage; no key is lost)")
 	fl.BoolVar(&f.hinted, "hinted-handoff", true, "keep hints for replicas that miss writes and use sloppy quorum (false: rely on anti-entropy)")
 	fl.DurationVar(&f.cfg.HintWindow, "hint-window", 3*time.Hour, "stop storing hints for a replica whose oldest pending hint is older than this")
 	fl.IntVar(&f.cfg.MaxHintsPerTarget, "max-hints-per-target", 100_000, "cap on hints held for one replica")
@@ -88,6 +89,9 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	}
 	if f.cfg.CacheSize < 1<<20 {
 		return usagef("--cache-size %d: want at least 1048576 (1 MiB)", f.cfg.CacheSize)
+	}
+	if f.cfg.KeyFilterSize < 1<<20 {
+		return usagef("--key-filter-size %d: want at least 1048576 (1 MiB)", f.cfg.KeyFilterSize)
 	}
 	f.cfg.DisableHintedHandoff = !f.hinted
 	f.cfg.NoAutoJoin = !f.autoJoin
