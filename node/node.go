@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/soheilhy/cmux"
 	"log/slog"
 	"net"
 	"runtime"
@@ -41,6 +42,10 @@ type Node struct {
 	health    *health.Server
 	lis       net.Listener
 	served    chan error
+	// listening runs the listener's demultiplexer and the loop accepting
+	// peers' pipe connections; pipeConns serves those connections.
+	listening sync.WaitGroup
+	pipeConns sync.WaitGroup
 	// draining closes when Stop begins: long-lived peer streams end then,
 	// so the graceful stop does not wait for them.
 	draining  chan struct{}
@@ -146,7 +151,37 @@ func (n *Node) serve() {
 	reflection.Register(n.grpc)
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	n.health.SetServingStatus("quorumkv.v1.KV", healthpb.HealthCheckResponse_SERVING)
-	go func() { n.served <- n.grpc.Serve(n.lis) }()
+	mux := cmux.New(n.lis)
+	mux.SetReadTimeout(acceptTimeout)
+	pipes := mux.Match(cmux.PrefixMatcher(pipeMagic))
+	rest := mux.Match(cmux.Any())
+	go func() { n.served <- n.grpc.Serve(rest) }()
+	n.listening.Go(func() { _ = mux.Serve() })
+	n.listening.Go(func() { n.servePipes(pipes) })
+}
+
+// acceptTimeout bounds how long a new connection may take to send its
+// first bytes (which tell a peer's pipe from gRPC).
+const acceptTimeout = 10 * time.Second
+
+// servePipes serves peers' pipe connections (wire.go) until l closes.
+func (n *Node) servePipes(l net.Listener) {
+	rs := &replicaServer{n: n}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		n.pipeConns.Go(func() {
+			defer c.Close()
+			pc, err := acceptPipe(c)
+			if err != nil {
+				n.log.Debug("refused a pipe connection", "from", c.RemoteAddr(), "err", err)
+				return
+			}
+			rs.servePipe(pc)
+		})
+	}
 }
 
 // startLoops runs the background loops (hint replay, anti-entropy) until
@@ -223,6 +258,9 @@ func (n *Node) Stop(ctx context.Context) error {
 		<-done
 	}
 	<-n.served
+	_ = n.lis.Close() // gRPC closed it; a second close only errs
+	n.listening.Wait()
+	n.pipeConns.Wait()
 	return n.closeAll()
 }
 

@@ -11,18 +11,24 @@ import (
 	"github.com/quorumkv/quorumkv/coordinator"
 )
 
-// Replication and replica reads to one peer travel on one long-lived gRPC
-// stream (the Replica.Pipe RPC). While the sender is busy, new operations
+// Replication and replica reads to one peer travel on one long-lived
+// connection (wire.go). While the sender is busy, new operations
 // queue up and leave together as one batch: one message, and for applies
 // one durable write on the peer. Nothing waits for a batch to fill: an idle
 // peer gets an operation at once. Answers come back by batch id, so a slow
 // batch of applies (an fsync) never holds up a batch of reads behind it.
 const (
 	pipeBatchMax = 256
-	pipeQueue    = 1024
+	// pipeBatchBytes ends a batch once its objects reach this size.
+	pipeBatchBytes = 4 << 20
+	pipeQueue      = 1024
 	// pipeStale is how long a batch may go unanswered before the stream is
 	// presumed stuck and replaced (its callers gave up long before).
 	pipeStale = 10 * time.Second
+	// A peer that refused a connection is not dialled again for a while:
+	// 100 ms, growing 1.6 times per failure up to a second.
+	pipeRedialMin = 100 * time.Millisecond
+	pipeRedialMax = time.Second
 )
 
 var errTransportClosed = errors.New("transport closed")
@@ -150,6 +156,10 @@ type pipe struct {
 	ops    chan *pipeOp
 	nextID uint64
 	cur    *pipeStream
+
+	redialAt  time.Time // no dial before this, after a failed one
+	redialGap time.Duration
+	dialErr   error
 }
 
 // run sends whatever is queued (at least one operation) as one batch of
@@ -168,11 +178,13 @@ func (p *pipe) run() {
 		case op := <-p.ops:
 			batch = append(batch, op)
 		}
+		size := len(batch[0].clock)
 	drain:
-		for len(batch) < pipeBatchMax {
+		for len(batch) < pipeBatchMax && size < pipeBatchBytes {
 			select {
 			case op := <-p.ops:
 				batch = append(batch, op)
+				size += len(op.clock)
 			default:
 				break drain
 			}
@@ -239,17 +251,23 @@ func (p *pipe) stream() (*pipeStream, error) {
 		p.cur.fail(fmt.Errorf("%w: node %s stopped answering", coordinator.ErrUnreachable, p.node))
 	}
 	p.cur = nil
-	rc, err := p.ps.t.client(p.node)
-	if err != nil {
-		return nil, err
+	now := time.Now()
+	if now.Before(p.redialAt) {
+		return nil, p.dialErr
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cs, err := rc.Pipe(ctx)
-	if err != nil {
-		cancel()
-		return nil, p.unreachable(err)
+	addr, ok := p.ps.t.resolve(p.node)
+	if !ok {
+		return nil, fmt.Errorf("%w: no address known for node %q", coordinator.ErrUnreachable, p.node)
 	}
-	s := &pipeStream{cs: cs, cancel: cancel, pending: map[uint64]pendingBatch{}}
+	conn, err := dialPipe(addr)
+	if err != nil {
+		p.redialGap = min(max(pipeRedialMin, p.redialGap*8/5), pipeRedialMax)
+		p.redialAt = now.Add(p.redialGap)
+		p.dialErr = fmt.Errorf("%w: node %s: %v", coordinator.ErrUnreachable, p.node, err)
+		return nil, p.dialErr
+	}
+	p.redialGap = 0
+	s := &pipeStream{cs: conn, pending: map[uint64]pendingBatch{}}
 	p.ps.wg.Go(func() { s.receive(p) })
 	p.cur = s
 	return s, nil
@@ -268,10 +286,14 @@ type pendingBatch struct {
 	sent time.Time
 }
 
-// pipeStream is one open Pipe stream and the batches awaiting an answer on it.
+// pipeStream is one open pipe connection and the batches awaiting an
+// answer on it.
 type pipeStream struct {
-	cs     api.Replica_PipeClient
-	cancel context.CancelFunc
+	cs interface {
+		Send(*api.PipeRequest) error
+		Recv() (*api.PipeResponse, error)
+		Close() error
+	}
 
 	mu      sync.Mutex
 	pending map[uint64]pendingBatch // nil once the stream broke
@@ -311,7 +333,7 @@ func (s *pipeStream) fail(err error) {
 	pending := s.pending
 	s.pending = nil
 	s.mu.Unlock()
-	s.cancel()
+	_ = s.cs.Close()
 	for _, b := range pending {
 		for _, op := range b.ops {
 			op.answer(pipeResult{err: err})

@@ -18,6 +18,20 @@ const pipeWorkers = 32
 // fsync. When the node drains, the stream ends after the batches in
 // progress are answered; the peer treats what it sent later as unanswered.
 func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
+	s.servePipe(stream)
+	return nil
+}
+
+// pipeServerStream is a pipe's serving end: the Pipe RPC's stream or a
+// wire connection.
+type pipeServerStream interface {
+	Recv() (*api.PipeRequest, error)
+	Send(*api.PipeResponse) error
+}
+
+// servePipe serves one pipe until the peer ends it, or the node drains and
+// the batches in progress are answered.
+func (s *replicaServer) servePipe(stream pipeServerStream) {
 	p := &pipeServer{s: s, stream: stream, slots: make(chan struct{}, pipeWorkers)}
 	received := make(chan struct{})
 	go func() { // ends when the stream does (after Pipe returns at the latest)
@@ -30,12 +44,11 @@ func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
 		p.stop()
 	}
 	p.wg.Wait()
-	return nil
 }
 
 type pipeServer struct {
 	s      *replicaServer
-	stream api.Replica_PipeServer
+	stream pipeServerStream
 	slots  chan struct{}
 	wg     sync.WaitGroup
 

@@ -1,0 +1,68 @@
+package node_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/node/nodetest"
+)
+
+// TestOnePortServesPipesAndGRPC: a node's port tells peers' pipe
+// connections from gRPC by their first bytes. The Pipe RPC still answers
+// (for tools), a connection sending garbage is dropped, and the node keeps
+// serving both.
+func TestOnePortServesPipesAndGRPC(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	ctx := ctxT(t)
+	addr := c.Node("n1").Addr()
+
+	junk, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer junk.Close()
+	if _, err := junk.Write([]byte("QKVPIPE0 is not the magic, nor an HTTP/2 preface\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = junk.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// gRPC may say why before it closes or resets the connection.
+	if _, err := io.ReadAll(junk); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a garbage connection was not closed: %v", err)
+	}
+
+	cl := c.Client("n2", "n3", "n1")
+	if _, err := cl.Put(ctx, []byte("k"), []byte("v")); err != nil { // n2 or n3 replicate to n1 on a pipe
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	stream, err := api.NewReplicaClient(cc).Pipe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&api.PipeRequest{Id: 9, Reads: []*api.ReadRequest{{Key: []byte("k")}, {Key: []byte("absent")}}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetId() != 9 || len(resp.GetReads()) != 2 || resp.GetReads()[1].GetFound() {
+		t.Fatalf("Pipe RPC answered %v", resp)
+	}
+	_ = stream.CloseSend()
+	if _, err := cl.Get(ctx, []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,192 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
+)
+
+func frame(payload []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(payload))), payload...)
+}
+
+// TestReadFrame: whole frames decode; cut, oversized and empty input fail
+// with the right error, whatever the reuse buffer.
+func TestReadFrame(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, 3000)
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		bufCap  int
+		want    []byte
+		wantErr error
+	}{
+		{"empty input", nil, 0, nil, io.EOF},
+		{"short header", []byte{0, 0}, 0, nil, io.ErrUnexpectedEOF},
+		{"empty frame", frame(nil), 0, []byte{}, nil},
+		{"small frame", frame([]byte("abc")), 0, []byte("abc"), nil},
+		{"into buffer", frame([]byte("abc")), 16, []byte("abc"), nil},
+		{"grows past buffer", frame(big), 16, big, nil},
+		{"cut in buffer", frame([]byte("abcdef"))[:6], 16, nil, io.ErrUnexpectedEOF},
+		{"cut past buffer", frame(big)[:100], 16, nil, io.ErrUnexpectedEOF},
+		{"too large", binary.BigEndian.AppendUint32(nil, maxFrame+1), 0, nil, errFrameTooLarge},
+		{"huge announced, little sent", append(binary.BigEndian.AppendUint32(nil, maxFrame), 1, 2, 3), 0, nil, io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readFrame(bytes.NewReader(tc.in), make([]byte, 0, tc.bufCap))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && !bytes.Equal(got, tc.want) {
+				t.Fatalf("got %d bytes, want %d", len(got), len(tc.want))
+			}
+		})
+	}
+}
+
+// FuzzReadFrame: no input makes the frame decoder panic or return more
+// than it was given; what decodes re-encodes to the same frame.
+func FuzzReadFrame(f *testing.F) {
+	req, _ := proto.Marshal(&api.PipeRequest{Id: 3, Applies: []*api.ApplyRequest{{Key: []byte("k"), Clock: []byte{1, 2}}}})
+	f.Add(frame(req))
+	f.Add(frame(nil))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1})
+	f.Add(append(frame([]byte("x")), frame(req)...))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		var buf []byte
+		for {
+			b, err := readFrame(r, buf[:0])
+			if err != nil {
+				return
+			}
+			if len(b) > len(in) {
+				t.Fatalf("decoded %d bytes from %d", len(b), len(in))
+			}
+			var m api.PipeRequest
+			_ = proto.Unmarshal(b, &m)
+			buf = reusable(b)
+		}
+	})
+}
+
+// TestWirePipeRoundTrip: a request and its answer cross a real
+// connection, opened with the magic; a connection opened otherwise is
+// refused.
+func TestWirePipeRoundTrip(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	served := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		pc, err := acceptPipe(c)
+		if err != nil {
+			served <- err
+			return
+		}
+		for range 2 { // two requests: the buffers are reused in between
+			req, err := pc.Recv()
+			if err != nil {
+				served <- err
+				return
+			}
+			if err := pc.Send(&api.PipeResponse{Id: req.GetId(), Errors: []string{string(req.GetApplies()[0].GetKey())}}); err != nil {
+				served <- err
+				return
+			}
+		}
+		served <- nil
+	}()
+	cc, err := dialPipe(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	for i, key := range []string{"first key", "k2"} {
+		if err := cc.Send(&api.PipeRequest{Id: uint64(i + 1), Applies: []*api.ApplyRequest{{Key: []byte(key), Clock: []byte{1}}}}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cc.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetId() != uint64(i+1) || len(resp.GetErrors()) != 1 || resp.GetErrors()[0] != key {
+			t.Fatalf("answer %v to request %d (%s)", resp, i+1, key)
+		}
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+
+	go func() {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err == nil {
+			_, _ = c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+			defer c.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := acceptPipe(c); err == nil {
+		t.Fatal("a connection without the magic was accepted as a pipe")
+	}
+}
+
+// TestPipeRedialBackoff: operations for a peer that refuses connections
+// fail as unreachable at once, and the pipe does not dial it again before
+// its back-off ends.
+func TestPipeRedialBackoff(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	var resolved atomic.Int32
+	tr := newGRPCTransport("n1", func(string) (string, bool) { resolved.Add(1); return addr, true })
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := range 5 {
+		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {
+			t.Fatalf("read %d: err = %v, want unreachable", i, err)
+		}
+	}
+	if n := resolved.Load(); n != 1 {
+		t.Fatalf("dialled %d times within the back-off, want 1", n)
+	}
+	// Once the back-off ends, the next operation dials again.
+	for resolved.Load() < 2 {
+		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {
+			t.Fatalf("read: err = %v, want unreachable", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no new dial after the back-off")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
