@@ -56,7 +56,11 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&c.opts)
 	}
-	c.dialOpts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), connectParams, grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow)}, c.opts.dial...)
+	c.dialOpts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()), connectParams,
+		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)),
+	}, c.opts.dial...)
 	for _, addr := range endpoints {
 		cc, err := grpc.NewClient(addr, c.dialOpts...)
 		if err != nil {

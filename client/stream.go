@@ -20,6 +20,19 @@ import (
 // small operations.
 const muxBatchMax = 256
 
+// batchLen is how many queued operations the next batch takes: at most
+// muxBatchMax, and no more once their values reach api.BatchBytes.
+func batchLen(queue []*muxOp) int {
+	size := 0
+	for i, o := range queue {
+		if i == muxBatchMax || (i > 0 && size >= api.BatchBytes) {
+			return i
+		}
+		size += len(o.op.GetPut().GetValue())
+	}
+	return len(queue)
+}
+
 type muxOp struct {
 	ctx  context.Context
 	op   *api.StreamOp
@@ -99,7 +112,7 @@ func (m *mux) run() {
 				m.mu.Unlock()
 				return
 			}
-			n := min(len(m.queue), muxBatchMax)
+			n := batchLen(m.queue)
 			batch := m.queue[:n:n]
 			m.queue = m.queue[n:]
 			m.mu.Unlock()

@@ -142,7 +142,8 @@ func (n *Node) start() (err error) {
 }
 
 func (n *Node) serve() {
-	n.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow))
+	n.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
+		grpc.MaxRecvMsgSize(api.MaxMessageSize))
 	api.RegisterKVServer(n.grpc, &kvServer{n: n})
 	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})
 	api.RegisterAdminServer(n.grpc, &adminServer{n: n})

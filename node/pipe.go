@@ -20,7 +20,7 @@ import (
 const (
 	pipeBatchMax = 256
 	// pipeBatchBytes ends a batch once its objects reach this size.
-	pipeBatchBytes = 4 << 20
+	pipeBatchBytes = api.BatchBytes
 	pipeQueue      = 1024
 	// pipeStale is how long a batch may go unanswered before the stream is
 	// presumed stuck and replaced (its callers gave up long before).

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
@@ -154,14 +155,16 @@ func sendBatches(stream api.KV_StreamServer, results <-chan *api.StreamResult) {
 	failed := false
 	for r := range results {
 		batch := []*api.StreamResult{r}
+		size := proto.Size(r)
 	drain:
-		for len(batch) < streamOpsMax {
+		for len(batch) < streamOpsMax && size < api.BatchBytes {
 			select {
 			case r, ok := <-results:
 				if !ok {
 					break drain
 				}
 				batch = append(batch, r)
+				size += proto.Size(r)
 			default:
 				break drain
 			}

@@ -50,7 +50,9 @@ func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
 	cc, ok := t.conns[addr]
 	if !ok {
 		var err error
-		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), peerConnectParams, grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow))
+		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), peerConnectParams,
+			grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", coordinator.ErrUnreachable, err)
 		}

@@ -28,7 +28,7 @@ const (
 	pipeMagic = "QKVPIPE1"
 	// maxFrame bounds one message: a batch holds at most pipeBatchBytes
 	// of objects plus one object (max value size times max siblings).
-	maxFrame = 256 << 20
+	maxFrame = api.MaxMessageSize
 	// wireWriteTimeout bounds a write to a peer that stopped reading (a
 	// partition with dropped packets): the connection is then dropped.
 	wireWriteTimeout = pipeStale

@@ -1,0 +1,44 @@
+package client
+
+import (
+	"testing"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+func putOp(size int) *muxOp {
+	return &muxOp{op: &api.StreamOp{Op: &api.StreamOp_Put{Put: &api.PutRequest{Value: make([]byte, size)}}}}
+}
+
+func getOp() *muxOp {
+	return &muxOp{op: &api.StreamOp{Op: &api.StreamOp_Get{Get: &api.GetRequest{}}}}
+}
+
+// TestBatchLen: a batch closes at muxBatchMax operations or once its values
+// reach api.BatchBytes, and always takes at least one.
+func TestBatchLen(t *testing.T) {
+	many := func(n int, op func() *muxOp) []*muxOp {
+		q := make([]*muxOp, n)
+		for i := range q {
+			q[i] = op()
+		}
+		return q
+	}
+	mib := func() *muxOp { return putOp(1 << 20) }
+	for _, tc := range []struct {
+		name  string
+		queue []*muxOp
+		want  int
+	}{
+		{"empty", nil, 0},
+		{"few small", many(3, getOp), 3},
+		{"count bound", many(muxBatchMax+5, getOp), muxBatchMax},
+		{"byte bound", many(10, mib), 4},
+		{"one huge alone", []*muxOp{putOp(api.BatchBytes * 2), getOp()}, 1},
+		{"huge after small", []*muxOp{getOp(), putOp(api.BatchBytes * 2), getOp()}, 2},
+	} {
+		if got := batchLen(tc.queue); got != tc.want {
+			t.Errorf("%s: batchLen = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
