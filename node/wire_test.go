@@ -170,12 +170,14 @@ func TestPipeRedialBackoff(t *testing.T) {
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	start := time.Now()
 	for i := range 5 {
 		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {
 			t.Fatalf("read %d: err = %v, want unreachable", i, err)
 		}
 	}
-	if n := resolved.Load(); n != 1 {
+	// (A machine that stalled past the back-off may have dialled again.)
+	if n := resolved.Load(); n != 1 && time.Since(start) < pipeRedialMin {
 		t.Fatalf("dialled %d times within the back-off, want 1", n)
 	}
 	// Once the back-off ends, the next operation dials again.
