@@ -345,6 +345,12 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 		return
 	}
 	if err := s.cs.Send(req); err != nil {
+		if errors.Is(err, errFrameTooLarge) { // nothing was sent: the stream is fine
+			for _, op := range s.unregister(req.Id) {
+				op.answer(pipeResult{err: fmt.Errorf("node %s: %w", p.node, err)})
+			}
+			return
+		}
 		s.fail(p.unreachable(err))
 	}
 }
@@ -357,8 +363,18 @@ func (p *pipe) stream() (*pipeStream, error) {
 		}
 		p.cur.fail(fmt.Errorf("%w: node %s stopped answering", coordinator.ErrUnreachable, p.node))
 	}
-	p.cur = nil
 	now := time.Now()
+	switch {
+	case p.cur == nil:
+	case p.cur.answeredAny():
+		p.redialGap = 0 // it worked: the next failure starts the back-off afresh
+	default:
+		// The peer took the connection but closed it before answering
+		// anything (draining, or not speaking the pipe): back off as from
+		// a refused dial.
+		p.backOff(now, fmt.Errorf("%w: node %s closed the pipe without answering", coordinator.ErrUnreachable, p.node))
+	}
+	p.cur = nil
 	if now.Before(p.redialAt) {
 		return nil, p.dialErr
 	}
@@ -368,16 +384,21 @@ func (p *pipe) stream() (*pipeStream, error) {
 	}
 	conn, err := dialPipe(addr)
 	if err != nil {
-		p.redialGap = min(max(pipeRedialMin, p.redialGap*8/5), pipeRedialMax)
-		p.redialAt = now.Add(p.redialGap)
-		p.dialErr = fmt.Errorf("%w: node %s: %v", coordinator.ErrUnreachable, p.node, err)
+		p.backOff(now, fmt.Errorf("%w: node %s: %v", coordinator.ErrUnreachable, p.node, err))
 		return nil, p.dialErr
 	}
-	p.redialGap = 0
 	s := &pipeStream{cs: conn, pending: map[uint64]pendingBatch{}, answered: p.answered}
 	p.ps.wg.Go(func() { s.receive(p) })
 	p.cur = s
 	return s, nil
+}
+
+// backOff makes the pipe fail operations with err, without dialling,
+// for a growing while.
+func (p *pipe) backOff(now time.Time, err error) {
+	p.redialGap = min(max(pipeRedialMin, p.redialGap*8/5), pipeRedialMax)
+	p.redialAt = now.Add(p.redialGap)
+	p.dialErr = err
 }
 
 func (p *pipe) unreachable(err error) error {
@@ -408,6 +429,14 @@ type pipeStream struct {
 	mu       sync.Mutex
 	pending  map[uint64]pendingBatch // nil once the stream broke
 	nApplies int                     // batches of applies in pending
+	answers  int                     // batches answered so far
+}
+
+// answeredAny reports whether the peer answered anything on this stream.
+func (s *pipeStream) answeredAny() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answers > 0
 }
 
 func (s *pipeStream) register(id uint64, ops []*pipeOp) bool {
@@ -422,6 +451,21 @@ func (s *pipeStream) register(id uint64, ops []*pipeOp) bool {
 		s.nApplies++
 	}
 	return true
+}
+
+// unregister takes back a batch that was never sent.
+func (s *pipeStream) unregister(id uint64) []*pipeOp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.pending[id]
+	if !ok {
+		return nil
+	}
+	delete(s.pending, id)
+	if b.applies {
+		s.nApplies--
+	}
+	return b.ops
 }
 
 // applying is the number of batches of applies awaiting an answer.
@@ -487,6 +531,7 @@ func (s *pipeStream) receive(p *pipe) {
 		if ok && b.applies {
 			s.nApplies--
 		}
+		s.answers++
 		s.mu.Unlock()
 		if ok && b.applies {
 			s.signal()

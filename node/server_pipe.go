@@ -98,25 +98,50 @@ func (p *pipeServer) stop() {
 	p.mu.Unlock()
 }
 
+// send answers a batch. After a failed send nothing more is sent, and a
+// wire connection is closed, so the peer fails its pending batches at once
+// instead of waiting for answers that will not come.
 func (p *pipeServer) send(resp *api.PipeResponse) {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	if !p.failed && p.stream.Send(resp) != nil {
-		p.failed = true
+	if p.failed || p.stream.Send(resp) == nil {
+		return
+	}
+	p.failed = true
+	if c, ok := p.stream.(interface{ Close() error }); ok {
+		_ = c.Close()
 	}
 }
 
+// readAnswerMax bounds the objects in one answer to a batch of reads, so
+// it fits in a message; reads past it are answered with errTooLarge (the
+// coordinator counts them as failed replicas and may read elsewhere).
+const readAnswerMax = api.MaxMessageSize / 2
+
+var errTooLarge = "answer too large for one batch: read this key again"
+
 func (s *replicaServer) readBatch(req *api.PipeRequest) *api.PipeResponse {
 	resp := &api.PipeResponse{Id: req.GetId(), Reads: make([]*api.ReadResponse, len(req.GetReads()))}
+	fail := func(i int, msg string) {
+		if resp.Errors == nil {
+			resp.Errors = make([]string, len(req.GetReads()))
+		}
+		resp.Errors[i] = msg
+	}
+	size := 0
 	for i, r := range req.GetReads() {
+		resp.Reads[i] = &api.ReadResponse{}
 		c, found, err := s.n.store.Get(r.GetKey())
 		if err != nil {
-			if resp.Errors == nil {
-				resp.Errors = make([]string, len(req.GetReads()))
-			}
-			resp.Errors[i] = err.Error()
+			fail(i, err.Error())
+			continue
 		}
-		resp.Reads[i] = &api.ReadResponse{Found: found, Clock: c.Marshal()}
+		enc := c.Marshal()
+		if size += len(enc); size > readAnswerMax && i > 0 {
+			fail(i, errTooLarge)
+			continue
+		}
+		resp.Reads[i] = &api.ReadResponse{Found: found, Clock: enc}
 	}
 	return resp
 }

@@ -169,3 +169,5 @@ func (p *pipeServerConn) Recv() (*api.PipeRequest, error) {
 }
 
 func (p *pipeServerConn) Send(resp *api.PipeResponse) error { return p.f.write(resp) }
+
+func (p *pipeServerConn) Close() error { return p.f.conn.Close() }

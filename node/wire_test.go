@@ -192,3 +192,40 @@ func TestPipeRedialBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestPipeBacksOffAfterSilentClose: a peer that takes the connection but
+// closes it without answering (a draining node, or one that does not speak
+// the pipe) is not dialled again for every batch.
+func TestPipeBacksOffAfterSilentClose(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			_ = c.Close()
+		}
+	}()
+	tr := newGRPCTransport("n1", func(string) (string, bool) { return l.Addr().String(), true })
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	for i := range 5 {
+		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {
+			t.Fatalf("read %d: err = %v, want unreachable", i, err)
+		}
+	}
+	// The first read's connection is closed unanswered, the second read
+	// starts the back-off; a stalled machine may have passed it.
+	if n := accepted.Load(); n > 2 && time.Since(start) < pipeRedialMin {
+		t.Fatalf("%d connections within the back-off, want at most 2", n)
+	}
+}
