@@ -154,7 +154,7 @@ func (m *mux) send(batch []*muxOp) {
 		return
 	}
 	if err := s.cs.Send(req); err != nil {
-		s.fail(status.Convert(err).Err())
+		s.fail(streamError(err))
 	}
 }
 
@@ -246,15 +246,22 @@ func (s *muxStream) fail(err error) {
 	}
 }
 
+// streamError is the status of a stream's Send or Recv failure: io.EOF
+// (the node ended the stream, or it broke) becomes UNAVAILABLE, not
+// UNKNOWN, so callers see the node as unreachable.
+func streamError(err error) error {
+	st := status.Convert(err)
+	if st.Code() == codes.OK || st.Code() == codes.Unknown {
+		st = status.New(codes.Unavailable, "stream ended: "+st.Message())
+	}
+	return st.Err()
+}
+
 func (s *muxStream) receive() {
 	for {
 		resp, err := s.cs.Recv()
 		if err != nil {
-			st := status.Convert(err)
-			if st.Code() == codes.OK || st.Code() == codes.Unknown { // io.EOF: the node ended the stream
-				st = status.New(codes.Unavailable, "stream ended: "+st.Message())
-			}
-			s.fail(st.Err())
+			s.fail(streamError(err))
 			return
 		}
 		s.mu.Lock()

@@ -1,7 +1,11 @@
 package client
 
 import (
+	"io"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
 )
@@ -39,6 +43,25 @@ func TestBatchLen(t *testing.T) {
 	} {
 		if got := batchLen(tc.queue); got != tc.want {
 			t.Errorf("%s: batchLen = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestStreamError: a stream that ended (io.EOF from Send or Recv) reads as
+// UNAVAILABLE; real statuses pass through.
+func TestStreamError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want codes.Code
+	}{
+		{io.EOF, codes.Unavailable},
+		{io.ErrUnexpectedEOF, codes.Unavailable},
+		{status.Error(codes.Unavailable, "x"), codes.Unavailable},
+		{status.Error(codes.DeadlineExceeded, "x"), codes.DeadlineExceeded},
+		{status.Error(codes.InvalidArgument, "x"), codes.InvalidArgument},
+	} {
+		if got := status.Code(streamError(tc.err)); got != tc.want {
+			t.Errorf("streamError(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }
