@@ -118,7 +118,7 @@ func (p *pipeServer) send(resp *api.PipeResponse) {
 // coordinator counts them as failed replicas and may read elsewhere).
 const readAnswerMax = api.MaxMessageSize / 2
 
-var errTooLarge = "answer too large for one batch: read this key again"
+const errTooLarge = "answer too large for one batch: read this key again"
 
 func (s *replicaServer) readBatch(req *api.PipeRequest) *api.PipeResponse {
 	resp := &api.PipeResponse{Id: req.GetId(), Reads: make([]*api.ReadResponse, len(req.GetReads()))}

@@ -140,9 +140,8 @@ func TestWirePipeRoundTrip(t *testing.T) {
 	go func() {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err == nil {
-			_, _ = c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
-			defer c.Close()
-			time.Sleep(100 * time.Millisecond)
+			_, _ = c.Write([]byte("GET / HTTP/1.1\r\n\r\n")) // still readable after the close
+			_ = c.Close()
 		}
 	}()
 	c, err := l.Accept()
@@ -171,11 +170,7 @@ func TestPipeRedialBackoff(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	for i := range 5 {
-		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {
-			t.Fatalf("read %d: err = %v, want unreachable", i, err)
-		}
-	}
+	readsFailUnreachable(ctx, t, tr, 5)
 	// (A machine that stalled past the back-off may have dialled again.)
 	if n := resolved.Load(); n != 1 && time.Since(start) < pipeRedialMin {
 		t.Fatalf("dialled %d times within the back-off, want 1", n)
@@ -218,14 +213,21 @@ func TestPipeBacksOffAfterSilentClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	for i := range 5 {
-		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {
-			t.Fatalf("read %d: err = %v, want unreachable", i, err)
-		}
-	}
+	readsFailUnreachable(ctx, t, tr, 5)
 	// The first read's connection is closed unanswered, the second read
 	// starts the back-off; a stalled machine may have passed it.
 	if n := accepted.Load(); n > 2 && time.Since(start) < pipeRedialMin {
 		t.Fatalf("%d connections within the back-off, want at most 2", n)
+	}
+}
+
+// readsFailUnreachable reads from peer n2 n times; each must fail as
+// unreachable.
+func readsFailUnreachable(ctx context.Context, t *testing.T, tr *grpcTransport, n int) {
+	t.Helper()
+	for i := range n {
+		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {
+			t.Fatalf("read %d: err = %v, want unreachable", i, err)
+		}
 	}
 }

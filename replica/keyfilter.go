@@ -24,6 +24,7 @@ type keyFilter struct {
 	layers   []*bloom.BloomFilter
 	capacity uint // keys the newest layer was sized for
 	added    uint // keys added to the newest layer
+	capped   bool // no room for another layer: the newest one is overfilled
 	bytes    int64
 	maxBytes int64
 }
@@ -53,8 +54,12 @@ func (f *keyFilter) grow(n uint) {
 func (f *keyFilter) add(key []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.added >= f.capacity && f.roomFor(2*f.capacity) {
-		f.grow(2 * f.capacity)
+	if f.added >= f.capacity && !f.capped {
+		if f.roomFor(2 * f.capacity) {
+			f.grow(2 * f.capacity)
+		} else {
+			f.capped = true
+		}
 	}
 	f.layers[len(f.layers)-1].Add(key)
 	f.added++
