@@ -28,7 +28,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshal$$ -fuzztime=$(FUZZTIME) ./vclock/
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalVV -fuzztime=$(FUZZTIME) ./vclock/
 	$(GO) test -run='^$$' -fuzz=FuzzParseToken -fuzztime=$(FUZZTIME) ./vclock/
-	$(GO) test -run='^$$' -fuzz=FuzzReadFrame -fuzztime=$(FUZZTIME) ./node/
+	$(GO) test -run='^$$' -fuzz=FuzzReadFrame -fuzztime=$(FUZZTIME) ./api/wire/
 
 # Fault harness (test/nemesis, needs root): 3 servers in network namespaces on
 # a private bridge, concurrent workloads, a seeded nemesis, then a check of

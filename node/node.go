@@ -18,6 +18,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/replica"
@@ -154,7 +155,7 @@ func (n *Node) serve() {
 	n.health.SetServingStatus("quorumkv.v1.KV", healthpb.HealthCheckResponse_SERVING)
 	mux := cmux.New(n.lis)
 	mux.SetReadTimeout(acceptTimeout)
-	pipes := mux.Match(cmux.PrefixMatcher(pipeMagic))
+	pipes := mux.Match(cmux.PrefixMatcher(wire.PipeMagic))
 	rest := mux.Match(cmux.Any())
 	go func() { n.served <- n.grpc.Serve(rest) }()
 	n.listening.Go(func() { _ = mux.Serve() })

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
 )
 
@@ -345,7 +346,7 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 		return
 	}
 	if err := s.cs.Send(req); err != nil {
-		if errors.Is(err, errFrameTooLarge) { // nothing was sent: the stream is fine
+		if errors.Is(err, wire.ErrFrameTooLarge) { // nothing was sent: the stream is fine
 			for _, op := range s.unregister(req.Id) {
 				op.answer(pipeResult{err: fmt.Errorf("node %s: %w", p.node, err)})
 			}
