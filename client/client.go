@@ -38,8 +38,12 @@ type endpoint struct {
 	mux   *mux // gets, puts and deletes
 }
 
-func newEndpoint(addr string, cc *grpc.ClientConn) endpoint {
-	return endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc), mux: newMux(cc)}
+func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
+	open := (&wireDialer{addr: addr, now: time.Now}).open
+	if o.grpcStream {
+		open = grpcOpener(cc)
+	}
+	return endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc), mux: newMux(open)}
 }
 
 func (e endpoint) close() error {
@@ -67,7 +71,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 			c.Close()
 			return nil, err
 		}
-		c.endpoints = append(c.endpoints, newEndpoint(addr, cc))
+		c.endpoints = append(c.endpoints, newEndpoint(addr, cc, c.opts))
 	}
 	return c, nil
 }

@@ -41,7 +41,13 @@ type options struct {
 	attemptTimeout time.Duration
 	dial           []grpc.DialOption
 	noRouting      bool
+	grpcStream     bool
 }
+
+// WithGRPCStream sends gets, puts and deletes as KV.Stream gRPC calls
+// instead of on the framed connection to the same port (for a path that
+// only passes gRPC, such as an HTTP/2 proxy).
+func WithGRPCStream() Option { return func(o *options) { o.grpcStream = true } }
 
 // WithoutRouting sends every request to the configured endpoints (the first
 // that answers) instead of to a replica of its key.

@@ -103,7 +103,7 @@ func (c *Client) conn(addr string) (endpoint, bool) {
 	if err != nil {
 		return endpoint{}, false
 	}
-	e := newEndpoint(addr, cc)
+	e := newEndpoint(addr, cc, c.opts)
 	if r.conns == nil {
 		r.conns = map[string]endpoint{}
 	}

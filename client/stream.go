@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
 )
 
 // Gets, puts and deletes to one node share one KV.Stream: concurrent calls
@@ -44,10 +47,34 @@ type muxResult struct {
 	err error
 }
 
+// streamConn is one open stream of operations: the KV.Stream RPC's, or a
+// framed connection's (wire.go).
+type streamConn interface {
+	Send(*api.StreamRequest) error
+	Recv() (*api.StreamResponse, error)
+}
+
+// opener opens a node's stream; close ends it (and unblocks Recv).
+type opener func() (conn streamConn, close func(), err error)
+
+// grpcOpener opens streams as KV.Stream calls on cc.
+func grpcOpener(cc *grpc.ClientConn) opener {
+	return func() (streamConn, func(), error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cs, err := api.NewKVClient(cc).Stream(ctx)
+		if err != nil {
+			cancel()
+			return nil, nil, err
+		}
+		return cs, cancel, nil
+	}
+}
+
 // mux is one node's stream. It is opened on first use and reopened after
 // it breaks.
 type mux struct {
-	cc *grpc.ClientConn
+	open  opener
+	stale time.Duration // see streamStale
 
 	mu     sync.Mutex
 	closed bool
@@ -58,8 +85,8 @@ type mux struct {
 	nextID uint64 // only run touches it
 }
 
-func newMux(cc *grpc.ClientConn) *mux {
-	m := &mux{cc: cc, kick: make(chan struct{}, 1)}
+func newMux(open opener) *mux {
+	m := &mux{open: open, stale: streamStale, kick: make(chan struct{}, 1)}
 	m.wg.Go(m.run)
 	return m
 }
@@ -85,7 +112,23 @@ func (m *mux) do(ctx context.Context, op *api.StreamOp) (*api.StreamResult, erro
 		}
 		return r.res, nil
 	case <-ctx.Done():
+		m.checkStale()
 		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+// streamStale is how long a stream with operations in progress may go
+// without an answer before an operation that times out on it ends it (a
+// node that vanished without closing the connection).
+const streamStale = 10 * time.Second
+
+// checkStale ends the current stream when it has been silent too long.
+func (m *mux) checkStale() {
+	m.mu.Lock()
+	cur := m.cur
+	m.mu.Unlock()
+	if cur != nil && time.Since(time.Unix(0, cur.lastRecv.Load())) >= m.stale {
+		cur.fail(status.Error(codes.Unavailable, "stream unanswered for "+m.stale.String()))
 	}
 }
 
@@ -154,6 +197,10 @@ func (m *mux) send(batch []*muxOp) {
 		return
 	}
 	if err := s.cs.Send(req); err != nil {
+		if errors.Is(err, wire.ErrFrameTooLarge) { // nothing was sent: the stream is fine
+			s.answer(live, status.Error(codes.ResourceExhausted, err.Error()))
+			return
+		}
 		s.fail(streamError(err))
 	}
 }
@@ -168,13 +215,12 @@ func (m *mux) stream() (*muxStream, error) {
 	if cur != nil && !cur.broken() {
 		return cur, nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cs, err := api.NewKVClient(m.cc).Stream(ctx)
+	cs, cancel, err := m.open()
 	if err != nil {
-		cancel()
 		return nil, err
 	}
 	s := &muxStream{cs: cs, cancel: cancel, pending: map[uint64]*muxOp{}}
+	s.lastRecv.Store(time.Now().UnixNano())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -209,8 +255,9 @@ func (m *mux) close() {
 
 // muxStream is one open stream and the operations awaiting results on it.
 type muxStream struct {
-	cs     api.KV_StreamClient
-	cancel context.CancelFunc
+	cs       streamConn
+	cancel   func()
+	lastRecv atomic.Int64 // unix nanoseconds of the last answer (or the opening)
 
 	mu      sync.Mutex
 	pending map[uint64]*muxOp // nil once the stream broke
@@ -226,6 +273,23 @@ func (s *muxStream) register(ops []*muxOp) bool {
 		s.pending[o.op.GetId()] = o
 	}
 	return true
+}
+
+// answer ends ops that were registered but not sent, with err (those the
+// stream still holds: a stream that broke meanwhile answered the others).
+func (s *muxStream) answer(ops []*muxOp, err error) {
+	var held []*muxOp
+	s.mu.Lock()
+	for _, o := range ops {
+		if s.pending[o.op.GetId()] == o {
+			delete(s.pending, o.op.GetId())
+			held = append(held, o)
+		}
+	}
+	s.mu.Unlock()
+	for _, o := range held {
+		o.done <- muxResult{err: err}
+	}
 }
 
 func (s *muxStream) broken() bool {
@@ -264,6 +328,7 @@ func (s *muxStream) receive() {
 			s.fail(streamError(err))
 			return
 		}
+		s.lastRecv.Store(time.Now().UnixNano())
 		s.mu.Lock()
 		for _, r := range resp.GetResults() {
 			if o, ok := s.pending[r.GetId()]; ok {

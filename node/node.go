@@ -43,10 +43,14 @@ type Node struct {
 	health    *health.Server
 	lis       net.Listener
 	served    chan error
-	// listening runs the listener's demultiplexer and the loop accepting
-	// peers' pipe connections; pipeConns serves those connections.
-	listening sync.WaitGroup
-	pipeConns sync.WaitGroup
+	// listening runs the listener's demultiplexer and the loops accepting
+	// wire connections (peers' pipes, clients' KV streams); wireConns
+	// serves those connections. Cancelling wireCtx ends the KV streams'
+	// operations (a drain that timed out).
+	listening  sync.WaitGroup
+	wireConns  sync.WaitGroup
+	wireCtx    context.Context
+	wireCancel context.CancelFunc
 	// draining closes when Stop begins: long-lived peer streams end then,
 	// so the graceful stop does not wait for them.
 	draining  chan struct{}
@@ -156,32 +160,31 @@ func (n *Node) serve() {
 	mux := cmux.New(n.lis)
 	mux.SetReadTimeout(acceptTimeout)
 	pipes := mux.Match(cmux.PrefixMatcher(wire.PipeMagic))
+	streams := mux.Match(cmux.PrefixMatcher(wire.KVMagic))
 	rest := mux.Match(cmux.Any())
+	n.wireCtx, n.wireCancel = context.WithCancel(context.Background())
 	go func() { n.served <- n.grpc.Serve(rest) }()
 	n.listening.Go(func() { _ = mux.Serve() })
-	n.listening.Go(func() { n.servePipes(pipes) })
+	rs, kv := &replicaServer{n: n}, &kvServer{n: n}
+	n.listening.Go(func() { n.serveWire(pipes, rs.servePipeConn) })
+	n.listening.Go(func() { n.serveWire(streams, kv.serveStreamConn) })
 }
 
 // acceptTimeout bounds how long a new connection may take to send its
 // first bytes (which tell a peer's pipe from gRPC).
 const acceptTimeout = 10 * time.Second
 
-// servePipes serves peers' pipe connections (wire.go) until l closes.
-func (n *Node) servePipes(l net.Listener) {
-	rs := &replicaServer{n: n}
+// serveWire serves each wire connection l accepts with serve until l
+// closes; serve owns the connection, which is closed when serve returns.
+func (n *Node) serveWire(l net.Listener, serve func(net.Conn)) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
-		n.pipeConns.Go(func() {
+		n.wireConns.Go(func() {
 			defer c.Close()
-			pc, err := acceptPipe(c)
-			if err != nil {
-				n.log.Debug("refused a pipe connection", "from", c.RemoteAddr(), "err", err)
-				return
-			}
-			rs.servePipe(pc)
+			serve(c)
 		})
 	}
 }
@@ -262,8 +265,25 @@ func (n *Node) Stop(ctx context.Context) error {
 	<-n.served
 	_ = n.lis.Close() // gRPC closed it; a second close only errs
 	n.listening.Wait()
-	n.pipeConns.Wait()
+	n.waitWire(dctx)
 	return n.closeAll()
+}
+
+// waitWire waits for the wire connections to end (they end when the node
+// drains), ending the KV streams' operations once ctx is done.
+func (n *Node) waitWire(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		n.wireConns.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		n.wireCancel()
+		<-done
+	}
+	n.wireCancel()
 }
 
 // closeAll releases everything Start opened, in reverse order.

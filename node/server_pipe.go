@@ -1,6 +1,7 @@
 package node
 
 import (
+	"net"
 	"sync"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -20,6 +21,16 @@ const pipeWorkers = 32
 func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
 	s.servePipe(stream)
 	return nil
+}
+
+// servePipeConn serves a peer's wire pipe (wire.go).
+func (s *replicaServer) servePipeConn(c net.Conn) {
+	pc, err := acceptPipe(c)
+	if err != nil {
+		s.n.log.Debug("refused a pipe connection", "from", c.RemoteAddr(), "err", err)
+		return
+	}
+	s.servePipe(pc)
 }
 
 // pipeServerStream is a pipe's serving end: the Pipe RPC's stream or a

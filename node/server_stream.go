@@ -22,11 +22,24 @@ const (
 	streamDrainQuiet = 50 * time.Millisecond
 )
 
-// Stream serves a client's multiplexed operations, each on its own
-// goroutine, and sends results back in batches: whatever finished while the
-// previous batch was being sent.
+// kvStream is a client's stream of operations: the KV.Stream RPC's or a
+// wire connection's (wire.go).
+type kvStream interface {
+	Recv() (*api.StreamRequest, error)
+	Send(*api.StreamResponse) error
+}
+
+// Stream serves a client's multiplexed operations over gRPC.
 func (s *kvServer) Stream(stream api.KV_StreamServer) error {
-	ctx := stream.Context()
+	s.serveStream(stream.Context(), stream)
+	return nil
+}
+
+// serveStream serves a client's multiplexed operations, each on its own
+// goroutine, and sends results back in batches: whatever finished while the
+// previous batch was being sent. It returns when the client ends the stream
+// (or ctx ends), or the node drains, once every operation is answered.
+func (s *kvServer) serveStream(ctx context.Context, stream kvStream) {
 	reqs := make(chan *api.StreamRequest)
 	go func() { // ends when the stream does (after Stream returns at the latest)
 		defer close(reqs)
@@ -62,7 +75,6 @@ func (s *kvServer) Stream(stream api.KV_StreamServer) error {
 	wg.Wait()
 	close(results)
 	<-sent
-	return nil
 }
 
 // serveOps starts every operation received until the stream ends or the
@@ -151,7 +163,7 @@ func errorResult(id uint64, err error) *api.StreamResult {
 
 // sendBatches sends results as they come, batching those that wait; after a
 // send failure it keeps draining so no operation blocks.
-func sendBatches(stream api.KV_StreamServer, results <-chan *api.StreamResult) {
+func sendBatches(stream kvStream, results <-chan *api.StreamResult) {
 	failed := false
 	for r := range results {
 		batch := []*api.StreamResult{r}

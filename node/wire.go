@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"net"
 	"time"
 
@@ -8,10 +9,11 @@ import (
 	"github.com/quorumkv/quorumkv/api/wire"
 )
 
-// The replica pipe between two nodes runs on a plain TCP connection to the
-// peer's gRPC port, framed by package wire and told apart from gRPC by its
-// first bytes (wire.PipeMagic). A wire batch costs one write and one read
-// system call, with no hand-off to gRPC's goroutines.
+// The replica pipe between two nodes, and the Go client's KV stream, run on
+// plain TCP connections to the node's gRPC port, framed by package wire and
+// told apart from gRPC by their first bytes (wire.PipeMagic, wire.KVMagic).
+// A wire batch costs one write and one read system call, with no hand-off
+// to gRPC's goroutines.
 const (
 	// wireWriteTimeout bounds a write to a peer that stopped reading (a
 	// partition with dropped packets): the connection is then dropped.
@@ -60,3 +62,40 @@ func (p *pipeServerConn) Recv() (*api.PipeRequest, error) {
 func (p *pipeServerConn) Send(resp *api.PipeResponse) error { return p.f.Write(resp) }
 
 func (p *pipeServerConn) Close() error { return p.f.Close() }
+
+// kvConn is the serving side of a client's wire KV stream. A failed send
+// closes the connection, so its reader ends too.
+type kvConn struct {
+	f      *wire.Conn
+	cancel context.CancelFunc
+}
+
+func (k *kvConn) Recv() (*api.StreamRequest, error) {
+	req := &api.StreamRequest{}
+	if err := k.f.Read(req); err != nil {
+		k.cancel() // the client is gone: end its operations, as gRPC does
+		return nil, err
+	}
+	return req, nil
+}
+
+func (k *kvConn) Send(resp *api.StreamResponse) error {
+	if err := k.f.Write(resp); err != nil {
+		_ = k.f.Close()
+		return err
+	}
+	return nil
+}
+
+// serveStreamConn serves a client's wire KV stream until the client closes
+// it or the node drains.
+func (s *kvServer) serveStreamConn(c net.Conn) {
+	f, err := wire.Accept(c, wire.KVMagic, wireWriteTimeout)
+	if err != nil {
+		s.n.log.Debug("refused a KV stream connection", "from", c.RemoteAddr(), "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(s.n.wireCtx)
+	defer cancel()
+	s.serveStream(ctx, &kvConn{f: f, cancel: cancel})
+}

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
+	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
@@ -65,4 +67,73 @@ func TestOnePortServesPipesAndGRPC(t *testing.T) {
 	if _, err := cl.Get(ctx, []byte("k")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestClientStreamsOverWireAndGRPC: the Go client's default (framed
+// connection) and WithGRPCStream clients, and a bare KV.Stream call (the
+// public protocol), all reach the same data through one port; a framed
+// connection that sends garbage after the magic is dropped.
+func TestClientStreamsOverWireAndGRPC(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	ctx := ctxT(t)
+	addr := c.Node("n1").Addr()
+	framed, err := client.New([]string{addr}, client.WithoutRouting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer framed.Close()
+	viaGRPC, err := client.New([]string{addr}, client.WithoutRouting(), client.WithGRPCStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaGRPC.Close()
+
+	junk, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer junk.Close()
+	if _, err := junk.Write(append([]byte(wire.KVMagic), 0xff, 0xff, 0xff, 0xff, 1, 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	_ = junk.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(junk); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a framed connection sending garbage was not closed: %v", err)
+	}
+
+	if _, err := framed.Put(ctx, []byte("a"), []byte("from the wire")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viaGRPC.Put(ctx, []byte("b"), []byte("from gRPC")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cl       *client.Client
+		key, val string
+	}{{viaGRPC, "a", "from the wire"}, {framed, "b", "from gRPC"}} {
+		res, err := tc.cl.Get(ctx, []byte(tc.key))
+		if err != nil || len(res.Values) != 1 || string(res.Values[0]) != tc.val {
+			t.Fatalf("get %s: %v %v", tc.key, res, err)
+		}
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	stream, err := api.NewKVClient(cc).Stream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&api.StreamRequest{Ops: []*api.StreamOp{{Id: 7, Op: &api.StreamOp_Get{Get: &api.GetRequest{Key: []byte("a")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.GetResults(); len(r) != 1 || r[0].GetId() != 7 || len(r[0].GetGet().GetValues()) != 1 {
+		t.Fatalf("KV.Stream answered %v", resp)
+	}
+	_ = stream.CloseSend()
 }
