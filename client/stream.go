@@ -76,13 +76,14 @@ type mux struct {
 	open  opener
 	stale time.Duration // see streamStale
 
-	mu     sync.Mutex
-	closed bool
-	cur    *muxStream
-	queue  []*muxOp
-	kick   chan struct{}
-	wg     sync.WaitGroup
-	nextID uint64 // only run touches it
+	mu      sync.Mutex
+	closed  bool
+	cur     *muxStream
+	queue   []*muxOp
+	sending bool // a goroutine is in flush
+	kick    chan struct{}
+	wg      sync.WaitGroup
+	nextID  uint64 // only the goroutine in flush touches it
 }
 
 func newMux(open opener) *mux {
@@ -132,38 +133,57 @@ func (m *mux) checkStale() {
 	}
 }
 
+// enqueue queues o to be sent. When no send is in progress the caller
+// sends, on the open stream, whatever is queued (its own operation and any
+// that queue meanwhile) without a hand-off to another goroutine; opening a
+// stream is left to run, so a dial never holds a caller past its deadline.
 func (m *mux) enqueue(o *muxOp) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return status.Error(codes.Canceled, "client is closed")
 	}
 	m.queue = append(m.queue, o)
-	select {
-	case m.kick <- struct{}{}:
-	default:
+	if m.sending {
+		m.mu.Unlock()
+		return nil
 	}
+	m.sending = true
+	if m.cur == nil || m.cur.broken() {
+		select {
+		case m.kick <- struct{}{}: // room: one kick at most while sending
+		default:
+		}
+		m.mu.Unlock()
+		return nil
+	}
+	m.mu.Unlock()
+	m.flush()
 	return nil
 }
 
-// run sends queued operations until the mux closes.
+// run opens streams and sends for enqueue until the mux closes.
 func (m *mux) run() {
 	for range m.kick {
-		for {
-			m.mu.Lock()
-			if m.closed {
-				m.mu.Unlock()
-				return
-			}
-			n := batchLen(m.queue)
-			batch := m.queue[:n:n]
-			m.queue = m.queue[n:]
+		m.flush()
+	}
+}
+
+// flush sends queued operations, a batch at a time, until none is left; it
+// runs in one goroutine at a time (the one that set sending).
+func (m *mux) flush() {
+	for {
+		m.mu.Lock()
+		n := batchLen(m.queue)
+		if m.closed || n == 0 {
+			m.sending = false
 			m.mu.Unlock()
-			if n == 0 {
-				break
-			}
-			m.send(batch)
+			return
 		}
+		batch := m.queue[:n:n]
+		m.queue = m.queue[n:]
+		m.mu.Unlock()
+		m.send(batch)
 	}
 }
 

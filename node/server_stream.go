@@ -3,10 +3,10 @@ package node
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
@@ -35,91 +35,102 @@ func (s *kvServer) Stream(stream api.KV_StreamServer) error {
 	return nil
 }
 
-// serveStream serves a client's multiplexed operations, each on its own
-// goroutine, and sends results back in batches: whatever finished while the
-// previous batch was being sent. It returns when the client ends the stream
-// (or ctx ends), or the node drains, once every operation is answered.
+// serveStream serves a client's multiplexed operations, each on a worker,
+// and sends results back in batches (see resultSender). It returns when the
+// client ends the stream (or ctx ends), or the node drains, once every
+// operation it started is answered.
 func (s *kvServer) serveStream(ctx context.Context, stream kvStream) {
-	reqs := make(chan *api.StreamRequest)
-	go func() { // ends when the stream does (after Stream returns at the latest)
-		defer close(reqs)
+	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, streamOpsMax), out: resultSender{stream: stream}}
+	received := make(chan struct{})
+	go func() { // ends when the stream does (after serveStream returns at the latest)
+		defer close(received)
 		for {
 			req, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
+			if err != nil || !st.dispatch(req) {
 				return
 			}
 		}
 	}()
-	results := make(chan *api.StreamResult, streamOpsMax)
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		sendBatches(stream, results)
-	}()
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, streamOpsMax)
-	s.serveOps(ctx, reqs, func(op *api.StreamOp) {
-		slots <- struct{}{}
-		wg.Add(1)
-		s.n.work.run(func() {
-			defer wg.Done()
-			results <- s.runOp(ctx, op)
-			<-slots
-		})
-	}, results, slots)
-	wg.Wait()
-	close(results)
-	<-sent
-}
-
-// serveOps starts every operation received until the stream ends or the
-// node drains; once draining, it answers new operations SHUTTING_DOWN until
-// none is in progress and none came for streamDrainQuiet.
-func (s *kvServer) serveOps(ctx context.Context, reqs <-chan *api.StreamRequest, start func(*api.StreamOp),
-	results chan<- *api.StreamResult, slots chan struct{}) {
-	for {
-		select {
-		case req, ok := <-reqs:
-			if !ok {
-				return
-			}
-			for _, op := range req.GetOps() {
-				start(op)
-			}
-		case <-s.n.draining:
-			s.refuseWhileDraining(ctx, reqs, results, slots)
-			return
-		}
+	select {
+	case <-received:
+	case <-s.n.draining:
+		st.drainQuiet(received)
 	}
+	st.stop()
+	st.wg.Wait()
 }
 
-func (s *kvServer) refuseWhileDraining(ctx context.Context, reqs <-chan *api.StreamRequest,
-	results chan<- *api.StreamResult, slots chan struct{}) {
-	shutting := toStatus(coordinator.ErrClosed)
+// streamServer is one client stream being served. The receiving goroutine
+// starts operations itself (no hand-off to another goroutine per request).
+type streamServer struct {
+	s     *kvServer
+	ctx   context.Context
+	slots chan struct{} // one per operation in progress
+	wg    sync.WaitGroup
+	out   resultSender
+
+	requests atomic.Uint64 // requests received; a drain waits for them to stop
+
+	mu      sync.Mutex // held while a request is dispatched
+	stopped bool
+}
+
+// dispatch starts a request's operations, or answers them SHUTTING_DOWN
+// once the node drains (the client retries those elsewhere); false once the
+// stream stopped taking requests.
+func (st *streamServer) dispatch(req *api.StreamRequest) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopped {
+		return false
+	}
+	st.requests.Add(1)
+	select {
+	case <-st.s.n.draining:
+		shutting := toStatus(coordinator.ErrClosed)
+		for _, op := range req.GetOps() {
+			st.out.add(errorResult(op.GetId(), shutting))
+		}
+		return true
+	default:
+	}
+	for _, op := range req.GetOps() {
+		st.slots <- struct{}{}
+		st.wg.Add(1)
+		st.s.n.work.run(func() {
+			defer st.wg.Done()
+			st.out.add(st.s.runOp(st.ctx, op))
+			<-st.slots
+		})
+	}
+	return true
+}
+
+func (st *streamServer) stop() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.stopped = true
+}
+
+// drainQuiet returns once the stream ended, or no operation is in progress
+// and no request came for streamDrainQuiet.
+func (st *streamServer) drainQuiet(received <-chan struct{}) {
 	quiet := time.NewTimer(streamDrainQuiet)
 	defer quiet.Stop()
+	last := st.requests.Load()
 	for {
 		select {
-		case req, ok := <-reqs:
-			if !ok {
-				return
-			}
-			for _, op := range req.GetOps() {
-				results <- errorResult(op.GetId(), shutting)
-			}
-			quiet.Reset(streamDrainQuiet)
-		case <-quiet.C:
-			if len(slots) == 0 {
-				return
-			}
-			quiet.Reset(streamDrainQuiet)
-		case <-ctx.Done():
+		case <-received:
 			return
+		case <-st.ctx.Done():
+			return
+		case <-quiet.C:
+			n := st.requests.Load()
+			if n == last && len(st.slots) == 0 {
+				return
+			}
+			last = n
+			quiet.Reset(streamDrainQuiet)
 		}
 	}
 }
@@ -161,28 +172,63 @@ func errorResult(id uint64, err error) *api.StreamResult {
 	}}}
 }
 
-// sendBatches sends results as they come, batching those that wait; after a
-// send failure it keeps draining so no operation blocks.
-func sendBatches(stream kvStream, results <-chan *api.StreamResult) {
-	failed := false
-	for r := range results {
-		batch := []*api.StreamResult{r}
-		size := proto.Size(r)
-	drain:
-		for len(batch) < streamOpsMax && size < api.BatchBytes {
-			select {
-			case r, ok := <-results:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-				size += proto.Size(r)
-			default:
-				break drain
-			}
+// resultSender sends a stream's results in batches without a goroutine of
+// its own: the operation that finds no send in progress sends, and goes on
+// sending whatever finished meanwhile, a batch at a time, until nothing is
+// left. After a send failure it drops results, so no operation blocks.
+type resultSender struct {
+	stream kvStream
+
+	mu      sync.Mutex
+	queue   []*api.StreamResult
+	sending bool
+	failed  bool
+}
+
+func (o *resultSender) add(r *api.StreamResult) {
+	o.mu.Lock()
+	o.queue = append(o.queue, r)
+	if o.sending {
+		o.mu.Unlock()
+		return
+	}
+	o.sending = true
+	for len(o.queue) > 0 {
+		n, size := 0, 0
+		for n < len(o.queue) && n < streamOpsMax && size < api.BatchBytes {
+			size += resultSize(o.queue[n])
+			n++
 		}
-		if !failed && stream.Send(&api.StreamResponse{Results: batch}) != nil {
+		batch := o.queue[:n:n]
+		o.queue = o.queue[n:]
+		failed := o.failed
+		o.mu.Unlock()
+		if !failed && o.stream.Send(&api.StreamResponse{Results: batch}) != nil {
 			failed = true
 		}
+		o.mu.Lock()
+		o.failed = o.failed || failed
 	}
+	o.queue = nil
+	o.sending = false
+	o.mu.Unlock()
+}
+
+// resultSize is about the bytes r takes in a message: its values and
+// context, plus a little for the rest.
+func resultSize(r *api.StreamResult) int {
+	n := 64
+	var vals [][]byte
+	switch x := r.GetResult().(type) {
+	case *api.StreamResult_Get:
+		vals, n = x.Get.GetValues(), n+len(x.Get.GetContext())
+	case *api.StreamResult_Put:
+		vals, n = x.Put.GetValues(), n+len(x.Put.GetContext())
+	case *api.StreamResult_Error:
+		n += len(x.Error.GetMessage())
+	}
+	for _, v := range vals {
+		n += len(v) + 8
+	}
+	return n
 }
