@@ -111,7 +111,7 @@ func (s *Store) Close() error {
 // enough to keep those reads off the page cache.
 func pebbleOptions(cfg Config, log *slog.Logger) *pebble.Options {
 	o := &pebble.Options{
-		FS:                 cfg.FS,
+		FS:                 walFS{cfg.FS},
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log},
 		WALMinSyncInterval: cfg.syncWindow(),
