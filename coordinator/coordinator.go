@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/quorumkv/quorumkv/internal/deadline"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -19,6 +21,9 @@ type Coordinator struct {
 	// read repair); Close cancels it and waits.
 	bg     context.Context
 	stop   context.CancelFunc
+	// replicaDeadlines bounds replica calls by ReplicaTimeout with contexts
+	// that calls starting within one slice share (no timer per call).
+	replicaDeadlines *deadline.Shared
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	closed bool
@@ -33,7 +38,8 @@ func New(cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	bg, stop := context.WithCancel(context.Background())
-	return &Coordinator{cfg: cfg, log: cfg.Logger.With("component", "coordinator"), bg: bg, stop: stop}, nil
+	return &Coordinator{cfg: cfg, log: cfg.Logger.With("component", "coordinator"), bg: bg, stop: stop,
+		replicaDeadlines: deadline.NewShared(bg, deadlineSlice(cfg.ReplicaTimeout))}, nil
 }
 
 // Close stops background work and waits for it.
@@ -152,7 +158,15 @@ func (c *Coordinator) isReplica(prefs []string) bool {
 	return slices.Contains(prefs, c.cfg.NodeID)
 }
 
-// replicaCtx bounds one replica call by ReplicaTimeout and by parent.
-func (c *Coordinator) replicaCtx(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(parent, c.cfg.ReplicaTimeout)
+// replicaCtx bounds one replica call by ReplicaTimeout (up to one
+// deadlineSlice more) and by Close. The context may be shared with other
+// calls, so cancel does nothing; the call ends by returning.
+func (c *Coordinator) replicaCtx() (context.Context, context.CancelFunc) {
+	return c.replicaDeadlines.WithTimeout(c.cfg.ReplicaTimeout), func() {}
+}
+
+// deadlineSlice is how late a replica call's timeout may end: a tenth of
+// the timeout, at most 10ms.
+func deadlineSlice(timeout time.Duration) time.Duration {
+	return max(time.Millisecond, min(10*time.Millisecond, timeout/10))
 }

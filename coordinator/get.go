@@ -99,7 +99,7 @@ func (c *Coordinator) readFrom(node string, key []byte, answers chan<- answer) {
 		return
 	}
 	started := c.goBackground(func() {
-		rctx, cancel := c.replicaCtx(c.bg)
+		rctx, cancel := c.replicaCtx()
 		defer cancel()
 		var a answer
 		a.node = node

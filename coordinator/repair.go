@@ -53,7 +53,7 @@ func (c *Coordinator) repair(key []byte, all []answer) {
 		if a.node == c.cfg.NodeID {
 			_, _, err = c.cfg.Local.Apply(key, merged)
 		} else {
-			rctx, cancel := c.replicaCtx(c.bg)
+			rctx, cancel := c.replicaCtx()
 			err = c.cfg.Transport.Apply(rctx, a.node, key, merged)
 			cancel()
 		}

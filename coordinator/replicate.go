@@ -118,7 +118,7 @@ func (c *Coordinator) startAsync() (ctx context.Context, finish func(), ok bool)
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()
-	ctx, cancel := c.replicaCtx(c.bg)
+	ctx, cancel := c.replicaCtx()
 	return ctx, func() {
 		cancel()
 		c.wg.Done()
@@ -144,7 +144,7 @@ func (c *Coordinator) gossipDown(node string) bool {
 }
 
 func (c *Coordinator) sendPrimary(node string, key []byte, clk vclock.Clock) error {
-	rctx, cancel := c.replicaCtx(c.bg)
+	rctx, cancel := c.replicaCtx()
 	defer cancel()
 	err := c.cfg.Transport.Apply(rctx, node, key, clk)
 	if err != nil {
@@ -163,7 +163,7 @@ func (c *Coordinator) sendFallback(primary string, key []byte, clk vclock.Clock,
 		if c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) {
 			continue
 		}
-		rctx, cancel := c.replicaCtx(c.bg)
+		rctx, cancel := c.replicaCtx()
 		err := c.cfg.Transport.Hint(rctx, node, primary, key, clk)
 		cancel()
 		if err == nil {

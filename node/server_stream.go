@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/deadline"
 )
 
 const (
@@ -20,6 +21,8 @@ const (
 	// SHUTTING_DOWN to new operations (which the client retries elsewhere)
 	// after its last operation finished, before it ends.
 	streamDrainQuiet = 50 * time.Millisecond
+	// opDeadlineSlice is how late an operation's timeout may end.
+	opDeadlineSlice = 5 * time.Millisecond
 )
 
 // kvStream is a client's stream of operations: the KV.Stream RPC's or a
@@ -40,7 +43,8 @@ func (s *kvServer) Stream(stream api.KV_StreamServer) error {
 // client ends the stream (or ctx ends), or the node drains, once every
 // operation it started is answered.
 func (s *kvServer) serveStream(ctx context.Context, stream kvStream) {
-	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, streamOpsMax), out: resultSender{stream: stream}}
+	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, streamOpsMax), out: resultSender{stream: stream},
+		deadlines: deadline.NewShared(ctx, opDeadlineSlice)}
 	received := make(chan struct{})
 	go func() { // ends when the stream does (after serveStream returns at the latest)
 		defer close(received)
@@ -68,6 +72,9 @@ type streamServer struct {
 	slots chan struct{} // one per operation in progress
 	wg    sync.WaitGroup
 	out   resultSender
+	// deadlines bound operations by their timeouts, sharing a context
+	// among those ending in the same opDeadlineSlice.
+	deadlines *deadline.Shared
 
 	requests atomic.Uint64 // requests received; a drain waits for them to stop
 
@@ -95,11 +102,15 @@ func (st *streamServer) dispatch(req *api.StreamRequest) bool {
 	default:
 	}
 	for _, op := range req.GetOps() {
+		ctx := st.ctx
+		if ms := op.GetTimeoutMs(); ms > 0 {
+			ctx = st.deadlines.WithTimeout(time.Duration(ms) * time.Millisecond)
+		}
 		st.slots <- struct{}{}
 		st.wg.Add(1)
 		st.s.n.work.run(func() {
 			defer st.wg.Done()
-			st.out.add(st.s.runOp(st.ctx, op))
+			st.out.add(st.s.runOp(ctx, op))
 			<-st.slots
 		})
 	}
@@ -135,13 +146,9 @@ func (st *streamServer) drainQuiet(received <-chan struct{}) {
 	}
 }
 
-// runOp runs one operation as the unary call would.
+// runOp runs one operation as the unary call would, within ctx (which
+// carries the operation's timeout).
 func (s *kvServer) runOp(ctx context.Context, op *api.StreamOp) *api.StreamResult {
-	if ms := op.GetTimeoutMs(); ms > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
-		defer cancel()
-	}
 	switch x := op.GetOp().(type) {
 	case *api.StreamOp_Get:
 		resp, err := s.Get(ctx, x.Get)

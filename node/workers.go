@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// workerIdle is how long a worker waits for more work before it exits.
+// workerIdle is about how long a worker waits for more work before it
+// exits (see loop).
 const workerIdle = 5 * time.Second
 
 // workers runs short tasks (one client operation, one batch of applies) on
@@ -33,16 +34,26 @@ func (w *workers) run(task func()) {
 	}
 }
 
+// loop runs tasks until the worker has had none for a whole workerIdle
+// period (so it exits 1–2 periods after its last task): the timer is not
+// reset per task, which would cost a timer update on every operation.
 func (w *workers) loop(task func()) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
+	ran := false
 	for {
-		task()
-		idle.Reset(workerIdle)
+		if task != nil {
+			task()
+			ran = true
+		}
 		select {
 		case task = <-w.tasks:
 		case <-idle.C:
-			return
+			if !ran {
+				return
+			}
+			ran, task = false, nil
+			idle.Reset(workerIdle)
 		case <-w.stop:
 			return
 		}
