@@ -19,14 +19,14 @@ type Coordinator struct {
 
 	// bg is the parent of work that outlives a request (straggler writes,
 	// read repair); Close cancels it and waits.
-	bg     context.Context
-	stop   context.CancelFunc
+	bg   context.Context
+	stop context.CancelFunc
 	// replicaDeadlines bounds replica calls by ReplicaTimeout with contexts
 	// that calls starting within one slice share (no timer per call).
 	replicaDeadlines *deadline.Shared
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+	wg               sync.WaitGroup
+	mu               sync.Mutex
+	closed           bool
 
 	repairing sync.Map // key string -> struct{}: read repairs in flight
 }
