@@ -163,17 +163,29 @@ func (c *Cluster) Node(id string) *node.Node {
 	return n
 }
 
-// WaitConverged waits until every running node's ring holds every node.
+// WaitConverged waits until every running node's ring holds every node,
+// no join is still moving partitions, and all running nodes share one ring.
 func (c *Cluster) WaitConverged() {
 	c.t.Helper()
 	Eventually(c.t, 20*time.Second, func() error {
+		sig := ""
 		for _, n := range c.Nodes {
 			if n == nil {
 				continue
 			}
-			if got := n.Membership().Ring().Members(); len(got) != len(c.ids) {
+			m := n.Membership()
+			if got := m.Ring().Members(); len(got) != len(c.ids) {
 				return fmt.Errorf("%s sees %v", n.ID(), got)
 			}
+			// No join still moving partitions: writes would also go to the
+			// nodes gaining them, which tests would take for fallbacks.
+			if cur, target := m.Ring().Signature(), m.Target().Signature(); cur != target {
+				return fmt.Errorf("%s is still moving to ring %s", n.ID(), target)
+			}
+			if s := m.Ring().Signature(); sig != "" && s != sig {
+				return fmt.Errorf("%s has ring %s, others %s", n.ID(), s, sig)
+			}
+			sig = m.Ring().Signature()
 		}
 		return nil
 	})
