@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,11 +41,20 @@ type endpoint struct {
 }
 
 func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
-	open := (&wireDialer{addr: addr, now: time.Now}).open
-	if o.grpcStream {
-		open = grpcOpener(cc)
+	var m *mux
+	if o.grpcStream || !plainHostPort(addr) {
+		m = newMux(grpcOpener(cc), false)
+	} else {
+		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true)
 	}
-	return endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc), mux: newMux(open)}
+	return endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc), mux: m}
+}
+
+// plainHostPort reports an endpoint the framed stream can dial itself; any
+// other gRPC target (dns:///, unix:, ...) keeps operations on gRPC.
+func plainHostPort(addr string) bool {
+	_, _, err := net.SplitHostPort(addr)
+	return err == nil && !strings.Contains(addr, "/")
 }
 
 func (e endpoint) close() error {

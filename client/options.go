@@ -57,7 +57,10 @@ func WithoutRouting() Option { return func(o *options) { o.noRouting = true } }
 // that times out on one node is tried on the next.
 func WithAttemptTimeout(d time.Duration) Option { return func(o *options) { o.attemptTimeout = d } }
 
-// WithDialOptions adds gRPC dial options.
+// WithDialOptions adds gRPC dial options. They apply to the gRPC
+// connections (admin calls, and gets, puts and deletes under
+// WithGRPCStream or to an endpoint that is not a plain host:port), not to
+// the framed connection operations use by default.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dial = append(o.dial, opts...) }
 }

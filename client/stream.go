@@ -73,21 +73,22 @@ func grpcOpener(cc *grpc.ClientConn) opener {
 // mux is one node's stream. It is opened on first use and reopened after
 // it breaks.
 type mux struct {
-	open  opener
-	stale time.Duration // see streamStale
+	open   opener
+	inline bool          // callers may send (not for gRPC streams, whose Send can wait on flow control)
+	stale  time.Duration // see streamStale
 
 	mu      sync.Mutex
 	closed  bool
 	cur     *muxStream
 	queue   []*muxOp
-	sending bool // a goroutine is in flush
+	sending bool // a goroutine is sending (a caller in enqueue, or run)
 	kick    chan struct{}
 	wg      sync.WaitGroup
-	nextID  uint64 // only the goroutine in flush touches it
+	nextID  uint64 // only the goroutine that set sending touches it
 }
 
-func newMux(open opener) *mux {
-	m := &mux{open: open, stale: streamStale, kick: make(chan struct{}, 1)}
+func newMux(open opener, inline bool) *mux {
+	m := &mux{open: open, inline: inline, stale: streamStale, kick: make(chan struct{}, 1)}
 	m.wg.Go(m.run)
 	return m
 }
@@ -123,20 +124,26 @@ func (m *mux) do(ctx context.Context, op *api.StreamOp) (*api.StreamResult, erro
 // node that vanished without closing the connection).
 const streamStale = 10 * time.Second
 
-// checkStale ends the current stream when it has been silent too long.
+// checkStale ends the current stream when it has operations in progress
+// and has answered none of them for m.stale.
 func (m *mux) checkStale() {
 	m.mu.Lock()
 	cur := m.cur
 	m.mu.Unlock()
-	if cur != nil && time.Since(time.Unix(0, cur.lastRecv.Load())) >= m.stale {
+	if cur == nil {
+		return
+	}
+	if silent, busy := cur.silentFor(time.Now()); busy && silent >= m.stale {
 		cur.fail(status.Error(codes.Unavailable, "stream unanswered for "+m.stale.String()))
 	}
 }
 
-// enqueue queues o to be sent. When no send is in progress the caller
-// sends, on the open stream, whatever is queued (its own operation and any
-// that queue meanwhile) without a hand-off to another goroutine; opening a
-// stream is left to run, so a dial never holds a caller past its deadline.
+// enqueue queues o to be sent. When no send is in progress and the stream
+// is open, the caller sends one batch (its own operation and any queued
+// meanwhile) itself, without a hand-off to another goroutine; anything left
+// after it, and opening a stream (a dial), is for run, so a caller never
+// sends on behalf of others or dials. (A send can still wait on a node that
+// stopped reading, up to the connection's write timeout.)
 func (m *mux) enqueue(o *muxOp) error {
 	m.mu.Lock()
 	if m.closed {
@@ -149,44 +156,61 @@ func (m *mux) enqueue(o *muxOp) error {
 		return nil
 	}
 	m.sending = true
-	if m.cur == nil || m.cur.broken() {
-		select {
-		case m.kick <- struct{}{}: // room: one kick at most while sending
-		default:
-		}
+	s := m.cur
+	if !m.inline || s == nil || s.broken() {
+		m.kickLocked()
 		m.mu.Unlock()
 		return nil
 	}
+	batch := m.takeLocked()
 	m.mu.Unlock()
-	m.flush()
+	m.sendOn(s, batch)
+	m.mu.Lock()
+	if len(m.queue) > 0 && !m.closed {
+		m.kickLocked()
+	} else {
+		m.sending = false
+	}
+	m.mu.Unlock()
 	return nil
 }
 
-// run opens streams and sends for enqueue until the mux closes.
+// kickLocked wakes run; there is room, as only the goroutine that set
+// sending kicks.
+func (m *mux) kickLocked() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takeLocked takes the next batch off the queue.
+func (m *mux) takeLocked() []*muxOp {
+	n := batchLen(m.queue)
+	batch := m.queue[:n:n]
+	m.queue = m.queue[n:]
+	return batch
+}
+
+// run opens streams and sends, a batch at a time, until the queue is
+// empty, each time enqueue kicks it; it ends when the mux closes.
 func (m *mux) run() {
 	for range m.kick {
-		m.flush()
-	}
-}
-
-// flush sends queued operations, a batch at a time, until none is left; it
-// runs in one goroutine at a time (the one that set sending).
-func (m *mux) flush() {
-	for {
-		m.mu.Lock()
-		n := batchLen(m.queue)
-		if m.closed || n == 0 {
-			m.sending = false
+		for {
+			m.mu.Lock()
+			if m.closed || len(m.queue) == 0 {
+				m.sending = false
+				m.mu.Unlock()
+				break
+			}
+			batch := m.takeLocked()
 			m.mu.Unlock()
-			return
+			m.send(batch)
 		}
-		batch := m.queue[:n:n]
-		m.queue = m.queue[n:]
-		m.mu.Unlock()
-		m.send(batch)
 	}
 }
 
+// send sends batch on the open stream, opening one if needed.
 func (m *mux) send(batch []*muxOp) {
 	s, err := m.stream()
 	if err != nil {
@@ -195,6 +219,11 @@ func (m *mux) send(batch []*muxOp) {
 		}
 		return
 	}
+	m.sendOn(s, batch)
+}
+
+// sendOn sends batch on s, skipping operations whose context ended.
+func (m *mux) sendOn(s *muxStream, batch []*muxOp) {
 	req := &api.StreamRequest{Ops: make([]*api.StreamOp, 0, len(batch))}
 	live := batch[:0]
 	for _, o := range batch {
@@ -279,8 +308,24 @@ type muxStream struct {
 	cancel   func()
 	lastRecv atomic.Int64 // unix nanoseconds of the last answer (or the opening)
 
-	mu      sync.Mutex
-	pending map[uint64]*muxOp // nil once the stream broke
+	mu        sync.Mutex
+	pending   map[uint64]*muxOp // nil once the stream broke
+	busySince time.Time         // when pending last went from empty to not
+}
+
+// silentFor is how long s has had operations in progress without an
+// answer; busy is false when none is in progress.
+func (s *muxStream) silentFor(now time.Time) (silent time.Duration, busy bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return 0, false
+	}
+	since := time.Unix(0, s.lastRecv.Load())
+	if s.busySince.After(since) {
+		since = s.busySince
+	}
+	return now.Sub(since), true
 }
 
 func (s *muxStream) register(ops []*muxOp) bool {
@@ -288,6 +333,9 @@ func (s *muxStream) register(ops []*muxOp) bool {
 	defer s.mu.Unlock()
 	if s.pending == nil {
 		return false
+	}
+	if len(s.pending) == 0 {
+		s.busySince = time.Now()
 	}
 	for _, o := range ops {
 		s.pending[o.op.GetId()] = o

@@ -189,7 +189,7 @@ func TestSilentStreamEnds(t *testing.T) {
 		c := &silentConn{closed: make(chan struct{})}
 		var once sync.Once
 		return c, func() { once.Do(func() { close(c.closed) }) }, nil
-	})
+	}, true)
 	defer m.close()
 	m.stale = 0
 	for i := range 2 {
@@ -205,5 +205,28 @@ func TestSilentStreamEnds(t *testing.T) {
 	}
 	if !strings.Contains(streamError(io.EOF).Error(), "stream ended") {
 		t.Fatal("streamError lost its message")
+	}
+}
+
+// TestIdleStreamIsNotStale: a stream idle for a long time is not stale the
+// moment a new operation is sent on it: silence counts from the later of
+// the last answer and the moment operations were again in progress.
+func TestIdleStreamIsNotStale(t *testing.T) {
+	s := &muxStream{pending: map[uint64]*muxOp{}}
+	s.lastRecv.Store(time.Now().Add(-time.Hour).UnixNano())
+	if _, busy := s.silentFor(time.Now()); busy {
+		t.Fatal("an idle stream reads as busy")
+	}
+	op := getOp()
+	op.op.Id = 1
+	if !s.register([]*muxOp{op}) {
+		t.Fatal("register failed")
+	}
+	silent, busy := s.silentFor(time.Now())
+	if !busy || silent > time.Minute {
+		t.Fatalf("just sent on an idle stream: silent %v, busy %v", silent, busy)
+	}
+	if silent, _ := s.silentFor(time.Now().Add(time.Hour)); silent < 59*time.Minute {
+		t.Fatalf("an hour later: silent %v", silent)
 	}
 }

@@ -39,7 +39,7 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	return &Coordinator{cfg: cfg, log: cfg.Logger.With("component", "coordinator"), bg: bg, stop: stop,
-		replicaDeadlines: deadline.NewShared(bg, deadlineSlice(cfg.ReplicaTimeout))}, nil
+		replicaDeadlines: deadline.NewShared(bg, deadlineSlice(cfg.ReplicaTimeout), cfg.ReplicaTimeout)}, nil
 }
 
 // Close stops background work and waits for it.
@@ -160,9 +160,9 @@ func (c *Coordinator) isReplica(prefs []string) bool {
 
 // replicaCtx bounds one replica call by ReplicaTimeout (up to one
 // deadlineSlice more) and by Close. The context may be shared with other
-// calls, so cancel does nothing; the call ends by returning.
+// calls: cancel only frees it, it does not end the others.
 func (c *Coordinator) replicaCtx() (context.Context, context.CancelFunc) {
-	return c.replicaDeadlines.WithTimeout(c.cfg.ReplicaTimeout), func() {}
+	return c.replicaDeadlines.WithTimeout(c.cfg.ReplicaTimeout)
 }
 
 // deadlineSlice is how late a replica call's timeout may end: a tenth of

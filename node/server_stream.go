@@ -21,8 +21,11 @@ const (
 	// SHUTTING_DOWN to new operations (which the client retries elsewhere)
 	// after its last operation finished, before it ends.
 	streamDrainQuiet = 50 * time.Millisecond
-	// opDeadlineSlice is how late an operation's timeout may end.
-	opDeadlineSlice = 5 * time.Millisecond
+	// opDeadlineSlice is how late an operation's timeout may end, and
+	// opSharedTimeoutMax the longest timeout whose context is shared (see
+	// deadline.Shared); a longer one gets a context of its own.
+	opDeadlineSlice    = 5 * time.Millisecond
+	opSharedTimeoutMax = time.Minute
 )
 
 // kvStream is a client's stream of operations: the KV.Stream RPC's or a
@@ -44,7 +47,7 @@ func (s *kvServer) Stream(stream api.KV_StreamServer) error {
 // operation it started is answered.
 func (s *kvServer) serveStream(ctx context.Context, stream kvStream) {
 	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, streamOpsMax), out: resultSender{stream: stream},
-		deadlines: deadline.NewShared(ctx, opDeadlineSlice)}
+		deadlines: deadline.NewShared(ctx, opDeadlineSlice, opSharedTimeoutMax)}
 	received := make(chan struct{})
 	go func() { // ends when the stream does (after serveStream returns at the latest)
 		defer close(received)
@@ -102,15 +105,16 @@ func (st *streamServer) dispatch(req *api.StreamRequest) bool {
 	default:
 	}
 	for _, op := range req.GetOps() {
-		ctx := st.ctx
+		ctx, cancel := st.ctx, context.CancelFunc(func() {})
 		if ms := op.GetTimeoutMs(); ms > 0 {
-			ctx = st.deadlines.WithTimeout(time.Duration(ms) * time.Millisecond)
+			ctx, cancel = st.deadlines.WithTimeout(time.Duration(ms) * time.Millisecond)
 		}
 		st.slots <- struct{}{}
 		st.wg.Add(1)
 		st.s.n.work.run(func() {
 			defer st.wg.Done()
 			st.out.add(st.s.runOp(ctx, op))
+			cancel()
 			<-st.slots
 		})
 	}

@@ -36,8 +36,14 @@ func wrapWAL(name string, f vfs.File) vfs.File {
 // walFile is a WAL whose preallocation extends it.
 type walFile struct{ vfs.File }
 
+// maxWALExtension bounds the zeros written at once (Pebble preallocates
+// 1.1 memtables; the default memtable is 4 MiB): past it, Pebble's own
+// preallocation runs, so a large memtable never stalls a commit on
+// writing zeros.
+const maxWALExtension = 64 << 20
+
 func (f walFile) Preallocate(offset, length int64) error {
-	if fd := f.Fd(); fd != vfs.InvalidFd && extendFile(fd, offset, length) == nil {
+	if fd := f.Fd(); fd != vfs.InvalidFd && length <= maxWALExtension && extendFile(fd, offset, length) == nil {
 		return nil
 	}
 	return f.File.Preallocate(offset, length)
