@@ -26,29 +26,13 @@ func TestOnePortServesPipesAndGRPC(t *testing.T) {
 	ctx := ctxT(t)
 	addr := c.Node("n1").Addr()
 
-	junk, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer junk.Close()
-	if _, err := junk.Write([]byte("QKVPIPE0 is not the magic, nor an HTTP/2 preface\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	_ = junk.SetReadDeadline(time.Now().Add(10 * time.Second))
-	// gRPC may say why before it closes or resets the connection.
-	if _, err := io.ReadAll(junk); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("a garbage connection was not closed: %v", err)
-	}
+	junkIsDropped(t, addr, []byte("QKVPIPE0 is not the magic, nor an HTTP/2 preface\r\n\r\n"))
 
 	cl := c.Client("n2", "n3", "n1")
 	if _, err := cl.Put(ctx, []byte("k"), []byte("v")); err != nil { // n2 or n3 replicate to n1 on a pipe
 		t.Fatal(err)
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := grpcConn(t, addr)
 	stream, err := api.NewReplicaClient(cc).Pipe(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -88,18 +72,7 @@ func TestClientStreamsOverWireAndGRPC(t *testing.T) {
 	}
 	defer viaGRPC.Close()
 
-	junk, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer junk.Close()
-	if _, err := junk.Write(append([]byte(wire.KVMagic), 0xff, 0xff, 0xff, 0xff, 1, 2, 3)); err != nil {
-		t.Fatal(err)
-	}
-	_ = junk.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadAll(junk); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("a framed connection sending garbage was not closed: %v", err)
-	}
+	junkIsDropped(t, addr, append([]byte(wire.KVMagic), 0xff, 0xff, 0xff, 0xff, 1, 2, 3))
 
 	if _, err := framed.Put(ctx, []byte("a"), []byte("from the wire")); err != nil {
 		t.Fatal(err)
@@ -116,11 +89,7 @@ func TestClientStreamsOverWireAndGRPC(t *testing.T) {
 			t.Fatalf("get %s: %v %v", tc.key, res, err)
 		}
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := grpcConn(t, addr)
 	stream, err := api.NewKVClient(cc).Stream(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -136,4 +105,33 @@ func TestClientStreamsOverWireAndGRPC(t *testing.T) {
 		t.Fatalf("KV.Stream answered %v", resp)
 	}
 	_ = stream.CloseSend()
+}
+
+// junkIsDropped sends payload on a new connection to addr and checks that
+// the node closes it (gRPC may say why first).
+func junkIsDropped(t *testing.T, addr string, payload []byte) {
+	t.Helper()
+	junk, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer junk.Close()
+	if _, err := junk.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	_ = junk.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(junk); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a connection sending %q was not closed: %v", payload, err)
+	}
+}
+
+// grpcConn is a plain gRPC connection to addr, closed when the test ends.
+func grpcConn(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
 }
