@@ -237,7 +237,7 @@ func (s *Scheduler) partition(ctx context.Context, p int, prefs []string, thrott
 		}
 		allEqual = allEqual && r.InSync
 	}
-	if allEqual && s.cfg.Reaper != nil && slices.Min(prefs) == s.cfg.NodeID && len(prefs) > 1 {
+	if (allEqual || reapWithoutAllReplicas) && s.cfg.Reaper != nil && slices.Min(prefs) == s.cfg.NodeID && len(prefs) > 1 {
 		n, err := s.reap(ctx, p, prefs, started)
 		res.TombstonesReaped += n
 		if err != nil {
@@ -266,7 +266,7 @@ func (s *Scheduler) reap(ctx context.Context, p int, prefs []string, confirmed t
 		if peer == s.cfg.NodeID {
 			continue
 		}
-		if _, err := s.cfg.RemoteReaper(peer).Reap(ctx, p, cands); err != nil {
+		if _, err := s.cfg.RemoteReaper(peer).Reap(ctx, p, cands); err != nil && !reapWithoutAllReplicas {
 			return 0, err
 		}
 	}

@@ -142,11 +142,14 @@ func (x *MemberStatus) GetOwned() uint32 {
 }
 
 type RingStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Partitions    uint32                 `protobuf:"varint,2,opt,name=partitions,proto3" json:"partitions,omitempty"`
-	Replicas      uint32                 `protobuf:"varint,3,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	Members       []*MemberStatus        `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Node       string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Partitions uint32                 `protobuf:"varint,2,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Replicas   uint32                 `protobuf:"varint,3,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Members    []*MemberStatus        `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	// epoch is the answering node's ring epoch: it grows with every committed
+	// ring change. Nodes that agree on the ring report the same epoch.
+	Epoch         uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -207,6 +210,13 @@ func (x *RingStatusResponse) GetMembers() []*MemberStatus {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *RingStatusResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type EndpointsRequest struct {
@@ -1236,14 +1246,15 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x05 \x01(\rR\n" +
 	"partitions\x12\x14\n" +
-	"\x05owned\x18\x06 \x01(\rR\x05owned\"\x99\x01\n" +
+	"\x05owned\x18\x06 \x01(\rR\x05owned\"\xaf\x01\n" +
 	"\x12RingStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x02 \x01(\rR\n" +
 	"partitions\x12\x1a\n" +
 	"\breplicas\x18\x03 \x01(\rR\breplicas\x123\n" +
-	"\amembers\x18\x04 \x03(\v2\x19.quorumkv.v1.MemberStatusR\amembers\"$\n" +
+	"\amembers\x18\x04 \x03(\v2\x19.quorumkv.v1.MemberStatusR\amembers\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\"$\n" +
 	"\x10EndpointsRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\"k\n" +
 	"\x11EndpointsResponse\x12\x1c\n" +

@@ -21,13 +21,77 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ItemStatus says why one item of a batch failed.
+type ItemStatus int32
+
+const (
+	ItemStatus_ITEM_OK ItemStatus = 0
+	// ITEM_FAILED: any other failure; errors[i] says what.
+	ItemStatus_ITEM_FAILED ItemStatus = 1
+	// ITEM_NOT_REPLICA: the node neither replicates nor is gaining the
+	// key's partition at its ring epoch (PipeResponse.epoch).
+	ItemStatus_ITEM_NOT_REPLICA ItemStatus = 2
+	// ITEM_NOT_READY: the node replicates the partition but has not pulled
+	// it completely yet (reads only).
+	ItemStatus_ITEM_NOT_READY ItemStatus = 3
+	// ITEM_TOO_LARGE: the answer did not fit in this batch: ask again.
+	ItemStatus_ITEM_TOO_LARGE ItemStatus = 4
+)
+
+// Enum value maps for ItemStatus.
+var (
+	ItemStatus_name = map[int32]string{
+		0: "ITEM_OK",
+		1: "ITEM_FAILED",
+		2: "ITEM_NOT_REPLICA",
+		3: "ITEM_NOT_READY",
+		4: "ITEM_TOO_LARGE",
+	}
+	ItemStatus_value = map[string]int32{
+		"ITEM_OK":          0,
+		"ITEM_FAILED":      1,
+		"ITEM_NOT_REPLICA": 2,
+		"ITEM_NOT_READY":   3,
+		"ITEM_TOO_LARGE":   4,
+	}
+)
+
+func (x ItemStatus) Enum() *ItemStatus {
+	p := new(ItemStatus)
+	*p = x
+	return p
+}
+
+func (x ItemStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ItemStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_quorumkv_v1_replica_proto_enumTypes[0].Descriptor()
+}
+
+func (ItemStatus) Type() protoreflect.EnumType {
+	return &file_quorumkv_v1_replica_proto_enumTypes[0]
+}
+
+func (x ItemStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ItemStatus.Descriptor instead.
+func (ItemStatus) EnumDescriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{0}
+}
+
 type ApplyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// clock is the encoded sibling set (vclock.Clock.Marshal).
 	Clock []byte `protobuf:"bytes,2,opt,name=clock,proto3" json:"clock,omitempty"`
 	// from is the sending node's id.
-	From          string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// epoch is the sender's ring epoch (every replica message carries it).
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +147,13 @@ func (x *ApplyRequest) GetFrom() string {
 	return ""
 }
 
+func (x *ApplyRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type ApplyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -123,8 +194,14 @@ type PipeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Exactly one of applies and reads is set.
-	Applies       []*ApplyRequest `protobuf:"bytes,2,rep,name=applies,proto3" json:"applies,omitempty"`
-	Reads         []*ReadRequest  `protobuf:"bytes,3,rep,name=reads,proto3" json:"reads,omitempty"`
+	Applies []*ApplyRequest `protobuf:"bytes,2,rep,name=applies,proto3" json:"applies,omitempty"`
+	Reads   []*ReadRequest  `protobuf:"bytes,3,rep,name=reads,proto3" json:"reads,omitempty"`
+	// epoch is the sender's ring epoch; target the signature of the ring it
+	// is moving to (its current ring's when no change is in progress). A
+	// replica whose own view differs passes applies on to the replicas it
+	// knows are gaining the partition.
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Target        string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,13 +257,31 @@ func (x *PipeRequest) GetReads() []*ReadRequest {
 	return nil
 }
 
+func (x *PipeRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PipeRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
 type PipeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// errors[i] is non-empty when item i (an apply or a read) failed.
 	Errors []string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
 	// reads[i] answers read i.
-	Reads         []*ReadResponse `protobuf:"bytes,3,rep,name=reads,proto3" json:"reads,omitempty"`
+	Reads []*ReadResponse `protobuf:"bytes,3,rep,name=reads,proto3" json:"reads,omitempty"`
+	// epoch is the answering node's ring epoch.
+	Epoch uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// status[i] classifies errors[i] (absent or ITEM_OK: no failure).
+	Status        []ItemStatus `protobuf:"varint,5,rep,packed,name=status,proto3,enum=quorumkv.v1.ItemStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -242,9 +337,24 @@ func (x *PipeResponse) GetReads() []*ReadResponse {
 	return nil
 }
 
+func (x *PipeResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PipeResponse) GetStatus() []ItemStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
 type ReadRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +394,13 @@ func (x *ReadRequest) GetKey() []byte {
 		return x.Key
 	}
 	return nil
+}
+
+func (x *ReadRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type ReadResponse struct {
@@ -345,6 +462,7 @@ type ForwardRequest struct {
 	// tombstone makes the write a delete (put.value is ignored).
 	Tombstone     bool   `protobuf:"varint,2,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
 	From          string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,6 +516,13 @@ func (x *ForwardRequest) GetFrom() string {
 		return x.From
 	}
 	return ""
+}
+
+func (x *ForwardRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type ForwardResponse struct {
@@ -460,6 +585,7 @@ type HintRequest struct {
 	// target is the replica the hint is for.
 	Target        string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	Epoch         uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -522,9 +648,17 @@ func (x *HintRequest) GetFrom() string {
 	return ""
 }
 
+func (x *HintRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type TreeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -562,6 +696,13 @@ func (*TreeRequest) Descriptor() ([]byte, []int) {
 func (x *TreeRequest) GetPartition() uint32 {
 	if x != nil {
 		return x.Partition
+	}
+	return 0
+}
+
+func (x *TreeRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
 	}
 	return 0
 }
@@ -610,6 +751,121 @@ func (x *TreeRootResponse) GetRoot() uint64 {
 	return 0
 }
 
+type TreeRootsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partitions    []uint32               `protobuf:"varint,1,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRootsRequest) Reset() {
+	*x = TreeRootsRequest{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRootsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRootsRequest) ProtoMessage() {}
+
+func (x *TreeRootsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRootsRequest.ProtoReflect.Descriptor instead.
+func (*TreeRootsRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TreeRootsRequest) GetPartitions() []uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *TreeRootsRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type TreeRootsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// roots[i] is the root of partitions[i]; not_replica[i] is set when the
+	// node neither replicates nor is gaining that partition (its root is
+	// then 0 and means nothing).
+	Roots         []uint64 `protobuf:"fixed64,1,rep,packed,name=roots,proto3" json:"roots,omitempty"`
+	NotReplica    []bool   `protobuf:"varint,2,rep,packed,name=not_replica,json=notReplica,proto3" json:"not_replica,omitempty"`
+	Epoch         uint64   `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreeRootsResponse) Reset() {
+	*x = TreeRootsResponse{}
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreeRootsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreeRootsResponse) ProtoMessage() {}
+
+func (x *TreeRootsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreeRootsResponse.ProtoReflect.Descriptor instead.
+func (*TreeRootsResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TreeRootsResponse) GetRoots() []uint64 {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
+func (x *TreeRootsResponse) GetNotReplica() []bool {
+	if x != nil {
+		return x.NotReplica
+	}
+	return nil
+}
+
+func (x *TreeRootsResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type TreeHashesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// hashes are branch hashes, or the segment hashes of the requested
@@ -621,7 +877,7 @@ type TreeHashesResponse struct {
 
 func (x *TreeHashesResponse) Reset() {
 	*x = TreeHashesResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +889,7 @@ func (x *TreeHashesResponse) String() string {
 func (*TreeHashesResponse) ProtoMessage() {}
 
 func (x *TreeHashesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[11]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +902,7 @@ func (x *TreeHashesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeHashesResponse.ProtoReflect.Descriptor instead.
 func (*TreeHashesResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{11}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TreeHashesResponse) GetHashes() []uint64 {
@@ -660,13 +916,14 @@ type TreeSegmentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Branches      []uint32               `protobuf:"varint,2,rep,packed,name=branches,proto3" json:"branches,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TreeSegmentsRequest) Reset() {
 	*x = TreeSegmentsRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +935,7 @@ func (x *TreeSegmentsRequest) String() string {
 func (*TreeSegmentsRequest) ProtoMessage() {}
 
 func (x *TreeSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +948,7 @@ func (x *TreeSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*TreeSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{12}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TreeSegmentsRequest) GetPartition() uint32 {
@@ -708,17 +965,25 @@ func (x *TreeSegmentsRequest) GetBranches() []uint32 {
 	return nil
 }
 
+func (x *TreeSegmentsRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type TreeKeysRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Segments      []uint32               `protobuf:"varint,2,rep,packed,name=segments,proto3" json:"segments,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TreeKeysRequest) Reset() {
 	*x = TreeKeysRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +995,7 @@ func (x *TreeKeysRequest) String() string {
 func (*TreeKeysRequest) ProtoMessage() {}
 
 func (x *TreeKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +1008,7 @@ func (x *TreeKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeKeysRequest.ProtoReflect.Descriptor instead.
 func (*TreeKeysRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{13}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TreeKeysRequest) GetPartition() uint32 {
@@ -760,6 +1025,13 @@ func (x *TreeKeysRequest) GetSegments() []uint32 {
 	return nil
 }
 
+func (x *TreeKeysRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type KeyHash struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -770,7 +1042,7 @@ type KeyHash struct {
 
 func (x *KeyHash) Reset() {
 	*x = KeyHash{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1054,7 @@ func (x *KeyHash) String() string {
 func (*KeyHash) ProtoMessage() {}
 
 func (x *KeyHash) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1067,7 @@ func (x *KeyHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyHash.ProtoReflect.Descriptor instead.
 func (*KeyHash) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{14}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KeyHash) GetKey() []byte {
@@ -821,7 +1093,7 @@ type TreeKeysResponse struct {
 
 func (x *TreeKeysResponse) Reset() {
 	*x = TreeKeysResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1105,7 @@ func (x *TreeKeysResponse) String() string {
 func (*TreeKeysResponse) ProtoMessage() {}
 
 func (x *TreeKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1118,7 @@ func (x *TreeKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TreeKeysResponse.ProtoReflect.Descriptor instead.
 func (*TreeKeysResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{15}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TreeKeysResponse) GetKeys() []*KeyHash {
@@ -857,16 +1129,20 @@ func (x *TreeKeysResponse) GetKeys() []*KeyHash {
 }
 
 type FetchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
-	Keys          [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Keys      [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	Epoch     uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// max_bytes bounds the answer: the node returns the states of the first
+	// keys (at least one) whose encoded states fit (0: no bound).
+	MaxBytes      uint64 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1154,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1167,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{16}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FetchRequest) GetPartition() uint32 {
@@ -908,6 +1184,20 @@ func (x *FetchRequest) GetKeys() [][]byte {
 	return nil
 }
 
+func (x *FetchRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *FetchRequest) GetMaxBytes() uint64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
 type Object struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -919,7 +1209,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1221,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1234,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{17}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Object) GetKey() []byte {
@@ -962,15 +1252,16 @@ func (x *Object) GetClock() []byte {
 }
 
 type FetchResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Objects       []*Object              `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// objects[i] is keys[i]; there may be fewer objects than keys (max_bytes).
+	Objects       []*Object `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1273,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1286,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{18}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchResponse) GetObjects() []*Object {
@@ -1010,13 +1301,14 @@ type PushRequest struct {
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Objects       []*Object              `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
 	From          string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1320,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[19]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1333,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{19}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PushRequest) GetPartition() uint32 {
@@ -1065,6 +1357,13 @@ func (x *PushRequest) GetFrom() string {
 	return ""
 }
 
+func (x *PushRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type ReapResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reaped        uint64                 `protobuf:"varint,1,opt,name=reaped,proto3" json:"reaped,omitempty"`
@@ -1074,7 +1373,7 @@ type ReapResponse struct {
 
 func (x *ReapResponse) Reset() {
 	*x = ReapResponse{}
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1385,7 @@ func (x *ReapResponse) String() string {
 func (*ReapResponse) ProtoMessage() {}
 
 func (x *ReapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_replica_proto_msgTypes[20]
+	mi := &file_quorumkv_v1_replica_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1398,7 @@ func (x *ReapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapResponse.ProtoReflect.Descriptor instead.
 func (*ReapResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{20}
+	return file_quorumkv_v1_replica_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReapResponse) GetReaped() uint64 {
@@ -1113,74 +1412,106 @@ var File_quorumkv_v1_replica_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
-	"\x19quorumkv/v1/replica.proto\x12\vquorumkv.v1\x1a\x14quorumkv/v1/kv.proto\"J\n" +
+	"\x19quorumkv/v1/replica.proto\x12\vquorumkv.v1\x1a\x14quorumkv/v1/kv.proto\"`\n" +
 	"\fApplyRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x12\n" +
-	"\x04from\x18\x03 \x01(\tR\x04from\"\x0f\n" +
-	"\rApplyResponse\"\x82\x01\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x0f\n" +
+	"\rApplyResponse\"\xb0\x01\n" +
 	"\vPipeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\aapplies\x18\x02 \x03(\v2\x19.quorumkv.v1.ApplyRequestR\aapplies\x12.\n" +
-	"\x05reads\x18\x03 \x03(\v2\x18.quorumkv.v1.ReadRequestR\x05reads\"g\n" +
+	"\x05reads\x18\x03 \x03(\v2\x18.quorumkv.v1.ReadRequestR\x05reads\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\"\xae\x01\n" +
 	"\fPipeResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors\x12/\n" +
-	"\x05reads\x18\x03 \x03(\v2\x19.quorumkv.v1.ReadResponseR\x05reads\"\x1f\n" +
+	"\x05reads\x18\x03 \x03(\v2\x19.quorumkv.v1.ReadResponseR\x05reads\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12/\n" +
+	"\x06status\x18\x05 \x03(\x0e2\x17.quorumkv.v1.ItemStatusR\x06status\"5\n" +
 	"\vReadRequest\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\fR\x03key\":\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\":\n" +
 	"\fReadResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
-	"\x05clock\x18\x02 \x01(\fR\x05clock\"m\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\"\x83\x01\n" +
 	"\x0eForwardRequest\x12)\n" +
 	"\x03put\x18\x01 \x01(\v2\x17.quorumkv.v1.PutRequestR\x03put\x12\x1c\n" +
 	"\ttombstone\x18\x02 \x01(\bR\ttombstone\x12\x12\n" +
-	"\x04from\x18\x03 \x01(\tR\x04from\"]\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"]\n" +
 	"\x0fForwardResponse\x124\n" +
 	"\bresponse\x18\x01 \x01(\v2\x18.quorumkv.v1.PutResponseR\bresponse\x12\x14\n" +
-	"\x05clock\x18\x02 \x01(\fR\x05clock\"a\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\"w\n" +
 	"\vHintRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
-	"\x04from\x18\x04 \x01(\tR\x04from\"+\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\"A\n" +
 	"\vTreeRequest\x12\x1c\n" +
-	"\tpartition\x18\x01 \x01(\rR\tpartition\"&\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"&\n" +
 	"\x10TreeRootResponse\x12\x12\n" +
-	"\x04root\x18\x01 \x01(\x06R\x04root\",\n" +
+	"\x04root\x18\x01 \x01(\x06R\x04root\"H\n" +
+	"\x10TreeRootsRequest\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\rR\n" +
+	"partitions\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"`\n" +
+	"\x11TreeRootsResponse\x12\x14\n" +
+	"\x05roots\x18\x01 \x03(\x06R\x05roots\x12\x1f\n" +
+	"\vnot_replica\x18\x02 \x03(\bR\n" +
+	"notReplica\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\",\n" +
 	"\x12TreeHashesResponse\x12\x16\n" +
-	"\x06hashes\x18\x01 \x03(\x06R\x06hashes\"O\n" +
+	"\x06hashes\x18\x01 \x03(\x06R\x06hashes\"e\n" +
 	"\x13TreeSegmentsRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1a\n" +
-	"\bbranches\x18\x02 \x03(\rR\bbranches\"K\n" +
+	"\bbranches\x18\x02 \x03(\rR\bbranches\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"a\n" +
 	"\x0fTreeKeysRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1a\n" +
-	"\bsegments\x18\x02 \x03(\rR\bsegments\"/\n" +
+	"\bsegments\x18\x02 \x03(\rR\bsegments\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"/\n" +
 	"\aKeyHash\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\x06R\x04hash\"<\n" +
 	"\x10TreeKeysResponse\x12(\n" +
-	"\x04keys\x18\x01 \x03(\v2\x14.quorumkv.v1.KeyHashR\x04keys\"@\n" +
+	"\x04keys\x18\x01 \x03(\v2\x14.quorumkv.v1.KeyHashR\x04keys\"s\n" +
 	"\fFetchRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
-	"\x04keys\x18\x02 \x03(\fR\x04keys\"0\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x1b\n" +
+	"\tmax_bytes\x18\x04 \x01(\x04R\bmaxBytes\"0\n" +
 	"\x06Object\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\">\n" +
 	"\rFetchResponse\x12-\n" +
-	"\aobjects\x18\x01 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\"n\n" +
+	"\aobjects\x18\x01 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\"\x84\x01\n" +
 	"\vPushRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12-\n" +
 	"\aobjects\x18\x02 \x03(\v2\x13.quorumkv.v1.ObjectR\aobjects\x12\x12\n" +
-	"\x04from\x18\x03 \x01(\tR\x04from\"&\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"&\n" +
 	"\fReapResponse\x12\x16\n" +
-	"\x06reaped\x18\x01 \x01(\x04R\x06reaped2\xb5\x06\n" +
+	"\x06reaped\x18\x01 \x01(\x04R\x06reaped*h\n" +
+	"\n" +
+	"ItemStatus\x12\v\n" +
+	"\aITEM_OK\x10\x00\x12\x0f\n" +
+	"\vITEM_FAILED\x10\x01\x12\x14\n" +
+	"\x10ITEM_NOT_REPLICA\x10\x02\x12\x12\n" +
+	"\x0eITEM_NOT_READY\x10\x03\x12\x12\n" +
+	"\x0eITEM_TOO_LARGE\x10\x042\x81\a\n" +
 	"\aReplica\x12>\n" +
 	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
 	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12?\n" +
 	"\x04Pipe\x12\x18.quorumkv.v1.PipeRequest\x1a\x19.quorumkv.v1.PipeResponse(\x010\x01\x12<\n" +
 	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12C\n" +
-	"\bTreeRoot\x12\x18.quorumkv.v1.TreeRequest\x1a\x1d.quorumkv.v1.TreeRootResponse\x12I\n" +
+	"\bTreeRoot\x12\x18.quorumkv.v1.TreeRequest\x1a\x1d.quorumkv.v1.TreeRootResponse\x12J\n" +
+	"\tTreeRoots\x12\x1d.quorumkv.v1.TreeRootsRequest\x1a\x1e.quorumkv.v1.TreeRootsResponse\x12I\n" +
 	"\fTreeBranches\x12\x18.quorumkv.v1.TreeRequest\x1a\x1f.quorumkv.v1.TreeHashesResponse\x12Q\n" +
 	"\fTreeSegments\x12 .quorumkv.v1.TreeSegmentsRequest\x1a\x1f.quorumkv.v1.TreeHashesResponse\x12G\n" +
 	"\bTreeKeys\x12\x1c.quorumkv.v1.TreeKeysRequest\x1a\x1d.quorumkv.v1.TreeKeysResponse\x12>\n" +
@@ -1202,70 +1533,77 @@ func file_quorumkv_v1_replica_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_replica_proto_rawDescData
 }
 
-var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_quorumkv_v1_replica_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_quorumkv_v1_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_quorumkv_v1_replica_proto_goTypes = []any{
-	(*ApplyRequest)(nil),        // 0: quorumkv.v1.ApplyRequest
-	(*ApplyResponse)(nil),       // 1: quorumkv.v1.ApplyResponse
-	(*PipeRequest)(nil),         // 2: quorumkv.v1.PipeRequest
-	(*PipeResponse)(nil),        // 3: quorumkv.v1.PipeResponse
-	(*ReadRequest)(nil),         // 4: quorumkv.v1.ReadRequest
-	(*ReadResponse)(nil),        // 5: quorumkv.v1.ReadResponse
-	(*ForwardRequest)(nil),      // 6: quorumkv.v1.ForwardRequest
-	(*ForwardResponse)(nil),     // 7: quorumkv.v1.ForwardResponse
-	(*HintRequest)(nil),         // 8: quorumkv.v1.HintRequest
-	(*TreeRequest)(nil),         // 9: quorumkv.v1.TreeRequest
-	(*TreeRootResponse)(nil),    // 10: quorumkv.v1.TreeRootResponse
-	(*TreeHashesResponse)(nil),  // 11: quorumkv.v1.TreeHashesResponse
-	(*TreeSegmentsRequest)(nil), // 12: quorumkv.v1.TreeSegmentsRequest
-	(*TreeKeysRequest)(nil),     // 13: quorumkv.v1.TreeKeysRequest
-	(*KeyHash)(nil),             // 14: quorumkv.v1.KeyHash
-	(*TreeKeysResponse)(nil),    // 15: quorumkv.v1.TreeKeysResponse
-	(*FetchRequest)(nil),        // 16: quorumkv.v1.FetchRequest
-	(*Object)(nil),              // 17: quorumkv.v1.Object
-	(*FetchResponse)(nil),       // 18: quorumkv.v1.FetchResponse
-	(*PushRequest)(nil),         // 19: quorumkv.v1.PushRequest
-	(*ReapResponse)(nil),        // 20: quorumkv.v1.ReapResponse
-	(*PutRequest)(nil),          // 21: quorumkv.v1.PutRequest
-	(*PutResponse)(nil),         // 22: quorumkv.v1.PutResponse
+	(ItemStatus)(0),             // 0: quorumkv.v1.ItemStatus
+	(*ApplyRequest)(nil),        // 1: quorumkv.v1.ApplyRequest
+	(*ApplyResponse)(nil),       // 2: quorumkv.v1.ApplyResponse
+	(*PipeRequest)(nil),         // 3: quorumkv.v1.PipeRequest
+	(*PipeResponse)(nil),        // 4: quorumkv.v1.PipeResponse
+	(*ReadRequest)(nil),         // 5: quorumkv.v1.ReadRequest
+	(*ReadResponse)(nil),        // 6: quorumkv.v1.ReadResponse
+	(*ForwardRequest)(nil),      // 7: quorumkv.v1.ForwardRequest
+	(*ForwardResponse)(nil),     // 8: quorumkv.v1.ForwardResponse
+	(*HintRequest)(nil),         // 9: quorumkv.v1.HintRequest
+	(*TreeRequest)(nil),         // 10: quorumkv.v1.TreeRequest
+	(*TreeRootResponse)(nil),    // 11: quorumkv.v1.TreeRootResponse
+	(*TreeRootsRequest)(nil),    // 12: quorumkv.v1.TreeRootsRequest
+	(*TreeRootsResponse)(nil),   // 13: quorumkv.v1.TreeRootsResponse
+	(*TreeHashesResponse)(nil),  // 14: quorumkv.v1.TreeHashesResponse
+	(*TreeSegmentsRequest)(nil), // 15: quorumkv.v1.TreeSegmentsRequest
+	(*TreeKeysRequest)(nil),     // 16: quorumkv.v1.TreeKeysRequest
+	(*KeyHash)(nil),             // 17: quorumkv.v1.KeyHash
+	(*TreeKeysResponse)(nil),    // 18: quorumkv.v1.TreeKeysResponse
+	(*FetchRequest)(nil),        // 19: quorumkv.v1.FetchRequest
+	(*Object)(nil),              // 20: quorumkv.v1.Object
+	(*FetchResponse)(nil),       // 21: quorumkv.v1.FetchResponse
+	(*PushRequest)(nil),         // 22: quorumkv.v1.PushRequest
+	(*ReapResponse)(nil),        // 23: quorumkv.v1.ReapResponse
+	(*PutRequest)(nil),          // 24: quorumkv.v1.PutRequest
+	(*PutResponse)(nil),         // 25: quorumkv.v1.PutResponse
 }
 var file_quorumkv_v1_replica_proto_depIdxs = []int32{
-	0,  // 0: quorumkv.v1.PipeRequest.applies:type_name -> quorumkv.v1.ApplyRequest
-	4,  // 1: quorumkv.v1.PipeRequest.reads:type_name -> quorumkv.v1.ReadRequest
-	5,  // 2: quorumkv.v1.PipeResponse.reads:type_name -> quorumkv.v1.ReadResponse
-	21, // 3: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
-	22, // 4: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
-	14, // 5: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
-	17, // 6: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
-	17, // 7: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
-	0,  // 8: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
-	4,  // 9: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
-	2,  // 10: quorumkv.v1.Replica.Pipe:input_type -> quorumkv.v1.PipeRequest
-	8,  // 11: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
-	9,  // 12: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
-	9,  // 13: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
-	12, // 14: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
-	13, // 15: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
-	16, // 16: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
-	19, // 17: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
-	19, // 18: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
-	6,  // 19: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	1,  // 20: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	5,  // 21: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	3,  // 22: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
-	1,  // 23: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	10, // 24: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
-	11, // 25: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
-	11, // 26: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
-	15, // 27: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
-	18, // 28: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
-	1,  // 29: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
-	20, // 30: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
-	7,  // 31: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	20, // [20:32] is the sub-list for method output_type
-	8,  // [8:20] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	1,  // 0: quorumkv.v1.PipeRequest.applies:type_name -> quorumkv.v1.ApplyRequest
+	5,  // 1: quorumkv.v1.PipeRequest.reads:type_name -> quorumkv.v1.ReadRequest
+	6,  // 2: quorumkv.v1.PipeResponse.reads:type_name -> quorumkv.v1.ReadResponse
+	0,  // 3: quorumkv.v1.PipeResponse.status:type_name -> quorumkv.v1.ItemStatus
+	24, // 4: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	25, // 5: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	17, // 6: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
+	20, // 7: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
+	20, // 8: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
+	1,  // 9: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
+	5,  // 10: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
+	3,  // 11: quorumkv.v1.Replica.Pipe:input_type -> quorumkv.v1.PipeRequest
+	9,  // 12: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
+	10, // 13: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
+	12, // 14: quorumkv.v1.Replica.TreeRoots:input_type -> quorumkv.v1.TreeRootsRequest
+	10, // 15: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
+	15, // 16: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
+	16, // 17: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
+	19, // 18: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
+	22, // 19: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
+	22, // 20: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
+	7,  // 21: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	2,  // 22: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
+	6,  // 23: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
+	4,  // 24: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
+	2,  // 25: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	11, // 26: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	13, // 27: quorumkv.v1.Replica.TreeRoots:output_type -> quorumkv.v1.TreeRootsResponse
+	14, // 28: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	14, // 29: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	18, // 30: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	21, // 31: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	2,  // 32: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	23, // 33: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
+	8,  // 34: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	22, // [22:35] is the sub-list for method output_type
+	9,  // [9:22] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_replica_proto_init() }
@@ -1279,13 +1617,14 @@ func file_quorumkv_v1_replica_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_replica_proto_rawDesc), len(file_quorumkv_v1_replica_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   21,
+			NumEnums:      1,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_quorumkv_v1_replica_proto_goTypes,
 		DependencyIndexes: file_quorumkv_v1_replica_proto_depIdxs,
+		EnumInfos:         file_quorumkv_v1_replica_proto_enumTypes,
 		MessageInfos:      file_quorumkv_v1_replica_proto_msgTypes,
 	}.Build()
 	File_quorumkv_v1_replica_proto = out.File

@@ -24,6 +24,7 @@ const (
 	Replica_Pipe_FullMethodName         = "/quorumkv.v1.Replica/Pipe"
 	Replica_Hint_FullMethodName         = "/quorumkv.v1.Replica/Hint"
 	Replica_TreeRoot_FullMethodName     = "/quorumkv.v1.Replica/TreeRoot"
+	Replica_TreeRoots_FullMethodName    = "/quorumkv.v1.Replica/TreeRoots"
 	Replica_TreeBranches_FullMethodName = "/quorumkv.v1.Replica/TreeBranches"
 	Replica_TreeSegments_FullMethodName = "/quorumkv.v1.Replica/TreeSegments"
 	Replica_TreeKeys_FullMethodName     = "/quorumkv.v1.Replica/TreeKeys"
@@ -55,6 +56,9 @@ type ReplicaClient interface {
 	// Anti-entropy: the Merkle tree of a partition, level by level, then the
 	// keys of differing segments, then the objects to repair.
 	TreeRoot(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeRootResponse, error)
+	// TreeRoots returns the roots of many partitions in one call (a transfer
+	// skips the partitions whose roots already agree).
+	TreeRoots(ctx context.Context, in *TreeRootsRequest, opts ...grpc.CallOption) (*TreeRootsResponse, error)
 	TreeBranches(ctx context.Context, in *TreeRequest, opts ...grpc.CallOption) (*TreeHashesResponse, error)
 	TreeSegments(ctx context.Context, in *TreeSegmentsRequest, opts ...grpc.CallOption) (*TreeHashesResponse, error)
 	TreeKeys(ctx context.Context, in *TreeKeysRequest, opts ...grpc.CallOption) (*TreeKeysResponse, error)
@@ -121,6 +125,16 @@ func (c *replicaClient) TreeRoot(ctx context.Context, in *TreeRequest, opts ...g
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TreeRootResponse)
 	err := c.cc.Invoke(ctx, Replica_TreeRoot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicaClient) TreeRoots(ctx context.Context, in *TreeRootsRequest, opts ...grpc.CallOption) (*TreeRootsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TreeRootsResponse)
+	err := c.cc.Invoke(ctx, Replica_TreeRoots_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +233,9 @@ type ReplicaServer interface {
 	// Anti-entropy: the Merkle tree of a partition, level by level, then the
 	// keys of differing segments, then the objects to repair.
 	TreeRoot(context.Context, *TreeRequest) (*TreeRootResponse, error)
+	// TreeRoots returns the roots of many partitions in one call (a transfer
+	// skips the partitions whose roots already agree).
+	TreeRoots(context.Context, *TreeRootsRequest) (*TreeRootsResponse, error)
 	TreeBranches(context.Context, *TreeRequest) (*TreeHashesResponse, error)
 	TreeSegments(context.Context, *TreeSegmentsRequest) (*TreeHashesResponse, error)
 	TreeKeys(context.Context, *TreeKeysRequest) (*TreeKeysResponse, error)
@@ -252,6 +269,9 @@ func (UnimplementedReplicaServer) Hint(context.Context, *HintRequest) (*ApplyRes
 }
 func (UnimplementedReplicaServer) TreeRoot(context.Context, *TreeRequest) (*TreeRootResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TreeRoot not implemented")
+}
+func (UnimplementedReplicaServer) TreeRoots(context.Context, *TreeRootsRequest) (*TreeRootsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TreeRoots not implemented")
 }
 func (UnimplementedReplicaServer) TreeBranches(context.Context, *TreeRequest) (*TreeHashesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TreeBranches not implemented")
@@ -370,6 +390,24 @@ func _Replica_TreeRoot_Handler(srv interface{}, ctx context.Context, dec func(in
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ReplicaServer).TreeRoot(ctx, req.(*TreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replica_TreeRoots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TreeRootsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).TreeRoots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_TreeRoots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).TreeRoots(ctx, req.(*TreeRootsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -522,6 +560,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TreeRoot",
 			Handler:    _Replica_TreeRoot_Handler,
+		},
+		{
+			MethodName: "TreeRoots",
+			Handler:    _Replica_TreeRoots_Handler,
 		},
 		{
 			MethodName: "TreeBranches",
