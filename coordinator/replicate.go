@@ -45,6 +45,10 @@ func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb
 				return
 			}
 			if !c.goBackground(func() { c.primaryFailed(primary, key, clk, fb, sloppy, false, err, acks) }) {
+				// Closed while the apply was in flight (Close cancelled
+				// it): no fallback can be asked any more, but the hint is
+				// kept here, before finish() lets Close return.
+				c.keepHint(primary, key, clk)
 				acks <- ack{node: primary, err: err}
 			}
 		})
