@@ -81,11 +81,20 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 		return 0, err
 	}
 	delivered := 0
+	// removed records that batch[i] is gone (delivered or dropped): the
+	// target's oldest is now the next pending hint's creation time (after
+	// the batch, refreshOldest reads it).
+	removed := func(i int) {
+		if i+1 < len(batch) {
+			s.setOldest(name, batch[i+1].h.created)
+		}
+	}
 	for i, b := range batch {
 		if s.expired(b.h) {
 			if err := s.drop(name, b); err != nil {
 				return delivered, err
 			}
+			removed(i)
 			continue
 		}
 		if !s.limiter.AllowN(s.cfg.Clock.Now(), 1) {
@@ -104,16 +113,14 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 		s.release(name, b.size)
 		s.succeeded(name)
 		delivered++
-		if i+1 < len(batch) {
-			s.setOldest(name, batch[i+1].h.created)
-		}
+		removed(i)
 	}
 	s.refreshOldest(name)
 	return delivered, nil
 }
 
 // refreshOldest re-reads the creation time of name's oldest pending hint
-// after a whole batch was delivered.
+// after a whole batch was delivered or dropped.
 func (s *Store) refreshOldest(name string) {
 	s.mu.Lock()
 	pending := s.target(name).count

@@ -517,3 +517,68 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+// TestReplayDropThenFailureMovesOldest: after an expired hint is dropped and
+// the next delivery fails, the target's oldest is the next pending hint's
+// creation time, not the dropped one's, so new hints stay inside the window.
+func TestReplayDropThenFailureMovesOldest(t *testing.T) {
+	e := newEnv("a")
+	s := e.open(t, func(c *Config) { c.MaxAge = 30 * time.Minute }) // Window 1h
+	t0 := e.clk.Now()
+	mustAdd(t, s, "a", "a0") // expires before a can take it
+	e.clk.Set(t0.Add(40 * time.Minute))
+	mustAdd(t, s, "a", "a1")
+	e.snd.setFail("a", errSend)
+	if n := s.ReplayOnce(context.Background()); n != 0 { // drops a0, fails a1
+		t.Fatalf("delivered %d", n)
+	}
+	if got := e.kv.hintKeys(t, "a"); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("KV holds %v, want [a1]", got)
+	}
+	st, _ := statsFor(s, "a")
+	if st.Pending != 1 || st.Expired != 1 || !st.Oldest.Equal(t0.Add(40*time.Minute)) {
+		t.Errorf("a stats %+v, want 1 pending, 1 expired, oldest %v", st, t0.Add(40*time.Minute))
+	}
+	// a1 is 21m old, inside the window: a new hint is accepted.
+	e.clk.Set(t0.Add(61 * time.Minute))
+	if err := s.Add("a", []byte("a2"), testClock("v")); err != nil {
+		t.Fatalf("Add with the oldest pending hint 21m old: %v", err)
+	}
+}
+
+// TestReplayOldestAfterEveryRemoval: whatever ends a round (a failure, the
+// rate limit) after hints were delivered or dropped, the oldest is the
+// first still-pending hint's creation time.
+func TestReplayOldestAfterEveryRemoval(t *testing.T) {
+	cases := []struct {
+		name string
+		// created: minutes after t0 of each hint; expired ones come first.
+		created []int
+		okSends int // deliveries that succeed before the target fails
+		want    int // index of the first hint still pending
+	}{
+		{"drop then fail", []int{0, 40, 45}, 0, 1},
+		{"two drops then fail", []int{0, 5, 40}, 0, 2},
+		{"drop, deliver, fail", []int{0, 40, 45}, 1, 2},
+		{"deliver then fail", []int{40, 45, 50}, 1, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv("a")
+			s := e.open(t, func(c *Config) { c.MaxAge = 30 * time.Minute })
+			t0 := e.clk.Now()
+			for i, m := range tc.created {
+				e.clk.Set(t0.Add(time.Duration(m) * time.Minute))
+				mustAdd(t, s, "a", itoa(i))
+			}
+			e.clk.Set(t0.Add(50 * time.Minute))
+			e.snd.setFailAfter("a", tc.okSends)
+			s.ReplayOnce(context.Background())
+			st, _ := statsFor(s, "a")
+			want := t0.Add(time.Duration(tc.created[tc.want]) * time.Minute)
+			if st.Pending != len(tc.created)-tc.want || !st.Oldest.Equal(want) {
+				t.Fatalf("stats %+v, want %d pending, oldest %v", st, len(tc.created)-tc.want, want)
+			}
+		})
+	}
+}
