@@ -13,8 +13,13 @@ import (
 )
 
 // Tombstones are indexed as t/<partition:be16>/<key> → the time (unix ns)
-// this replica first held the key as tombstones only. The index lets the
-// anti-entropy reaper find old tombstones without scanning the data.
+// this replica last changed the key's tombstones-only state (it became
+// tombstones only, or a newer tombstones-only state replaced the held one).
+// The index lets the anti-entropy reaper find old tombstones without
+// scanning the data. The age restarts on every change because a newer
+// tombstone may delete a value this replica never saw: the grace must run
+// from that delete, or a hint still carrying the value could land after
+// the reap and bring it back.
 
 func tombKey(p int, key []byte) []byte {
 	k := make([]byte, 0, 5+len(key))
@@ -24,12 +29,14 @@ func tombKey(p int, key []byte) []byte {
 	return append(k, key...)
 }
 
-// indexTombstone keeps the tombstone index in step with a write in batch b.
+// indexTombstone keeps the tombstone index in step with a write in batch b:
+// a tombstones-only state that differs from the held one (re)starts the
+// tombstone age.
 func (s *Store) indexTombstone(b *pebble.Batch, p int, key []byte, old object, c vclock.Clock) error {
 	was := old.found && old.clock.AllTombstones()
 	is := c.AllTombstones()
 	switch {
-	case is && !was:
+	case is && !(was && old.clock.Equal(c)):
 		return b.Set(tombKey(p, key), binary.BigEndian.AppendUint64(nil, uint64(s.now().UnixNano())), nil)
 	case was && !is:
 		return b.Delete(tombKey(p, key), nil)
@@ -37,8 +44,9 @@ func (s *Store) indexTombstone(b *pebble.Batch, p int, key []byte, old object, c
 	return nil
 }
 
-// ReapCandidates lists the keys of partition p that this replica has held as
-// tombstones only since before `before`, with their current encoded state.
+// ReapCandidates lists the keys of partition p whose tombstones-only state
+// this replica has held unchanged since before `before`, with that encoded
+// state.
 func (s *Store) ReapCandidates(p int, before time.Time) ([]antientropy.Object, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
