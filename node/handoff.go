@@ -117,8 +117,9 @@ func (h *handoff) step(ctx context.Context) {
 		}
 	}
 	if tgt.Contains(self) && holdsTarget {
-		m.SetReady(tgt.Signature())
+		m.SetReady(m.Epoch(), tgt.Signature())
 	}
+	m.SetEmpty(h.n.store.Empty())
 	h.commit()
 	if cur.Signature() == tgt.Signature() {
 		h.dropUnowned(cur)
@@ -250,38 +251,14 @@ func (h *handoff) Transfers() []Transfer {
 	return out
 }
 
-// commit finishes a membership change once every target member holds all
-// of its partitions: joining members become valid, leaving ones removed.
-// Any node may do it; the state changes are idempotent.
+// commit installs the next ring once the change can be committed. Any
+// node may do it; a commit is the successor of one epoch, so two nodes
+// committing the same change write the same record.
 func (h *handoff) commit() {
 	m := h.n.members
-	doc := m.Doc() // one snapshot: the target and its readiness must agree
-	var joining, leaving []string
-	for id, mem := range doc.Members {
-		switch mem.State {
-		case ring.StateJoining:
-			joining = append(joining, id)
-		case ring.StateLeaving:
-			leaving = append(leaving, id)
-		}
+	if r, ok := m.Doc().NextRing(); ok && m.Commit(r) {
+		h.log.Info("membership change committed", "epoch", r.Epoch, "ring", r.Members)
 	}
-	if len(joining)+len(leaving) == 0 {
-		return
-	}
-	target := doc.TargetMembers()
-	sig := ring.Signature(target)
-	for _, id := range target {
-		if doc.Members[id].Ready != sig {
-			return
-		}
-	}
-	for _, id := range joining {
-		_ = m.SetState(id, ring.StateValid)
-	}
-	for _, id := range leaving {
-		_ = m.SetState(id, ring.StateRemoved)
-	}
-	h.log.Info("membership change committed", "joined", joining, "left", leaving)
 }
 
 // dropUnowned deletes the partitions this node no longer replicates, once

@@ -93,7 +93,7 @@ func (n *Node) start() (err error) {
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Fast: cfg.FastGossip, Logger: n.log,
-		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: rejoinInterval(cfg.FastGossip),
+		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: rejoinInterval(cfg.FastGossip), Empty: n.store.Empty(),
 	}); err != nil {
 		return err
 	}

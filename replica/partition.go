@@ -54,3 +54,10 @@ func (s *Store) HasPartition(p int) (bool, error) {
 	found := it.First()
 	return found, errorsJoinClose(it)
 }
+
+// Empty reports that no partition holds a key (tombstones count as keys).
+func (s *Store) Empty() bool {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	return len(s.counts) == 0
+}

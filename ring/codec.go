@@ -6,10 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
-// docFormatVersion is the "v" field of an encoded Doc.
-const docFormatVersion = 1
+// docFormatVersion is the "v" field of an encoded Doc. Version 1 had no
+// committed ring record: its ring was the members in state valid or
+// leaving, which UnmarshalDoc turns into a record at epoch 1.
+const (
+	docFormatVersion = 2
+	docFormatV1      = 1
+)
 
 // MaxDocSize bounds an encoded document accepted by UnmarshalDoc.
 const MaxDocSize = 4 << 20
@@ -22,9 +28,13 @@ const (
 	maxZoneLen = 64
 )
 
+// maxRingMembers bounds the committed ring (and a document's members).
+const maxRingMembers = 4096
+
 type wireDoc struct {
 	V       int           `json:"v"`
 	Cluster ClusterConfig `json:"cluster"`
+	Ring    RingRecord    `json:"ring"`
 	Members []Member      `json:"members"`
 }
 
@@ -34,12 +44,38 @@ func (d Doc) Validate() error {
 	if err := d.Cluster.Validate(); err != nil {
 		return err
 	}
+	if err := d.Ring.Validate(); err != nil {
+		return err
+	}
+	if len(d.Members) > maxRingMembers {
+		return fmt.Errorf("ring: %d members exceed %d", len(d.Members), maxRingMembers)
+	}
 	for id, m := range d.Members {
 		if id != m.ID {
 			return fmt.Errorf("ring: member %q stored under %q", m.ID, id)
 		}
 		if err := m.Validate(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks the record: member IDs well-formed, sorted and distinct,
+// and an epoch for any non-empty ring.
+func (r RingRecord) Validate() error {
+	if len(r.Members) > maxRingMembers {
+		return fmt.Errorf("ring: committed ring of %d members exceeds %d", len(r.Members), maxRingMembers)
+	}
+	if len(r.Members) > 0 && r.Epoch == 0 {
+		return errors.New("ring: committed ring without an epoch")
+	}
+	for i, id := range r.Members {
+		if id == "" || len(id) > maxIDLen {
+			return fmt.Errorf("ring: committed member id %q: length must be in [1, %d]", id, maxIDLen)
+		}
+		if i > 0 && r.Members[i-1] >= id {
+			return fmt.Errorf("ring: committed members not sorted and distinct at %q", id)
 		}
 	}
 	return nil
@@ -54,6 +90,8 @@ func (m Member) Validate() error {
 		return fmt.Errorf("ring: member %q: address longer than %d bytes", m.ID, maxAddrLen)
 	case len(m.Ready) > maxZoneLen:
 		return fmt.Errorf("ring: member %q: ready signature longer than %d bytes", m.ID, maxZoneLen)
+	case m.Gen > m.Version:
+		return fmt.Errorf("ring: member %q: generation %d above its version %d", m.ID, m.Gen, m.Version)
 	case len(m.Zone) > maxZoneLen:
 		return fmt.Errorf("ring: member %q: zone longer than %d bytes", m.ID, maxZoneLen)
 	case !m.State.Valid():
@@ -68,7 +106,11 @@ func (d Doc) Marshal() ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(wireDoc{V: docFormatVersion, Cluster: d.Cluster, Members: d.Sorted()})
+	ring := d.Ring
+	if ring.Members == nil {
+		ring.Members = []string{}
+	}
+	return json.Marshal(wireDoc{V: docFormatVersion, Cluster: d.Cluster, Ring: ring, Members: d.Sorted()})
 }
 
 // UnmarshalDoc decodes and validates a document written by Marshal. It is
@@ -82,20 +124,42 @@ func UnmarshalDoc(b []byte) (Doc, error) {
 	if err := decodeStrict(b, &w); err != nil {
 		return Doc{}, fmt.Errorf("ring: decode document: %w", err)
 	}
-	if w.V != docFormatVersion {
+	if w.V != docFormatVersion && w.V != docFormatV1 {
 		return Doc{}, fmt.Errorf("ring: document format version %d, want %d", w.V, docFormatVersion)
 	}
-	d := Doc{Cluster: w.Cluster, Members: make(map[string]Member, len(w.Members))}
+	if len(w.Ring.Members) == 0 {
+		w.Ring.Members = nil
+	}
+	d := Doc{Cluster: w.Cluster, Ring: w.Ring, Members: make(map[string]Member, len(w.Members))}
 	for _, m := range w.Members {
 		if _, dup := d.Members[m.ID]; dup {
 			return Doc{}, fmt.Errorf("ring: duplicate member %q", m.ID)
 		}
 		d.Members[m.ID] = m
 	}
+	if w.V == docFormatV1 {
+		d.Ring = legacyRing(d)
+	}
 	if err := d.Validate(); err != nil {
 		return Doc{}, err
 	}
 	return d, nil
+}
+
+// legacyRing is the committed ring of a version 1 document: its valid and
+// leaving members, at epoch 1.
+func legacyRing(d Doc) RingRecord {
+	var ids []string
+	for id, m := range d.Members {
+		if m.State == StateValid || m.State == StateLeaving {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return RingRecord{}
+	}
+	slices.Sort(ids)
+	return RingRecord{Epoch: 1, Members: ids}
 }
 
 func decodeStrict(b []byte, v any) error {

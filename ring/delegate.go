@@ -31,16 +31,15 @@ func (d delegate) NodeMeta(limit int) []byte {
 // NotifyMsg receives a member broadcast; it is decoded here and merged by
 // the inbox goroutine so the UDP receive loop never waits on the store.
 func (d delegate) NotifyMsg(b []byte) {
-	mem, err := decodeMemberMsg(b, d.m.hash)
+	doc, err := decodeMsg(b, d.m.hash, d.m.cfg.Cluster)
 	if err != nil {
 		d.m.log.Debug("dropping gossip message", "err", err)
 		return
 	}
-	doc := Doc{Cluster: d.m.cfg.Cluster, Members: map[string]Member{mem.ID: mem}}
 	select {
 	case d.m.inbox <- doc:
 	default:
-		d.m.log.Debug("membership inbox full, dropping broadcast (push-pull will repair)", "member", mem.ID)
+		d.m.log.Debug("membership inbox full, dropping broadcast (push-pull will repair)")
 	}
 }
 
@@ -109,12 +108,21 @@ func (m *Membership) checkPeer(n *memberlist.Node) error {
 	return nil
 }
 
-// Member broadcasts: one byte of type, then JSON {"c": cluster hash, "m": member}.
-const msgMember byte = 1
+// Broadcasts: one byte of type, then JSON {"c": cluster hash, "m": member}
+// (a member's entry) or {"c": cluster hash, "r": ring record} (a commit).
+const (
+	msgMember byte = 1
+	msgRing   byte = 2
+)
 
 type memberMsg struct {
 	C string `json:"c"`
 	M Member `json:"m"`
+}
+
+type ringMsg struct {
+	C string     `json:"c"`
+	R RingRecord `json:"r"`
 }
 
 func encodeMemberMsg(hash string, mem Member) []byte {
@@ -122,18 +130,41 @@ func encodeMemberMsg(hash string, mem Member) []byte {
 	return append([]byte{msgMember}, b...)
 }
 
-func decodeMemberMsg(b []byte, hash string) (Member, error) {
-	if len(b) == 0 || b[0] != msgMember {
-		return Member{}, fmt.Errorf("unknown message type")
+func encodeRingMsg(hash string, r RingRecord) []byte {
+	b, _ := json.Marshal(ringMsg{C: hash, R: r}) // cannot fail: plain fields
+	return append([]byte{msgRing}, b...)
+}
+
+// decodeMsg decodes a broadcast into a one-entry (or ring-only) document of
+// cluster cfg.
+func decodeMsg(b []byte, hash string, cfg ClusterConfig) (Doc, error) {
+	if len(b) == 0 {
+		return Doc{}, fmt.Errorf("empty message")
 	}
-	var mm memberMsg
-	if err := decodeStrict(b[1:], &mm); err != nil {
-		return Member{}, err
+	doc := NewDoc(cfg)
+	switch b[0] {
+	case msgMember:
+		var mm memberMsg
+		if err := decodeStrict(b[1:], &mm); err != nil {
+			return Doc{}, err
+		}
+		if mm.C != hash {
+			return Doc{}, fmt.Errorf("member %q broadcast from another cluster (hash %s)", mm.M.ID, mm.C)
+		}
+		doc.Members[mm.M.ID] = mm.M
+	case msgRing:
+		var rm ringMsg
+		if err := decodeStrict(b[1:], &rm); err != nil {
+			return Doc{}, err
+		}
+		if rm.C != hash {
+			return Doc{}, fmt.Errorf("ring broadcast from another cluster (hash %s)", rm.C)
+		}
+		doc.Ring = rm.R
+	default:
+		return Doc{}, fmt.Errorf("unknown message type %d", b[0])
 	}
-	if mm.C != hash {
-		return Member{}, fmt.Errorf("member %q broadcast from another cluster (hash %s)", mm.M.ID, mm.C)
-	}
-	return mm.M, mm.M.Validate()
+	return doc, doc.Validate()
 }
 
 // memberBroadcast is one member's latest entry; a newer entry for the same

@@ -5,7 +5,6 @@ package ring
 
 import (
 	"slices"
-	"sync/atomic"
 )
 
 func (m *Membership) inboxLoop() {
@@ -81,11 +80,10 @@ func (m *Membership) mergeDoc(o Doc) {
 	merged, changed := m.doc.Merge(o)
 	if changed {
 		// Someone may hold an older picture of us (a wiped store, a move):
-		// whatever wins the merge, our addresses are what we say they are.
+		// whatever wins the merge, our addresses, readiness and emptiness
+		// are what we say they are.
 		if cur, ok := merged.Members[m.cfg.NodeID]; ok && !sameSelf(cur, m.self) {
-			self := m.self
-			self.State, self.Version = cur.State, cur.Version+1
-			merged = merged.With(self)
+			merged = merged.With(withSelf(cur, m.self))
 		}
 		m.commitLocked(merged)
 	}
@@ -95,8 +93,9 @@ func (m *Membership) mergeDoc(o Doc) {
 	}
 }
 
-// commitLocked installs d: persists it, broadcasts changed entries and
-// rebuilds the ring if its member set changed. m.mu must be held.
+// commitLocked installs d: persists it, broadcasts the changed entries and
+// ring record, and rebuilds the rings if their member sets changed. m.mu
+// must be held.
 func (m *Membership) commitLocked(d Doc) {
 	old := m.doc
 	m.doc = d
@@ -108,20 +107,45 @@ func (m *Membership) commitLocked(d Doc) {
 			m.bcast.QueueBroadcast(&memberBroadcast{name: "member/" + id, msg: encodeMemberMsg(m.hash, mem)})
 		}
 	}
-	m.rebuild(&m.ring, d.RingMembers(), "ring changed")
-	m.rebuild(&m.target, d.TargetMembers(), "target ring changed")
+	if !d.Ring.equal(old.Ring) {
+		m.bcast.QueueBroadcast(&memberBroadcast{name: "ring", msg: encodeRingMsg(m.hash, d.Ring)})
+	}
+	m.installRings(d)
 }
 
-// rebuild swaps in a ring of ids if they differ from the ring in p.
-func (m *Membership) rebuild(p *atomic.Pointer[Ring], ids []string, msg string) {
-	if slices.Equal(ids, p.Load().members) {
-		return
+// installRings swaps in the current and target rings of d (rebuilt only
+// when their member sets changed) and the view that goes with them.
+func (m *Membership) installRings(d Doc) {
+	var oldCur, oldTgt *Ring
+	if v := m.view.Load(); v != nil {
+		oldCur, oldTgt = v.Ring, v.Target
+	}
+	cur := m.rebuild(oldCur, d.RingMembers())
+	tgt := m.rebuild(oldTgt, d.TargetMembers())
+	if slices.Equal(cur.members, tgt.members) {
+		tgt = cur
+	}
+	if oldCur != cur {
+		m.log.Info("ring changed", "epoch", d.Ring.Epoch, "members", cur.members)
+	}
+	if oldTgt != tgt && tgt != cur {
+		m.log.Info("target ring changed", "members", tgt.members)
+	}
+	m.view.Store(&View{Epoch: d.Ring.Epoch, Ring: cur, Target: tgt})
+}
+
+// rebuild returns old if it already has ids as members, else a new ring.
+func (m *Membership) rebuild(old *Ring, ids []string) *Ring {
+	if old != nil && slices.Equal(ids, old.members) {
+		return old
 	}
 	r, err := Build(m.cfg.Cluster, ids)
 	if err != nil {
 		m.log.Error("cannot build ring", "members", ids, "err", err)
-		return
+		if old != nil {
+			return old
+		}
+		r, _ = Build(m.cfg.Cluster, nil)
 	}
-	p.Store(r)
-	m.log.Info(msg, "members", ids)
+	return r
 }

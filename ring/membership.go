@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,10 +32,12 @@ type Membership struct {
 	list  *memberlist.Memberlist
 	bcast *memberlist.TransmitLimitedQueue
 
-	mu     sync.Mutex // guards doc; serializes commit (persist, broadcast, ring swap)
-	doc    Doc
-	ring   atomic.Pointer[Ring]
-	target atomic.Pointer[Ring] // the ring being moved to (== ring when stable)
+	mu   sync.Mutex // guards doc; serializes commit (persist, broadcast, ring swap)
+	doc  Doc
+	view atomic.Pointer[View] // rings of doc (swapped under mu)
+
+	syncMu   sync.Mutex
+	syncedAt map[string]time.Time // last push-pull asked for, per peer (SyncWith)
 
 	aliveMu  sync.RWMutex
 	alive    map[string]bool // other nodes memberlist reports alive
@@ -53,11 +56,23 @@ type Membership struct {
 	shutdownErr  error
 }
 
+// View is one consistent look at placement: the committed ring, its epoch
+// and the target ring (the same *Ring as Ring when no change is in
+// progress).
+type View struct {
+	Epoch  uint64
+	Ring   *Ring
+	Target *Ring
+}
+
+// Changing reports a membership change in progress.
+func (v *View) Changing() bool { return v.Ring != v.Target }
+
 // StartMembership loads the persisted document (refusing one of another
-// cluster), records this node as valid (a leaving node stays leaving) with
-// its current addresses, starts memberlist, joins the seeds and persists
-// the document. Unreachable seeds are not an error (the re-join loop keeps
-// trying); a seed of another cluster is, and then nothing is persisted.
+// cluster), records this node's entry (see startEntry) with its current
+// addresses, starts memberlist, joins the seeds and persists the document.
+// Unreachable seeds are not an error (the re-join loop keeps trying); a
+// seed of another cluster is, and then nothing is persisted.
 func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -67,8 +82,9 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("node", cfg.NodeID),
 		hash:    cfg.Cluster.Hash(),
-		alive:   map[string]bool{},
-		changed: make(chan struct{}, 1),
+		alive:    map[string]bool{},
+		syncedAt: map[string]time.Time{},
+		changed:  make(chan struct{}, 1),
 		inbox:   make(chan Doc, inboxSize),
 		stop:    make(chan struct{}),
 	}
@@ -87,22 +103,11 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		Addr:   cfg.GRPCAddr,
 		Gossip: net.JoinHostPort(advIP, strconv.Itoa(port)),
 		Zone:   cfg.Zone,
-		State:  StateValid,
+		Empty:  cfg.Empty,
 	}
-	doc, m.self.State = startEntry(cfg, doc, m.self, len(m.otherSeeds()) > 0)
-	r, err := Build(cfg.Cluster, doc.RingMembers())
-	if err != nil {
-		_ = nt.Shutdown()
-		return nil, err
-	}
-	t, err := Build(cfg.Cluster, doc.TargetMembers())
-	if err != nil {
-		_ = nt.Shutdown()
-		return nil, err
-	}
+	doc = startEntry(cfg, doc, m.self, len(m.otherSeeds()) > 0)
 	m.doc = doc
-	m.ring.Store(r)
-	m.target.Store(t)
+	m.installRings(doc)
 	m.meta = nodeMeta{State: StateValid, Hash: m.hash, Cluster: cfg.Cluster, Addr: cfg.GRPCAddr}.encode()
 
 	mlc := memberlistConfig(cfg.Fast)
@@ -147,34 +152,43 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	}
 	m.wg.Add(1)
 	go m.rejoinLoop(joined > 0)
-	m.log.Info("membership started", "gossip", m.self.Gossip, "grpc", cfg.GRPCAddr, "ring", m.Ring().Members())
+	m.log.Info("membership started", "gossip", m.self.Gossip, "grpc", cfg.GRPCAddr, "state", doc.StateOf(cfg.NodeID),
+		"epoch", doc.Epoch(), "ring", doc.Ring.Members)
 	return m, nil
 }
 
 // startEntry decides this node's own entry at start. A member keeps its
-// state (valid, joining, leaving — a restart does not cancel a
-// decommission). A node that is not a member — new, or removed earlier —
-// bootstraps as valid when it has no seeds, joins (state joining: it takes
-// its partitions' data before it serves them) when auto-join is on, and
-// otherwise waits to be admitted by `ring commit`.
-func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) (Doc, State) {
+// state (valid, joining, leaving, parked: a restart cancels nothing). A
+// node that is not a member — new, or removed earlier — founds the cluster
+// when it has no seeds and knows no ring (epoch 1, itself alone); joins
+// (state joining, a new generation: it discards what its data dir holds
+// and takes its partitions before it counts) when auto-join is on; and
+// otherwise waits to be admitted by `ring commit`. Its self part (addresses,
+// zone, emptiness) is rewritten when it differs, and its readiness is
+// cleared.
+func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) Doc {
 	cur, member := doc.Members[cfg.NodeID]
 	member = member && cur.State != StateRemoved
+	next := cur
+	next.ID = cfg.NodeID
 	switch {
 	case member:
-		self.State = cur.State
-	case !hasSeeds:
-		self.State = StateValid
+	case !hasSeeds && doc.Ring.Epoch == 0:
+		next.State, next.Version = StateValid, cur.Version+1
+		doc = doc.WithRing(RingRecord{Epoch: 1, Members: []string{cfg.NodeID}})
 	case !cfg.NoAutoJoin:
-		self.State = StateJoining
+		next.State, next.Version = StateJoining, cur.Version+1
+		next.Gen = next.Version
 	default:
-		return doc, StateRemoved // not a member: wait for admission
+		return doc // not a member: wait for admission
 	}
-	if member && sameSelf(cur, self) {
-		return doc, self.State
+	if !sameSelf(next, self) {
+		next = withSelf(next, self)
 	}
-	self.Ready, self.Version = cur.Ready, cur.Version+1
-	return doc.With(self), self.State
+	if next == cur {
+		return doc
+	}
+	return doc.With(next)
 }
 
 func loadDoc(cfg MembershipConfig) (Doc, error) {
@@ -206,12 +220,30 @@ func saveDoc(s DocStore, d Doc) error {
 	return nil
 }
 
+// sameSelf reports whether a and b have the same self part (versions
+// aside).
 func sameSelf(a, b Member) bool {
-	return a.Addr == b.Addr && a.Gossip == b.Gossip && a.Zone == b.Zone
+	return a.Addr == b.Addr && a.Gossip == b.Gossip && a.Zone == b.Zone &&
+		a.Ready == b.Ready && a.ReadyEpoch == b.ReadyEpoch && a.Empty == b.Empty
 }
 
-// Ring returns the current ring (an atomic load; cheap per request).
-func (m *Membership) Ring() *Ring { return m.ring.Load() }
+// withSelf returns cur with the self part of want, one self version on.
+func withSelf(cur, want Member) Member {
+	cur.Addr, cur.Gossip, cur.Zone = want.Addr, want.Gossip, want.Zone
+	cur.Ready, cur.ReadyEpoch, cur.Empty = want.Ready, want.ReadyEpoch, want.Empty
+	cur.Self++
+	return cur
+}
+
+// Ring returns the committed ring (an atomic load; cheap per request).
+func (m *Membership) Ring() *Ring { return m.view.Load().Ring }
+
+// View returns the committed ring, its epoch and the target ring, as one
+// consistent picture (an atomic load).
+func (m *Membership) View() *View { return m.view.Load() }
+
+// Epoch is the committed ring's epoch.
+func (m *Membership) Epoch() uint64 { return m.view.Load().Epoch }
 
 // Doc returns a copy of the current member document.
 func (m *Membership) Doc() Doc {
@@ -258,46 +290,141 @@ func (m *Membership) OnChange(fn func()) {
 }
 
 // SetState records a new state for member id (bumping its version),
-// persists and gossips it: the primitive behind leave, decommission and
-// remove. Setting a state a member already has is a no-op.
+// persists and gossips it: the primitive behind leave and remove. A member
+// that becomes a joiner from outside the ring gets a new generation.
+// Setting a state a member already has is a no-op.
 func (m *Membership) SetState(id string, s State) error {
 	if !s.Valid() {
 		return fmt.Errorf("ring: invalid state %d", s)
 	}
+	return m.updateState(id, func(cur Member, _ bool) (State, bool) { return s, true })
+}
+
+// Park sets aside member id, a joiner not in the committed ring: the
+// change no longer waits for it. It reports whether it did.
+func (m *Membership) Park(id string) bool {
+	return m.updateState(id, func(cur Member, inRing bool) (State, bool) {
+		return StateParked, cur.State == StateJoining && !inRing
+	}) == nil
+}
+
+// Unpark takes a parked member up again as a fresh joiner.
+func (m *Membership) Unpark(id string) bool {
+	return m.updateState(id, func(cur Member, inRing bool) (State, bool) {
+		return StateJoining, cur.State == StateParked && !inRing
+	}) == nil
+}
+
+var errNoChange = errors.New("ring: no state change")
+
+// updateState applies decide to member id's entry under the lock; decide
+// returns the new state and whether to change it.
+func (m *Membership) updateState(id string, decide func(cur Member, inRing bool) (State, bool)) error {
 	m.mu.Lock()
 	cur, ok := m.doc.Members[id]
 	if !ok {
 		m.mu.Unlock()
 		return fmt.Errorf("ring: unknown member %q", id)
 	}
-	if cur.State == s {
+	inRing := m.doc.Ring.Contains(id)
+	s, do := decide(cur, inRing)
+	if !do || cur.State == s {
 		m.mu.Unlock()
-		return nil
+		return errNoChange
 	}
+	wasOut := !inRing && cur.State != StateJoining && cur.State != StateValid
 	cur.State, cur.Version = s, cur.Version+1
+	if s == StateJoining && wasOut {
+		cur.Gen = cur.Version
+	}
 	m.commitLocked(m.doc.With(cur))
 	m.mu.Unlock()
 	m.signal()
 	return nil
 }
 
-// Target returns the ring being moved to: joining and valid members. It is
-// the current ring when no join or leave is in progress.
-func (m *Membership) Target() *Ring { return m.target.Load() }
+// Target returns the ring being moved to. It is the current ring when no
+// join or leave is in progress.
+func (m *Membership) Target() *Ring { return m.view.Load().Target }
 
-// SetReady records that this node holds every partition it replicates in
-// the target ring with signature sig.
-func (m *Membership) SetReady(sig string) {
+// SetReady records that this node is ready for the change to the target
+// ring with signature sig at ring epoch epoch: it holds every partition it
+// will replicate there and has handed off every one it will lose.
+func (m *Membership) SetReady(epoch uint64, sig string) {
+	m.updateSelf(func(cur *Member) { cur.ReadyEpoch, cur.Ready = epoch, sig })
+}
+
+// SetEmpty records whether this node's store holds no data.
+func (m *Membership) SetEmpty(empty bool) {
+	m.updateSelf(func(cur *Member) { cur.Empty = empty })
+}
+
+// updateSelf changes this node's own entry's self part (m.self holds what
+// it should be, whatever other nodes remember of it).
+func (m *Membership) updateSelf(fn func(*Member)) {
 	m.mu.Lock()
+	fn(&m.self)
 	cur, ok := m.doc.Members[m.cfg.NodeID]
-	if !ok || cur.Ready == sig {
+	if !ok || sameSelf(cur, m.self) {
 		m.mu.Unlock()
 		return
 	}
-	cur.Ready, cur.Version = sig, cur.Version+1
-	m.commitLocked(m.doc.With(cur))
+	m.commitLocked(m.doc.With(withSelf(cur, m.self)))
 	m.mu.Unlock()
 	m.signal()
+}
+
+// Commit installs r as the committed ring if it is the successor of the
+// committed ring this node holds (epoch + 1); it reports whether it did.
+// Member entries are brought in line (joining → valid, out → removed).
+func (m *Membership) Commit(r RingRecord) bool {
+	m.mu.Lock()
+	if r.Epoch != m.doc.Ring.Epoch+1 {
+		m.mu.Unlock()
+		return false
+	}
+	m.commitLocked(m.doc.Committed(r))
+	m.mu.Unlock()
+	m.signal()
+	return true
+}
+
+// minSyncInterval spaces the push-pulls SyncWith asks of one peer.
+const minSyncInterval = time.Second
+
+// SyncWith asks for a push-pull of the member document with node id, in
+// the background (at most once a second per peer): a peer answered with a
+// newer ring epoch than this node's, so this node's picture is stale.
+func (m *Membership) SyncWith(id string) {
+	addr := ""
+	m.mu.Lock()
+	if mem, ok := m.doc.Members[id]; ok {
+		addr = mem.Gossip
+	}
+	m.mu.Unlock()
+	if addr == "" || id == m.cfg.NodeID {
+		return
+	}
+	m.syncMu.Lock()
+	now := time.Now()
+	if now.Sub(m.syncedAt[id]) < minSyncInterval {
+		m.syncMu.Unlock()
+		return
+	}
+	m.syncedAt[id] = now
+	m.syncMu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		if _, err := m.list.Join([]string{addr}); err != nil {
+			m.log.Debug("push-pull with a peer ahead of us failed", "peer", id, "err", err)
+		}
+	}()
 }
 
 // Candidate is a node gossip sees that is not a member (started with
@@ -333,7 +460,8 @@ func (m *Membership) Admit(c Candidate) error {
 		m.mu.Unlock()
 		return nil
 	}
-	mem := Member{ID: c.ID, Addr: c.Addr, Gossip: c.Gossip, State: StateJoining, Version: cur.Version + 1}
+	mem := Member{ID: c.ID, Addr: c.Addr, Gossip: c.Gossip, State: StateJoining, Version: cur.Version + 1, Self: cur.Self}
+	mem.Gen = mem.Version
 	if err := mem.Validate(); err != nil {
 		m.mu.Unlock()
 		return err

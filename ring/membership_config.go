@@ -25,6 +25,9 @@ type MembershipConfig struct {
 	// it (ring plan / ring commit). By default a node started with seeds
 	// joins by itself.
 	NoAutoJoin bool
+	// Empty says this node's store holds no data (published in its entry:
+	// a ring whose members are all empty changes without moving anything).
+	Empty bool
 	// Fast selects memberlist.DefaultLocalConfig with shorter probe, gossip
 	// and push-pull timers (tests, demos).
 	Fast bool

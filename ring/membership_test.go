@@ -64,6 +64,7 @@ func nodeConfig(o nodeOpts) MembershipConfig {
 		Fast:           true,
 		RejoinInterval: 300 * time.Millisecond,
 		Logger:         testLogger(),
+		Empty:          true,
 	}
 }
 
@@ -73,14 +74,19 @@ func startNode(t *testing.T, o nodeOpts) *Membership {
 	if err != nil {
 		t.Fatalf("start %s: %v", o.id, err)
 	}
-	// A joining node becomes valid once it holds its partitions' data; the
-	// node's handoff does that. Here there is no data: promote it at once.
-	if m.Doc().Members[o.id].State == StateJoining && len(o.seeds) > 0 {
-		if err := m.SetState(o.id, StateValid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	commitWhenReady(m)
 	return m
+}
+
+// commitWhenReady does what a node's handoff does: commit the change the
+// document calls for once it can be (the test stores hold no data, so a
+// change moves nothing until a test says otherwise).
+func commitWhenReady(m *Membership) {
+	m.OnChange(func() {
+		if r, ok := m.Doc().NextRing(); ok {
+			m.Commit(r)
+		}
+	})
 }
 
 func shutdownAll(t *testing.T, ms ...*Membership) {
@@ -194,18 +200,43 @@ func TestMembershipConverge(t *testing.T) {
 			t.Fatalf("p=%d: n1 %v, n3 %v", p, r1.Preference(p), r3.Preference(p))
 		}
 	}
+	// Once the members hold data, a leave commits only when the leaving
+	// member and the target's members are ready for it.
+	for _, m := range all {
+		m.SetEmpty(false)
+	}
+	waitFor(t, "every node sees every node holding data", func() bool {
+		for _, m := range all {
+			for _, mem := range m.Doc().Members {
+				if mem.Empty {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	epoch := n1.Epoch()
 	// An admin state change travels by broadcast / push-pull.
 	if err := n1.SetState("n2", StateLeaving); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "n3 sees n2 leaving", func() bool { return n3.Doc().Members["n2"].State == StateLeaving })
-	if !ringIs(n3, "n1", "n2", "n3") {
-		t.Error("leaving member left the ring")
+	waitFor(t, "n3 sees n2 leaving", func() bool { return n3.Doc().StateOf("n2") == StateLeaving })
+	if !ringIs(n3, "n1", "n2", "n3") || n3.Epoch() != epoch {
+		t.Fatal("leaving member left the ring before anyone was ready")
 	}
-	if err := n2.SetState("n3", StateRemoved); err != nil {
-		t.Fatal(err)
+	c := n3.Doc().Change()
+	if !slices.Equal(c.To, []string{"n1", "n3"}) || !slices.Equal(c.Leaving, []string{"n2"}) {
+		t.Fatalf("change %+v", c)
 	}
-	waitFor(t, "n1 drops removed n3 from the ring", func() bool { return ringIs(n1, "n1", "n2") })
+	for _, m := range all {
+		m.SetReady(c.Epoch, c.Signature())
+	}
+	for _, m := range all {
+		waitFor(t, m.NodeID()+" commits the leave", func() bool { return ringIs(m, "n1", "n3") && m.Epoch() == epoch+1 })
+	}
+	if st := n1.Doc().Members["n2"].State; st != StateRemoved {
+		t.Fatalf("n2 left the ring in state %v", st)
+	}
 }
 
 // crash stops a node without leaving: peers must detect it as failed.
@@ -249,7 +280,7 @@ func TestMembershipDownNodeStaysInRing(t *testing.T) {
 				t.Fatalf("down node left the ring: %v", n1.Ring().Members())
 			}
 
-			v := n1.Doc().Members["n3"].Version
+			v := n1.Doc().Members["n3"].Self
 			n3 = startNode(t, nodeOpts{id: "n3", seeds: []string{n2.GossipAddr()}, store: s3})
 			defer shutdownAll(t, n3)
 			if n3.GossipAddr() == oldGossip {
@@ -258,7 +289,7 @@ func TestMembershipDownNodeStaysInRing(t *testing.T) {
 			waitFor(t, "n3 alive again", func() bool { return n1.Alive("n3") && n2.Alive("n3") && n3.Alive("n1") })
 			waitFor(t, "new n3 address gossiped", func() bool {
 				m := n1.Doc().Members["n3"]
-				return m.Gossip == n3.GossipAddr() && m.Version > v
+				return m.Gossip == n3.GossipAddr() && m.Self > v
 			})
 			if !ringIs(n3, "n1", "n2", "n3") {
 				t.Fatalf("restarted ring %v", n3.Ring().Members())
@@ -322,8 +353,8 @@ func TestMembershipSeedsDownAtStart(t *testing.T) {
 	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{fmt.Sprintf("localhost:%d", port)}})
 	defer shutdownAll(t, n2)
 	t.Logf("started alone in %v", time.Since(start))
-	if !ringIs(n2, "n2") {
-		t.Fatalf("ring %v", n2.Ring().Members())
+	if n2.Ring().Len() != 0 || n2.Epoch() != 0 || n2.Doc().StateOf("n2") != StateJoining {
+		t.Fatalf("a joiner that reached no seed has ring %v at epoch %d", n2.Ring().Members(), n2.Epoch())
 	}
 	n1 := startNode(t, nodeOpts{id: "n1", gossip: fmt.Sprintf("127.0.0.1:%d", port)})
 	defer shutdownAll(t, n1)
@@ -331,30 +362,43 @@ func TestMembershipSeedsDownAtStart(t *testing.T) {
 }
 
 // TestMembershipStartSelfEntry: starting records this node with its current
-// addresses; a removed node without seeds bootstraps as valid again, a
-// leaving or joining one keeps its state.
+// addresses and no readiness; a node without seeds and without a ring
+// founds one (even if it was removed from a ring it no longer knows), a
+// leaving or joining one keeps its state, a removed node with seeds joins
+// afresh (a new generation) and a parked one waits to be taken up.
 func TestMembershipStartSelfEntry(t *testing.T) {
 	defer verifyNoLeaks(t)
 	for _, tc := range []struct {
-		before *Member
-		want   State
+		before  *Member
+		ring    RingRecord
+		seeds   bool
+		want    State
+		version uint64
+		gen     uint64
 	}{
-		{nil, StateValid},
-		{&Member{ID: "n1", Gossip: "old:1", State: StateRemoved, Version: 3}, StateValid},
-		{&Member{ID: "n1", Gossip: "old:1", State: StateLeaving, Version: 5}, StateLeaving},
-		{&Member{ID: "n1", Gossip: "old:1", State: StateJoining, Version: 2}, StateJoining},
+		{nil, RingRecord{}, false, StateValid, 1, 0},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateRemoved, Version: 3}, RingRecord{}, false, StateValid, 4, 0},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateLeaving, Version: 5}, RingRecord{Epoch: 2, Members: []string{"n1"}}, false, StateLeaving, 5, 0},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateJoining, Version: 2, Gen: 2, Ready: "old", ReadyEpoch: 7}, RingRecord{}, false, StateJoining, 2, 2},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateRemoved, Version: 6, Gen: 2, Ready: "old", ReadyEpoch: 7}, RingRecord{Epoch: 9, Members: []string{"n2"}}, true, StateJoining, 7, 7},
+		{&Member{ID: "n1", Gossip: "old:1", State: StateParked, Version: 4, Gen: 2}, RingRecord{Epoch: 9, Members: []string{"n2"}}, true, StateParked, 4, 2},
 	} {
 		store := &MemDocStore{}
-		var v uint64
 		if tc.before != nil {
-			b, _ := NewDoc(ClusterConfig{256, 3}).With(*tc.before).Marshal()
+			b, _ := NewDoc(ClusterConfig{256, 3}).With(*tc.before).WithRing(tc.ring).Marshal()
 			_ = store.SaveDoc(b)
-			v = tc.before.Version
 		}
-		m := startNode(t, nodeOpts{id: "n1", store: store})
+		o := nodeOpts{id: "n1", store: store}
+		if tc.seeds {
+			o.seeds = []string{"127.0.0.1:1"}
+		}
+		m, err := StartMembership(nodeConfig(o))
+		if err != nil {
+			t.Fatal(err)
+		}
 		got := m.Doc().Members["n1"]
 		_ = m.Shutdown()
-		want := Member{ID: "n1", Addr: "grpc-n1:7300", Gossip: m.GossipAddr(), State: tc.want, Version: v + 1}
+		want := Member{ID: "n1", Addr: "grpc-n1:7300", Gossip: m.GossipAddr(), State: tc.want, Version: tc.version, Gen: tc.gen, Self: 1, Empty: true}
 		if got != want {
 			t.Errorf("before %+v: got %+v, want %+v", tc.before, got, want)
 		}
@@ -365,17 +409,26 @@ func TestMembershipStartSelfEntry(t *testing.T) {
 }
 
 func TestMemberMsg(t *testing.T) {
-	h := ClusterConfig{256, 3}.Hash()
+	cfg := ClusterConfig{256, 3}
+	h := cfg.Hash()
 	mem := Member{ID: "n1", Addr: "a:1", Gossip: "g:1", State: StateLeaving, Version: 4}
 	b := encodeMemberMsg(h, mem)
-	if got, err := decodeMemberMsg(b, h); err != nil || got != mem {
+	if got, err := decodeMsg(b, h, cfg); err != nil || got.Members["n1"] != mem || len(got.Members) != 1 {
 		t.Fatalf("round trip %+v %v", got, err)
 	}
-	if _, err := decodeMemberMsg(b, ClusterConfig{256, 2}.Hash()); err == nil {
-		t.Fatal("accepted a broadcast of another cluster")
+	rec := RingRecord{Epoch: 3, Members: []string{"n1", "n2"}}
+	rb := encodeRingMsg(h, rec)
+	if got, err := decodeMsg(rb, h, cfg); err != nil || !got.Ring.equal(rec) || len(got.Members) != 0 {
+		t.Fatalf("ring round trip %+v %v", got, err)
 	}
-	for _, bad := range [][]byte{nil, {9}, b[:len(b)-2]} {
-		if _, err := decodeMemberMsg(bad, h); err == nil {
+	for _, msg := range [][]byte{b, rb} {
+		if _, err := decodeMsg(msg, ClusterConfig{256, 2}.Hash(), cfg); err == nil {
+			t.Fatal("accepted a broadcast of another cluster")
+		}
+	}
+	unsorted := encodeRingMsg(h, RingRecord{Epoch: 3, Members: []string{"n2", "n1"}})
+	for _, bad := range [][]byte{nil, {9}, b[:len(b)-2], unsorted, encodeRingMsg(h, RingRecord{Members: []string{"n1"}})} {
+		if _, err := decodeMsg(bad, h, cfg); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
 	}
