@@ -79,14 +79,14 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	}
 	cfg.Seeds = slices.Clone(cfg.Seeds)
 	m := &Membership{
-		cfg:     cfg,
-		log:     cfg.Logger.With("node", cfg.NodeID),
-		hash:    cfg.Cluster.Hash(),
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.NodeID),
+		hash:     cfg.Cluster.Hash(),
 		alive:    map[string]bool{},
 		syncedAt: map[string]time.Time{},
 		changed:  make(chan struct{}, 1),
-		inbox:   make(chan Doc, inboxSize),
-		stop:    make(chan struct{}),
+		inbox:    make(chan Doc, inboxSize),
+		stop:     make(chan struct{}),
 	}
 	m.numAlive.Store(1)
 	doc, err := loadDoc(cfg)
