@@ -29,15 +29,22 @@ type Replica interface {
 	// with its LeafHash, computed from the stored data (not the tree), in
 	// CompareKeys order: the natural order of a range scan per segment.
 	Keys(ctx context.Context, p int, segments []int) ([]KeyHash, error)
-	// Fetch returns the stored state of keys: result[i] is keys[i], with a
-	// nil Clock when absent.
+	// Fetch returns the stored states of a prefix of keys: result[i] is
+	// keys[i], with a nil Clock when absent. It answers at least one key
+	// when keys is not empty and may stop early to bound the answer's size:
+	// an implementation answers the first keys whose objects fit its byte
+	// bound (by [ObjectSize]; [FetchBounded] does this), a state larger
+	// than the bound alone. The caller asks again for the keys after the
+	// answer. A bound near [DefaultRepairBytes] keeps answers far below a
+	// message limit, however many large siblings the keys hold.
 	Fetch(ctx context.Context, p int, keys [][]byte) ([]Object, error)
 }
 
 // Peer is the other replica of a partition, remote (over gRPC in the node).
 type Peer interface {
 	Replica
-	// Push makes the peer merge each object into its copy:
+	// Push makes the peer merge each object into its copy (the exchange
+	// sends at most Config.RepairBytes per call, or one larger object):
 	// local := vclock.Sync(local, decoded Clock), skipping unchanged keys,
 	// maintaining its tree. Never mints dots, never applies sibling caps.
 	Push(ctx context.Context, p int, objs []Object) error
@@ -46,7 +53,8 @@ type Peer interface {
 // Local is this node's replica of a partition.
 type Local interface {
 	Replica
-	// Apply merges each object into the local copy, exactly like Peer.Push.
+	// Apply merges each object into the local copy, exactly like Peer.Push
+	// (and bounded like it).
 	Apply(ctx context.Context, p int, objs []Object) error
 }
 
@@ -55,6 +63,10 @@ const (
 	DefaultMaxRepairsPerExchange = 1000
 	DefaultSegmentsPerCall       = 64
 	DefaultRepairBatch           = 100
+	// DefaultRepairBytes is the project's batch size (api.BatchBytes, which
+	// this package does not import): the byte bound of one Push or Apply
+	// call, and the bound a Fetch implementation should answer within.
+	DefaultRepairBytes = 4 << 20
 )
 
 // Config bounds one exchange. Zero fields take the defaults.
@@ -66,11 +78,15 @@ type Config struct {
 	SegmentsPerCall int
 	// RepairBatch bounds the keys of one Fetch, Push or Apply call.
 	RepairBatch int
+	// RepairBytes bounds the objects of one Push or Apply call (by
+	// ObjectSize); an object larger than it goes alone. Fetch answers are
+	// bounded by the Replica (see Replica.Fetch).
+	RepairBytes int
 }
 
 // Validate rejects negative bounds (zero means the default).
 func (c Config) Validate() error {
-	if c.MaxRepairsPerExchange < 0 || c.SegmentsPerCall < 0 || c.RepairBatch < 0 {
+	if c.MaxRepairsPerExchange < 0 || c.SegmentsPerCall < 0 || c.RepairBatch < 0 || c.RepairBytes < 0 {
 		return errors.New("antientropy: config bounds must not be negative")
 	}
 	return nil
@@ -85,6 +101,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RepairBatch == 0 {
 		c.RepairBatch = DefaultRepairBatch
+	}
+	if c.RepairBytes == 0 {
+		c.RepairBytes = DefaultRepairBytes
 	}
 	return c
 }
@@ -115,8 +134,10 @@ type Result struct {
 // branches only, the segment hashes; for differing segments only, the key
 // listings of both sides; then for each differing key it fetches both
 // states, pushes the local state to the peer and applies the peer's state
-// locally. Both sides merge with vclock.Sync, so afterwards both hold the
-// merge. Equal partitions cost one root call per side.
+// locally, in batches bounded by keys and bytes (a key whose siblings are
+// larger than a batch goes alone). Both sides merge with vclock.Sync, so
+// afterwards both hold the merge. Equal partitions cost one root call per
+// side.
 //
 // Which differing keys are repaired first rotates with the local root, so
 // keys that keep changing do not starve the rest. On error the Result
@@ -290,39 +311,49 @@ func (x *exchange) keys(r Replica, side string, segs []int, hashes map[int]uint6
 }
 
 // repair exchanges the states of the first MaxRepairsPerExchange
-// differing keys, RepairBatch keys at a time.
+// differing keys. A local Fetch asks for up to RepairBatch keys; the peer is
+// asked for the keys the local side answered (Fetch may answer a prefix,
+// bounded by bytes), and the keys both sides answered are repaired. The
+// local states the peer did not get to wait for the next peer Fetch, which
+// starts after the last key repaired.
 func (x *exchange) repair() error {
 	keys := x.diff[:min(len(x.diff), x.cfg.MaxRepairsPerExchange)]
+	var local []Object // local states of keys[:len(local)]
 	for len(keys) > 0 {
 		if err := x.ctx.Err(); err != nil {
 			return err
 		}
-		n := min(len(keys), x.cfg.RepairBatch)
-		if err := x.repairBatch(keys[:n]); err != nil {
+		if len(local) == 0 {
+			lo, err := x.fetch(x.local, "local", keys[:min(len(keys), x.cfg.RepairBatch)])
+			if err != nil {
+				return err
+			}
+			local = lo
+		}
+		po, err := x.fetch(x.peer, "peer", keys[:len(local)])
+		if err != nil {
 			return err
 		}
-		keys = keys[n:]
+		n := len(po)
+		if err := x.repairStates(local[:n], po); err != nil {
+			return err
+		}
+		local, keys = local[n:], keys[n:]
 	}
 	return nil
 }
 
-func (x *exchange) repairBatch(keys [][]byte) error {
-	lo, err := x.fetch(x.local, "local", keys)
-	if err != nil {
-		return err
-	}
-	po, err := x.fetch(x.peer, "peer", keys)
-	if err != nil {
-		return err
-	}
+// repairStates pushes the local states that differ to the peer and applies
+// the peer's locally, each in calls of at most RepairBytes.
+func (x *exchange) repairStates(lo, po []Object) error {
 	push, apply, n := repairsFor(lo, po)
-	if len(push) > 0 {
-		if err := x.peer.Push(x.ctx, x.p, push); err != nil {
+	for _, b := range splitBytes(push, x.cfg.RepairBytes) {
+		if err := x.peer.Push(x.ctx, x.p, b); err != nil {
 			return fmt.Errorf("push: %w", err)
 		}
 	}
-	if len(apply) > 0 {
-		if err := x.local.Apply(x.ctx, x.p, apply); err != nil {
+	for _, b := range splitBytes(apply, x.cfg.RepairBytes) {
+		if err := x.local.Apply(x.ctx, x.p, b); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
 	}

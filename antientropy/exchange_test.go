@@ -264,6 +264,12 @@ func TestExchangeRejectsBadAnswers(t *testing.T) {
 		"fetch short": func(b *fake) {
 			b.mangleFetch = func(os []Object) []Object { return os[1:] }
 		},
+		"fetch empty": func(b *fake) {
+			b.mangleFetch = func([]Object) []Object { return nil }
+		},
+		"fetch long": func(b *fake) {
+			b.mangleFetch = func(os []Object) []Object { return append(os, Object{Key: []byte("extra")}) }
+		},
 		"fetch wrong key": func(b *fake) {
 			b.mangleFetch = func(os []Object) []Object { os[0].Key = []byte("other"); return os }
 		},
@@ -281,7 +287,7 @@ func TestExchangeRejectsBadAnswers(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, c := range []Config{{MaxRepairsPerExchange: -1}, {SegmentsPerCall: -1}, {RepairBatch: -1}} {
+	for _, c := range []Config{{MaxRepairsPerExchange: -1}, {SegmentsPerCall: -1}, {RepairBatch: -1}, {RepairBytes: -1}} {
 		if c.Validate() == nil {
 			t.Errorf("%+v accepted", c)
 		}
@@ -293,7 +299,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{}).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if d := (Config{}).withDefaults(); d.MaxRepairsPerExchange != 1000 || d.RepairBatch <= 0 || d.SegmentsPerCall <= 0 {
+	if d := (Config{}).withDefaults(); d.MaxRepairsPerExchange != 1000 || d.RepairBatch <= 0 || d.SegmentsPerCall <= 0 || d.RepairBytes != DefaultRepairBytes {
 		t.Fatalf("defaults %+v", d)
 	}
 }

@@ -25,6 +25,10 @@ type calls struct {
 	KeysListed                                   int // KeyHash entries returned by Keys
 	ObjsFetched                                  int
 	ObjsReceived                                 int // objects received by Push/Apply
+	// MaxFetchBytes and MaxMergeBytes are the largest Fetch answer and
+	// Push/Apply call of more than one object (by ObjectSize);
+	// MaxObjectBytes is the largest object either carried.
+	MaxFetchBytes, MaxMergeBytes, MaxObjectBytes int
 }
 
 func (c calls) total() int { return c.Root + c.Branches + c.Segments + c.Keys + c.Fetch + c.Merge }
@@ -39,6 +43,11 @@ type fake struct {
 	trees Trees
 	calls calls
 	fail  string // method name that fails
+	// fetchBytes bounds Fetch answers (FetchBounded; 0: every key asked).
+	fetchBytes int
+	// maxMessage, if set, fails a Fetch answer or a Push/Apply call larger
+	// than it (by ObjectSize), as gRPC refuses a message over its limit.
+	maxMessage int
 	// mangle, if set, rewrites answers (to test checks of peer answers).
 	mangleSegments func([][SegmentsPerBranch]uint64) [][SegmentsPerBranch]uint64
 	mangleKeys     func([]KeyHash) []KeyHash
@@ -193,15 +202,40 @@ func (f *fake) Fetch(_ context.Context, p int, keys [][]byte) ([]Object, error) 
 	if err := f.check(p, "Fetch"); err != nil {
 		return nil, err
 	}
-	out := make([]Object, len(keys))
-	for i, k := range keys {
-		out[i] = Object{Key: k, Clock: f.get(k)}
+	out, err := FetchBounded(keys, f.fetchBytes, func(k []byte) ([]byte, error) { return f.get(k), nil })
+	if err != nil {
+		return nil, err
 	}
-	f.calls.ObjsFetched += len(keys)
+	f.calls.ObjsFetched += len(out)
+	if err := f.message("Fetch", out); err != nil {
+		return nil, err
+	}
 	if f.mangleFetch != nil {
 		out = f.mangleFetch(out)
 	}
 	return out, nil
+}
+
+// errTooLarge is the fake's "message larger than max".
+var errTooLarge = errors.New("message larger than the limit")
+
+// message records the size of a batch of objects crossing between the
+// replicas and enforces maxMessage.
+func (f *fake) message(method string, objs []Object) error {
+	total := 0
+	for _, o := range objs {
+		total += ObjectSize(o)
+		f.calls.MaxObjectBytes = max(f.calls.MaxObjectBytes, ObjectSize(o))
+	}
+	if len(objs) > 1 && method == "Fetch" {
+		f.calls.MaxFetchBytes = max(f.calls.MaxFetchBytes, total)
+	} else if len(objs) > 1 {
+		f.calls.MaxMergeBytes = max(f.calls.MaxMergeBytes, total)
+	}
+	if f.maxMessage > 0 && total > f.maxMessage {
+		return fmt.Errorf("%s: %d objects, %d bytes: %w", method, len(objs), total, errTooLarge)
+	}
+	return nil
 }
 
 func (f *fake) Push(ctx context.Context, p int, objs []Object) error {
@@ -219,6 +253,9 @@ func (f *fake) merge(p int, method string, objs []Object) error {
 		return err
 	}
 	f.calls.ObjsReceived += len(objs)
+	if err := f.message(method, objs); err != nil {
+		return err
+	}
 	for _, o := range objs {
 		in, err := vclock.Unmarshal(o.Clock)
 		if err != nil {

@@ -82,12 +82,15 @@ func (g grpcPeer) Keys(ctx context.Context, p int, segments []int) ([]antientrop
 	return out, nil
 }
 
+// Fetch asks for the states of the first keys that fit api.BatchBytes (at
+// least one), so that keys of many large siblings never make an answer
+// larger than the message limit; the exchange asks again for the rest.
 func (g grpcPeer) Fetch(ctx context.Context, p int, keys [][]byte) ([]antientropy.Object, error) {
 	rc, err := g.client()
 	if err != nil {
 		return nil, err
 	}
-	resp, err := rc.Fetch(ctx, &api.FetchRequest{Partition: uint32(p), Keys: keys})
+	resp, err := rc.Fetch(ctx, &api.FetchRequest{Partition: uint32(p), Keys: keys, MaxBytes: api.BatchBytes})
 	if err != nil {
 		return nil, fromStatus(g.node, err)
 	}
@@ -207,7 +210,9 @@ func (s *replicaServer) Fetch(ctx context.Context, req *api.FetchRequest) (*api.
 	if err := s.checkPartition(req.GetPartition()); err != nil {
 		return nil, err
 	}
-	objs, err := s.n.store.AntiEntropy().Fetch(ctx, int(req.GetPartition()), req.GetKeys())
+	// 0 means no bound; no answer can pass the message limit anyway.
+	maxBytes := int(min(req.GetMaxBytes(), api.MaxMessageSize))
+	objs, err := s.n.store.AntiEntropy().FetchUpTo(ctx, int(req.GetPartition()), req.GetKeys(), maxBytes)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

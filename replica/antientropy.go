@@ -71,25 +71,27 @@ func errorsJoinClose(it *pebble.Iterator) error {
 	return err
 }
 
-// Fetch returns the stored states of keys (nil Clock when absent).
-func (a AntiEntropy) Fetch(_ context.Context, p int, keys [][]byte) ([]antientropy.Object, error) {
+// Fetch returns the stored states of the first keys (nil Clock when absent)
+// that fit antientropy.DefaultRepairBytes, at least one (Replica.Fetch).
+func (a AntiEntropy) Fetch(ctx context.Context, p int, keys [][]byte) ([]antientropy.Object, error) {
+	return a.FetchUpTo(ctx, p, keys, antientropy.DefaultRepairBytes)
+}
+
+// FetchUpTo is Fetch answering the first keys whose states fit maxBytes
+// (by antientropy.ObjectSize), at least one; maxBytes <= 0 means every key.
+func (a AntiEntropy) FetchUpTo(_ context.Context, p int, keys [][]byte, maxBytes int) ([]antientropy.Object, error) {
 	if err := a.s.enter(); err != nil {
 		return nil, err
 	}
 	defer a.s.exit()
-	out := make([]antientropy.Object, len(keys))
-	for i, k := range keys {
+	return antientropy.FetchBounded(keys, maxBytes, func(k []byte) ([]byte, error) {
 		dk, kp := a.s.dataKey(k)
 		if kp != p {
 			return nil, fmt.Errorf("replica: key %q is in partition %d, not %d", k, kp, p)
 		}
 		o, err := a.s.read(dk)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = antientropy.Object{Key: k, Clock: o.raw}
-	}
-	return out, nil
+		return o.raw, err
+	})
 }
 
 // Apply merges each object into the local copy (vclock.Sync): the repair
