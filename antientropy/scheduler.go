@@ -14,8 +14,10 @@ import (
 
 // Topology is the part of the ring the scheduler needs.
 type Topology interface {
-	// Preference is the ordered replica list of partition p.
-	Preference(p int) []string
+	// Owners lists every node that holds or is gaining partition p: its
+	// current replicas and, during a membership change, the nodes pulling
+	// it. Exchanges and the reaper's all-equal check cover all of them.
+	Owners(p int) []string
 }
 
 // Liveness says whether a node is worth an exchange.
@@ -192,7 +194,7 @@ func (s *Scheduler) round(ctx context.Context, only int, throttle bool) (RoundRe
 		if only >= 0 && p != only {
 			continue
 		}
-		prefs := topo.Preference(p)
+		prefs := topo.Owners(p)
 		if !slices.Contains(prefs, s.cfg.NodeID) {
 			continue
 		}
@@ -203,9 +205,10 @@ func (s *Scheduler) round(ctx context.Context, only int, throttle bool) (RoundRe
 	return res, nil
 }
 
-// partition exchanges p with each peer of a greater id; when this node is
-// the partition's lowest id (it exchanged with every other replica) and all
-// of them were already equal, it reaps p's old tombstones.
+// partition exchanges p with each owner of a greater id; when this node is
+// the partition's lowest id (it exchanged with every other owner, pending
+// ones included) and all of them were already equal, it reaps p's old
+// tombstones.
 func (s *Scheduler) partition(ctx context.Context, p int, prefs []string, throttle bool, res *RoundResult) error {
 	started := s.cfg.Now()
 	allEqual := true

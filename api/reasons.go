@@ -8,8 +8,13 @@ const (
 	// ReasonQuorumUnavailable: too few replicas answered. Metadata "required",
 	// "acknowledged" and "op" (read or write).
 	ReasonQuorumUnavailable = "QUORUM_UNAVAILABLE"
-	// ReasonNotReplica: a forwarded write reached a node that is not a replica.
+	// ReasonNotReplica: a forwarded write reached a node that is not a
+	// replica, or a replica operation a node that neither replicates nor
+	// gains the partition at its ring epoch (metadata "epoch" when known).
 	ReasonNotReplica = "NOT_REPLICA"
+	// ReasonNotReady: a node replicates the partition but has not pulled it
+	// completely yet; read another replica.
+	ReasonNotReady = "NOT_READY"
 	// ReasonTooManySiblings: a client write would exceed the sibling cap.
 	// Metadata "siblings", "max".
 	ReasonTooManySiblings = "TOO_MANY_SIBLINGS"

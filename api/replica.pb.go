@@ -200,8 +200,10 @@ type PipeRequest struct {
 	// is moving to (its current ring's when no change is in progress). A
 	// replica whose own view differs passes applies on to the replicas it
 	// knows are gaining the partition.
-	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Target        string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	Epoch  uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	// from is the sending node's id.
+	From          string `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -267,6 +269,13 @@ func (x *PipeRequest) GetEpoch() uint64 {
 func (x *PipeRequest) GetTarget() string {
 	if x != nil {
 		return x.Target
+	}
+	return ""
+}
+
+func (x *PipeRequest) GetFrom() string {
+	if x != nil {
+		return x.From
 	}
 	return ""
 }
@@ -1418,13 +1427,14 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x0f\n" +
-	"\rApplyResponse\"\xb0\x01\n" +
+	"\rApplyResponse\"\xc4\x01\n" +
 	"\vPipeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\aapplies\x18\x02 \x03(\v2\x19.quorumkv.v1.ApplyRequestR\aapplies\x12.\n" +
 	"\x05reads\x18\x03 \x03(\v2\x18.quorumkv.v1.ReadRequestR\x05reads\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x16\n" +
-	"\x06target\x18\x05 \x01(\tR\x06target\"\xae\x01\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x12\n" +
+	"\x04from\x18\x06 \x01(\tR\x04from\"\xae\x01\n" +
 	"\fPipeResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors\x12/\n" +

@@ -30,7 +30,10 @@ type UnavailableError struct {
 	Op           string // "read" or "write"
 	Required     int
 	Acknowledged int
-	Message      string
+	// Joining lists the members still joining when the ring is forming
+	// (`quorumkv ring wait` waits for them).
+	Joining []string
+	Message string
 }
 
 func (e *UnavailableError) Error() string { return e.Message }
@@ -66,7 +69,11 @@ func fromStatus(err error) error {
 	case api.ReasonQuorumUnavailable:
 		req, _ := strconv.Atoi(md["required"])
 		ack, _ := strconv.Atoi(md["acknowledged"])
-		return &UnavailableError{Op: md["op"], Required: req, Acknowledged: ack, Message: st.Message()}
+		ue := &UnavailableError{Op: md["op"], Required: req, Acknowledged: ack, Message: st.Message()}
+		if j := md["joining"]; j != "" {
+			ue.Joining = strings.Split(j, ",")
+		}
+		return ue
 	case api.ReasonTooManySiblings:
 		n, _ := strconv.Atoi(md["siblings"])
 		max, _ := strconv.Atoi(md["max"])

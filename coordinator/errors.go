@@ -3,6 +3,7 @@ package coordinator
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. The server edge maps them to gRPC codes.
@@ -24,6 +25,9 @@ type UnavailableError struct {
 	Op           string // "read" or "write"
 	Required     int
 	Acknowledged int
+	// Joining lists the members still joining when the ring is forming
+	// (the node answering adds them; the coordinator does not know).
+	Joining []string
 }
 
 func (e *UnavailableError) Error() string {
@@ -31,5 +35,9 @@ func (e *UnavailableError) Error() string {
 	if e.Op == "read" {
 		verb = "answered"
 	}
-	return fmt.Sprintf("%s unavailable: %d replicas required, %d %s", e.Op, e.Required, e.Acknowledged, verb)
+	msg := fmt.Sprintf("%s unavailable: %d replicas required, %d %s", e.Op, e.Required, e.Acknowledged, verb)
+	if len(e.Joining) > 0 {
+		msg += fmt.Sprintf(" (ring forming: %s joining)", strings.Join(e.Joining, ", "))
+	}
+	return msg
 }

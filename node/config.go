@@ -67,8 +67,16 @@ type Config struct {
 	AntiEntropyInterval time.Duration
 	DisableAntiEntropy  bool
 	// TombstoneGrace is how long a tombstone every replica holds is kept
-	// before it is reaped; hints older than this are dropped, not delivered.
+	// before it is reaped; hints older than half of it are dropped, not
+	// delivered (the other half is the margin for clock skew between the
+	// node holding a hint and the node reaping).
 	TombstoneGrace time.Duration
+	// ParkAfter is how long a joiner may be down before the membership
+	// change stops waiting for it (it is parked, and joins again afresh
+	// when it is back); StuckAfter how long a joiner that is up may be the
+	// only member a change waits for. Zero: 10 s and 5 min, or 2 s and 30 s
+	// with FastGossip.
+	ParkAfter, StuckAfter time.Duration
 	// ClockOffset skews this node's wall clock (fault tests: clocks differ
 	// between hosts). Causality never uses wall clocks; tombstone and hint
 	// ages do.
@@ -99,6 +107,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.ParkAfter == 0 {
+		c.ParkAfter = 10 * time.Second
+		if c.FastGossip {
+			c.ParkAfter = 2 * time.Second
+		}
+	}
+	if c.StuckAfter == 0 {
+		c.StuckAfter = 5 * time.Minute
+		if c.FastGossip {
+			c.StuckAfter = 30 * time.Second
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -135,12 +155,21 @@ func (c *Config) Validate() error {
 	if c.MaxValueSize < 0 {
 		return errors.New("node: max value size must not be negative")
 	}
+	if c.ParkAfter < 0 || c.StuckAfter < 0 {
+		return errors.New("node: park-after and stuck-after must not be negative")
+	}
 	return nil
 }
 
 func (c *Config) cluster() ring.ClusterConfig {
 	return ring.ClusterConfig{Partitions: c.Partitions, Replicas: c.Replicas}
 }
+
+// hintMaxAge is the age past which a hint is dropped instead of delivered:
+// half the tombstone grace, so a hint checked just before its age runs out
+// still lands well before any reaper, on another clock, counts the grace
+// as passed.
+func (c *Config) hintMaxAge() time.Duration { return c.TombstoneGrace / 2 }
 
 // now is the node's wall clock (skewed by ClockOffset).
 func (c *Config) now() time.Time { return time.Now().Add(c.ClockOffset) }

@@ -36,7 +36,7 @@ type Node struct {
 	transport *grpcTransport
 	hints     *hintedhandoff.Store
 	ae        *antientropy.Scheduler
-	handoff   *handoff
+	own       *ownership
 	stopLoops context.CancelFunc
 	loops     sync.WaitGroup
 	grpc      *grpc.Server
@@ -98,6 +98,7 @@ func (n *Node) start() (err error) {
 		return err
 	}
 	n.transport = newGRPCTransport(cfg.ID, n.members.Addr)
+	n.transport.ring = n.members
 	var tr coordinator.Transport = n.transport
 	if cfg.WrapTransport != nil {
 		tr = cfg.WrapTransport(tr)
@@ -107,7 +108,7 @@ func (n *Node) start() (err error) {
 		if n.hints, err = hintedhandoff.Open(hintedhandoff.Config{
 			KV: n.store.Space("h/"), Sender: tr, Liveness: n.members, Clock: nodeClock{&n.cfg},
 			Window: cfg.HintWindow, MaxHintsPerTarget: cfg.MaxHintsPerTarget, MaxBytesPerTarget: cfg.MaxHintBytesPerTarget,
-			Interval: cfg.HintInterval, MaxAge: cfg.TombstoneGrace, MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
+			Interval: cfg.HintInterval, MaxAge: cfg.hintMaxAge(), MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
 			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,
 		}); err != nil {
 			return err
@@ -120,24 +121,24 @@ func (n *Node) start() (err error) {
 	if n.coord, err = coordinator.New(coordinator.Config{
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
 		Placement: n.placement,
-		Local:     n.store, Transport: tr, Liveness: n.members, Hints: hints,
+		Local:     localReplica{Store: n.store, n: n}, Transport: tr, Liveness: n.members, Hints: hints,
 		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
 	}); err != nil {
 		return err
 	}
 	if n.ae, err = antientropy.NewScheduler(antientropy.SchedulerConfig{
 		NodeID: cfg.ID, Partitions: cfg.Partitions,
-		Topology: func() antientropy.Topology { return n.members.Ring() },
+		Topology: func() antientropy.Topology { return placementOf(n.members.View()) },
 		Local:    n.store.AntiEntropy(), Peer: n.peer, Liveness: n.members,
 		Interval: cfg.AntiEntropyInterval, Logger: n.log,
 		Reaper: n.store, RemoteReaper: n.remoteReaper, TombstoneGrace: cfg.TombstoneGrace, Now: n.cfg.now,
 	}); err != nil {
 		return err
 	}
-	if n.handoff, err = newHandoff(n); err != nil {
+	if n.own, err = newOwnership(n); err != nil {
 		return err
 	}
-	n.members.OnChange(n.handoff.kick)
+	n.members.OnChange(n.own.kick)
 	n.serve()
 	n.startLoops()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
@@ -200,7 +201,7 @@ func (n *Node) startLoops() {
 	if !n.cfg.DisableAntiEntropy {
 		n.loops.Go(func() { n.ae.Run(ctx) })
 	}
-	n.loops.Go(func() { n.handoff.run(ctx) })
+	n.loops.Go(func() { n.own.run(ctx) })
 }
 
 // peer is node as an anti-entropy exchange peer.

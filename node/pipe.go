@@ -10,6 +10,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/replica"
 )
 
 // Replication and replica reads to one peer travel on one long-lived
@@ -327,7 +328,8 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 		return
 	}
 	p.nextID++
-	req := &api.PipeRequest{Id: p.nextID}
+	req := &api.PipeRequest{Id: p.nextID, From: p.ps.t.self}
+	req.Epoch, req.Target = p.ps.t.view()
 	for _, op := range ops {
 		if op.read {
 			req.Reads = append(req.Reads, &api.ReadRequest{Key: op.key})
@@ -538,16 +540,21 @@ func (s *pipeStream) receive(p *pipe) {
 			s.signal()
 		}
 		if ok {
+			p.ps.t.learn(p.node, resp.GetEpoch())
 			deliver(p.node, b.ops, resp)
 		}
 	}
 }
 
 func deliver(node string, ops []*pipeOp, resp *api.PipeResponse) {
-	errs, reads := resp.GetErrors(), resp.GetReads()
+	errs, reads, st := resp.GetErrors(), resp.GetReads(), resp.GetStatus()
 	for i, op := range ops {
 		var r pipeResult
 		switch {
+		case i < len(st) && st[i] == api.ItemStatus_ITEM_NOT_REPLICA:
+			r.err = &peerNotReplica{replica.NotReplicaError{Node: node, Epoch: resp.GetEpoch()}}
+		case i < len(st) && st[i] == api.ItemStatus_ITEM_NOT_READY:
+			r.err = fmt.Errorf("node %s: %w", node, replica.ErrNotReady)
 		case i < len(errs) && errs[i] != "":
 			r.err = errors.New(errs[i])
 		case op.read && i >= len(reads):

@@ -7,14 +7,17 @@ import (
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// placement is what the coordinator routes by: the current ring, and during a
-// membership change also the target ring, whose extra replicas get writes.
+// placement is what the coordinator and anti-entropy route by: the
+// committed ring, and during a membership change also the target ring,
+// whose extra replicas get writes and count as owners.
 type placement struct {
 	*ring.Ring
 	target *ring.Ring
 }
 
 var _ coordinator.PendingPlacement = placement{}
+
+func placementOf(v *ring.View) placement { return placement{Ring: v.Ring, target: v.Target} }
 
 // Pending lists the target ring's replicas of p that the current ring lacks.
 func (pl placement) Pending(p int) []string {
@@ -31,11 +34,39 @@ func (pl placement) Pending(p int) []string {
 	return out
 }
 
+// Owners lists every node that holds or is gaining p: the current
+// replicas, then the pending ones. Tombstones are reaped only when all of
+// them hold them.
+func (pl placement) Owners(p int) []string {
+	return append(slices.Clone(pl.Preference(p)), pl.Pending(p)...)
+}
+
 // placement returns the routing view of the ring now.
-func (n *Node) placement() coordinator.Placement {
-	cur, tgt := n.members.Ring(), n.members.Target()
-	if cur.Signature() == tgt.Signature() {
-		tgt = cur
+func (n *Node) placement() coordinator.Placement { return placementOf(n.members.View()) }
+
+// forwardApplies passes writes this node took (keys) on to the nodes it
+// knows are gaining their partitions, when the sender's picture of the
+// ring change differs from this node's: the sender may not have sent them
+// there, and a write this node acknowledged must reach every new replica
+// before it may drop the partition.
+func (n *Node) forwardApplies(v *ring.View, from string, keys [][]byte) {
+	if !v.Changing() {
+		return
 	}
-	return placement{Ring: cur, target: tgt}
+	pl := placementOf(v)
+	for _, key := range keys {
+		pending := pl.Pending(pl.Partition(key))
+		if len(pending) == 0 {
+			continue
+		}
+		c, found, err := n.store.Get(key)
+		if err != nil || !found {
+			continue
+		}
+		for _, g := range pending {
+			if g != n.cfg.ID && g != from {
+				n.coord.ReplicateTo(g, key, c)
+			}
+		}
+	}
 }

@@ -21,23 +21,24 @@ type adminServer struct {
 
 func (s *adminServer) RingStatus(context.Context, *api.RingStatusRequest) (*api.RingStatusResponse, error) {
 	m := s.n.members
-	r := m.Ring()
-	doc := m.Doc()
+	doc, v := m.Snapshot()
+	r := v.Ring
 	resp := &api.RingStatusResponse{
 		Node:       s.n.cfg.ID,
 		Partitions: uint32(s.n.cfg.Partitions),
 		Replicas:   uint32(s.n.cfg.Replicas),
+		Epoch:      doc.Epoch(),
 	}
 	for _, id := range sortedIDs(doc) {
-		mem := doc.Members[id]
-		if mem.State == ring.StateRemoved {
+		mem, st := doc.Members[id], doc.StateOf(id)
+		if st == ring.StateRemoved {
 			continue // gone: never listed as a ghost
 		}
 		resp.Members = append(resp.Members, &api.MemberStatus{
 			Id:         id,
 			Address:    mem.Addr,
 			Up:         m.Alive(id),
-			State:      mem.State.String(),
+			State:      st.String(),
 			Partitions: uint32(r.PrimaryCount(id)),
 			Owned:      uint32(r.OwnedCount(id)),
 		})

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"errors"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
 )
 
 // kvServer is the public KV service.
@@ -19,7 +21,7 @@ func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (*api.GetRespon
 	}
 	res, err := s.n.coord.Get(ctx, req.GetKey(), cons)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(s.n.explain(err))
 	}
 	return &api.GetResponse{
 		Found:   res.Found,
@@ -45,7 +47,24 @@ func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone boo
 	}
 	res, err := s.n.coord.Put(ctx, w)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(s.n.explain(err))
 	}
 	return writeResultToProto(res), nil
+}
+
+// explain adds to a quorum failure the members still joining, when the
+// ring is forming: "ring forming: n2, n3 joining" tells a user to wait
+// (`quorumkv ring wait`), where a replica count alone does not.
+func (n *Node) explain(err error) error {
+	var ue *coordinator.UnavailableError
+	if !errors.As(err, &ue) || len(ue.Joining) > 0 {
+		return err
+	}
+	joining := n.members.Doc().Change().Joining
+	if len(joining) == 0 {
+		return err
+	}
+	e := *ue
+	e.Joining = joining
+	return &e
 }

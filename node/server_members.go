@@ -58,13 +58,19 @@ func (s *adminServer) Remove(_ context.Context, req *api.MemberChangeRequest) (*
 	return s.change(req, ring.StateRemoved)
 }
 
-// change plans (and unless dry_run applies) a leave or a remove.
+// change plans (and unless dry_run applies) a leave or a remove. Either
+// asks for the member to be out of the target ring; the change commits once
+// the others hold its partitions (a leaving member hands them off first, a
+// removed one is not waited for).
 func (s *adminServer) change(req *api.MemberChangeRequest, state ring.State) (*api.PlanResponse, error) {
 	m := s.n.members
 	id := req.GetNode()
 	doc := m.Doc()
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "no member named")
+	}
 	mem, ok := doc.Members[id]
-	if !ok || mem.State == ring.StateRemoved {
+	if !ok || doc.StateOf(id) == ring.StateRemoved {
 		return nil, status.Errorf(codes.NotFound, "%q is not a member", id)
 	}
 	if state == ring.StateRemoved && m.Alive(id) && !req.GetForce() {
@@ -94,8 +100,12 @@ func (s *adminServer) change(req *api.MemberChangeRequest, state ring.State) (*a
 		return resp, nil
 	}
 	// A member that never finished joining has nothing to hand off.
-	if state == ring.StateLeaving && mem.State == ring.StateJoining {
+	if state == ring.StateLeaving && !doc.Ring.Contains(id) {
 		state = ring.StateRemoved
+	}
+	if mem.State == state {
+		resp.Applied = true
+		return resp, nil
 	}
 	if err := m.SetState(id, state); err != nil {
 		return nil, status.Error(codes.Internal, err.Error())

@@ -87,6 +87,7 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 	if p.stopped {
 		return false
 	}
+	p.s.n.transport.learn(req.GetFrom(), req.GetEpoch())
 	if len(req.GetReads()) > 0 {
 		p.send(p.s.readBatch(req))
 		return true
@@ -95,7 +96,7 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 	p.wg.Add(1)
 	p.s.n.work.run(func() {
 		defer p.wg.Done()
-		p.send(&api.PipeResponse{Id: req.GetId(), Errors: p.s.applyBatch(req.GetApplies())})
+		p.send(p.s.applyBatch(req))
 		<-p.slots
 	})
 	return true
@@ -131,53 +132,86 @@ const readAnswerMax = api.MaxMessageSize / 2
 
 const errTooLarge = "answer too large for one batch: read this key again"
 
-func (s *replicaServer) readBatch(req *api.PipeRequest) *api.PipeResponse {
-	resp := &api.PipeResponse{Id: req.GetId(), Reads: make([]*api.ReadResponse, len(req.GetReads()))}
-	fail := func(i int, msg string) {
-		if resp.Errors == nil {
-			resp.Errors = make([]string, len(req.GetReads()))
-		}
-		resp.Errors[i] = msg
+// batchAnswer collects a batch's per-item failures.
+type batchAnswer struct{ resp *api.PipeResponse }
+
+func newBatchAnswer(id uint64, epoch uint64) batchAnswer {
+	return batchAnswer{resp: &api.PipeResponse{Id: id, Epoch: epoch}}
+}
+
+// fail records item i of n as failed with err (classified for the sender).
+func (b batchAnswer) fail(i, n int, err error, msg string) {
+	if b.resp.Errors == nil {
+		b.resp.Errors = make([]string, n)
+		b.resp.Status = make([]api.ItemStatus, n)
 	}
+	b.resp.Errors[i], b.resp.Status[i] = msg, itemStatus(err)
+}
+
+func (s *replicaServer) readBatch(req *api.PipeRequest) *api.PipeResponse {
+	v := s.n.members.View()
+	ans := newBatchAnswer(req.GetId(), v.Epoch)
+	reads := req.GetReads()
+	ans.resp.Reads = make([]*api.ReadResponse, len(reads))
 	size := 0
-	for i, r := range req.GetReads() {
-		resp.Reads[i] = &api.ReadResponse{}
+	for i, r := range reads {
+		ans.resp.Reads[i] = &api.ReadResponse{}
+		if err := s.n.readable(v, v.Ring.Partition(r.GetKey())); err != nil {
+			ans.fail(i, len(reads), err, err.Error())
+			continue
+		}
 		c, found, err := s.n.store.Get(r.GetKey())
 		if err != nil {
-			fail(i, err.Error())
+			ans.fail(i, len(reads), err, err.Error())
 			continue
 		}
 		enc := c.Marshal()
 		if size += len(enc); size > readAnswerMax && i > 0 {
-			fail(i, errTooLarge)
+			ans.fail(i, len(reads), nil, errTooLarge)
+			ans.resp.Status[i] = api.ItemStatus_ITEM_TOO_LARGE
 			continue
 		}
-		resp.Reads[i] = &api.ReadResponse{Found: found, Clock: enc}
+		ans.resp.Reads[i] = &api.ReadResponse{Found: found, Clock: enc}
 	}
-	return resp
+	return ans.resp
 }
 
-// applyBatch merges every item with one durable write; errs[i] is item i's
+// applyBatch merges every item this node takes writes for with one durable
+// write, and refuses the others; the answer's errors[i] is item i's
 // failure, empty when it was applied.
-func (s *replicaServer) applyBatch(reqs []*api.ApplyRequest) []string {
-	items := make([]replica.Item, len(reqs))
-	errs := make([]string, len(reqs))
-	bad := make([]bool, len(reqs))
+func (s *replicaServer) applyBatch(req *api.PipeRequest) *api.PipeResponse {
+	v := s.n.members.View()
+	reqs := req.GetApplies()
+	ans := newBatchAnswer(req.GetId(), v.Epoch)
+	items := make([]replica.Item, 0, len(reqs))
+	idx := make([]int, 0, len(reqs)) // items[j] is reqs[idx[j]]
 	for i, it := range reqs {
-		c, err := vclock.Unmarshal(it.GetClock())
-		if err != nil {
-			errs[i], bad[i] = "corrupt object: "+err.Error(), true
+		if !s.n.takesWrites(v, v.Ring.Partition(it.GetKey())) {
+			err := s.n.notReplica(v)
+			ans.fail(i, len(reqs), err, err.Error())
 			continue
 		}
-		items[i] = replica.Item{Key: it.GetKey(), Clock: c}
+		c, err := vclock.Unmarshal(it.GetClock())
+		if err != nil {
+			ans.fail(i, len(reqs), err, "corrupt object: "+err.Error())
+			continue
+		}
+		items = append(items, replica.Item{Key: it.GetKey(), Clock: c})
+		idx = append(idx, i)
 	}
 	if s.n.cfg.TestBug == "skip-apply" {
-		return errs // deliberately broken (fault tests)
+		return ans.resp // deliberately broken (fault tests)
 	}
-	for i, err := range s.n.store.ApplyMany(items) {
-		if err != nil && !bad[i] {
-			errs[i] = err.Error()
+	var applied [][]byte
+	for j, err := range s.n.store.ApplyMany(items) {
+		if err != nil {
+			ans.fail(idx[j], len(reqs), err, err.Error())
+			continue
 		}
+		applied = append(applied, items[j].Key)
 	}
-	return errs
+	if req.GetTarget() != "" && req.GetTarget() != v.Target.Signature() {
+		s.n.forwardApplies(v, req.GetFrom(), applied)
+	}
+	return ans.resp
 }

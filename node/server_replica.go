@@ -17,6 +17,11 @@ type replicaServer struct {
 }
 
 func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
+	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
+	v := s.n.members.View()
+	if !s.n.takesWrites(v, v.Ring.Partition(req.GetKey())) {
+		return nil, toStatus(s.n.notReplica(v))
+	}
 	c, err := decodeClock(req.GetClock())
 	if err != nil {
 		return nil, err
@@ -34,6 +39,7 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 	if s.n.hints == nil {
 		return nil, status.Error(codes.FailedPrecondition, "hinted handoff is off on this node")
 	}
+	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
 	if req.GetTarget() == "" || req.GetTarget() == s.n.cfg.ID {
 		return nil, status.Errorf(codes.InvalidArgument, "bad hint target %q", req.GetTarget())
 	}
@@ -51,6 +57,10 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 }
 
 func (s *replicaServer) Read(_ context.Context, req *api.ReadRequest) (*api.ReadResponse, error) {
+	v := s.n.members.View()
+	if err := s.n.readable(v, v.Ring.Partition(req.GetKey())); err != nil {
+		return nil, toStatus(err)
+	}
 	c, found, err := s.n.store.Get(req.GetKey())
 	if err != nil {
 		return nil, toStatus(err)
@@ -59,6 +69,7 @@ func (s *replicaServer) Read(_ context.Context, req *api.ReadRequest) (*api.Read
 }
 
 func (s *replicaServer) Coordinate(ctx context.Context, req *api.ForwardRequest) (*api.ForwardResponse, error) {
+	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
 	w, err := writeFromProto(req.GetPut(), req.GetTombstone())
 	if err != nil {
 		return nil, toStatus(err)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -27,13 +28,18 @@ func toStatus(err error) error {
 	}
 	var unavail *coordinator.UnavailableError
 	var sibs *replica.TooManySiblingsError
+	var notRep *replica.NotReplicaError
 	switch {
 	case errors.As(err, &unavail):
-		return withInfo(codes.Unavailable, err.Error(), api.ReasonQuorumUnavailable, map[string]string{
+		md := map[string]string{
 			"op":           unavail.Op,
 			"required":     strconv.Itoa(unavail.Required),
 			"acknowledged": strconv.Itoa(unavail.Acknowledged),
-		})
+		}
+		if len(unavail.Joining) > 0 {
+			md["joining"] = strings.Join(unavail.Joining, ",")
+		}
+		return withInfo(codes.Unavailable, err.Error(), api.ReasonQuorumUnavailable, md)
 	case errors.As(err, &sibs):
 		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonTooManySiblings, map[string]string{
 			"siblings": strconv.Itoa(sibs.Siblings),
@@ -42,8 +48,14 @@ func toStatus(err error) error {
 	case errors.Is(err, coordinator.ErrInvalidArgument), errors.Is(err, vclock.ErrMalformedContext),
 		errors.Is(err, replica.ErrBadWrite):
 		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, coordinator.ErrNotReplica):
+	case errors.As(err, &notRep):
+		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonNotReplica, map[string]string{
+			"epoch": strconv.FormatUint(notRep.Epoch, 10),
+		})
+	case errors.Is(err, coordinator.ErrNotReplica), errors.Is(err, replica.ErrNotReplica):
 		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonNotReplica, nil)
+	case errors.Is(err, replica.ErrNotReady):
+		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonNotReady, nil)
 	case errors.Is(err, coordinator.ErrClosed), errors.Is(err, replica.ErrClosed):
 		return withInfo(codes.Unavailable, "node is shutting down", api.ReasonShuttingDown, nil)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -86,16 +98,41 @@ func fromStatus(node string, err error) error {
 	}
 	switch {
 	case reason == api.ReasonNotReplica:
-		return coordinator.ErrNotReplica
+		epoch, _ := strconv.ParseUint(info.GetMetadata()["epoch"], 10, 64)
+		return &peerNotReplica{replica.NotReplicaError{Node: node, Epoch: epoch}}
+	case reason == api.ReasonNotReady:
+		return fmt.Errorf("node %s: %w", node, replica.ErrNotReady)
 	case reason == api.ReasonQuorumUnavailable:
 		md := info.GetMetadata()
 		req, _ := strconv.Atoi(md["required"])
 		acked, _ := strconv.Atoi(md["acknowledged"])
-		return &coordinator.UnavailableError{Op: md["op"], Required: req, Acknowledged: acked}
+		ue := &coordinator.UnavailableError{Op: md["op"], Required: req, Acknowledged: acked}
+		if j := md["joining"]; j != "" {
+			ue.Joining = strings.Split(j, ",")
+		}
+		return ue
 	case st.Code() == codes.Unavailable:
 		return &unreachableError{node: node, cause: err}
 	}
 	return err // other statuses pass through to the client unchanged
+}
+
+// fromStatus is fromStatus for a peer's answer: a refusal from a newer
+// ring epoch than this node's makes it catch up with that peer.
+func (t *grpcTransport) fromStatus(node string, err error) error {
+	t.learnFrom(node, err)
+	return fromStatus(node, err)
+}
+
+// learnFrom notes the ring epoch a peer's refusal carries.
+func (t *grpcTransport) learnFrom(node string, err error) {
+	if st, ok := status.FromError(err); ok {
+		if info := errorInfo(st); info != nil && info.GetReason() == api.ReasonNotReplica {
+			if epoch, perr := strconv.ParseUint(info.GetMetadata()["epoch"], 10, 64); perr == nil {
+				t.learn(node, epoch)
+			}
+		}
+	}
 }
 
 // fromForwardStatus is fromStatus for a forwarded write: a broken

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -23,11 +24,20 @@ var peerConnectParams = grpc.WithConnectParams(grpc.ConnectParams{
 	MinConnectTimeout: 2 * time.Second,
 })
 
+// ringViewer is what the transport needs of the membership: the view its
+// messages carry (ring epoch, target signature), and a way to catch up
+// when a peer answers from a newer epoch.
+type ringViewer interface {
+	View() *ring.View
+	SyncWith(node string)
+}
+
 // grpcTransport reaches peers' Replica services. It keeps one client
 // connection per peer address.
 type grpcTransport struct {
 	self    string
 	resolve func(node string) (string, bool)
+	ring    ringViewer // nil: messages carry epoch 0 (tests of the transport alone)
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -38,6 +48,25 @@ func newGRPCTransport(self string, resolve func(string) (string, bool)) *grpcTra
 	t := &grpcTransport{self: self, resolve: resolve, conns: map[string]*grpc.ClientConn{}}
 	t.pipes = newPipes(t)
 	return t
+}
+
+// view is the ring view messages carry now (epoch 0, no target without a
+// membership).
+func (t *grpcTransport) view() (epoch uint64, target string) {
+	if t.ring == nil {
+		return 0, ""
+	}
+	v := t.ring.View()
+	return v.Epoch, v.Target.Signature()
+}
+
+// learn notes a peer's ring epoch: a newer one than this node's means this
+// node's picture of the ring is stale, and it asks that peer for its
+// member document.
+func (t *grpcTransport) learn(node string, epoch uint64) {
+	if t.ring != nil && epoch > t.ring.View().Epoch {
+		t.ring.SyncWith(node)
+	}
 }
 
 func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
@@ -76,8 +105,9 @@ func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byt
 	if err != nil {
 		return err
 	}
-	_, err = rc.Hint(ctx, &api.HintRequest{Key: key, Clock: c.Marshal(), Target: target, From: t.self})
-	return fromStatus(node, err)
+	epoch, _ := t.view()
+	_, err = rc.Hint(ctx, &api.HintRequest{Key: key, Clock: c.Marshal(), Target: target, From: t.self, Epoch: epoch})
+	return t.fromStatus(node, err)
 }
 
 // Read asks node for its copy of key on its pipe, batched with other reads.
@@ -106,8 +136,11 @@ func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinat
 	if err != nil {
 		return coordinator.WriteResult{}, err
 	}
-	resp, err := rc.Coordinate(ctx, writeToProto(w, t.self))
+	req := writeToProto(w, t.self)
+	req.Epoch, _ = t.view()
+	resp, err := rc.Coordinate(ctx, req)
 	if err != nil {
+		t.learnFrom(node, err)
 		return coordinator.WriteResult{}, fromForwardStatus(node, err)
 	}
 	return writeResultFromProto(resp)

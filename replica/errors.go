@@ -25,3 +25,26 @@ type TooManySiblingsError struct {
 func (e *TooManySiblingsError) Error() string {
 	return fmt.Sprintf("write would leave %d siblings (limit %d); read the key, resolve the siblings and write back with the context", e.Siblings, e.Max)
 }
+
+// ErrNotReplica is a node's refusal of an operation on a partition it
+// neither replicates nor is gaining at its ring epoch: it neither takes the
+// write nor answers for the data (NotReplicaError says who and at which
+// epoch).
+var ErrNotReplica = errors.New("not a replica of the partition")
+
+// ErrNotReady is a node's refusal to answer a read for a partition it
+// replicates but has not pulled completely yet (a joiner just admitted, a
+// wiped disk being refilled): the reader asks another replica.
+var ErrNotReady = errors.New("partition not pulled completely yet")
+
+// NotReplicaError is ErrNotReplica from Node at ring epoch Epoch.
+type NotReplicaError struct {
+	Node  string
+	Epoch uint64
+}
+
+func (e *NotReplicaError) Error() string {
+	return fmt.Sprintf("node %s: %v at ring epoch %d", e.Node, ErrNotReplica, e.Epoch)
+}
+
+func (e *NotReplicaError) Unwrap() error { return ErrNotReplica }

@@ -121,3 +121,13 @@ func (d Doc) Committed(r RingRecord) Doc {
 	}
 	return out
 }
+
+// PullQuorum is how many of a partition's n current replicas a node that
+// gains the partition must have synced with before it counts as holding
+// it: enough to meet every replica that acknowledged a QUORUM write of a
+// cluster with the given replication factor (n − W + 1, W = ⌊replicas/2⌋+1
+// capped at n), at least one.
+func PullQuorum(n, replicas int) int {
+	w := min(n, replicas/2+1)
+	return max(1, n-w+1)
+}

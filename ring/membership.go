@@ -245,6 +245,14 @@ func (m *Membership) View() *View { return m.view.Load() }
 // Epoch is the committed ring's epoch.
 func (m *Membership) Epoch() uint64 { return m.view.Load().Epoch }
 
+// Snapshot returns a copy of the member document and the view built from
+// it, taken together.
+func (m *Membership) Snapshot() (Doc, *View) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.doc.Clone(), m.view.Load()
+}
+
 // Doc returns a copy of the current member document.
 func (m *Membership) Doc() Doc {
 	m.mu.Lock()

@@ -185,6 +185,9 @@ func (c *Cluster) WaitConverged() {
 			if s := m.Ring().Signature(); sig != "" && s != sig {
 				return fmt.Errorf("%s has ring %s, others %s", n.ID(), s, sig)
 			}
+			if ts := n.Transfers(); len(ts) > 0 {
+				return fmt.Errorf("%s: %d partitions not held yet, e.g. %+v", n.ID(), len(ts), ts[0])
+			}
 			sig = m.Ring().Signature()
 		}
 		return nil

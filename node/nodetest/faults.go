@@ -230,3 +230,17 @@ func (p *faultyPeer) Reap(ctx context.Context, part int, objs []antientropy.Obje
 	}
 	return r.Reap(ctx, part, objs)
 }
+
+// Roots passes a node's many-roots call through the same cut links.
+func (p *faultyPeer) Roots(ctx context.Context, parts []int) ([]uint64, []bool, error) {
+	if err := p.f.check(ctx, p.from, p.to); err != nil {
+		return nil, nil, err
+	}
+	r, ok := p.inner.(interface {
+		Roots(context.Context, []int) ([]uint64, []bool, error)
+	})
+	if !ok {
+		return nil, nil, fmt.Errorf("peer %s answers no roots", p.to)
+	}
+	return r.Roots(ctx, parts)
+}

@@ -1,0 +1,331 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// ownership keeps track of the partitions this node holds and moves them
+// when the membership changes. A node that gains a partition (it joins, a
+// member leaves or is removed, its disk was wiped) pulls it from a quorum
+// of the current replicas with anti-entropy exchanges — the Merkle diff
+// makes a pull resumable after a restart of either side and cheap for data
+// already there — and only then holds it. A node that loses a partition
+// hands it off to the nodes gaining it before it says it is ready (and
+// passes on the writes it takes afterwards, see forwardApplies). Once every
+// member the change waits for is ready, any node commits it; a node drops
+// the partitions it neither replicates nor gains, and a joiner that is
+// down or stuck too long is parked so that it blocks nobody.
+//
+// A partition is in one of three states here, persisted: held (owned: this
+// node has all of it and keeps it current), being pulled (its data is a
+// pull in progress), or neither (any data is left over and is dropped).
+type ownership struct {
+	n       *Node
+	log     *slog.Logger
+	space   *replica.Space
+	limiter *rate.Limiter
+	wake    chan struct{}
+	park    parking
+
+	mu        sync.Mutex
+	owned     []bool
+	pulling   []bool
+	gen       uint64         // the member generation the data belongs to
+	handed    map[int]string // partition → change it was handed off for
+	transfers map[int]*Transfer
+}
+
+// Transfer is one partition this node is pulling.
+type Transfer struct {
+	Partition int
+	Sources   []string
+	State     string // waiting, running or failed
+	KeysMoved int
+	Error     string
+	Since     time.Time
+}
+
+const (
+	ownershipTick  = 500 * time.Millisecond
+	ownershipRetry = 20 * time.Millisecond
+	// Transfers are throttled by the keys they move (an exchange of equal
+	// partitions moves nothing and is not throttled).
+	transferKeysPerS  = 20000
+	transferKeysBurst = 2 * 1000 // ≥ one exchange's repairs
+	// exchangeTimeout bounds one exchange, so a hung peer cannot stall the
+	// loop.
+	exchangeTimeout = 30 * time.Second
+)
+
+// Persisted state, under s/handoff/.
+const (
+	ownedKey   = "owned"
+	pullingKey = "pulling"
+	genKey     = "gen"
+)
+
+func newOwnership(n *Node) (*ownership, error) {
+	o := &ownership{
+		n:         n,
+		log:       n.log.With("component", "ownership"),
+		space:     n.store.Space("s/handoff/"),
+		limiter:   rate.NewLimiter(transferKeysPerS, transferKeysBurst),
+		wake:      make(chan struct{}, 1),
+		park:      newParking(n.cfg.ParkAfter, n.cfg.StuckAfter),
+		owned:     make([]bool, n.cfg.Partitions),
+		pulling:   make([]bool, n.cfg.Partitions),
+		handed:    map[int]string{},
+		transfers: map[int]*Transfer{},
+	}
+	err := o.space.Scan(nil, nil, func(k, v []byte) error {
+		switch string(k) {
+		case ownedKey:
+			readBits(v, o.owned)
+		case pullingKey:
+			readBits(v, o.pulling)
+		case genKey:
+			if len(v) == 8 {
+				o.gen = binary.BigEndian.Uint64(v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A ring of this node alone (a cluster just founded) has nothing to
+	// pull: it holds everything from the start.
+	if r := n.members.Ring(); r.Len() == 1 && r.Contains(n.cfg.ID) {
+		for p := range o.owned {
+			o.owned[p] = true
+		}
+	}
+	return o, nil
+}
+
+func readBits(v []byte, out []bool) {
+	for p := range out {
+		out[p] = p/8 < len(v) && v[p/8]&(1<<(p%8)) != 0
+	}
+}
+
+func bits(in []bool) []byte {
+	out := make([]byte, (len(in)+7)/8)
+	for i, b := range in {
+		if b {
+			out[i/8] |= 1 << (i % 8)
+		}
+	}
+	return out
+}
+
+// kick asks for a step soon (the membership changed).
+func (o *ownership) kick() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run steps on every membership change, every ownershipTick, and sooner
+// (ownershipRetry, doubling up to the tick) while a step leaves work to do.
+func (o *ownership) run(ctx context.Context) {
+	wait := ownershipTick
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-o.wake:
+		}
+		if o.step(ctx) {
+			wait = ownershipTick
+		} else {
+			wait = min(max(ownershipRetry, wait*2), ownershipTick)
+		}
+		t.Reset(wait)
+	}
+}
+
+// step does one pass: start afresh after a new join generation, drop what
+// this node no longer replicates, pull what it gains, hand off what it
+// loses, declare readiness, commit a change that is ready, park joiners
+// that block it. It reports whether it left nothing to do but wait for
+// others (the ring is stable and this node holds its partitions).
+func (o *ownership) step(ctx context.Context) bool {
+	m := o.n.members
+	doc, v := m.Snapshot()
+	self := o.n.cfg.ID
+	if err := o.checkGen(doc); err != nil {
+		o.log.Error("cannot discard the data of an earlier join", "err", err)
+		return false
+	}
+	ch := doc.Change()
+	var gain, lose []int
+	for p := range o.n.cfg.Partitions {
+		inCur, inTgt := v.Ring.IsReplica(p, self), v.Target.IsReplica(p, self)
+		switch {
+		case inCur && !inTgt:
+			lose = append(lose, p)
+		case !inCur && !inTgt:
+			o.dropIfHeld(p)
+		}
+		if inTgt && !o.isOwned(p) {
+			gain = append(gain, p)
+		}
+	}
+	pulled := o.pull(ctx, v, gain)
+	handed := o.handOff(ctx, v, ch, lose)
+	if ctx.Err() != nil {
+		return true
+	}
+	if pulled && handed && slices.Contains(ch.MustBeReady(), self) {
+		m.SetReady(ch.Epoch, ch.Signature())
+	}
+	m.SetEmpty(o.n.store.Empty())
+	o.commit()
+	o.parkJoiners(ch)
+	return pulled && handed && !ch.Pending()
+}
+
+// checkGen discards everything this node holds when its entry carries a
+// join generation other than the one its data belongs to: it joins afresh
+// (it was removed or parked, and reapers stopped counting it, so what it
+// holds may predate a reaped delete).
+func (o *ownership) checkGen(doc ring.Doc) error {
+	self, ok := doc.Members[o.n.cfg.ID]
+	if !ok || doc.Ring.Contains(self.ID) || self.Gen == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	same := self.Gen == o.gen
+	o.mu.Unlock()
+	if same {
+		return nil
+	}
+	o.log.Info("joining afresh: discarding what the data directory holds", "generation", self.Gen)
+	for p := range o.n.cfg.Partitions {
+		if err := o.drop(p); err != nil {
+			return err
+		}
+	}
+	o.mu.Lock()
+	o.gen = self.Gen
+	o.mu.Unlock()
+	return o.space.Set([]byte(genKey), binary.BigEndian.AppendUint64(nil, self.Gen))
+}
+
+func (o *ownership) isOwned(p int) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.owned[p]
+}
+
+// set records (durably) whether this node holds all of p and whether it is
+// pulling p.
+func (o *ownership) set(p int, owned, pulling bool) error {
+	o.mu.Lock()
+	if o.owned[p] == owned && o.pulling[p] == pulling {
+		o.mu.Unlock()
+		return nil
+	}
+	o.owned[p], o.pulling[p] = owned, pulling
+	ob, pb := bits(o.owned), bits(o.pulling)
+	o.mu.Unlock()
+	if err := o.space.Set([]byte(ownedKey), ob); err != nil {
+		return fmt.Errorf("persist held partitions: %w", err)
+	}
+	if err := o.space.Set([]byte(pullingKey), pb); err != nil {
+		return fmt.Errorf("persist partitions being pulled: %w", err)
+	}
+	return nil
+}
+
+// dropIfHeld drops p if this node holds, pulls or stores any of it.
+func (o *ownership) dropIfHeld(p int) {
+	o.mu.Lock()
+	held := o.owned[p] || o.pulling[p]
+	o.mu.Unlock()
+	if !held && o.n.store.PartitionKeys(p) == 0 {
+		return
+	}
+	if err := o.drop(p); err != nil {
+		o.log.Error("cannot drop a partition", "partition", p, "err", err)
+		return
+	}
+	o.log.Info("dropped a partition this node no longer replicates", "partition", p)
+}
+
+// drop forgets p, then deletes its data: a crash in between leaves data
+// that is neither held nor being pulled, which the next step drops.
+func (o *ownership) drop(p int) error {
+	if err := o.set(p, false, false); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	delete(o.transfers, p)
+	delete(o.handed, p)
+	o.mu.Unlock()
+	return o.n.store.DropPartition(p)
+}
+
+// commit installs the next ring once the change can be committed. Any
+// node may do it; a commit is the successor of one epoch, so two nodes
+// committing the same change write the same record.
+func (o *ownership) commit() {
+	m := o.n.members
+	if r, ok := m.Doc().NextRing(); ok && m.Commit(r) {
+		o.log.Info("membership change committed", "epoch", r.Epoch, "ring", r.Members)
+	}
+}
+
+// Transfers lists the partitions this node is pulling now: every
+// partition it replicates or gains but does not hold completely yet (those
+// its loop has not reached yet are "waiting").
+func (n *Node) Transfers() []Transfer {
+	o := n.own
+	v := n.members.View()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]Transfer, 0, len(o.transfers))
+	for _, t := range o.transfers {
+		c := *t
+		c.Sources = slices.Clone(t.Sources)
+		out = append(out, c)
+	}
+	for p, held := range o.owned {
+		if held || o.transfers[p] != nil || !v.Target.IsReplica(p, n.cfg.ID) {
+			continue
+		}
+		out = append(out, Transfer{Partition: p, Sources: without(v.Ring.Preference(p), n.cfg.ID), State: "waiting"})
+	}
+	slices.SortFunc(out, func(a, b Transfer) int { return a.Partition - b.Partition })
+	return out
+}
+
+// HeldPartitions counts the partitions this node holds completely.
+func (n *Node) HeldPartitions() int {
+	o := n.own
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := 0
+	for _, held := range o.owned {
+		if held {
+			c++
+		}
+	}
+	return c
+}

@@ -1,0 +1,65 @@
+package node
+
+import (
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// A node takes a write for a partition only if, in its own view of the
+// ring, it replicates the partition or is gaining it; it answers a read
+// only if it replicates the partition and holds it completely. Anything
+// else is refused with a typed error (never acknowledged): the sender
+// counts the replica as not having answered, and learns the node's ring
+// epoch.
+
+// takesWrites reports whether this node takes writes for partition p in
+// view v.
+func (n *Node) takesWrites(v *ring.View, p int) bool {
+	return v.Ring.IsReplica(p, n.cfg.ID) || v.Target.IsReplica(p, n.cfg.ID)
+}
+
+// readable returns nil when this node answers reads of partition p in view
+// v, and the refusal otherwise.
+func (n *Node) readable(v *ring.View, p int) error {
+	if !v.Ring.IsReplica(p, n.cfg.ID) {
+		return n.notReplica(v)
+	}
+	if !n.own.isOwned(p) {
+		return replica.ErrNotReady
+	}
+	return nil
+}
+
+func (n *Node) notReplica(v *ring.View) error {
+	return &replica.NotReplicaError{Node: n.cfg.ID, Epoch: v.Epoch}
+}
+
+// itemStatus classifies a refusal for a pipe answer.
+func itemStatus(err error) api.ItemStatus {
+	switch {
+	case err == nil:
+		return api.ItemStatus_ITEM_OK
+	case isNotReplica(err):
+		return api.ItemStatus_ITEM_NOT_REPLICA
+	case isNotReady(err):
+		return api.ItemStatus_ITEM_NOT_READY
+	}
+	return api.ItemStatus_ITEM_FAILED
+}
+
+// localReplica is this node's replica as its own coordinator reads it: a
+// partition it does not hold completely is refused, as a peer would.
+type localReplica struct {
+	*replica.Store
+	n *Node
+}
+
+func (l localReplica) Get(key []byte) (vclock.Clock, bool, error) {
+	v := l.n.members.View()
+	if err := l.n.readable(v, v.Ring.Partition(key)); err != nil {
+		return vclock.Clock{}, false, err
+	}
+	return l.Store.Get(key)
+}

@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// rootsPeer is an exchange peer that answers many partitions' roots in one
+// call, so a transfer skips at once the partitions already in sync (every
+// partition of a cluster that holds no data).
+type rootsPeer interface {
+	Roots(ctx context.Context, parts []int) (roots []uint64, notReplica []bool, err error)
+}
+
+// pull brings every partition of parts (which this node gains or holds
+// incompletely) from a quorum of its current replicas. It reports whether
+// all of them are now held; the next step retries the rest (the Merkle
+// diff skips what already arrived).
+func (o *ownership) pull(ctx context.Context, v *ring.View, parts []int) bool {
+	self := o.n.cfg.ID
+	done := true
+	need := map[int]int{}
+	bySource := map[string][]int{}
+	for _, p := range parts {
+		prefs := v.Ring.Preference(p)
+		if len(prefs) == 0 {
+			done = false // no ring known yet
+			continue
+		}
+		sources := without(prefs, self)
+		if len(sources) == 0 {
+			o.finish(p) // this node alone replicates p: nothing to pull
+			continue
+		}
+		if err := o.startPull(p, len(sources) < len(prefs)); err != nil {
+			o.log.Error("cannot start a pull", "partition", p, "err", err)
+			done = false
+			continue
+		}
+		need[p] = ring.PullQuorum(len(prefs), o.n.cfg.Replicas)
+		o.transfer(p, sources)
+		for _, s := range sources {
+			if o.n.members.Alive(s) {
+				bySource[s] = append(bySource[s], p)
+			}
+		}
+	}
+	synced := map[int]int{}
+	for _, s := range slices.Sorted(maps.Keys(bySource)) {
+		for _, p := range o.syncWith(ctx, s, bySource[s], true) {
+			synced[p]++
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(need)) {
+		if synced[p] >= need[p] {
+			o.finish(p)
+			continue
+		}
+		done = false
+		o.update(p, func(t *Transfer) {
+			if t.State != "failed" {
+				t.State, t.Error = "waiting", fmt.Sprintf("synced with %d of the %d replicas it needs", synced[p], need[p])
+			}
+		})
+	}
+	return done
+}
+
+// startPull marks p as being pulled. Data of p that is neither held nor
+// being pulled is left over from an earlier time this node had p: unless
+// this node is one of p's current replicas (then it took those writes as
+// one), it is dropped first, since the exchanges would push it back.
+func (o *ownership) startPull(p int, currentReplica bool) error {
+	o.mu.Lock()
+	pulling := o.pulling[p]
+	o.mu.Unlock()
+	if pulling {
+		return nil
+	}
+	if !currentReplica && o.n.store.PartitionKeys(p) > 0 {
+		if err := o.n.store.DropPartition(p); err != nil {
+			return err
+		}
+	}
+	return o.set(p, false, true)
+}
+
+// finish records that this node holds all of p.
+func (o *ownership) finish(p int) {
+	if err := o.set(p, true, false); err != nil {
+		o.log.Error("cannot record a held partition", "partition", p, "err", err)
+		return
+	}
+	o.mu.Lock()
+	t, ok := o.transfers[p]
+	delete(o.transfers, p)
+	o.mu.Unlock()
+	if ok && t.KeysMoved > 0 {
+		o.log.Info("partition transferred", "partition", p, "keys", t.KeysMoved, "took", time.Since(t.Since).Round(time.Millisecond))
+	}
+}
+
+// handOff brings every partition of lose (which this node replicates now
+// but not in the target ring) to the nodes gaining it, once per change. It
+// reports whether all of them are handed off for change ch.
+func (o *ownership) handOff(ctx context.Context, v *ring.View, ch ring.Change, lose []int) bool {
+	key := fmt.Sprintf("%d/%s", ch.Epoch, ch.Signature())
+	gainers := map[int][]string{}
+	byGainer := map[string][]int{}
+	for _, p := range lose {
+		o.mu.Lock()
+		done := o.handed[p] == key
+		o.mu.Unlock()
+		if done {
+			continue
+		}
+		cur := v.Ring.Preference(p)
+		for _, g := range v.Target.Preference(p) {
+			if !slices.Contains(cur, g) && g != o.n.cfg.ID {
+				gainers[p] = append(gainers[p], g)
+				if o.n.members.Alive(g) {
+					byGainer[g] = append(byGainer[g], p)
+				}
+			}
+		}
+	}
+	synced := map[int]int{}
+	for _, g := range slices.Sorted(maps.Keys(byGainer)) {
+		for _, p := range o.syncWith(ctx, g, byGainer[g], false) {
+			synced[p]++
+		}
+	}
+	all := true
+	for _, p := range lose {
+		o.mu.Lock()
+		switch {
+		case o.handed[p] == key:
+		case synced[p] == len(gainers[p]):
+			o.handed[p] = key
+		default:
+			all = false
+		}
+		o.mu.Unlock()
+	}
+	return all
+}
+
+// syncWith makes this node and peer agree on each partition of parts:
+// partitions whose roots already agree cost nothing more, the others an
+// anti-entropy exchange each. It returns the partitions now in sync. A
+// pull records its progress in the partition's transfer.
+func (o *ownership) syncWith(ctx context.Context, peer string, parts []int, pull bool) []int {
+	ap := o.n.peer(peer)
+	var synced, differ []int
+	if rp, ok := ap.(rootsPeer); ok {
+		roots, notReplica, err := rp.Roots(ctx, parts)
+		if err != nil {
+			o.log.Debug("cannot read a peer's roots", "peer", peer, "err", err)
+			return nil
+		}
+		for i, p := range parts {
+			switch {
+			case notReplica[i]:
+			case roots[i] == o.n.store.Trees().Root(p):
+				synced = append(synced, p)
+			default:
+				differ = append(differ, p)
+			}
+		}
+	} else {
+		differ = parts
+	}
+	for _, p := range differ {
+		if ctx.Err() != nil {
+			break
+		}
+		if pull {
+			o.update(p, func(t *Transfer) { t.State, t.Error = "running", "" })
+		}
+		if err := o.exchange(ctx, ap, p, pull); err != nil {
+			if pull {
+				o.update(p, func(t *Transfer) { t.State, t.Error = "failed", err.Error() })
+			}
+			o.log.Debug("partition sync failed; will retry", "partition", p, "peer", peer, "err", err)
+			continue
+		}
+		synced = append(synced, p)
+	}
+	return synced
+}
+
+// exchange runs anti-entropy exchanges of p with peer until nothing is
+// left to repair, throttled by the keys they move.
+func (o *ownership) exchange(ctx context.Context, peer antientropy.Peer, p int, pull bool) error {
+	for {
+		xctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+		r, err := antientropy.Exchange(xctx, antientropy.Config{}, p, o.n.store.AntiEntropy(), peer)
+		cancel()
+		if pull {
+			o.update(p, func(t *Transfer) { t.KeysMoved += r.KeysRepaired })
+		}
+		if err != nil {
+			return err
+		}
+		if r.KeysRepaired > 0 {
+			if err := o.limiter.WaitN(ctx, min(r.KeysRepaired, transferKeysBurst)); err != nil {
+				return err
+			}
+		}
+		if !r.Truncated {
+			return nil
+		}
+	}
+}
+
+func (o *ownership) transfer(p int, sources []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t, ok := o.transfers[p]
+	if !ok {
+		t = &Transfer{Partition: p, State: "waiting", Since: time.Now()}
+		o.transfers[p] = t
+	}
+	t.Sources = sources
+}
+
+func (o *ownership) update(p int, fn func(*Transfer)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if t, ok := o.transfers[p]; ok {
+		fn(t)
+	}
+}
+
+func without(nodes []string, self string) []string {
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		if n != self {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+package node
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+// maxRootsPerCall bounds one TreeRoots call (every partition of the
+// largest cluster fits).
+const maxRootsPerCall = 1 << 16
+
+// TreeRoots answers the roots of many partitions in one call; a partition
+// this node neither replicates nor gains is flagged, its root meaningless.
+func (s *replicaServer) TreeRoots(_ context.Context, req *api.TreeRootsRequest) (*api.TreeRootsResponse, error) {
+	parts := req.GetPartitions()
+	if len(parts) > maxRootsPerCall {
+		return nil, status.Errorf(codes.InvalidArgument, "%d partitions in one call, the limit is %d", len(parts), maxRootsPerCall)
+	}
+	for _, p := range parts {
+		if err := s.checkPartition(p); err != nil {
+			return nil, err
+		}
+	}
+	v := s.n.members.View()
+	resp := &api.TreeRootsResponse{Roots: make([]uint64, len(parts)), NotReplica: make([]bool, len(parts)), Epoch: v.Epoch}
+	for i, p := range parts {
+		if !s.n.takesWrites(v, int(p)) {
+			resp.NotReplica[i] = true
+			continue
+		}
+		resp.Roots[i] = s.n.store.Trees().Root(int(p))
+	}
+	return resp, nil
+}
+
+// Roots asks the peer for the roots of parts in one call.
+func (g grpcPeer) Roots(ctx context.Context, parts []int) ([]uint64, []bool, error) {
+	rc, err := g.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	epoch, _ := g.t.view()
+	resp, err := rc.TreeRoots(ctx, &api.TreeRootsRequest{Partitions: toU32(parts), Epoch: epoch})
+	if err != nil {
+		return nil, nil, g.t.fromStatus(g.node, err)
+	}
+	g.t.learn(g.node, resp.GetEpoch())
+	if len(resp.GetRoots()) != len(parts) || len(resp.GetNotReplica()) != len(parts) {
+		return nil, nil, status.Errorf(codes.Internal, "peer %s answered %d roots for %d partitions", g.node, len(resp.GetRoots()), len(parts))
+	}
+	return resp.GetRoots(), resp.GetNotReplica(), nil
+}
