@@ -22,6 +22,13 @@ type Sender interface {
 	Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error
 }
 
+// Reroute delivers the state a hint carries to the key's owners now (its
+// current replicas and the nodes gaining its partition), for a hint whose
+// target refused it as no longer a replica of the key (replica.ErrNotReplica).
+// It returns the owners that did not take it; the store keeps a hint for
+// each of them, as old as the one it replaces.
+type Reroute func(ctx context.Context, key []byte, c vclock.Clock) (missed []string, err error)
+
 // Liveness says whether a target is worth trying.
 type Liveness interface {
 	Alive(node string) bool
@@ -51,8 +58,11 @@ const (
 
 // Config configures a Store.
 type Config struct {
-	KV       KV
-	Sender   Sender
+	KV     KV
+	Sender Sender
+	// Reroute is optional: without it, a hint its target refuses as not
+	// a replica is retried until it expires (anti-entropy repairs).
+	Reroute  Reroute
 	Liveness Liveness
 	Clock    Clock
 	// MaxHintsPerTarget and MaxBytesPerTarget cap the hints held for one target.

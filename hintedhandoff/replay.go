@@ -3,6 +3,8 @@ package hintedhandoff
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/quorumkv/quorumkv/replica"
@@ -102,6 +104,9 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 		}
 		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 		err := s.cfg.Sender.Apply(sctx, name, b.h.key, b.h.clock)
+		if errors.Is(err, replica.ErrNotReplica) && s.cfg.Reroute != nil {
+			err = s.reroute(sctx, name, b.h)
+		}
 		cancel()
 		if err != nil {
 			s.failed(name, err)
@@ -117,6 +122,30 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 	}
 	s.refreshOldest(name)
 	return delivered, nil
+}
+
+// reroute hands a hint its target refused as no longer a replica of the
+// key to the key's owners now; for the owners that do not take it, it
+// keeps hints as old as h. If this node still counts the target as an
+// owner, its picture of the ring is stale: the hint waits for the next
+// round.
+func (s *Store) reroute(ctx context.Context, target string, h hint) error {
+	missed, err := s.cfg.Reroute(ctx, h.key, h.clock)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(missed, target) {
+		return fmt.Errorf("%s refused a hint as not a replica, but this node still counts it as one", target)
+	}
+	for _, m := range missed {
+		if err := s.add(m, h.key, h.clock, h.created); err != nil {
+			s.log.Warn("rerouted hint not stored; anti-entropy will repair", "target", m, "err", err)
+		}
+	}
+	s.mu.Lock()
+	s.target(target).rerouted++
+	s.mu.Unlock()
+	return nil
 }
 
 // refreshOldest re-reads the creation time of name's oldest pending hint

@@ -40,6 +40,7 @@ type target struct {
 	oldest   time.Time // creation time of the oldest pending hint
 	dropped  uint64    // hints refused by caps or the window
 	expired  uint64    // hints dropped at replay for being older than MaxAge
+	rerouted uint64    // hints the target refused as not a replica, sent to the key's owners
 	failures int       // consecutive failed deliveries
 	retryAt  time.Time // no replay before this (backoff)
 	busy     bool      // a replay round is running for it
@@ -54,6 +55,9 @@ type Stats struct {
 	Oldest  time.Time
 	Dropped uint64
 	Expired uint64
+	// Rerouted counts hints the target refused as no longer a replica,
+	// sent to the key's owners instead.
+	Rerouted uint64
 }
 
 // Open scans the stored hints to rebuild the per-target summaries.
@@ -106,12 +110,17 @@ func (s *Store) target(name string) *target {
 // Add durably stores a hint of c for target. It refuses (with ErrTargetFull
 // or ErrWindowPassed) rather than grow past the caps.
 func (s *Store) Add(targetID string, key []byte, c vclock.Clock) error {
+	return s.add(targetID, key, c, s.cfg.Clock.Now())
+}
+
+// add stores a hint created at created (now, or the time of the hint it
+// replaces when a hint is rerouted: its age goes on counting).
+func (s *Store) add(targetID string, key []byte, c vclock.Clock, created time.Time) error {
 	if targetID == "" || strings.IndexByte(targetID, 0) >= 0 {
 		return fmt.Errorf("%w: %q", ErrBadTarget, targetID)
 	}
-	now := s.cfg.Clock.Now()
-	enc := encodeHint(hint{created: now, key: key, clock: c})
-	seq, err := s.reserve(targetID, now, int64(len(enc)))
+	enc := encodeHint(hint{created: created, key: key, clock: c})
+	seq, err := s.reserve(targetID, created, int64(len(enc)))
 	if err != nil {
 		return err
 	}
@@ -135,7 +144,7 @@ func (s *Store) reserve(name string, now time.Time, size int64) (uint64, error) 
 		t.dropped++
 		return 0, ErrWindowPassed
 	}
-	if t.count == 0 {
+	if t.count == 0 || now.Before(t.oldest) {
 		t.oldest = now
 	}
 	t.count++
@@ -185,10 +194,10 @@ func (s *Store) Stats() []Stats {
 	defer s.mu.Unlock()
 	var out []Stats
 	for name, t := range s.targets {
-		if t.count == 0 && t.dropped == 0 && t.expired == 0 {
+		if t.count == 0 && t.dropped == 0 && t.expired == 0 && t.rerouted == 0 {
 			continue
 		}
-		out = append(out, Stats{Target: name, Pending: t.count, Bytes: t.bytes, Oldest: t.oldest, Dropped: t.dropped, Expired: t.expired})
+		out = append(out, Stats{Target: name, Pending: t.count, Bytes: t.bytes, Oldest: t.oldest, Dropped: t.dropped, Expired: t.expired, Rerouted: t.rerouted})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out

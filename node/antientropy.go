@@ -20,13 +20,18 @@ var _ antientropy.Peer = grpcPeer{}
 
 func (g grpcPeer) client() (api.ReplicaClient, error) { return g.t.client(g.node) }
 
+func (g grpcPeer) epoch() uint64 {
+	e, _ := g.t.view()
+	return e
+}
+
 func (g grpcPeer) Root(ctx context.Context, p int) (uint64, error) {
 	rc, err := g.client()
 	if err != nil {
 		return 0, err
 	}
-	resp, err := rc.TreeRoot(ctx, &api.TreeRequest{Partition: uint32(p)})
-	return resp.GetRoot(), fromStatus(g.node, err)
+	resp, err := rc.TreeRoot(ctx, &api.TreeRequest{Partition: uint32(p), Epoch: g.epoch()})
+	return resp.GetRoot(), g.t.fromStatus(g.node, err)
 }
 
 func (g grpcPeer) Branches(ctx context.Context, p int) ([antientropy.Branches]uint64, error) {
@@ -35,9 +40,9 @@ func (g grpcPeer) Branches(ctx context.Context, p int) ([antientropy.Branches]ui
 	if err != nil {
 		return out, err
 	}
-	resp, err := rc.TreeBranches(ctx, &api.TreeRequest{Partition: uint32(p)})
+	resp, err := rc.TreeBranches(ctx, &api.TreeRequest{Partition: uint32(p), Epoch: g.epoch()})
 	if err != nil {
-		return out, fromStatus(g.node, err)
+		return out, g.t.fromStatus(g.node, err)
 	}
 	if len(resp.GetHashes()) != antientropy.Branches {
 		return out, status.Errorf(codes.Internal, "peer %s sent %d branch hashes", g.node, len(resp.GetHashes()))
@@ -51,9 +56,9 @@ func (g grpcPeer) Segments(ctx context.Context, p int, branches []int) ([][antie
 	if err != nil {
 		return nil, err
 	}
-	resp, err := rc.TreeSegments(ctx, &api.TreeSegmentsRequest{Partition: uint32(p), Branches: toU32(branches)})
+	resp, err := rc.TreeSegments(ctx, &api.TreeSegmentsRequest{Partition: uint32(p), Branches: toU32(branches), Epoch: g.epoch()})
 	if err != nil {
-		return nil, fromStatus(g.node, err)
+		return nil, g.t.fromStatus(g.node, err)
 	}
 	hs := resp.GetHashes()
 	if len(hs) != len(branches)*antientropy.SegmentsPerBranch {
@@ -71,9 +76,9 @@ func (g grpcPeer) Keys(ctx context.Context, p int, segments []int) ([]antientrop
 	if err != nil {
 		return nil, err
 	}
-	resp, err := rc.TreeKeys(ctx, &api.TreeKeysRequest{Partition: uint32(p), Segments: toU32(segments)})
+	resp, err := rc.TreeKeys(ctx, &api.TreeKeysRequest{Partition: uint32(p), Segments: toU32(segments), Epoch: g.epoch()})
 	if err != nil {
-		return nil, fromStatus(g.node, err)
+		return nil, g.t.fromStatus(g.node, err)
 	}
 	out := make([]antientropy.KeyHash, len(resp.GetKeys()))
 	for i, k := range resp.GetKeys() {
@@ -90,9 +95,9 @@ func (g grpcPeer) Fetch(ctx context.Context, p int, keys [][]byte) ([]antientrop
 	if err != nil {
 		return nil, err
 	}
-	resp, err := rc.Fetch(ctx, &api.FetchRequest{Partition: uint32(p), Keys: keys, MaxBytes: api.BatchBytes})
+	resp, err := rc.Fetch(ctx, &api.FetchRequest{Partition: uint32(p), Keys: keys, Epoch: g.epoch(), MaxBytes: api.BatchBytes})
 	if err != nil {
-		return nil, fromStatus(g.node, err)
+		return nil, g.t.fromStatus(g.node, err)
 	}
 	return objectsFromProto(resp.GetObjects()), nil
 }
@@ -102,8 +107,8 @@ func (g grpcPeer) Push(ctx context.Context, p int, objs []antientropy.Object) er
 	if err != nil {
 		return err
 	}
-	_, err = rc.Push(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self})
-	return fromStatus(g.node, err)
+	_, err = rc.Push(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self, Epoch: g.epoch()})
+	return g.t.fromStatus(g.node, err)
 }
 
 // Reap asks the peer to delete keys whose state is exactly these tombstones.
@@ -112,8 +117,8 @@ func (g grpcPeer) Reap(ctx context.Context, p int, objs []antientropy.Object) (i
 	if err != nil {
 		return 0, err
 	}
-	resp, err := rc.Reap(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self})
-	return int(resp.GetReaped()), fromStatus(g.node, err)
+	resp, err := rc.Reap(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self, Epoch: g.epoch()})
+	return int(resp.GetReaped()), g.t.fromStatus(g.node, err)
 }
 
 func toU32(xs []int) []uint32 {
@@ -160,8 +165,22 @@ func (s *replicaServer) checkPartition(p uint32) error {
 	return nil
 }
 
+// owns checks p is a partition this node replicates or gains: an exchange
+// (repair, transfer or reap) about any other partition is refused, so a
+// node that dropped a partition never counts as an equal, empty replica
+// of it and never takes its data back.
+func (s *replicaServer) owns(p uint32) error {
+	if err := s.checkPartition(p); err != nil {
+		return err
+	}
+	if v := s.n.members.View(); !s.n.takesWrites(v, int(p)) {
+		return toStatus(s.n.notReplica(v))
+	}
+	return nil
+}
+
 func (s *replicaServer) TreeRoot(ctx context.Context, req *api.TreeRequest) (*api.TreeRootResponse, error) {
-	if err := s.checkPartition(req.GetPartition()); err != nil {
+	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	root, err := s.n.store.AntiEntropy().Root(ctx, int(req.GetPartition()))
@@ -169,7 +188,7 @@ func (s *replicaServer) TreeRoot(ctx context.Context, req *api.TreeRequest) (*ap
 }
 
 func (s *replicaServer) TreeBranches(ctx context.Context, req *api.TreeRequest) (*api.TreeHashesResponse, error) {
-	if err := s.checkPartition(req.GetPartition()); err != nil {
+	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	bs, err := s.n.store.AntiEntropy().Branches(ctx, int(req.GetPartition()))
@@ -177,7 +196,7 @@ func (s *replicaServer) TreeBranches(ctx context.Context, req *api.TreeRequest) 
 }
 
 func (s *replicaServer) TreeSegments(ctx context.Context, req *api.TreeSegmentsRequest) (*api.TreeHashesResponse, error) {
-	if err := s.checkPartition(req.GetPartition()); err != nil {
+	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	segs, err := s.n.store.AntiEntropy().Segments(ctx, int(req.GetPartition()), toInts(req.GetBranches()))
@@ -192,7 +211,7 @@ func (s *replicaServer) TreeSegments(ctx context.Context, req *api.TreeSegmentsR
 }
 
 func (s *replicaServer) TreeKeys(ctx context.Context, req *api.TreeKeysRequest) (*api.TreeKeysResponse, error) {
-	if err := s.checkPartition(req.GetPartition()); err != nil {
+	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	ks, err := s.n.store.AntiEntropy().Keys(ctx, int(req.GetPartition()), toInts(req.GetSegments()))
@@ -207,7 +226,7 @@ func (s *replicaServer) TreeKeys(ctx context.Context, req *api.TreeKeysRequest) 
 }
 
 func (s *replicaServer) Fetch(ctx context.Context, req *api.FetchRequest) (*api.FetchResponse, error) {
-	if err := s.checkPartition(req.GetPartition()); err != nil {
+	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	// 0 means no bound; no answer can pass the message limit anyway.
@@ -220,7 +239,7 @@ func (s *replicaServer) Fetch(ctx context.Context, req *api.FetchRequest) (*api.
 }
 
 func (s *replicaServer) Push(ctx context.Context, req *api.PushRequest) (*api.ApplyResponse, error) {
-	if err := s.checkPartition(req.GetPartition()); err != nil {
+	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	if err := s.n.store.AntiEntropy().Apply(ctx, int(req.GetPartition()), objectsFromProto(req.GetObjects())); err != nil {
@@ -230,7 +249,7 @@ func (s *replicaServer) Push(ctx context.Context, req *api.PushRequest) (*api.Ap
 }
 
 func (s *replicaServer) Reap(_ context.Context, req *api.PushRequest) (*api.ReapResponse, error) {
-	if err := s.checkPartition(req.GetPartition()); err != nil {
+	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
 	}
 	n, err := s.n.store.Reap(int(req.GetPartition()), objectsFromProto(req.GetObjects()))

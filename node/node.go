@@ -34,6 +34,9 @@ type Node struct {
 	members   *ring.Membership
 	coord     *coordinator.Coordinator
 	transport *grpcTransport
+	// peers is the transport as the coordinator and hints use it (tests
+	// wrap it to inject faults).
+	peers     coordinator.Transport
 	hints     *hintedhandoff.Store
 	ae        *antientropy.Scheduler
 	own       *ownership
@@ -103,10 +106,11 @@ func (n *Node) start() (err error) {
 	if cfg.WrapTransport != nil {
 		tr = cfg.WrapTransport(tr)
 	}
+	n.peers = tr
 	var hints coordinator.Hints
 	if !cfg.DisableHintedHandoff {
 		if n.hints, err = hintedhandoff.Open(hintedhandoff.Config{
-			KV: n.store.Space("h/"), Sender: tr, Liveness: n.members, Clock: nodeClock{&n.cfg},
+			KV: n.store.Space("h/"), Sender: tr, Reroute: n.rerouteHint, Liveness: n.members, Clock: nodeClock{&n.cfg},
 			Window: cfg.HintWindow, MaxHintsPerTarget: cfg.MaxHintsPerTarget, MaxBytesPerTarget: cfg.MaxHintBytesPerTarget,
 			Interval: cfg.HintInterval, MaxAge: cfg.hintMaxAge(), MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
 			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,
