@@ -132,7 +132,7 @@ func (r remoteReaper) Reap(_ context.Context, p int, objs []antientropy.Object) 
 
 type twoReplicas []string
 
-func (t twoReplicas) Preference(int) []string { return t }
+func (t twoReplicas) Owners(int) []string { return t }
 
 type allAlive struct{}
 
