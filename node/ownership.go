@@ -41,6 +41,7 @@ type ownership struct {
 	mu        sync.Mutex
 	owned     []bool
 	pulling   []bool
+	dirty     bool // owned or pulling changed since they were persisted
 	gen       uint64         // the member generation the data belongs to
 	handed    map[int]string // partition → change it was handed off for
 	transfers map[int]*Transfer
@@ -187,8 +188,12 @@ func (o *ownership) step(ctx context.Context) bool {
 			gain = append(gain, p)
 		}
 	}
-	pulled := o.pull(ctx, v, gain)
+	pulled := o.pull(ctx, doc, v, gain)
 	handed := o.handOff(ctx, v, ch, lose)
+	if err := o.flush(); err != nil {
+		o.log.Error("cannot persist the partitions held", "err", err)
+		return false
+	}
 	if ctx.Err() != nil {
 		return true
 	}
@@ -218,6 +223,12 @@ func (o *ownership) checkGen(doc ring.Doc) error {
 	}
 	o.log.Info("joining afresh: discarding what the data directory holds", "generation", self.Gen)
 	for p := range o.n.cfg.Partitions {
+		o.mu.Lock()
+		held := o.owned[p] || o.pulling[p]
+		o.mu.Unlock()
+		if !held && o.n.store.PartitionKeys(p) == 0 {
+			continue
+		}
 		if err := o.drop(p); err != nil {
 			return err
 		}
@@ -234,16 +245,29 @@ func (o *ownership) isOwned(p int) bool {
 	return o.owned[p]
 }
 
-// set records (durably) whether this node holds all of p and whether it is
-// pulling p.
-func (o *ownership) set(p int, owned, pulling bool) error {
+// set records whether this node holds all of p and whether it is pulling
+// p; flush makes it durable. Losing a set that was not flushed yet is safe:
+// a partition not recorded as held is pulled again (cheaply: its roots
+// agree), and data not recorded as being pulled is dropped and pulled again.
+func (o *ownership) set(p int, owned, pulling bool) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.owned[p] == owned && o.pulling[p] == pulling {
+		return
+	}
+	o.owned[p], o.pulling[p] = owned, pulling
+	o.dirty = true
+}
+
+// flush persists owned and pulling if they changed.
+func (o *ownership) flush() error {
+	o.mu.Lock()
+	if !o.dirty {
 		o.mu.Unlock()
 		return nil
 	}
-	o.owned[p], o.pulling[p] = owned, pulling
 	ob, pb := bits(o.owned), bits(o.pulling)
+	o.dirty = false
 	o.mu.Unlock()
 	if err := o.space.Set([]byte(ownedKey), ob); err != nil {
 		return fmt.Errorf("persist held partitions: %w", err)
@@ -269,10 +293,12 @@ func (o *ownership) dropIfHeld(p int) {
 	o.log.Info("dropped a partition this node no longer replicates", "partition", p)
 }
 
-// drop forgets p, then deletes its data: a crash in between leaves data
-// that is neither held nor being pulled, which the next step drops.
+// drop forgets p (durably), then deletes its data: a crash in between
+// leaves data that is neither held nor being pulled, which the next step
+// drops.
 func (o *ownership) drop(p int) error {
-	if err := o.set(p, false, false); err != nil {
+	o.set(p, false, false)
+	if err := o.flush(); err != nil {
 		return err
 	}
 	o.mu.Lock()

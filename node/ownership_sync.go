@@ -19,10 +19,11 @@ type rootsPeer interface {
 }
 
 // pull brings every partition of parts (which this node gains or holds
-// incompletely) from a quorum of its current replicas. It reports whether
-// all of them are now held; the next step retries the rest (the Merkle
-// diff skips what already arrived).
-func (o *ownership) pull(ctx context.Context, v *ring.View, parts []int) bool {
+// incompletely) from a quorum of its current replicas. A partition whose
+// other replicas all say they hold no data at all has nothing to bring (a
+// cluster forming). It reports whether all of them are now held; the next
+// step retries the rest (the Merkle diff skips what already arrived).
+func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts []int) bool {
 	self := o.n.cfg.ID
 	done := true
 	need := map[int]int{}
@@ -34,8 +35,8 @@ func (o *ownership) pull(ctx context.Context, v *ring.View, parts []int) bool {
 			continue
 		}
 		sources := without(prefs, self)
-		if len(sources) == 0 {
-			o.finish(p) // this node alone replicates p: nothing to pull
+		if len(sources) == 0 || allEmpty(doc, sources) {
+			o.finish(p) // nothing to pull
 			continue
 		}
 		if err := o.startPull(p, len(sources) < len(prefs)); err != nil {
@@ -88,15 +89,13 @@ func (o *ownership) startPull(p int, currentReplica bool) error {
 			return err
 		}
 	}
-	return o.set(p, false, true)
+	o.set(p, false, true)
+	return nil
 }
 
 // finish records that this node holds all of p.
 func (o *ownership) finish(p int) {
-	if err := o.set(p, true, false); err != nil {
-		o.log.Error("cannot record a held partition", "partition", p, "err", err)
-		return
-	}
+	o.set(p, true, false)
 	o.mu.Lock()
 	t, ok := o.transfers[p]
 	delete(o.transfers, p)
@@ -236,6 +235,16 @@ func (o *ownership) update(p int, fn func(*Transfer)) {
 	if t, ok := o.transfers[p]; ok {
 		fn(t)
 	}
+}
+
+// allEmpty reports that every one of ids says it holds no data.
+func allEmpty(doc ring.Doc, ids []string) bool {
+	for _, id := range ids {
+		if m, ok := doc.Members[id]; !ok || !m.Empty {
+			return false
+		}
+	}
+	return true
 }
 
 func without(nodes []string, self string) []string {
