@@ -41,7 +41,7 @@ type ownership struct {
 	mu        sync.Mutex
 	owned     []bool
 	pulling   []bool
-	dirty     bool // owned or pulling changed since they were persisted
+	dirty     bool           // owned or pulling changed since they were persisted
 	gen       uint64         // the member generation the data belongs to
 	handed    map[int]string // partition → change it was handed off for
 	transfers map[int]*Transfer

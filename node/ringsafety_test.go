@@ -146,9 +146,12 @@ func TestRefusesWhatItDoesNotReplicate(t *testing.T) {
 			_, err := rc.Apply(ctx, &api.ApplyRequest{Key: []byte(key), Clock: clk.Marshal(), From: "n1"})
 			return err
 		},
-		"read":  func() error { _, err := rc.Read(ctx, &api.ReadRequest{Key: []byte(key)}); return err },
-		"root":  func() error { _, err := rc.TreeRoot(ctx, &api.TreeRequest{Partition: p}); return err },
-		"fetch": func() error { _, err := rc.Fetch(ctx, &api.FetchRequest{Partition: p, Keys: [][]byte{[]byte(key)}}); return err },
+		"read": func() error { _, err := rc.Read(ctx, &api.ReadRequest{Key: []byte(key)}); return err },
+		"root": func() error { _, err := rc.TreeRoot(ctx, &api.TreeRequest{Partition: p}); return err },
+		"fetch": func() error {
+			_, err := rc.Fetch(ctx, &api.FetchRequest{Partition: p, Keys: [][]byte{[]byte(key)}})
+			return err
+		},
 		"push": func() error {
 			_, err := rc.Push(ctx, &api.PushRequest{Partition: p, Objects: []*api.Object{{Key: []byte(key), Clock: clk.Marshal()}}})
 			return err
