@@ -17,6 +17,9 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 )
 
+// demoReadyTimeout bounds the wait for the demo's ring to form.
+const demoReadyTimeout = time.Minute
+
 func newDemoCmd() *cobra.Command {
 	var nodes, replicas int
 	var logLevel string
@@ -78,8 +81,15 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 		started = append(started, n)
 		endpoints = append(endpoints, n.Addr())
 	}
-	if err := waitMembers(ctx, started, count); err != nil {
-		return err
+	// The same readiness as `quorumkv ring wait --members count`.
+	wctx, cancel := context.WithTimeout(ctx, demoReadyTimeout)
+	_, err = waitRingReady(wctx, endpoints, count)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("the demo ring is not ready after %v: %w", demoReadyTimeout, err)
 	}
 	fprintf(w, "quorumkv demo: %d nodes, %d replicas per key, data in %s\n", count, replicas, dir)
 	fprintf(w, "endpoints: %s\n", strings.Join(endpoints, ","))
@@ -88,27 +98,4 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 	<-ctx.Done()
 	fprintf(w, "stopping\n")
 	return nil
-}
-
-// waitMembers waits until every node sees count valid members (joining
-// nodes take their partitions first).
-func waitMembers(ctx context.Context, nodes []*node.Node, count int) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ok := true
-		for _, n := range nodes {
-			ok = ok && n.Membership().Ring().Len() == count
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the demo nodes did not form a ring within a minute")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

@@ -181,18 +181,24 @@ func collectTransfers(ctx context.Context, st *api.RingStatusResponse) []transfe
 		if err != nil {
 			return err
 		}
-		for _, t := range resp.GetTransfers() {
-			per[i] = append(per[i], transferOutput{
-				Node: resp.GetNode(), Partition: int(t.GetPartition()), Sources: t.GetSources(), State: t.GetState(),
-				KeysMoved: t.GetKeysMoved(), Error: t.GetError(),
-				Since: time.UnixMilli(t.GetSinceUnixMs()).UTC().Format(time.RFC3339),
-			})
-		}
+		per[i] = transfersFromProto(resp)
 		return nil
 	})
 	out := []transferOutput{}
 	for _, ts := range per {
 		out = append(out, ts...)
+	}
+	return out
+}
+
+func transfersFromProto(resp *api.TransfersResponse) []transferOutput {
+	var out []transferOutput
+	for _, t := range resp.GetTransfers() {
+		out = append(out, transferOutput{
+			Node: resp.GetNode(), Partition: int(t.GetPartition()), Sources: t.GetSources(), State: t.GetState(),
+			KeysMoved: t.GetKeysMoved(), Error: t.GetError(),
+			Since: time.UnixMilli(t.GetSinceUnixMs()).UTC().Format(time.RFC3339),
+		})
 	}
 	return out
 }

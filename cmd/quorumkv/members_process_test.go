@@ -14,6 +14,14 @@ import (
 // a Kubernetes headless service would give it.
 func (pc *procCluster) add(extra ...string) int {
 	pc.t.Helper()
+	i := pc.addProc()
+	pc.start(i, extra...)
+	return i
+}
+
+// addProc adds one more server to pc without starting it.
+func (pc *procCluster) addProc() int {
+	pc.t.Helper()
 	ports := freePorts(pc.t, 2)
 	i := len(pc.procs)
 	seed := strings.Replace(pc.procs[0].gossip, "127.0.0.1", "localhost", 1)
@@ -24,7 +32,6 @@ func (pc *procCluster) add(extra ...string) int {
 		data:   filepath.Join(filepath.Dir(pc.procs[0].data), fmt.Sprintf("n%d", i+1)),
 		join:   []string{seed},
 	})
-	pc.start(i, extra...)
 	return i
 }
 

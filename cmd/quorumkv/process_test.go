@@ -88,6 +88,17 @@ type procCluster struct {
 }
 
 func startProcCluster(t *testing.T, n int, extra ...string) *procCluster {
+	pc := newProcCluster(t, n)
+	for i := range n {
+		pc.start(i, extra...)
+	}
+	pc.waitRing(n)
+	return pc
+}
+
+// newProcCluster sets up n servers on free ports (n2… joining n1) without
+// starting them; they are killed when the test ends.
+func newProcCluster(t *testing.T, n int) *procCluster {
 	needBinary(t)
 	ports := freePorts(t, 2*n)
 	dir := t.TempDir()
@@ -103,14 +114,18 @@ func startProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 			p.join = []string{pc.procs[0].gossip}
 		}
 		pc.procs = append(pc.procs, p)
-		pc.start(i, extra...)
 	}
 	t.Cleanup(pc.killAll)
-	pc.waitRing(n)
 	return pc
 }
 
 func (pc *procCluster) start(i int, extra ...string) {
+	pc.spawn(i, extra...)
+	pc.waitServing(pc.procs[i])
+}
+
+// spawn starts server i without waiting for it to serve.
+func (pc *procCluster) spawn(i int, extra ...string) {
 	p := pc.procs[i]
 	args := []string{"server", "--id", p.id, "--data", p.data, "--listen", p.listen, "--gossip", p.gossip,
 		"--gossip-profile", "local", "--log-level", "warn"}
@@ -124,7 +139,6 @@ func (pc *procCluster) start(i int, extra ...string) {
 	if err := p.cmd.Start(); err != nil {
 		pc.t.Fatal(err)
 	}
-	pc.waitServing(p)
 }
 
 func (pc *procCluster) waitServing(p *proc) {

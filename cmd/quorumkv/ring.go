@@ -24,6 +24,7 @@ func newRingCmd() *cobra.Command {
 		newMemberChangeCmd("leave", "Decommission a member: hand its partitions off, then leave the ring", false),
 		newMemberChangeCmd("remove", "Drop a dead member; the other replicas restore its data on the new owners", true),
 		newTransfersCmd(),
+		newRingWaitCmd(),
 	)
 	return cmd
 }
@@ -47,6 +48,7 @@ type statusOutput struct {
 	Node       string           `json:"node"`
 	Replicas   int              `json:"replicas"`
 	Partitions int              `json:"partitions"`
+	Epoch      uint64           `json:"epoch"` // the answering node's ring epoch
 	Members    []memberOutput   `json:"members"`
 	Transfers  []transferOutput `json:"transfers"`
 	Verdict    string           `json:"verdict"`
@@ -80,7 +82,7 @@ func newRingStatusCmd() *cobra.Command {
 }
 
 func statusFromProto(resp *api.RingStatusResponse) statusOutput {
-	out := statusOutput{Node: resp.GetNode(), Replicas: int(resp.GetReplicas()), Partitions: int(resp.GetPartitions())}
+	out := statusOutput{Node: resp.GetNode(), Replicas: int(resp.GetReplicas()), Partitions: int(resp.GetPartitions()), Epoch: resp.GetEpoch()}
 	for _, m := range resp.GetMembers() {
 		st := "down"
 		if m.GetUp() {
