@@ -146,8 +146,10 @@ func TestTransferResumes(t *testing.T) {
 	c := nodetest.Start(t, 3, nodetest.Options{})
 	ctx := ctxT(t)
 	writeKeys(ctx, t, c.Client(), "move", 600)
-	// n4's link to n3 breaks after some calls: part of the transfer is done.
-	c.Faults.CutAfter("n4", "n3", 60)
+	// n4's links break after some calls: part of the transfer is done.
+	for _, id := range []string{"n1", "n2", "n3"} {
+		c.Faults.CutAfter("n4", id, 40)
+	}
 	i := c.Add()
 	nodetest.Eventually(t, 30*time.Second, func() error {
 		n4 := c.Node("n4")

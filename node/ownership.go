@@ -41,9 +41,10 @@ type ownership struct {
 	mu        sync.Mutex
 	owned     []bool
 	pulling   []bool
-	dirty     bool           // owned or pulling changed since they were persisted
-	gen       uint64         // the member generation the data belongs to
-	handed    map[int]string // partition → change it was handed off for
+	dirty     bool              // owned or pulling changed since they were persisted
+	gen       uint64            // the member generation the data belongs to
+	handed    map[int]string    // partition → change it was handed off for
+	lostAt    map[int]time.Time // partitions lost and not dropped yet: since when
 	transfers map[int]*Transfer
 }
 
@@ -87,6 +88,7 @@ func newOwnership(n *Node) (*ownership, error) {
 		owned:     make([]bool, n.cfg.Partitions),
 		pulling:   make([]bool, n.cfg.Partitions),
 		handed:    map[int]string{},
+		lostAt:    map[int]time.Time{},
 		transfers: map[int]*Transfer{},
 	}
 	err := o.space.Scan(nil, nil, func(k, v []byte) error {
@@ -175,19 +177,20 @@ func (o *ownership) step(ctx context.Context) bool {
 		return false
 	}
 	ch := doc.Change()
-	var gain, lose []int
+	var gain, lose, lost []int
 	for p := range o.n.cfg.Partitions {
 		inCur, inTgt := v.Ring.IsReplica(p, self), v.Target.IsReplica(p, self)
 		switch {
 		case inCur && !inTgt:
 			lose = append(lose, p)
-		case !inCur && !inTgt:
-			o.dropIfHeld(p)
+		case !inCur && !inTgt && o.holdsAny(p):
+			lost = append(lost, p)
 		}
 		if inTgt && !o.isOwned(p) {
 			gain = append(gain, p)
 		}
 	}
+	o.release(ctx, v, lost)
 	pulled := o.pull(ctx, doc, v, gain)
 	handed := o.handOff(ctx, v, ch, lose)
 	if err := o.flush(); err != nil {
@@ -278,19 +281,12 @@ func (o *ownership) flush() error {
 	return nil
 }
 
-// dropIfHeld drops p if this node holds, pulls or stores any of it.
-func (o *ownership) dropIfHeld(p int) {
+// holdsAny reports whether this node holds, pulls or stores any of p.
+func (o *ownership) holdsAny(p int) bool {
 	o.mu.Lock()
 	held := o.owned[p] || o.pulling[p]
 	o.mu.Unlock()
-	if !held && o.n.store.PartitionKeys(p) == 0 {
-		return
-	}
-	if err := o.drop(p); err != nil {
-		o.log.Error("cannot drop a partition", "partition", p, "err", err)
-		return
-	}
-	o.log.Info("dropped a partition this node no longer replicates", "partition", p)
+	return held || o.n.store.PartitionKeys(p) > 0
 }
 
 // drop forgets p (durably), then deletes its data: a crash in between
@@ -304,6 +300,7 @@ func (o *ownership) drop(p int) error {
 	o.mu.Lock()
 	delete(o.transfers, p)
 	delete(o.handed, p)
+	delete(o.lostAt, p)
 	o.mu.Unlock()
 	return o.n.store.DropPartition(p)
 }

@@ -19,10 +19,11 @@ type rootsPeer interface {
 }
 
 // pull brings every partition of parts (which this node gains or holds
-// incompletely) from a quorum of its current replicas. A partition whose
-// other replicas all say they hold no data at all has nothing to bring (a
-// cluster forming). It reports whether all of them are now held; the next
-// step retries the rest (the Merkle diff skips what already arrived).
+// incompletely) from a quorum of its current replicas. A replica that is
+// down and said it holds no data at all counts as synced (a cluster that
+// forms while one of its nodes dies has nothing to bring from it). It
+// reports whether all of them are now held; the next step retries the rest
+// (the Merkle diff skips what already arrived).
 func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts []int) bool {
 	self := o.n.cfg.ID
 	done := true
@@ -35,8 +36,8 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 			continue
 		}
 		sources := without(prefs, self)
-		if len(sources) == 0 || allEmpty(doc, sources) {
-			o.finish(p) // nothing to pull
+		if len(sources) == 0 {
+			o.finish(p) // this node alone replicates p: nothing to pull
 			continue
 		}
 		if err := o.startPull(p, len(sources) < len(prefs)); err != nil {
@@ -56,6 +57,13 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 	for _, s := range slices.Sorted(maps.Keys(bySource)) {
 		for _, p := range o.syncWith(ctx, s, bySource[s], true) {
 			synced[p]++
+		}
+	}
+	for p := range need {
+		for _, s := range without(v.Ring.Preference(p), self) {
+			if !o.n.members.Alive(s) && isEmpty(doc, s) {
+				synced[p]++
+			}
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(need)) {
@@ -150,6 +158,63 @@ func (o *ownership) handOff(ctx context.Context, v *ring.View, ch ring.Change, l
 	return all
 }
 
+// release drops the partitions of lost, which this node neither
+// replicates nor gains any more. A partition it handed off for the change
+// that took it away, or holds nothing of, goes at once. Any other (a change
+// committed without waiting for this node: the ring said it held no data)
+// is first brought to the partition's current replicas — within half the
+// tombstone grace of the loss; past that its copy may predate a reaped
+// delete, and it is dropped as it is.
+func (o *ownership) release(ctx context.Context, v *ring.View, lost []int) {
+	key := fmt.Sprintf("%d/%s", v.Epoch-1, v.Ring.Signature())
+	now := time.Now()
+	byReplica := map[string][]int{}
+	replicas := map[int][]string{}
+	var drop []int
+	for _, p := range lost {
+		o.mu.Lock()
+		handed := o.handed[p] == key
+		since, seen := o.lostAt[p]
+		if !seen {
+			since = now
+			o.lostAt[p] = now
+		}
+		o.mu.Unlock()
+		switch {
+		case handed || o.n.store.Trees().Root(p) == 0:
+			drop = append(drop, p)
+		case now.Sub(since) > o.n.cfg.TombstoneGrace/2:
+			o.log.Warn("dropping a partition never handed off: its replicas were unreachable for half the tombstone grace", "partition", p)
+			drop = append(drop, p)
+		default:
+			for _, r := range v.Ring.Preference(p) {
+				if r != o.n.cfg.ID && o.n.members.Alive(r) {
+					replicas[p] = append(replicas[p], r)
+					byReplica[r] = append(byReplica[r], p)
+				}
+			}
+		}
+	}
+	synced := map[int]int{}
+	for _, r := range slices.Sorted(maps.Keys(byReplica)) {
+		for _, p := range o.syncWith(ctx, r, byReplica[r], false) {
+			synced[p]++
+		}
+	}
+	for p, rs := range replicas {
+		if len(rs) > 0 && synced[p] == len(rs) {
+			drop = append(drop, p)
+		}
+	}
+	for _, p := range drop {
+		if err := o.drop(p); err != nil {
+			o.log.Error("cannot drop a partition", "partition", p, "err", err)
+			return
+		}
+		o.log.Info("dropped a partition this node no longer replicates", "partition", p)
+	}
+}
+
 // syncWith makes this node and peer agree on each partition of parts:
 // partitions whose roots already agree cost nothing more, the others an
 // anti-entropy exchange each. It returns the partitions now in sync. A
@@ -237,14 +302,10 @@ func (o *ownership) update(p int, fn func(*Transfer)) {
 	}
 }
 
-// allEmpty reports that every one of ids says it holds no data.
-func allEmpty(doc ring.Doc, ids []string) bool {
-	for _, id := range ids {
-		if m, ok := doc.Members[id]; !ok || !m.Empty {
-			return false
-		}
-	}
-	return true
+// isEmpty reports that member id says it holds no data.
+func isEmpty(doc ring.Doc, id string) bool {
+	m, ok := doc.Members[id]
+	return ok && m.Empty
 }
 
 func without(nodes []string, self string) []string {
