@@ -200,46 +200,46 @@ func TestRefusesWhatItDoesNotReplicate(t *testing.T) {
 // tombstone from being reaped while the change is pending, so it never
 // syncs the deleted value back after the commit.
 func TestReaperCountsPendingOwners(t *testing.T) {
-	c := nodetest.Start(t, 4, nodetest.Options{Tune: func(cfg *node.Config) {
+	c := nodetest.Start(t, 5, nodetest.Options{Tune: func(cfg *node.Config) {
 		cfg.DisableHintedHandoff = true
 		cfg.DisableAntiEntropy = true
 		cfg.TombstoneGrace = time.Millisecond
 	}})
 	ctx := ctxT(t)
-	cl := c.Client("n1", "n2", "n3", "n4")
+	cl := c.Client("n1", "n2", "n3", "n4", "n5")
 	writeKeys(ctx, t, cl, "pend", 300, client.WithLevel(client.All))
-	// n5 can pull only the partitions that do not need both n1 and n2:
-	// it holds some and stays joining.
-	c.Faults.Cut("n5", "n1", nodetest.Refuse)
-	c.Faults.Cut("n5", "n2", nodetest.Refuse)
-	i5 := c.Add()
+	// n6 can pull only the partitions n1 and n2 do not both replicate: it
+	// holds some and stays joining.
+	c.Faults.Cut("n6", "n1", nodetest.Refuse)
+	c.Faults.Cut("n6", "n2", nodetest.Refuse)
+	c.Add()
 	var key string
 	nodetest.Eventually(t, 30*time.Second, func() error {
-		n5 := c.Node("n5")
-		tgt := n5.Membership().Target()
+		n6 := c.Node("n6")
+		tgt := n6.Membership().Target()
 		held := map[int]bool{}
 		for p := range tgt.Config().Partitions {
 			held[p] = true
 		}
-		for _, tr := range n5.Transfers() {
+		for _, tr := range n6.Transfers() {
 			held[tr.Partition] = false
 		}
 		for _, k := range keysOf("pend", 300) {
 			p := tgt.Partition([]byte(k))
-			if tgt.IsReplica(p, "n5") && held[p] {
-				if _, found, _ := n5.Store().Get([]byte(k)); found {
+			if tgt.IsReplica(p, "n6") && held[p] {
+				if _, found, _ := n6.Store().Get([]byte(k)); found {
 					key = k
 					return nil
 				}
 			}
 		}
-		return errors.New("n5 holds no key yet")
+		return errors.New("n6 holds no key yet")
 	})
-	if st := c.Node("n1").Membership().Doc().StateOf("n5"); st != ring.StateJoining {
-		t.Fatalf("n5 is %v, want joining", st)
+	if st := c.Node("n1").Membership().Doc().StateOf("n6"); st != ring.StateJoining {
+		t.Fatalf("n6 is %v, want joining", st)
 	}
-	// n5 misses the delete.
-	c.Faults.Isolate("n5", c.IDs(), nodetest.Refuse)
+	// n6 misses the delete.
+	c.Faults.Isolate("n6", c.IDs(), nodetest.Refuse)
 	got, err := cl.Get(ctx, []byte(key))
 	if err != nil {
 		t.Fatal(err)
@@ -248,27 +248,26 @@ func TestReaperCountsPendingOwners(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		c.Repair(ctx) // the replicas agree; n5 is an owner they cannot reach
+		c.Repair(ctx) // the replicas agree; n6 is an owner they cannot reach
 	}
 	for _, id := range c.Preference([]byte(key)) {
 		if clk, found, _ := c.Node(id).Store().Get([]byte(key)); !found || !clk.AllTombstones() {
-			t.Fatalf("replica %s reaped the tombstone (or holds %v) while joiner n5 had not seen it", id, live(clk))
+			t.Fatalf("replica %s reaped the tombstone (or holds %v) while joiner n6 had not seen it", id, live(clk))
 		}
 	}
 	c.Faults.Heal()
-	c.WaitRing(60*time.Second, "n1", "n2", "n3", "n4", "n5")
+	c.WaitRing(60*time.Second, "n1", "n2", "n3", "n4", "n5", "n6")
 	for range 3 {
 		c.Repair(ctx)
 	}
 	if _, err := c.Client().Get(ctx, []byte(key), client.WithLevel(client.All)); !errors.Is(err, client.ErrNotFound) {
-		t.Fatalf("deleted key %s after n5 joined: %v, want not found", key, err)
+		t.Fatalf("deleted key %s after n6 joined: %v, want not found", key, err)
 	}
 	for _, n := range c.Nodes {
 		if clk, _, _ := n.Store().Get([]byte(key)); len(clk.Live()) > 0 {
 			t.Fatalf("%s holds the deleted value again: %v", n.ID(), live(clk))
 		}
 	}
-	_ = i5
 }
 
 // TestDeadJoinerDoesNotBlock (issue 13, finding 1): a joiner that dies
