@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The README's tour is a test: every ```sh block between the markers below
+// runs, in order, in one `bash -euo pipefail` session from the repository
+// root, against real processes on the tour's fixed ports.
+const (
+	tourStart = "<!-- tour -->"
+	tourEnd   = "<!-- /tour -->"
+)
+
+// tourPorts are the ports the tour's commands use (demo and servers). No
+// other test in the repository listens on them.
+var tourPorts = []int{7101, 7102, 7103, 7201, 7202, 7203}
+
+// tourScript extracts the tour's shell blocks from the README text.
+func tourScript(readme string) (string, error) {
+	var blocks []string
+	rest := readme
+	for {
+		i := strings.Index(rest, tourStart)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(tourStart):]
+		j := strings.Index(rest, tourEnd)
+		if j < 0 {
+			return "", fmt.Errorf("%s without %s", tourStart, tourEnd)
+		}
+		section := rest[:j]
+		rest = rest[j+len(tourEnd):]
+		lines := strings.Split(section, "\n")
+		var block []string
+		in := false
+		for _, l := range lines {
+			switch {
+			case !in && strings.TrimSpace(l) == "```sh":
+				in, block = true, nil
+			case in && strings.TrimSpace(l) == "```":
+				in = false
+				blocks = append(blocks, strings.Join(block, "\n"))
+			case in:
+				block = append(block, l)
+			}
+		}
+		if in {
+			return "", errors.New("unterminated ```sh block in the tour")
+		}
+	}
+	if len(blocks) == 0 {
+		return "", fmt.Errorf("no ```sh blocks between %s and %s", tourStart, tourEnd)
+	}
+	return strings.Join(blocks, "\n") + "\n", nil
+}
+
+func TestTourScriptExtraction(t *testing.T) {
+	md := "intro\n```sh\nnot me\n```\n" + tourStart + "\ntext\n```sh\na\nb\n```\n```go\nno\n```\nmore\n```sh\nc\n```\n" + tourEnd + "\n```sh\nnot me either\n```\n"
+	got, err := tourScript(md)
+	if err != nil || got != "a\nb\nc\n" {
+		t.Fatalf("tourScript = %q, %v", got, err)
+	}
+	if _, err := tourScript("no markers"); err == nil {
+		t.Fatal("a README without the markers gave a script")
+	}
+}
+
+// TestReadmeTour runs the README's tour and checks the outcomes it
+// promises.
+func TestReadmeTour(t *testing.T) {
+	needBinary(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("the tour needs bash")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := tourScript(string(readme))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tourPorts {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("the tour's port %d is taken (a demo or server still running?): %v", p, err)
+		}
+		l.Close()
+	}
+	// The tour builds ./quorumkv in the repository root; leave no binary
+	// behind that was not there before.
+	bin := filepath.Join(root, "quorumkv")
+	if _, err := os.Stat(bin); errors.Is(err, os.ErrNotExist) {
+		t.Cleanup(func() { os.Remove(bin) })
+	}
+
+	// mktemp -d and the demo's data land in tmp; its logs are shown on failure.
+	tmp := t.TempDir()
+	outPath := filepath.Join(tmp, "tour.out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = root
+	cmd.Env = append(tourEnv(), "TMPDIR="+tmp)
+	// The output goes to a file, not a pipe: background servers inherit it
+	// and would hold a pipe open after bash exits.
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group: everything the script starts dies with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runErr := cmd.Wait()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	got, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	output := string(got)
+	t.Logf("tour took %v", time.Since(start).Round(time.Millisecond))
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+	}
+	if runErr != nil {
+		fail("the tour failed: %v", runErr)
+	}
+	for _, want := range []struct{ what, re string }{
+		{"ring wait prints a healthy ring", `3 up, 0 down, 0 joining, 0 leaving — healthy`},
+		{"the first put", `(?m)^ok\s+2/2 replicas acknowledged`},
+		{"the first get", `(?m)^value\s+hello$`},
+		{"ring endpoints", `(?m)^partition\s+\d+\n(replica 1\s+n\d\s+127\.0\.0\.1:710\d)`},
+		{"two siblings", `(?m)^sibling 1\s+(hola|bonjour)\nsibling 2\s+(hola|bonjour)\n`},
+		{"the resolved value", `(?m)^value\s+hello, resolved$`},
+		{"a put at ALL", `(?m)^ok\s+3/3 replicas acknowledged`},
+		{"a missing key", `(?m)^Error: key "no-such-key": key not found\nexit 4$`},
+		{"the QUORUM get with n3 dead", `(?m)^value\s+v2$`},
+		{"the ALL get with n3 dead", `(?m)^Error: read unavailable: 3 replicas required, 2 answered\nexit 3$`},
+		{"hints for n3", `(?m)^[1-9]\d* hints pending$`},
+	} {
+		if !regexp.MustCompile(want.re).MatchString(output) {
+			fail("the output lacks %s (%s)", want.what, want.re)
+		}
+	}
+	if strings.Count(output, "— healthy") < 3 {
+		fail("want a healthy verdict from each ring wait and ring status, got %d", strings.Count(output, "— healthy"))
+	}
+	if s := regexp.MustCompile(`(?m)^sibling 1\s+(\w+)\nsibling 2\s+(\w+)\n`).FindStringSubmatch(output); s != nil && s[1] == s[2] {
+		fail("the siblings are the same value: %v", s[1:])
+	}
+	if t.Failed() {
+		t.Logf("script:\n%s", script)
+		t.Logf("output:\n%s", output)
+		logs, _ := filepath.Glob(filepath.Join(tmp, "*", "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", l, b)
+		}
+	}
+}
+
+// tourEnv is the test's environment without QUORUMKV_ variables, as a
+// fresh shell would have it.
+func tourEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envPrefix) && !strings.HasPrefix(kv, "TMPDIR=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
