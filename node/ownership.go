@@ -184,13 +184,20 @@ func (o *ownership) step(ctx context.Context) bool {
 		case inCur && !inTgt:
 			lose = append(lose, p)
 		case !inCur && !inTgt && o.holdsAny(p):
+			// It refuses p's writes from now on: what it has is no
+			// longer current (should p come back, it is pulled again).
+			o.set(p, false, false)
 			lost = append(lost, p)
 		}
 		if inTgt && !o.isOwned(p) {
 			gain = append(gain, p)
 		}
 	}
-	o.release(ctx, v, lost)
+	if !v.Changing() {
+		// Only once the ring is stable: while a change is in progress its
+		// target may still move back to a ring that gives p to this node.
+		o.release(ctx, v, lost)
+	}
 	pulled := o.pull(ctx, doc, v, gain)
 	handed := o.handOff(ctx, v, ch, lose)
 	if err := o.flush(); err != nil {
@@ -200,8 +207,12 @@ func (o *ownership) step(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return true
 	}
+	// Readiness always speaks of the change this node sees now: when it is
+	// not ready for that one, it withdraws any earlier claim.
 	if pulled && handed && slices.Contains(ch.MustBeReady(), self) {
 		m.SetReady(ch.Epoch, ch.Signature())
+	} else {
+		m.SetReady(0, "")
 	}
 	m.SetEmpty(o.n.store.Empty())
 	o.commit()
