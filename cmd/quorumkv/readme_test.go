@@ -27,6 +27,18 @@ const (
 // other test in the repository listens on them.
 var tourPorts = []int{7101, 7102, 7103, 7201, 7202, 7203}
 
+// needTourPorts fails the test when one of the tour's ports is taken.
+func needTourPorts(t *testing.T) {
+	t.Helper()
+	for _, p := range tourPorts {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("the tour's port %d is taken (a demo or server still running?): %v", p, err)
+		}
+		l.Close()
+	}
+}
+
 // tourScript extracts the tour's shell blocks from the README text.
 func tourScript(readme string) (string, error) {
 	var blocks []string
@@ -97,13 +109,7 @@ func TestReadmeTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range tourPorts {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			t.Fatalf("the tour's port %d is taken (a demo or server still running?): %v", p, err)
-		}
-		l.Close()
-	}
+	needTourPorts(t)
 	// The tour builds ./quorumkv in the repository root; leave no binary
 	// behind that was not there before.
 	bin := filepath.Join(root, "quorumkv")

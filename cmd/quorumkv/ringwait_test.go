@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,5 +155,64 @@ func TestRingWaitProcess(t *testing.T) {
 	out, code = pc.cli("ring", "wait", "--members", "2", "--endpoints", pc.procs[0].listen, "--timeout", "30s")
 	if code != 0 || !strings.Contains(out, "2 up, 1 down") {
 		t.Fatalf("ring wait --members 2 with n3 dead exited %d: %s", code, out)
+	}
+}
+
+// TestRingWaitDemo: the demo prints its endpoints only once its ring is
+// ready, so `ring wait` is satisfied at once and a QUORUM put works.
+func TestRingWaitDemo(t *testing.T) {
+	needBinary(t)
+	needTourPorts(t) // the demo's fixed ports
+	cmd := exec.Command(binary, "demo")
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	timeout := time.After(60 * time.Second)
+	for ready := false; !ready; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the demo ended before serving: %s", stderr.String())
+			}
+			ready = strings.HasPrefix(l, "serving until interrupted")
+		case <-timeout:
+			t.Fatalf("the demo did not serve within 60s: %s", stderr.String())
+		}
+	}
+	pc := &procCluster{t: t}
+	if out, code := pc.cli("ring", "wait", "--members", "3", "--timeout", "300ms"); code != 0 {
+		t.Fatalf("ring wait right after the demo printed its endpoints exited %d: %s", code, out)
+	}
+	if out, code := pc.cli("put", "k", "v"); code != 0 {
+		t.Fatalf("put exited %d: %s", code, out)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	for l := range lines {
+		if l == "stopping" {
+			break
+		}
+	}
+	go func() {
+		for range lines { // until the pipe closes
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the demo after SIGTERM: %v: %s", err, stderr.String())
 	}
 }
