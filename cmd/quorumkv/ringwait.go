@@ -26,7 +26,7 @@ func newRingWaitCmd() *cobra.Command {
 	var cf clientFlags
 	var members int
 	cmd := &cobra.Command{
-		Use:   "wait [--members N] [--timeout D]",
+		Use:   "wait",
 		Short: "Wait until the ring is ready: N valid members up, one epoch, no transfers",
 		Long: `Wait until the ring has at least N valid members that are up, every up member
 reports the same ring epoch and no member is moving partitions. Exits 0 then
