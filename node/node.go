@@ -143,6 +143,7 @@ func (n *Node) start() (err error) {
 		return err
 	}
 	n.members.OnChange(n.own.kick)
+	n.members.OnChange(func() { n.transport.pipes.revive(n.members.Alive) })
 	n.serve()
 	n.startLoops()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -147,6 +148,18 @@ func (ps *pipes) peer(node string) (*pipe, error) {
 	return p, nil
 }
 
+// revive ends the dial back-off of the pipes to the nodes alive reports
+// up (gossip saw them come back).
+func (ps *pipes) revive(alive func(string) bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for node, p := range ps.peers {
+		if alive(node) {
+			p.revived.Store(true)
+		}
+	}
+}
+
 func (ps *pipes) close() {
 	ps.mu.Lock()
 	select {
@@ -172,6 +185,9 @@ type pipe struct {
 	redialAt  time.Time // no dial before this, after a failed one
 	redialGap time.Duration
 	dialErr   error
+	// revived is set when gossip sees the peer alive again: the next
+	// operation dials at once instead of waiting out the back-off.
+	revived atomic.Bool
 }
 
 // run sends what is queued until the transport closes: reads at once, in
@@ -378,6 +394,9 @@ func (p *pipe) stream() (*pipeStream, error) {
 		p.backOff(now, fmt.Errorf("%w: node %s closed the pipe without answering", coordinator.ErrUnreachable, p.node))
 	}
 	p.cur = nil
+	if p.revived.Swap(false) {
+		p.redialAt, p.redialGap = time.Time{}, 0
+	}
 	if now.Before(p.redialAt) {
 		return nil, p.dialErr
 	}
