@@ -99,7 +99,7 @@ func statusFromProto(resp *api.RingStatusResponse) statusOutput {
 
 // verdict is the one line under the status table, like riak-admin's.
 func verdict(members []memberOutput, n, transfers int) string {
-	var up, down, joining, leaving, valid int
+	var up, down, joining, leaving, valid, parked, downInRing int
 	for _, m := range members {
 		if m.Status == "up" {
 			up++
@@ -113,23 +113,33 @@ func verdict(members []memberOutput, n, transfers int) string {
 			leaving++
 		case "valid":
 			valid++
+		case "parked":
+			parked++
+		}
+		if m.Status != "up" && (m.State == "valid" || m.State == "leaving") {
+			downInRing++
 		}
 	}
 	line := fmt.Sprintf("%d up, %d down, %d joining, %d leaving", up, down, joining, leaving)
+	if parked > 0 {
+		line += fmt.Sprintf(", %d parked", parked)
+	}
 	if transfers > 0 {
 		line += fmt.Sprintf(", %d partitions moving", transfers)
 	}
 	inRing := valid + leaving
+	// Health is the ring's: joiners (parked or not) that are down hold no
+	// partition yet.
 	switch {
 	case len(members) == 0:
 		return "no members"
 	case inRing < n:
 		return line + fmt.Sprintf(" — under-replicated: %d members for %d replicas", inRing, n)
-	case down == 0 && joining+leaving == 0:
+	case downInRing == 0 && joining+leaving == 0:
 		return line + " — healthy"
-	case down == 0:
+	case downInRing == 0:
 		return line + " — rebalancing"
-	case down < n/2+1 && down < n:
+	case downInRing < n/2+1 && downInRing < n:
 		return line + " — degraded: QUORUM works, ALL fails for keys on down nodes"
 	default:
 		return line + " — unavailable: QUORUM fails for keys on down nodes"

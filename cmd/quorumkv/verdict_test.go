@@ -28,6 +28,8 @@ func TestVerdict(t *testing.T) {
 		{members("up/valid", "up/valid", "up/valid", "up/leaving"), 0, "4 up, 0 down, 0 joining, 1 leaving — rebalancing"},
 		{members("up/valid", "up/valid"), 0, "2 up, 0 down, 0 joining, 0 leaving — under-replicated: 2 members for 3 replicas"},
 		{members("up/valid", "up/joining", "up/joining"), 5, "3 up, 0 down, 2 joining, 0 leaving, 5 partitions moving — under-replicated: 1 members for 3 replicas"},
+		{members("up/valid", "up/valid", "up/valid", "down/parked"), 0, "3 up, 1 down, 0 joining, 0 leaving, 1 parked — healthy"},
+		{members("up/valid", "up/valid", "up/valid", "down/joining"), 0, "3 up, 1 down, 1 joining, 0 leaving — rebalancing"},
 		{nil, 0, "no members"},
 	} {
 		if got := verdict(tc.members, 3, tc.transfers); got != tc.want {
