@@ -310,3 +310,65 @@ func TestDeadJoinerDoesNotBlock(t *testing.T) {
 		t.Fatalf("n4, taken up again, finds %d of 200 keys at ONE", got)
 	}
 }
+
+// TestAppliesReachPendingReplicas: a replica that takes a write from a
+// sender whose picture of the ring change differs from its own (a
+// coordinator that has not heard of a joiner yet) passes the write on to
+// the node gaining the partition, so the write reaches the new replica
+// even though its coordinator never sent it there.
+func TestAppliesReachPendingReplicas(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	ctx := ctxT(t)
+	src := "src"
+	if _, err := c.Client().Put(ctx, []byte(src), []byte("forwarded"), client.WithLevel(client.All)); err != nil {
+		t.Fatal(err)
+	}
+	clk, _, err := c.Node("n1").Store().Get([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// n4 can pull from n3 only: it stays joining, taking writes for the
+	// partitions it gains.
+	c.Faults.CutAfter("n4", "n1", 0)
+	c.Faults.CutAfter("n4", "n2", 0)
+	c.Add()
+	var key string
+	nodetest.Eventually(t, 10*time.Second, func() error {
+		v := c.Node("n1").Membership().View()
+		if !v.Changing() {
+			return errors.New("n1 has not seen n4 join yet")
+		}
+		for i := range 10000 {
+			k := fmt.Sprintf("fwd-%d", i)
+			p := v.Ring.Partition([]byte(k))
+			if v.Ring.IsReplica(p, "n1") && v.Target.IsReplica(p, "n4") {
+				key = k
+				return nil
+			}
+		}
+		return errors.New("no key n1 replicates and n4 gains")
+	})
+	stream, err := api.NewReplicaClient(grpcConn(t, c.Node("n1").Addr())).Pipe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &api.PipeRequest{Id: 1, From: "stale-coordinator", Epoch: 1, Target: "a ring without n4",
+		Applies: []*api.ApplyRequest{{Key: []byte(key), Clock: clk.Marshal()}}}
+	if err := stream.Send(req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || len(resp.GetErrors()) > 0 && resp.GetErrors()[0] != "" {
+		t.Fatalf("n1 did not take the apply: %v %v", resp, err)
+	}
+	_ = stream.CloseSend()
+	nodetest.Eventually(t, 10*time.Second, func() error {
+		if _, found, _ := c.Node("n4").Store().Get([]byte(key)); !found {
+			return errors.New("n4 has not received the forwarded write")
+		}
+		return nil
+	})
+	if st := c.Node("n1").Membership().Doc().StateOf("n4"); st != ring.StateJoining {
+		t.Fatalf("n4 is %v; the test needs it joining", st)
+	}
+}
