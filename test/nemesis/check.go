@@ -18,11 +18,7 @@ import (
 // readAll reads every key at ALL through a client that knows every node and
 // judges each one. A key whose read keeps failing is reported in failed.
 func readAll(ctx context.Context, c *cluster, m *model, keys []string, timeout time.Duration) (v verdict, failed []string, err error) {
-	var eps []string
-	for i := range c.procs {
-		eps = append(eps, c.net.grpcAddr(i))
-	}
-	cl, err := client.New(eps, client.WithAttemptTimeout(timeout), client.WithDialOptions(fastReconnect()))
+	cl, err := client.New(c.memberAddrs(), client.WithAttemptTimeout(timeout), client.WithDialOptions(fastReconnect()))
 	if err != nil {
 		return v, nil, err
 	}
@@ -108,13 +104,16 @@ func (o offlineReport) agree() bool {
 	return true
 }
 
-// checkOffline opens every stopped node's data directory with the replica
-// package, judges each key's local copy on every replica that should hold
-// it, compares the copies, and compares the Merkle roots of every partition
-// across the replicas of its preference list.
+// checkOffline opens every stopped member's data directory with the
+// replica package, judges each key's local copy on every replica that
+// should hold it (the placement of the final members), compares the copies,
+// and compares the Merkle roots of every partition across the replicas of
+// its preference list. Spare slots (nodes that left, with what they held
+// then) are not read.
 func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int) (offlineReport, error) {
 	var rep offlineReport
-	placement, err := ring.Build(ring.ClusterConfig{Partitions: partitions, Replicas: replicas}, c.ids())
+	members := c.memberSlots()
+	placement, err := ring.Build(ring.ClusterConfig{Partitions: partitions, Replicas: replicas}, c.idsOf(members))
 	if err != nil {
 		return rep, err
 	}
@@ -125,7 +124,8 @@ func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int)
 			_ = s.Close()
 		}
 	}()
-	for _, p := range c.procs {
+	for _, i := range members {
+		p := c.procs[i]
 		s, err := replica.Open(replica.Config{NodeID: p.id, Dir: p.dataDir, Partition: placement.Partition, Logger: quiet})
 		if err != nil {
 			rep.Replicas = append(rep.Replicas, ReplicaReport{Node: p.id, Error: err.Error()})
@@ -188,6 +188,6 @@ func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int)
 			}
 		}
 	}
-	rep.RootsEqual = rep.RootMismatches == 0 && len(stores) == len(c.procs)
+	rep.RootsEqual = rep.RootMismatches == 0 && len(stores) == len(members)
 	return rep, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,9 +16,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/ring"
@@ -34,6 +38,10 @@ type proc struct {
 	exited chan struct{}
 	paused bool
 	offset time.Duration // clock offset it runs with
+	// member: the harness counts the slot as a ring member (started as
+	// one, or joining, or down in a fault); false: a spare slot (never
+	// started, or out of the ring after a leave or a remove).
+	member bool
 
 	// kv is a client pinned to this node alone (no key routing, no
 	// failover): the harness must know which node each request went to.
@@ -52,13 +60,34 @@ func (p *proc) isPaused() bool {
 	return p.paused
 }
 
+func (p *proc) isMember() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.member
+}
+
+func (p *proc) setMember(m bool) {
+	p.mu.Lock()
+	p.member = m
+	p.mu.Unlock()
+}
+
+// hasData reports whether the slot's data directory holds anything (a
+// node that left keeps it).
+func (p *proc) hasData() bool {
+	ents, err := os.ReadDir(p.dataDir)
+	return err == nil && len(ents) > 0
+}
+
 type cluster struct {
 	net     *network
 	binary  string
 	dir     string
 	testBug string
 	extra   []string // extra server flags
-	procs   []*proc
+	// partitions and replicas are the cluster constants every server gets.
+	partitions, replicas int
+	procs                []*proc
 	// routed is a client as users make it: every node as an endpoint, key
 	// routing and failover on.
 	routed *client.Client
@@ -76,8 +105,8 @@ func fastReconnect() grpc.DialOption {
 	})
 }
 
-func newCluster(net *network, binary, dir, testBug string, extra []string, attempt time.Duration, logf func(string, ...any)) (*cluster, error) {
-	c := &cluster{net: net, binary: binary, dir: dir, testBug: testBug, extra: extra, logf: logf}
+func newCluster(net *network, binary, dir, testBug string, extra []string, partitions, replicas int, attempt time.Duration, logf func(string, ...any)) (*cluster, error) {
+	c := &cluster{net: net, binary: binary, dir: dir, testBug: testBug, extra: extra, partitions: partitions, replicas: replicas, logf: logf}
 	for i := range net.nodes {
 		p := &proc{
 			i: i, id: fmt.Sprintf("n%d", i+1),
@@ -112,21 +141,75 @@ func (c *cluster) ids() []string {
 	return out
 }
 
+// memberSlots are the slots the harness counts as ring members.
+func (c *cluster) memberSlots() []int {
+	var out []int
+	for i, p := range c.procs {
+		if p.isMember() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// spareSlots are the slots out of the ring.
+func (c *cluster) spareSlots() []int {
+	var out []int
+	for i, p := range c.procs {
+		if !p.isMember() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// memberIDs are the ids of slots, sorted.
+func (c *cluster) idsOf(slots []int) []string {
+	out := make([]string, 0, len(slots))
+	for _, i := range slots {
+		out = append(out, c.procs[i].id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (c *cluster) memberIDs() []string { return c.idsOf(c.memberSlots()) }
+
+// memberAddrs are the gRPC addresses of the member slots.
+func (c *cluster) memberAddrs() []string {
+	var out []string
+	for _, i := range c.memberSlots() {
+		out = append(out, c.net.grpcAddr(i))
+	}
+	return out
+}
+
 func (c *cluster) args(i int, offset time.Duration, first bool) []string {
 	p := c.procs[i]
 	args := []string{"server", "--id", p.id, "--data", p.dataDir,
 		"--listen", c.net.grpcAddr(i), "--gossip", c.net.gossipAddr(i),
 		"--gossip-profile", "local", "--log-level", "info"}
+	// A first start joins n1; a later one every running member (a spare
+	// slot's address has no process behind it), or every slot when none
+	// runs.
 	var join []string
-	for j := range c.procs {
-		if j == i || (first && j > 0) {
+	for j, q := range c.procs {
+		if j == i || (first && j > 0) || (!first && !(q.isMember() && q.running())) {
 			continue
 		}
 		join = append(join, c.net.gossipAddr(j))
 	}
+	if len(join) == 0 && !first {
+		for j := range c.procs {
+			if j != i {
+				join = append(join, c.net.gossipAddr(j))
+			}
+		}
+	}
 	if len(join) > 0 && !(first && i == 0) {
 		args = append(args, "--join", strings.Join(join, ","))
 	}
+	args = append(args, "--partitions", strconv.Itoa(c.partitions), "--replicas", strconv.Itoa(c.replicas))
 	if offset != 0 {
 		args = append(args, "--clock-offset", offset.String())
 	}
@@ -305,11 +388,23 @@ func (c *cluster) closeClients() {
 	}
 }
 
-// ringHealthy reports nil when every running, unpaused node sees every node
-// up and valid: a member still joining owns nothing yet, so a fault that
+// ringHealthy reports nil when the ring is settled on the member slots
+// (ringSettled): a member still joining owns nothing yet, so a fault that
 // takes down the only valid member would leave no quorum at all.
 func (c *cluster) ringHealthy(ctx context.Context) error {
-	for i, p := range c.procs {
+	return c.ringSettled(ctx, c.memberSlots())
+}
+
+// ringSettled reports nil when every slot of members runs unpaused and
+// lists exactly members, each up and valid, reports the same ring epoch and
+// pulls no partition. Other slots are not asked (a leaving node still
+// runs).
+func (c *cluster) ringSettled(ctx context.Context, members []int) error {
+	want := c.idsOf(members)
+	var epoch uint64
+	var epochOf string
+	for _, i := range members {
+		p := c.procs[i]
 		if !p.running() || p.isPaused() {
 			return fmt.Errorf("%s is not running", p.id)
 		}
@@ -317,33 +412,65 @@ func (c *cluster) ringHealthy(ctx context.Context) error {
 		st, err := p.kv.RingStatus(cctx)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("ring status on %s: %w", c.procs[i].id, err)
+			return fmt.Errorf("ring status on %s: %w", p.id, err)
 		}
-		up := 0
+		var listed []string
 		for _, m := range st.GetMembers() {
-			if m.GetUp() {
-				up++
+			listed = append(listed, m.GetId())
+			if !m.GetUp() {
+				return fmt.Errorf("%s sees %s down", p.id, m.GetId())
 			}
 			if m.GetState() != ring.StateValid.String() {
 				return fmt.Errorf("%s sees %s %s", p.id, m.GetId(), m.GetState())
 			}
 		}
-		if len(st.GetMembers()) != len(c.procs) || up != len(c.procs) {
-			return fmt.Errorf("%s sees %d members, %d up", p.id, len(st.GetMembers()), up)
+		slices.Sort(listed)
+		if !slices.Equal(listed, want) {
+			return fmt.Errorf("%s lists %v, want %v", p.id, listed, want)
+		}
+		if epochOf == "" {
+			epoch, epochOf = st.GetEpoch(), p.id
+		} else if st.GetEpoch() != epoch {
+			return fmt.Errorf("epochs differ: %s at %d, %s at %d", epochOf, epoch, p.id, st.GetEpoch())
+		}
+		cctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		tr, err := p.kv.Transfers(cctx)
+		cancel()
+		if err != nil && errCode(err) != codes.Unimplemented {
+			return fmt.Errorf("transfers on %s: %w", p.id, err)
+		}
+		if n := len(tr.GetTransfers()); n > 0 {
+			t := tr.GetTransfers()[0]
+			return fmt.Errorf("%s is pulling %d partitions (partition %d %s from %v)", p.id, n, t.GetPartition(), t.GetState(), t.GetSources())
 		}
 	}
 	return nil
 }
 
 func (c *cluster) waitRing(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	return c.waitSettled(ctx, nil, timeout)
+}
+
+// waitSettled waits until ringSettled holds for members (nil: the member
+// slots as they are at each look).
+func (c *cluster) waitSettled(ctx context.Context, members []int, timeout time.Duration) error {
+	t0 := time.Now()
+	deadline, report := t0.Add(timeout), t0.Add(5*time.Second)
 	for {
-		err := c.ringHealthy(ctx)
+		ms := members
+		if ms == nil {
+			ms = c.memberSlots()
+		}
+		err := c.ringSettled(ctx, ms)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("ring not healthy after %v: %w", timeout, err)
+			return fmt.Errorf("ring not settled after %v: %w", timeout, err)
+		}
+		if timeout > 10*time.Second && time.Now().After(report) {
+			c.logf("waiting %.0fs for the ring to settle on %v: %v", time.Since(t0).Seconds(), c.idsOf(ms), err)
+			report = time.Now().Add(5 * time.Second)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -374,13 +501,14 @@ func (c *cluster) hints(ctx context.Context) (map[string]map[string]uint64, uint
 	return out, total, errors.Join(errs...)
 }
 
-// repairRound runs an anti-entropy round on every node at once (what
+// repairRound runs an anti-entropy round on every member at once (what
 // `quorumkv repair` does).
 func (c *cluster) repairRound(ctx context.Context) (repaired, errs uint64, truncated bool, err error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var all []error
-	for _, p := range c.procs {
+	for _, i := range c.memberSlots() {
+		p := c.procs[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -399,4 +527,17 @@ func (c *cluster) repairRound(ctx context.Context) (repaired, errs uint64, trunc
 	}
 	wg.Wait()
 	return repaired, errs, truncated, errors.Join(all...)
+}
+
+// errCode is the gRPC code of a node's answer (codes.Unknown when err is
+// not one).
+func errCode(err error) codes.Code {
+	var se *client.ServerError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code()
+	}
+	return codes.Unknown
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,20 +24,37 @@ const (
 	FaultSkew      = "skew"      // restart with --clock-offset, then without
 	FaultHintKill  = "hintkill"  // isolate a node, SIGKILL the node holding its hints, heal, restart
 	FaultWipe      = "wipe"      // SIGKILL, remove the data directory, restart (a lost disk)
+
+	// Membership changes (membership.go): each lasts until the ring has
+	// settled again.
+	FaultJoin   = "join"   // start a spare slot: a new node joins (a reused slot's old data is wiped first)
+	FaultLeave  = "leave"  // ring leave of a member, wait until it is removed, stop it: its slot becomes a spare that keeps its data
+	FaultRemove = "remove" // SIGKILL a member, ring remove, wait until it is removed, wipe its disk, restart it: it rejoins
+	FaultRejoin = "rejoin" // restart a node that left on its old data dir: it rejoins as a fresh joiner
 )
 
 // DefaultFaults are the kinds the nemesis draws from unless told otherwise.
 var DefaultFaults = []string{FaultIsolate, FaultPartition, FaultOneWay, FaultKill, FaultPause, FaultSkew, FaultHintKill}
 
+// MembershipFaults change the ring; they need 5 nodes (Config.Nodes) and
+// a spare slot to join.
+var MembershipFaults = []string{FaultJoin, FaultLeave, FaultRemove, FaultRejoin}
+
 // AllFaults are every kind the nemesis knows.
-var AllFaults = append(slices.Clone(DefaultFaults), FaultWipe)
+var AllFaults = append(append(slices.Clone(DefaultFaults), FaultWipe), MembershipFaults...)
+
+func isMembership(kind string) bool { return slices.Contains(MembershipFaults, kind) }
 
 // DefaultSkews are the clock offsets of a skew fault (below the default hint
 // window, so they change no hint's fate); ExtremeSkews add offsets beyond the
 // default tombstone grace.
+// ShortGraceSkews are the offsets of the short-grace profile: well below
+// the margin between its tombstone grace and its hints' max age (half the
+// grace), since larger jumps are documented as unsafe there.
 var (
-	DefaultSkews = []time.Duration{-2 * time.Hour, -10 * time.Minute, -30 * time.Second, 30 * time.Second, 10 * time.Minute, 2 * time.Hour}
-	ExtremeSkews = []time.Duration{-25 * time.Hour, 25 * time.Hour}
+	DefaultSkews    = []time.Duration{-2 * time.Hour, -10 * time.Minute, -30 * time.Second, 30 * time.Second, 10 * time.Minute, 2 * time.Hour}
+	ExtremeSkews    = []time.Duration{-25 * time.Hour, 25 * time.Hour}
+	ShortGraceSkews = []time.Duration{-3 * time.Second, -time.Second, time.Second, 3 * time.Second}
 )
 
 // faultSnap is the fault in force, as operations see it when they start.
@@ -58,14 +76,33 @@ type FaultRecord struct {
 	// node did not yet see every other one up) when this one began, so it
 	// is not counted as a single-node fault for availability.
 	Unhealed bool `json:"unhealed,omitempty"`
+
+	// Membership changes: the ring epoch before and after, when an epoch
+	// change was first seen (each commit), when the ring had settled again
+	// (every member up, valid, one epoch, no transfers; HealedS too), the
+	// members afterwards, and the reads at ONE made after it settled.
+	EpochBefore  uint64    `json:"epoch_before,omitempty"`
+	EpochAfter   uint64    `json:"epoch_after,omitempty"`
+	CommittedS   []float64 `json:"committed_at_s,omitempty"`
+	SettledS     *float64  `json:"settled_at_s,omitempty"`
+	MembersAfter []string  `json:"members_after,omitempty"`
+	OneReads     int       `json:"one_reads,omitempty"`
+	OneNotFound  int       `json:"one_reads_not_found,omitempty"`
+	// Failed: the change did not settle within the bound (or could not be
+	// asked for).
+	Failed string `json:"failed,omitempty"`
 }
 
 type nemesis struct {
 	c     *cluster
-	rng   *rand.Rand
-	kinds []string
-	queue []string
-	skews []time.Duration
+	outer context.Context // the run's context: membership changes finish even when the fault phase ends
+	mem   *memberships
+	// targets restricts the nodes faults pick (nil: every member).
+	targets []int
+	rng     *rand.Rand
+	kinds   []string
+	queue   []string
+	skews   []time.Duration
 
 	interval, holdMin, holdMax time.Duration
 	settle                     time.Duration // longest wait for a whole cluster before a fault
@@ -82,9 +119,10 @@ type nemesis struct {
 	logf    func(string, ...any)
 }
 
-func newNemesis(c *cluster, seed uint64, kinds []string, skews []time.Duration, interval, holdMin, holdMax time.Duration, start time.Time, logf func(string, ...any)) *nemesis {
+func newNemesis(outer context.Context, c *cluster, seed uint64, kinds []string, skews []time.Duration, interval, holdMin, holdMax time.Duration, start time.Time, logf func(string, ...any)) *nemesis {
 	n := &nemesis{
-		c: c, rng: rand.New(rand.NewPCG(seed, 0x6e656d65)), kinds: kinds, skews: skews,
+		outer: outer,
+		c:     c, rng: rand.New(rand.NewPCG(seed, 0x6e656d65)), kinds: kinds, skews: skews,
 		interval: interval, holdMin: holdMin, holdMax: holdMax, start: start, logf: logf,
 		settle: min(5*time.Second, interval/2),
 	}
@@ -184,13 +222,32 @@ func (n *nemesis) record(r FaultRecord) {
 	n.mu.Unlock()
 }
 
-func (n *nemesis) pick() int { return n.rng.IntN(len(n.c.procs)) }
+// pick draws a member slot (among the targets, if any is a member).
+func (n *nemesis) pick() int {
+	ms := n.c.memberSlots()
+	if t := slices.DeleteFunc(slices.Clone(ms), func(i int) bool { return !slices.Contains(n.targets, i) }); len(t) > 0 {
+		ms = t
+	}
+	return ms[n.rng.IntN(len(ms))]
+}
 
-// others are every node but x.
+// others are every member but x.
 func (n *nemesis) others(x ...int) []int {
 	var out []int
-	for i := range n.c.procs {
+	for _, i := range n.c.memberSlots() {
 		if !slices.Contains(x, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// allBut are every slot but x (spares included: a network rule against a
+// spare's address is harmless).
+func (n *nemesis) allBut(x int) []int {
+	var out []int
+	for i := range n.c.procs {
+		if i != x {
 			out = append(out, i)
 		}
 	}
@@ -207,12 +264,18 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 	fail := func(err error) {
 		n.errorf("%s: %v", kind, err)
 	}
+	if isMembership(kind) {
+		n.membership(kind, &rec)
+		n.clear()
+		n.record(rec)
+		return
+	}
 	switch kind {
 	case FaultIsolate:
 		t := n.pick()
 		rec.Nodes = n.names([]int{t})
 		n.logf("nemesis t=%.1fs: isolate %s from its peers for %v", rec.AtS, rec.Nodes[0], hold.Round(time.Millisecond))
-		for _, j := range n.others(t) {
+		for _, j := range n.allBut(t) {
 			if err := net.dropIn(t, j); err != nil {
 				fail(err)
 			}
@@ -223,11 +286,13 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 		n.set(kind, []int{t}, true)
 		heal = func() error { return net.iptables(t, "-F") }
 	case FaultPartition:
-		b := n.pick()
-		o := n.others(b)
-		a, c := o[0], o[1]
+		// Two members cut from each other; every other member sees both.
+		a := n.pick()
+		o := n.others(a)
+		c := o[n.rng.IntN(len(o))]
+		a, c = min(a, c), max(a, c)
 		rec.Nodes = n.names([]int{a, c})
-		rec.Detail = fmt.Sprintf("%s and %s cut, %s sees both", n.c.procs[a].id, n.c.procs[c].id, n.c.procs[b].id)
+		rec.Detail = fmt.Sprintf("%s and %s cut, %s see both", n.c.procs[a].id, n.c.procs[c].id, strings.Join(n.names(n.others(a, c)), ","))
 		n.logf("nemesis t=%.1fs: bridge partition: %s for %v", rec.AtS, rec.Detail, hold.Round(time.Millisecond))
 		if err := net.cutPair(a, c); err != nil {
 			fail(err)
@@ -304,7 +369,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 	case FaultHintKill:
 		t := n.pick()
 		n.logf("nemesis t=%.1fs: hint holder kill: isolate %s so the others keep hints for it", rec.AtS, n.c.procs[t].id)
-		for _, j := range n.others(t) {
+		for _, j := range n.allBut(t) {
 			if err := net.dropIn(t, j); err != nil {
 				fail(err)
 			}
@@ -353,13 +418,17 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 }
 
 // healAll undoes every fault: network rules flushed, paused nodes
-// continued, dead or skewed nodes (re)started without an offset.
+// continued, dead or skewed members (re)started without an offset. Spare
+// slots stay down.
 func (c *cluster) healAll() error {
 	var errs []error
 	if err := c.net.healAll(); err != nil {
 		errs = append(errs, err)
 	}
 	for i, p := range c.procs {
+		if !p.isMember() {
+			continue
+		}
 		p.mu.Lock()
 		running, paused, off := p.cmd != nil, p.paused, p.offset
 		p.mu.Unlock()

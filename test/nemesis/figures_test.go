@@ -14,12 +14,18 @@ func TestOpFigures(t *testing.T) {
 		{node: 1, fault: iso, class: "unavailable_write", lat: time.Millisecond}, // majority failure
 		{node: 2, fault: iso, class: "unavailable_write", lat: 2 * time.Second},  // isolated, fast
 		{node: 2, fault: iso, class: "timeout", lat: 5 * time.Second},            // isolated, hung
-		{node: -1, fault: iso},                                                                  // routed
-		{node: -1, fault: quiet, class: "node_unreachable"},                                     // routed, no fault
-		{node: 0, fault: part, class: "unavailable_read"},                                       // not a single-node fault
-		{node: 0, fault: iso, class: "unavailable_write", healedDuring: true, lat: time.Second}, // spans a heal
+		{node: -1, fault: iso},                                                                      // routed
+		{node: -1, fault: quiet, class: "node_unreachable"},                                         // routed, no fault
+		{node: 0, fault: part, class: "unavailable_read"},                                           // not a single-node fault
+		{node: 0, fault: iso, class: "unavailable_write", healedDuring: true, lat: time.Second},     // spans a heal
+		{node: 1, fault: iso, class: "unavailable_read", at: 9 * time.Second, lat: 2 * time.Second}, // overlaps a commit
+		{node: 1, fault: iso, at: 12 * time.Second, lat: time.Millisecond},                          // overlaps a commit
 	}
-	n, fails, av := opFigures(ops, 5*time.Second, []string{"n1", "n2", "n3"})
+	commits := []window{{from: 10500 * time.Millisecond, to: 12 * time.Second}}
+	n, fails, av := opFigures(ops, 5*time.Second, []string{"n1", "n2", "n3"}, commits)
+	if ex := av.CommitExclusion; ex.EpochChanges != 1 || ex.Ops != 2 || ex.MajorityOps != 2 || ex.MajorityFailed != 1 {
+		t.Fatalf("commit exclusion: %+v", ex)
+	}
 	if n != len(ops) || fails["unavailable_write"] != 3 || fails["timeout"] != 1 {
 		t.Fatalf("ops %d, failures %v", n, fails)
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,8 +21,34 @@ import (
 type Config struct {
 	Seed     uint64
 	Duration time.Duration // how long workloads and faults run
-	Nodes    int
-	Binary   string // the quorumkv binary
+	Nodes    int           // ring members at the start (3 or 5)
+	// Spares are process slots beyond Nodes, out of the ring at the start;
+	// membership faults join them, and a node that left or was removed
+	// becomes one (default 1 when a membership fault is drawn, else 0).
+	Spares int
+	// MinMembers and MaxMembers bound the member count membership faults
+	// keep (defaults: max(Replicas+1, 4) and min(6, Nodes+Spares)).
+	MinMembers, MaxMembers int
+	// SettleTimeout bounds the wait for a membership change to settle, and
+	// for the ring after the final heal (default 45 s).
+	SettleTimeout time.Duration
+	// CommitBefore and CommitAfter: requests overlapping [c-CommitBefore,
+	// c+CommitAfter] of an epoch change c are left out of the availability
+	// figures (defaults 1 s and 2 s; c spans the 250 ms poll that saw it).
+	CommitBefore, CommitAfter time.Duration
+	// ShortGrace is the short-grace profile: the servers reap tombstones
+	// after TombstoneGrace (default 20 s), keep hints for HintWindow (8 s;
+	// a hint's max age is half the grace), run anti-entropy every
+	// AntiEntropyInterval (3 s), skews are ShortGraceSkews, and the delete
+	// chains pause past the grace (grace + 2 rounds) between some steps.
+	// Without it, non-zero TombstoneGrace, HintWindow and
+	// AntiEntropyInterval are passed to the servers as they are.
+	ShortGrace                                      bool
+	TombstoneGrace, HintWindow, AntiEntropyInterval time.Duration
+	// MinFaults and MinMembershipChanges fail a run with fewer faults or
+	// settled membership changes (a CI run must not pass vacuously).
+	MinFaults, MinMembershipChanges int
+	Binary                          string // the quorumkv binary
 	// Faults are the kinds drawn (DefaultFaults when empty).
 	Faults []string
 	Skews  []time.Duration // DefaultSkews when empty
@@ -30,8 +57,11 @@ type Config struct {
 	Interval, HoldMin, HoldMax time.Duration
 	FirstFault                 time.Duration // delay before the first fault
 	// Coordinators are the nodes (indexes) clients send requests to (all
-	// when empty).
+	// slots when empty).
 	Coordinators []int
+	// Targets are the nodes (indexes) faults pick from (every member when
+	// empty).
+	Targets []int
 	// Workers per workload and coordinator (each worker sends all its
 	// requests to one coordinator).
 	UniqueWorkers, SetWorkers, DeleteWorkers int
@@ -40,10 +70,13 @@ type Config struct {
 	// the totals but not in the per-side availability figures.
 	RoutedWorkers     int
 	SetKeys, SetLimit int // shared set keys, adds per key before it is replaced
-	MaxKeys           int // bound per worker
-	Think             time.Duration
-	OpTimeout         time.Duration // deadline of one client request
-	ConvergeTimeout   time.Duration // replicas must converge this soon after the final heal
+	// DeleteSteps is the length of every delete chain (0: 3 to 9, drawn
+	// per key; 2: put, delete).
+	DeleteSteps     int
+	MaxKeys         int // bound per worker
+	Think           time.Duration
+	OpTimeout       time.Duration // deadline of one client request
+	ConvergeTimeout time.Duration // replicas must converge this soon after the final heal
 	// TestBug breaks the servers on purpose (--test-bug), to show the checker bites.
 	TestBug string
 	// ServerFlags are added to every server's command line.
@@ -69,6 +102,45 @@ func (c *Config) setDefaults() {
 	if len(c.Faults) == 0 {
 		c.Faults = DefaultFaults
 	}
+	if c.Replicas == 0 {
+		c.Replicas = 3
+	}
+	membership := slices.ContainsFunc(c.Faults, isMembership)
+	if c.Spares == 0 && membership {
+		c.Spares = 1
+	}
+	if c.Spares < 0 {
+		c.Spares = 0
+	}
+	if c.MinMembers == 0 {
+		c.MinMembers = max(c.Replicas+1, 4)
+	}
+	if c.MaxMembers == 0 {
+		c.MaxMembers = min(6, c.Nodes+c.Spares)
+	}
+	if c.SettleTimeout == 0 {
+		c.SettleTimeout = 45 * time.Second
+	}
+	if c.CommitBefore == 0 {
+		c.CommitBefore = time.Second
+	}
+	if c.CommitAfter == 0 {
+		c.CommitAfter = 2 * time.Second
+	}
+	if c.ShortGrace {
+		if c.TombstoneGrace == 0 {
+			c.TombstoneGrace = 20 * time.Second
+		}
+		if c.HintWindow == 0 {
+			c.HintWindow = 8 * time.Second
+		}
+		if c.AntiEntropyInterval == 0 {
+			c.AntiEntropyInterval = 3 * time.Second
+		}
+		if len(c.Skews) == 0 {
+			c.Skews = ShortGraceSkews
+		}
+	}
 	if len(c.Skews) == 0 {
 		c.Skews = DefaultSkews
 	}
@@ -85,7 +157,7 @@ func (c *Config) setDefaults() {
 		c.FirstFault = 3 * time.Second
 	}
 	if len(c.Coordinators) == 0 {
-		for i := range c.Nodes {
+		for i := range c.Nodes + c.Spares {
 			c.Coordinators = append(c.Coordinators, i)
 		}
 	}
@@ -110,15 +182,38 @@ func (c *Config) setDefaults() {
 	if c.Partitions == 0 {
 		c.Partitions = 1024
 	}
-	if c.Replicas == 0 {
-		c.Replicas = 3
-	}
 	if c.KeepData == "" {
 		c.KeepData = "failure"
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
+}
+
+// serverFlags are the flags every server gets: the profile's, then
+// ServerFlags (the later flag wins).
+func (c *Config) serverFlags() []string {
+	var out []string
+	if c.TombstoneGrace > 0 {
+		out = append(out, "--tombstone-grace="+c.TombstoneGrace.String())
+	}
+	if c.HintWindow > 0 {
+		out = append(out, "--hint-window="+c.HintWindow.String())
+	}
+	if c.AntiEntropyInterval > 0 {
+		out = append(out, "--anti-entropy-interval="+c.AntiEntropyInterval.String())
+	}
+	return append(out, c.ServerFlags...)
+}
+
+// delGap is the long pause of the delete chains: past the tombstone grace
+// and two anti-entropy rounds when reaping is on in the run, so keys are
+// re-created after their tombstone was reaped.
+func (c *Config) delGap() time.Duration {
+	if c.TombstoneGrace > 0 && c.TombstoneGrace < time.Minute {
+		return c.TombstoneGrace + 2*max(c.AntiEntropyInterval, time.Second)
+	}
+	return 10 * time.Second
 }
 
 // SideStats are availability figures for one side of a fault.
@@ -146,12 +241,27 @@ type QuietStats struct {
 	ByNode map[string]int `json:"failures,omitempty"` // by coordinator and error class
 }
 
+// CommitExclusion says which requests the availability figures leave out
+// around ring epoch changes (commits).
+type CommitExclusion struct {
+	Rule         string `json:"rule"`
+	EpochChanges int    `json:"epoch_changes"`
+	// Ops: requests within single-node faults left out (MajorityOps of them
+	// on the majority side, MajorityFailed of those failed).
+	Ops            int `json:"ops"`
+	MajorityOps    int `json:"majority_ops"`
+	MajorityFailed int `json:"majority_failed"`
+}
+
 // Availability is measured over the ops that started and ended within one
-// single-node fault (isolate, kill, pause, skew, wipe): the majority side is
-// every request coordinated by another node; the isolated side those sent to
-// the faulted node.
+// single-node fault (isolate, kill, pause, skew, wipe, and the membership
+// changes: the node joining, leaving or removed is the faulted one): the
+// majority side is every request coordinated by another node; the isolated
+// side those sent to the faulted node. Requests overlapping a ring commit
+// (CommitExclusion) are left out.
 type Availability struct {
 	SideStats
+	CommitExclusion CommitExclusion `json:"commit_exclusion"`
 	// MajorityOK99: at least 99 % of majority-side requests succeeded.
 	MajorityOK99 bool `json:"majority_ok_99"`
 	// IsolatedFailFast: no request sent to a node cut off by the network
@@ -170,20 +280,35 @@ type Availability struct {
 
 // Summary is the run's outcome; the JSON is the harness's last output line.
 type Summary struct {
-	Seed              uint64            `json:"seed"`
-	DurationS         float64           `json:"duration_s"`
-	Ops               int               `json:"ops"`
-	Acknowledged      int               `json:"acknowledged"`
-	Lost              int               `json:"lost"`
-	Unexpected        int               `json:"unexpected"`
-	Resurrected       int               `json:"resurrected"`
-	Duplicated        int               `json:"duplicated"`
-	ConvergedAfterS   *float64          `json:"converged_after_s"`
-	FailuresByKind    map[string]int    `json:"failures_by_kind"`
-	Availability      Availability      `json:"availability"`
-	Faults            int               `json:"faults"`
-	FaultsByKind      map[string]int    `json:"faults_by_kind"`
-	Nodes             int               `json:"nodes"`
+	Seed            uint64         `json:"seed"`
+	DurationS       float64        `json:"duration_s"`
+	Ops             int            `json:"ops"`
+	Acknowledged    int            `json:"acknowledged"`
+	Lost            int            `json:"lost"`
+	Unexpected      int            `json:"unexpected"`
+	Resurrected     int            `json:"resurrected"`
+	Duplicated      int            `json:"duplicated"`
+	ConvergedAfterS *float64       `json:"converged_after_s"`
+	FailuresByKind  map[string]int `json:"failures_by_kind"`
+	Availability    Availability   `json:"availability"`
+	Faults          int            `json:"faults"`
+	FaultsByKind    map[string]int `json:"faults_by_kind"`
+	Nodes           int            `json:"nodes"`
+	Slots           int            `json:"slots"`
+	Profile         string         `json:"profile,omitempty"`
+	MembersFinal    []string       `json:"members_final"`
+	// Membership changes that settled (and those that did not), every ring
+	// epoch change seen, tombstones reaped (at least), and the reads at ONE
+	// after each change settled.
+	MembershipChanges int               `json:"membership_changes"`
+	MembershipFailed  int               `json:"membership_changes_failed,omitempty"`
+	EpochChanges      []commitMark      `json:"epoch_changes,omitempty"`
+	TombstonesReaped  uint64            `json:"tombstones_reaped"`
+	OneReads          int               `json:"one_reads"`
+	OneReadsNotFound  int               `json:"one_reads_not_found"`
+	OneReadsWrong     int               `json:"one_reads_wrong,omitempty"`
+	OneReadErrors     int               `json:"one_read_errors,omitempty"`
+	OneReadExamples   []string          `json:"one_read_examples,omitempty"`
 	Keys              map[string]int    `json:"keys"`
 	StaleReads        int               `json:"stale_quorum_reads"`
 	HintsDrainedS     *float64          `json:"hints_drained_after_s"`
@@ -203,9 +328,19 @@ type Summary struct {
 }
 
 // BuildBinary builds the quorumkv binary into dir.
-func BuildBinary(dir string) (string, error) {
-	bin := filepath.Join(dir, "quorumkv")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/quorumkv/quorumkv/cmd/quorumkv")
+func BuildBinary(dir string) (string, error) { return BuildBinaryTags(dir, "") }
+
+// BuildBinaryTags builds the quorumkv binary with build tags (e.g. the
+// deliberately broken qkvbug_reapall) into dir.
+func BuildBinaryTags(dir, tags string) (string, error) {
+	name := "quorumkv"
+	args := []string{"build"}
+	if tags != "" {
+		name += "-" + strings.ReplaceAll(tags, ",", "-")
+		args = append(args, "-tags", tags)
+	}
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", append(args, "-o", bin, "github.com/quorumkv/quorumkv/cmd/quorumkv")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build quorumkv: %v\n%s", err, out)
 	}
@@ -250,19 +385,21 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	net, err := newNetwork(cfg.Nodes, cfg.SubnetFrom, logf)
+	slots := cfg.Nodes + cfg.Spares
+	net, err := newNetwork(slots, cfg.SubnetFrom, logf)
 	if err != nil {
 		return nil, err
 	}
 	defer net.teardown()
-	logf("network: bridge %s %s.0/24 (gateway %s), namespaces %s..%s", net.bridge, net.subnet, net.gateway(), net.ns(0), net.ns(cfg.Nodes-1))
-	c, err := newCluster(net, cfg.Binary, dir, cfg.TestBug, cfg.ServerFlags, cfg.OpTimeout, logf)
+	logf("network: bridge %s %s.0/24 (gateway %s), namespaces %s..%s", net.bridge, net.subnet, net.gateway(), net.ns(0), net.ns(slots-1))
+	c, err := newCluster(net, cfg.Binary, dir, cfg.TestBug, cfg.serverFlags(), cfg.Partitions, cfg.Replicas, cfg.OpTimeout, logf)
 	if err != nil {
 		return nil, err
 	}
 	defer c.closeClients()
 	defer c.killAll()
 	for i := range cfg.Nodes {
+		c.procs[i].setMember(true)
 		if err := c.start(i, 0, true); err != nil {
 			return nil, err
 		}
@@ -270,14 +407,25 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	if err := c.waitRing(ctx, 30*time.Second); err != nil {
 		return nil, err
 	}
-	logf("cluster up: %d nodes %v, data in %s", cfg.Nodes, c.ids(), dir)
+	logf("cluster up: %d members %v of %d slots, server flags %v, data in %s", cfg.Nodes, c.memberIDs(), slots, c.extra, dir)
 
-	sum = &Summary{Seed: cfg.Seed, Nodes: cfg.Nodes, TestBug: cfg.TestBug}
+	sum = &Summary{Seed: cfg.Seed, Nodes: cfg.Nodes, Slots: slots, TestBug: cfg.TestBug}
+	if cfg.ShortGrace {
+		sum.Profile = "short-grace"
+	}
 	start := time.Now()
-	nem := newNemesis(c, cfg.Seed, cfg.Faults, cfg.Skews, cfg.Interval, cfg.HoldMin, cfg.HoldMax, start, logf)
+	watch := newEpochWatch(c, start)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watch.poll(watchCtx, true) // the epoch the run starts at
+	go watch.run(watchCtx)
+	nem := newNemesis(ctx, c, cfg.Seed, cfg.Faults, cfg.Skews, cfg.Interval, cfg.HoldMin, cfg.HoldMax, start, logf)
+	nem.targets = cfg.Targets
 	m := newModel()
+	nem.mem = &memberships{settle: cfg.SettleTimeout, minMembers: cfg.MinMembers, maxMembers: cfg.MaxMembers,
+		watch: watch, m: m, partitions: cfg.Partitions, replicas: cfg.Replicas, timeout: cfg.OpTimeout, seed: cfg.Seed}
 	wl := &workloads{c: c, nem: nem, m: m, seed: cfg.Seed, coords: cfg.Coordinators, timeout: cfg.OpTimeout,
-		think: cfg.Think, maxKeys: cfg.MaxKeys, setKeys: cfg.SetKeys, setLimit: cfg.SetLimit, start: start}
+		think: cfg.Think, maxKeys: cfg.MaxKeys, setKeys: cfg.SetKeys, setLimit: cfg.SetLimit, start: start, delGap: cfg.delGap(), delSteps: cfg.DeleteSteps}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -350,9 +498,10 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
 		logf("%v", err)
 	}
-	if err := c.waitRing(ctx, 30*time.Second); err != nil {
-		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
-		logf("%v", err)
+	var ringErr error
+	if ringErr = c.waitRing(ctx, cfg.SettleTimeout); ringErr != nil {
+		sum.NemesisErrors = append(sum.NemesisErrors, ringErr.Error())
+		logf("%v", ringErr)
 	}
 	converged := false
 	convDeadline := healStart.Add(cfg.ConvergeTimeout)
@@ -416,6 +565,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 			sum.Examples = append(sum.Examples, "final read failed: "+f)
 		}
 	}
+	stopWatch()
+	sum.TombstonesReaped = watch.reaped()
+	sum.MembersFinal = c.memberIDs()
 	logf("stopping the servers to read every replica's own copy")
 	if err := c.stopAll(15 * time.Second); err != nil {
 		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
@@ -430,6 +582,7 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	sum.Lost, sum.Unexpected, sum.Resurrected, sum.Duplicated = all.Lost, all.Unexpected, all.Resurrected, all.Duplicated
 	m.mu.Lock()
 	sum.Unexpected += m.unexpectedInRun
+	sum.Resurrected += m.resurrectedInRun
 	for i, e := range m.inRunUnexpected {
 		if i < 5 {
 			sum.Examples = append(sum.Examples, "during the run: "+e)
@@ -447,7 +600,21 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		}
 	}
 	sum.Acknowledged = m.acknowledged()
-	sum.Ops, sum.FailuresByKind, sum.Availability = opFigures(wl.ops, cfg.OpTimeout, c.ids())
+	marks := watch.marks()
+	sum.EpochChanges = marks
+	var windows []window
+	for _, mk := range marks {
+		windows = append(windows, window{from: mk.From - cfg.CommitBefore, to: mk.To + cfg.CommitAfter})
+	}
+	sum.Ops, sum.FailuresByKind, sum.Availability = opFigures(wl.ops, cfg.OpTimeout, c.ids(), windows)
+	sum.Availability.CommitExclusion.Rule = fmt.Sprintf("requests of single-node faults whose [start, end] overlaps [c-%v, c+%v] of an epoch change c are left out of the availability figures (c spans the %v poll of every node's ring epoch that first saw the change)",
+		cfg.CommitBefore, cfg.CommitAfter, watch.every)
+	mem := nem.mem
+	mem.mu.Lock()
+	sum.MembershipChanges, sum.MembershipFailed = mem.settled, mem.failed
+	sum.OneReads, sum.OneReadsNotFound, sum.OneReadsWrong, sum.OneReadErrors = mem.oneReads, mem.oneNotFound, mem.oneWrong, mem.oneErrors
+	sum.OneReadExamples = slices.Clone(mem.oneExamples)
+	mem.mu.Unlock()
 	nem.mu.Lock()
 	sum.Schedule = slices.Clone(nem.records)
 	sum.NemesisErrors = append(sum.NemesisErrors, nem.errs...)
@@ -472,6 +639,12 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	why(!converged, "replicas did not converge within %v of the final heal (repair rounds %d; stopped replicas: %d keys differ, %d partitions' Merkle roots differ)",
 		cfg.ConvergeTimeout, sum.RepairRounds, off.DivergentKeys, off.RootMismatches)
 	why(sum.FinalReadFailures > 0, "%d keys could not be read at ALL", sum.FinalReadFailures)
+	why(sum.OneReadsNotFound > 0, "%d reads at ONE through a member, after its ring change had settled, answered not found for a key acknowledged before the change", sum.OneReadsNotFound)
+	why(sum.OneReadsWrong > 0, "%d reads at ONE after a ring change returned a value never written", sum.OneReadsWrong)
+	why(sum.MembershipFailed > 0, "%d membership changes did not settle within %v", sum.MembershipFailed, cfg.SettleTimeout)
+	why(slices.ContainsFunc(cfg.Faults, isMembership) && ringErr != nil, "the ring did not settle after the final heal: %v", ringErr)
+	why(sum.Faults < cfg.MinFaults, "only %d faults ran (want >= %d)", sum.Faults, cfg.MinFaults)
+	why(sum.MembershipChanges < cfg.MinMembershipChanges, "only %d membership changes settled (want >= %d)", sum.MembershipChanges, cfg.MinMembershipChanges)
 	for _, r := range off.Replicas {
 		why(r.Error != "", "replica %s could not be read: %s", r.Node, r.Error)
 		why(r.Verdict.bad(), "replica %s's own copy: %d lost, %d unexpected, %d resurrected", r.Node, r.Verdict.Lost, r.Verdict.Unexpected, r.Verdict.Resurrected)
@@ -534,11 +707,24 @@ func errOrEmpty(err error) string {
 
 func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
 
+// window is a stretch of the run (since the workloads started).
+type window struct{ from, to time.Duration }
+
 // opFigures counts the requests, their failures by kind, and availability
-// during single-node faults.
-func opFigures(ops []opRecord, deadline time.Duration, ids []string) (int, map[string]int, Availability) {
+// during single-node faults, leaving out requests that overlap one of
+// commits (CommitExclusion).
+func opFigures(ops []opRecord, deadline time.Duration, ids []string, commits []window) (int, map[string]int, Availability) {
 	fails := map[string]int{}
 	av := Availability{ByFault: map[string]*SideStats{}, Quiet: QuietStats{ByNode: map[string]int{}}}
+	av.CommitExclusion.EpochChanges = len(commits)
+	overlaps := func(o opRecord) bool {
+		for _, w := range commits {
+			if o.at <= w.to && o.at+o.lat >= w.from {
+				return true
+			}
+		}
+		return false
+	}
 	for _, o := range ops {
 		if o.class != "" {
 			fails[o.class]++
@@ -552,6 +738,17 @@ func opFigures(ops []opRecord, deadline time.Duration, ids []string) (int, map[s
 			}
 		}
 		if f == nil || !f.single || o.healedDuring {
+			continue
+		}
+		if overlaps(o) {
+			ex := &av.CommitExclusion
+			ex.Ops++
+			if o.node >= 0 && !slices.Contains(f.nodes, o.node) {
+				ex.MajorityOps++
+				if o.class != "" {
+					ex.MajorityFailed++
+				}
+			}
 			continue
 		}
 		if o.node < 0 {

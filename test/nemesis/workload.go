@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -69,8 +70,31 @@ func classify(err error) string {
 // --- the model: what was attempted and what was acknowledged ---
 
 type uniqueKey struct {
-	value string
-	acked bool // false: the write failed and may or may not have happened
+	value    string
+	acked    bool          // false: the write failed and may or may not have happened
+	ackedAt  time.Duration // when it was acknowledged (since the workloads started)
+	replicas []string      // the nodes that acknowledged it, as the coordinator said
+}
+
+// ackedKey is an acknowledged unique key.
+type ackedKey struct {
+	key, value string
+	at         time.Duration
+	replicas   []string
+}
+
+// ackedUniqueBefore lists the unique keys acknowledged before t.
+func (m *model) ackedUniqueBefore(t time.Duration) []ackedKey {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []ackedKey
+	for k, u := range m.unique {
+		if u.acked && u.ackedAt < t {
+			out = append(out, ackedKey{key: k, value: u.value, at: u.ackedAt, replicas: u.replicas})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
 }
 
 type setKey struct {
@@ -79,12 +103,19 @@ type setKey struct {
 	adds      int
 }
 
+// delKey is a delete chain: put v1, delete with the put's context, put v2
+// with the delete's context, delete, put v3, ... Every step but the last
+// was acknowledged: a failed step (it may or may not have happened) ends
+// the chain.
 type delKey struct {
-	v1, v2                     string
-	v1Acked                    bool
-	delAttempted, delAcked     bool
-	v2Attempted, v2Acked       bool
-	v1Indeterminate, abandoned bool
+	ops []delOp
+}
+
+// delOp is one step of a delete chain.
+type delOp struct {
+	put   bool   // a put of value, else a delete
+	value string // the put's value
+	acked bool   // false: failed, may or may not have happened
 }
 
 type model struct {
@@ -93,10 +124,37 @@ type model struct {
 	sets   map[string]*setKey
 	dels   map[string]*delKey
 
-	// Anomalies seen while the workloads ran (reads of values never written).
-	inRunUnexpected []string // examples
-	unexpectedInRun int
-	staleReads      int
+	// Anomalies seen while the workloads ran (reads of values never written,
+	// results holding a deleted value).
+	inRunUnexpected  []string // examples
+	unexpectedInRun  int
+	resurrectedInRun int
+	staleReads       int
+}
+
+// noteInRun keeps an example of an anomaly seen during the run (m.mu held).
+func (m *model) noteInRun(format string, args ...any) {
+	if len(m.inRunUnexpected) < 100 {
+		m.inRunUnexpected = append(m.inRunUnexpected, fmt.Sprintf(format, args...))
+	}
+}
+
+// steps describes a delete chain: "put v1 ok, delete ok, put v2 failed".
+func (d *delKey) steps() string {
+	var parts []string
+	for _, o := range d.ops {
+		s := "delete"
+		if o.put {
+			s = "put " + o.value[strings.LastIndexByte(o.value, '=')+1:]
+		}
+		if o.acked {
+			s += " ok"
+		} else {
+			s += " failed"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func newModel() *model {
@@ -132,10 +190,14 @@ func decodeSet(v []byte) []string {
 // --- workers ---
 
 type workloads struct {
-	c        *cluster
-	nem      *nemesis
-	m        *model
-	seed     uint64
+	c    *cluster
+	nem  *nemesis
+	m    *model
+	seed uint64
+	// delGap is a long pause of the delete chains (past the tombstone
+	// grace in the short-grace profile: re-creates after a reap).
+	delGap   time.Duration
+	delSteps int   // steps of every delete chain (0: drawn)
 	coords   []int // the nodes clients send requests to
 	timeout  time.Duration
 	think    time.Duration
@@ -148,8 +210,21 @@ type workloads struct {
 	ops []opRecord
 }
 
-// do runs one request against node and records it.
-func (w *workloads) do(workload, op, key string, node int, fn func(ctx context.Context, c *client.Client) error) error {
+// errNotRun: the request was not sent (the run ended while its node was
+// out of the ring).
+var errNotRun = errors.New("not sent: the run ended while the node was out of the ring")
+
+// do runs one request against node and records it. A worker pinned to a
+// slot that is not a ring member (a spare) waits, sending and recording
+// nothing, until it is one again.
+func (w *workloads) do(ctx context.Context, workload, op, key string, node int, fn func(ctx context.Context, c *client.Client) error) error {
+	if node >= 0 {
+		for !w.c.procs[node].isMember() {
+			if !sleep(ctx, 50*time.Millisecond) {
+				return errNotRun
+			}
+		}
+	}
 	f := w.nem.snapshot()
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	t0 := time.Now()
@@ -225,13 +300,17 @@ func (w *workloads) unique(ctx context.Context, id int) {
 		w.m.mu.Lock()
 		w.m.unique[key] = uk
 		w.m.mu.Unlock()
-		err := w.do("unique", "put", key, home, func(ctx context.Context, c *client.Client) error {
-			_, err := c.Put(ctx, []byte(key), []byte(val))
+		var put *client.PutResult
+		err := w.do(ctx, "unique", "put", key, home, func(ctx context.Context, c *client.Client) (err error) {
+			put, err = c.Put(ctx, []byte(key), []byte(val))
 			return err
 		})
+		if errors.Is(err, errNotRun) {
+			return
+		}
 		if err == nil {
 			w.m.mu.Lock()
-			uk.acked = true
+			uk.acked, uk.ackedAt, uk.replicas = true, time.Since(w.start), put.Info.Replicas
 			w.m.mu.Unlock()
 			acked = append(acked, key)
 		}
@@ -239,7 +318,7 @@ func (w *workloads) unique(ctx context.Context, id int) {
 			k := acked[r.IntN(len(acked))]
 			want := fmt.Sprintf("%s=%d", k, w.seed)
 			var res *client.GetResult
-			err := w.do("unique", "get", k, home, func(ctx context.Context, c *client.Client) (err error) {
+			err := w.do(ctx, "unique", "get", k, home, func(ctx context.Context, c *client.Client) (err error) {
 				res, err = c.Get(ctx, []byte(k))
 				return err
 			})
@@ -289,7 +368,7 @@ func (w *workloads) setAdd(ctx context.Context, id int) {
 		w.m.mu.Unlock()
 
 		var res *client.GetResult
-		err := w.do("set", "get", key, home, func(ctx context.Context, c *client.Client) (err error) {
+		err := w.do(ctx, "set", "get", key, home, func(ctx context.Context, c *client.Client) (err error) {
 			res, err = c.Get(ctx, []byte(key))
 			return err
 		})
@@ -317,7 +396,7 @@ func (w *workloads) setAdd(ctx context.Context, id int) {
 		w.m.mu.Unlock()
 		elems[e] = true
 		val := encodeSet(elems)
-		err = w.do("set", "put", key, home, func(ctx context.Context, c *client.Client) error {
+		err = w.do(ctx, "set", "put", key, home, func(ctx context.Context, c *client.Client) error {
 			_, err := c.Put(ctx, []byte(key), val, client.WithContext(res.Context))
 			return err
 		})
@@ -332,65 +411,161 @@ func (w *workloads) setAdd(ctx context.Context, id int) {
 	}
 }
 
-// deletes writes a key, deletes it with the write's context and sometimes
-// writes it again with the delete's context: a deleted key must never come
-// back and a key written again must never be masked by the delete.
+// delChain is a delete key in progress.
+type delChain struct {
+	key     string
+	dk      *delKey
+	context string // of the last step's result
+	version int    // of the last put
+	steps   int    // steps this chain runs (odd: it ends on a put)
+	due     time.Time
+}
+
+// deletes runs delete chains on keys of its own: put v1, delete with the
+// put's context, put v2 with the delete's context, delete, put v3, ... for
+// 3 to 9 steps (so a chain ends on a put or on a delete). The pause
+// between two steps is drawn: none, up to 4 s, or delGap (past the
+// tombstone grace in the short-grace profile, so a key is re-created after
+// its tombstone was reaped). A deleted value never comes back; the last
+// acknowledged put is never masked unless a later delete was attempted.
+// Puts and deletes alternate between the worker's home node and another.
 func (w *workloads) deletes(ctx context.Context, id int) {
 	r := w.rng("delete", id)
 	home, alt := w.home(id), w.alt(id)
-	for i := 0; i < w.maxKeys && ctx.Err() == nil; i++ {
-		key := fmt.Sprintf("d-%d-%d", id, i)
-		dk := &delKey{v1: key + "=v1", v2: key + "=v2"}
-		w.m.mu.Lock()
-		w.m.dels[key] = dk
-		w.m.mu.Unlock()
-		set := func(f func()) { w.m.mu.Lock(); f(); w.m.mu.Unlock() }
-		var put *client.PutResult
-		err := w.do("delete", "put", key, home, func(ctx context.Context, c *client.Client) (err error) {
-			put, err = c.Put(ctx, []byte(key), []byte(dk.v1))
-			return err
-		})
-		if err != nil {
-			set(func() { dk.v1Indeterminate, dk.abandoned = true, true })
-			if !w.pause(ctx, r) {
+	var pool []*delChain
+	started := 0
+	gap := func() time.Duration {
+		switch x := r.IntN(10); {
+		case x < 4:
+			return 0
+		case x < 8:
+			return 500*time.Millisecond + time.Duration(r.Int64N(int64(3500*time.Millisecond)))
+		default:
+			return w.delGap + time.Duration(r.Int64N(int64(w.delGap/4)+1))
+		}
+	}
+	for n := 0; n < 4*w.maxKeys && ctx.Err() == nil; n++ {
+		// The chain due first, or a new one.
+		var ch *delChain
+		now := time.Now()
+		for _, c := range pool {
+			if !c.due.After(now) && (ch == nil || c.due.Before(ch.due)) {
+				ch = c
+			}
+		}
+		if ch == nil && (len(pool) >= 200 || started >= w.maxKeys) {
+			next := time.Now().Add(time.Second)
+			for _, c := range pool {
+				if c.due.Before(next) {
+					next = c.due
+				}
+			}
+			if len(pool) == 0 && started >= w.maxKeys {
+				return
+			}
+			if !sleep(ctx, time.Until(next)) {
 				return
 			}
 			continue
 		}
-		set(func() { dk.v1Acked = true })
-		if !w.pause(ctx, r) {
+		if ch == nil {
+			ch = &delChain{key: fmt.Sprintf("d-%d-%d", id, started), dk: &delKey{}, steps: 3 + r.IntN(7)}
+			if w.delSteps > 0 {
+				ch.steps = w.delSteps
+			}
+			started++
+			w.m.mu.Lock()
+			w.m.dels[ch.key] = ch.dk
+			w.m.mu.Unlock()
+			pool = append(pool, ch)
+		}
+		done := w.delStep(ctx, ch, home, alt)
+		if ctx.Err() != nil {
 			return
 		}
-		set(func() { dk.delAttempted = true })
-		var del *client.PutResult
-		err = w.do("delete", "delete", key, alt, func(ctx context.Context, c *client.Client) (err error) {
-			del, err = c.Delete(ctx, []byte(key), client.WithContext(put.Context))
-			return err
-		})
-		if err != nil {
-			if !w.pause(ctx, r) {
-				return
-			}
-			continue
-		}
-		set(func() { dk.delAcked = true })
-		if r.IntN(2) == 0 {
-			if !w.pause(ctx, r) {
-				return
-			}
-			set(func() { dk.v2Attempted = true })
-			err = w.do("delete", "put", key, home, func(ctx context.Context, c *client.Client) error {
-				_, err := c.Put(ctx, []byte(key), []byte(dk.v2), client.WithContext(del.Context))
-				return err
-			})
-			if err == nil {
-				set(func() { dk.v2Acked = true })
-			}
+		if done {
+			pool = slices.DeleteFunc(pool, func(c *delChain) bool { return c == ch })
+		} else {
+			ch.due = time.Now().Add(gap())
 		}
 		if !w.pause(ctx, r) {
 			return
 		}
 	}
+}
+
+// delStep runs a chain's next step; it reports whether the chain is over.
+func (w *workloads) delStep(ctx context.Context, ch *delChain, home, alt int) bool {
+	dk := ch.dk
+	put := len(dk.ops)%2 == 0
+	key := []byte(ch.key)
+	var res *client.PutResult
+	var op delOp
+	var err error
+	if put {
+		ch.version++
+		op = delOp{put: true, value: fmt.Sprintf("%s=v%d", ch.key, ch.version)}
+		w.m.mu.Lock()
+		dk.ops = append(dk.ops, op) // attempted before it is sent
+		w.m.mu.Unlock()
+		err = w.do(ctx, "delete", "put", ch.key, home, func(ctx context.Context, c *client.Client) (err error) {
+			res, err = c.Put(ctx, key, []byte(op.value), client.WithContext(ch.context))
+			return err
+		})
+	} else {
+		w.m.mu.Lock()
+		dk.ops = append(dk.ops, op)
+		w.m.mu.Unlock()
+		err = w.do(ctx, "delete", "delete", ch.key, alt, func(ctx context.Context, c *client.Client) (err error) {
+			res, err = c.Delete(ctx, key, client.WithContext(ch.context))
+			return err
+		})
+	}
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	if errors.Is(err, errNotRun) {
+		dk.ops = dk.ops[:len(dk.ops)-1]
+		return true
+	}
+	if err != nil {
+		return true // failed: the step may or may not have happened
+	}
+	dk.ops[len(dk.ops)-1].acked = true
+	ch.context = res.Context
+	// The result holds the key's live values now: only this step's value
+	// (a put) or nothing (a delete) can be there, every earlier value
+	// having been deleted by an acknowledged delete.
+	for _, v := range res.Values {
+		switch i := dk.putIndex(string(v)); {
+		case i < 0:
+			w.m.unexpectedInRun++
+			w.m.noteInRun("%s of %s returned %q, never written", map[bool]string{true: "put", false: "delete"}[put], ch.key, v)
+		case i != len(dk.ops)-1 && dk.deletedAfter(i):
+			w.m.resurrectedInRun++
+			w.m.noteInRun("%s of %s returned %q, deleted (acknowledged) before", map[bool]string{true: "put", false: "delete"}[put], ch.key, v)
+		}
+	}
+	return len(dk.ops) >= ch.steps
+}
+
+// putIndex is the step that put value (-1: none).
+func (d *delKey) putIndex(value string) int {
+	for i, o := range d.ops {
+		if o.put && o.value == value {
+			return i
+		}
+	}
+	return -1
+}
+
+// deletedAfter reports whether an acknowledged delete follows step i.
+func (d *delKey) deletedAfter(i int) bool {
+	for _, o := range d.ops[i+1:] {
+		if !o.put && o.acked {
+			return true
+		}
+	}
+	return false
 }
 
 // --- checking a key's final state ---
@@ -458,8 +633,8 @@ func (m *model) acknowledged() int {
 		n += len(s.acked)
 	}
 	for _, d := range m.dels {
-		for _, b := range []bool{d.v1Acked, d.delAcked, d.v2Acked} {
-			if b {
+		for _, o := range d.ops {
+			if o.acked {
 				n++
 			}
 		}
@@ -521,35 +696,33 @@ func (m *model) check(where, key string, values [][]byte) verdict {
 		d := m.dels[key]
 		has := map[string]int{}
 		for _, val := range values {
-			s := string(val)
-			switch s {
-			case d.v1, d.v2:
-				has[s]++
-			default:
+			if d.putIndex(string(val)) < 0 {
 				v.Unexpected++
 				v.note("%s: %s holds %q, never written", where, key, val)
+				continue
+			}
+			has[string(val)]++
+		}
+		for val, n := range has {
+			if n > 1 {
+				v.Unexpected++
+				v.Duplicated++
+				v.note("%s: %s holds %q %d times (one write applied twice)", where, key, val, n)
+			}
+			if d.deletedAfter(d.putIndex(val)) {
+				v.Resurrected++
+				v.note("%s: %s holds %q although a later delete was acknowledged (steps %s)", where, key, val, d.steps())
 			}
 		}
-		if has[d.v1] > 1 || has[d.v2] > 1 {
-			v.Unexpected++
-			v.Duplicated++
-			v.note("%s: %s holds a value twice (one write applied twice): %q", where, key, values)
+		last := -1
+		for i, o := range d.ops {
+			if o.put && o.acked {
+				last = i
+			}
 		}
-		if has[d.v2] > 0 && !d.v2Attempted {
-			v.Unexpected++
-			v.note("%s: %s holds %q, never written", where, key, d.v2)
-		}
-		if has[d.v1] > 0 && d.delAcked {
-			v.Resurrected++
-			v.note("%s: %s deleted (acknowledged) but holds %q again", where, key, d.v1)
-		}
-		if d.v1Acked && !d.delAttempted && has[d.v1] == 0 {
+		if last >= 0 && has[d.ops[last].value] == 0 && !slices.ContainsFunc(d.ops[last+1:], func(o delOp) bool { return !o.put }) {
 			v.Lost++
-			v.note("%s: acknowledged write of %s=v1 lost", where, key)
-		}
-		if d.v2Acked && has[d.v2] == 0 {
-			v.Lost++
-			v.note("%s: %s written again after its delete (acknowledged) but the write is masked", where, key)
+			v.note("%s: %s lost %q, its last acknowledged put (steps %s)", where, key, d.ops[last].value, d.steps())
 		}
 	default:
 		v.Unexpected++

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,7 +28,17 @@ func run() int {
 	var cfg nemesis.Config
 	seed := flag.String("seed", "", "seed of the fault schedule and workloads (default: from the clock; printed)")
 	flag.DurationVar(&cfg.Duration, "duration", 75*time.Second, "how long workloads and faults run")
-	flag.IntVar(&cfg.Nodes, "nodes", 3, "number of servers (3 or 5)")
+	flag.IntVar(&cfg.Nodes, "nodes", 3, "ring members at the start (3 or 5)")
+	flag.IntVar(&cfg.Spares, "spares", 0, "server slots out of the ring at the start, for joins (default 1 with --membership)")
+	membership := flag.Bool("membership", false, "also draw membership changes: "+strings.Join(nemesis.MembershipFaults, ",")+" (use with --nodes 5)")
+	flag.BoolVar(&cfg.ShortGrace, "short-grace", false, "short-grace profile: --tombstone-grace 20s, --hint-window 8s, --anti-entropy-interval 3s on the servers, skews of ±1s/±3s, delete chains that re-create keys after their tombstone was reaped")
+	flag.DurationVar(&cfg.TombstoneGrace, "tombstone-grace", 0, "the servers' --tombstone-grace (default: the profile's, else the server default)")
+	flag.DurationVar(&cfg.HintWindow, "hint-window", 0, "the servers' --hint-window (default: the profile's, else the server default)")
+	flag.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", 0, "the servers' --anti-entropy-interval (default: 3s with --short-grace, else 20s)")
+	flag.DurationVar(&cfg.SettleTimeout, "settle-timeout", 45*time.Second, "longest wait for a membership change (and the ring after the final heal) to settle")
+	flag.IntVar(&cfg.MinFaults, "min-faults", 0, "fail the run when fewer faults ran")
+	flag.IntVar(&cfg.MinMembershipChanges, "min-membership-changes", 0, "fail the run when fewer membership changes settled")
+	flag.IntVar(&cfg.Partitions, "partitions", 1024, "partitions (the servers' --partitions)")
 	flag.StringVar(&cfg.Binary, "binary", "", "quorumkv binary (default: go build it)")
 	faults := flag.String("faults", strings.Join(nemesis.DefaultFaults, ","), "fault kinds to draw from: "+strings.Join(nemesis.AllFaults, ","))
 	extremeSkew := flag.Bool("extreme-skew", false, "also skew clocks by ±25h (beyond the default tombstone grace)")
@@ -44,7 +55,7 @@ func run() int {
 	flag.DurationVar(&cfg.OpTimeout, "op-timeout", 5*time.Second, "deadline of one client request")
 	flag.DurationVar(&cfg.ConvergeTimeout, "converge-timeout", 60*time.Second, "replicas must converge this soon after the final heal")
 	flag.StringVar(&cfg.TestBug, "test-bug", "", "break the servers on purpose: skip-apply or drop-hints (the run must then fail)")
-	serverFlags := flag.String("server-flags", "--anti-entropy-interval=20s", "extra server flags, space-separated")
+	serverFlags := flag.String("server-flags", "", "extra server flags, space-separated (they win over the profile's)")
 	flag.IntVar(&cfg.SubnetFrom, "subnet", 0, "use the first free 10.77.X.0/24 with X >= this")
 	flag.BoolVar(&cfg.RequireAvailability, "require-availability", false, "also fail when < 99% of majority-side requests succeed during single-node faults, or a request to an isolated node hangs")
 	flag.StringVar(&cfg.KeepData, "keep-data", "failure", "keep data dirs and server logs: failure, always or never")
@@ -61,13 +72,25 @@ func run() int {
 		cfg.Seed = s
 	}
 	cfg.Faults = splitList(*faults)
-	cfg.Skews = nemesis.DefaultSkews
+	if *membership {
+		for _, k := range nemesis.MembershipFaults {
+			if !slices.Contains(cfg.Faults, k) {
+				cfg.Faults = append(cfg.Faults, k)
+			}
+		}
+		if cfg.Spares == 0 {
+			cfg.Spares = 1
+		}
+	}
+	if cfg.AntiEntropyInterval == 0 && !cfg.ShortGrace {
+		cfg.AntiEntropyInterval = 20 * time.Second
+	}
 	if *extremeSkew {
-		cfg.Skews = append(cfg.Skews, nemesis.ExtremeSkews...)
+		cfg.Skews = append(slices.Clone(nemesis.DefaultSkews), nemesis.ExtremeSkews...)
 	}
 	for _, id := range splitList(*coords) {
 		n, err := strconv.Atoi(strings.TrimPrefix(id, "n"))
-		if err != nil || n < 1 || n > cfg.Nodes {
+		if err != nil || n < 1 || n > cfg.Nodes+cfg.Spares {
 			fmt.Fprintf(os.Stderr, "nemesis: bad --coordinators entry %q\n", id)
 			return 2
 		}
@@ -78,7 +101,7 @@ func run() int {
 	cfg.Logf = func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
 	}
-	cfg.Logf("nemesis seed %d (replay: make nemesis SEED=%d DURATION=%v)", cfg.Seed, cfg.Seed, cfg.Duration)
+	cfg.Logf("nemesis seed %d (replay: the same command with --seed %d)", cfg.Seed, cfg.Seed)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
