@@ -19,10 +19,16 @@ func needNemesis(t *testing.T) string {
 	if err := checkTools(); err != nil {
 		t.Skip(err)
 	}
-	if bin := os.Getenv("QUORUMKV_BINARY"); bin != "" {
+	return binary(t, "QUORUMKV_BINARY", "")
+}
+
+// binary is $env, or a build with tags.
+func binary(t *testing.T, env, tags string) string {
+	t.Helper()
+	if bin := os.Getenv(env); bin != "" {
 		return bin
 	}
-	bin, err := BuildBinary(t.TempDir())
+	bin, err := BuildBinaryTags(t.TempDir(), tags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +78,59 @@ func TestNemesisBites(t *testing.T) {
 	})
 	t.Run("healthy store loses nothing", func(t *testing.T) {
 		sum := run(t, "")
+		if !sum.OK {
+			t.Fatalf("a healthy store failed the same scenario: %v\n%v", sum.Why, sum.Examples)
+		}
+	})
+}
+
+// reapBiteConfig: n3 is down (SIGKILL) from t=4s to the end of the
+// workloads (t=24s) while keys are put and deleted through n1 (each key
+// once: put, then delete after 0-10 s): values put before n3 went down are
+// on its disk, the deletes of many of them are not. The tombstone grace is
+// 6 s (hints live 3 s and are kept for 2 s of a replica's absence, so n3
+// gets none of those deletes by hint), anti-entropy runs every second on 64
+// partitions. A healthy reaper never reaps while a replica is down, so when
+// n3 comes back the tombstones win. A reaper that skips the all-replicas
+// check (the qkvbug_reapall build) reaps them on n1 and n2 while n3 is
+// down; n3's old values then come back when it restarts, and the harness
+// must say so.
+func reapBiteConfig(bin string, logf func(string, ...any)) Config {
+	return Config{
+		Seed: 11, Duration: 24 * time.Second, Nodes: 3, Binary: bin,
+		Faults: []string{FaultKill}, Targets: []int{2}, Interval: time.Minute, FirstFault: 4 * time.Second,
+		HoldMin: time.Minute, HoldMax: time.Minute,
+		Coordinators: []int{0}, UniqueWorkers: 1, SetWorkers: 0, DeleteWorkers: 2, DeleteSteps: 2,
+		Think: 5 * time.Millisecond, ConvergeTimeout: 40 * time.Second,
+		TombstoneGrace: 6 * time.Second, HintWindow: 2 * time.Second, AntiEntropyInterval: time.Second,
+		Partitions: 64, SubnetFrom: 110, KeepData: "failure", Logf: logf,
+	}
+}
+
+func TestNemesisBitesReap(t *testing.T) {
+	needNemesis(t)
+	logf := func(format string, args ...any) { t.Logf(format, args...) }
+	run := func(t *testing.T, bin string) *Summary {
+		sum, err := Run(context.Background(), reapBiteConfig(bin, logf))
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		b, _ := json.Marshal(sum)
+		t.Logf("summary: %s", b)
+		if sum.Acknowledged == 0 || sum.Faults != 1 || sum.FaultsByKind[FaultKill] != 1 || sum.Schedule[0].Nodes[0] != "n3" {
+			t.Fatalf("the scenario did not run as designed: %d acknowledged, faults %v", sum.Acknowledged, sum.Schedule)
+		}
+		return sum
+	}
+	t.Run("reap without the all-replicas check resurrects deletes", func(t *testing.T) {
+		sum := run(t, binary(t, "QUORUMKV_BINARY_REAPALL", "qkvbug_reapall"))
+		if sum.Resurrected == 0 || sum.OK {
+			t.Fatalf("tombstones were reaped while n3 was down with the values they delete, yet the harness reports resurrected=%d ok=%v (reaped %d)", sum.Resurrected, sum.OK, sum.TombstonesReaped)
+		}
+		t.Logf("the checker bites: %d deletes undone (%d tombstones reaped): %v", sum.Resurrected, sum.TombstonesReaped, sum.Why)
+	})
+	t.Run("healthy reaper resurrects nothing", func(t *testing.T) {
+		sum := run(t, binary(t, "QUORUMKV_BINARY", ""))
 		if !sum.OK {
 			t.Fatalf("a healthy store failed the same scenario: %v\n%v", sum.Why, sum.Examples)
 		}
