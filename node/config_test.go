@@ -1,0 +1,33 @@
+package node
+
+import (
+	"testing"
+	"time"
+)
+
+// TestHintMaxAgeLeavesAMargin (issue 13, suspicion 4: a hint checked just
+// before its max age lands after the reap). A hint's age is checked on its
+// holder's clock just before it is sent; a tombstone's age on the reaper's.
+// With the max age equal to the grace, a hint checked a moment before its
+// age ran out (and delivered a little later) could land after a reaper
+// whose clock runs slightly ahead counted the grace of a delete written
+// right after the hint's write as passed, and bring the deleted value back.
+// A node keeps hints for half the grace: the other half is the margin for
+// the delivery delay and the difference between the two clocks.
+func TestHintMaxAgeLeavesAMargin(t *testing.T) {
+	for _, grace := range []time.Duration{24 * time.Hour, 20 * time.Second, time.Millisecond} {
+		cfg := Config{TombstoneGrace: grace}
+		if got := cfg.hintMaxAge(); got != grace/2 {
+			t.Fatalf("grace %v: hints kept %v, want %v", grace, got, grace/2)
+		}
+		// A hint delivered at the last moment its holder allows, by a
+		// holder whose clock is behind the reaper's by less than the
+		// margin, still lands before the reaper may reap a delete written
+		// just after the hint's write.
+		const skew = 0.49
+		hintDeliveredBy := cfg.hintMaxAge() + time.Duration(skew*float64(grace/2)) // reaper's clock
+		if hintDeliveredBy >= grace {
+			t.Fatalf("grace %v: a hint may land %v after its write, not before the reap at %v", grace, hintDeliveredBy, grace)
+		}
+	}
+}
