@@ -108,11 +108,10 @@ func (o offlineReport) agree() bool {
 // replica package, judges each key's local copy on every replica that
 // should hold it (the placement of the final members), compares the copies,
 // and compares the Merkle roots of every partition across the replicas of
-// its preference list. Spare slots (nodes that left, with what they held
-// then) are not read.
-func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int) (offlineReport, error) {
+// its preference list. Only members are read (spare slots are nodes that
+// left, with what they held then).
+func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int, members []int) (offlineReport, error) {
 	var rep offlineReport
-	members := c.memberSlots()
 	placement, err := ring.Build(ring.ClusterConfig{Partitions: partitions, Replicas: replicas}, c.idsOf(members))
 	if err != nil {
 		return rep, err

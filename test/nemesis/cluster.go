@@ -447,6 +447,44 @@ func (c *cluster) ringSettled(ctx context.Context, members []int) error {
 	return nil
 }
 
+// ringMembers is the member list most running nodes report (every state
+// but removed, which ring status does not list).
+func (c *cluster) ringMembers(ctx context.Context) ([]string, error) {
+	views := map[string]int{}
+	lists := map[string][]string{}
+	var errs []error
+	for _, p := range c.procs {
+		if !p.running() || p.isPaused() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := p.kv.RingStatus(cctx)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ring status on %s: %w", p.id, err))
+			continue
+		}
+		var ids []string
+		for _, m := range st.GetMembers() {
+			ids = append(ids, m.GetId())
+		}
+		slices.Sort(ids)
+		k := strings.Join(ids, ",")
+		views[k]++
+		lists[k] = ids
+	}
+	best, most := "", 0
+	for k, n := range views {
+		if n > most || n == most && k < best {
+			best, most = k, n
+		}
+	}
+	if most == 0 {
+		return nil, fmt.Errorf("no node answered: %w", errors.Join(errs...))
+	}
+	return lists[best], nil
+}
+
 func (c *cluster) waitRing(ctx context.Context, timeout time.Duration) error {
 	return c.waitSettled(ctx, nil, timeout)
 }

@@ -1,10 +1,11 @@
 // Package nemesis is quorumkv's fault harness on real hosts (DESIGN.md §9,
 // tier 4): `quorumkv server` processes, each in its own network namespace on
 // a private bridge, driven by concurrent workloads while a seeded nemesis
-// isolates, partitions, kills, pauses and skews them. After a final heal it
-// waits for hints and anti-entropy, reads every key at ALL, stops the
-// servers, reads every replica's own Pebble copy and compares their Merkle
-// roots, and reports a JSON summary.
+// isolates, partitions, kills, pauses and skews them and, in the 5-node
+// mode, changes the ring. After a final heal it waits for hints and
+// anti-entropy, reads every key at ALL, stops the servers, reads every
+// member's own Pebble copy and compares their Merkle roots, and reports a
+// JSON summary.
 //
 // The workloads use disjoint keys:
 //
@@ -13,14 +14,67 @@
 //   - set (s-*): get → union of the siblings' elements → put with the context;
 //     no acknowledged element may be lost and no element never added may
 //     appear.
-//   - delete (d-*): put, delete with the put's context, sometimes put again
-//     with the delete's context; an acknowledged delete never comes back and
-//     an acknowledged re-write is never masked.
+//   - delete (d-*): delete chains: put v1, delete with the put's context,
+//     put v2 with the delete's context, delete, put v3, ... (3 to 9 steps),
+//     with pauses between steps of none, up to 4 s, or past the tombstone
+//     grace (so keys are re-created after their tombstone was reaped). A
+//     value an acknowledged delete covers never comes back (resurrected),
+//     the last acknowledged put is never masked unless a later delete was
+//     attempted, and no value never written appears; a put's or delete's
+//     own result is checked the same way during the run.
 //
 // A request that failed may or may not have happened: only acknowledged
 // writes are required, and failed ones are allowed either way.
 //
-// Run it with `make nemesis` (short CI run) or `make nemesis DURATION=5m
-// SEED=n`; `make nemesis-bite` shows the checker catches a broken store.
+// # The 5-node membership mode
+//
+// With Config.Nodes = 5 and the membership faults (--nodes 5 --membership)
+// the harness runs 6 process slots, 5 of them ring members at the start
+// and one spare. Besides the faults above the nemesis draws ring changes:
+//
+//   - join: a spare slot starts and joins (a slot that served before gets an
+//     empty data dir first);
+//   - leave: `ring leave` of a member; once it is removed it is stopped and
+//     its slot becomes a spare that keeps its data dir;
+//   - remove: SIGKILL a member, `ring remove` it, wait until it is removed,
+//     wipe its data dir and restart it: it rejoins;
+//   - rejoin: a node that left is restarted on its old data dir (it must
+//     join as a fresh joiner).
+//
+// The member count stays within [4, 6]; a kind that cannot run becomes
+// the nearest one that can. Each change lasts until the ring has settled
+// (every member running, up and valid, one epoch, no transfers; bounded by
+// Config.SettleTimeout) and its record says when it began, when the epoch
+// changed (a watcher polls every node's epoch every 250 ms) and when it
+// settled. Faults pick among the members; workers pinned to a slot that
+// is not a member wait, sending nothing, until it is one again. After each
+// change settles, the checker reads at ONE, through every member that
+// gained partitions in the change (every partition of a joiner), a sample
+// of the unique keys acknowledged before the change began: a "not found"
+// is reported (one_reads_not_found, with examples) and fails the run.
+// The final checks use the placement of the final members; spare slots
+// are not read. A change that does not settle fails the run.
+//
+// Availability (RequireAvailability: at least 99 % of majority-side
+// requests succeed during single-node faults) counts a membership change
+// as a single-node fault of the node joining, leaving or removed, and
+// leaves out every request that overlaps an epoch change ±
+// Config.CommitBefore/CommitAfter (1 s/2 s; the summary's
+// availability.commit_exclusion says what was left out).
+//
+// # The short-grace profile
+//
+// Config.ShortGrace (--short-grace) runs the servers with
+// --tombstone-grace 20s, --hint-window 8s (a hint's max age is half the
+// grace) and --anti-entropy-interval 3s, so tombstones are reaped many
+// times during a run (tombstones_reaped in the summary); its skew faults
+// use ±1 s and ±3 s, well below the 10 s margin between the grace and the
+// hints' max age (larger jumps are documented as unsafe).
+//
+// Run it with `make nemesis` (short 3-node CI run), `make nemesis DURATION=5m
+// SEED=n`, `make nemesis NODES=5` (the 90 s membership CI run) or `make
+// nemesis NODES=5 DURATION=5m SEED=n` (the long membership run); `make
+// nemesis-bite` shows the checker catches a broken store (writes
+// acknowledged but not stored; a reaper that skips the all-replicas check).
 // The harness needs root, iproute2 and iptables.
 package nemesis

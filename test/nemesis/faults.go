@@ -99,10 +99,13 @@ type nemesis struct {
 	mem   *memberships
 	// targets restricts the nodes faults pick (nil: every member).
 	targets []int
-	rng     *rand.Rand
-	kinds   []string
-	queue   []string
-	skews   []time.Duration
+	// memberPerCycle: membership kinds per cycle of the draw (0: all);
+	// memberNext: the next one.
+	memberPerCycle, memberNext int
+	rng                        *rand.Rand
+	kinds                      []string
+	queue                      []string
+	skews                      []time.Duration
 
 	interval, holdMin, holdMax time.Duration
 	settle                     time.Duration // longest wait for a whole cluster before a fault
@@ -154,10 +157,42 @@ func (n *nemesis) errorf(format string, args ...any) {
 
 // next draws the next kind: every kind once (in a seeded order) before any
 // repeats, so a short run sees as many different kinds as it has faults.
+// The membership kinds of a cycle are spread evenly through it (a short
+// run gets its share of them); with memberPerCycle > 0 a cycle holds only
+// that many of them (the next ones in turn), so changes, which last until
+// they have settled, take a smaller share of a long run.
 func (n *nemesis) next() string {
 	if len(n.queue) == 0 {
-		n.queue = slices.Clone(n.kinds)
-		n.rng.Shuffle(len(n.queue), func(i, j int) { n.queue[i], n.queue[j] = n.queue[j], n.queue[i] })
+		var regular, member []string
+		for _, k := range n.kinds {
+			if isMembership(k) {
+				member = append(member, k)
+			} else {
+				regular = append(regular, k)
+			}
+		}
+		take := len(member)
+		if n.memberPerCycle > 0 {
+			take = min(take, n.memberPerCycle)
+		}
+		var picked []string
+		for range take {
+			picked = append(picked, member[n.memberNext%len(member)])
+			n.memberNext++
+		}
+		n.rng.Shuffle(len(regular), func(i, j int) { regular[i], regular[j] = regular[j], regular[i] })
+		n.rng.Shuffle(len(picked), func(i, j int) { picked[i], picked[j] = picked[j], picked[i] })
+		total := len(regular) + len(picked)
+		for i, j := 0, 0; i < total; i++ {
+			// Membership kind j goes at position (j+1/2)·total/take.
+			if j < len(picked) && i == (2*j+1)*total/(2*len(picked)) {
+				n.queue = append(n.queue, picked[j])
+				j++
+				continue
+			}
+			n.queue = append(n.queue, regular[0])
+			regular = regular[1:]
+		}
 	}
 	k := n.queue[0]
 	n.queue = n.queue[1:]

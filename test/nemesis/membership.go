@@ -247,6 +247,36 @@ func without(s []int, x int) []int {
 	return out
 }
 
+// resync brings the harness's member set in line with the ring after a
+// change that did not settle (the run has failed already; the rest of it
+// should still test what it can): a slot the ring lists becomes a member
+// (started if down), a member it does not list becomes a spare (stopped;
+// it keeps its data dir).
+func (n *nemesis) resync(ctx context.Context) {
+	listed, err := n.c.ringMembers(ctx)
+	if err != nil {
+		n.errorf("resync: %v", err)
+		return
+	}
+	for i, p := range n.c.procs {
+		in := slices.Contains(listed, p.id)
+		switch {
+		case in && !p.isMember():
+			n.logf("nemesis: resync: the ring lists %s: a member again", p.id)
+			p.setMember(true)
+			if err := n.c.start(i, 0, false); err != nil {
+				n.errorf("resync: start %s: %v", p.id, err)
+			}
+		case !in && p.isMember():
+			n.logf("nemesis: resync: the ring does not list %s: stopped, a spare", p.id)
+			p.setMember(false)
+			if err := n.c.stop(i, syscall.SIGTERM, 10*time.Second); err != nil {
+				n.errorf("resync: stop %s: %v", p.id, err)
+			}
+		}
+	}
+}
+
 // settledAt closes a membership change's record.
 func (n *nemesis) settledAt(rec *FaultRecord, members []int, err error) {
 	s := n.since()
@@ -267,6 +297,8 @@ func (n *nemesis) settledAt(rec *FaultRecord, members []int, err error) {
 			rec.Failed = err.Error()
 		}
 		n.errorf("%s %v: %v", rec.Kind, rec.Nodes, err)
+		n.resync(n.outer)
+		rec.MembersAfter = n.c.memberIDs()
 		return
 	}
 	n.logf("nemesis t=%.1fs: %s %v settled: epoch %d -> %d (commits seen at %v), members %v",

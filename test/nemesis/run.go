@@ -45,6 +45,11 @@ type Config struct {
 	// AntiEntropyInterval are passed to the servers as they are.
 	ShortGrace                                      bool
 	TombstoneGrace, HintWindow, AntiEntropyInterval time.Duration
+	// MembershipPerCycle is how many membership kinds each cycle of the
+	// draw holds (0: all of those in Faults; every other kind is in every
+	// cycle): a change lasts until it has settled, so fewer per cycle leave
+	// room for more faults.
+	MembershipPerCycle int
 	// MinFaults and MinMembershipChanges fail a run with fewer faults or
 	// settled membership changes (a CI run must not pass vacuously).
 	MinFaults, MinMembershipChanges int
@@ -420,7 +425,7 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	watch.poll(watchCtx, true) // the epoch the run starts at
 	go watch.run(watchCtx)
 	nem := newNemesis(ctx, c, cfg.Seed, cfg.Faults, cfg.Skews, cfg.Interval, cfg.HoldMin, cfg.HoldMax, start, logf)
-	nem.targets = cfg.Targets
+	nem.targets, nem.memberPerCycle = cfg.Targets, cfg.MembershipPerCycle
 	m := newModel()
 	nem.mem = &memberships{settle: cfg.SettleTimeout, minMembers: cfg.MinMembers, maxMembers: cfg.MaxMembers,
 		watch: watch, m: m, partitions: cfg.Partitions, replicas: cfg.Replicas, timeout: cfg.OpTimeout, seed: cfg.Seed}
@@ -567,12 +572,26 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	}
 	stopWatch()
 	sum.TombstonesReaped = watch.reaped()
+	// The final placement is the ring's: what most nodes list (the harness's
+	// own member set when none answers).
+	final := c.memberSlots()
 	sum.MembersFinal = c.memberIDs()
+	if listed, err := c.ringMembers(ctx); err != nil {
+		sum.NemesisErrors = append(sum.NemesisErrors, "final ring members: "+err.Error())
+	} else if !slices.Equal(listed, sum.MembersFinal) {
+		sum.Why = append(sum.Why, fmt.Sprintf("the ring lists %v at the end, the harness expected %v", listed, sum.MembersFinal))
+		sum.MembersFinal, final = listed, nil
+		for i, p := range c.procs {
+			if slices.Contains(listed, p.id) {
+				final = append(final, i)
+			}
+		}
+	}
 	logf("stopping the servers to read every replica's own copy")
 	if err := c.stopAll(15 * time.Second); err != nil {
 		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
 	}
-	off, err := checkOffline(c, m, keys, cfg.Partitions, cfg.Replicas)
+	off, err := checkOffline(c, m, keys, cfg.Partitions, cfg.Replicas, final)
 	if err != nil {
 		return sum, err
 	}
