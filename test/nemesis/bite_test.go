@@ -95,7 +95,7 @@ func TestNemesisBites(t *testing.T) {
 // check (the qkvbug_reapall build) reaps them on n1 and n2 while n3 is
 // down; n3's old values then come back when it restarts, and the harness
 // must say so.
-func reapBiteConfig(bin string, logf func(string, ...any)) Config {
+func reapBiteConfig(bin, keep string, logf func(string, ...any)) Config {
 	return Config{
 		Seed: 11, Duration: 24 * time.Second, Nodes: 3, Binary: bin,
 		Faults: []string{FaultKill}, Targets: []int{2}, Interval: time.Minute, FirstFault: 4 * time.Second,
@@ -103,15 +103,15 @@ func reapBiteConfig(bin string, logf func(string, ...any)) Config {
 		Coordinators: []int{0}, UniqueWorkers: 1, SetWorkers: 0, DeleteWorkers: 2, DeleteSteps: 2,
 		Think: 5 * time.Millisecond, ConvergeTimeout: 40 * time.Second,
 		TombstoneGrace: 6 * time.Second, HintWindow: 2 * time.Second, AntiEntropyInterval: time.Second,
-		Partitions: 64, SubnetFrom: 110, KeepData: "failure", Logf: logf,
+		Partitions: 64, SubnetFrom: 110, KeepData: keep, Logf: logf,
 	}
 }
 
 func TestNemesisBitesReap(t *testing.T) {
 	needNemesis(t)
 	logf := func(format string, args ...any) { t.Logf(format, args...) }
-	run := func(t *testing.T, bin string) *Summary {
-		sum, err := Run(context.Background(), reapBiteConfig(bin, logf))
+	run := func(t *testing.T, bin, keep string) *Summary {
+		sum, err := Run(context.Background(), reapBiteConfig(bin, keep, logf))
 		if err != nil {
 			t.Fatalf("run: %v", err)
 		}
@@ -123,14 +123,14 @@ func TestNemesisBitesReap(t *testing.T) {
 		return sum
 	}
 	t.Run("reap without the all-replicas check resurrects deletes", func(t *testing.T) {
-		sum := run(t, binary(t, "QUORUMKV_BINARY_REAPALL", "qkvbug_reapall"))
+		sum := run(t, binary(t, "QUORUMKV_BINARY_REAPALL", "qkvbug_reapall"), "never")
 		if sum.Resurrected == 0 || sum.OK {
 			t.Fatalf("tombstones were reaped while n3 was down with the values they delete, yet the harness reports resurrected=%d ok=%v (reaped %d)", sum.Resurrected, sum.OK, sum.TombstonesReaped)
 		}
 		t.Logf("the checker bites: %d deletes undone (%d tombstones reaped): %v", sum.Resurrected, sum.TombstonesReaped, sum.Why)
 	})
 	t.Run("healthy reaper resurrects nothing", func(t *testing.T) {
-		sum := run(t, binary(t, "QUORUMKV_BINARY", ""))
+		sum := run(t, binary(t, "QUORUMKV_BINARY", ""), "failure")
 		if !sum.OK {
 			t.Fatalf("a healthy store failed the same scenario: %v\n%v", sum.Why, sum.Examples)
 		}
