@@ -448,10 +448,12 @@ func (c *cluster) ringSettled(ctx context.Context, members []int) error {
 }
 
 // ringMembers is the member list most running nodes report (every state
-// but removed, which ring status does not list).
-func (c *cluster) ringMembers(ctx context.Context) ([]string, error) {
+// but removed, which ring status does not list), with each member's state
+// as the first of them reported it.
+func (c *cluster) ringMembers(ctx context.Context) ([]string, map[string]string, error) {
 	views := map[string]int{}
 	lists := map[string][]string{}
+	states := map[string]map[string]string{}
 	var errs []error
 	for _, p := range c.procs {
 		if !p.running() || p.isPaused() {
@@ -465,13 +467,18 @@ func (c *cluster) ringMembers(ctx context.Context) ([]string, error) {
 			continue
 		}
 		var ids []string
+		state := map[string]string{}
 		for _, m := range st.GetMembers() {
 			ids = append(ids, m.GetId())
+			state[m.GetId()] = m.GetState()
 		}
 		slices.Sort(ids)
 		k := strings.Join(ids, ",")
 		views[k]++
 		lists[k] = ids
+		if states[k] == nil {
+			states[k] = state
+		}
 	}
 	best, most := "", 0
 	for k, n := range views {
@@ -480,9 +487,9 @@ func (c *cluster) ringMembers(ctx context.Context) ([]string, error) {
 		}
 	}
 	if most == 0 {
-		return nil, fmt.Errorf("no node answered: %w", errors.Join(errs...))
+		return nil, nil, fmt.Errorf("no node answered: %w", errors.Join(errs...))
 	}
-	return lists[best], nil
+	return lists[best], states[best], nil
 }
 
 func (c *cluster) waitRing(ctx context.Context, timeout time.Duration) error {

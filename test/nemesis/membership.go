@@ -64,8 +64,8 @@ func (ms *memberships) note(format string, args ...any) {
 // spare slot (a never used one first), a rejoin a spare that holds data, a
 // leave or a remove a member more than the minimum. A kind that cannot run
 // becomes the nearest one that can.
-func (n *nemesis) planMembership(kind string) (string, int, bool) {
-	mem := n.c.memberSlots()
+func (n *nemesis) planMembership(kind string, leaving []string) (string, int, bool) {
+	mem := slices.DeleteFunc(n.c.memberSlots(), func(i int) bool { return slices.Contains(leaving, n.c.procs[i].id) })
 	var fresh, used []int
 	for _, i := range n.c.spareSlots() {
 		if n.c.procs[i].hasData() {
@@ -74,7 +74,7 @@ func (n *nemesis) planMembership(kind string) (string, int, bool) {
 			fresh = append(fresh, i)
 		}
 	}
-	canGrow := len(mem) < n.mem.maxMembers && len(fresh)+len(used) > 0
+	canGrow := len(mem)+len(leaving) < n.mem.maxMembers && len(fresh)+len(used) > 0
 	canShrink := len(mem) > n.mem.minMembers
 	of := func(s []int) int { return s[n.rng.IntN(len(s))] }
 	grow := func(prefer string) (string, int, bool) {
@@ -110,7 +110,10 @@ func (n *nemesis) planMembership(kind string) (string, int, bool) {
 // context, not the fault phase's: a change asked for finishes).
 func (n *nemesis) membership(drawn string, rec *FaultRecord) {
 	ctx := n.outer
-	kind, t, ok := n.planMembership(drawn)
+	// The bounds hold for the ring as it is (a change that did not settle
+	// may have finished since, or still be under way).
+	leaving := n.resync(ctx)
+	kind, t, ok := n.planMembership(drawn, leaving)
 	if !ok {
 		rec.Failed = fmt.Sprintf("no slot for a %s with members %v", drawn, n.c.memberIDs())
 		n.errorf("%s", rec.Failed)
@@ -120,7 +123,9 @@ func (n *nemesis) membership(drawn string, rec *FaultRecord) {
 	p := n.c.procs[t]
 	rec.Nodes = []string{p.id}
 	began := time.Since(n.start)
-	before := n.c.memberSlots()
+	// A member still leaving (a change that did not settle) is not waited
+	// for: the ring settles once it is out.
+	before := slices.DeleteFunc(n.c.memberSlots(), func(i int) bool { return slices.Contains(leaving, n.c.procs[i].id) })
 	rec.EpochBefore = n.mem.watch.epoch()
 	n.set(kind, []int{t}, true)
 	var err error
@@ -247,16 +252,22 @@ func without(s []int, x int) []int {
 	return out
 }
 
-// resync brings the harness's member set in line with the ring after a
-// change that did not settle (the run has failed already; the rest of it
-// should still test what it can): a slot the ring lists becomes a member
-// (started if down), a member it does not list becomes a spare (stopped;
-// it keeps its data dir).
-func (n *nemesis) resync(ctx context.Context) {
-	listed, err := n.c.ringMembers(ctx)
+// resync brings the harness's member set in line with the ring, which
+// differ only after a change that did not settle (the run has failed
+// already; the rest of it should still test what it can): a slot the ring
+// lists becomes a member (started if down), a member it does not list
+// becomes a spare (stopped; it keeps its data dir). It returns the members
+// still leaving.
+func (n *nemesis) resync(ctx context.Context) (leaving []string) {
+	listed, states, err := n.c.ringMembers(ctx)
 	if err != nil {
 		n.errorf("resync: %v", err)
-		return
+		return nil
+	}
+	for id, st := range states {
+		if st == ring.StateLeaving.String() {
+			leaving = append(leaving, id)
+		}
 	}
 	for i, p := range n.c.procs {
 		in := slices.Contains(listed, p.id)
@@ -275,6 +286,7 @@ func (n *nemesis) resync(ctx context.Context) {
 			}
 		}
 	}
+	return leaving
 }
 
 // settledAt closes a membership change's record.
@@ -283,7 +295,7 @@ func (n *nemesis) settledAt(rec *FaultRecord, members []int, err error) {
 	rec.SettledS, rec.HealedS = &s, s
 	n.mem.watch.poll(n.outer, false) // the watcher may not have seen the last commit yet
 	rec.EpochAfter = n.mem.watch.epoch()
-	rec.CommittedS = n.mem.watch.commitsBetween(rec.AtS, n.since())
+	rec.CommittedS = n.mem.watch.commitsBetween(rec.AtS, n.since()+0.1)
 	rec.MembersAfter = n.c.idsOf(members)
 	n.mem.mu.Lock()
 	if err != nil {
@@ -297,7 +309,7 @@ func (n *nemesis) settledAt(rec *FaultRecord, members []int, err error) {
 			rec.Failed = err.Error()
 		}
 		n.errorf("%s %v: %v", rec.Kind, rec.Nodes, err)
-		n.resync(n.outer)
+		_ = n.resync(n.outer)
 		rec.MembersAfter = n.c.memberIDs()
 		return
 	}

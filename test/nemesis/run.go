@@ -499,6 +499,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	// Final phase: heal everything, let hints and anti-entropy finish.
 	healStart := time.Now()
 	logf("final heal at t=%.1fs", time.Since(start).Seconds())
+	if slices.ContainsFunc(cfg.Faults, isMembership) {
+		_ = nem.resync(ctx) // after a change that did not settle
+	}
 	if err := c.healAll(); err != nil {
 		sum.NemesisErrors = append(sum.NemesisErrors, err.Error())
 		logf("%v", err)
@@ -576,7 +579,7 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	// own member set when none answers).
 	final := c.memberSlots()
 	sum.MembersFinal = c.memberIDs()
-	if listed, err := c.ringMembers(ctx); err != nil {
+	if listed, _, err := c.ringMembers(ctx); err != nil {
 		sum.NemesisErrors = append(sum.NemesisErrors, "final ring members: "+err.Error())
 	} else if !slices.Equal(listed, sum.MembersFinal) {
 		sum.Why = append(sum.Why, fmt.Sprintf("the ring lists %v at the end, the harness expected %v", listed, sum.MembersFinal))
