@@ -817,9 +817,12 @@ type TreeRootsResponse struct {
 	// roots[i] is the root of partitions[i]; not_replica[i] is set when the
 	// node neither replicates nor is gaining that partition (its root is
 	// then 0 and means nothing).
-	Roots         []uint64 `protobuf:"fixed64,1,rep,packed,name=roots,proto3" json:"roots,omitempty"`
-	NotReplica    []bool   `protobuf:"varint,2,rep,packed,name=not_replica,json=notReplica,proto3" json:"not_replica,omitempty"`
-	Epoch         uint64   `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Roots      []uint64 `protobuf:"fixed64,1,rep,packed,name=roots,proto3" json:"roots,omitempty"`
+	NotReplica []bool   `protobuf:"varint,2,rep,packed,name=not_replica,json=notReplica,proto3" json:"not_replica,omitempty"`
+	Epoch      uint64   `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// held[i] is set when the node holds partitions[i] completely (it is
+	// not still pulling it).
+	Held          []bool `protobuf:"varint,4,rep,packed,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -873,6 +876,13 @@ func (x *TreeRootsResponse) GetEpoch() uint64 {
 		return x.Epoch
 	}
 	return 0
+}
+
+func (x *TreeRootsResponse) GetHeld() []bool {
+	if x != nil {
+		return x.Held
+	}
+	return nil
 }
 
 type TreeHashesResponse struct {
@@ -1470,12 +1480,13 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x01 \x03(\rR\n" +
 	"partitions\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"`\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"t\n" +
 	"\x11TreeRootsResponse\x12\x14\n" +
 	"\x05roots\x18\x01 \x03(\x06R\x05roots\x12\x1f\n" +
 	"\vnot_replica\x18\x02 \x03(\bR\n" +
 	"notReplica\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\",\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04held\x18\x04 \x03(\bR\x04held\",\n" +
 	"\x12TreeHashesResponse\x12\x16\n" +
 	"\x06hashes\x18\x01 \x03(\x06R\x06hashes\"e\n" +
 	"\x13TreeSegmentsRequest\x12\x1c\n" +

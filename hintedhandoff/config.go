@@ -62,7 +62,11 @@ type Config struct {
 	Sender Sender
 	// Reroute is optional: without it, a hint its target refuses as not
 	// a replica is retried until it expires (anti-entropy repairs).
-	Reroute  Reroute
+	Reroute Reroute
+	// Gone reports a target that is no longer a member of the cluster
+	// (left or removed): its hints are rerouted without trying it.
+	// Optional; used only with Reroute.
+	Gone     func(target string) bool
 	Liveness Liveness
 	Clock    Clock
 	// MaxHintsPerTarget and MaxBytesPerTarget cap the hints held for one target.

@@ -58,7 +58,8 @@ func (s *Store) due() []string {
 		if t.count == 0 || t.busy {
 			continue
 		}
-		if !s.cfg.Liveness.Alive(name) {
+		gone := s.gone(name)
+		if !gone && !s.cfg.Liveness.Alive(name) {
 			t.wasDown = true
 			continue
 		}
@@ -103,9 +104,14 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 			return delivered, errRateLimited
 		}
 		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
-		err := s.cfg.Sender.Apply(sctx, name, b.h.key, b.h.clock)
-		if errors.Is(err, replica.ErrNotReplica) && s.cfg.Reroute != nil {
+		var err error
+		if s.gone(name) {
 			err = s.reroute(sctx, name, b.h)
+		} else {
+			err = s.cfg.Sender.Apply(sctx, name, b.h.key, b.h.clock)
+			if errors.Is(err, replica.ErrNotReplica) && s.cfg.Reroute != nil {
+				err = s.reroute(sctx, name, b.h)
+			}
 		}
 		cancel()
 		if err != nil {
@@ -122,6 +128,12 @@ func (s *Store) replayTarget(ctx context.Context, name string) (int, error) {
 	}
 	s.refreshOldest(name)
 	return delivered, nil
+}
+
+// gone reports a target that is no longer a member: its hints go to their
+// keys' owners now, whether it is up or not.
+func (s *Store) gone(name string) bool {
+	return s.cfg.Reroute != nil && s.cfg.Gone != nil && s.cfg.Gone(name)
 }
 
 // reroute hands a hint its target refused as no longer a replica of the

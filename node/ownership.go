@@ -65,9 +65,11 @@ const (
 	// partitions moves nothing and is not throttled).
 	transferKeysPerS  = 20000
 	transferKeysBurst = 2 * 1000 // ≥ one exchange's repairs
-	// exchangeTimeout bounds one exchange, so a hung peer cannot stall the
-	// loop.
-	exchangeTimeout = 30 * time.Second
+	// exchangeTimeout bounds one exchange (at most 1,000 keys repaired),
+	// so a peer cut off mid-exchange cannot stall the loop for long.
+	exchangeTimeout = 10 * time.Second
+	// rootsTimeout bounds one TreeRoots call.
+	rootsTimeout = 5 * time.Second
 )
 
 // Persisted state, under s/handoff/.
@@ -88,7 +90,6 @@ func newOwnership(n *Node) (*ownership, error) {
 		owned:     make([]bool, n.cfg.Partitions),
 		pulling:   make([]bool, n.cfg.Partitions),
 		handed:    map[int]string{},
-		lostAt:    map[int]time.Time{},
 		transfers: map[int]*Transfer{},
 	}
 	err := o.space.Scan(nil, nil, func(k, v []byte) error {
@@ -196,7 +197,7 @@ func (o *ownership) step(ctx context.Context) bool {
 	if !v.Changing() {
 		// Only once the ring is stable: while a change is in progress its
 		// target may still move back to a ring that gives p to this node.
-		o.release(ctx, v, lost)
+		o.release(lost)
 	}
 	pulled := o.pull(ctx, doc, v, gain)
 	handed := o.handOff(ctx, v, ch, lose)
@@ -311,7 +312,6 @@ func (o *ownership) drop(p int) error {
 	o.mu.Lock()
 	delete(o.transfers, p)
 	delete(o.handed, p)
-	delete(o.lostAt, p)
 	o.mu.Unlock()
 	return o.n.store.DropPartition(p)
 }

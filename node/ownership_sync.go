@@ -11,11 +11,20 @@ import (
 	"github.com/quorumkv/quorumkv/ring"
 )
 
+// PartitionRoot is a peer's answer about one partition: its Merkle root,
+// whether the peer neither replicates nor gains it (the root then means
+// nothing), and whether it holds it completely.
+type PartitionRoot struct {
+	Root       uint64
+	NotReplica bool
+	Held       bool
+}
+
 // rootsPeer is an exchange peer that answers many partitions' roots in one
 // call, so a transfer skips at once the partitions already in sync (every
 // partition of a cluster that holds no data).
 type rootsPeer interface {
-	Roots(ctx context.Context, parts []int) (roots []uint64, notReplica []bool, err error)
+	Roots(ctx context.Context, parts []int) ([]PartitionRoot, error)
 }
 
 // pull brings every partition of parts (which this node gains or holds
@@ -114,8 +123,11 @@ func (o *ownership) finish(p int) {
 }
 
 // handOff brings every partition of lose (which this node replicates now
-// but not in the target ring) to the nodes gaining it, once per change. It
-// reports whether all of them are handed off for change ch.
+// but not in the target ring) to the nodes gaining it, once per change. A
+// gainer still pulling a partition is only compared with (it brings the
+// data itself, from a quorum of the current replicas); once it holds it,
+// what still differs is exchanged. It reports whether all of them are
+// handed off for change ch.
 func (o *ownership) handOff(ctx context.Context, v *ring.View, ch ring.Change, lose []int) bool {
 	key := fmt.Sprintf("%d/%s", ch.Epoch, ch.Signature())
 	gainers := map[int][]string{}
@@ -159,54 +171,14 @@ func (o *ownership) handOff(ctx context.Context, v *ring.View, ch ring.Change, l
 }
 
 // release drops the partitions of lost, which this node neither
-// replicates nor gains any more. A partition it handed off for the change
-// that took it away, or holds nothing of, goes at once. Any other (a change
-// committed without waiting for this node: the ring said it held no data)
-// is first brought to the partition's current replicas — within half the
-// tombstone grace of the loss; past that its copy may predate a reaped
-// delete, and it is dropped as it is.
-func (o *ownership) release(ctx context.Context, v *ring.View, lost []int) {
-	key := fmt.Sprintf("%d/%s", v.Epoch-1, v.Ring.Signature())
-	now := time.Now()
-	byReplica := map[string][]int{}
-	replicas := map[int][]string{}
-	var drop []int
+// replicates nor gains any more. A member that loses a partition hands it
+// off before it says it is ready, and a change waits for that; what a
+// joiner that was parked or removed took as a pending replica never counted
+// toward a write's quorum. So nothing is pushed anywhere first: pushing a
+// copy that stopped taking writes could bring back a delete the current
+// replicas have reaped since.
+func (o *ownership) release(lost []int) {
 	for _, p := range lost {
-		o.mu.Lock()
-		handed := o.handed[p] == key
-		since, seen := o.lostAt[p]
-		if !seen {
-			since = now
-			o.lostAt[p] = now
-		}
-		o.mu.Unlock()
-		switch {
-		case handed || o.n.store.Trees().Root(p) == 0:
-			drop = append(drop, p)
-		case now.Sub(since) > o.n.cfg.TombstoneGrace/2:
-			o.log.Warn("dropping a partition never handed off: its replicas were unreachable for half the tombstone grace", "partition", p)
-			drop = append(drop, p)
-		default:
-			for _, r := range v.Ring.Preference(p) {
-				if r != o.n.cfg.ID && o.n.members.Alive(r) {
-					replicas[p] = append(replicas[p], r)
-					byReplica[r] = append(byReplica[r], p)
-				}
-			}
-		}
-	}
-	synced := map[int]int{}
-	for _, r := range slices.Sorted(maps.Keys(byReplica)) {
-		for _, p := range o.syncWith(ctx, r, byReplica[r], false) {
-			synced[p]++
-		}
-	}
-	for p, rs := range replicas {
-		if len(rs) > 0 && synced[p] == len(rs) {
-			drop = append(drop, p)
-		}
-	}
-	for _, p := range drop {
 		if err := o.drop(p); err != nil {
 			o.log.Error("cannot drop a partition", "partition", p, "err", err)
 			return
@@ -217,23 +189,27 @@ func (o *ownership) release(ctx context.Context, v *ring.View, lost []int) {
 
 // syncWith makes this node and peer agree on each partition of parts:
 // partitions whose roots already agree cost nothing more, the others an
-// anti-entropy exchange each. It returns the partitions now in sync. A
-// pull records its progress in the partition's transfer.
+// anti-entropy exchange each. A pull exchanges with any current replica and
+// records its progress in the partition's transfer; a hand-off exchanges
+// only with a peer that holds the partition (one still pulling it brings
+// the data itself). It returns the partitions now in sync.
 func (o *ownership) syncWith(ctx context.Context, peer string, parts []int, pull bool) []int {
 	ap := o.n.peer(peer)
 	var synced, differ []int
 	if rp, ok := ap.(rootsPeer); ok {
-		roots, notReplica, err := rp.Roots(ctx, parts)
+		rctx, cancel := context.WithTimeout(ctx, rootsTimeout)
+		roots, err := rp.Roots(rctx, parts)
+		cancel()
 		if err != nil {
 			o.log.Debug("cannot read a peer's roots", "peer", peer, "err", err)
 			return nil
 		}
 		for i, p := range parts {
-			switch {
-			case notReplica[i]:
-			case roots[i] == o.n.store.Trees().Root(p):
+			switch r := roots[i]; {
+			case r.NotReplica:
+			case r.Root == o.n.store.Trees().Root(p):
 				synced = append(synced, p)
-			default:
+			case pull || r.Held:
 				differ = append(differ, p)
 			}
 		}

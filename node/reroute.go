@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 
+	"github.com/quorumkv/quorumkv/ring"
+
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -26,4 +28,10 @@ func (n *Node) rerouteHint(ctx context.Context, key []byte, c vclock.Clock) ([]s
 		}
 	}
 	return missed, nil
+}
+
+// gone reports a node that is no longer a member (it left or was removed):
+// hints for it go to their keys' owners now.
+func (n *Node) gone(id string) bool {
+	return n.members.Doc().StateOf(id) == ring.StateRemoved
 }

@@ -26,31 +26,38 @@ func (s *replicaServer) TreeRoots(_ context.Context, req *api.TreeRootsRequest) 
 		}
 	}
 	v := s.n.members.View()
-	resp := &api.TreeRootsResponse{Roots: make([]uint64, len(parts)), NotReplica: make([]bool, len(parts)), Epoch: v.Epoch}
+	resp := &api.TreeRootsResponse{Roots: make([]uint64, len(parts)), NotReplica: make([]bool, len(parts)),
+		Held: make([]bool, len(parts)), Epoch: v.Epoch}
 	for i, p := range parts {
 		if !s.n.takesWrites(v, int(p)) {
 			resp.NotReplica[i] = true
 			continue
 		}
 		resp.Roots[i] = s.n.store.Trees().Root(int(p))
+		resp.Held[i] = s.n.own.isOwned(int(p))
 	}
 	return resp, nil
 }
 
 // Roots asks the peer for the roots of parts in one call.
-func (g grpcPeer) Roots(ctx context.Context, parts []int) ([]uint64, []bool, error) {
+func (g grpcPeer) Roots(ctx context.Context, parts []int) ([]PartitionRoot, error) {
 	rc, err := g.client()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	epoch, _ := g.t.view()
 	resp, err := rc.TreeRoots(ctx, &api.TreeRootsRequest{Partitions: toU32(parts), Epoch: epoch})
 	if err != nil {
-		return nil, nil, g.t.fromStatus(g.node, err)
+		return nil, g.t.fromStatus(g.node, err)
 	}
 	g.t.learn(g.node, resp.GetEpoch())
-	if len(resp.GetRoots()) != len(parts) || len(resp.GetNotReplica()) != len(parts) {
-		return nil, nil, status.Errorf(codes.Internal, "peer %s answered %d roots for %d partitions", g.node, len(resp.GetRoots()), len(parts))
+	n := len(parts)
+	if len(resp.GetRoots()) != n || len(resp.GetNotReplica()) != n || len(resp.GetHeld()) != n {
+		return nil, status.Errorf(codes.Internal, "peer %s answered %d roots for %d partitions", g.node, len(resp.GetRoots()), n)
 	}
-	return resp.GetRoots(), resp.GetNotReplica(), nil
+	out := make([]PartitionRoot, n)
+	for i := range out {
+		out[i] = PartitionRoot{Root: resp.GetRoots()[i], NotReplica: resp.GetNotReplica()[i], Held: resp.GetHeld()[i]}
+	}
+	return out, nil
 }

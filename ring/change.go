@@ -71,10 +71,12 @@ func (d Doc) NotReady(c Change) []string {
 	return out
 }
 
-// nothingToMove reports that every member of the committed ring holds no
-// data: a change then moves nothing, and nobody needs to be waited for (a
-// fresh cluster forms at once, a joiner that died while it formed is
-// admitted and simply down).
+// nothingToMove reports that every member of the committed ring says it
+// holds no data: the joiners then have nothing to pull, and the change does
+// not wait for them (a fresh cluster forms at once; a joiner that died
+// while it formed is admitted and simply down). The committed ring's own
+// members are still waited for: a member that did hold data (its flag not
+// yet gossiped) hands it off before it says it is ready.
 func (d Doc) nothingToMove(c Change) bool {
 	for _, id := range c.From {
 		if m, ok := d.Members[id]; !ok || !m.Empty {
@@ -86,16 +88,19 @@ func (d Doc) nothingToMove(c Change) bool {
 
 // NextRing returns the ring to commit, if the change d calls for can be
 // committed now: every member it waits for is ready at the current epoch
-// (or the committed ring holds no data at all). The new record's epoch is
-// one more. A document with no committed ring yet (a node that has not
-// reached its cluster) never commits.
+// (joiners aside when the committed ring holds no data at all). The new
+// record's epoch is one more. A document with no committed ring yet (a
+// node that has not reached its cluster) never commits.
 func (d Doc) NextRing() (RingRecord, bool) {
 	c := d.Change()
 	if !c.Pending() || c.Epoch == 0 || len(c.To) == 0 {
 		return RingRecord{}, false
 	}
-	if !d.nothingToMove(c) && len(d.NotReady(c)) > 0 {
-		return RingRecord{}, false
+	empty := d.nothingToMove(c)
+	for _, id := range d.NotReady(c) {
+		if !empty || !slices.Contains(c.Joining, id) {
+			return RingRecord{}, false
+		}
 	}
 	return RingRecord{Epoch: c.Epoch + 1, Members: slices.Clone(c.To)}, true
 }

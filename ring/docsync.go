@@ -85,12 +85,37 @@ func (m *Membership) mergeDoc(o Doc) {
 		if cur, ok := merged.Members[m.cfg.NodeID]; ok && !sameSelf(cur, m.self) {
 			merged = merged.With(withSelf(cur, m.self))
 		}
+		merged = m.rejoinLocked(o, merged)
 		m.commitLocked(merged)
 	}
 	m.mu.Unlock()
 	if changed {
 		m.signal()
 	}
+}
+
+// rejoinLocked: a node that started as a fresh joiner does not remember a
+// removal it may have been through before (its disk was wiped); when a
+// peer's document says it is removed, it joins again over that removal.
+// Once a peer's document shows its join, a removal is the operator's and
+// stands. m.mu must be held.
+func (m *Membership) rejoinLocked(theirs, merged Doc) Doc {
+	if !m.rejoining {
+		return merged
+	}
+	id := m.cfg.NodeID
+	if t, ok := theirs.Members[id]; ok && t.State != StateRemoved {
+		m.rejoining = false
+		return merged
+	}
+	cur, ok := merged.Members[id]
+	if !ok || cur.State != StateRemoved || merged.Ring.Contains(id) {
+		return merged
+	}
+	cur.State, cur.Version = StateJoining, cur.Version+1
+	cur.Gen = cur.Version
+	m.log.Info("joining again over a removal from before this node started", "version", cur.Version)
+	return merged.With(cur)
 }
 
 // commitLocked installs d: persists it, broadcasts the changed entries and

@@ -50,6 +50,10 @@ type Membership struct {
 
 	mismatch atomic.Pointer[ClusterMismatchError] // last peer refused
 
+	// rejoining: this node started as a fresh joiner and no peer has
+	// confirmed its join yet (guarded by mu).
+	rejoining bool
+
 	stop         chan struct{}
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
@@ -105,7 +109,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		Zone:   cfg.Zone,
 		Empty:  cfg.Empty,
 	}
-	doc = startEntry(cfg, doc, m.self, len(m.otherSeeds()) > 0)
+	doc, m.rejoining = startEntry(cfg, doc, m.self, len(m.otherSeeds()) > 0)
 	m.doc = doc
 	m.installRings(doc)
 	m.meta = nodeMeta{State: StateValid, Hash: m.hash, Cluster: cfg.Cluster, Addr: cfg.GRPCAddr}.encode()
@@ -166,7 +170,11 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 // otherwise waits to be admitted by `ring commit`. Its self part (addresses,
 // zone, emptiness) is rewritten when it differs, and its readiness is
 // cleared.
-func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) Doc {
+//
+// rejoining reports a node that joins afresh: it may have been removed
+// at a version it does not remember (a wiped disk), and then joins again
+// over that removal when it learns of it (see mergeDoc).
+func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) (_ Doc, rejoining bool) {
 	cur, member := doc.Members[cfg.NodeID]
 	member = member && cur.State != StateRemoved
 	next := cur
@@ -179,16 +187,17 @@ func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) Doc {
 	case !cfg.NoAutoJoin:
 		next.State, next.Version = StateJoining, cur.Version+1
 		next.Gen = next.Version
+		rejoining = true
 	default:
-		return doc // not a member: wait for admission
+		return doc, false // not a member: wait for admission
 	}
 	if !sameSelf(next, self) {
 		next = withSelf(next, self)
 	}
 	if next == cur {
-		return doc
+		return doc, rejoining
 	}
-	return doc.With(next)
+	return doc.With(next), rejoining
 }
 
 func loadDoc(cfg MembershipConfig) (Doc, error) {

@@ -78,11 +78,18 @@ func startNode(t *testing.T, o nodeOpts) *Membership {
 	return m
 }
 
-// commitWhenReady does what a node's handoff does: commit the change the
-// document calls for once it can be (the test stores hold no data, so a
-// change moves nothing until a test says otherwise).
+// commitWhenReady does what a node's ownership loop does: declare this
+// node ready for the change in view and commit the change once it can be.
+// The test stores hold no data: a node that says it is empty is ready at
+// once (nothing to pull or hand off); one a test marked as holding data
+// is ready only when the test says so.
 func commitWhenReady(m *Membership) {
 	m.OnChange(func() {
+		doc := m.Doc()
+		c := doc.Change()
+		if doc.Members[m.NodeID()].Empty && slices.Contains(c.MustBeReady(), m.NodeID()) {
+			m.SetReady(c.Epoch, c.Signature())
+		}
 		if r, ok := m.Doc().NextRing(); ok {
 			m.Commit(r)
 		}
@@ -441,4 +448,27 @@ func TestMemberMsg(t *testing.T) {
 func verifyNoLeaks(t *testing.T) {
 	t.Helper()
 	goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+}
+
+// TestMembershipRejoinOverForgottenRemoval: a node removed earlier whose
+// disk was wiped starts with no memory of the removal; the cluster's
+// document says it is removed at a version above its own. It joins again
+// over that removal, and is admitted.
+func TestMembershipRejoinOverForgottenRemoval(t *testing.T) {
+	defer verifyNoLeaks(t)
+	s1 := &MemDocStore{}
+	b, _ := NewDoc(ClusterConfig{256, 3}).
+		With(Member{ID: "n1", State: StateValid, Version: 1}).
+		With(Member{ID: "n2", Addr: "old:1", Gossip: "old:2", State: StateRemoved, Version: 5, Gen: 3}).
+		WithRing(RingRecord{Epoch: 4, Members: []string{"n1"}}).Marshal()
+	_ = s1.SaveDoc(b)
+	n1 := startNode(t, nodeOpts{id: "n1", store: s1})
+	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{n1.GossipAddr()}})
+	defer shutdownAll(t, n1, n2)
+	for _, m := range []*Membership{n1, n2} {
+		waitFor(t, m.NodeID()+" admits n2 again", func() bool { return ringIs(m, "n1", "n2") })
+	}
+	if got := n1.Doc().Members["n2"]; got.Version <= 5 || got.Gen != got.Version-1 && got.Gen != got.Version {
+		t.Fatalf("n2's entry %+v", got)
+	}
 }

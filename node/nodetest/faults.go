@@ -7,6 +7,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -232,15 +233,15 @@ func (p *faultyPeer) Reap(ctx context.Context, part int, objs []antientropy.Obje
 }
 
 // Roots passes a node's many-roots call through the same cut links.
-func (p *faultyPeer) Roots(ctx context.Context, parts []int) ([]uint64, []bool, error) {
+func (p *faultyPeer) Roots(ctx context.Context, parts []int) ([]node.PartitionRoot, error) {
 	if err := p.f.check(ctx, p.from, p.to); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r, ok := p.inner.(interface {
-		Roots(context.Context, []int) ([]uint64, []bool, error)
+		Roots(context.Context, []int) ([]node.PartitionRoot, error)
 	})
 	if !ok {
-		return nil, nil, fmt.Errorf("peer %s answers no roots", p.to)
+		return nil, fmt.Errorf("peer %s answers no roots", p.to)
 	}
 	return r.Roots(ctx, parts)
 }
