@@ -17,12 +17,22 @@ func (s *Store) PartitionBytes(p int) (uint64, error) {
 
 // DropPartition deletes every key of partition p (data and tombstone index)
 // and resets its Merkle tree: the node no longer replicates p and the new
-// owners hold it.
+// owners hold it. It holds every key lock meanwhile, so a write racing it
+// lands wholly before (and is dropped, tree leaf and count included) or
+// wholly after (and is kept): the tree always matches the data.
 func (s *Store) DropPartition(p int) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.exit()
+	for i := range s.locks {
+		s.locks[i].Lock()
+	}
+	defer func() {
+		for i := range s.locks {
+			s.locks[i].Unlock()
+		}
+	}()
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, lower := range [][]byte{partitionPrefix(p), tombKey(p, nil)} {
