@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -179,6 +180,23 @@ func (s *replicaServer) owns(p uint32) error {
 	return nil
 }
 
+// ownsWith is owns for a peer that sends data or reaps: the sender must
+// be an owner of p too (a current replica or a node gaining p) in this
+// node's view. A node that was removed or parked and does not know it yet
+// must not push its copies back into the partition: the current owners may
+// have reaped the tombstones that delete them.
+func (s *replicaServer) ownsWith(p uint32, from string, epoch uint64) error {
+	if err := s.owns(p); err != nil {
+		return err
+	}
+	s.n.transport.learn(from, epoch)
+	v := s.n.members.View()
+	if from != "" && !slices.Contains(placementOf(v).Owners(int(p)), from) {
+		return status.Errorf(codes.FailedPrecondition, "%s is not an owner of partition %d at ring epoch %d here", from, p, v.Epoch)
+	}
+	return nil
+}
+
 func (s *replicaServer) TreeRoot(ctx context.Context, req *api.TreeRequest) (*api.TreeRootResponse, error) {
 	if err := s.owns(req.GetPartition()); err != nil {
 		return nil, err
@@ -239,7 +257,7 @@ func (s *replicaServer) Fetch(ctx context.Context, req *api.FetchRequest) (*api.
 }
 
 func (s *replicaServer) Push(ctx context.Context, req *api.PushRequest) (*api.ApplyResponse, error) {
-	if err := s.owns(req.GetPartition()); err != nil {
+	if err := s.ownsWith(req.GetPartition(), req.GetFrom(), req.GetEpoch()); err != nil {
 		return nil, err
 	}
 	if err := s.n.store.AntiEntropy().Apply(ctx, int(req.GetPartition()), objectsFromProto(req.GetObjects())); err != nil {
@@ -249,7 +267,7 @@ func (s *replicaServer) Push(ctx context.Context, req *api.PushRequest) (*api.Ap
 }
 
 func (s *replicaServer) Reap(_ context.Context, req *api.PushRequest) (*api.ReapResponse, error) {
-	if err := s.owns(req.GetPartition()); err != nil {
+	if err := s.ownsWith(req.GetPartition(), req.GetFrom(), req.GetEpoch()); err != nil {
 		return nil, err
 	}
 	n, err := s.n.store.Reap(int(req.GetPartition()), objectsFromProto(req.GetObjects()))

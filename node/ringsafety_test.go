@@ -174,6 +174,22 @@ func TestRefusesWhatItDoesNotReplicate(t *testing.T) {
 	if _, found, _ := n4.Store().Get([]byte(key)); found {
 		t.Fatal("n4 stored a key of a partition it does not replicate")
 	}
+	// An owner takes no data pushed by a node that is not an owner of the
+	// partition (a removed node that does not know it yet).
+	owner := c.Node(c.Preference([]byte(key))[0])
+	occ, err := grpc.NewClient(owner.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer occ.Close()
+	_, err = api.NewReplicaClient(occ).Push(ctx, &api.PushRequest{Partition: p, From: "n4",
+		Objects: []*api.Object{{Key: []byte(key), Clock: clk.Marshal()}}})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("push from n4, not an owner, to owner %s: %v, want FAILED_PRECONDITION", owner.ID(), err)
+	}
+	if _, found, _ := owner.Store().Get([]byte(key)); found {
+		t.Fatal("an owner took data pushed by a node that is not an owner")
+	}
 	// A hint for n4 (as if written when n4 replicated the key) is refused
 	// by n4 and delivered to the key's owners.
 	if err := c.Node("n1").Hints().Add("n4", []byte(key), clk); err != nil {
