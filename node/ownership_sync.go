@@ -284,12 +284,7 @@ func isEmpty(doc ring.Doc, id string) bool {
 	return ok && m.Empty
 }
 
+// without returns a copy of nodes with self left out.
 func without(nodes []string, self string) []string {
-	out := make([]string, 0, len(nodes))
-	for _, n := range nodes {
-		if n != self {
-			out = append(out, n)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(nodes), func(n string) bool { return n == self })
 }
