@@ -1,6 +1,7 @@
 package hintedhandoff
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -201,4 +202,28 @@ func (s *Store) Stats() []Stats {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out
+}
+
+// Clear deletes every hint: the node joins the cluster afresh, and hints it
+// took before (as coordinator or fallback) may carry values whose deletes
+// were reaped while no reaper counted it.
+func (s *Store) Clear() error {
+	var keys [][]byte
+	if err := s.cfg.KV.Scan(nil, nil, func(k, _ []byte) error {
+		keys = append(keys, bytes.Clone(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.cfg.KV.Delete(k); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.targets {
+		t.count, t.bytes, t.oldest = 0, 0, time.Time{}
+	}
+	return nil
 }

@@ -200,7 +200,7 @@ func (o *ownership) step(ctx context.Context) bool {
 		o.release(lost)
 	}
 	pulled := o.pull(ctx, doc, v, gain)
-	handed := o.handOff(ctx, v, ch, lose)
+	handed := o.handOff(ctx, changeKey(doc, ch), v, lose)
 	if err := o.flush(); err != nil {
 		o.log.Error("cannot persist the partitions held", "err", err)
 		return false
@@ -216,15 +216,16 @@ func (o *ownership) step(ctx context.Context) bool {
 		m.SetReady(0, "")
 	}
 	m.SetEmpty(o.n.store.Empty())
+	m.SetHeld(o.n.HeldPartitions())
 	o.commit()
 	o.parkJoiners(ch)
 	return pulled && handed && !ch.Pending()
 }
 
-// checkGen discards everything this node holds when its entry carries a
-// join generation other than the one its data belongs to: it joins afresh
-// (it was removed or parked, and reapers stopped counting it, so what it
-// holds may predate a reaped delete).
+// checkGen discards everything this node holds — partitions and hints —
+// when its entry carries a join generation other than the one its data
+// belongs to: it joins afresh (it was removed or parked, and reapers
+// stopped counting it, so what it holds may predate a reaped delete).
 func (o *ownership) checkGen(doc ring.Doc) error {
 	self, ok := doc.Members[o.n.cfg.ID]
 	if !ok || doc.Ring.Contains(self.ID) || self.Gen == 0 {
@@ -237,6 +238,11 @@ func (o *ownership) checkGen(doc ring.Doc) error {
 		return nil
 	}
 	o.log.Info("joining afresh: discarding what the data directory holds", "generation", self.Gen)
+	if o.n.hints != nil {
+		if err := o.n.hints.Clear(); err != nil {
+			return err
+		}
+	}
 	for p := range o.n.cfg.Partitions {
 		o.mu.Lock()
 		held := o.owned[p] || o.pulling[p]
@@ -291,6 +297,17 @@ func (o *ownership) flush() error {
 		return fmt.Errorf("persist partitions being pulled: %w", err)
 	}
 	return nil
+}
+
+// changeKey names change ch for hand-offs: its epoch, its target and the
+// join generations of its joiners (a joiner parked and taken up again at
+// the same epoch discarded what it was handed before).
+func changeKey(doc ring.Doc, ch ring.Change) string {
+	key := fmt.Sprintf("%d/%s", ch.Epoch, ch.Signature())
+	for _, id := range ch.Joining {
+		key += fmt.Sprintf("/%s:%d", id, doc.Members[id].Gen)
+	}
+	return key
 }
 
 // holdsAny reports whether this node holds, pulls or stores any of p.

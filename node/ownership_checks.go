@@ -32,6 +32,15 @@ func (n *Node) readable(v *ring.View, p int) error {
 	return nil
 }
 
+// removedSender reports a peer this node counts as removed from the
+// cluster: its replica traffic (applies, reads, hints) is
+// refused. A node cut off long enough to be removed does not know it yet,
+// and what it holds may predate deletes that were reaped meanwhile; the
+// refusal carries this node's epoch, so it learns.
+func (n *Node) removedSender(from string) bool {
+	return from != "" && from != n.cfg.ID && n.members.StateOf(from) == ring.StateRemoved
+}
+
 func (n *Node) notReplica(v *ring.View) error {
 	return &replica.NotReplicaError{Node: n.cfg.ID, Epoch: v.Epoch}
 }

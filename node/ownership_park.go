@@ -8,68 +8,69 @@ import (
 )
 
 // parking decides when a joiner stops holding up a change: one that gossip
-// has seen down for ParkAfter, or the only one not ready while everyone
-// else has been for StuckAfter, is parked (the change goes on without it);
-// a parked joiner seen alive while no change is in progress joins again,
-// afresh. Times are this node's monotonic clock.
+// has seen down for ParkAfter, or one the change waits for whose count of
+// held partitions has not moved for StuckAfter (it cannot pull: its data
+// port is unreachable, its disk full), is parked (the change goes on
+// without it); a parked joiner seen alive while no change is in progress
+// joins again, afresh. Times are this node's monotonic clock.
 type parking struct {
 	after, stuckAfter time.Duration
 	downSince         map[string]time.Time
-	stuckSince        map[string]time.Time
+	progress          map[string]progress
 	now               func() time.Time
+}
+
+// progress is a joiner's count of held partitions and when it last moved.
+type progress struct {
+	held  uint32
+	since time.Time
 }
 
 func newParking(after, stuckAfter time.Duration) parking {
 	return parking{after: after, stuckAfter: stuckAfter, downSince: map[string]time.Time{},
-		stuckSince: map[string]time.Time{}, now: time.Now}
+		progress: map[string]progress{}, now: time.Now}
 }
 
 // toPark returns the joiners of ch to park now, given which nodes are
-// alive and which members the change still waits for.
-func (pk *parking) toPark(ch ring.Change, notReady []string, alive func(string) bool) []string {
+// alive, which members the change still waits for, and how many
+// partitions each member holds.
+func (pk *parking) toPark(ch ring.Change, notReady []string, alive func(string) bool, held func(string) uint32) []string {
 	now := pk.now()
 	var out []string
 	down := map[string]bool{}
+	waiting := map[string]bool{}
 	for _, id := range ch.Joining {
-		if alive(id) {
+		if !alive(id) {
+			down[id] = true
+			if _, ok := pk.downSince[id]; !ok {
+				pk.downSince[id] = now
+			}
+			if now.Sub(pk.downSince[id]) >= pk.after {
+				out = append(out, id)
+				continue
+			}
+		}
+		if !slices.Contains(notReady, id) {
 			continue
 		}
-		down[id] = true
-		if _, ok := pk.downSince[id]; !ok {
-			pk.downSince[id] = now
-		}
-		if now.Sub(pk.downSince[id]) >= pk.after {
+		waiting[id] = true
+		h := held(id)
+		if pr, ok := pk.progress[id]; !ok || pr.held != h {
+			pk.progress[id] = progress{held: h, since: now}
+		} else if now.Sub(pr.since) >= pk.stuckAfter {
 			out = append(out, id)
 		}
 	}
 	forget(pk.downSince, down)
-	// A joiner is stuck when it alone (with other joiners) keeps a change
-	// that everyone else is ready for from committing.
-	stuck := map[string]bool{}
-	onlyJoiners := len(notReady) > 0 && len(notReady) < len(ch.MustBeReady())
-	for _, id := range notReady {
-		onlyJoiners = onlyJoiners && slices.Contains(ch.Joining, id)
-	}
-	if onlyJoiners {
-		for _, id := range notReady {
-			stuck[id] = true
-			if _, ok := pk.stuckSince[id]; !ok {
-				pk.stuckSince[id] = now
-			}
-			if now.Sub(pk.stuckSince[id]) >= pk.stuckAfter && !slices.Contains(out, id) {
-				out = append(out, id)
-			}
-		}
-	}
-	forget(pk.stuckSince, stuck)
+	forget(pk.progress, waiting)
 	slices.Sort(out)
 	return out
 }
 
-func forget(since map[string]time.Time, keep map[string]bool) {
-	for id := range since {
+func forget[V any](m map[string]V, keep map[string]bool) {
+	for id := range m {
 		if !keep[id] {
-			delete(since, id)
+			delete(m, id)
 		}
 	}
 }
@@ -79,7 +80,8 @@ func forget(since map[string]time.Time, keep map[string]bool) {
 func (o *ownership) parkJoiners(ch ring.Change) {
 	m := o.n.members
 	doc := m.Doc()
-	for _, id := range o.park.toPark(ch, doc.NotReady(ch), m.Alive) {
+	held := func(id string) uint32 { return doc.Members[id].Held }
+	for _, id := range o.park.toPark(ch, doc.NotReady(ch), m.Alive, held) {
 		if m.Park(id) {
 			o.log.Warn("parked a joiner that holds up the membership change; it joins again when it is back", "member", id, "waiting", doc.NotReady(ch))
 		}

@@ -128,8 +128,7 @@ func (o *ownership) finish(p int) {
 // data itself, from a quorum of the current replicas); once it holds it,
 // what still differs is exchanged. It reports whether all of them are
 // handed off for change ch.
-func (o *ownership) handOff(ctx context.Context, v *ring.View, ch ring.Change, lose []int) bool {
-	key := fmt.Sprintf("%d/%s", ch.Epoch, ch.Signature())
+func (o *ownership) handOff(ctx context.Context, key string, v *ring.View, lose []int) bool {
 	gainers := map[int][]string{}
 	byGainer := map[string][]int{}
 	for _, p := range lose {

@@ -377,14 +377,81 @@ func TestAppliesReachPendingReplicas(t *testing.T) {
 	if err != nil || len(resp.GetErrors()) > 0 && resp.GetErrors()[0] != "" {
 		t.Fatalf("n1 did not take the apply: %v %v", resp, err)
 	}
-	_ = stream.CloseSend()
 	nodetest.Eventually(t, 10*time.Second, func() error {
 		if _, found, _ := c.Node("n4").Store().Get([]byte(key)); !found {
 			return errors.New("n4 has not received the forwarded write")
 		}
 		return nil
 	})
+	// A hint or a repair reaches only the node it is for: a node losing
+	// the partition passes it on even when its sender saw the same change.
+	v := c.Node("n1").Membership().View()
+	var lost string
+	for i := range 10000 {
+		k := fmt.Sprintf("lost-%d", i)
+		p := v.Ring.Partition([]byte(k))
+		if v.Ring.IsReplica(p, "n1") && !v.Target.IsReplica(p, "n1") && v.Target.IsReplica(p, "n4") {
+			lost = k
+			break
+		}
+	}
+	if lost == "" {
+		t.Fatal("no key n1 loses to n4")
+	}
+	req = &api.PipeRequest{Id: 2, From: "n2", Epoch: v.Epoch, Target: v.Target.Signature(),
+		Applies: []*api.ApplyRequest{{Key: []byte(lost), Clock: clk.Marshal()}}}
+	if err := stream.Send(req); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || len(resp.GetErrors()) > 0 && resp.GetErrors()[0] != "" {
+		t.Fatalf("n1 did not take the apply: %v %v", resp, err)
+	}
+	nodetest.Eventually(t, 10*time.Second, func() error {
+		if _, found, _ := c.Node("n4").Store().Get([]byte(lost)); !found {
+			return errors.New("n4 has not received the write to a partition n1 loses")
+		}
+		return nil
+	})
+	_ = stream.CloseSend()
 	if st := c.Node("n1").Membership().Doc().StateOf("n4"); st != ring.StateJoining {
 		t.Fatalf("n4 is %v; the test needs it joining", st)
+	}
+}
+
+// TestRemovedSenderRefused: a node removed from the cluster that does not
+// know it yet (cut off while it was removed) gets no replica write, read or
+// hint taken: what it holds may predate deletes reaped meanwhile.
+func TestRemovedSenderRefused(t *testing.T) {
+	c := nodetest.Start(t, 4, nodetest.Options{})
+	ctx := ctxT(t)
+	if _, err := c.Client("n1").Leave(ctx, client.MemberChange{Node: "n4"}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitRing(60*time.Second, "n1", "n2", "n3")
+	key := "k"
+	if _, err := c.Client().Put(ctx, []byte(key), []byte("v"), client.WithLevel(client.All)); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Node(c.Preference([]byte(key))[0])
+	clk, _, _ := owner.Store().Get([]byte(key))
+	stream, err := api.NewReplicaClient(grpcConn(t, owner.Addr())).Pipe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, req := range []*api.PipeRequest{
+		{Id: 1, From: "n4", Applies: []*api.ApplyRequest{{Key: []byte("other"), Clock: clk.Marshal()}}},
+		{Id: 2, From: "n4", Reads: []*api.ReadRequest{{Key: []byte(key)}}},
+	} {
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil || len(resp.GetStatus()) != 1 || resp.GetStatus()[0] != api.ItemStatus_ITEM_NOT_REPLICA {
+			t.Fatalf("request %d from removed n4: %v %v, want NOT_REPLICA", i, resp, err)
+		}
+	}
+	_, err = api.NewReplicaClient(grpcConn(t, owner.Addr())).Hint(ctx, &api.HintRequest{Key: []byte("other"), Clock: clk.Marshal(), Target: "n1", From: "n4"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("hint from removed n4: %v, want FAILED_PRECONDITION", err)
 	}
 }

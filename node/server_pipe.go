@@ -88,6 +88,10 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 		return false
 	}
 	p.s.n.transport.learn(req.GetFrom(), req.GetEpoch())
+	if p.s.n.removedSender(req.GetFrom()) {
+		p.send(p.s.refuseAll(req))
+		return true
+	}
 	if len(req.GetReads()) > 0 {
 		p.send(p.s.readBatch(req))
 		return true
@@ -146,6 +150,25 @@ func (b batchAnswer) fail(i, n int, err error, msg string) {
 		b.resp.Status = make([]api.ItemStatus, n)
 	}
 	b.resp.Errors[i], b.resp.Status[i] = msg, itemStatus(err)
+}
+
+// refuseAll answers every item of a batch from a removed sender with
+// NOT_REPLICA at this node's epoch.
+func (s *replicaServer) refuseAll(req *api.PipeRequest) *api.PipeResponse {
+	v := s.n.members.View()
+	ans := newBatchAnswer(req.GetId(), v.Epoch)
+	n := len(req.GetReads()) + len(req.GetApplies())
+	err := s.n.notReplica(v)
+	for i := range n {
+		ans.fail(i, n, err, "the sender was removed from the cluster: "+err.Error())
+	}
+	if len(req.GetReads()) > 0 {
+		ans.resp.Reads = make([]*api.ReadResponse, n)
+		for i := range ans.resp.Reads {
+			ans.resp.Reads[i] = &api.ReadResponse{}
+		}
+	}
+	return ans.resp
 }
 
 func (s *replicaServer) readBatch(req *api.PipeRequest) *api.PipeResponse {
@@ -210,8 +233,7 @@ func (s *replicaServer) applyBatch(req *api.PipeRequest) *api.PipeResponse {
 		}
 		applied = append(applied, items[j].Key)
 	}
-	if req.GetTarget() != "" && req.GetTarget() != v.Target.Signature() {
-		s.n.forwardApplies(v, req.GetFrom(), applied)
-	}
+	s.n.forwardApplies(v, req.GetFrom(), applied, req.GetTarget() != "" && req.GetTarget() != v.Target.Signature())
+
 	return ans.resp
 }

@@ -19,7 +19,7 @@ type replicaServer struct {
 func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
 	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
 	v := s.n.members.View()
-	if !s.n.takesWrites(v, v.Ring.Partition(req.GetKey())) {
+	if s.n.removedSender(req.GetFrom()) || !s.n.takesWrites(v, v.Ring.Partition(req.GetKey())) {
 		return nil, toStatus(s.n.notReplica(v))
 	}
 	c, err := decodeClock(req.GetClock())
@@ -40,6 +40,9 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 		return nil, status.Error(codes.FailedPrecondition, "hinted handoff is off on this node")
 	}
 	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
+	if s.n.removedSender(req.GetFrom()) {
+		return nil, toStatus(s.n.notReplica(s.n.members.View()))
+	}
 	if req.GetTarget() == "" || req.GetTarget() == s.n.cfg.ID {
 		return nil, status.Errorf(codes.InvalidArgument, "bad hint target %q", req.GetTarget())
 	}

@@ -73,7 +73,7 @@ func ParseState(name string) (State, error) {
 //   - the state part (State, Gen), versioned by Version, which any node
 //     may change (admission, leave, remove, park, a commit's cosmetic
 //     joining → valid);
-//   - the self part (Addr, Gossip, Zone, Ready, ReadyEpoch, Empty),
+//   - the self part (Addr, Gossip, Zone, Ready, ReadyEpoch, Empty, Held),
 //     versioned by Self, which only the member itself changes.
 type Member struct {
 	ID      string `json:"id"`
@@ -96,6 +96,9 @@ type Member struct {
 	// Empty: the member's store holds no data, so a change that moves only
 	// its partitions moves nothing.
 	Empty bool `json:"empty,omitempty"`
+	// Held is how many partitions the member holds completely: a joiner
+	// whose count stops moving while a change waits for it is stuck.
+	Held uint32 `json:"held,omitempty"`
 }
 
 // mergeMember joins two entries of one member: each part comes from the
@@ -109,7 +112,7 @@ func mergeMember(a, b Member) Member {
 	}
 	if selfNewer(b, a) {
 		out.Addr, out.Gossip, out.Zone = b.Addr, b.Gossip, b.Zone
-		out.Self, out.Ready, out.ReadyEpoch, out.Empty = b.Self, b.Ready, b.ReadyEpoch, b.Empty
+		out.Self, out.Ready, out.ReadyEpoch, out.Empty, out.Held = b.Self, b.Ready, b.ReadyEpoch, b.Empty, b.Held
 	}
 	return out
 }
@@ -138,6 +141,7 @@ func selfNewer(a, b Member) bool {
 	for _, c := range []int{
 		cmp.Compare(a.Addr, b.Addr), cmp.Compare(a.Gossip, b.Gossip), cmp.Compare(a.Zone, b.Zone),
 		cmp.Compare(a.Ready, b.Ready), cmp.Compare(a.ReadyEpoch, b.ReadyEpoch), cmpBool(a.Empty, b.Empty),
+		cmp.Compare(a.Held, b.Held),
 	} {
 		if c != 0 {
 			return c > 0

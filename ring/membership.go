@@ -233,13 +233,13 @@ func saveDoc(s DocStore, d Doc) error {
 // aside).
 func sameSelf(a, b Member) bool {
 	return a.Addr == b.Addr && a.Gossip == b.Gossip && a.Zone == b.Zone &&
-		a.Ready == b.Ready && a.ReadyEpoch == b.ReadyEpoch && a.Empty == b.Empty
+		a.Ready == b.Ready && a.ReadyEpoch == b.ReadyEpoch && a.Empty == b.Empty && a.Held == b.Held
 }
 
 // withSelf returns cur with the self part of want, one self version on.
 func withSelf(cur, want Member) Member {
 	cur.Addr, cur.Gossip, cur.Zone = want.Addr, want.Gossip, want.Zone
-	cur.Ready, cur.ReadyEpoch, cur.Empty = want.Ready, want.ReadyEpoch, want.Empty
+	cur.Ready, cur.ReadyEpoch, cur.Empty, cur.Held = want.Ready, want.ReadyEpoch, want.Empty, want.Held
 	cur.Self++
 	return cur
 }
@@ -260,6 +260,14 @@ func (m *Membership) Snapshot() (Doc, *View) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.doc.Clone(), m.view.Load()
+}
+
+// StateOf is member id's state as operators see it (Doc.StateOf), without
+// copying the document.
+func (m *Membership) StateOf(id string) State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.doc.StateOf(id)
 }
 
 // Doc returns a copy of the current member document.
@@ -317,11 +325,12 @@ func (m *Membership) SetState(id string, s State) error {
 	return m.updateState(id, func(cur Member, _ bool) (State, bool) { return s, true })
 }
 
-// Park sets aside member id, a joiner not in the committed ring: the
-// change no longer waits for it. It reports whether it did.
+// Park sets aside member id, a joiner not in the committed ring (joining,
+// or valid but missing from the ring): the change no longer waits for it.
+// It reports whether it did.
 func (m *Membership) Park(id string) bool {
 	return m.updateState(id, func(cur Member, inRing bool) (State, bool) {
-		return StateParked, cur.State == StateJoining && !inRing
+		return StateParked, (cur.State == StateJoining || cur.State == StateValid) && !inRing
 	}) == nil
 }
 
@@ -374,6 +383,11 @@ func (m *Membership) SetReady(epoch uint64, sig string) {
 // SetEmpty records whether this node's store holds no data.
 func (m *Membership) SetEmpty(empty bool) {
 	m.updateSelf(func(cur *Member) { cur.Empty = empty })
+}
+
+// SetHeld records how many partitions this node holds completely.
+func (m *Membership) SetHeld(n int) {
+	m.updateSelf(func(cur *Member) { cur.Held = uint32(n) })
 }
 
 // updateSelf changes this node's own entry's self part (m.self holds what
