@@ -115,7 +115,9 @@ func newOwnership(n *Node) (*ownership, error) {
 			o.owned[p] = true
 		}
 	}
-	return o, nil
+	// Before any loop starts (hint replay, anti-entropy): a node that joins
+	// afresh sends nothing it held before.
+	return o, o.checkGen(n.members.Doc())
 }
 
 func readBits(v []byte, out []bool) {

@@ -12,11 +12,13 @@ import (
 // held partitions has not moved for StuckAfter (it cannot pull: its data
 // port is unreachable, its disk full), is parked (the change goes on
 // without it); a parked joiner seen alive while no change is in progress
-// joins again, afresh. Times are this node's monotonic clock.
+// joins again, afresh, once it has been seen alive for ParkAfter. Times are
+// this node's monotonic clock.
 type parking struct {
 	after, stuckAfter time.Duration
 	downSince         map[string]time.Time
 	progress          map[string]progress
+	backSince         map[string]time.Time // parked members seen alive, since when
 	now               func() time.Time
 }
 
@@ -28,7 +30,7 @@ type progress struct {
 
 func newParking(after, stuckAfter time.Duration) parking {
 	return parking{after: after, stuckAfter: stuckAfter, downSince: map[string]time.Time{},
-		progress: map[string]progress{}, now: time.Now}
+		progress: map[string]progress{}, backSince: map[string]time.Time{}, now: time.Now}
 }
 
 // toPark returns the joiners of ch to park now, given which nodes are
@@ -67,6 +69,30 @@ func (pk *parking) toPark(ch ring.Change, notReady []string, alive func(string) 
 	return out
 }
 
+// toUnpark returns the parked members (of parked) to take up again: those
+// seen alive for ParkAfter without a break (a joiner parked while alive
+// does not come straight back).
+func (pk *parking) toUnpark(parked []string, alive func(string) bool) []string {
+	now := pk.now()
+	var out []string
+	up := map[string]bool{}
+	for _, id := range parked {
+		if !alive(id) {
+			continue
+		}
+		up[id] = true
+		if _, ok := pk.backSince[id]; !ok {
+			pk.backSince[id] = now
+		}
+		if now.Sub(pk.backSince[id]) >= pk.after {
+			out = append(out, id)
+		}
+	}
+	forget(pk.backSince, up)
+	slices.Sort(out)
+	return out
+}
+
 func forget[V any](m map[string]V, keep map[string]bool) {
 	for id := range m {
 		if !keep[id] {
@@ -86,11 +112,18 @@ func (o *ownership) parkJoiners(ch ring.Change) {
 			o.log.Warn("parked a joiner that holds up the membership change; it joins again when it is back", "member", id, "waiting", doc.NotReady(ch))
 		}
 	}
+	var parked []string
+	for id, mem := range doc.Members {
+		if mem.State == ring.StateParked && !doc.Ring.Contains(id) && id != o.n.cfg.ID {
+			parked = append(parked, id)
+		}
+	}
+	back := o.park.toUnpark(parked, m.Alive)
 	if ch.Pending() {
 		return
 	}
-	for id, mem := range doc.Members {
-		if mem.State == ring.StateParked && !doc.Ring.Contains(id) && id != o.n.cfg.ID && m.Alive(id) && m.Unpark(id) {
+	for _, id := range back {
+		if m.Unpark(id) {
 			o.log.Info("taking up a parked member again", "member", id)
 		}
 	}

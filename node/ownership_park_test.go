@@ -47,3 +47,30 @@ func TestToPark(t *testing.T) {
 		}
 	}
 }
+
+// TestToUnpark: a parked member is taken up again once it has been seen
+// alive for ParkAfter without a break.
+func TestToUnpark(t *testing.T) {
+	now := time.Unix(1000, 0)
+	pk := newParking(2*time.Second, 30*time.Second)
+	pk.now = func() time.Time { return now }
+	up := map[string]bool{}
+	alive := func(id string) bool { return up[id] }
+	for _, step := range []struct {
+		at   time.Duration
+		jUp  bool
+		want []string
+	}{
+		{0, true, nil},
+		{1 * time.Second, false, nil}, // down again: the clock restarts
+		{2 * time.Second, true, nil},
+		{3900 * time.Millisecond, true, nil},
+		{4 * time.Second, true, []string{"j"}},
+	} {
+		now = time.Unix(1000, 0).Add(step.at)
+		up["j"] = step.jUp
+		if got := pk.toUnpark([]string{"j"}, alive); !slices.Equal(got, step.want) {
+			t.Fatalf("at %v: unpark %v, want %v", step.at, got, step.want)
+		}
+	}
+}

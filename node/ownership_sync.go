@@ -62,28 +62,56 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 			}
 		}
 	}
-	synced := map[int]int{}
+	// One roots call per source first: partitions whose roots agree are
+	// synced with it already; down sources that hold no data count too.
+	synced := map[int]map[string]bool{}
+	mark := func(p int, s string) {
+		if synced[p] == nil {
+			synced[p] = map[string]bool{}
+		}
+		synced[p][s] = true
+	}
+	differ := map[int][]string{}
 	for _, s := range slices.Sorted(maps.Keys(bySource)) {
-		for _, p := range o.syncWith(ctx, s, bySource[s], true) {
-			synced[p]++
+		eq, diff := o.compareRoots(ctx, s, bySource[s], true)
+		for _, p := range eq {
+			mark(p, s)
+		}
+		for _, p := range diff {
+			differ[p] = append(differ[p], s)
 		}
 	}
 	for p := range need {
 		for _, s := range without(v.Ring.Preference(p), self) {
 			if !o.n.members.Alive(s) && isEmpty(doc, s) {
-				synced[p]++
+				mark(p, s)
 			}
 		}
 	}
+	// Then partition by partition, exchanges until the quorum is met: a
+	// partition is held as soon as it is complete, so progress shows.
+	lastHeld := time.Now()
 	for _, p := range slices.Sorted(maps.Keys(need)) {
-		if synced[p] >= need[p] {
+		for _, s := range differ[p] {
+			if len(synced[p]) >= need[p] || ctx.Err() != nil {
+				break
+			}
+			if o.exchangeFor(ctx, s, p, true) {
+				mark(p, s)
+			}
+		}
+		if len(synced[p]) >= need[p] {
 			o.finish(p)
+			if time.Since(lastHeld) > time.Second {
+				o.n.members.SetHeld(o.n.HeldPartitions())
+				lastHeld = time.Now()
+			}
 			continue
 		}
 		done = false
 		o.update(p, func(t *Transfer) {
 			if t.State != "failed" {
-				t.State, t.Error = "waiting", fmt.Sprintf("synced with %d of the %d replicas it needs", synced[p], need[p])
+				t.State, t.Error = "waiting", fmt.Sprintf("synced with %d of the %d replicas it needs", len(synced[p]), need[p])
 			}
 		})
 	}
@@ -186,50 +214,63 @@ func (o *ownership) release(lost []int) {
 	}
 }
 
-// syncWith makes this node and peer agree on each partition of parts:
-// partitions whose roots already agree cost nothing more, the others an
-// anti-entropy exchange each. A pull exchanges with any current replica and
-// records its progress in the partition's transfer; a hand-off exchanges
-// only with a peer that holds the partition (one still pulling it brings
-// the data itself). It returns the partitions now in sync.
-func (o *ownership) syncWith(ctx context.Context, peer string, parts []int, pull bool) []int {
-	ap := o.n.peer(peer)
-	var synced, differ []int
-	if rp, ok := ap.(rootsPeer); ok {
-		rctx, cancel := context.WithTimeout(ctx, rootsTimeout)
-		roots, err := rp.Roots(rctx, parts)
-		cancel()
-		if err != nil {
-			o.log.Debug("cannot read a peer's roots", "peer", peer, "err", err)
-			return nil
-		}
-		for i, p := range parts {
-			switch r := roots[i]; {
-			case r.NotReplica:
-			case r.Root == o.n.store.Trees().Root(p):
-				synced = append(synced, p)
-			case pull || r.Held:
-				differ = append(differ, p)
-			}
-		}
-	} else {
-		differ = parts
+// compareRoots asks peer for the roots of parts in one call and splits
+// them into the partitions already in sync with it and those that differ.
+// A pull may exchange with any current replica; a hand-off only with a
+// peer that holds the partition (one still pulling it brings the data
+// itself), so other differing partitions are left out. Without a roots
+// call (a peer that has none) every partition differs.
+func (o *ownership) compareRoots(ctx context.Context, peer string, parts []int, pull bool) (equal, differ []int) {
+	rp, ok := o.n.peer(peer).(rootsPeer)
+	if !ok {
+		return nil, parts
 	}
+	rctx, cancel := context.WithTimeout(ctx, rootsTimeout)
+	roots, err := rp.Roots(rctx, parts)
+	cancel()
+	if err != nil {
+		o.log.Debug("cannot read a peer's roots", "peer", peer, "err", err)
+		return nil, nil
+	}
+	for i, p := range parts {
+		switch r := roots[i]; {
+		case r.NotReplica:
+		case r.Root == o.n.store.Trees().Root(p):
+			equal = append(equal, p)
+		case pull || r.Held:
+			differ = append(differ, p)
+		}
+	}
+	return equal, differ
+}
+
+// exchangeFor runs the exchanges of p with peer; a pull records its
+// progress in the partition's transfer. It reports success.
+func (o *ownership) exchangeFor(ctx context.Context, peer string, p int, pull bool) bool {
+	if pull {
+		o.update(p, func(t *Transfer) { t.State, t.Error = "running", "" })
+	}
+	if err := o.exchange(ctx, o.n.peer(peer), p, pull); err != nil {
+		if pull {
+			o.update(p, func(t *Transfer) { t.State, t.Error = "failed", err.Error() })
+		}
+		o.log.Debug("partition sync failed; will retry", "partition", p, "peer", peer, "err", err)
+		return false
+	}
+	return true
+}
+
+// syncWith makes this node and peer agree on each partition of parts it
+// may exchange (see compareRoots), and returns the partitions now in sync.
+func (o *ownership) syncWith(ctx context.Context, peer string, parts []int, pull bool) []int {
+	synced, differ := o.compareRoots(ctx, peer, parts, pull)
 	for _, p := range differ {
 		if ctx.Err() != nil {
 			break
 		}
-		if pull {
-			o.update(p, func(t *Transfer) { t.State, t.Error = "running", "" })
+		if o.exchangeFor(ctx, peer, p, pull) {
+			synced = append(synced, p)
 		}
-		if err := o.exchange(ctx, ap, p, pull); err != nil {
-			if pull {
-				o.update(p, func(t *Transfer) { t.State, t.Error = "failed", err.Error() })
-			}
-			o.log.Debug("partition sync failed; will retry", "partition", p, "peer", peer, "err", err)
-			continue
-		}
-		synced = append(synced, p)
 	}
 	return synced
 }
