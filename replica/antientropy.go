@@ -98,6 +98,7 @@ func (a AntiEntropy) FetchUpTo(_ context.Context, p int, keys [][]byte, maxBytes
 // side of an exchange. It never mints dots for values and never applies the
 // sibling cap.
 func (a AntiEntropy) Apply(_ context.Context, p int, objs []antientropy.Object) error {
+	items := make([]Item, 0, len(objs))
 	for _, o := range objs {
 		if o.Clock == nil {
 			continue
@@ -109,7 +110,12 @@ func (a AntiEntropy) Apply(_ context.Context, p int, objs []antientropy.Object) 
 		if err != nil {
 			return fmt.Errorf("replica: object for %q: %w", o.Key, err)
 		}
-		if _, _, err := a.s.Apply(o.Key, c); err != nil {
+		items = append(items, Item{Key: o.Key, Clock: c})
+	}
+	// One durable write for the batch, not one per key: a transfer moves
+	// thousands of keys.
+	for _, err := range a.s.ApplyMany(items) {
+		if err != nil {
 			return err
 		}
 	}
