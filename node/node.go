@@ -100,6 +100,9 @@ func (n *Node) start() (err error) {
 	}); err != nil {
 		return err
 	}
+	// A store that held nothing says so at once when it takes its first
+	// key: a ring said to hold no data changes without waiting for anyone.
+	n.store.OnData(func() { n.members.SetEmpty(false) })
 	n.transport = newGRPCTransport(cfg.ID, n.members.Addr)
 	n.transport.ring = n.members
 	var tr coordinator.Transport = n.transport

@@ -455,3 +455,22 @@ func TestRemovedSenderRefused(t *testing.T) {
 		t.Fatalf("hint from removed n4: %v, want FAILED_PRECONDITION", err)
 	}
 }
+
+// TestFormingRingSurvivesADeadMember (issue 13, finding 1): while the ring
+// holds no data, a member that died does not hold up the next join: it has
+// nothing to hand off.
+func TestFormingRingSurvivesADeadMember(t *testing.T) {
+	c := nodetest.Start(t, 2, nodetest.Options{})
+	c.Stop(c.Index("n2"))
+	c.Add()
+	nodetest.Eventually(t, 10*time.Second, func() error {
+		if got := c.Node("n1").Membership().Ring().Members(); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+			return fmt.Errorf("ring %v", got)
+		}
+		return nil
+	})
+	ctx := ctxT(t)
+	if _, err := c.Client("n1", "n3").Put(ctx, []byte("k"), []byte("v"), client.WithLevel(client.Quorum)); err != nil {
+		t.Fatalf("QUORUM put with n2 dead: %v", err)
+	}
+}

@@ -65,6 +65,14 @@ func (s *Store) HasPartition(p int) (bool, error) {
 	return found, errorsJoinClose(it)
 }
 
+// OnData registers fn, called in a goroutine whenever the store goes from
+// holding no key to holding one.
+func (s *Store) OnData(fn func()) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	s.onData = fn
+}
+
 // Empty reports that no partition holds a key (tombstones count as keys).
 func (s *Store) Empty() bool {
 	s.countMu.Lock()

@@ -43,6 +43,7 @@ type Store struct {
 
 	countMu sync.Mutex
 	counts  map[int]int64 // keys per partition
+	onData  func()        // called (in a goroutine) when the store stops being empty
 
 	// life guards the DB's lifetime: operations hold it shared (enter/exit),
 	// Close exclusively, so no operation runs on a closed DB.
@@ -246,6 +247,9 @@ func (s *Store) countKeys(p int, delta int64) {
 	defer s.countMu.Unlock()
 	if s.counts == nil {
 		s.counts = map[int]int64{}
+	}
+	if len(s.counts) == 0 && delta > 0 && s.onData != nil {
+		go s.onData()
 	}
 	s.counts[p] += delta
 	if s.counts[p] <= 0 {

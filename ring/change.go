@@ -72,11 +72,7 @@ func (d Doc) NotReady(c Change) []string {
 }
 
 // nothingToMove reports that every member of the committed ring says it
-// holds no data: the joiners then have nothing to pull, and the change does
-// not wait for them (a fresh cluster forms at once; a joiner that died
-// while it formed is admitted and simply down). The committed ring's own
-// members are still waited for: a member that did hold data (its flag not
-// yet gossiped) hands it off before it says it is ready.
+// holds no data: a change then moves nothing.
 func (d Doc) nothingToMove(c Change) bool {
 	for _, id := range c.From {
 		if m, ok := d.Members[id]; !ok || !m.Empty {
@@ -87,10 +83,13 @@ func (d Doc) nothingToMove(c Change) bool {
 }
 
 // NextRing returns the ring to commit, if the change d calls for can be
-// committed now: every member it waits for is ready at the current epoch
-// (joiners aside when the committed ring holds no data at all). The new
-// record's epoch is one more. A document with no committed ring yet (a
-// node that has not reached its cluster) never commits.
+// committed now: every member it waits for is ready at the current epoch.
+// While the committed ring holds no data at all (a cluster forming),
+// joiners and members that say they hold none are not waited for: they
+// have nothing to pull or hand off, so a fresh cluster forms at once and a
+// node that dies while it forms is simply a down member. The new record's epoch is one
+// more. A document with no committed ring yet (a node that has not reached
+// its cluster) never commits.
 func (d Doc) NextRing() (RingRecord, bool) {
 	c := d.Change()
 	if !c.Pending() || c.Epoch == 0 || len(c.To) == 0 {
@@ -98,7 +97,7 @@ func (d Doc) NextRing() (RingRecord, bool) {
 	}
 	empty := d.nothingToMove(c)
 	for _, id := range d.NotReady(c) {
-		if !empty || !slices.Contains(c.Joining, id) {
+		if !empty || (!slices.Contains(c.Joining, id) && !d.Members[id].Empty) {
 			return RingRecord{}, false
 		}
 	}

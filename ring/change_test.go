@@ -49,11 +49,8 @@ func TestNextRing(t *testing.T) {
 		m.Empty = true
 		empty = empty.With(m)
 	}
-	emptyReady := empty
-	for _, id := range []string{"a", "b", "c"} {
-		emptyReady = emptyReady.With(ready(emptyReady.Members[id], c))
-	}
-	partlyEmpty := emptyReady.With(ready(base.Members["b"], c))
+	partlyEmpty := empty.With(base.Members["b"])
+	partlyEmptyReady := partlyEmpty.With(ready(base.Members["b"], c))
 	next := RingRecord{Epoch: 8, Members: []string{"a", "b", "c", "d"}}
 	for _, tc := range []struct {
 		name string
@@ -64,9 +61,9 @@ func TestNextRing(t *testing.T) {
 		{"all ready", allReady, true},
 		{"ready at an older epoch (a rejoin's stale readiness)", staleEpoch, false},
 		{"ready for another target", otherTarget, false},
-		{"committed ring holds nothing, its members ready: the joiner is not waited for", emptyReady, true},
-		{"committed ring holds nothing, a member not ready", empty, false},
-		{"one member holds data", partlyEmpty, false},
+		{"committed ring holds nothing: nobody empty is waited for", empty, true},
+		{"one member holds data and is not ready", partlyEmpty, false},
+		{"one member holds data and is ready: the ring holds data, everyone is waited for", partlyEmptyReady, false},
 		{"stable", allReady.WithRing(next), false},
 		{"no ring yet", doc(member("d", StateJoining)), false},
 	} {
