@@ -340,7 +340,7 @@ func (o *ownership) drop(p int) error {
 // committing the same change write the same record.
 func (o *ownership) commit() {
 	m := o.n.members
-	if r, ok := m.Doc().NextRing(); ok && m.Commit(r) {
+	if r, ok := m.NextRing(); ok && m.Commit(r) {
 		o.log.Info("membership change committed", "epoch", r.Epoch, "ring", r.Members)
 	}
 }

@@ -474,3 +474,29 @@ func TestFormingRingSurvivesADeadMember(t *testing.T) {
 		t.Fatalf("QUORUM put with n2 dead: %v", err)
 	}
 }
+
+// TestDeadUnmovedMemberDoesNotBlockAJoin: a ring of two that holds data
+// takes in a third member while one of the two is dead. With N=3 every
+// member replicates every partition in both rings, so the change moves
+// nothing of the dead member's: the joiner pulls from the live one and the
+// change commits without waiting for the dead member to come back.
+func TestDeadUnmovedMemberDoesNotBlockAJoin(t *testing.T) {
+	c := nodetest.Start(t, 2, nodetest.Options{})
+	ctx := ctxT(t)
+	if _, err := c.Client("n1", "n2").Put(ctx, []byte("k"), []byte("v"), client.WithLevel(client.Quorum)); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(c.Index("n2"))
+	c.Add()
+	nodetest.Eventually(t, 10*time.Second, func() error {
+		m := c.Node("n1").Membership()
+		if got := m.Ring().Members(); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+			return fmt.Errorf("ring %v (n2 %s, n3 %s)", got, m.StateOf("n2"), m.StateOf("n3"))
+		}
+		return nil
+	})
+	res, err := c.Client("n1", "n3").Get(ctx, []byte("k"), client.WithLevel(client.Quorum))
+	if err != nil || len(res.Values) != 1 || string(res.Values[0]) != "v" {
+		t.Fatalf("QUORUM get with n2 dead: %v %v", res, err)
+	}
+}

@@ -83,25 +83,56 @@ func (d Doc) nothingToMove(c Change) bool {
 }
 
 // NextRing returns the ring to commit, if the change d calls for can be
-// committed now: every member it waits for is ready at the current epoch.
-// While the committed ring holds no data at all (a cluster forming),
-// joiners and members that say they hold none are not waited for: they
-// have nothing to pull or hand off, so a fresh cluster forms at once and a
-// node that dies while it forms is simply a down member. The new record's epoch is one
-// more. A document with no committed ring yet (a node that has not reached
-// its cluster) never commits.
-func (d Doc) NextRing() (RingRecord, bool) {
+// committed now: every member it waits for is ready at the current epoch,
+// except those in unmoved (members that replicate the same partitions in
+// both rings: the change asks nothing of them, so one that is down holds
+// no change up). While the committed ring holds no data at all (a cluster
+// forming), joiners and members that say they hold none are not waited
+// for either: they have nothing to pull or hand off, so a fresh cluster
+// forms at once and a node that dies while it forms is simply a down
+// member. The new record's epoch is one more. A document with no
+// committed ring yet (a node that has not reached its cluster) never
+// commits.
+func (d Doc) NextRing(unmoved []string) (RingRecord, bool) {
 	c := d.Change()
 	if !c.Pending() || c.Epoch == 0 || len(c.To) == 0 {
 		return RingRecord{}, false
 	}
 	empty := d.nothingToMove(c)
 	for _, id := range d.NotReady(c) {
+		if slices.Contains(unmoved, id) {
+			continue
+		}
 		if !empty || (!slices.Contains(c.Joining, id) && !d.Members[id].Empty) {
 			return RingRecord{}, false
 		}
 	}
 	return RingRecord{Epoch: c.Epoch + 1, Members: slices.Clone(c.To)}, true
+}
+
+// Unmoved lists the members of both rings that replicate exactly the same
+// partitions in each (in a ring of at most N members every member
+// replicates every partition, so a third member joining two moves neither).
+func Unmoved(from, to *Ring) []string {
+	var out []string
+	for _, id := range from.members {
+		if to.Contains(id) && samePartitions(from, to, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func samePartitions(a, b *Ring, id string) bool {
+	if a.cfg.Partitions != b.cfg.Partitions {
+		return false
+	}
+	for p := range a.cfg.Partitions {
+		if a.IsReplica(p, id) != b.IsReplica(p, id) {
+			return false
+		}
+	}
+	return true
 }
 
 // Committed returns d with r installed as the committed ring and the

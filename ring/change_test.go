@@ -68,7 +68,7 @@ func TestNextRing(t *testing.T) {
 		{"no ring yet", doc(member("d", StateJoining)), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, ok := tc.d.NextRing()
+			r, ok := tc.d.NextRing(nil)
 			if ok != tc.want || (ok && !r.equal(next)) {
 				t.Fatalf("NextRing = %+v, %v; want %v", r, ok, tc.want)
 			}
@@ -100,5 +100,46 @@ func TestCommitted(t *testing.T) {
 		if got.Members[id] != want {
 			t.Errorf("%s: %+v, want %+v", id, got.Members[id], want)
 		}
+	}
+}
+
+// TestUnmoved: a member is unmoved when it replicates the same partitions
+// in both rings; with N=3 a third member moves neither of the first two,
+// a fourth moves everybody's.
+func TestUnmoved(t *testing.T) {
+	build := func(ids ...string) *Ring {
+		r, err := Build(ClusterConfig{64, 3}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if got := Unmoved(build("a", "b"), build("a", "b", "c")); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("two to three: %v", got)
+	}
+	if got := Unmoved(build("a", "b", "c"), build("a", "b", "c", "d")); len(got) != 0 {
+		t.Fatalf("three to four: %v", got)
+	}
+	if got := Unmoved(build("a", "b", "c"), build("a", "b")); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("three to two: %v", got)
+	}
+}
+
+// TestNextRingSkipsUnmoved: a member the change does not move is not
+// waited for; every other member still is.
+func TestNextRingSkipsUnmoved(t *testing.T) {
+	d := doc(member("a", StateValid), member("b", StateValid), member("c", StateJoining)).
+		WithRing(RingRecord{Epoch: 4, Members: []string{"a", "b"}})
+	c := d.Change()
+	if _, ok := d.NextRing([]string{"a", "b"}); ok {
+		t.Fatal("committed while the joiner is not ready")
+	}
+	d = d.With(ready(d.Members["c"], c)).With(ready(d.Members["a"], c))
+	if _, ok := d.NextRing(nil); ok {
+		t.Fatal("committed while b, which holds data, is not ready and not unmoved")
+	}
+	r, ok := d.NextRing([]string{"a", "b"})
+	if !ok || !r.equal(RingRecord{Epoch: 5, Members: []string{"a", "b", "c"}}) {
+		t.Fatalf("NextRing = %+v, %v", r, ok)
 	}
 }

@@ -97,8 +97,9 @@ func (m *Membership) mergeDoc(o Doc) {
 // rejoinLocked: a node that started as a fresh joiner does not remember a
 // removal it may have been through before (its disk was wiped); when a
 // peer's document says it is removed, it joins again over that removal.
-// Once a peer's document shows its join, a removal is the operator's and
-// stands. m.mu must be held.
+// Once a peer's document shows its join, or a committed ring holds it
+// (commitLocked), a removal is the operator's and stands. m.mu must be
+// held.
 func (m *Membership) rejoinLocked(theirs, merged Doc) Doc {
 	if !m.rejoining {
 		return merged
@@ -124,6 +125,10 @@ func (m *Membership) rejoinLocked(theirs, merged Doc) Doc {
 func (m *Membership) commitLocked(d Doc) {
 	old := m.doc
 	m.doc = d
+	if d.Ring.Contains(m.cfg.NodeID) {
+		// Its join is committed: a removal from now on is an operator's.
+		m.rejoining = false
+	}
 	if err := saveDoc(m.cfg.Store, d); err != nil {
 		m.log.Error("cannot persist member document", "err", err)
 	}

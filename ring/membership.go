@@ -405,6 +405,19 @@ func (m *Membership) updateSelf(fn func(*Member)) {
 	m.signal()
 }
 
+// NextRing is Doc.NextRing for this node's document, not waiting for the
+// members the change leaves where they are (Unmoved of the view built from
+// the same document).
+func (m *Membership) NextRing() (RingRecord, bool) {
+	doc, v := m.Snapshot()
+	c := doc.Change()
+	var unmoved []string
+	if v.Ring.Signature() == Signature(c.From) && v.Target.Signature() == c.Signature() {
+		unmoved = Unmoved(v.Ring, v.Target)
+	}
+	return doc.NextRing(unmoved)
+}
+
 // Commit installs r as the committed ring if it is the successor of the
 // committed ring this node holds (epoch + 1); it reports whether it did.
 // Member entries are brought in line (joining → valid, out → removed).

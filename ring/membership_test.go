@@ -90,7 +90,7 @@ func commitWhenReady(m *Membership) {
 		if doc.Members[m.NodeID()].Empty && slices.Contains(c.MustBeReady(), m.NodeID()) {
 			m.SetReady(c.Epoch, c.Signature())
 		}
-		if r, ok := m.Doc().NextRing(); ok {
+		if r, ok := m.NextRing(); ok {
 			m.Commit(r)
 		}
 	})
@@ -471,4 +471,25 @@ func TestMembershipRejoinOverForgottenRemoval(t *testing.T) {
 	if got := n1.Doc().Members["n2"]; got.Version <= 5 || got.Gen != got.Version-1 && got.Gen != got.Version {
 		t.Fatalf("n2's entry %+v", got)
 	}
+}
+
+// TestMembershipLeaveAfterFreshJoinStands: a node that joined afresh and
+// then leaves at once stays removed. Its committed join makes any later
+// removal an operator's, even when no peer's entry for it reached it
+// before the leave.
+func TestMembershipLeaveAfterFreshJoinStands(t *testing.T) {
+	defer verifyNoLeaks(t)
+	n1 := startNode(t, nodeOpts{id: "n1"})
+	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{n1.GossipAddr()}})
+	defer shutdownAll(t, n1, n2)
+	waitFor(t, "n2 sees itself admitted", func() bool { return ringIs(n1, "n1", "n2") && ringIs(n2, "n1", "n2") })
+	if err := n1.SetState("n2", StateLeaving); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n2 sees itself removed", func() bool {
+		if n2.StateOf("n2") == StateJoining {
+			t.Fatalf("n2 joins again after leaving: %+v", n2.Doc().Members["n2"])
+		}
+		return ringIs(n2, "n1") && n2.StateOf("n2") == StateRemoved
+	})
 }
