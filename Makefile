@@ -48,7 +48,10 @@ fuzz:
 # SEED=n NEMESIS_FLAGS="--min-faults 40 --min-membership-changes 8"`.
 # NEMESIS_FLAGS passes more flags (see `go run ./test/nemesis/cmd/nemesis
 # -h`). The binaries are built with the default settings (not the static
-# `make build` ones) so they reuse the build cache `make test` fills.
+# `make build` ones) so they reuse the build cache `make test` fills, and
+# with the faultinject build tag: the product binary has no --test-bug or
+# --clock-offset, the server the harness runs needs them.
+FAULT_TAGS = faultinject
 NEMESIS_BIN ?= $(or $(TMPDIR),/tmp)/quorumkv-nemesis-bin
 NODES ?= 3
 ifeq ($(NODES),3)
@@ -70,18 +73,18 @@ nemesis-tools:
 
 nemesis: nemesis-tools
 	@mkdir -p $(NEMESIS_BIN)
-	$(GO) build -o $(NEMESIS_BIN)/quorumkv ./cmd/quorumkv
+	$(GO) build -tags $(FAULT_TAGS) -o $(NEMESIS_BIN)/quorumkv ./cmd/quorumkv
 	$(GO) build -o $(NEMESIS_BIN)/nemesis ./test/nemesis/cmd/nemesis
 	$(NEMESIS_BIN)/nemesis --binary $(NEMESIS_BIN)/quorumkv $(NEMESIS_RUN) $(if $(SEED),--seed $(SEED)) $(NEMESIS_FLAGS)
 
 # The checker bites: a store whose replicas acknowledge writes without
-# storing them (--test-bug=skip-apply) loses writes when a disk is lost, and
+# storing them (--test-bug=skip-apply, faultinject build) loses writes when a disk is lost, and
 # a build whose reaper skips the all-replicas check (-tags qkvbug_reapall)
 # undoes deletes while a replica is down; the harness must report both, and
 # the same scenarios on a healthy store pass.
 nemesis-bite: nemesis-tools
 	@mkdir -p $(NEMESIS_BIN)
-	$(GO) build -o $(NEMESIS_BIN)/quorumkv ./cmd/quorumkv
-	$(GO) build -tags qkvbug_reapall -o $(NEMESIS_BIN)/quorumkv-reapall ./cmd/quorumkv
+	$(GO) build -tags $(FAULT_TAGS) -o $(NEMESIS_BIN)/quorumkv ./cmd/quorumkv
+	$(GO) build -tags $(FAULT_TAGS),qkvbug_reapall -o $(NEMESIS_BIN)/quorumkv-reapall ./cmd/quorumkv
 	QUORUMKV_NEMESIS=1 QUORUMKV_BINARY=$(NEMESIS_BIN)/quorumkv QUORUMKV_BINARY_REAPALL=$(NEMESIS_BIN)/quorumkv-reapall \
 		$(GO) test -count=1 -run 'TestNemesisBites' -v ./test/nemesis/

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/quorumkv/quorumkv/internal/clock"
 )
 
 // Topology is the part of the ring the scheduler needs.
@@ -73,8 +75,8 @@ type SchedulerConfig struct {
 	// replica is known to hold it. It must exceed how long a hint or a slow
 	// replica can carry an older value.
 	TombstoneGrace time.Duration
-	// Now is the wall clock; nil means time.Now.
-	Now    func() time.Time
+	// Clock is the wall clock (tombstone ages); nil means the host's.
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -88,9 +90,7 @@ func (c *SchedulerConfig) setDefaults() {
 	if c.TombstoneGrace == 0 {
 		c.TombstoneGrace = DefaultTombstoneGrace
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -210,7 +210,7 @@ func (s *Scheduler) round(ctx context.Context, only int, throttle bool) (RoundRe
 // ones included) and all of them were already equal, it reaps p's old
 // tombstones.
 func (s *Scheduler) partition(ctx context.Context, p int, prefs []string, throttle bool, res *RoundResult) error {
-	started := s.cfg.Now()
+	started := s.cfg.Clock.Now()
 	allEqual := true
 	for _, peer := range prefs {
 		if peer <= s.cfg.NodeID {
@@ -258,7 +258,7 @@ func (s *Scheduler) partition(ctx context.Context, p int, prefs []string, thrott
 // reaped again later; data never comes back.
 func (s *Scheduler) reap(ctx context.Context, p int, prefs []string, confirmed time.Time) (int, error) {
 	before := confirmed
-	if g := s.cfg.Now().Add(-s.cfg.TombstoneGrace); g.Before(before) {
+	if g := s.cfg.Clock.Now().Add(-s.cfg.TombstoneGrace); g.Before(before) {
 		before = g
 	}
 	cands, err := s.cfg.Reaper.ReapCandidates(p, before)
@@ -289,7 +289,7 @@ func (s *Scheduler) record(r Result, err error) {
 		s.stats.Errors++
 		return
 	}
-	s.stats.LastExchange = time.Now()
+	s.stats.LastExchange = s.cfg.Clock.Now()
 }
 
 // Stats returns the exchange counters.

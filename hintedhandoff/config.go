@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/clock"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -34,15 +35,6 @@ type Liveness interface {
 	Alive(node string) bool
 }
 
-// Clock is the time source (fake in tests).
-type Clock interface {
-	Now() time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 // Defaults for Config.
 const (
 	DefaultMaxHintsPerTarget = 100_000
@@ -68,7 +60,8 @@ type Config struct {
 	// Optional; used only with Reroute.
 	Gone     func(target string) bool
 	Liveness Liveness
-	Clock    Clock
+	// Clock is the wall clock hint ages are read from (nil: the host's).
+	Clock clock.Clock
 	// MaxHintsPerTarget and MaxBytesPerTarget cap the hints held for one target.
 	MaxHintsPerTarget int
 	MaxBytesPerTarget int64
@@ -90,9 +83,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Clock == nil {
-		c.Clock = wallClock{}
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.MaxHintsPerTarget == 0 {
 		c.MaxHintsPerTarget = DefaultMaxHintsPerTarget
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/clock"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -338,7 +339,7 @@ type fakeClock struct {
 	now time.Time
 }
 
-var _ Clock = (*fakeClock)(nil)
+var _ clock.Clock = (*fakeClock)(nil)
 
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 

@@ -11,7 +11,10 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/clock"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Defaults for Config.
@@ -77,15 +80,9 @@ type Config struct {
 	// only member a change waits for. Zero: 10 s and 5 min, or 2 s and 30 s
 	// with FastGossip.
 	ParkAfter, StuckAfter time.Duration
-	// ClockOffset skews this node's wall clock (fault tests: clocks differ
-	// between hosts). Causality never uses wall clocks; tombstone and hint
-	// ages do.
-	ClockOffset time.Duration
-	// TestBug deliberately breaks the node so fault tests can show their
-	// checker bites: "skip-apply" acknowledges replica writes without
-	// storing them, "drop-hints" acknowledges hints without keeping them.
-	// Never set it outside tests.
-	TestBug string
+	// Clock is the node's wall clock (nil: the host's). Causality never
+	// uses wall clocks; tombstone and hint ages do.
+	Clock clock.Clock
 	// FS overrides Pebble's file system (tests).
 	FS     vfs.FS
 	Logger *slog.Logger
@@ -93,6 +90,18 @@ type Config struct {
 	WrapTransport func(coordinator.Transport) coordinator.Transport
 	// WrapPeer lets tests inject faults into anti-entropy exchanges with node.
 	WrapPeer func(node string, p antientropy.Peer) antientropy.Peer
+	// WrapReplicaWrites lets fault tests wrap the store peers' replica
+	// writes are applied to.
+	WrapReplicaWrites func(ReplicaWrites) ReplicaWrites
+	// WrapHints lets fault tests wrap the sink hints are added to (by this
+	// node's coordinator and by peers).
+	WrapHints func(coordinator.Hints) coordinator.Hints
+}
+
+// ReplicaWrites is the part of the replica store peers' writes reach.
+type ReplicaWrites interface {
+	Apply(key []byte, c vclock.Clock) (vclock.Clock, bool, error)
+	ApplyMany(items []replica.Item) []error
 }
 
 func (c *Config) setDefaults() {
@@ -123,6 +132,7 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Clock = clock.Or(c.Clock)
 }
 
 // Validate reports a configuration that cannot work.
@@ -140,11 +150,6 @@ func (c *Config) Validate() error {
 	}
 	if err := c.cluster().Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)
-	}
-	switch c.TestBug {
-	case "", "skip-apply", "drop-hints":
-	default:
-		return fmt.Errorf("node: unknown test bug %q", c.TestBug)
 	}
 	if c.CacheSize < 0 {
 		return errors.New("node: cache size must not be negative")
@@ -170,10 +175,3 @@ func (c *Config) cluster() ring.ClusterConfig {
 // still lands well before any reaper, on another clock, counts the grace
 // as passed.
 func (c *Config) hintMaxAge() time.Duration { return c.TombstoneGrace / 2 }
-
-// now is the node's wall clock (skewed by ClockOffset).
-func (c *Config) now() time.Time { return time.Now().Add(c.ClockOffset) }
-
-type nodeClock struct{ cfg *Config }
-
-func (c nodeClock) Now() time.Time { return c.cfg.now() }

@@ -23,7 +23,6 @@ import (
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Node is one running server.
@@ -36,16 +35,20 @@ type Node struct {
 	transport *grpcTransport
 	// peers is the transport as the coordinator and hints use it (tests
 	// wrap it to inject faults).
-	peers     coordinator.Transport
-	hints     *hintedhandoff.Store
-	ae        *antientropy.Scheduler
-	own       *ownership
-	stopLoops context.CancelFunc
-	loops     sync.WaitGroup
-	grpc      *grpc.Server
-	health    *health.Server
-	lis       net.Listener
-	served    chan error
+	peers coordinator.Transport
+	hints *hintedhandoff.Store
+	// replicaWrites and hintSink are where peers' writes and hints go: the
+	// store and the hint store, or what fault tests wrap them in.
+	replicaWrites ReplicaWrites
+	hintSink      coordinator.Hints
+	ae            *antientropy.Scheduler
+	own           *ownership
+	stopLoops     context.CancelFunc
+	loops         sync.WaitGroup
+	grpc          *grpc.Server
+	health        *health.Server
+	lis           net.Listener
+	served        chan error
 	// listening runs the listener's demultiplexer and the loops accepting
 	// wire connections (peers' pipes, clients' KV streams); wireConns
 	// serves those connections. Cancelling wireCtx ends the KV streams'
@@ -86,9 +89,12 @@ func (n *Node) start() (err error) {
 	if n.store, err = replica.Open(replica.Config{
 		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync, SyncWindow: cfg.SyncWindow,
 		CacheSize: cfg.CacheSize, KeyFilterSize: cfg.KeyFilterSize,
-		Partition: placement.Partition, Logger: n.log, Now: n.cfg.now,
+		Partition: placement.Partition, Logger: n.log, Clock: cfg.Clock,
 	}); err != nil {
 		return err
+	}
+	if n.replicaWrites = n.store; cfg.WrapReplicaWrites != nil {
+		n.replicaWrites = cfg.WrapReplicaWrites(n.replicaWrites)
 	}
 	if n.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
@@ -113,17 +119,17 @@ func (n *Node) start() (err error) {
 	var hints coordinator.Hints
 	if !cfg.DisableHintedHandoff {
 		if n.hints, err = hintedhandoff.Open(hintedhandoff.Config{
-			KV: n.store.Space("h/"), Sender: tr, Reroute: n.rerouteHint, Gone: n.gone, Liveness: n.members, Clock: nodeClock{&n.cfg},
+			KV: n.store.Space("h/"), Sender: tr, Reroute: n.rerouteHint, Gone: n.gone, Liveness: n.members, Clock: cfg.Clock,
 			Window: cfg.HintWindow, MaxHintsPerTarget: cfg.MaxHintsPerTarget, MaxBytesPerTarget: cfg.MaxHintBytesPerTarget,
 			Interval: cfg.HintInterval, MaxAge: cfg.hintMaxAge(), MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
 			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,
 		}); err != nil {
 			return err
 		}
-		hints = n.hints
-		if cfg.TestBug == "drop-hints" {
-			hints = droppedHints{}
+		if hints = n.hints; cfg.WrapHints != nil {
+			hints = cfg.WrapHints(hints)
 		}
+		n.hintSink = hints
 	}
 	if n.coord, err = coordinator.New(coordinator.Config{
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
@@ -138,7 +144,7 @@ func (n *Node) start() (err error) {
 		Topology: func() antientropy.Topology { return placementOf(n.members.View()) },
 		Local:    n.store.AntiEntropy(), Peer: n.peer, Liveness: n.members,
 		Interval: cfg.AntiEntropyInterval, Logger: n.log,
-		Reaper: n.store, RemoteReaper: n.remoteReaper, TombstoneGrace: cfg.TombstoneGrace, Now: n.cfg.now,
+		Reaper: n.store, RemoteReaper: n.remoteReaper, TombstoneGrace: cfg.TombstoneGrace, Clock: cfg.Clock,
 	}); err != nil {
 		return err
 	}
@@ -324,11 +330,6 @@ func (n *Node) closeAll() error {
 	}
 	return err
 }
-
-// droppedHints acknowledges hints without keeping them (TestBug drop-hints).
-type droppedHints struct{}
-
-func (droppedHints) Add(string, []byte, vclock.Clock) error { return nil }
 
 // rejoinInterval is how often a node re-joins its seeds: memberlist stops
 // probing a node it declared dead, so after a partition heals two sides can

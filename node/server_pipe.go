@@ -222,11 +222,8 @@ func (s *replicaServer) applyBatch(req *api.PipeRequest) *api.PipeResponse {
 		items = append(items, replica.Item{Key: it.GetKey(), Clock: c})
 		idx = append(idx, i)
 	}
-	if s.n.cfg.TestBug == "skip-apply" {
-		return ans.resp // deliberately broken (fault tests)
-	}
 	var applied [][]byte
-	for j, err := range s.n.store.ApplyMany(items) {
+	for j, err := range s.n.replicaWrites.ApplyMany(items) {
 		if err != nil {
 			ans.fail(idx[j], len(reqs), err, err.Error())
 			continue

@@ -26,10 +26,7 @@ func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.Ap
 	if err != nil {
 		return nil, err
 	}
-	if s.n.cfg.TestBug == "skip-apply" {
-		return &api.ApplyResponse{}, nil // deliberately broken (fault tests)
-	}
-	if _, _, err := s.n.store.Apply(req.GetKey(), c); err != nil {
+	if _, _, err := s.n.replicaWrites.Apply(req.GetKey(), c); err != nil {
 		return nil, toStatus(err)
 	}
 	return &api.ApplyResponse{}, nil
@@ -50,10 +47,7 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 	if err != nil {
 		return nil, err
 	}
-	if s.n.cfg.TestBug == "drop-hints" {
-		return &api.ApplyResponse{}, nil // deliberately broken (fault tests)
-	}
-	if err := s.n.hints.Add(req.GetTarget(), req.GetKey(), c); err != nil {
+	if err := s.n.hintSink.Add(req.GetTarget(), req.GetKey(), c); err != nil {
 		return nil, status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return &api.ApplyResponse{}, nil

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	wall "github.com/quorumkv/quorumkv/internal/clock"
 )
 
 // Defaults for Config.
@@ -67,8 +69,8 @@ type Config struct {
 	MaxSiblings int
 	// EpochLease is how many per-key epochs are leased with one durable write.
 	EpochLease uint64
-	// Now is the wall clock (tombstone ages); nil means time.Now.
-	Now func() time.Time
+	// Clock is the wall clock (tombstone ages); nil means the host's.
+	Clock wall.Clock
 	// Logger receives the store's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -98,9 +100,7 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = wall.Or(c.Clock)
 	if c.FS == nil {
 		c.FS = vfs.Default
 	}

@@ -37,7 +37,7 @@ func (s *Store) indexTombstone(b *pebble.Batch, p int, key []byte, old object, c
 	is := c.AllTombstones()
 	switch {
 	case is && !(was && old.clock.Equal(c)):
-		return b.Set(tombKey(p, key), binary.BigEndian.AppendUint64(nil, uint64(s.now().UnixNano())), nil)
+		return b.Set(tombKey(p, key), binary.BigEndian.AppendUint64(nil, uint64(s.clock.Now().UnixNano())), nil)
 	case was && !is:
 		return b.Delete(tombKey(p, key), nil)
 	}

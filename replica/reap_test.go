@@ -13,7 +13,7 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// fakeNow is a settable wall clock for Config.Now.
+// fakeNow is a settable wall clock for Config.Clock.
 type fakeNow struct {
 	mu sync.Mutex
 	t  time.Time
@@ -83,7 +83,7 @@ func TestTombstoneAgeRestartsOnChange(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			now := &fakeNow{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 			cfg := memConfig(vfs.NewMem())
-			cfg.Now = now.Now
+			cfg.Clock = now
 			s := mustOpen(t, cfg)
 			const key = "k"
 			p := part4([]byte(key))
@@ -151,7 +151,7 @@ func TestReapedDeleteStaysDeletedAfterLateHint(t *testing.T) {
 	now := &fakeNow{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	open := func(id string) *Store {
 		cfg := memConfig(vfs.NewMem())
-		cfg.NodeID, cfg.Now = id, now.Now
+		cfg.NodeID, cfg.Clock = id, now
 		return mustOpen(t, cfg)
 	}
 	stores := map[string]*Store{"a": open("a"), "b": open("b")}
@@ -165,7 +165,7 @@ func TestReapedDeleteStaysDeletedAfterLateHint(t *testing.T) {
 		Reaper:         stores["a"],
 		RemoteReaper:   func(n string) antientropy.RemoteReaper { return remoteReaper{stores[n]} },
 		TombstoneGrace: grace,
-		Now:            now.Now,
+		Clock:          now,
 		Logger:         discardLogger(),
 	})
 	if err != nil {

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/quorumkv/quorumkv/antientropy"
+	wall "github.com/quorumkv/quorumkv/internal/clock"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -31,7 +31,7 @@ type Store struct {
 	epochNext   uint64
 	epochLeased uint64
 
-	now func() time.Time
+	clock wall.Clock
 
 	// trees are the anti-entropy Merkle trees of the partitions held here,
 	// updated on every write and rebuilt from a scan at open.
@@ -69,7 +69,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), now: cfg.Now, keys: newKeyFilter(keyFilterFirstLayer, cfg.KeyFilterSize)}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), clock: cfg.Clock, keys: newKeyFilter(keyFilterFirstLayer, cfg.KeyFilterSize)}
 	s.wopt = pebble.Sync
 	if cfg.NoSync {
 		s.wopt = pebble.NoSync

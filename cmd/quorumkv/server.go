@@ -24,6 +24,8 @@ type serverFlags struct {
 	gossipProfile string
 	logLevel      string
 	logFormat     string
+	// faults are the fault-injection flags (only in a faultinject build).
+	faults faultFlags
 }
 
 func newServerCmd() *cobra.Command {
@@ -58,10 +60,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.AntiEntropyInterval, "anti-entropy-interval", 5*time.Minute, "time between anti-entropy rounds (0 turns the periodic rounds off; `quorumkv repair` still works)")
 	fl.DurationVar(&f.cfg.TombstoneGrace, "tombstone-grace", 24*time.Hour, "keep a tombstone this long after every replica holds it (must exceed --hint-window; hints older than half of it are dropped)")
 	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
-	fl.DurationVar(&f.cfg.ClockOffset, "clock-offset", 0, "skew this node's wall clock (fault tests)")
-	fl.StringVar(&f.cfg.TestBug, "test-bug", "", "deliberately break the node (fault tests): skip-apply or drop-hints")
-	_ = fl.MarkHidden("clock-offset")
-	_ = fl.MarkHidden("test-bug")
+	f.faults.register(cmd)
 	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "failure-detection timers: lan (seconds) or local (sub-second, for tests)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -101,6 +100,9 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	f.cfg.Logger = logger
 	if !f.cfg.DisableHintedHandoff && f.cfg.TombstoneGrace <= f.cfg.HintWindow {
 		return usagef("--tombstone-grace (%v) must exceed --hint-window (%v), or a late hint could resurrect a reaped delete", f.cfg.TombstoneGrace, f.cfg.HintWindow)
+	}
+	if err := f.faults.apply(&f.cfg); err != nil {
+		return usageError{err}
 	}
 	if err := f.cfg.Validate(); err != nil {
 		return usageError{err}

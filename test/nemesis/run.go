@@ -332,18 +332,23 @@ type Summary struct {
 	Why               []string          `json:"why,omitempty"`
 }
 
-// BuildBinary builds the quorumkv binary into dir.
+// FaultTag is the build tag of the server binary the harness runs: it keeps
+// the fault-injection flags (--test-bug, --clock-offset) the product lacks.
+const FaultTag = "faultinject"
+
+// BuildBinary builds the quorumkv binary (with FaultTag) into dir.
 func BuildBinary(dir string) (string, error) { return BuildBinaryTags(dir, "") }
 
-// BuildBinaryTags builds the quorumkv binary with build tags (e.g. the
-// deliberately broken qkvbug_reapall) into dir.
+// BuildBinaryTags builds the quorumkv binary with FaultTag and more build
+// tags (e.g. the deliberately broken qkvbug_reapall) into dir.
 func BuildBinaryTags(dir, tags string) (string, error) {
 	name := "quorumkv"
-	args := []string{"build"}
+	all := FaultTag
 	if tags != "" {
 		name += "-" + strings.ReplaceAll(tags, ",", "-")
-		args = append(args, "-tags", tags)
+		all += "," + tags
 	}
+	args := []string{"build", "-tags", all}
 	bin := filepath.Join(dir, name)
 	cmd := exec.Command("go", append(args, "-o", bin, "github.com/quorumkv/quorumkv/cmd/quorumkv")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
