@@ -86,7 +86,7 @@ func newOwnership(n *Node) (*ownership, error) {
 		space:     n.store.Space("s/handoff/"),
 		limiter:   rate.NewLimiter(transferKeysPerS, transferKeysBurst),
 		wake:      make(chan struct{}, 1),
-		park:      newParking(n.cfg.ParkAfter, n.cfg.StuckAfter),
+		park:      newParking(n.cfg.ParkAfter, n.cfg.StuckAfter, n.cfg.Clock),
 		owned:     make([]bool, n.cfg.Partitions),
 		pulling:   make([]bool, n.cfg.Partitions),
 		handed:    map[int]string{},

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/clock"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -13,13 +14,13 @@ import (
 // port is unreachable, its disk full), is parked (the change goes on
 // without it); a parked joiner seen alive while no change is in progress
 // joins again, afresh, once it has been seen alive for ParkAfter. Times are
-// this node's monotonic clock.
+// read from the node's clock and only their differences are used.
 type parking struct {
 	after, stuckAfter time.Duration
 	downSince         map[string]time.Time
 	progress          map[string]progress
 	backSince         map[string]time.Time // parked members seen alive, since when
-	now               func() time.Time
+	clock             clock.Clock
 }
 
 // progress is a joiner's count of held partitions and when it last moved.
@@ -28,16 +29,16 @@ type progress struct {
 	since time.Time
 }
 
-func newParking(after, stuckAfter time.Duration) parking {
+func newParking(after, stuckAfter time.Duration, clk clock.Clock) parking {
 	return parking{after: after, stuckAfter: stuckAfter, downSince: map[string]time.Time{},
-		progress: map[string]progress{}, backSince: map[string]time.Time{}, now: time.Now}
+		progress: map[string]progress{}, backSince: map[string]time.Time{}, clock: clk}
 }
 
 // toPark returns the joiners of ch to park now, given which nodes are
 // alive, which members the change still waits for, and how many
 // partitions each member holds.
 func (pk *parking) toPark(ch ring.Change, notReady []string, alive func(string) bool, held func(string) uint32) []string {
-	now := pk.now()
+	now := pk.clock.Now()
 	var out []string
 	down := map[string]bool{}
 	waiting := map[string]bool{}
@@ -73,7 +74,7 @@ func (pk *parking) toPark(ch ring.Change, notReady []string, alive func(string) 
 // seen alive for ParkAfter without a break (a joiner parked while alive
 // does not come straight back).
 func (pk *parking) toUnpark(parked []string, alive func(string) bool) []string {
-	now := pk.now()
+	now := pk.clock.Now()
 	var out []string
 	up := map[string]bool{}
 	for _, id := range parked {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/clock"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -14,8 +15,7 @@ import (
 // progress, resets its clock, whatever the other members are waiting for.
 func TestToPark(t *testing.T) {
 	now := time.Unix(1000, 0)
-	pk := newParking(2*time.Second, 30*time.Second)
-	pk.now = func() time.Time { return now }
+	pk := newParking(2*time.Second, 30*time.Second, clock.Func(func() time.Time { return now }))
 	ch := ring.Change{Epoch: 4, From: []string{"a", "b", "c"}, To: []string{"a", "b", "c", "j", "k"}, Joining: []string{"j", "k"}}
 	up := map[string]bool{"a": true, "b": true, "c": true, "j": false, "k": true}
 	held := map[string]uint32{"k": 3}
@@ -52,8 +52,7 @@ func TestToPark(t *testing.T) {
 // alive for ParkAfter without a break.
 func TestToUnpark(t *testing.T) {
 	now := time.Unix(1000, 0)
-	pk := newParking(2*time.Second, 30*time.Second)
-	pk.now = func() time.Time { return now }
+	pk := newParking(2*time.Second, 30*time.Second, clock.Func(func() time.Time { return now }))
 	up := map[string]bool{}
 	alive := func(id string) bool { return up[id] }
 	for _, step := range []struct {

@@ -67,7 +67,7 @@ func (s *adminServer) Hints(context.Context, *api.HintsRequest) (*api.HintsRespo
 	if s.n.hints == nil {
 		return resp, nil
 	}
-	now := time.Now()
+	now := s.n.cfg.Clock.Now()
 	for _, st := range s.n.hints.Stats() {
 		age := time.Duration(0)
 		if st.Pending > 0 {

@@ -20,3 +20,9 @@ func Or(c Clock) Clock {
 	}
 	return c
 }
+
+// Func is a function as a Clock (a fake in tests).
+type Func func() time.Time
+
+// Now is f().
+func (f Func) Now() time.Time { return f() }
