@@ -315,11 +315,11 @@ func live(c vclock.Clock) []string { return sorted(c.Live()) }
 // cluster's is refused at join with a clear error.
 func TestClusterConstantsMismatch(t *testing.T) {
 	c := nodetest.Start(t, 3, nodetest.Options{})
-	_, err := node.Start(node.Config{
-		ID: "odd", DataDir: t.TempDir(), Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-		Join: []string{c.Node("n1").GossipAddr()}, Replicas: 2, Partitions: 64, FastGossip: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	cfg := node.LocalConfig()
+	cfg.ID, cfg.DataDir, cfg.Listen, cfg.Gossip = "odd", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Join, cfg.Replicas, cfg.Partitions = []string{c.Node("n1").GossipAddr()}, 2, 64
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err := node.Start(cfg)
 	if err == nil || !strings.Contains(err.Error(), "cluster mismatch") || !strings.Contains(err.Error(), "replicas=2") {
 		t.Fatalf("mismatched node: err = %v, want a cluster mismatch naming replicas=2", err)
 	}

@@ -51,8 +51,12 @@ type Config struct {
 	// writes to new keys skip the storage read, in bytes (0: the replica
 	// default).
 	KeyFilterSize int64
-	// FastGossip uses quick failure-detection timers (tests, demo).
-	FastGossip     bool
+	// GossipTimers tune failure detection (zero: ring.LANGossip); RejoinInterval
+	// is how often the node re-joins its seeds: memberlist stops probing a
+	// node it declared dead, so after a partition heals two sides can keep
+	// seeing each other down until one joins the other again.
+	GossipTimers   ring.Gossip
+	RejoinInterval time.Duration
 	MaxValueSize   int
 	ReplicaTimeout time.Duration
 	DrainTimeout   time.Duration
@@ -77,8 +81,7 @@ type Config struct {
 	// ParkAfter is how long a joiner may be down before the membership
 	// change stops waiting for it (it is parked, and joins again afresh
 	// when it is back); StuckAfter how long a joiner that is up may be the
-	// only member a change waits for. Zero: 10 s and 5 min, or 2 s and 30 s
-	// with FastGossip.
+	// only member a change waits for. Zero: DefaultConfig's.
 	ParkAfter, StuckAfter time.Duration
 	// Clock is the node's wall clock (nil: the host's). Causality never
 	// uses wall clocks; tombstone and hint ages do.
@@ -104,35 +107,54 @@ type ReplicaWrites interface {
 	ApplyMany(items []replica.Item) []error
 }
 
+// DefaultConfig has the settings for servers on a LAN; the caller fills in
+// the node's identity and addresses.
+func DefaultConfig() Config {
+	return Config{
+		Replicas:       DefaultReplicas,                   // survives one replica down at quorum reads and writes
+		Partitions:     DefaultPartitions,                 // fine enough to spread keys over a hundred nodes
+		DrainTimeout:   DefaultDrainTimeout,               // in-flight requests finish on a clean stop
+		TombstoneGrace: antientropy.DefaultTombstoneGrace, // deletes outlive any hint and any replica's absence
+		GossipTimers:   ring.LANGossip(),                  // failures on a LAN seen within seconds, not mistaken
+		RejoinInterval: 10 * time.Second,                  // two sides of a healed partition find each other soon
+		ParkAfter:      10 * time.Second,                  // a joiner down this long is not just restarting
+		StuckAfter:     5 * time.Minute,                   // a joiner this long without progress cannot pull
+	}
+}
+
+// LocalConfig has the settings for servers on one host (tests, demos):
+// quick failure detection and membership timers.
+func LocalConfig() Config {
+	c := DefaultConfig()
+	c.GossipTimers = ring.LocalGossip() // failures on loopback seen in under a second
+	c.RejoinInterval = 2 * time.Second  // a healed test partition is whole within seconds
+	c.ParkAfter = 2 * time.Second       // a few gossip rounds of a test joiner being down
+	c.StuckAfter = 30 * time.Second     // test partitions are small: a joiner pulls them in seconds
+	return c
+}
+
+// setDefaults fills the zero fields with DefaultConfig's.
 func (c *Config) setDefaults() {
-	if c.Replicas == 0 {
-		c.Replicas = DefaultReplicas
-	}
-	if c.Partitions == 0 {
-		c.Partitions = DefaultPartitions
-	}
-	if c.TombstoneGrace == 0 {
-		c.TombstoneGrace = antientropy.DefaultTombstoneGrace
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
-	if c.ParkAfter == 0 {
-		c.ParkAfter = 10 * time.Second
-		if c.FastGossip {
-			c.ParkAfter = 2 * time.Second
-		}
-	}
-	if c.StuckAfter == 0 {
-		c.StuckAfter = 5 * time.Minute
-		if c.FastGossip {
-			c.StuckAfter = 30 * time.Second
-		}
-	}
+	d := DefaultConfig()
+	setZero(&c.Replicas, d.Replicas)
+	setZero(&c.Partitions, d.Partitions)
+	setZero(&c.TombstoneGrace, d.TombstoneGrace)
+	setZero(&c.DrainTimeout, d.DrainTimeout)
+	setZero(&c.GossipTimers, d.GossipTimers)
+	setZero(&c.RejoinInterval, d.RejoinInterval)
+	setZero(&c.ParkAfter, d.ParkAfter)
+	setZero(&c.StuckAfter, d.StuckAfter)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	c.Clock = clock.Or(c.Clock)
+}
+
+func setZero[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
 }
 
 // Validate reports a configuration that cannot work.
@@ -160,8 +182,13 @@ func (c *Config) Validate() error {
 	if c.MaxValueSize < 0 {
 		return errors.New("node: max value size must not be negative")
 	}
-	if c.ParkAfter < 0 || c.StuckAfter < 0 {
-		return errors.New("node: park-after and stuck-after must not be negative")
+	if c.ParkAfter < 0 || c.StuckAfter < 0 || c.RejoinInterval < 0 {
+		return errors.New("node: park-after, stuck-after and rejoin interval must not be negative")
+	}
+	if c.GossipTimers != (ring.Gossip{}) {
+		if err := c.GossipTimers.Validate(); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
 	}
 	return nil
 }

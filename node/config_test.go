@@ -31,3 +31,33 @@ func TestHintMaxAgeLeavesAMargin(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigPresets: both presets fill every timer, LocalConfig's are the
+// quicker, and a config left zero gets DefaultConfig's.
+func TestConfigPresets(t *testing.T) {
+	def, local := DefaultConfig(), LocalConfig()
+	for name, c := range map[string]Config{"default": def, "local": local} {
+		c.ID, c.DataDir, c.Listen, c.Gossip = "n1", "d", "127.0.0.1:0", "127.0.0.1:0"
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s preset: %v", name, err)
+		}
+		if c.RejoinInterval <= 0 || c.ParkAfter <= 0 || c.StuckAfter <= 0 || c.DrainTimeout <= 0 || c.TombstoneGrace <= 0 {
+			t.Errorf("%s preset leaves a timer zero: %+v", name, c)
+		}
+	}
+	if local.GossipTimers.ProbeInterval >= def.GossipTimers.ProbeInterval || local.ParkAfter >= def.ParkAfter ||
+		local.StuckAfter >= def.StuckAfter || local.RejoinInterval >= def.RejoinInterval {
+		t.Errorf("LocalConfig's timers are not quicker than DefaultConfig's")
+	}
+	var zero Config
+	zero.setDefaults()
+	if zero.GossipTimers != def.GossipTimers || zero.ParkAfter != def.ParkAfter || zero.RejoinInterval != def.RejoinInterval || zero.Replicas != def.Replicas {
+		t.Errorf("a zero config does not get DefaultConfig's settings: %+v", zero)
+	}
+	bad := local
+	bad.ID, bad.DataDir, bad.Listen, bad.Gossip = "n1", "d", "127.0.0.1:0", "127.0.0.1:0"
+	bad.GossipTimers.ProbeInterval = 0
+	if err := bad.Validate(); err == nil {
+		t.Error("a gossip tuning without a probe interval was accepted")
+	}
+}

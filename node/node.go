@@ -101,8 +101,8 @@ func (n *Node) start() (err error) {
 	}
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
-		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Fast: cfg.FastGossip, Logger: n.log,
-		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: rejoinInterval(cfg.FastGossip), Empty: n.store.Empty(),
+		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
+		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(),
 	}); err != nil {
 		return err
 	}
@@ -329,14 +329,4 @@ func (n *Node) closeAll() error {
 		n.log.Info("node stopped")
 	}
 	return err
-}
-
-// rejoinInterval is how often a node re-joins its seeds: memberlist stops
-// probing a node it declared dead, so after a partition heals two sides can
-// keep seeing each other down until one of them joins the other again.
-func rejoinInterval(fast bool) time.Duration {
-	if fast {
-		return 2 * time.Second
-	}
-	return 10 * time.Second
 }

@@ -114,7 +114,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	m.installRings(doc)
 	m.meta = nodeMeta{State: StateValid, Hash: m.hash, Cluster: cfg.Cluster, Addr: cfg.GRPCAddr}.encode()
 
-	mlc := memberlistConfig(cfg.Fast)
+	mlc := memberlistConfig(cfg.Gossip)
 	mlc.Name = cfg.NodeID
 	mlc.Transport = nt
 	mlc.BindAddr, mlc.BindPort = bindIP, port

@@ -12,6 +12,93 @@ import (
 // DefaultRejoinInterval is how often Membership re-joins its seeds.
 const DefaultRejoinInterval = 30 * time.Second
 
+// Gossip is memberlist's failure-detection and dissemination tuning.
+type Gossip struct {
+	ProbeInterval       time.Duration
+	ProbeTimeout        time.Duration
+	GossipInterval      time.Duration
+	PushPullInterval    time.Duration
+	GossipToTheDeadTime time.Duration
+	TCPTimeout          time.Duration
+	DeadNodeReclaimTime time.Duration
+	IndirectChecks      int
+	RetransmitMult      int
+	SuspicionMult       int
+}
+
+// LANGossip is for members on a LAN (memberlist's LAN defaults).
+func LANGossip() Gossip {
+	return Gossip{
+		ProbeInterval:       time.Second,            // a failure check a second
+		ProbeTimeout:        500 * time.Millisecond, // a LAN round trip with room to spare
+		GossipInterval:      200 * time.Millisecond, // news reaches everyone within a few rounds
+		PushPullInterval:    30 * time.Second,       // full-state syncs are rare: gossip carries the news
+		GossipToTheDeadTime: 30 * time.Second,       // as long as a push-pull period
+		TCPTimeout:          10 * time.Second,       // a push-pull of a large ring document over a busy link
+		DeadNodeReclaimTime: 5 * time.Second,        // a restarted node on a new address is taken back soon
+		IndirectChecks:      3,                      // three peers vouch before a member is suspected
+		RetransmitMult:      4,                      // each message goes to 4·log(N+1) members
+		SuspicionMult:       4,                      // suspected for 4·log(N+1) probe intervals before dead
+	}
+}
+
+// LocalGossip is for members on one host (tests, demos): failures are
+// detected in well under a second.
+func LocalGossip() Gossip {
+	return Gossip{
+		ProbeInterval:       250 * time.Millisecond, // loopback probes cost nothing
+		ProbeTimeout:        150 * time.Millisecond, // a loopback round trip, even on a loaded machine
+		GossipInterval:      50 * time.Millisecond,  // news spreads within a probe interval
+		PushPullInterval:    time.Second,            // members that missed gossip catch up within a second
+		GossipToTheDeadTime: 2 * time.Second,        // a few push-pull periods
+		TCPTimeout:          time.Second,            // loopback push-pulls are quick
+		DeadNodeReclaimTime: 200 * time.Millisecond, // a test restarts a node at once
+		IndirectChecks:      1,                      // few members to ask
+		RetransmitMult:      2,                      // loopback drops nothing
+		SuspicionMult:       3,                      // quick verdicts on one host
+	}
+}
+
+// Validate reports a tuning memberlist cannot run with.
+func (g Gossip) Validate() error {
+	for name, d := range map[string]time.Duration{
+		"probe interval": g.ProbeInterval, "probe timeout": g.ProbeTimeout, "gossip interval": g.GossipInterval,
+		"push-pull interval": g.PushPullInterval, "TCP timeout": g.TCPTimeout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("ring: gossip %s must be positive, got %v", name, d)
+		}
+	}
+	if g.GossipToTheDeadTime < 0 || g.DeadNodeReclaimTime < 0 {
+		return errors.New("ring: gossip dead-node times must not be negative")
+	}
+	if g.IndirectChecks < 0 || g.RetransmitMult < 1 || g.SuspicionMult < 1 {
+		return errors.New("ring: gossip indirect checks must not be negative, retransmit and suspicion multipliers positive")
+	}
+	if g.ProbeTimeout > g.ProbeInterval {
+		return fmt.Errorf("ring: gossip probe timeout %v exceeds the probe interval %v", g.ProbeTimeout, g.ProbeInterval)
+	}
+	return nil
+}
+
+// DefaultMembershipConfig has the timers for members on a LAN; the caller
+// fills in the node's identity, addresses, seeds, cluster and store.
+func DefaultMembershipConfig() MembershipConfig {
+	return MembershipConfig{
+		Gossip:         LANGossip(),
+		RejoinInterval: DefaultRejoinInterval, // heals a partition memberlist gave up on within half a minute
+	}
+}
+
+// LocalMembershipConfig has the timers for members on one host (tests,
+// demos).
+func LocalMembershipConfig() MembershipConfig {
+	return MembershipConfig{
+		Gossip:         LocalGossip(),
+		RejoinInterval: 2 * time.Second, // a healed test partition is seen whole within seconds
+	}
+}
+
 // MembershipConfig configures StartMembership.
 type MembershipConfig struct {
 	NodeID     string // unique, stable node name (memberlist name, ring member id)
@@ -28,9 +115,8 @@ type MembershipConfig struct {
 	// Empty says this node's store holds no data (published in its entry:
 	// a ring whose members are all empty changes without moving anything).
 	Empty bool
-	// Fast selects memberlist.DefaultLocalConfig with shorter probe, gossip
-	// and push-pull timers (tests, demos).
-	Fast bool
+	// Gossip tunes failure detection and dissemination (zero: LANGossip).
+	Gossip Gossip
 	// RejoinInterval is the period of the seed re-join loop (0: 30 s).
 	RejoinInterval time.Duration
 	// Logger receives membership logs and memberlist's own (at its level).
@@ -38,8 +124,8 @@ type MembershipConfig struct {
 	Logger *slog.Logger
 }
 
-// Validate checks the configuration and fills in defaults (RejoinInterval,
-// Logger).
+// Validate checks the configuration and fills in defaults (Gossip,
+// RejoinInterval, Logger).
 func (c *MembershipConfig) Validate() error {
 	if c.NodeID == "" || len(c.NodeID) > maxIDLen {
 		return fmt.Errorf("ring: node id must have 1..%d bytes, got %q", maxIDLen, c.NodeID)
@@ -63,6 +149,12 @@ func (c *MembershipConfig) Validate() error {
 	}
 	if c.Store == nil {
 		return errors.New("ring: membership needs a DocStore")
+	}
+	if c.Gossip == (Gossip{}) {
+		c.Gossip = LANGossip()
+	}
+	if err := c.Gossip.Validate(); err != nil {
+		return err
 	}
 	if c.RejoinInterval < 0 {
 		return fmt.Errorf("ring: negative rejoin interval %v", c.RejoinInterval)

@@ -61,7 +61,7 @@ func nodeConfig(o nodeOpts) MembershipConfig {
 		Seeds:          o.seeds,
 		Cluster:        o.cluster,
 		Store:          o.store,
-		Fast:           true,
+		Gossip:         LocalGossip(),
 		RejoinInterval: 300 * time.Millisecond,
 		Logger:         testLogger(),
 		Empty:          true,

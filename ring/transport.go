@@ -5,7 +5,6 @@ import (
 	"log"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -61,19 +60,12 @@ func bindGossip(addr string, l *log.Logger) (nt *memberlist.NetTransport, bindIP
 	return nt, bindIP, ip.String(), port, nil
 }
 
-func memberlistConfig(fast bool) *memberlist.Config {
-	if !fast {
-		c := memberlist.DefaultLANConfig()
-		c.DeadNodeReclaimTime = 5 * time.Second
-		return c
-	}
-	c := memberlist.DefaultLocalConfig()
-	c.ProbeInterval = 250 * time.Millisecond
-	c.ProbeTimeout = 150 * time.Millisecond
-	c.GossipInterval = 50 * time.Millisecond
-	c.PushPullInterval = time.Second
-	c.GossipToTheDeadTime = 2 * time.Second
-	c.TCPTimeout = time.Second
-	c.DeadNodeReclaimTime = 200 * time.Millisecond
+// memberlistConfig is memberlist's LAN configuration tuned by g.
+func memberlistConfig(g Gossip) *memberlist.Config {
+	c := memberlist.DefaultLANConfig()
+	c.ProbeInterval, c.ProbeTimeout = g.ProbeInterval, g.ProbeTimeout
+	c.GossipInterval, c.PushPullInterval = g.GossipInterval, g.PushPullInterval
+	c.GossipToTheDeadTime, c.TCPTimeout, c.DeadNodeReclaimTime = g.GossipToTheDeadTime, g.TCPTimeout, g.DeadNodeReclaimTime
+	c.IndirectChecks, c.RetransmitMult, c.SuspicionMult = g.IndirectChecks, g.RetransmitMult, g.SuspicionMult
 	return c
 }

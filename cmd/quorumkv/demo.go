@@ -62,14 +62,10 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 	setServerProcs()
 	var endpoints []string
 	for i := 1; i <= count; i++ {
-		cfg := node.Config{
-			ID:         fmt.Sprintf("n%d", i),
-			DataDir:    filepath.Join(dir, fmt.Sprintf("n%d", i)),
-			Listen:     fmt.Sprintf("127.0.0.1:%d", 7100+i),
-			Gossip:     fmt.Sprintf("127.0.0.1:%d", 7200+i),
-			Replicas:   replicas,
-			FastGossip: true,
-		}
+		cfg := node.LocalConfig()
+		cfg.ID, cfg.DataDir = fmt.Sprintf("n%d", i), filepath.Join(dir, fmt.Sprintf("n%d", i))
+		cfg.Listen, cfg.Gossip = fmt.Sprintf("127.0.0.1:%d", 7100+i), fmt.Sprintf("127.0.0.1:%d", 7200+i)
+		cfg.Replicas = replicas
 		if i > 1 {
 			cfg.Join = []string{"127.0.0.1:7201"}
 		}

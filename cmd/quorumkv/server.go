@@ -75,7 +75,9 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	switch f.gossipProfile {
 	case "lan":
 	case "local":
-		f.cfg.FastGossip = true
+		local := node.LocalConfig()
+		f.cfg.GossipTimers, f.cfg.RejoinInterval = local.GossipTimers, local.RejoinInterval
+		f.cfg.ParkAfter, f.cfg.StuckAfter = local.ParkAfter, local.StuckAfter
 	default:
 		return usagef("unknown --gossip-profile %q (want lan or local)", f.gossipProfile)
 	}

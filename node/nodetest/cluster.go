@@ -60,20 +60,13 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 func (c *Cluster) IDs() []string { return slices.Clone(c.ids) }
 
 func (c *Cluster) config(i int) node.Config {
-	cfg := node.Config{
-		ID:             c.ids[i],
-		DataDir:        filepath.Join(c.dir, c.ids[i]),
-		Listen:         "127.0.0.1:0",
-		Gossip:         "127.0.0.1:0",
-		Replicas:       c.opts.Replicas,
-		Partitions:     c.opts.Partitions,
-		FastGossip:     true,
-		ReplicaTimeout: 2 * time.Second,
-		DrainTimeout:   2 * time.Second,
-		WrapTransport:  c.Faults.Wrap(c.ids[i]),
-		WrapPeer:       c.Faults.WrapPeer(c.ids[i]),
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	cfg := node.LocalConfig()
+	cfg.ID, cfg.DataDir = c.ids[i], filepath.Join(c.dir, c.ids[i])
+	cfg.Listen, cfg.Gossip = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Replicas, cfg.Partitions = c.opts.Replicas, c.opts.Partitions
+	cfg.ReplicaTimeout, cfg.DrainTimeout = 2*time.Second, 2*time.Second
+	cfg.WrapTransport, cfg.WrapPeer = c.Faults.Wrap(c.ids[i]), c.Faults.WrapPeer(c.ids[i])
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if c.opts.Logs {
 		cfg.Logger = slog.Default().With("test", c.t.Name())
 	}
