@@ -41,14 +41,12 @@ type RemoteReaper interface {
 	Reap(ctx context.Context, p int, objs []Object) (int, error)
 }
 
-// exchangeTimeout bounds one exchange, so a hung peer cannot stall a round.
-const exchangeTimeout = 30 * time.Second
-
 // Defaults for SchedulerConfig.
 const (
 	DefaultInterval           = 5 * time.Minute
 	DefaultExchangesPerSecond = 50
 	DefaultTombstoneGrace     = 24 * time.Hour
+	DefaultExchangeTimeout    = 30 * time.Second
 )
 
 // SchedulerConfig configures the periodic exchanges of one node.
@@ -68,6 +66,9 @@ type SchedulerConfig struct {
 	// comparison; equal partitions cost nothing more).
 	ExchangesPerSecond float64
 	Exchange           Config
+	// ExchangeTimeout bounds one exchange, so a hung peer cannot stall a
+	// round (0: DefaultExchangeTimeout).
+	ExchangeTimeout time.Duration
 	// Reaper and RemoteReaper enable tombstone reaping (nil: never reap).
 	Reaper       Reaper
 	RemoteReaper func(node string) RemoteReaper
@@ -90,6 +91,9 @@ func (c *SchedulerConfig) setDefaults() {
 	if c.TombstoneGrace == 0 {
 		c.TombstoneGrace = DefaultTombstoneGrace
 	}
+	if c.ExchangeTimeout == 0 {
+		c.ExchangeTimeout = DefaultExchangeTimeout
+	}
 	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -105,8 +109,8 @@ func (c *SchedulerConfig) Validate() error {
 		return errors.New("antientropy: Topology, Local, Peer and Liveness are required")
 	case (c.Reaper == nil) != (c.RemoteReaper == nil):
 		return errors.New("antientropy: Reaper and RemoteReaper go together")
-	case c.Interval < 0 || c.ExchangesPerSecond < 0 || c.TombstoneGrace < 0:
-		return errors.New("antientropy: Interval and ExchangesPerSecond must not be negative")
+	case c.Interval < 0 || c.ExchangesPerSecond < 0 || c.TombstoneGrace < 0 || c.ExchangeTimeout < 0:
+		return errors.New("antientropy: Interval, ExchangesPerSecond, TombstoneGrace and ExchangeTimeout must not be negative")
 	}
 	return c.Exchange.Validate()
 }
@@ -225,7 +229,7 @@ func (s *Scheduler) partition(ctx context.Context, p int, prefs []string, thrott
 				return err
 			}
 		}
-		xctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+		xctx, cancel := context.WithTimeout(ctx, s.cfg.ExchangeTimeout)
 		r, err := Exchange(xctx, s.cfg.Exchange, p, s.cfg.Local, s.cfg.Peer(peer))
 		cancel()
 		s.record(r, err)

@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// firstRejoinDelay is the first retry after a start that reached no seed;
-// the delay doubles up to RejoinInterval.
-const firstRejoinDelay = time.Second
-
 // otherSeeds drops seeds that are this node's own gossip address.
 func (m *Membership) otherSeeds() []string {
 	out := make([]string, 0, len(m.cfg.Seeds))
@@ -63,12 +59,12 @@ func (m *Membership) joinAddrs(seeds []string) (int, error) {
 
 // rejoinLoop re-joins the seeds every RejoinInterval (memberlist does not
 // re-merge after a long partition by itself); until a first join succeeds it
-// retries sooner, with backoff.
+// retries sooner, from FirstRejoinDelay doubling up to RejoinInterval.
 func (m *Membership) rejoinLoop(joined bool) {
 	defer m.wg.Done()
 	delay := m.cfg.RejoinInterval
 	if !joined {
-		delay = min(firstRejoinDelay, delay)
+		delay = min(m.cfg.FirstRejoinDelay, delay)
 	}
 	t := time.NewTimer(delay)
 	defer t.Stop()

@@ -433,12 +433,9 @@ func (m *Membership) Commit(r RingRecord) bool {
 	return true
 }
 
-// minSyncInterval spaces the push-pulls SyncWith asks of one peer.
-const minSyncInterval = time.Second
-
 // SyncWith asks for a push-pull of the member document with node id, in
-// the background (at most once a second per peer): a peer answered with a
-// newer ring epoch than this node's, so this node's picture is stale.
+// the background (at most once per SyncInterval per peer): a peer answered
+// with a newer ring epoch than this node's, so this node's picture is stale.
 func (m *Membership) SyncWith(id string) {
 	addr := ""
 	m.mu.Lock()
@@ -451,7 +448,7 @@ func (m *Membership) SyncWith(id string) {
 	}
 	m.syncMu.Lock()
 	now := time.Now()
-	if now.Sub(m.syncedAt[id]) < minSyncInterval {
+	if now.Sub(m.syncedAt[id]) < m.cfg.SyncInterval {
 		m.syncMu.Unlock()
 		return
 	}

@@ -9,8 +9,16 @@ import (
 	"time"
 )
 
-// DefaultRejoinInterval is how often Membership re-joins its seeds.
-const DefaultRejoinInterval = 30 * time.Second
+// Defaults for MembershipConfig.
+const (
+	// DefaultRejoinInterval is how often Membership re-joins its seeds.
+	DefaultRejoinInterval = 30 * time.Second
+	// DefaultFirstRejoinDelay is the first retry of a start that reached no
+	// seed.
+	DefaultFirstRejoinDelay = time.Second
+	// DefaultSyncInterval spaces the push-pulls SyncWith asks of one peer.
+	DefaultSyncInterval = time.Second
+)
 
 // Gossip is memberlist's failure-detection and dissemination tuning.
 type Gossip struct {
@@ -85,8 +93,10 @@ func (g Gossip) Validate() error {
 // fills in the node's identity, addresses, seeds, cluster and store.
 func DefaultMembershipConfig() MembershipConfig {
 	return MembershipConfig{
-		Gossip:         LANGossip(),
-		RejoinInterval: DefaultRejoinInterval, // heals a partition memberlist gave up on within half a minute
+		Gossip:           LANGossip(),
+		RejoinInterval:   DefaultRejoinInterval,   // heals a partition memberlist gave up on within half a minute
+		FirstRejoinDelay: DefaultFirstRejoinDelay, // seeds started a moment later are found at once
+		SyncInterval:     DefaultSyncInterval,     // a peer ahead of us is caught up with, not flooded
 	}
 }
 
@@ -94,8 +104,10 @@ func DefaultMembershipConfig() MembershipConfig {
 // demos).
 func LocalMembershipConfig() MembershipConfig {
 	return MembershipConfig{
-		Gossip:         LocalGossip(),
-		RejoinInterval: 2 * time.Second, // a healed test partition is seen whole within seconds
+		Gossip:           LocalGossip(),
+		RejoinInterval:   2 * time.Second,         // a healed test partition is seen whole within seconds
+		FirstRejoinDelay: DefaultFirstRejoinDelay, // seeds started a moment later are found at once
+		SyncInterval:     DefaultSyncInterval,     // a peer ahead of us is caught up with, not flooded
 	}
 }
 
@@ -117,15 +129,21 @@ type MembershipConfig struct {
 	Empty bool
 	// Gossip tunes failure detection and dissemination (zero: LANGossip).
 	Gossip Gossip
-	// RejoinInterval is the period of the seed re-join loop (0: 30 s).
-	RejoinInterval time.Duration
+	// RejoinInterval is the period of the seed re-join loop (0: 30 s);
+	// until a first join succeeds it retries after FirstRejoinDelay (0:
+	// 1 s), doubling up to RejoinInterval.
+	RejoinInterval   time.Duration
+	FirstRejoinDelay time.Duration
+	// SyncInterval is the least time between two push-pulls SyncWith asks
+	// of one peer (0: 1 s).
+	SyncInterval time.Duration
 	// Logger receives membership logs and memberlist's own (at its level).
 	// Nil discards them.
 	Logger *slog.Logger
 }
 
-// Validate checks the configuration and fills in defaults (Gossip,
-// RejoinInterval, Logger).
+// Validate checks the configuration and fills in defaults (Gossip, the
+// rejoin and sync intervals, Logger).
 func (c *MembershipConfig) Validate() error {
 	if c.NodeID == "" || len(c.NodeID) > maxIDLen {
 		return fmt.Errorf("ring: node id must have 1..%d bytes, got %q", maxIDLen, c.NodeID)
@@ -156,11 +174,17 @@ func (c *MembershipConfig) Validate() error {
 	if err := c.Gossip.Validate(); err != nil {
 		return err
 	}
-	if c.RejoinInterval < 0 {
-		return fmt.Errorf("ring: negative rejoin interval %v", c.RejoinInterval)
+	if c.RejoinInterval < 0 || c.FirstRejoinDelay < 0 || c.SyncInterval < 0 {
+		return fmt.Errorf("ring: negative rejoin or sync interval (%v, %v, %v)", c.RejoinInterval, c.FirstRejoinDelay, c.SyncInterval)
 	}
 	if c.RejoinInterval == 0 {
 		c.RejoinInterval = DefaultRejoinInterval
+	}
+	if c.FirstRejoinDelay == 0 {
+		c.FirstRejoinDelay = DefaultFirstRejoinDelay
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = DefaultSyncInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

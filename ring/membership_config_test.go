@@ -10,7 +10,7 @@ func TestMembershipPresets(t *testing.T) {
 		if err := p.Gossip.Validate(); err != nil {
 			t.Errorf("%s preset: %v", name, err)
 		}
-		if p.RejoinInterval <= 0 {
+		if p.RejoinInterval <= 0 || p.FirstRejoinDelay <= 0 || p.SyncInterval <= 0 {
 			t.Errorf("%s preset has no rejoin interval", name)
 		}
 	}
