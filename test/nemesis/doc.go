@@ -77,4 +77,11 @@
 // nemesis-bite` shows the checker catches a broken store (writes
 // acknowledged but not stored; a reaper that skips the all-replicas check).
 // The harness needs root, iproute2 and iptables.
+//
+// The servers it runs are built with the faultinject build tag (FaultTag):
+// the skew fault restarts a server with --clock-offset and the bite test
+// breaks one with --test-bug, flags the product binary does not have. The
+// broken reaper is a build tag of its own (qkvbug_reapall): its all-replicas
+// check is a decision inside the anti-entropy scheduler, not a component a
+// wrapper could replace.
 package nemesis
