@@ -53,7 +53,7 @@ type Config struct {
 	// MinFaults and MinMembershipChanges fail a run with fewer faults or
 	// settled membership changes (a CI run must not pass vacuously).
 	MinFaults, MinMembershipChanges int
-	Binary                          string // the quorumkv binary
+	Binary                          string // the quorumkv binary, built with FaultTag (BuildBinary)
 	// Faults are the kinds drawn (DefaultFaults when empty).
 	Faults []string
 	Skews  []time.Duration // DefaultSkews when empty

@@ -40,7 +40,7 @@ func run() int {
 	flag.IntVar(&cfg.MinFaults, "min-faults", 0, "fail the run when fewer faults ran")
 	flag.IntVar(&cfg.MinMembershipChanges, "min-membership-changes", 0, "fail the run when fewer membership changes settled")
 	flag.IntVar(&cfg.Partitions, "partitions", 1024, "partitions (the servers' --partitions)")
-	flag.StringVar(&cfg.Binary, "binary", "", "quorumkv binary (default: go build it)")
+	flag.StringVar(&cfg.Binary, "binary", "", "quorumkv binary built with -tags faultinject (default: go build it so)")
 	faults := flag.String("faults", strings.Join(nemesis.DefaultFaults, ","), "fault kinds to draw from: "+strings.Join(nemesis.AllFaults, ","))
 	extremeSkew := flag.Bool("extreme-skew", false, "also skew clocks by ±25h (beyond the default tombstone grace)")
 	flag.DurationVar(&cfg.Interval, "interval", 8*time.Second, "time between fault starts")
