@@ -26,3 +26,18 @@ func TestServerRejectsFaultFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestProductLeavesFaultInjectionOut: the default build of the binary does
+// not link the fault-injection package at all.
+func TestProductLeavesFaultInjectionOut(t *testing.T) {
+	needBinary(t)
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasSuffix(pkg, "/internal/faultinject") {
+			t.Fatalf("the product binary links %s", pkg)
+		}
+	}
+}
