@@ -51,10 +51,10 @@ type Config struct {
 	// writes to new keys skip the storage read, in bytes (0: the replica
 	// default).
 	KeyFilterSize int64
-	// GossipTimers tune failure detection (zero: ring.LANGossip); RejoinInterval
-	// is how often the node re-joins its seeds: memberlist stops probing a
-	// node it declared dead, so after a partition heals two sides can keep
-	// seeing each other down until one joins the other again.
+	// GossipTimers tune failure detection (zero: ring.LANGossip).
+	// RejoinInterval is how often the node re-joins its seeds: memberlist
+	// stops probing a node it declared dead, so after a partition heals two
+	// sides can keep seeing each other down until one joins the other again.
 	GossipTimers   ring.Gossip
 	RejoinInterval time.Duration
 	MaxValueSize   int

@@ -35,20 +35,22 @@ type Node struct {
 	transport *grpcTransport
 	// peers is the transport as the coordinator and hints use it (tests
 	// wrap it to inject faults).
-	peers coordinator.Transport
-	hints *hintedhandoff.Store
+	peers     coordinator.Transport
+	hints     *hintedhandoff.Store
+	ae        *antientropy.Scheduler
+	own       *ownership
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
+	grpc      *grpc.Server
+	health    *health.Server
+	lis       net.Listener
+	served    chan error
+
 	// replicaWrites and hintSink are where peers' writes and hints go: the
 	// store and the hint store, or what fault tests wrap them in.
 	replicaWrites ReplicaWrites
 	hintSink      coordinator.Hints
-	ae            *antientropy.Scheduler
-	own           *ownership
-	stopLoops     context.CancelFunc
-	loops         sync.WaitGroup
-	grpc          *grpc.Server
-	health        *health.Server
-	lis           net.Listener
-	served        chan error
+
 	// listening runs the listener's demultiplexer and the loops accepting
 	// wire connections (peers' pipes, clients' KV streams); wireConns
 	// serves those connections. Cancelling wireCtx ends the KV streams'
