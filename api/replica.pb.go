@@ -36,6 +36,10 @@ const (
 	ItemStatus_ITEM_NOT_READY ItemStatus = 3
 	// ITEM_TOO_LARGE: the answer did not fit in this batch: ask again.
 	ItemStatus_ITEM_TOO_LARGE ItemStatus = 4
+	// ITEM_CLOSED: the node's store is closed (it is stopping).
+	ItemStatus_ITEM_CLOSED ItemStatus = 5
+	// ITEM_BAD_WRITE: the store rejected the write (a malformed clock).
+	ItemStatus_ITEM_BAD_WRITE ItemStatus = 6
 )
 
 // Enum value maps for ItemStatus.
@@ -46,6 +50,8 @@ var (
 		2: "ITEM_NOT_REPLICA",
 		3: "ITEM_NOT_READY",
 		4: "ITEM_TOO_LARGE",
+		5: "ITEM_CLOSED",
+		6: "ITEM_BAD_WRITE",
 	}
 	ItemStatus_value = map[string]int32{
 		"ITEM_OK":          0,
@@ -53,6 +59,8 @@ var (
 		"ITEM_NOT_REPLICA": 2,
 		"ITEM_NOT_READY":   3,
 		"ITEM_TOO_LARGE":   4,
+		"ITEM_CLOSED":      5,
+		"ITEM_BAD_WRITE":   6,
 	}
 )
 
@@ -1518,14 +1526,16 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"&\n" +
 	"\fReapResponse\x12\x16\n" +
-	"\x06reaped\x18\x01 \x01(\x04R\x06reaped*h\n" +
+	"\x06reaped\x18\x01 \x01(\x04R\x06reaped*\x8d\x01\n" +
 	"\n" +
 	"ItemStatus\x12\v\n" +
 	"\aITEM_OK\x10\x00\x12\x0f\n" +
 	"\vITEM_FAILED\x10\x01\x12\x14\n" +
 	"\x10ITEM_NOT_REPLICA\x10\x02\x12\x12\n" +
 	"\x0eITEM_NOT_READY\x10\x03\x12\x12\n" +
-	"\x0eITEM_TOO_LARGE\x10\x042\x81\a\n" +
+	"\x0eITEM_TOO_LARGE\x10\x04\x12\x0f\n" +
+	"\vITEM_CLOSED\x10\x05\x12\x12\n" +
+	"\x0eITEM_BAD_WRITE\x10\x062\x81\a\n" +
 	"\aReplica\x12>\n" +
 	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
 	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12?\n" +

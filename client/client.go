@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
 // connectParams reconnect to a restarted node within about a second
@@ -75,7 +76,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()), connectParams,
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)),
-	}, c.opts.dial...)
+	}, append(sent.DialOptions(), c.opts.dial...)...)
 	for _, addr := range endpoints {
 		cc, err := grpc.NewClient(addr, c.dialOpts...)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
 var (
@@ -130,15 +131,9 @@ func nodeFailure(err error, retryAmbiguous bool) bool {
 		case reason != "":
 			return false
 		}
-		return retryAmbiguous || neverSent(st)
+		return retryAmbiguous || sent.Is(err)
 	case codes.DeadlineExceeded:
 		return retryAmbiguous
 	}
 	return false
-}
-
-// neverSent reports a transport failure before the request left: the
-// connection could not be established.
-func neverSent(st *status.Status) bool {
-	return strings.Contains(st.Message(), "while dialing")
 }

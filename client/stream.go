@@ -14,6 +14,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
+	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
 // Gets, puts and deletes to one node share one KV.Stream: concurrent calls
@@ -95,7 +96,7 @@ func newMux(open opener, inline bool) *mux {
 
 // do runs op and returns its result, or an error shaped like a unary
 // call's: a status with code Unavailable when the node could not be
-// reached (its message says "while dialing" when nothing was sent).
+// reached (a sent.NotSentError when the operation never left).
 func (m *mux) do(ctx context.Context, op *api.StreamOp) (*api.StreamResult, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		op.TimeoutMs = uint32(max(1, time.Until(dl).Milliseconds()))
@@ -256,7 +257,7 @@ func (m *mux) sendOn(s *muxStream, batch []*muxOp) {
 
 // stream returns the open stream, opening a new one when there is none or
 // it broke. An error opening it is the unary call's error for the same
-// failure.
+// failure, typed as never sent (no operation left on it).
 func (m *mux) stream() (*muxStream, error) {
 	m.mu.Lock()
 	cur := m.cur
@@ -266,7 +267,7 @@ func (m *mux) stream() (*muxStream, error) {
 	}
 	cs, cancel, err := m.open()
 	if err != nil {
-		return nil, err
+		return nil, sent.Wrap(err)
 	}
 	s := &muxStream{cs: cs, cancel: cancel, pending: map[uint64]*muxOp{}}
 	s.lastRecv.Store(time.Now().UnixNano())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
+	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
 // By default gets, puts and deletes travel on a framed TCP connection to
@@ -57,10 +58,10 @@ func (d *wireDialer) open() (streamConn, func(), error) {
 	return wireStream{f}, func() { _ = f.Close() }, nil
 }
 
-// dialError is a failed dial as gRPC reports it: UNAVAILABLE, "while
-// dialing" (nothing was sent, so a write may go elsewhere).
+// dialError is a failed dial: UNAVAILABLE, typed as never sent (so a
+// write may go elsewhere).
 func dialError(err error) error {
-	return status.Error(codes.Unavailable, "connection error while dialing: "+err.Error())
+	return sent.Wrap(status.Error(codes.Unavailable, "dial: "+err.Error()))
 }
 
 // wireStream is a framed KV stream.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
+	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -115,7 +116,7 @@ func TestGRPCStreamOption(t *testing.T) {
 	}
 }
 
-// TestWireDialBackoff: a refused dial fails as UNAVAILABLE "while dialing"
+// TestWireDialBackoff: a refused dial fails as UNAVAILABLE, never sent
 // (a write may go elsewhere); until the back-off passes, streams fail at
 // once without dialling; the back-off doubles up to redialMax and resets
 // after a dial that works.
@@ -126,7 +127,7 @@ func TestWireDialBackoff(t *testing.T) {
 	now := time.Unix(1000, 0)
 	d := &wireDialer{addr: addr, now: func() time.Time { return now }}
 	_, _, err := d.open()
-	if st := status.Convert(err); st.Code() != codes.Unavailable || !neverSent(st) {
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !sent.Is(err) {
 		t.Fatalf("refused dial: %v", err)
 	}
 	l2, err := net.Listen("tcp", addr)
@@ -143,7 +144,7 @@ func TestWireDialBackoff(t *testing.T) {
 			_ = c.Close()
 		}
 	}()
-	if _, _, err := d.open(); !neverSent(status.Convert(err)) {
+	if _, _, err := d.open(); !sent.Is(err) {
 		t.Fatalf("open within the back-off: %v", err)
 	}
 	if d.backoff != redialMin {

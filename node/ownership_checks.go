@@ -1,6 +1,8 @@
 package node
 
 import (
+	"errors"
+
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -54,6 +56,10 @@ func itemStatus(err error) api.ItemStatus {
 		return api.ItemStatus_ITEM_NOT_REPLICA
 	case isNotReady(err):
 		return api.ItemStatus_ITEM_NOT_READY
+	case errors.Is(err, replica.ErrClosed):
+		return api.ItemStatus_ITEM_CLOSED
+	case errors.Is(err, replica.ErrBadWrite):
+		return api.ItemStatus_ITEM_BAD_WRITE
 	}
 	return api.ItemStatus_ITEM_FAILED
 }

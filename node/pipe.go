@@ -565,6 +565,20 @@ func (s *pipeStream) receive(p *pipe) {
 	}
 }
 
+// itemSentinel is the error a peer's item status stands for (nil for
+// none), so a caller's errors.Is sees the peer's sentinel.
+func itemSentinel(st api.ItemStatus) error {
+	switch st {
+	case api.ItemStatus_ITEM_NOT_READY:
+		return replica.ErrNotReady
+	case api.ItemStatus_ITEM_CLOSED:
+		return replica.ErrClosed
+	case api.ItemStatus_ITEM_BAD_WRITE:
+		return replica.ErrBadWrite
+	}
+	return nil
+}
+
 func deliver(node string, ops []*pipeOp, resp *api.PipeResponse) {
 	errs, reads, st := resp.GetErrors(), resp.GetReads(), resp.GetStatus()
 	for i, op := range ops {
@@ -572,10 +586,10 @@ func deliver(node string, ops []*pipeOp, resp *api.PipeResponse) {
 		switch {
 		case i < len(st) && st[i] == api.ItemStatus_ITEM_NOT_REPLICA:
 			r.err = &peerNotReplica{replica.NotReplicaError{Node: node, Epoch: resp.GetEpoch()}}
-		case i < len(st) && st[i] == api.ItemStatus_ITEM_NOT_READY:
-			r.err = fmt.Errorf("node %s: %w", node, replica.ErrNotReady)
+		case i < len(st) && itemSentinel(st[i]) != nil:
+			r.err = fmt.Errorf("node %s: %w", node, itemSentinel(st[i]))
 		case i < len(errs) && errs[i] != "":
-			r.err = errors.New(errs[i])
+			r.err = fmt.Errorf("node %s: %s", node, errs[i])
 		case op.read && i >= len(reads):
 			r.err = fmt.Errorf("node %s answered %d of %d reads", node, len(reads), len(ops))
 		case op.read:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/sent"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -141,7 +142,7 @@ func (t *grpcTransport) learnFrom(node string, err error) {
 // another replica too would apply it twice.
 func fromForwardStatus(node string, err error) error {
 	st, ok := status.FromError(err)
-	if ok && st.Code() == codes.Unavailable && errorInfo(st) == nil && !strings.Contains(st.Message(), "while dialing") {
+	if ok && st.Code() == codes.Unavailable && errorInfo(st) == nil && !sent.Is(err) {
 		return status.Errorf(codes.Unavailable, "forwarded write to %s failed and may have been applied: %s", node, st.Message())
 	}
 	return fromStatus(node, err)

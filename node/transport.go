@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/sent"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -79,9 +80,10 @@ func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
 	cc, ok := t.conns[addr]
 	if !ok {
 		var err error
-		cc, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), peerConnectParams,
+		opts := append(sent.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), peerConnectParams,
 			grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)))
+		cc, err = grpc.NewClient(addr, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", coordinator.ErrUnreachable, err)
 		}

@@ -2,7 +2,6 @@ package ring
 
 import (
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -28,6 +27,7 @@ func (m *Membership) joinSeeds() (int, error) {
 
 // joinAddrs joins every address in parallel; see joinSeeds.
 func (m *Membership) joinAddrs(seeds []string) (int, error) {
+	before := m.mismatch.Load()
 	counts := make([]int, len(seeds))
 	errs := make([]error, len(seeds))
 	var wg sync.WaitGroup
@@ -46,7 +46,9 @@ func (m *Membership) joinAddrs(seeds []string) (int, error) {
 		if err == nil {
 			continue
 		}
-		if e := m.mismatch.Load(); e != nil && strings.Contains(err.Error(), ErrClusterMismatch.Error()) {
+		if e := m.mismatch.Load(); e != nil && e != before {
+			// memberlist flattens the delegate's error into text; the
+			// refusal it recorded during this round says why.
 			ce := *e
 			ce.Peer = "seed " + seeds[i]
 			mismatch = &ce
