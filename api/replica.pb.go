@@ -1535,10 +1535,8 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0eITEM_NOT_READY\x10\x03\x12\x12\n" +
 	"\x0eITEM_TOO_LARGE\x10\x04\x12\x0f\n" +
 	"\vITEM_CLOSED\x10\x05\x12\x12\n" +
-	"\x0eITEM_BAD_WRITE\x10\x062\x81\a\n" +
-	"\aReplica\x12>\n" +
-	"\x05Apply\x12\x19.quorumkv.v1.ApplyRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12;\n" +
-	"\x04Read\x12\x18.quorumkv.v1.ReadRequest\x1a\x19.quorumkv.v1.ReadResponse\x12?\n" +
+	"\x0eITEM_BAD_WRITE\x10\x062\x84\x06\n" +
+	"\aReplica\x12?\n" +
 	"\x04Pipe\x12\x18.quorumkv.v1.PipeRequest\x1a\x19.quorumkv.v1.PipeResponse(\x010\x01\x12<\n" +
 	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12C\n" +
 	"\bTreeRoot\x12\x18.quorumkv.v1.TreeRequest\x1a\x1d.quorumkv.v1.TreeRootResponse\x12J\n" +
@@ -1604,34 +1602,30 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	17, // 6: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
 	20, // 7: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
 	20, // 8: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
-	1,  // 9: quorumkv.v1.Replica.Apply:input_type -> quorumkv.v1.ApplyRequest
-	5,  // 10: quorumkv.v1.Replica.Read:input_type -> quorumkv.v1.ReadRequest
-	3,  // 11: quorumkv.v1.Replica.Pipe:input_type -> quorumkv.v1.PipeRequest
-	9,  // 12: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
-	10, // 13: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
-	12, // 14: quorumkv.v1.Replica.TreeRoots:input_type -> quorumkv.v1.TreeRootsRequest
-	10, // 15: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
-	15, // 16: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
-	16, // 17: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
-	19, // 18: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
-	22, // 19: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
-	22, // 20: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
-	7,  // 21: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	2,  // 22: quorumkv.v1.Replica.Apply:output_type -> quorumkv.v1.ApplyResponse
-	6,  // 23: quorumkv.v1.Replica.Read:output_type -> quorumkv.v1.ReadResponse
-	4,  // 24: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
-	2,  // 25: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	11, // 26: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
-	13, // 27: quorumkv.v1.Replica.TreeRoots:output_type -> quorumkv.v1.TreeRootsResponse
-	14, // 28: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
-	14, // 29: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
-	18, // 30: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
-	21, // 31: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
-	2,  // 32: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
-	23, // 33: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
-	8,  // 34: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	22, // [22:35] is the sub-list for method output_type
-	9,  // [9:22] is the sub-list for method input_type
+	3,  // 9: quorumkv.v1.Replica.Pipe:input_type -> quorumkv.v1.PipeRequest
+	9,  // 10: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
+	10, // 11: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
+	12, // 12: quorumkv.v1.Replica.TreeRoots:input_type -> quorumkv.v1.TreeRootsRequest
+	10, // 13: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
+	15, // 14: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
+	16, // 15: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
+	19, // 16: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
+	22, // 17: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
+	22, // 18: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
+	7,  // 19: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	4,  // 20: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
+	2,  // 21: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	11, // 22: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	13, // 23: quorumkv.v1.Replica.TreeRoots:output_type -> quorumkv.v1.TreeRootsResponse
+	14, // 24: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	14, // 25: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	18, // 26: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	21, // 27: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	2,  // 28: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	23, // 29: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
+	8,  // 30: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name

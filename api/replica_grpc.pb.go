@@ -19,8 +19,6 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Replica_Apply_FullMethodName        = "/quorumkv.v1.Replica/Apply"
-	Replica_Read_FullMethodName         = "/quorumkv.v1.Replica/Read"
 	Replica_Pipe_FullMethodName         = "/quorumkv.v1.Replica/Pipe"
 	Replica_Hint_FullMethodName         = "/quorumkv.v1.Replica/Hint"
 	Replica_TreeRoot_FullMethodName     = "/quorumkv.v1.Replica/TreeRoot"
@@ -40,14 +38,12 @@ const (
 //
 // Replica is the internal node-to-node service.
 type ReplicaClient interface {
-	// Apply merges a sibling set into the local replica (sync) durably.
-	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
-	// Read returns the local replica's sibling set for a key.
-	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
-	// Pipe is a peer's long-lived stream for replication and replica reads:
-	// each request is a batch of applies or of reads, answered by one
-	// response with the same id (answers may come out of order). A batch of
-	// applies costs one durable write.
+	// Pipe is a peer's long-lived stream for replication and replica reads
+	// (the only way applies and replica reads reach a node): each request is
+	// a batch of applies or of reads, answered by one response with the same
+	// id (answers may come out of order). A batch of applies costs one
+	// durable write. Peers carry the same messages on a framed connection
+	// to the same port (api/wire), served by the same handler.
 	Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error)
 	// Hint asks a fallback node to hold a sibling set for an unreachable
 	// replica (target) and hand it off later. It is not stored in the
@@ -76,26 +72,6 @@ type replicaClient struct {
 
 func NewReplicaClient(cc grpc.ClientConnInterface) ReplicaClient {
 	return &replicaClient{cc}
-}
-
-func (c *replicaClient) Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ApplyResponse)
-	err := c.cc.Invoke(ctx, Replica_Apply_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *replicaClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReadResponse)
-	err := c.cc.Invoke(ctx, Replica_Read_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (c *replicaClient) Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error) {
@@ -217,14 +193,12 @@ func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts
 //
 // Replica is the internal node-to-node service.
 type ReplicaServer interface {
-	// Apply merges a sibling set into the local replica (sync) durably.
-	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
-	// Read returns the local replica's sibling set for a key.
-	Read(context.Context, *ReadRequest) (*ReadResponse, error)
-	// Pipe is a peer's long-lived stream for replication and replica reads:
-	// each request is a batch of applies or of reads, answered by one
-	// response with the same id (answers may come out of order). A batch of
-	// applies costs one durable write.
+	// Pipe is a peer's long-lived stream for replication and replica reads
+	// (the only way applies and replica reads reach a node): each request is
+	// a batch of applies or of reads, answered by one response with the same
+	// id (answers may come out of order). A batch of applies costs one
+	// durable write. Peers carry the same messages on a framed connection
+	// to the same port (api/wire), served by the same handler.
 	Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error
 	// Hint asks a fallback node to hold a sibling set for an unreachable
 	// replica (target) and hand it off later. It is not stored in the
@@ -255,12 +229,6 @@ type ReplicaServer interface {
 // pointer dereference when methods are called.
 type UnimplementedReplicaServer struct{}
 
-func (UnimplementedReplicaServer) Apply(context.Context, *ApplyRequest) (*ApplyResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
-}
-func (UnimplementedReplicaServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Read not implemented")
-}
 func (UnimplementedReplicaServer) Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Pipe not implemented")
 }
@@ -313,42 +281,6 @@ func RegisterReplicaServer(s grpc.ServiceRegistrar, srv ReplicaServer) {
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&Replica_ServiceDesc, srv)
-}
-
-func _Replica_Apply_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ApplyRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ReplicaServer).Apply(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Replica_Apply_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ReplicaServer).Apply(ctx, req.(*ApplyRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Replica_Read_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReadRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ReplicaServer).Read(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Replica_Read_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ReplicaServer).Read(ctx, req.(*ReadRequest))
-	}
-	return interceptor(ctx, in, info, handler)
 }
 
 func _Replica_Pipe_Handler(srv interface{}, stream grpc.ServerStream) error {
@@ -545,14 +477,6 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "quorumkv.v1.Replica",
 	HandlerType: (*ReplicaServer)(nil),
 	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "Apply",
-			Handler:    _Replica_Apply_Handler,
-		},
-		{
-			MethodName: "Read",
-			Handler:    _Replica_Read_Handler,
-		},
 		{
 			MethodName: "Hint",
 			Handler:    _Replica_Hint_Handler,

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -72,8 +73,14 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, codes.InvalidArgument},
 		{"corrupt replica object", func() error {
-			_, err := api.NewReplicaClient(cc).Apply(ctx, &api.ApplyRequest{Key: []byte("k"), Clock: []byte{0xff, 0xff}})
-			return err
+			resp, err := pipeOnce(ctx, cc, &api.PipeRequest{Id: 1, Applies: []*api.ApplyRequest{{Key: []byte("k"), Clock: []byte{0xff, 0xff}}}})
+			if err != nil {
+				return err
+			}
+			if st := resp.GetStatus(); len(st) == 1 && st[0] == api.ItemStatus_ITEM_BAD_WRITE {
+				return status.Error(codes.InvalidArgument, resp.GetErrors()[0])
+			}
+			return fmt.Errorf("corrupt object answered %v", resp)
 		}, codes.InvalidArgument},
 	}
 	for _, tc := range cases {

@@ -141,12 +141,16 @@ func TestRefusesWhatItDoesNotReplicate(t *testing.T) {
 	rc := api.NewReplicaClient(cc)
 	p := uint32(n4.Membership().Ring().Partition([]byte(key)))
 	epoch := n4.Membership().Epoch()
+	for name, req := range map[string]*api.PipeRequest{
+		"apply": {Id: 1, From: "n1", Applies: []*api.ApplyRequest{{Key: []byte(key), Clock: clk.Marshal()}}},
+		"read":  {Id: 2, From: "n1", Reads: []*api.ReadRequest{{Key: []byte(key)}}},
+	} {
+		resp, err := pipeOnce(ctx, cc, req)
+		if err != nil || len(resp.GetStatus()) != 1 || resp.GetStatus()[0] != api.ItemStatus_ITEM_NOT_REPLICA || resp.GetEpoch() != epoch {
+			t.Errorf("%s of a partition n4 does not replicate: %v %v, want NOT_REPLICA at epoch %d", name, resp, err, epoch)
+		}
+	}
 	for name, call := range map[string]func() error{
-		"apply": func() error {
-			_, err := rc.Apply(ctx, &api.ApplyRequest{Key: []byte(key), Clock: clk.Marshal(), From: "n1"})
-			return err
-		},
-		"read": func() error { _, err := rc.Read(ctx, &api.ReadRequest{Key: []byte(key)}); return err },
 		"root": func() error { _, err := rc.TreeRoot(ctx, &api.TreeRequest{Partition: p}); return err },
 		"fetch": func() error {
 			_, err := rc.Fetch(ctx, &api.FetchRequest{Partition: p, Keys: [][]byte{[]byte(key)}})

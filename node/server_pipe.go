@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"net"
 	"sync"
 
@@ -216,7 +217,8 @@ func (s *replicaServer) applyBatch(req *api.PipeRequest) *api.PipeResponse {
 		}
 		c, err := vclock.Unmarshal(it.GetClock())
 		if err != nil {
-			ans.fail(i, len(reqs), err, "corrupt object: "+err.Error())
+			bad := fmt.Errorf("%w: corrupt object: %v", replica.ErrBadWrite, err)
+			ans.fail(i, len(reqs), bad, bad.Error())
 			continue
 		}
 		items = append(items, replica.Item{Key: it.GetKey(), Clock: c})

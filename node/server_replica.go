@@ -16,22 +16,6 @@ type replicaServer struct {
 	n *Node
 }
 
-func (s *replicaServer) Apply(_ context.Context, req *api.ApplyRequest) (*api.ApplyResponse, error) {
-	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
-	v := s.n.members.View()
-	if s.n.removedSender(req.GetFrom()) || !s.n.takesWrites(v, v.Ring.Partition(req.GetKey())) {
-		return nil, toStatus(s.n.notReplica(v))
-	}
-	c, err := decodeClock(req.GetClock())
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.n.replicaWrites.Apply(req.GetKey(), c); err != nil {
-		return nil, toStatus(err)
-	}
-	return &api.ApplyResponse{}, nil
-}
-
 func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.ApplyResponse, error) {
 	if s.n.hints == nil {
 		return nil, status.Error(codes.FailedPrecondition, "hinted handoff is off on this node")
@@ -51,18 +35,6 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 		return nil, status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return &api.ApplyResponse{}, nil
-}
-
-func (s *replicaServer) Read(_ context.Context, req *api.ReadRequest) (*api.ReadResponse, error) {
-	v := s.n.members.View()
-	if err := s.n.readable(v, v.Ring.Partition(req.GetKey())); err != nil {
-		return nil, toStatus(err)
-	}
-	c, found, err := s.n.store.Get(req.GetKey())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &api.ReadResponse{Found: found, Clock: c.Marshal()}, nil
 }
 
 func (s *replicaServer) Coordinate(ctx context.Context, req *api.ForwardRequest) (*api.ForwardResponse, error) {

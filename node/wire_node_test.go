@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -134,4 +135,18 @@ func grpcConn(t *testing.T, addr string) *grpc.ClientConn {
 	}
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc
+}
+
+// pipeOnce sends one batch on a Pipe stream to the node at cc and returns
+// its answer.
+func pipeOnce(ctx context.Context, cc *grpc.ClientConn, req *api.PipeRequest) (*api.PipeResponse, error) {
+	stream, err := api.NewReplicaClient(cc).Pipe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = stream.CloseSend() }()
+	if err := stream.Send(req); err != nil {
+		return nil, err
+	}
+	return stream.Recv()
 }
