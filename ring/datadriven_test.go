@@ -1,0 +1,86 @@
+package ring
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// TestPlacementScripts runs the scripts in testdata/placement: rings built
+// from members, partitions and N, printed as preference lists and owned
+// counts, and the plans of membership changes. Regenerate the expectations
+// with -rewrite.
+//
+//	build partitions=8 replicas=3 members=n1,n2,n3 [prefs]
+//	plan partitions=64 replicas=3 from=n1,n2,n3 to=n1,n2,n3,n4
+func TestPlacementScripts(t *testing.T) {
+	datadriven.Walk(t, "testdata/placement", func(t *testing.T, path string) {
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			var cfg ClusterConfig
+			d.ScanArgs(t, "partitions", &cfg.Partitions)
+			d.ScanArgs(t, "replicas", &cfg.Replicas)
+			switch d.Cmd {
+			case "build":
+				return printRing(t, d, cfg)
+			case "plan":
+				return printPlan(t, d, cfg)
+			}
+			d.Fatalf(t, "unknown command %s", d.Cmd)
+			return ""
+		})
+	})
+}
+
+func printRing(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
+	r, err := Build(cfg, members(d, "members"))
+	if err != nil {
+		return fmt.Sprintf("error: %v\n", err)
+	}
+	var b strings.Builder
+	if d.HasArg("prefs") {
+		for p := range cfg.Partitions {
+			fmt.Fprintf(&b, "partition %d: %s (fallbacks %s)\n", p, strings.Join(r.Preference(p), " "), strings.Join(r.Fallbacks(p), " "))
+		}
+	}
+	for _, m := range r.Members() {
+		fmt.Fprintf(&b, "%s: primary %d, owned %d\n", m, r.PrimaryCount(m), r.OwnedCount(m))
+	}
+	return b.String()
+}
+
+func printPlan(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
+	plan, err := PlanChange(cfg, members(d, "from"), members(d, "to"))
+	if err != nil {
+		return fmt.Sprintf("error: %v\n", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "partitions moving: %d\n", plan.PartitionsMoving)
+	for _, m := range plan.Moves {
+		fmt.Fprintf(&b, "%s: +%d -%d\n", m.Node, m.Gain, m.Lose)
+	}
+	for _, p := range plan.Problems {
+		fmt.Fprintf(&b, "problem: %s\n", p)
+	}
+	return b.String()
+}
+
+// members is the comma-separated list argument key (nil when absent or empty).
+func members(d *datadriven.TestData, key string) []string {
+	for _, a := range d.CmdArgs {
+		if a.Key != key {
+			continue
+		}
+		var out []string
+		for _, v := range a.Vals {
+			for s := range strings.SplitSeq(v, ",") {
+				if s != "" {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
+	return nil
+}
