@@ -115,7 +115,8 @@ func qkvError(err error) error {
 }
 
 // ContextCache maps keys to the last causal context seen for them. It holds
-// at most its limit of keys; past that, contexts of new keys are not kept.
+// at most its limit of keys; past that, contexts of new keys are not kept
+// (their updates read the key first every time).
 type ContextCache struct {
 	limit  int
 	seed   maphash.Seed
