@@ -15,6 +15,8 @@ import (
 //
 //	build partitions=8 replicas=3 members=n1,n2,n3 [prefs]
 //	plan partitions=64 replicas=3 from=n1,n2,n3 to=n1,n2,n3,n4
+//
+// Every plan is also checked for conserved replica slots.
 func TestPlacementScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/placement", func(t *testing.T, path string) {
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
@@ -51,10 +53,12 @@ func printRing(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
 }
 
 func printPlan(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
-	plan, err := PlanChange(cfg, members(d, "from"), members(d, "to"))
+	from, to := members(d, "from"), members(d, "to")
+	plan, err := PlanChange(cfg, from, to)
 	if err != nil {
 		return fmt.Sprintf("error: %v\n", err)
 	}
+	checkPlanInvariants(t, d, cfg, len(from), len(to), plan)
 	var b strings.Builder
 	fmt.Fprintf(&b, "partitions moving: %d\n", plan.PartitionsMoving)
 	for _, m := range plan.Moves {
@@ -64,6 +68,28 @@ func printPlan(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
 		fmt.Fprintf(&b, "problem: %s\n", p)
 	}
 	return b.String()
+}
+
+// checkPlanInvariants: replica slots are conserved (what one node gains
+// another loses, except where the replica count itself changes), and a plan
+// with moves moves between 1 and every partition.
+func checkPlanInvariants(t *testing.T, d *datadriven.TestData, cfg ClusterConfig, from, to int, plan Plan) {
+	gain, lose := 0, 0
+	for _, m := range plan.Moves {
+		gain += m.Gain
+		lose += m.Lose
+	}
+	slotsFrom := cfg.Partitions * min(from, cfg.Replicas)
+	slotsTo := cfg.Partitions * min(to, cfg.Replicas)
+	if gain-lose != slotsTo-slotsFrom {
+		d.Fatalf(t, "gain %d - lose %d != %d", gain, lose, slotsTo-slotsFrom)
+	}
+	if len(plan.Moves) == 0 && plan.PartitionsMoving != 0 {
+		d.Fatalf(t, "%d partitions moving without moves", plan.PartitionsMoving)
+	}
+	if len(plan.Moves) > 0 && (plan.PartitionsMoving == 0 || plan.PartitionsMoving > cfg.Partitions) {
+		d.Fatalf(t, "partitions moving = %d", plan.PartitionsMoving)
+	}
 }
 
 // members is the comma-separated list argument key (nil when absent or empty).
