@@ -24,9 +24,10 @@ type QuorumkvOptions struct {
 	AttemptTimeout time.Duration
 	// Contexts remembers the last causal context seen for each key, so an
 	// update with no token overwrites what this benchmark last wrote or read
-	// instead of adding a sibling. Share one among a run's drivers; nil makes
-	// such updates blind (each one a new sibling, until the server's sibling
-	// limit refuses the write).
+	// instead of adding a sibling; an update of a key it holds no context for
+	// reads the key first (as `quorumkv put` does). Share one among a run's
+	// drivers. Nil makes such updates blind: no read, no context, each one a
+	// new sibling until the server's sibling limit refuses the write.
 	Contexts *ContextCache
 }
 
@@ -72,7 +73,10 @@ func (d *quorumkvDriver) Get(ctx context.Context, key []byte) (Result, error) {
 
 func (d *quorumkvDriver) Put(ctx context.Context, key, value []byte, token Token) (Result, error) {
 	if token == "" {
-		token = Token(d.contexts.get(key))
+		var err error
+		if token, err = d.context(ctx, key); err != nil {
+			return Result{}, err
+		}
 	}
 	opts := d.put
 	if token != "" {
@@ -86,6 +90,20 @@ func (d *quorumkvDriver) Put(ctx context.Context, key, value []byte, token Token
 	return Result{Found: true, Values: len(res.Values), Token: Token(res.Context)}, nil
 }
 
+// context is the causal context to update key with: the one last seen for
+// it, or (when none is held) what a read of the key returns now. Blind
+// drivers (no cache) have none.
+func (d *quorumkvDriver) context(ctx context.Context, key []byte) (Token, error) {
+	if d.contexts == nil {
+		return "", nil
+	}
+	if token, ok := d.contexts.get(key); ok {
+		return Token(token), nil
+	}
+	res, err := d.Get(ctx, key)
+	return res.Token, err
+}
+
 func (d *quorumkvDriver) Close() error { return d.c.Close() }
 
 func qkvError(err error) error {
@@ -97,7 +115,8 @@ func qkvError(err error) error {
 }
 
 // ContextCache maps keys to the last causal context seen for them. It holds
-// at most its limit of keys; past that, contexts of new keys are not kept.
+// at most its limit of keys; past that, contexts of new keys are not kept
+// (their updates read the key first every time).
 type ContextCache struct {
 	limit  int
 	seed   maphash.Seed
@@ -125,14 +144,14 @@ func (c *ContextCache) shard(key []byte) *contextShard {
 	return &c.shards[maphash.Bytes(c.seed, key)%uint64(len(c.shards))]
 }
 
-func (c *ContextCache) get(key []byte) string {
-	if c == nil {
-		return ""
-	}
+// get returns the context last seen for key and whether one was seen (a
+// read of a missing key records an empty one).
+func (c *ContextCache) get(key []byte) (string, bool) {
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.m[string(key)]
+	token, ok := s.m[string(key)]
+	return token, ok
 }
 
 func (c *ContextCache) put(key []byte, token string) {

@@ -51,6 +51,19 @@ type Report struct {
 	// WarmupOps counts the operations run (not recorded) during the warmup.
 	WarmupOps   int64 `json:"warmup_ops"`
 	Interrupted bool  `json:"interrupted"`
+	// Siblings counts the operations (warmup included) that saw concurrent
+	// values of a key.
+	Siblings Siblings `json:"siblings"`
+}
+
+// Siblings counts operations that saw more than one value of a key. Updates
+// that carry the key's causal context leave none unless clients race on the
+// same key; blind updates leave one more value each.
+type Siblings struct {
+	// Writes counts puts that left more than one value.
+	Writes int64 `json:"writes"`
+	// Reads counts gets that returned more than one value.
+	Reads int64 `json:"reads"`
 }
 
 // OpResult is one operation's totals. Count, the rate and the latencies
@@ -238,7 +251,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(w, "measured %.2fs", r.ElapsedS)
+	_, _ = fmt.Fprintf(w, "measured %.2fs; siblings: %d writes left them, %d reads saw them", r.ElapsedS, r.Siblings.Writes, r.Siblings.Reads)
 	if r.Unsent > 0 {
 		_, _ = fmt.Fprintf(w, "; %d scheduled operations never started (rate not sustained)", r.Unsent)
 	}

@@ -114,6 +114,8 @@ type run struct {
 	measured               atomic.Int64 // operations counted against Ops
 	startedMeasured        atomic.Int64 // open loop: measured operations started
 	warmupOps              atomic.Int64 // operations finished during the warmup
+	siblingWrites          atomic.Int64 // puts that left more than one value
+	siblingReads           atomic.Int64 // gets that returned more than one value
 	stop                   atomic.Bool
 }
 
@@ -183,6 +185,7 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 	rep.Started = start
 	rep.Interrupted = ctx.Err() != nil
 	rep.WarmupOps = r.warmupOps.Load()
+	rep.Siblings = Siblings{Writes: r.siblingWrites.Load(), Reads: r.siblingReads.Load()}
 	if r.open && cfg.Ops == 0 && !r.deadline.IsZero() {
 		scheduled := r.sched.Before(r.deadline) - r.sched.Before(r.measureStart)
 		rep.Unsent = max(scheduled-r.startedMeasured.Load(), 0)
@@ -280,24 +283,39 @@ func (w *worker) do(ctx context.Context, op Op, insertKey int64) (notFound bool,
 	switch op {
 	case OpRead:
 		res, err := w.drv.Get(ctx, keyName(prefix, w.keys.Next(w.rng)))
+		w.r.countRead(res)
 		return err == nil && !res.Found, err
 	case OpUpdate:
-		_, err := w.drv.Put(ctx, keyName(prefix, w.keys.Next(w.rng)), w.vals.next(w.rng), "")
-		return false, err
+		return false, w.put(ctx, keyName(prefix, w.keys.Next(w.rng)), "")
 	case OpInsert:
 		defer w.r.ks.acked.ack(insertKey)
-		_, err := w.drv.Put(ctx, keyName(prefix, insertKey), w.vals.next(w.rng), "")
-		return false, err
+		return false, w.put(ctx, keyName(prefix, insertKey), "")
 	case OpRMW:
 		key := keyName(prefix, w.keys.Next(w.rng))
 		res, err := w.drv.Get(ctx, key)
+		w.r.countRead(res)
 		if err != nil {
 			return false, err
 		}
-		_, err = w.drv.Put(ctx, key, w.vals.next(w.rng), res.Token)
-		return false, err
+		return false, w.put(ctx, key, res.Token)
 	}
 	return false, fmt.Errorf("bench: unknown operation %v", op)
+}
+
+// put writes a fresh value to key and counts it if it left siblings.
+func (w *worker) put(ctx context.Context, key []byte, token Token) error {
+	res, err := w.drv.Put(ctx, key, w.vals.next(w.rng), token)
+	if res.Values > 1 {
+		w.r.siblingWrites.Add(1)
+	}
+	return err
+}
+
+// countRead counts a get that returned siblings.
+func (r *run) countRead(res Result) {
+	if res.Values > 1 {
+		r.siblingReads.Add(1)
+	}
 }
 
 // collector merges the clients' recorders once per interval.

@@ -74,9 +74,12 @@ sets an open loop: operation i is meant to start at i/rate seconds, and its
 latency is measured from then, so a stall shows in the tail instead of
 silently slowing the load (no coordinated omission).
 
-quorumkv updates overwrite with the last causal context the benchmark saw for
-the key (--blind-updates writes siblings instead); etcd and redis updates are
-plain puts. Reads of missing keys are counted as not_found, not as errors.`,
+quorumkv updates overwrite with the last causal context the run saw for the
+key, and read the key first when the run has seen none (as put does), so they
+leave no siblings; --blind-updates writes without a context instead (each
+update a new sibling). Every run reports the writes that left siblings and the
+reads that saw them. etcd and redis updates are plain puts. Reads of missing
+keys are counted as not_found, not as errors.`,
 		Example: `  quorumkv bench --workload load --records 100000
   quorumkv bench --workload a --clients 32 --duration 30s --consistency quorum
   quorumkv bench --workload write --w 2 --rate 5000 --duration 20s --plot write.png
