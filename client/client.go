@@ -36,7 +36,6 @@ type Client struct {
 type endpoint struct {
 	addr  string
 	cc    *grpc.ClientConn
-	kv    api.KVClient
 	admin api.AdminClient
 	mux   *mux // gets, puts and deletes
 }
@@ -48,7 +47,7 @@ func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
 	} else {
 		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true)
 	}
-	return endpoint{addr: addr, cc: cc, kv: api.NewKVClient(cc), admin: api.NewAdminClient(cc), mux: m}
+	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), mux: m}
 }
 
 // plainHostPort reports an endpoint the framed stream can dial itself; any
