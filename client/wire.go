@@ -9,6 +9,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
+	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
@@ -19,11 +20,6 @@ import (
 const (
 	wireDialTimeout  = 2 * time.Second
 	wireWriteTimeout = streamStale
-	// After a failed dial, streams to the node fail at once (as
-	// unreachable) for a back-off that doubles from redialMin to redialMax,
-	// as gRPC's channel does, instead of dialling for every batch.
-	redialMin = 100 * time.Millisecond
-	redialMax = time.Second
 )
 
 // wireDialer opens a node's framed streams.
@@ -49,7 +45,9 @@ func (d *wireDialer) open() (streamConn, func(), error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
-		d.backoff = min(max(2*d.backoff, redialMin), redialMax)
+		// Until the back-off passes, streams to the node fail at once (as
+		// unreachable) instead of dialling for every batch.
+		d.backoff = backoff.Redial().Next(d.backoff)
 		d.retryAt = d.now().Add(d.backoff)
 		d.lastErr = err
 		return nil, nil, dialError(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
+	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
@@ -118,7 +119,7 @@ func TestGRPCStreamOption(t *testing.T) {
 
 // TestWireDialBackoff: a refused dial fails as UNAVAILABLE, never sent
 // (a write may go elsewhere); until the back-off passes, streams fail at
-// once without dialling; the back-off doubles up to redialMax and resets
+// once without dialling; the back-off grows to its cap and resets
 // after a dial that works.
 func TestWireDialBackoff(t *testing.T) {
 	l := listen(t)
@@ -147,10 +148,10 @@ func TestWireDialBackoff(t *testing.T) {
 	if _, _, err := d.open(); !sent.Is(err) {
 		t.Fatalf("open within the back-off: %v", err)
 	}
-	if d.backoff != redialMin {
-		t.Fatalf("back-off %v, want %v", d.backoff, redialMin)
+	if d.backoff != backoff.Redial().Min {
+		t.Fatalf("back-off %v, want %v", d.backoff, backoff.Redial().Min)
 	}
-	now = now.Add(redialMin)
+	now = now.Add(backoff.Redial().Min)
 	_, closeConn, err := d.open()
 	if err != nil {
 		t.Fatalf("open after the back-off: %v", err)
@@ -164,8 +165,8 @@ func TestWireDialBackoff(t *testing.T) {
 		d.addr = "127.0.0.1:1" // refused
 		_, _, _ = d.open()
 	}
-	if d.backoff != redialMax {
-		t.Fatalf("back-off grew to %v, want %v", d.backoff, redialMax)
+	if d.backoff != backoff.Redial().Max {
+		t.Fatalf("back-off grew to %v, want %v", d.backoff, backoff.Redial().Max)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/replica"
 )
 
@@ -34,10 +35,6 @@ const (
 	// and replaced).
 	pipeApplying = 1
 	pipeHold     = 20 * time.Millisecond
-	// A peer that refused a connection is not dialled again for a while:
-	// 100 ms, growing 1.6 times per failure up to a second.
-	pipeRedialMin = 100 * time.Millisecond
-	pipeRedialMax = time.Second
 )
 
 var errTransportClosed = errors.New("transport closed")
@@ -418,7 +415,7 @@ func (p *pipe) stream() (*pipeStream, error) {
 // backOff makes the pipe fail operations with err, without dialling,
 // for a growing while.
 func (p *pipe) backOff(now time.Time, err error) {
-	p.redialGap = min(max(pipeRedialMin, p.redialGap*8/5), pipeRedialMax)
+	p.redialGap = backoff.Redial().Next(p.redialGap) // not dialled again for a while
 	p.redialAt = now.Add(p.redialGap)
 	p.dialErr = err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/backoff"
 )
 
 // TestWirePipeRoundTrip: a request and its answer cross a real
@@ -103,7 +104,7 @@ func TestPipeRedialBackoff(t *testing.T) {
 	start := time.Now()
 	readsFailUnreachable(ctx, t, tr, 5)
 	// (A machine that stalled past the back-off may have dialled again.)
-	if n := resolved.Load(); n != 1 && time.Since(start) < pipeRedialMin {
+	if n := resolved.Load(); n != 1 && time.Since(start) < backoff.Redial().Min {
 		t.Fatalf("dialled %d times within the back-off, want 1", n)
 	}
 	// Once the back-off ends, the next operation dials again.
@@ -147,7 +148,7 @@ func TestPipeBacksOffAfterSilentClose(t *testing.T) {
 	readsFailUnreachable(ctx, t, tr, 5)
 	// The first read's connection is closed unanswered, the second read
 	// starts the back-off; a stalled machine may have passed it.
-	if n := accepted.Load(); n > 2 && time.Since(start) < pipeRedialMin {
+	if n := accepted.Load(); n > 2 && time.Since(start) < backoff.Redial().Min {
 		t.Fatalf("%d connections within the back-off, want at most 2", n)
 	}
 }
