@@ -346,7 +346,7 @@ func (c *Client) Transfers(ctx context.Context) (*api.TransfersResponse, error) 
 
 // HTTP/2 flow-control windows: large and fixed, so the one stream that
 // carries a client's operations to a node is not interrupted by a
-// WINDOW_UPDATE or a BDP ping every few messages (see node/transport.go).
+// WINDOW_UPDATE or a BDP ping every few messages (see package peer).
 const (
 	streamWindow = 8 << 20
 	connWindow   = 16 << 20

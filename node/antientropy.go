@@ -9,150 +9,13 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/peer"
 )
-
-// grpcPeer is another node's replica as an anti-entropy exchange peer.
-type grpcPeer struct {
-	t    *grpcTransport
-	node string
-}
-
-var _ antientropy.Peer = grpcPeer{}
-
-func (g grpcPeer) client() (api.ReplicaClient, error) { return g.t.client(g.node) }
-
-func (g grpcPeer) epoch() uint64 {
-	e, _ := g.t.view()
-	return e
-}
-
-func (g grpcPeer) Root(ctx context.Context, p int) (uint64, error) {
-	rc, err := g.client()
-	if err != nil {
-		return 0, err
-	}
-	resp, err := rc.TreeRoot(ctx, &api.TreeRequest{Partition: uint32(p), Epoch: g.epoch()})
-	return resp.GetRoot(), g.t.fromStatus(g.node, err)
-}
-
-func (g grpcPeer) Branches(ctx context.Context, p int) ([antientropy.Branches]uint64, error) {
-	var out [antientropy.Branches]uint64
-	rc, err := g.client()
-	if err != nil {
-		return out, err
-	}
-	resp, err := rc.TreeBranches(ctx, &api.TreeRequest{Partition: uint32(p), Epoch: g.epoch()})
-	if err != nil {
-		return out, g.t.fromStatus(g.node, err)
-	}
-	if len(resp.GetHashes()) != antientropy.Branches {
-		return out, status.Errorf(codes.Internal, "peer %s sent %d branch hashes", g.node, len(resp.GetHashes()))
-	}
-	copy(out[:], resp.GetHashes())
-	return out, nil
-}
-
-func (g grpcPeer) Segments(ctx context.Context, p int, branches []int) ([][antientropy.SegmentsPerBranch]uint64, error) {
-	rc, err := g.client()
-	if err != nil {
-		return nil, err
-	}
-	resp, err := rc.TreeSegments(ctx, &api.TreeSegmentsRequest{Partition: uint32(p), Branches: toU32(branches), Epoch: g.epoch()})
-	if err != nil {
-		return nil, g.t.fromStatus(g.node, err)
-	}
-	hs := resp.GetHashes()
-	if len(hs) != len(branches)*antientropy.SegmentsPerBranch {
-		return nil, status.Errorf(codes.Internal, "peer %s sent %d segment hashes for %d branches", g.node, len(hs), len(branches))
-	}
-	out := make([][antientropy.SegmentsPerBranch]uint64, len(branches))
-	for i := range out {
-		copy(out[i][:], hs[i*antientropy.SegmentsPerBranch:])
-	}
-	return out, nil
-}
-
-func (g grpcPeer) Keys(ctx context.Context, p int, segments []int) ([]antientropy.KeyHash, error) {
-	rc, err := g.client()
-	if err != nil {
-		return nil, err
-	}
-	resp, err := rc.TreeKeys(ctx, &api.TreeKeysRequest{Partition: uint32(p), Segments: toU32(segments), Epoch: g.epoch()})
-	if err != nil {
-		return nil, g.t.fromStatus(g.node, err)
-	}
-	out := make([]antientropy.KeyHash, len(resp.GetKeys()))
-	for i, k := range resp.GetKeys() {
-		out[i] = antientropy.KeyHash{Key: k.GetKey(), Hash: k.GetHash()}
-	}
-	return out, nil
-}
-
-// Fetch asks for the states of the first keys that fit api.BatchBytes (at
-// least one), so that keys of many large siblings never make an answer
-// larger than the message limit; the exchange asks again for the rest.
-func (g grpcPeer) Fetch(ctx context.Context, p int, keys [][]byte) ([]antientropy.Object, error) {
-	rc, err := g.client()
-	if err != nil {
-		return nil, err
-	}
-	resp, err := rc.Fetch(ctx, &api.FetchRequest{Partition: uint32(p), Keys: keys, Epoch: g.epoch(), MaxBytes: api.BatchBytes})
-	if err != nil {
-		return nil, g.t.fromStatus(g.node, err)
-	}
-	return objectsFromProto(resp.GetObjects()), nil
-}
-
-func (g grpcPeer) Push(ctx context.Context, p int, objs []antientropy.Object) error {
-	rc, err := g.client()
-	if err != nil {
-		return err
-	}
-	_, err = rc.Push(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self, Epoch: g.epoch()})
-	return g.t.fromStatus(g.node, err)
-}
-
-// Reap asks the peer to delete keys whose state is exactly these tombstones.
-func (g grpcPeer) Reap(ctx context.Context, p int, objs []antientropy.Object) (int, error) {
-	rc, err := g.client()
-	if err != nil {
-		return 0, err
-	}
-	resp, err := rc.Reap(ctx, &api.PushRequest{Partition: uint32(p), Objects: objectsToProto(objs), From: g.t.self, Epoch: g.epoch()})
-	return int(resp.GetReaped()), g.t.fromStatus(g.node, err)
-}
-
-func toU32(xs []int) []uint32 {
-	out := make([]uint32, len(xs))
-	for i, x := range xs {
-		out[i] = uint32(x)
-	}
-	return out
-}
 
 func toInts(xs []uint32) []int {
 	out := make([]int, len(xs))
 	for i, x := range xs {
 		out[i] = int(x)
-	}
-	return out
-}
-
-func objectsToProto(objs []antientropy.Object) []*api.Object {
-	out := make([]*api.Object, len(objs))
-	for i, o := range objs {
-		out[i] = &api.Object{Key: o.Key, Clock: o.Clock}
-	}
-	return out
-}
-
-func objectsFromProto(objs []*api.Object) []antientropy.Object {
-	out := make([]antientropy.Object, len(objs))
-	for i, o := range objs {
-		out[i] = antientropy.Object{Key: o.GetKey(), Clock: o.GetClock()}
-		if len(out[i].Clock) == 0 {
-			out[i].Clock = nil
-		}
 	}
 	return out
 }
@@ -175,7 +38,7 @@ func (s *replicaServer) owns(p uint32) error {
 		return err
 	}
 	if v := s.n.members.View(); !s.n.takesWrites(v, int(p)) {
-		return toStatus(s.n.notReplica(v))
+		return peer.ToStatus(s.n.notReplica(v))
 	}
 	return nil
 }
@@ -189,7 +52,7 @@ func (s *replicaServer) ownsWith(p uint32, from string, epoch uint64) error {
 	if err := s.owns(p); err != nil {
 		return err
 	}
-	s.n.transport.learn(from, epoch)
+	s.n.transport.Learn(from, epoch)
 	v := s.n.members.View()
 	if from != "" && !slices.Contains(placementOf(v).Owners(int(p)), from) {
 		return status.Errorf(codes.FailedPrecondition, "%s is not an owner of partition %d at ring epoch %d here", from, p, v.Epoch)
@@ -202,7 +65,7 @@ func (s *replicaServer) TreeRoot(ctx context.Context, req *api.TreeRequest) (*ap
 		return nil, err
 	}
 	root, err := s.n.store.AntiEntropy().Root(ctx, int(req.GetPartition()))
-	return &api.TreeRootResponse{Root: root}, toStatus(err)
+	return &api.TreeRootResponse{Root: root}, peer.ToStatus(err)
 }
 
 func (s *replicaServer) TreeBranches(ctx context.Context, req *api.TreeRequest) (*api.TreeHashesResponse, error) {
@@ -210,7 +73,7 @@ func (s *replicaServer) TreeBranches(ctx context.Context, req *api.TreeRequest) 
 		return nil, err
 	}
 	bs, err := s.n.store.AntiEntropy().Branches(ctx, int(req.GetPartition()))
-	return &api.TreeHashesResponse{Hashes: bs[:]}, toStatus(err)
+	return &api.TreeHashesResponse{Hashes: bs[:]}, peer.ToStatus(err)
 }
 
 func (s *replicaServer) TreeSegments(ctx context.Context, req *api.TreeSegmentsRequest) (*api.TreeHashesResponse, error) {
@@ -253,14 +116,14 @@ func (s *replicaServer) Fetch(ctx context.Context, req *api.FetchRequest) (*api.
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return &api.FetchResponse{Objects: objectsToProto(objs)}, nil
+	return &api.FetchResponse{Objects: peer.ObjectsToProto(objs)}, nil
 }
 
 func (s *replicaServer) Push(ctx context.Context, req *api.PushRequest) (*api.ApplyResponse, error) {
 	if err := s.ownsWith(req.GetPartition(), req.GetFrom(), req.GetEpoch()); err != nil {
 		return nil, err
 	}
-	if err := s.n.store.AntiEntropy().Apply(ctx, int(req.GetPartition()), objectsFromProto(req.GetObjects())); err != nil {
+	if err := s.n.store.AntiEntropy().Apply(ctx, int(req.GetPartition()), peer.ObjectsFromProto(req.GetObjects())); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return &api.ApplyResponse{}, nil
@@ -270,7 +133,7 @@ func (s *replicaServer) Reap(_ context.Context, req *api.PushRequest) (*api.Reap
 	if err := s.ownsWith(req.GetPartition(), req.GetFrom(), req.GetEpoch()); err != nil {
 		return nil, err
 	}
-	n, err := s.n.store.Reap(int(req.GetPartition()), objectsFromProto(req.GetObjects()))
+	n, err := s.n.store.Reap(int(req.GetPartition()), peer.ObjectsFromProto(req.GetObjects()))
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

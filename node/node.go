@@ -21,6 +21,7 @@ import (
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 )
@@ -32,7 +33,7 @@ type Node struct {
 	store     *replica.Store
 	members   *ring.Membership
 	coord     *coordinator.Coordinator
-	transport *grpcTransport
+	transport *peer.Transport
 	// peers is the transport as the coordinator and hints use it (tests
 	// wrap it to inject faults).
 	peers     coordinator.Transport
@@ -111,8 +112,7 @@ func (n *Node) start() (err error) {
 	// A store that held nothing says so at once when it takes its first
 	// key: a ring said to hold no data changes without waiting for anyone.
 	n.store.OnData(func() { n.members.SetEmpty(false) })
-	n.transport = newGRPCTransport(cfg.ID, n.members.Addr)
-	n.transport.ring = n.members
+	n.transport = peer.New(cfg.ID, n.members.Addr, n.members)
 	var tr coordinator.Transport = n.transport
 	if cfg.WrapTransport != nil {
 		tr = cfg.WrapTransport(tr)
@@ -154,7 +154,7 @@ func (n *Node) start() (err error) {
 		return err
 	}
 	n.members.OnChange(n.own.kick)
-	n.members.OnChange(func() { n.transport.pipes.revive(n.members.Alive) })
+	n.members.OnChange(func() { n.transport.Revive(n.members.Alive) })
 	n.serve()
 	n.startLoops()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
@@ -164,7 +164,7 @@ func (n *Node) start() (err error) {
 }
 
 func (n *Node) serve() {
-	n.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
+	n.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(peer.StreamWindow), grpc.InitialConnWindowSize(peer.ConnWindow),
 		grpc.MaxRecvMsgSize(api.MaxMessageSize))
 	api.RegisterKVServer(n.grpc, &kvServer{n: n})
 	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})
@@ -222,7 +222,7 @@ func (n *Node) startLoops() {
 
 // peer is node as an anti-entropy exchange peer.
 func (n *Node) peer(node string) antientropy.Peer {
-	var p antientropy.Peer = grpcPeer{t: n.transport, node: node}
+	var p antientropy.Peer = n.transport.Exchange(node)
 	if n.cfg.WrapPeer != nil {
 		p = n.cfg.WrapPeer(node, p)
 	}
@@ -235,7 +235,7 @@ func (n *Node) remoteReaper(node string) antientropy.RemoteReaper {
 	if r, ok := n.peer(node).(antientropy.RemoteReaper); ok {
 		return r
 	}
-	return grpcPeer{t: n.transport, node: node}
+	return n.transport.Exchange(node)
 }
 
 // AntiEntropy is the node's exchange scheduler.

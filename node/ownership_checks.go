@@ -1,9 +1,6 @@
 package node
 
 import (
-	"errors"
-
-	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -45,23 +42,6 @@ func (n *Node) removedSender(from string) bool {
 
 func (n *Node) notReplica(v *ring.View) error {
 	return &replica.NotReplicaError{Node: n.cfg.ID, Epoch: v.Epoch}
-}
-
-// itemStatus classifies a refusal for a pipe answer.
-func itemStatus(err error) api.ItemStatus {
-	switch {
-	case err == nil:
-		return api.ItemStatus_ITEM_OK
-	case isNotReplica(err):
-		return api.ItemStatus_ITEM_NOT_REPLICA
-	case isNotReady(err):
-		return api.ItemStatus_ITEM_NOT_READY
-	case errors.Is(err, replica.ErrClosed):
-		return api.ItemStatus_ITEM_CLOSED
-	case errors.Is(err, replica.ErrBadWrite):
-		return api.ItemStatus_ITEM_BAD_WRITE
-	}
-	return api.ItemStatus_ITEM_FAILED
 }
 
 // localReplica is this node's replica as its own coordinator reads it: a

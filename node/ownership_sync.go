@@ -8,23 +8,15 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/ring"
 )
-
-// PartitionRoot is a peer's answer about one partition: its Merkle root,
-// whether the peer neither replicates nor gains it (the root then means
-// nothing), and whether it holds it completely.
-type PartitionRoot struct {
-	Root       uint64
-	NotReplica bool
-	Held       bool
-}
 
 // rootsPeer is an exchange peer that answers many partitions' roots in one
 // call, so a transfer skips at once the partitions already in sync (every
 // partition of a cluster that holds no data).
 type rootsPeer interface {
-	Roots(ctx context.Context, parts []int) ([]PartitionRoot, error)
+	Roots(ctx context.Context, parts []int) ([]peer.PartitionRoot, error)
 }
 
 // pull brings every partition of parts (which this node gains or holds

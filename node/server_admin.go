@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -92,7 +93,7 @@ func (s *adminServer) Repair(ctx context.Context, req *api.RepairRequest) (*api.
 	}
 	res, err := s.n.ae.Round(ctx, only)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, peer.ToStatus(err)
 	}
 	return &api.RepairResponse{
 		Node: s.n.cfg.ID, PartitionsCompared: uint64(res.PartitionsCompared),

@@ -6,6 +6,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/peer"
 )
 
 // kvServer is the public KV service.
@@ -15,19 +16,19 @@ type kvServer struct {
 }
 
 func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (*api.GetResponse, error) {
-	cons, err := consistencyFromProto(req.GetConsistency())
+	cons, err := peer.ConsistencyFromProto(req.GetConsistency())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, peer.ToStatus(err)
 	}
 	res, err := s.n.coord.Get(ctx, req.GetKey(), cons)
 	if err != nil {
-		return nil, toStatus(s.n.explain(err))
+		return nil, peer.ToStatus(s.n.explain(err))
 	}
 	return &api.GetResponse{
 		Found:   res.Found,
 		Values:  res.Clock.Live(),
 		Context: res.Clock.Context().Token(),
-		Info:    infoToProto(res.Info),
+		Info:    peer.InfoToProto(res.Info),
 	}, nil
 }
 
@@ -41,15 +42,15 @@ func (s *kvServer) Delete(ctx context.Context, req *api.DeleteRequest) (*api.Put
 }
 
 func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone bool) (*api.PutResponse, error) {
-	w, err := writeFromProto(req, tombstone)
+	w, err := peer.WriteFromProto(req, tombstone)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, peer.ToStatus(err)
 	}
 	res, err := s.n.coord.Put(ctx, w)
 	if err != nil {
-		return nil, toStatus(s.n.explain(err))
+		return nil, peer.ToStatus(s.n.explain(err))
 	}
-	return writeResultToProto(res), nil
+	return peer.WriteResultToProto(res), nil
 }
 
 // explain adds to a quorum failure the members still joining, when the

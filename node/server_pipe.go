@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -26,7 +27,7 @@ func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
 
 // servePipeConn serves a peer's wire pipe (wire.go).
 func (s *replicaServer) servePipeConn(c net.Conn) {
-	pc, err := acceptPipe(c)
+	pc, err := peer.AcceptPipe(c)
 	if err != nil {
 		s.n.log.Debug("refused a pipe connection", "from", c.RemoteAddr(), "err", err)
 		return
@@ -88,7 +89,7 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 	if p.stopped {
 		return false
 	}
-	p.s.n.transport.learn(req.GetFrom(), req.GetEpoch())
+	p.s.n.transport.Learn(req.GetFrom(), req.GetEpoch())
 	if p.s.n.removedSender(req.GetFrom()) {
 		p.send(p.s.refuseAll(req))
 		return true
@@ -150,7 +151,7 @@ func (b batchAnswer) fail(i, n int, err error, msg string) {
 		b.resp.Errors = make([]string, n)
 		b.resp.Status = make([]api.ItemStatus, n)
 	}
-	b.resp.Errors[i], b.resp.Status[i] = msg, itemStatus(err)
+	b.resp.Errors[i], b.resp.Status[i] = msg, peer.ItemStatus(err)
 }
 
 // refuseAll answers every item of a batch from a removed sender with

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -20,9 +21,9 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 	if s.n.hints == nil {
 		return nil, status.Error(codes.FailedPrecondition, "hinted handoff is off on this node")
 	}
-	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
+	s.n.transport.Learn(req.GetFrom(), req.GetEpoch())
 	if s.n.removedSender(req.GetFrom()) {
-		return nil, toStatus(s.n.notReplica(s.n.members.View()))
+		return nil, peer.ToStatus(s.n.notReplica(s.n.members.View()))
 	}
 	if req.GetTarget() == "" || req.GetTarget() == s.n.cfg.ID {
 		return nil, status.Errorf(codes.InvalidArgument, "bad hint target %q", req.GetTarget())
@@ -38,16 +39,16 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 }
 
 func (s *replicaServer) Coordinate(ctx context.Context, req *api.ForwardRequest) (*api.ForwardResponse, error) {
-	s.n.transport.learn(req.GetFrom(), req.GetEpoch())
-	w, err := writeFromProto(req.GetPut(), req.GetTombstone())
+	s.n.transport.Learn(req.GetFrom(), req.GetEpoch())
+	w, err := peer.WriteFromProto(req.GetPut(), req.GetTombstone())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, peer.ToStatus(err)
 	}
 	res, err := s.n.coord.CoordinateForwarded(ctx, w)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, peer.ToStatus(err)
 	}
-	return &api.ForwardResponse{Response: writeResultToProto(res), Clock: res.Clock.Marshal()}, nil
+	return &api.ForwardResponse{Response: peer.WriteResultToProto(res), Clock: res.Clock.Marshal()}, nil
 }
 
 func decodeClock(b []byte) (vclock.Clock, error) {

@@ -38,26 +38,3 @@ func (s *replicaServer) TreeRoots(_ context.Context, req *api.TreeRootsRequest) 
 	}
 	return resp, nil
 }
-
-// Roots asks the peer for the roots of parts in one call.
-func (g grpcPeer) Roots(ctx context.Context, parts []int) ([]PartitionRoot, error) {
-	rc, err := g.client()
-	if err != nil {
-		return nil, err
-	}
-	epoch, _ := g.t.view()
-	resp, err := rc.TreeRoots(ctx, &api.TreeRootsRequest{Partitions: toU32(parts), Epoch: epoch})
-	if err != nil {
-		return nil, g.t.fromStatus(g.node, err)
-	}
-	g.t.learn(g.node, resp.GetEpoch())
-	n := len(parts)
-	if len(resp.GetRoots()) != n || len(resp.GetNotReplica()) != n || len(resp.GetHeld()) != n {
-		return nil, status.Errorf(codes.Internal, "peer %s answered %d roots for %d partitions", g.node, len(resp.GetRoots()), n)
-	}
-	out := make([]PartitionRoot, n)
-	for i := range out {
-		out[i] = PartitionRoot{Root: resp.GetRoots()[i], NotReplica: resp.GetNotReplica()[i], Held: resp.GetHeld()[i]}
-	}
-	return out, nil
-}

@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/internal/deadline"
+	"github.com/quorumkv/quorumkv/peer"
 )
 
 const (
@@ -97,7 +98,7 @@ func (st *streamServer) dispatch(req *api.StreamRequest) bool {
 	st.requests.Add(1)
 	select {
 	case <-st.s.n.draining:
-		shutting := toStatus(coordinator.ErrClosed)
+		shutting := peer.ToStatus(coordinator.ErrClosed)
 		for _, op := range req.GetOps() {
 			st.out.add(errorResult(op.GetId(), shutting))
 		}
@@ -173,7 +174,7 @@ func (s *kvServer) runOp(ctx context.Context, op *api.StreamOp) *api.StreamResul
 		}
 		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Put{Put: resp}}
 	}
-	return errorResult(op.GetId(), toStatus(coordinator.ErrInvalidArgument))
+	return errorResult(op.GetId(), peer.ToStatus(coordinator.ErrInvalidArgument))
 }
 
 func errorResult(id uint64, err error) *api.StreamResult {

@@ -3,65 +3,15 @@ package node
 import (
 	"context"
 	"net"
-	"time"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
+	"github.com/quorumkv/quorumkv/peer"
 )
 
-// The replica pipe between two nodes, and the Go client's KV stream, run on
-// plain TCP connections to the node's gRPC port, framed by package wire and
-// told apart from gRPC by their first bytes (wire.PipeMagic, wire.KVMagic).
-// A wire batch costs one write and one read system call, with no hand-off
-// to gRPC's goroutines.
-const (
-	// wireWriteTimeout bounds a write to a peer that stopped reading (a
-	// partition with dropped packets): the connection is then dropped.
-	wireWriteTimeout = pipeStale
-	wireDialTimeout  = 2 * time.Second
-)
-
-// pipeClientConn is the sending side of a wire pipe (pipe.go).
-type pipeClientConn struct{ f *wire.Conn }
-
-// dialPipe opens a wire pipe to the node listening at addr.
-func dialPipe(addr string) (*pipeClientConn, error) {
-	f, err := wire.Dial(addr, wire.PipeMagic, wireDialTimeout, wireWriteTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeClientConn{f: f}, nil
-}
-
-func (p *pipeClientConn) Send(req *api.PipeRequest) error { return p.f.Write(req) }
-
-func (p *pipeClientConn) Recv() (*api.PipeResponse, error) {
-	resp := &api.PipeResponse{}
-	return resp, p.f.Read(resp)
-}
-
-func (p *pipeClientConn) Close() error { return p.f.Close() }
-
-// pipeServerConn is the serving side of a wire pipe (server_pipe.go).
-type pipeServerConn struct{ f *wire.Conn }
-
-// acceptPipe checks the magic a peer opened conn with.
-func acceptPipe(c net.Conn) (*pipeServerConn, error) {
-	f, err := wire.Accept(c, wire.PipeMagic, wireWriteTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeServerConn{f: f}, nil
-}
-
-func (p *pipeServerConn) Recv() (*api.PipeRequest, error) {
-	req := &api.PipeRequest{}
-	return req, p.f.Read(req)
-}
-
-func (p *pipeServerConn) Send(resp *api.PipeResponse) error { return p.f.Write(resp) }
-
-func (p *pipeServerConn) Close() error { return p.f.Close() }
+// The Go client's KV stream runs on a plain TCP connection to the node's
+// gRPC port, framed by package wire and told apart from gRPC (and from a
+// peer's pipe, package peer) by its first bytes (wire.KVMagic).
 
 // kvConn is the serving side of a client's wire KV stream. A failed send
 // closes the connection, so its reader ends too.
@@ -90,7 +40,7 @@ func (k *kvConn) Send(resp *api.StreamResponse) error {
 // serveStreamConn serves a client's wire KV stream until the client closes
 // it or the node drains.
 func (s *kvServer) serveStreamConn(c net.Conn) {
-	f, err := wire.Accept(c, wire.KVMagic, wireWriteTimeout)
+	f, err := wire.Accept(c, wire.KVMagic, peer.WriteTimeout)
 	if err != nil {
 		s.n.log.Debug("refused a KV stream connection", "from", c.RemoteAddr(), "err", err)
 		return

@@ -7,7 +7,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
-	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -233,12 +233,12 @@ func (p *faultyPeer) Reap(ctx context.Context, part int, objs []antientropy.Obje
 }
 
 // Roots passes a node's many-roots call through the same cut links.
-func (p *faultyPeer) Roots(ctx context.Context, parts []int) ([]node.PartitionRoot, error) {
+func (p *faultyPeer) Roots(ctx context.Context, parts []int) ([]peer.PartitionRoot, error) {
 	if err := p.f.check(ctx, p.from, p.to); err != nil {
 		return nil, err
 	}
 	r, ok := p.inner.(interface {
-		Roots(context.Context, []int) ([]node.PartitionRoot, error)
+		Roots(context.Context, []int) ([]peer.PartitionRoot, error)
 	})
 	if !ok {
 		return nil, fmt.Errorf("peer %s answers no roots", p.to)

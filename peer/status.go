@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// toStatus maps an error to the gRPC status a client sees. This is the only
+// ToStatus maps an error to the gRPC status a client sees. This is the only
 // place errors become codes.
-func toStatus(err error) error {
+func ToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -120,17 +120,17 @@ func fromStatus(node string, err error) error {
 
 // fromStatus is fromStatus for a peer's answer: a refusal from a newer
 // ring epoch than this node's makes it catch up with that peer.
-func (t *grpcTransport) fromStatus(node string, err error) error {
+func (t *Transport) fromStatus(node string, err error) error {
 	t.learnFrom(node, err)
 	return fromStatus(node, err)
 }
 
 // learnFrom notes the ring epoch a peer's refusal carries.
-func (t *grpcTransport) learnFrom(node string, err error) {
+func (t *Transport) learnFrom(node string, err error) {
 	if st, ok := status.FromError(err); ok {
 		if info := errorInfo(st); info != nil && info.GetReason() == api.ReasonNotReplica {
 			if epoch, perr := strconv.ParseUint(info.GetMetadata()["epoch"], 10, 64); perr == nil {
-				t.learn(node, epoch)
+				t.Learn(node, epoch)
 			}
 		}
 	}

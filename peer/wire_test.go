@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func TestWirePipeRoundTrip(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		pc, err := acceptPipe(c)
+		pc, err := AcceptPipe(c)
 		if err != nil {
 			served <- err
 			return
@@ -81,7 +81,7 @@ func TestWirePipeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := acceptPipe(c); err == nil {
+	if _, err := AcceptPipe(c); err == nil {
 		t.Fatal("a connection without the magic was accepted as a pipe")
 	}
 }
@@ -97,7 +97,7 @@ func TestPipeRedialBackoff(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
 	var resolved atomic.Int32
-	tr := newGRPCTransport("n1", func(string) (string, bool) { resolved.Add(1); return addr, true })
+	tr := New("n1", func(string) (string, bool) { resolved.Add(1); return addr, true }, nil)
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -140,7 +140,7 @@ func TestPipeBacksOffAfterSilentClose(t *testing.T) {
 			_ = c.Close()
 		}
 	}()
-	tr := newGRPCTransport("n1", func(string) (string, bool) { return l.Addr().String(), true })
+	tr := New("n1", func(string) (string, bool) { return l.Addr().String(), true }, nil)
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -155,7 +155,7 @@ func TestPipeBacksOffAfterSilentClose(t *testing.T) {
 
 // readsFailUnreachable reads from peer n2 n times; each must fail as
 // unreachable.
-func readsFailUnreachable(ctx context.Context, t *testing.T, tr *grpcTransport, n int) {
+func readsFailUnreachable(ctx context.Context, t *testing.T, tr *Transport, n int) {
 	t.Helper()
 	for i := range n {
 		if _, _, err := tr.Read(ctx, "n2", []byte("k")); !errors.Is(err, coordinator.ErrUnreachable) {

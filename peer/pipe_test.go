@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 type fakePeer struct {
 	l    net.Listener
 	reqs chan *api.PipeRequest
-	conn chan *pipeServerConn
+	conn chan *PipeServerConn
 }
 
 func newFakePeer(t *testing.T) *fakePeer {
@@ -24,13 +24,13 @@ func newFakePeer(t *testing.T) *fakePeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakePeer{l: l, reqs: make(chan *api.PipeRequest, 16), conn: make(chan *pipeServerConn, 1)}
+	f := &fakePeer{l: l, reqs: make(chan *api.PipeRequest, 16), conn: make(chan *PipeServerConn, 1)}
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
-		pc, err := acceptPipe(c)
+		pc, err := AcceptPipe(c)
 		if err != nil {
 			return
 		}
@@ -63,7 +63,7 @@ func (f *fakePeer) next(t *testing.T) *api.PipeRequest {
 // never wait behind applies.
 func TestPipeHoldsAppliesWhileABatchIsUnanswered(t *testing.T) {
 	peer := newFakePeer(t)
-	tr := newGRPCTransport("n1", func(string) (string, bool) { return peer.l.Addr().String(), true })
+	tr := New("n1", func(string) (string, bool) { return peer.l.Addr().String(), true }, nil)
 	tr.pipes.hold = time.Minute // only an answer releases held applies
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -123,7 +123,7 @@ func TestPipeHoldsAppliesWhileABatchIsUnanswered(t *testing.T) {
 // never answers (its stream is then found stale by the usual check).
 func TestPipeHoldEnds(t *testing.T) {
 	peer := newFakePeer(t)
-	tr := newGRPCTransport("n1", func(string) (string, bool) { return peer.l.Addr().String(), true })
+	tr := New("n1", func(string) (string, bool) { return peer.l.Addr().String(), true }, nil)
 	tr.pipes.hold = 50 * time.Millisecond
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"context"
@@ -25,35 +25,35 @@ var peerConnectParams = grpc.WithConnectParams(grpc.ConnectParams{
 	MinConnectTimeout: 2 * time.Second,
 })
 
-// ringViewer is what the transport needs of the membership: the view its
+// RingViewer is what the transport needs of the membership: the view its
 // messages carry (ring epoch, target signature), and a way to catch up
 // when a peer answers from a newer epoch.
-type ringViewer interface {
+type RingViewer interface {
 	View() *ring.View
 	SyncWith(node string)
 }
 
-// grpcTransport reaches peers' Replica services. It keeps one client
+// Transport reaches peers' Replica services. It keeps one client
 // connection per peer address.
-type grpcTransport struct {
+type Transport struct {
 	self    string
 	resolve func(node string) (string, bool)
-	ring    ringViewer // nil: messages carry epoch 0 (tests of the transport alone)
+	ring    RingViewer // nil: messages carry epoch 0 (tests of the transport alone)
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 	pipes *pipes
 }
 
-func newGRPCTransport(self string, resolve func(string) (string, bool)) *grpcTransport {
-	t := &grpcTransport{self: self, resolve: resolve, conns: map[string]*grpc.ClientConn{}}
+func New(self string, resolve func(string) (string, bool), ring RingViewer) *Transport {
+	t := &Transport{self: self, resolve: resolve, ring: ring, conns: map[string]*grpc.ClientConn{}}
 	t.pipes = newPipes(t)
 	return t
 }
 
 // view is the ring view messages carry now (epoch 0, no target without a
 // membership).
-func (t *grpcTransport) view() (epoch uint64, target string) {
+func (t *Transport) view() (epoch uint64, target string) {
 	if t.ring == nil {
 		return 0, ""
 	}
@@ -61,16 +61,16 @@ func (t *grpcTransport) view() (epoch uint64, target string) {
 	return v.Epoch, v.Target.Signature()
 }
 
-// learn notes a peer's ring epoch: a newer one than this node's means this
+// Learn notes a peer's ring epoch: a newer one than this node's means this
 // node's picture of the ring is stale, and it asks that peer for its
 // member document.
-func (t *grpcTransport) learn(node string, epoch uint64) {
+func (t *Transport) Learn(node string, epoch uint64) {
 	if t.ring != nil && epoch > t.ring.View().Epoch {
 		t.ring.SyncWith(node)
 	}
 }
 
-func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
+func (t *Transport) client(node string) (api.ReplicaClient, error) {
 	addr, ok := t.resolve(node)
 	if !ok {
 		return nil, fmt.Errorf("%w: no address known for node %q", coordinator.ErrUnreachable, node)
@@ -81,7 +81,7 @@ func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
 	if !ok {
 		var err error
 		opts := append(sent.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), peerConnectParams,
-			grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
+			grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)))
 		cc, err = grpc.NewClient(addr, opts...)
 		if err != nil {
@@ -92,17 +92,21 @@ func (t *grpcTransport) client(node string) (api.ReplicaClient, error) {
 	return api.NewReplicaClient(cc), nil
 }
 
+// Revive redials at once the pipes to peers that alive says are back,
+// instead of waiting out their back-off.
+func (t *Transport) Revive(alive func(string) bool) { t.pipes.revive(alive) }
+
 // Apply sends c to node on its pipe, batched with other traffic to it.
-func (t *grpcTransport) Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error {
+func (t *Transport) Apply(ctx context.Context, node string, key []byte, c vclock.Clock) error {
 	return t.pipes.do(node, &pipeOp{ctx: ctx, key: key, clock: c.Marshal()}).err
 }
 
 // ApplyAsync is Apply without waiting: done gets the outcome.
-func (t *grpcTransport) ApplyAsync(ctx context.Context, node string, key []byte, c vclock.Clock, done func(error)) {
+func (t *Transport) ApplyAsync(ctx context.Context, node string, key []byte, c vclock.Clock, done func(error)) {
 	t.pipes.start(node, &pipeOp{ctx: ctx, key: key, clock: c.Marshal()}, func(r pipeResult) { done(r.err) })
 }
 
-func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error {
+func (t *Transport) Hint(ctx context.Context, node, target string, key []byte, c vclock.Clock) error {
 	rc, err := t.client(node)
 	if err != nil {
 		return err
@@ -113,12 +117,12 @@ func (t *grpcTransport) Hint(ctx context.Context, node, target string, key []byt
 }
 
 // Read asks node for its copy of key on its pipe, batched with other reads.
-func (t *grpcTransport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
+func (t *Transport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
 	return readResult(node, t.pipes.do(node, &pipeOp{ctx: ctx, read: true, key: key}))
 }
 
 // ReadAsync is Read without waiting: done gets the outcome.
-func (t *grpcTransport) ReadAsync(ctx context.Context, node string, key []byte, done func(vclock.Clock, bool, error)) {
+func (t *Transport) ReadAsync(ctx context.Context, node string, key []byte, done func(vclock.Clock, bool, error)) {
 	t.pipes.start(node, &pipeOp{ctx: ctx, read: true, key: key}, func(r pipeResult) { done(readResult(node, r)) })
 }
 
@@ -133,7 +137,7 @@ func readResult(node string, r pipeResult) (vclock.Clock, bool, error) {
 	return c, r.found, nil
 }
 
-func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinator.Write) (coordinator.WriteResult, error) {
+func (t *Transport) Coordinate(ctx context.Context, node string, w coordinator.Write) (coordinator.WriteResult, error) {
 	rc, err := t.client(node)
 	if err != nil {
 		return coordinator.WriteResult{}, err
@@ -148,7 +152,7 @@ func (t *grpcTransport) Coordinate(ctx context.Context, node string, w coordinat
 	return writeResultFromProto(resp)
 }
 
-func (t *grpcTransport) Close() {
+func (t *Transport) Close() {
 	t.pipes.close()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -165,6 +169,6 @@ func (t *grpcTransport) Close() {
 // (which also turn the pings off) cut the system calls per put by a third.
 // Memory is bounded by what the server has in progress, not by the window.
 const (
-	streamWindow = 8 << 20
-	connWindow   = 16 << 20
+	StreamWindow = 8 << 20
+	ConnWindow   = 16 << 20
 )

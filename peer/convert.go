@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ var levelFromProto = map[api.Level]coordinator.Level{
 	api.Level_LEVEL_ALL:         coordinator.LevelAll,
 }
 
-func consistencyFromProto(c *api.Consistency) (coordinator.Consistency, error) {
+func ConsistencyFromProto(c *api.Consistency) (coordinator.Consistency, error) {
 	lvl, ok := levelFromProto[c.GetLevel()]
 	if !ok {
 		return coordinator.Consistency{}, fmt.Errorf("%w: unknown consistency level %d", coordinator.ErrInvalidArgument, c.GetLevel())
@@ -35,8 +35,8 @@ func consistencyToProto(c coordinator.Consistency) *api.Consistency {
 	return &api.Consistency{Level: lvl, Count: uint32(c.Count), Strict: c.Strict}
 }
 
-func writeFromProto(req *api.PutRequest, tombstone bool) (coordinator.Write, error) {
-	cons, err := consistencyFromProto(req.GetConsistency())
+func WriteFromProto(req *api.PutRequest, tombstone bool) (coordinator.Write, error) {
+	cons, err := ConsistencyFromProto(req.GetConsistency())
 	if err != nil {
 		return coordinator.Write{}, err
 	}
@@ -62,7 +62,7 @@ func writeToProto(w coordinator.Write, from string) *api.ForwardRequest {
 	}
 }
 
-func infoToProto(i coordinator.Info) *api.ResponseInfo {
+func InfoToProto(i coordinator.Info) *api.ResponseInfo {
 	return &api.ResponseInfo{
 		Coordinator:  i.Coordinator,
 		Replicas:     i.Replicas,
@@ -84,14 +84,14 @@ func infoFromProto(i *api.ResponseInfo) coordinator.Info {
 	}
 }
 
-// writeResultToProto answers a write with the resulting live siblings and
+// WriteResultToProto answers a write with the resulting live siblings and
 // their context, so the client sees every value a later write with that
 // context would replace.
-func writeResultToProto(r coordinator.WriteResult) *api.PutResponse {
+func WriteResultToProto(r coordinator.WriteResult) *api.PutResponse {
 	return &api.PutResponse{
 		Context: r.Clock.Context().Token(),
 		Values:  r.Clock.Live(),
-		Info:    infoToProto(r.Info),
+		Info:    InfoToProto(r.Info),
 	}
 }
 

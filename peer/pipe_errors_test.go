@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ func TestPipeErrorsKeepTheirSentinels(t *testing.T) {
 		var got pipeResult
 		op := &pipeOp{done: func(r pipeResult) { got = r }}
 		remote := fmt.Errorf("apply: %w", want)
-		deliver("n2", []*pipeOp{op}, &api.PipeResponse{Errors: []string{remote.Error()}, Status: []api.ItemStatus{itemStatus(remote)}})
+		deliver("n2", []*pipeOp{op}, &api.PipeResponse{Errors: []string{remote.Error()}, Status: []api.ItemStatus{ItemStatus(remote)}})
 		if !errors.Is(got.err, want) {
 			t.Errorf("%v crossed the pipe as %v", want, got.err)
 		}

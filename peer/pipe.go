@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"context"
@@ -89,7 +89,7 @@ type pipeResult struct {
 
 // pipes holds one pipe per peer.
 type pipes struct {
-	t    *grpcTransport
+	t    *Transport
 	hold time.Duration // pipeHold (tests change it)
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -98,7 +98,7 @@ type pipes struct {
 	peers map[string]*pipe
 }
 
-func newPipes(t *grpcTransport) *pipes {
+func newPipes(t *Transport) *pipes {
 	return &pipes{t: t, hold: pipeHold, stop: make(chan struct{}), peers: map[string]*pipe{}}
 }
 
@@ -556,10 +556,27 @@ func (s *pipeStream) receive(p *pipe) {
 			s.signal()
 		}
 		if ok {
-			p.ps.t.learn(p.node, resp.GetEpoch())
+			p.ps.t.Learn(p.node, resp.GetEpoch())
 			deliver(p.node, b.ops, resp)
 		}
 	}
+}
+
+// ItemStatus classifies a refusal for a pipe answer.
+func ItemStatus(err error) api.ItemStatus {
+	switch {
+	case err == nil:
+		return api.ItemStatus_ITEM_OK
+	case isNotReplica(err):
+		return api.ItemStatus_ITEM_NOT_REPLICA
+	case isNotReady(err):
+		return api.ItemStatus_ITEM_NOT_READY
+	case errors.Is(err, replica.ErrClosed):
+		return api.ItemStatus_ITEM_CLOSED
+	case errors.Is(err, replica.ErrBadWrite):
+		return api.ItemStatus_ITEM_BAD_WRITE
+	}
+	return api.ItemStatus_ITEM_FAILED
 }
 
 // itemSentinel is the error a peer's item status stands for (nil for

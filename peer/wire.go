@@ -1,0 +1,63 @@
+package peer
+
+import (
+	"net"
+	"time"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
+)
+
+// The replica pipe between two nodes runs on a plain TCP connection to the
+// peer's gRPC port, framed by package wire and told apart from gRPC by its
+// first bytes (wire.PipeMagic). A wire batch costs one write and one read
+// system call, with no hand-off to gRPC's goroutines.
+const (
+	// WriteTimeout bounds a write to a peer that stopped reading (a
+	// partition with dropped packets): the connection is then dropped.
+	WriteTimeout = pipeStale
+	dialTimeout  = 2 * time.Second
+)
+
+// pipeClientConn is the sending side of a wire pipe.
+type pipeClientConn struct{ f *wire.Conn }
+
+// dialPipe opens a wire pipe to the node listening at addr.
+func dialPipe(addr string) (*pipeClientConn, error) {
+	f, err := wire.Dial(addr, wire.PipeMagic, dialTimeout, WriteTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeClientConn{f: f}, nil
+}
+
+func (p *pipeClientConn) Send(req *api.PipeRequest) error { return p.f.Write(req) }
+
+func (p *pipeClientConn) Recv() (*api.PipeResponse, error) {
+	resp := &api.PipeResponse{}
+	return resp, p.f.Read(resp)
+}
+
+func (p *pipeClientConn) Close() error { return p.f.Close() }
+
+// PipeServerConn is the serving side of a wire pipe (a node's Replica
+// server serves it).
+type PipeServerConn struct{ f *wire.Conn }
+
+// AcceptPipe checks the magic a peer opened c with.
+func AcceptPipe(c net.Conn) (*PipeServerConn, error) {
+	f, err := wire.Accept(c, wire.PipeMagic, WriteTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &PipeServerConn{f: f}, nil
+}
+
+func (p *PipeServerConn) Recv() (*api.PipeRequest, error) {
+	req := &api.PipeRequest{}
+	return req, p.f.Read(req)
+}
+
+func (p *PipeServerConn) Send(resp *api.PipeResponse) error { return p.f.Write(resp) }
+
+func (p *PipeServerConn) Close() error { return p.f.Close() }
