@@ -36,7 +36,7 @@
 // return.
 //
 // Every write of a key (client write, replication, read repair, hint,
-// anti-entropy, handoff, reaping) must call [Trees.Update] with the leaf hash
+// anti-entropy, partition transfer, reaping) must call [Trees.Update] with the leaf hash
 // of the stored encoding before and after the write (0, or LeafHash(key,
 // nil), for "absent"), in the same order as the writes of that key (under
 // the replica's per-key lock). A missed or misordered update leaves the

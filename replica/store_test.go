@@ -528,16 +528,7 @@ func TestSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCoordinate(t, s, "k0", nil, sib("data"))
-	scan := func(sp *Space, from, to []byte) []string {
-		var out []string
-		if err := sp.Scan(from, to, func(k, v []byte) error {
-			out = append(out, string(k)+"="+string(v))
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	scan := func(sp *Space, from, to []byte) []string { return scanRange(t, sp, from, to) }
 	if got := scan(h, nil, nil); !slices.Equal(got, []string{"k0=v0", "k1=v1", "k2=v2", "k3=v3", "k4=v4"}) {
 		t.Fatalf("h/ scan %q", got)
 	}

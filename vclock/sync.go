@@ -2,7 +2,7 @@ package vclock
 
 // Sync merges two replicas' clocks (spec §3.4): a sorted merge of the
 // entries, with mergeEntry for actors present in both. It is the only
-// operation for replication, read repair, anti-entropy and handoff.
+// operation for replication, read repair, hints, anti-entropy and partition transfer.
 //
 // For clocks that satisfy the invariants and dot uniqueness (I4) Sync is
 // commutative, associative and idempotent, the empty clock is its
