@@ -9,25 +9,17 @@ import (
 )
 
 // Space is a key space of the node's Pebble instance with its own prefix
-// (for example h/ for hints), for components that keep durable state next to
+// (Hints, TransferState), for components that keep durable state next to
 // the data so that wiping one wipes the other.
 type Space struct {
 	s      *Store
 	prefix []byte
 }
 
-// Space returns the key space under prefix. Prefixes d/ and s/ are the
-// replica's own.
-func (s *Store) Space(prefix string) *Space {
+// space returns the key space under prefix (one of keys.go's).
+func (s *Store) space(prefix string) *Space {
 	return &Space{s: s, prefix: []byte(prefix)}
 }
-
-// Partition transfer's state lives under s/transfer/; data directories
-// written before it was named so keep it under s/handoff/.
-const (
-	transferPrefix       = "s/transfer/"
-	legacyTransferPrefix = "s/handoff/"
-)
 
 // TransferState returns the key space partition transfer keeps its state
 // in. State left under the legacy prefix is moved into it first, in one
@@ -36,7 +28,7 @@ func (s *Store) TransferState() (*Space, error) {
 	if err := s.movePrefix(legacyTransferPrefix, transferPrefix); err != nil {
 		return nil, fmt.Errorf("replica: move transfer state: %w", err)
 	}
-	return s.Space(transferPrefix), nil
+	return s.space(transferPrefix), nil
 }
 
 // movePrefix rewrites every key under from to the same key under to and

@@ -13,7 +13,7 @@ import (
 func TestTransferStateMoved(t *testing.T) {
 	fs := vfs.NewMem()
 	s := mustOpen(t, memConfig(fs))
-	legacy := s.Space(legacyTransferPrefix)
+	legacy := s.space(legacyTransferPrefix)
 	for _, kv := range [][2]string{{"owned", "\x0f"}, {"pulling", "\x01"}, {"gen", "\x00\x00\x00\x00\x00\x00\x00\x07"}} {
 		if err := legacy.Set([]byte(kv[0]), []byte(kv[1])); err != nil {
 			t.Fatal(err)
@@ -30,7 +30,7 @@ func TestTransferStateMoved(t *testing.T) {
 		if got := scanSpace(t, sp); !slices.Equal(got, []string{"gen=\x00\x00\x00\x00\x00\x00\x00\x07", "owned=\x0f", "pulling=\x01"}) {
 			t.Fatalf("transfer state %q", got)
 		}
-		if got := scanSpace(t, s.Space(legacyTransferPrefix)); len(got) != 0 {
+		if got := scanSpace(t, s.space(legacyTransferPrefix)); len(got) != 0 {
 			t.Fatalf("legacy keys left: %q", got)
 		}
 	}
@@ -38,7 +38,7 @@ func TestTransferStateMoved(t *testing.T) {
 
 	// The move was durable.
 	s = mustOpen(t, memConfig(fs))
-	if got := scanSpace(t, s.Space(transferPrefix)); len(got) != 3 {
+	if got := scanSpace(t, s.space(transferPrefix)); len(got) != 3 {
 		t.Fatalf("after reopen: %q", got)
 	}
 }

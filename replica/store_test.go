@@ -397,7 +397,7 @@ func TestScanPartition(t *testing.T) {
 	if err := s.SaveDoc([]byte("ring")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Space("h/").Set([]byte("hint"), []byte("x")); err != nil {
+	if err := s.space("h/").Set([]byte("hint"), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	total := 0
@@ -518,7 +518,7 @@ func TestDocs(t *testing.T) {
 
 func TestSpace(t *testing.T) {
 	s := mustOpen(t, memConfig(vfs.NewMem()))
-	h, m := s.Space("h/"), s.Space("m/")
+	h, m := s.space("h/"), s.space("m/")
 	for i := range 5 {
 		if err := h.Set(fmt.Appendf(nil, "k%d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
 			t.Fatal(err)
