@@ -321,8 +321,8 @@ func (s *Store) checkSiblings(key []byte, n int) error {
 	return nil
 }
 
-// actorFor picks the actor that mints the dot of a client write (DVVSET.md
-// §6.1): a fresh per-key epoch when this replica holds no copy of the key or
+// actorFor picks the actor that mints the dot of a client write
+// (docs/causality.md §6.1): a fresh per-key epoch when this replica holds no copy of the key or
 // shows amnesia (the context knows more of one of its actors than it does);
 // otherwise the newest of its own actors already in the clock.
 func (s *Store) actorFor(local vclock.Clock, found bool, ctx vclock.VV) (vclock.Actor, error) {

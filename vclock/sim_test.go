@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// A randomized simulation of the store (spec §5.8): several replicas, each
+// A randomized simulation of the store (docs/causality.md §5.8): several replicas, each
 // coordinating writes with its own actor, clients writing with contexts
 // from earlier GETs (or blind), GETs over random subsets with read repair,
 // and pairwise anti-entropy. After every step each replica is checked

@@ -17,7 +17,7 @@ func (v VV) Token() string { return base64.RawURLEncoding.EncodeToString(v.Marsh
 // Errors wrap ErrMalformedContext.
 //
 // Tokens come from clients and are not authenticated here: an inflated
-// counter supersedes data (spec §6.9). The coordinator should treat a
+// counter supersedes data (docs/causality.md §6.9). The coordinator should treat a
 // counter for its own actor that is ahead of its local clock as amnesia
 // (§6.1).
 func ParseToken(s string) (VV, error) {
