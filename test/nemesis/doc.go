@@ -1,5 +1,5 @@
-// Package nemesis is quorumkv's fault harness on real hosts (DESIGN.md §9,
-// tier 4): `quorumkv server` processes, each in its own network namespace on
+// Package nemesis is quorumkv's fault harness on real hosts (docs/design.md,
+// Testing, tier 4): `quorumkv server` processes, each in its own network namespace on
 // a private bridge, driven by concurrent workloads while a seeded nemesis
 // isolates, partitions, kills, pauses and skews them and, in the 5-node
 // mode, changes the ring. After a final heal it waits for hints and
