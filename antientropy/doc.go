@@ -1,7 +1,7 @@
 // Package antientropy owns active anti-entropy between the replicas of a
-// partition (docs/design.md, Anti-entropy; docs/causality.md §4.3–4.4): Tictac-style (Riak)
-// incremental Merkle trees and the exchange that compares two replicas'
-// trees and repairs the keys that differ.
+// partition (docs/design.md, Anti-entropy; docs/causality.md §4.3–4.4):
+// Tictac-style (Riak) incremental Merkle trees and the exchange that compares
+// two replicas' trees and repairs the keys that differ.
 //
 // The package owns:
 //

@@ -322,9 +322,9 @@ func (s *Store) checkSiblings(key []byte, n int) error {
 }
 
 // actorFor picks the actor that mints the dot of a client write
-// (docs/causality.md §6.1): a fresh per-key epoch when this replica holds no copy of the key or
-// shows amnesia (the context knows more of one of its actors than it does);
-// otherwise the newest of its own actors already in the clock.
+// (docs/causality.md §6.1): a fresh per-key epoch when this replica holds no
+// copy of the key or shows amnesia (the context knows more of one of its actors
+// than it does); otherwise the newest of its own actors already in the clock.
 func (s *Store) actorFor(local vclock.Clock, found bool, ctx vclock.VV) (vclock.Actor, error) {
 	if !found || s.amnesiac(local, ctx) {
 		return s.newEpochActor()

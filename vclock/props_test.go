@@ -30,7 +30,8 @@ func vvIdentical(a, b VV) bool {
 	return true
 }
 
-// TestSyncAlgebra checks the properties of docs/causality.md §3.4 over reachable clocks.
+// TestSyncAlgebra checks the properties of docs/causality.md §3.4 over
+// reachable clocks.
 func TestSyncAlgebra(t *testing.T) {
 	for seed := range uint64(6) {
 		pool := simPool(t, 100+seed)
@@ -80,8 +81,8 @@ func TestSyncAlgebra(t *testing.T) {
 	}
 }
 
-// TestPutProperties checks docs/causality.md §5.8 (3) on arbitrary reachable clocks and
-// contexts.
+// TestPutProperties checks docs/causality.md §5.8 (3) on arbitrary reachable
+// clocks and contexts.
 func TestPutProperties(t *testing.T) {
 	pool := simPool(t, 42)
 	rng := rand.New(rand.NewPCG(1, 2))
