@@ -1,7 +1,7 @@
 // Package antientropy owns active anti-entropy between the replicas of a
-// partition (DESIGN.md §7, DVVSET.md §4.3–4.4): Tictac-style (Riak)
-// incremental Merkle trees and the exchange that compares two replicas'
-// trees and repairs the keys that differ.
+// partition (docs/design.md, Anti-entropy; docs/causality.md §4.3–4.4):
+// Tictac-style (Riak) incremental Merkle trees and the exchange that compares
+// two replicas' trees and repairs the keys that differ.
 //
 // The package owns:
 //
@@ -36,7 +36,7 @@
 // return.
 //
 // Every write of a key (client write, replication, read repair, hint,
-// anti-entropy, handoff, reaping) must call [Trees.Update] with the leaf hash
+// anti-entropy, partition transfer, reaping) must call [Trees.Update] with the leaf hash
 // of the stored encoding before and after the write (0, or LeafHash(key,
 // nil), for "absent"), in the same order as the writes of that key (under
 // the replica's per-key lock). A missed or misordered update leaves the

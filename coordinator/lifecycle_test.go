@@ -330,8 +330,8 @@ func TestHintsOffNoHandoff(t *testing.T) {
 }
 
 // TestStrictDoesNotTrustGossip: a strict write must try its primaries even
-// when gossip believes them down (DESIGN §3: quorum decisions rest on RPC
-// results, never on the gossip view alone).
+// when gossip believes them down (docs/design.md, Data path: quorum decisions
+// rest on replicas' answers, never on the gossip view alone).
 func TestStrictDoesNotTrustGossip(t *testing.T) {
 	cl := newCluster(t, []string{"a", "b", "c", "d"}, clusterOpts{prefs: abc, fallbacks: []string{"d"}, hints: true})
 	cl.setDown("b", "c") // stale gossip: both are up

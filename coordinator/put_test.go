@@ -200,8 +200,8 @@ func TestPutIgnoresGossipForQuorum(t *testing.T) {
 	}
 }
 
-// TestPutReplicatesWholeResult: the other replicas get the coordinator's
-// whole result, siblings the context did not cover included (DVVSET §6.5).
+// TestPutReplicatesWholeResult: the other replicas get the coordinator's whole
+// result, siblings the context did not cover included (docs/causality.md §6.5).
 func TestPutReplicatesWholeResult(t *testing.T) {
 	cl := newCluster(t, abc, clusterOpts{})
 	q := clk(entry("a", 3, "v3", "v2"))

@@ -4,8 +4,9 @@
 // again, then replayed to it in order, rate-limited, with backoff, and deleted
 // only after it acknowledges.
 //
-// Hints live in the node's Pebble instance (KV, under h/), keyed by target
-// and sequence number. Per target the store is bounded: a count cap, a byte
+// Hints live in the key space the node gives the store (Config.KV: the
+// replica's hint space, in the node's Pebble instance), keyed by target and
+// sequence number. Per target the store is bounded: a count cap, a byte
 // cap, and a window — once a target's oldest pending hint is older than the
 // window, new hints for it are not stored (anti-entropy repairs instead). A
 // refused hint never fails or blocks the client write it came from.

@@ -121,7 +121,7 @@ func (n *Node) start() (err error) {
 	var hints coordinator.Hints
 	if !cfg.DisableHintedHandoff {
 		if n.hints, err = hintedhandoff.Open(hintedhandoff.Config{
-			KV: n.store.Space("h/"), Sender: tr, Reroute: n.rerouteHint, Gone: n.gone, Liveness: n.members, Clock: cfg.Clock,
+			KV: n.store.Hints(), Sender: tr, Reroute: n.rerouteHint, Gone: n.gone, Liveness: n.members, Clock: cfg.Clock,
 			Window: cfg.HintWindow, MaxHintsPerTarget: cfg.MaxHintsPerTarget, MaxBytesPerTarget: cfg.MaxHintBytesPerTarget,
 			Interval: cfg.HintInterval, MaxAge: cfg.hintMaxAge(), MaxBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMaxBackoff),
 			MinBackoff: min(cfg.HintMaxBackoff, hintedhandoff.DefaultMinBackoff), Logger: n.log,

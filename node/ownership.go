@@ -21,7 +21,7 @@ import (
 // of the current replicas with anti-entropy exchanges — the Merkle diff
 // makes a pull resumable after a restart of either side and cheap for data
 // already there — and only then holds it. A node that loses a partition
-// hands it off to the nodes gaining it before it says it is ready (and
+// transfers it to the nodes gaining it before it says it is ready (and
 // passes on the writes it takes afterwards, see forwardApplies). Once every
 // member the change waits for is ready, any node commits it; a node drops
 // the partitions it neither replicates nor gains, and a joiner that is
@@ -43,7 +43,7 @@ type ownership struct {
 	pulling   []bool
 	dirty     bool              // owned or pulling changed since they were persisted
 	gen       uint64            // the member generation the data belongs to
-	handed    map[int]string    // partition → change it was handed off for
+	sent      map[int]string    // partition → change it was transferred out for
 	lostAt    map[int]time.Time // partitions lost and not dropped yet: since when
 	transfers map[int]*Transfer
 }
@@ -52,10 +52,35 @@ type ownership struct {
 type Transfer struct {
 	Partition int
 	Sources   []string
-	State     string // waiting, running or failed
+	State     TransferState
 	KeysMoved int
 	Error     string
 	Since     time.Time
+}
+
+// TransferState is where the pull of one partition stands.
+type TransferState uint8
+
+const (
+	// TransferWaiting: not started yet, or short of its quorum of sources.
+	TransferWaiting TransferState = iota
+	// TransferRunning: an exchange with a source is in progress.
+	TransferRunning
+	// TransferFailed: the last exchange failed; the next step retries.
+	TransferFailed
+)
+
+// String is the state's name in status output.
+func (s TransferState) String() string {
+	switch s {
+	case TransferWaiting:
+		return "waiting"
+	case TransferRunning:
+		return "running"
+	case TransferFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("TransferState(%d)", uint8(s))
 }
 
 const (
@@ -72,7 +97,7 @@ const (
 	rootsTimeout = 5 * time.Second
 )
 
-// Persisted state, under s/handoff/.
+// Persisted state, in the store's transfer state space.
 const (
 	ownedKey   = "owned"
 	pullingKey = "pulling"
@@ -80,19 +105,23 @@ const (
 )
 
 func newOwnership(n *Node) (*ownership, error) {
+	space, err := n.store.TransferState()
+	if err != nil {
+		return nil, err
+	}
 	o := &ownership{
 		n:         n,
 		log:       n.log.With("component", "ownership"),
-		space:     n.store.Space("s/handoff/"),
+		space:     space,
 		limiter:   rate.NewLimiter(transferKeysPerS, transferKeysBurst),
 		wake:      make(chan struct{}, 1),
 		park:      newParking(n.cfg.ParkAfter, n.cfg.StuckAfter, n.cfg.Clock),
 		owned:     make([]bool, n.cfg.Partitions),
 		pulling:   make([]bool, n.cfg.Partitions),
-		handed:    map[int]string{},
+		sent:      map[int]string{},
 		transfers: map[int]*Transfer{},
 	}
-	err := o.space.Scan(nil, nil, func(k, v []byte) error {
+	err = o.space.Scan(nil, nil, func(k, v []byte) error {
 		switch string(k) {
 		case ownedKey:
 			readBits(v, o.owned)
@@ -167,8 +196,8 @@ func (o *ownership) run(ctx context.Context) {
 }
 
 // step does one pass: start afresh after a new join generation, drop what
-// this node no longer replicates, pull what it gains, hand off what it
-// loses, declare readiness, commit a change that is ready, park joiners
+// this node no longer replicates, pull what it gains, transfer out what
+// it loses, declare readiness, commit a change that is ready, park joiners
 // that block it. It reports whether it left nothing to do but wait for
 // others (the ring is stable and this node holds its partitions).
 func (o *ownership) step(ctx context.Context) bool {
@@ -202,7 +231,7 @@ func (o *ownership) step(ctx context.Context) bool {
 		o.release(lost)
 	}
 	pulled := o.pull(ctx, doc, v, gain)
-	handed := o.handOff(ctx, changeKey(doc, ch), v, lose)
+	sent := o.transferOut(ctx, changeKey(doc, ch), v, lose)
 	if err := o.flush(); err != nil {
 		o.log.Error("cannot persist the partitions held", "err", err)
 		return false
@@ -212,7 +241,7 @@ func (o *ownership) step(ctx context.Context) bool {
 	}
 	// Readiness always speaks of the change this node sees now: when it is
 	// not ready for that one, it withdraws any earlier claim.
-	if pulled && handed && slices.Contains(ch.MustBeReady(), self) {
+	if pulled && sent && slices.Contains(ch.MustBeReady(), self) {
 		m.SetReady(ch.Epoch, ch.Signature())
 	} else {
 		m.SetReady(0, "")
@@ -221,7 +250,7 @@ func (o *ownership) step(ctx context.Context) bool {
 	m.SetHeld(o.n.HeldPartitions())
 	o.commit()
 	o.parkJoiners(ch)
-	return pulled && handed && !ch.Pending()
+	return pulled && sent && !ch.Pending()
 }
 
 // checkGen discards everything this node holds — partitions and hints —
@@ -301,9 +330,9 @@ func (o *ownership) flush() error {
 	return nil
 }
 
-// changeKey names change ch for hand-offs: its epoch, its target and the
-// join generations of its joiners (a joiner parked and taken up again at
-// the same epoch discarded what it was handed before).
+// changeKey names change ch for outgoing transfers: its epoch, its target
+// and the join generations of its joiners (a joiner parked and taken up
+// again at the same epoch discarded what it was sent before).
 func changeKey(doc ring.Doc, ch ring.Change) string {
 	key := fmt.Sprintf("%d/%s", ch.Epoch, ch.Signature())
 	for _, id := range ch.Joining {
@@ -330,7 +359,7 @@ func (o *ownership) drop(p int) error {
 	}
 	o.mu.Lock()
 	delete(o.transfers, p)
-	delete(o.handed, p)
+	delete(o.sent, p)
 	o.mu.Unlock()
 	return o.n.store.DropPartition(p)
 }
@@ -347,7 +376,7 @@ func (o *ownership) commit() {
 
 // Transfers lists the partitions this node is pulling now: every
 // partition it replicates or gains but does not hold completely yet (those
-// its loop has not reached yet are "waiting").
+// its loop has not reached yet are waiting).
 func (n *Node) Transfers() []Transfer {
 	o := n.own
 	v := n.members.View()
@@ -363,7 +392,7 @@ func (n *Node) Transfers() []Transfer {
 		if held || o.transfers[p] != nil || !v.Target.IsReplica(p, n.cfg.ID) {
 			continue
 		}
-		out = append(out, Transfer{Partition: p, Sources: without(v.Ring.Preference(p), n.cfg.ID), State: "waiting"})
+		out = append(out, Transfer{Partition: p, Sources: without(v.Ring.Preference(p), n.cfg.ID), State: TransferWaiting})
 	}
 	slices.SortFunc(out, func(a, b Transfer) int { return a.Partition - b.Partition })
 	return out

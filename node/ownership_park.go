@@ -109,7 +109,10 @@ func (o *ownership) parkJoiners(ch ring.Change) {
 	doc := m.Doc()
 	held := func(id string) uint32 { return doc.Members[id].Held }
 	for _, id := range o.park.toPark(ch, doc.NotReady(ch), m.Alive, held) {
-		if m.Park(id) {
+		switch ok, err := m.Park(id); {
+		case err != nil:
+			o.log.Error("cannot park a joiner", "member", id, "err", err)
+		case ok:
 			o.log.Warn("parked a joiner that holds up the membership change; it joins again when it is back", "member", id, "waiting", doc.NotReady(ch))
 		}
 	}
@@ -124,7 +127,10 @@ func (o *ownership) parkJoiners(ch ring.Change) {
 		return
 	}
 	for _, id := range back {
-		if m.Unpark(id) {
+		switch ok, err := m.Unpark(id); {
+		case err != nil:
+			o.log.Error("cannot take up a parked member again", "member", id, "err", err)
+		case ok:
 			o.log.Info("taking up a parked member again", "member", id)
 		}
 	}

@@ -102,8 +102,8 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 		}
 		done = false
 		o.update(p, func(t *Transfer) {
-			if t.State != "failed" {
-				t.State, t.Error = "waiting", fmt.Sprintf("synced with %d of the %d replicas it needs", len(synced[p]), need[p])
+			if t.State != TransferFailed {
+				t.State, t.Error = TransferWaiting, fmt.Sprintf("synced with %d of the %d replicas it needs", len(synced[p]), need[p])
 			}
 		})
 	}
@@ -142,18 +142,18 @@ func (o *ownership) finish(p int) {
 	}
 }
 
-// handOff brings every partition of lose (which this node replicates now
-// but not in the target ring) to the nodes gaining it, once per change. A
-// gainer still pulling a partition is only compared with (it brings the
-// data itself, from a quorum of the current replicas); once it holds it,
-// what still differs is exchanged. It reports whether all of them are
-// handed off for change ch.
-func (o *ownership) handOff(ctx context.Context, key string, v *ring.View, lose []int) bool {
+// transferOut brings every partition of lose (which this node replicates
+// now but not in the target ring) to the nodes gaining it, once per change
+// (named by key). A gainer still pulling a partition is only compared with
+// (it brings the data itself, from a quorum of the current replicas); once
+// it holds it, what still differs is exchanged. It reports whether all of
+// them are transferred out for the change.
+func (o *ownership) transferOut(ctx context.Context, key string, v *ring.View, lose []int) bool {
 	gainers := map[int][]string{}
 	byGainer := map[string][]int{}
 	for _, p := range lose {
 		o.mu.Lock()
-		done := o.handed[p] == key
+		done := o.sent[p] == key
 		o.mu.Unlock()
 		if done {
 			continue
@@ -178,9 +178,9 @@ func (o *ownership) handOff(ctx context.Context, key string, v *ring.View, lose 
 	for _, p := range lose {
 		o.mu.Lock()
 		switch {
-		case o.handed[p] == key:
+		case o.sent[p] == key:
 		case synced[p] == len(gainers[p]):
-			o.handed[p] = key
+			o.sent[p] = key
 		default:
 			all = false
 		}
@@ -190,8 +190,8 @@ func (o *ownership) handOff(ctx context.Context, key string, v *ring.View, lose 
 }
 
 // release drops the partitions of lost, which this node neither
-// replicates nor gains any more. A member that loses a partition hands it
-// off before it says it is ready, and a change waits for that; what a
+// replicates nor gains any more. A member that loses a partition
+// transfers it out before it says it is ready, and a change waits for that; what a
 // joiner that was parked or removed took as a pending replica never counted
 // toward a write's quorum. So nothing is pushed anywhere first: pushing a
 // copy that stopped taking writes could bring back a delete the current
@@ -208,8 +208,8 @@ func (o *ownership) release(lost []int) {
 
 // compareRoots asks peer for the roots of parts in one call and splits
 // them into the partitions already in sync with it and those that differ.
-// A pull may exchange with any current replica; a hand-off only with a
-// peer that holds the partition (one still pulling it brings the data
+// A pull may exchange with any current replica; an outgoing transfer only
+// with a peer that holds the partition (one still pulling it brings the data
 // itself), so other differing partitions are left out. Without a roots
 // call (a peer that has none) every partition differs.
 func (o *ownership) compareRoots(ctx context.Context, peer string, parts []int, pull bool) (equal, differ []int) {
@@ -240,11 +240,11 @@ func (o *ownership) compareRoots(ctx context.Context, peer string, parts []int, 
 // progress in the partition's transfer. It reports success.
 func (o *ownership) exchangeFor(ctx context.Context, peer string, p int, pull bool) bool {
 	if pull {
-		o.update(p, func(t *Transfer) { t.State, t.Error = "running", "" })
+		o.update(p, func(t *Transfer) { t.State, t.Error = TransferRunning, "" })
 	}
 	if err := o.exchange(ctx, o.n.peer(peer), p, pull); err != nil {
 		if pull {
-			o.update(p, func(t *Transfer) { t.State, t.Error = "failed", err.Error() })
+			o.update(p, func(t *Transfer) { t.State, t.Error = TransferFailed, err.Error() })
 		}
 		o.log.Debug("partition sync failed; will retry", "partition", p, "peer", peer, "err", err)
 		return false
@@ -296,7 +296,7 @@ func (o *ownership) transfer(p int, sources []string) {
 	defer o.mu.Unlock()
 	t, ok := o.transfers[p]
 	if !ok {
-		t = &Transfer{Partition: p, State: "waiting", Since: time.Now()}
+		t = &Transfer{Partition: p, State: TransferWaiting, Since: time.Now()}
 		o.transfers[p] = t
 	}
 	t.Sources = sources

@@ -462,7 +462,7 @@ func TestRemovedSenderRefused(t *testing.T) {
 
 // TestFormingRingSurvivesADeadMember (issue 13, finding 1): while the ring
 // holds no data, a member that died does not hold up the next join: it has
-// nothing to hand off.
+// nothing to transfer out.
 func TestFormingRingSurvivesADeadMember(t *testing.T) {
 	c := nodetest.Start(t, 2, nodetest.Options{})
 	c.Stop(c.Index("n2"))

@@ -60,7 +60,7 @@ func (s *adminServer) Remove(_ context.Context, req *api.MemberChangeRequest) (*
 
 // change plans (and unless dry_run applies) a leave or a remove. Either
 // asks for the member to be out of the target ring; the change commits once
-// the others hold its partitions (a leaving member hands them off first, a
+// the others hold its partitions (a leaving member transfers them out first, a
 // removed one is not waited for).
 func (s *adminServer) change(req *api.MemberChangeRequest, state ring.State) (*api.PlanResponse, error) {
 	m := s.n.members
@@ -99,7 +99,7 @@ func (s *adminServer) change(req *api.MemberChangeRequest, state ring.State) (*a
 	if req.GetDryRun() {
 		return resp, nil
 	}
-	// A member that never finished joining has nothing to hand off.
+	// A member that never finished joining has nothing to transfer out.
 	if state == ring.StateLeaving && !doc.Ring.Contains(id) {
 		state = ring.StateRemoved
 	}
@@ -167,7 +167,7 @@ func (s *adminServer) Transfers(context.Context, *api.TransfersRequest) (*api.Tr
 	resp := &api.TransfersResponse{Node: s.n.cfg.ID}
 	for _, t := range s.n.Transfers() {
 		resp.Transfers = append(resp.Transfers, &api.TransferInfo{
-			Partition: uint32(t.Partition), Sources: t.Sources, State: t.State,
+			Partition: uint32(t.Partition), Sources: t.Sources, State: t.State.String(),
 			KeysMoved: uint64(t.KeysMoved), Error: t.Error, SinceUnixMs: t.Since.UnixMilli(),
 		})
 	}

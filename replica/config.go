@@ -27,8 +27,8 @@ const (
 	// block from the page cache.
 	DefaultCacheSize = 256 << 20
 	// DefaultMemTableSize is Pebble's memtable. Larger ones flush less often
-	// but make every read's skiplist seek slower (cache misses): with random
-	// keys 4 MiB beat 16 MiB by 4 % and 64 MiB by 3 % in puts/s.
+	// but make every read's skiplist seek slower (cache misses; figures in
+	// docs/design.md, Data path).
 	DefaultMemTableSize = 4 << 20
 	// DefaultKeyFilterSize bounds the in-memory filter of written keys
 	// (about 1.2 bytes a key at 1 % false positives; its layers double, so

@@ -14,15 +14,6 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// State keys (s/…). They live in the same Pebble instance as the data, so a
-// wiped data directory also loses them and the node takes a new incarnation.
-var (
-	keyIdentity = []byte("s/identity")
-	keyEpoch    = []byte("s/epoch")
-	keyClean    = []byte("s/clean")
-	keyMode     = []byte("s/mode") // "sync" or "nosync": how the last run wrote
-)
-
 // identity names one replica incarnation.
 type identity struct {
 	Node        string `json:"node"`

@@ -491,7 +491,7 @@ func TestNewIncarnationRestartsEpochs(t *testing.T) {
 }
 
 // TestActorFor covers the choice of the actor that mints a write's dot
-// (DVVSET §6.1 rule 2), observed through Coordinate.
+// (docs/causality.md §6.1 rule 2), observed through Coordinate.
 func TestActorFor(t *testing.T) {
 	s := mustOpen(t, memConfig(vfs.NewMem()))
 	base := s.Actor()
@@ -557,7 +557,7 @@ func TestActorFor(t *testing.T) {
 	}
 }
 
-// ---- KV679 and DVVSET §6.1 vectors ----
+// ---- KV679 and the vectors of docs/causality.md §6.1 ----
 
 // TestKV679WipedNodeNeverReissuesDots: write k five times on node A, keep
 // the clock aside (replica B's copy), wipe A, reopen it. Whatever order A
@@ -638,7 +638,8 @@ func TestKV679WipedNodeNeverReissuesDots(t *testing.T) {
 }
 
 // TestDVVSetK1K3: K1 (blind write after a wipe) and K3 (with ctx{a:1}) from
-// DVVSET §6.1: with a new incarnation both values survive the merge with B.
+// docs/causality.md §6.1: with a new incarnation both values survive the merge
+// with B.
 func TestDVVSetK1K3(t *testing.T) {
 	s := mustOpen(t, memConfig(vfs.NewMem()))
 	c1 := mustCoordinate(t, s, "k", nil, sib("v1"))
@@ -762,10 +763,10 @@ func TestDVVSetK5FallbackAmnesia(t *testing.T) {
 	}
 }
 
-// TestApplyDetectsAmnesiaOnExistingKey: DVVSET §6.1 rule 2 — an incoming
-// clock with a higher counter of one of this node's actors than the local
-// copy proves local amnesia (here: the local copy of k was rolled back, e.g.
-// a partially restored or corrupted key) and must start a new epoch.
+// TestApplyDetectsAmnesiaOnExistingKey: docs/causality.md §6.1 rule 2 — an
+// incoming clock with a higher counter of one of this node's actors than the
+// local copy proves local amnesia (here: the local copy of k was rolled back,
+// e.g. a partially restored or corrupted key) and must start a new epoch.
 func TestApplyDetectsAmnesiaOnExistingKey(t *testing.T) {
 	s := mustOpen(t, memConfig(vfs.NewMem()))
 	c1 := mustCoordinate(t, s, "k", nil, sib("v1"))

@@ -12,7 +12,7 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// Tombstones are indexed as t/<partition:be16>/<key> → the time (unix ns)
+// Tombstones are indexed as t/<partition:be16>/<key> (tombKey) → the time (unix ns)
 // this replica last changed the key's tombstones-only state (it became
 // tombstones only, or a newer tombstones-only state replaced the held one).
 // The index lets the anti-entropy reaper find old tombstones without
@@ -20,14 +20,6 @@ import (
 // tombstone may delete a value this replica never saw: the grace must run
 // from that delete, or a hint still carrying the value could land after
 // the reap and bring it back.
-
-func tombKey(p int, key []byte) []byte {
-	k := make([]byte, 0, 5+len(key))
-	k = append(k, 't', '/')
-	k = binary.BigEndian.AppendUint16(k, uint16(p))
-	k = append(k, '/')
-	return append(k, key...)
-}
 
 // indexTombstone keeps the tombstone index in step with a write in batch b:
 // a tombstones-only state that differs from the held one (re)starts the

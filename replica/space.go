@@ -3,22 +3,65 @@ package replica
 import (
 	"bytes"
 	"errors"
+	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 )
 
 // Space is a key space of the node's Pebble instance with its own prefix
-// (for example h/ for hints), for components that keep durable state next to
+// (Hints, TransferState), for components that keep durable state next to
 // the data so that wiping one wipes the other.
 type Space struct {
 	s      *Store
 	prefix []byte
 }
 
-// Space returns the key space under prefix. Prefixes d/ and s/ are the
-// replica's own.
-func (s *Store) Space(prefix string) *Space {
+// space returns the key space under prefix (one of keys.go's).
+func (s *Store) space(prefix string) *Space {
 	return &Space{s: s, prefix: []byte(prefix)}
+}
+
+// TransferState returns the key space partition transfer keeps its state
+// in. State left under the legacy prefix is moved into it first, in one
+// durable batch, so a data directory of any age opens with its state.
+func (s *Store) TransferState() (*Space, error) {
+	if err := s.movePrefix(legacyTransferPrefix, transferPrefix); err != nil {
+		return nil, fmt.Errorf("replica: move transfer state: %w", err)
+	}
+	return s.space(transferPrefix), nil
+}
+
+// movePrefix rewrites every key under from to the same key under to and
+// deletes the old ones, atomically. Nothing under from: nothing to do.
+func (s *Store) movePrefix(from, to string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	lower, upper := []byte(from), prefixEnd([]byte(from))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := append([]byte(to), it.Key()[len(from):]...)
+		if err := b.Set(k, it.Value(), nil); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := b.DeleteRange(lower, upper, nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
 }
 
 func (sp *Space) key(k []byte) []byte {

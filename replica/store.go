@@ -2,7 +2,6 @@ package replica
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,31 +124,11 @@ func pebbleOptions(cfg Config, log *slog.Logger) *pebble.Options {
 	return o
 }
 
-// dataKey is d/<partition:be16>/<segment:be16>/<key>: a partition is one
-// contiguous range, and so is each anti-entropy segment within it.
+// dataKey is key's data key (see segmentKey) and its partition.
 func (s *Store) dataKey(key []byte) (dk []byte, p int) {
 	p = s.cfg.Partition(key)
 	return segmentKey(p, antientropy.Segment(key), key), p
 }
-
-// partitionPrefix is d/<partition:be16>/.
-func partitionPrefix(p int) []byte {
-	k := make([]byte, 0, 5)
-	k = append(k, 'd', '/')
-	k = binary.BigEndian.AppendUint16(k, uint16(p))
-	return append(k, '/')
-}
-
-// segmentKey is d/<partition:be16>/<segment:be16>/<key>.
-func segmentKey(p, seg int, key []byte) []byte {
-	k := make([]byte, 0, 8+len(key))
-	k = append(k, partitionPrefix(p)...)
-	k = binary.BigEndian.AppendUint16(k, uint16(seg))
-	k = append(k, '/')
-	return append(k, key...)
-}
-
-const dataKeyHeader = 8 // len("d/") + 2 + len("/") + 2 + len("/")
 
 func (s *Store) lock(key []byte) *sync.Mutex {
 	return &s.locks[xxhash.Sum64(key)%lockStripes]
@@ -342,10 +321,10 @@ func (s *Store) checkSiblings(key []byte, n int) error {
 	return nil
 }
 
-// actorFor picks the actor that mints the dot of a client write (DVVSET.md
-// §6.1): a fresh per-key epoch when this replica holds no copy of the key or
-// shows amnesia (the context knows more of one of its actors than it does);
-// otherwise the newest of its own actors already in the clock.
+// actorFor picks the actor that mints the dot of a client write
+// (docs/causality.md §6.1): a fresh per-key epoch when this replica holds no
+// copy of the key or shows amnesia (the context knows more of one of its actors
+// than it does); otherwise the newest of its own actors already in the clock.
 func (s *Store) actorFor(local vclock.Clock, found bool, ctx vclock.VV) (vclock.Actor, error) {
 	if !found || s.amnesiac(local, ctx) {
 		return s.newEpochActor()
@@ -458,7 +437,7 @@ func (s *Store) LoadDoc() ([]byte, error) {
 		return nil, err
 	}
 	defer s.exit()
-	return s.getState([]byte("s/ring"))
+	return s.getState(keyRingDoc)
 }
 
 // SaveDoc durably stores the ring document.
@@ -467,7 +446,7 @@ func (s *Store) SaveDoc(b []byte) error {
 		return err
 	}
 	defer s.exit()
-	return s.db.Set([]byte("s/ring"), b, pebble.Sync)
+	return s.db.Set(keyRingDoc, b, pebble.Sync)
 }
 
 type pebbleLogger struct{ l *slog.Logger }

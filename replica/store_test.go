@@ -397,7 +397,7 @@ func TestScanPartition(t *testing.T) {
 	if err := s.SaveDoc([]byte("ring")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Space("h/").Set([]byte("hint"), []byte("x")); err != nil {
+	if err := s.space("h/").Set([]byte("hint"), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	total := 0
@@ -518,7 +518,7 @@ func TestDocs(t *testing.T) {
 
 func TestSpace(t *testing.T) {
 	s := mustOpen(t, memConfig(vfs.NewMem()))
-	h, m := s.Space("h/"), s.Space("m/")
+	h, m := s.space("h/"), s.space("m/")
 	for i := range 5 {
 		if err := h.Set(fmt.Appendf(nil, "k%d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
 			t.Fatal(err)
@@ -528,16 +528,7 @@ func TestSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCoordinate(t, s, "k0", nil, sib("data"))
-	scan := func(sp *Space, from, to []byte) []string {
-		var out []string
-		if err := sp.Scan(from, to, func(k, v []byte) error {
-			out = append(out, string(k)+"="+string(v))
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	scan := func(sp *Space, from, to []byte) []string { return scanRange(t, sp, from, to) }
 	if got := scan(h, nil, nil); !slices.Equal(got, []string{"k0=v0", "k1=v1", "k2=v2", "k3=v3", "k4=v4"}) {
 		t.Fatalf("h/ scan %q", got)
 	}

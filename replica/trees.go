@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -13,7 +12,7 @@ import (
 // filter, from one scan of the data (at open, before the store serves
 // anything).
 func (s *Store) rebuildTrees() error {
-	lower := []byte("d/")
+	lower := []byte(dataPrefix)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
 	if err != nil {
 		return err
@@ -24,7 +23,7 @@ func (s *Store) rebuildTrees() error {
 		if len(k) < dataKeyHeader {
 			return fmt.Errorf("replica: malformed data key %q", k)
 		}
-		p := int(binary.BigEndian.Uint16(k[2:4]))
+		p := dataKeyPartition(k)
 		key := k[dataKeyHeader:]
 		s.keys.add(k)
 		s.trees.Update(p, key, 0, antientropy.LeafHash(key, it.Value()))

@@ -11,11 +11,10 @@ import (
 // file and every fdatasync must also write the inode, a second synchronous
 // disk write per commit. The WAL files walFS opens write zeros
 // walExtension at a time ahead of the next write, so most syncs write only
-// data (measured here: a quarter less time and CPU per fdatasync; etcd
-// preallocates its WAL segments for the same reason). The zeros go a little
-// at a time: extending by a whole preallocation (1.1 memtables) at once made
-// the next fsync flush megabytes and stalled commits behind it. Pebble reads
-// the zeroed tail of a WAL as its end, as it does for a recycled one.
+// data. The zeros go a little at a time, so that the next fsync does not
+// flush megabytes with commits waiting behind it (docs/design.md, Data path,
+// has the figures). Pebble reads the zeroed tail of a WAL as its end, as it
+// does for a recycled one.
 type walFS struct{ vfs.FS }
 
 // walExtension is how far ahead of its writes a WAL is zeroed.

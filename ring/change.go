@@ -88,7 +88,7 @@ func (d Doc) nothingToMove(c Change) bool {
 // both rings: the change asks nothing of them, so one that is down holds
 // no change up). While the committed ring holds no data at all (a cluster
 // forming), joiners and members that say they hold none are not waited
-// for either: they have nothing to pull or hand off, so a fresh cluster
+// for either: they have nothing to pull or transfer out, so a fresh cluster
 // forms at once and a node that dies while it forms is simply a down
 // member. The new record's epoch is one more. A document with no
 // committed ring yet (a node that has not reached its cluster) never

@@ -11,7 +11,8 @@ import (
 const (
 	DefaultPartitions = 1024
 	DefaultReplicas   = 3
-	// MaxPartitions bounds Q (partition ids fit in 16 bits, see DESIGN §5).
+	// MaxPartitions bounds Q (storage keys carry partition ids in 16 bits,
+	// see replica/doc.go).
 	MaxPartitions = 65536
 	// MaxReplicas is a sanity bound on N.
 	MaxReplicas = 255

@@ -18,8 +18,8 @@ type State uint8
 const (
 	StateJoining State = iota // wants into the ring: takes its partitions, then a commit admits it
 	StateValid                // in the ring
-	StateLeaving              // wants out of the ring: hands its data off, then a commit drops it
-	StateRemoved              // out (or on its way out without handing off: a dead member)
+	StateLeaving              // wants out of the ring: transfers its data out, then a commit drops it
+	StateRemoved              // out (or on its way out without transferring its data: a dead member)
 	StateParked               // a joiner set aside (down or stuck too long); taken up again when back
 )
 
@@ -90,7 +90,7 @@ type Member struct {
 	Self uint64 `json:"self,omitempty"`
 	// Ready is the signature of the target ring for which, at ring epoch
 	// ReadyEpoch, this member holds every partition it will replicate and
-	// has handed off every partition it will lose.
+	// has transferred out every partition it will lose.
 	Ready      string `json:"ready,omitempty"`
 	ReadyEpoch uint64 `json:"ready_epoch,omitempty"`
 	// Empty: the member's store holds no data, so a change that moves only

@@ -327,18 +327,28 @@ func (m *Membership) SetState(id string, s State) error {
 
 // Park sets aside member id, a joiner not in the committed ring (joining,
 // or valid but missing from the ring): the change no longer waits for it.
-// It reports whether it did.
-func (m *Membership) Park(id string) bool {
-	return m.updateState(id, func(cur Member, inRing bool) (State, bool) {
+// It reports whether it did; the error is for a member it does not know.
+func (m *Membership) Park(id string) (bool, error) {
+	return changed(m.updateState(id, func(cur Member, inRing bool) (State, bool) {
 		return StateParked, (cur.State == StateJoining || cur.State == StateValid) && !inRing
-	}) == nil
+	}))
 }
 
-// Unpark takes a parked member up again as a fresh joiner.
-func (m *Membership) Unpark(id string) bool {
-	return m.updateState(id, func(cur Member, inRing bool) (State, bool) {
+// Unpark takes a parked member up again as a fresh joiner. It reports
+// whether it did; the error is for a member it does not know.
+func (m *Membership) Unpark(id string) (bool, error) {
+	return changed(m.updateState(id, func(cur Member, inRing bool) (State, bool) {
 		return StateJoining, cur.State == StateParked && !inRing
-	}) == nil
+	}))
+}
+
+// changed turns updateState's answer into whether the state changed: a
+// state that needs no change is not an error.
+func changed(err error) (bool, error) {
+	if errors.Is(err, errNoChange) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 var errNoChange = errors.New("ring: no state change")
@@ -375,7 +385,7 @@ func (m *Membership) Target() *Ring { return m.view.Load().Target }
 
 // SetReady records that this node is ready for the change to the target
 // ring with signature sig at ring epoch epoch: it holds every partition it
-// will replicate there and has handed off every one it will lose.
+// will replicate there and has transferred out every one it will lose.
 func (m *Membership) SetReady(epoch uint64, sig string) {
 	m.updateSelf(func(cur *Member) { cur.ReadyEpoch, cur.Ready = epoch, sig })
 }

@@ -81,7 +81,7 @@ func startNode(t *testing.T, o nodeOpts) *Membership {
 // commitWhenReady does what a node's ownership loop does: declare this
 // node ready for the change in view and commit the change once it can be.
 // The test stores hold no data: a node that says it is empty is ready at
-// once (nothing to pull or hand off); one a test marked as holding data
+// once (nothing to pull or transfer out); one a test marked as holding data
 // is ready only when the test says so.
 func commitWhenReady(m *Membership) {
 	m.OnChange(func() {

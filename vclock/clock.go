@@ -57,16 +57,16 @@ var (
 	ErrInvalidActor = errors.New("vclock: invalid (empty) actor")
 	// ErrCounterOverflow is returned by TryPut when the actor's counter is
 	// already math.MaxUint64, so no fresh dot can be minted. It is only
-	// reachable with a forged context (spec §6.9) or an actor that skipped
-	// the amnesia checks of §6.1.
+	// reachable with a forged context (docs/causality.md §6.9) or an actor that
+	// skipped the amnesia checks of §6.1.
 	ErrCounterOverflow = errors.New("vclock: counter overflow")
 )
 
 func cmpActor(a, b Actor) int { return strings.Compare(string(a), string(b)) }
 
-// Context returns the clock's version vector ("join", spec §3.2): one dot
-// per entry, including entries without values. It is what a GET hands to
-// the client.
+// Context returns the clock's version vector ("join", docs/causality.md §3.2):
+// one dot per entry, including entries without values. It is what a GET hands
+// to the client.
 func (c Clock) Context() VV {
 	if len(c.Entries) == 0 {
 		return nil
@@ -108,7 +108,7 @@ func (c Clock) Live() [][]byte {
 }
 
 // Size is the number of siblings, tombstones included (the sibling count
-// that caps apply to, spec §6.3).
+// that caps apply to, docs/causality.md §6.3).
 func (c Clock) Size() int {
 	n := 0
 	for _, e := range c.Entries {
@@ -284,10 +284,11 @@ func Descends(a, b VV) bool {
 	return true
 }
 
-// Less reports strict causality on counters only (spec §3.3): VV(b)
-// descends VV(a) and they differ. Values are ignored. Less(a, b) means
+// Less reports strict causality on counters only (docs/causality.md §3.3):
+// VV(b) descends VV(a) and they differ. Values are ignored. Less(a, b) means
 // every value of a is obsolete relative to b. A zero counter is treated as
-// absent (the mathematically correct reading; [R] differs, spec §5.7).
+// absent (the mathematically correct reading; the reference implementation
+// differs, docs/causality.md §5.7).
 func Less(a, b Clock) bool {
 	x, y := a.Entries, b.Entries
 	i, j := 0, 0

@@ -1,5 +1,6 @@
 // Package vclock implements dotted version vector sets (DVVSet), the per-key
-// causality-tracking type of the store, as specified in DVVSET.md.
+// causality-tracking type of the store, as described in docs/causality.md
+// (the section numbers below are that document's).
 //
 // The package owns:
 //
@@ -16,9 +17,9 @@
 // per-key epochs, §6.1), locking (§6.6), sibling caps (§6.3) and reaping are
 // the caller's responsibility.
 //
-// Anonymous values (spec §2.1 "Anon") are deliberately not represented: a
-// Clock consists of entries only (spec §6.7 recommends never persisting
-// them), so reconcile/lww/new are not provided.
+// Anonymous values (§2.1) are deliberately not represented: a Clock
+// consists of entries only (§6.7: none are ever stored), so
+// reconcile/lww/new are not provided.
 //
 // Invariants of a valid Clock (checked by [Clock.Validate], enforced by
 // [Unmarshal]):

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Encoding (spec §4.5). All integers are unsigned LEB128 varints
+// Encoding (docs/causality.md §4.5). All integers are unsigned LEB128 varints
 // (encoding/binary uvarint) in their minimal form; decoders reject
 // non-minimal varints so that every clock has exactly one encoding (I6).
 //

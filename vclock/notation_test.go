@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Test helpers for the spec's notation (DVVSET.md §1):
+// Test helpers for the notation of docs/causality.md §1:
 //
 //	clock    {a:3[v3,v2], b:1[] | }     ({ | } or {} is the empty clock)
 //	context  ctx{a:3, b:1}              (ctx{} is the empty context)

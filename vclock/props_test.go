@@ -30,7 +30,8 @@ func vvIdentical(a, b VV) bool {
 	return true
 }
 
-// TestSyncAlgebra checks the §3.4 properties over reachable clocks.
+// TestSyncAlgebra checks the properties of docs/causality.md §3.4 over
+// reachable clocks.
 func TestSyncAlgebra(t *testing.T) {
 	for seed := range uint64(6) {
 		pool := simPool(t, 100+seed)
@@ -80,8 +81,8 @@ func TestSyncAlgebra(t *testing.T) {
 	}
 }
 
-// TestPutProperties checks §5.8 (3) on arbitrary reachable clocks and
-// contexts.
+// TestPutProperties checks docs/causality.md §5.8 (3) on arbitrary reachable
+// clocks and contexts.
 func TestPutProperties(t *testing.T) {
 	pool := simPool(t, 42)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -164,7 +165,7 @@ func TestEncodingRoundTripPool(t *testing.T) {
 }
 
 // TestE2LongRun: in the README's "Scenario 1" the number of siblings never
-// exceeds 3 however long it runs (spec §5.5 E2).
+// exceeds 3 however long it runs (docs/causality.md §5.5 E2).
 func TestE2LongRun(t *testing.T) {
 	c := Put(Clock{}, nil, "a", Sibling{Value: []byte("v1")})
 	ctx := c.Context()

@@ -5,8 +5,8 @@ import (
 	"math"
 )
 
-// Put is the coordinator's write (spec §3.5.1, the direct form of the
-// three-argument update): it writes v with the client's causal context ctx
+// Put is the coordinator's write (docs/causality.md §3.5.1, the direct form of
+// the three-argument update): it writes v with the client's causal context ctx
 // through actor, on top of the coordinator's own local clock.
 //
 // The result keeps exactly the local values whose dots ctx does not cover,
@@ -15,8 +15,8 @@ import (
 // Its context strictly dominates both ctx and local.Context(). A nil ctx is
 // a blind write: it supersedes nothing.
 //
-// The caller must choose actor so that the dot is really fresh (spec §6.1)
-// and must replicate the whole result (§6.5).
+// The caller must choose actor so that the dot is really fresh
+// (docs/causality.md §6.1) and must replicate the whole result (§6.5).
 //
 // Put panics if TryPut would return an error: an empty actor, an invalid
 // ctx or local clock, or a counter overflow. Contexts decoded by ParseToken

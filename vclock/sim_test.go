@@ -9,10 +9,10 @@ import (
 	"testing"
 )
 
-// A randomized simulation of the store (spec §5.8): several replicas, each
-// coordinating writes with its own actor, clients writing with contexts
-// from earlier GETs (or blind), GETs over random subsets with read repair,
-// and pairwise anti-entropy. After every step each replica is checked
+// A randomized simulation of the store (docs/causality.md §5.8): several
+// replicas, each coordinating writes with its own actor, clients writing with
+// contexts from earlier GETs (or blind), GETs over random subsets with read
+// repair, and pairwise anti-entropy. After every step each replica is checked
 // against
 //
 //   - a naive model that keeps an explicit set of (dot, value) plus a VV

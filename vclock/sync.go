@@ -1,16 +1,16 @@
 package vclock
 
-// Sync merges two replicas' clocks (spec §3.4): a sorted merge of the
-// entries, with mergeEntry for actors present in both. It is the only
-// operation for replication, read repair, anti-entropy and handoff.
+// Sync merges two replicas' clocks (docs/causality.md §3.4): a sorted merge of
+// the entries, with mergeEntry for actors present in both. It is the only
+// operation for replication, read repair, hints, anti-entropy and partition
+// transfer.
 //
 // For clocks that satisfy the invariants and dot uniqueness (I4) Sync is
-// commutative, associative and idempotent, the empty clock is its
-// identity, Less(x, y) implies Sync(x, y) == y, and Context(Sync(x, y)) is
-// the pointwise maximum. If I4 is violated (two clocks hold different
-// values for one dot, spec §6.1 K2), the side with the larger counter
-// wins and, on equal counters, a's values win — as in the reference
-// implementation.
+// commutative, associative and idempotent, the empty clock is its identity,
+// Less(x, y) implies Sync(x, y) == y, and Context(Sync(x, y)) is the pointwise
+// maximum. If I4 is violated (two clocks hold different values for one dot,
+// docs/causality.md §6.1 K2), the side with the larger counter wins and, on
+// equal counters, a's values win — as in the reference implementation.
 //
 // The result is freshly allocated: it never aliases a or b, which are not
 // modified.
@@ -37,8 +37,8 @@ func Sync(a, b Clock) Clock {
 	return deepCopy(out)
 }
 
-// mergeEntry merges two entries of the same actor (spec §3.4). The result
-// shares value slices with its inputs; callers deep-copy.
+// mergeEntry merges two entries of the same actor (docs/causality.md §3.4). The
+// result shares value slices with its inputs; callers deep-copy.
 func mergeEntry(x, y Entry) Entry {
 	n := max(x.N, y.N)
 	base := max(entryBase(x), entryBase(y)) // highest dot known superseded

@@ -16,10 +16,9 @@ func (v VV) Token() string { return base64.RawURLEncoding.EncodeToString(v.Marsh
 // context (no padding, no line breaks, no non-zero trailing bits).
 // Errors wrap ErrMalformedContext.
 //
-// Tokens come from clients and are not authenticated here: an inflated
-// counter supersedes data (spec §6.9). The coordinator should treat a
-// counter for its own actor that is ahead of its local clock as amnesia
-// (§6.1).
+// Tokens come from clients and are not authenticated here: an inflated counter
+// supersedes data (docs/causality.md §6.9). The coordinator should treat a
+// counter for its own actor that is ahead of its local clock as amnesia (§6.1).
 func ParseToken(s string) (VV, error) {
 	if s == "" {
 		return nil, nil

@@ -9,9 +9,12 @@ import (
 	"testing"
 )
 
-// TestVectors runs testdata/vectors.txt: the test vectors of DVVSET.md §5
-// and §6 (those that do not need anonymous values), in a small line
-// language:
+// vectorsDoc holds the test vectors: the lines of its fenced blocks
+// marked "vectors" (docs/causality.md §5 and §6).
+const vectorsDoc = "../docs/causality.md"
+
+// TestVectors runs the test vectors of docs/causality.md, block after
+// block in one environment, in a small line language:
 //
 //	# comment
 //	NAME = CLOCK                          define a name
@@ -32,23 +35,31 @@ import (
 //	ctx CLOCK                       => ctx{..}
 //	invalid CLOCK                   => error   (Validate must fail)
 func TestVectors(t *testing.T) {
-	f, err := os.Open("testdata/vectors.txt")
+	f, err := os.Open(vectorsDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	env := map[string]Clock{}
 	sc := bufio.NewScanner(f)
-	lineNo, cases := 0, 0
+	lineNo, cases, inBlock := 0, 0, false
 	for sc.Scan() {
 		lineNo++
 		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+		switch {
+		case line == "```vectors":
+			inBlock = true
+			continue
+		case strings.HasPrefix(line, "```"):
+			inBlock = false
+			continue
+		}
+		if !inBlock || line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		cases++
 		if err := runVectorLine(env, line); err != nil {
-			t.Errorf("vectors.txt:%d: %s\n\t%v", lineNo, line, err)
+			t.Errorf("%s:%d: %s\n\t%v", vectorsDoc, lineNo, line, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -223,7 +234,7 @@ func runVectorLine(env map[string]Clock, line string) (err error) {
 			return err
 		}
 		got := Put(local, ctx, Actor(toks[2]), v)
-		// §5.8 (3): the properties of every update.
+		// docs/causality.md §5.8 (3): the properties of every update.
 		if !Less(local, got) || !Descends(got.Context(), ctx) || got.Context().Equal(ctx) {
 			return fmt.Errorf("put result %s does not strictly dominate local and ctx", fmtClock(got))
 		}

@@ -11,7 +11,7 @@ import (
 // blocking system calls (fsync, reads from disk) and every one holds a P;
 // with a P per CPU the runtime must hand it to another thread to keep the
 // other goroutines running, a thread wake-up per call. Spare Ps make that
-// rare: on 2 CPUs, 4 Ps gave 8–30 % more puts/s for less CPU per put.
+// rare (docs/design.md, Data path, has the figures).
 func serverProcs(env string, cpus int) int {
 	if env != "" {
 		return 0 // the operator's choice; the runtime already applied it

@@ -1,11 +1,10 @@
-// Package nemesis is quorumkv's fault harness on real hosts (DESIGN.md §9,
-// tier 4): `quorumkv server` processes, each in its own network namespace on
-// a private bridge, driven by concurrent workloads while a seeded nemesis
-// isolates, partitions, kills, pauses and skews them and, in the 5-node
+// Package nemesis is quorumkv's fault harness on real hosts (docs/design.md,
+// Testing, tier 4): `quorumkv server` processes, each in its own network
+// namespace on a private bridge, driven by concurrent workloads while a seeded
+// nemesis isolates, partitions, kills, pauses and skews them and, in the 5-node
 // mode, changes the ring. After a final heal it waits for hints and
-// anti-entropy, reads every key at ALL, stops the servers, reads every
-// member's own Pebble copy and compares their Merkle roots, and reports a
-// JSON summary.
+// anti-entropy, reads every key at ALL, stops the servers, reads every member's
+// own Pebble copy and compares their Merkle roots, and reports a JSON summary.
 //
 // The workloads use disjoint keys:
 //
