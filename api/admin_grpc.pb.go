@@ -48,7 +48,7 @@ type AdminClient interface {
 	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 	// Commit admits the waiting nodes as joining members.
 	Commit(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
-	// Leave decommissions a member: it hands its partitions off, then leaves.
+	// Leave decommissions a member: its partitions are transferred to the members that gain them, then it leaves.
 	Leave(ctx context.Context, in *MemberChangeRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 	// Remove drops a dead member; its data is restored on the new owners
 	// from the remaining replicas.
@@ -184,7 +184,7 @@ type AdminServer interface {
 	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
 	// Commit admits the waiting nodes as joining members.
 	Commit(context.Context, *PlanRequest) (*PlanResponse, error)
-	// Leave decommissions a member: it hands its partitions off, then leaves.
+	// Leave decommissions a member: its partitions are transferred to the members that gain them, then it leaves.
 	Leave(context.Context, *MemberChangeRequest) (*PlanResponse, error)
 	// Remove drops a dead member; its data is restored on the new owners
 	// from the remaining replicas.

@@ -313,7 +313,7 @@ type MemberChange struct {
 	DryRun bool
 }
 
-// Leave decommissions a member: it hands its partitions off, then leaves.
+// Leave decommissions a member: its partitions are transferred to the members that gain them, then it leaves.
 func (c *Client) Leave(ctx context.Context, ch MemberChange) (*api.PlanResponse, error) {
 	return c.memberChange(ctx, ch, api.AdminClient.Leave)
 }

@@ -166,7 +166,7 @@ func (t *Transport) Close() {
 // accepts. gRPC's defaults (64 KiB, grown by BDP pings) make a long-lived
 // stream of small messages trade a WINDOW_UPDATE or a ping for every few
 // messages, each a write and a read on both sides; fixed large windows
-// (which also turn the pings off) cut the system calls per put by a third.
+// (which also turn the pings off) avoid those frames (docs/design.md).
 // Memory is bounded by what the server has in progress, not by the window.
 const (
 	StreamWindow = 8 << 20
