@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/internal/batch"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -45,7 +46,7 @@ type pipeServerStream interface {
 // servePipe serves one pipe until the peer ends it, or the node drains and
 // the batches in progress are answered.
 func (s *replicaServer) servePipe(stream pipeServerStream) {
-	p := &pipeServer{s: s, stream: stream, slots: make(chan struct{}, pipeWorkers)}
+	p := &pipeServer{s: s, stream: stream, slots: make(chan struct{}, pipeWorkers), out: newPipeSender(stream)}
 	received := make(chan struct{})
 	go func() { // ends when the stream does (after Pipe returns at the latest)
 		defer close(received)
@@ -68,8 +69,7 @@ type pipeServer struct {
 	mu      sync.Mutex // held while a request is dispatched
 	stopped bool
 
-	sendMu sync.Mutex
-	failed bool
+	out *batch.Sender[*api.PipeResponse]
 }
 
 func (p *pipeServer) receive() {
@@ -116,19 +116,29 @@ func (p *pipeServer) stop() {
 	p.mu.Unlock()
 }
 
-// send answers a batch. After a failed send nothing more is sent, and a
-// wire connection is closed, so the peer fails its pending batches at once
-// instead of waiting for answers that will not come.
-func (p *pipeServer) send(resp *api.PipeResponse) {
-	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
-	if p.failed || p.stream.Send(resp) == nil {
-		return
+// send answers a batch (package batch: a batch finishing while another is
+// being sent only queues its answer).
+func (p *pipeServer) send(resp *api.PipeResponse) { p.out.Add(resp) }
+
+// newPipeSender sends a pipe's answers, one message each. After a failed
+// send nothing more is sent, and a wire connection is closed, so the peer
+// fails its pending batches at once instead of waiting for answers that
+// will not come.
+func newPipeSender(stream pipeServerStream) *batch.Sender[*api.PipeResponse] {
+	send := func(b []*api.PipeResponse) error {
+		for _, resp := range b {
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	p.failed = true
-	if c, ok := p.stream.(interface{ Close() error }); ok {
-		_ = c.Close()
+	closeConn := func() {
+		if c, ok := stream.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
 	}
+	return batch.NewSender(send, nil, closeConn)
 }
 
 // readAnswerMax bounds the objects in one answer to a batch of reads, so

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/batch"
 	"github.com/quorumkv/quorumkv/internal/deadline"
 	"github.com/quorumkv/quorumkv/peer"
 )
@@ -47,7 +48,7 @@ func (s *kvServer) Stream(stream api.KV_StreamServer) error {
 // client ends the stream (or ctx ends), or the node drains, once every
 // operation it started is answered.
 func (s *kvServer) serveStream(ctx context.Context, stream kvStream) {
-	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, streamOpsMax), out: resultSender{stream: stream},
+	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, streamOpsMax), out: newResultSender(stream),
 		deadlines: deadline.NewShared(ctx, opDeadlineSlice, opSharedTimeoutMax)}
 	received := make(chan struct{})
 	go func() { // ends when the stream does (after serveStream returns at the latest)
@@ -75,7 +76,7 @@ type streamServer struct {
 	ctx   context.Context
 	slots chan struct{} // one per operation in progress
 	wg    sync.WaitGroup
-	out   resultSender
+	out   *batch.Sender[*api.StreamResult]
 	// deadlines bound operations by their timeouts, sharing a context
 	// among those ending in the same opDeadlineSlice.
 	deadlines *deadline.Shared
@@ -100,7 +101,7 @@ func (st *streamServer) dispatch(req *api.StreamRequest) bool {
 	case <-st.s.n.draining:
 		shutting := peer.ToStatus(coordinator.ErrClosed)
 		for _, op := range req.GetOps() {
-			st.out.add(errorResult(op.GetId(), shutting))
+			st.out.Add(errorResult(op.GetId(), shutting))
 		}
 		return true
 	default:
@@ -114,7 +115,7 @@ func (st *streamServer) dispatch(req *api.StreamRequest) bool {
 		st.wg.Add(1)
 		st.s.n.work.run(func() {
 			defer st.wg.Done()
-			st.out.add(st.s.runOp(ctx, op))
+			st.out.Add(st.s.runOp(ctx, op))
 			cancel()
 			<-st.slots
 		})
@@ -184,46 +185,20 @@ func errorResult(id uint64, err error) *api.StreamResult {
 	}}}
 }
 
-// resultSender sends a stream's results in batches without a goroutine of
-// its own: the operation that finds no send in progress sends, and goes on
-// sending whatever finished meanwhile, a batch at a time, until nothing is
-// left. After a send failure it drops results, so no operation blocks.
-type resultSender struct {
-	stream kvStream
-
-	mu      sync.Mutex
-	queue   []*api.StreamResult
-	sending bool
-	failed  bool
-}
-
-func (o *resultSender) add(r *api.StreamResult) {
-	o.mu.Lock()
-	o.queue = append(o.queue, r)
-	if o.sending {
-		o.mu.Unlock()
-		return
-	}
-	o.sending = true
-	for len(o.queue) > 0 {
+// newResultSender sends a stream's results in batches of at most
+// streamOpsMax results and about api.BatchBytes, sent by the operation
+// that finishes when no send is in progress (package batch).
+func newResultSender(stream kvStream) *batch.Sender[*api.StreamResult] {
+	send := func(b []*api.StreamResult) error { return stream.Send(&api.StreamResponse{Results: b}) }
+	take := func(q []*api.StreamResult) int {
 		n, size := 0, 0
-		for n < len(o.queue) && n < streamOpsMax && size < api.BatchBytes {
-			size += resultSize(o.queue[n])
+		for n < len(q) && n < streamOpsMax && size < api.BatchBytes {
+			size += resultSize(q[n])
 			n++
 		}
-		batch := o.queue[:n:n]
-		o.queue = o.queue[n:]
-		failed := o.failed
-		o.mu.Unlock()
-		if !failed && o.stream.Send(&api.StreamResponse{Results: batch}) != nil {
-			failed = true
-		}
-		o.mu.Lock()
-		o.failed = o.failed || failed
+		return n
 	}
-	o.queue = nil
-	o.sending = false
-	o.mu.Unlock()
+	return batch.NewSender(send, take, nil)
 }
 
 // resultSize is about the bytes r takes in a message: its values and
