@@ -83,6 +83,10 @@ type Config struct {
 	// when it is back); StuckAfter how long a joiner that is up may be the
 	// only member a change waits for. Zero: DefaultConfig's.
 	ParkAfter, StuckAfter time.Duration
+	// StreamOpsMax bounds the operations one client stream has in progress
+	// here; a client that sends more waits (flow control). It is also the
+	// most results one answer carries. Zero: DefaultConfig's.
+	StreamOpsMax int
 	// Clock is the node's wall clock (nil: the host's). Causality never
 	// uses wall clocks; tombstone and hint ages do.
 	Clock clock.Clock
@@ -119,6 +123,7 @@ func DefaultConfig() Config {
 		RejoinInterval: 10 * time.Second,                  // two sides of a healed partition find each other soon
 		ParkAfter:      10 * time.Second,                  // a joiner down this long is not just restarting
 		StuckAfter:     5 * time.Minute,                   // a joiner this long without progress cannot pull
+		StreamOpsMax:   1024,                              // enough to keep a node busy; bounds one client's memory here
 	}
 }
 
@@ -144,6 +149,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.RejoinInterval, d.RejoinInterval)
 	setZero(&c.ParkAfter, d.ParkAfter)
 	setZero(&c.StuckAfter, d.StuckAfter)
+	setZero(&c.StreamOpsMax, d.StreamOpsMax)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -181,6 +187,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxValueSize < 0 {
 		return errors.New("node: max value size must not be negative")
+	}
+	if c.StreamOpsMax < 0 {
+		return errors.New("node: stream ops max must not be negative")
 	}
 	if c.ParkAfter < 0 || c.StuckAfter < 0 || c.RejoinInterval < 0 {
 		return errors.New("node: park-after, stuck-after and rejoin interval must not be negative")

@@ -112,7 +112,11 @@ func (n *Node) start() (err error) {
 	// A store that held nothing says so at once when it takes its first
 	// key: a ring said to hold no data changes without waiting for anyone.
 	n.store.OnData(func() { n.members.SetEmpty(false) })
-	n.transport = peer.New(cfg.ID, n.members.Addr, n.members)
+	pc := peer.DefaultConfig(cfg.ID, n.members.Addr)
+	pc.Ring = n.members
+	if n.transport, err = peer.New(pc); err != nil {
+		return err
+	}
 	var tr coordinator.Transport = n.transport
 	if cfg.WrapTransport != nil {
 		tr = cfg.WrapTransport(tr)

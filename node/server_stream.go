@@ -16,9 +16,6 @@ import (
 )
 
 const (
-	// streamOpsMax bounds the operations one client stream has in progress
-	// here; a client that sends more waits (gRPC flow control).
-	streamOpsMax = 1024
 	// streamDrainQuiet is how long a draining stream keeps answering
 	// SHUTTING_DOWN to new operations (which the client retries elsewhere)
 	// after its last operation finished, before it ends.
@@ -48,7 +45,7 @@ func (s *kvServer) Stream(stream api.KV_StreamServer) error {
 // client ends the stream (or ctx ends), or the node drains, once every
 // operation it started is answered.
 func (s *kvServer) serveStream(ctx context.Context, stream kvStream) {
-	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, streamOpsMax), out: newResultSender(stream),
+	st := &streamServer{s: s, ctx: ctx, slots: make(chan struct{}, s.n.cfg.StreamOpsMax), out: newResultSender(stream, s.n.cfg.StreamOpsMax),
 		deadlines: deadline.NewShared(ctx, opDeadlineSlice, opSharedTimeoutMax)}
 	received := make(chan struct{})
 	go func() { // ends when the stream does (after serveStream returns at the latest)
@@ -185,14 +182,14 @@ func errorResult(id uint64, err error) *api.StreamResult {
 	}}}
 }
 
-// newResultSender sends a stream's results in batches of at most
-// streamOpsMax results and about api.BatchBytes, sent by the operation
+// newResultSender sends a stream's results in batches of at most maxOps
+// results and about api.BatchBytes, sent by the operation
 // that finishes when no send is in progress (package batch).
-func newResultSender(stream kvStream) *batch.Sender[*api.StreamResult] {
+func newResultSender(stream kvStream, maxOps int) *batch.Sender[*api.StreamResult] {
 	send := func(b []*api.StreamResult) error { return stream.Send(&api.StreamResponse{Results: b}) }
 	take := func(q []*api.StreamResult) int {
 		n, size := 0, 0
-		for n < len(q) && n < streamOpsMax && size < api.BatchBytes {
+		for n < len(q) && n < maxOps && size < api.BatchBytes {
 			size += resultSize(q[n])
 			n++
 		}

@@ -26,15 +26,11 @@ const (
 	// pipeBatchBytes ends a batch once its objects reach this size.
 	pipeBatchBytes = api.BatchBytes
 	pipeQueue      = 1024
-	// pipeStale is how long a batch may go unanswered before the stream is
-	// presumed stuck and replaced (its callers gave up long before).
-	pipeStale = 10 * time.Second
 	// pipeApplying is how many batches of applies may await the peer's
-	// answer before new applies are held for the next batch; pipeHold is
-	// the longest they are held (a stuck peer's stream is then found stale
-	// and replaced).
+	// answer before new applies are held for the next batch (Config.Hold
+	// is the longest they are held; a stuck peer's stream is then found
+	// stale and replaced).
 	pipeApplying = 1
-	pipeHold     = 20 * time.Millisecond
 )
 
 var errTransportClosed = errors.New("transport closed")
@@ -90,7 +86,7 @@ type pipeResult struct {
 // pipes holds one pipe per peer.
 type pipes struct {
 	t    *Transport
-	hold time.Duration // pipeHold (tests change it)
+	hold time.Duration // Config.Hold
 	stop chan struct{}
 	wg   sync.WaitGroup
 
@@ -99,7 +95,7 @@ type pipes struct {
 }
 
 func newPipes(t *Transport) *pipes {
-	return &pipes{t: t, hold: pipeHold, stop: make(chan struct{}), peers: map[string]*pipe{}}
+	return &pipes{t: t, hold: t.cfg.Hold, stop: make(chan struct{}), peers: map[string]*pipe{}}
 }
 
 // do queues op for node and waits for its answer or op.ctx's end.
@@ -190,7 +186,7 @@ type pipe struct {
 // run sends what is queued until the transport closes: reads at once, in
 // one batch; applies at once while fewer than pipeApplying batches of them
 // are unanswered, and otherwise held until one is answered, the held batch
-// is full, or pipeHold passes (see held).
+// is full, or Config.Hold passes (see held).
 func (p *pipe) run() {
 	defer func() {
 		if p.cur != nil {
@@ -260,7 +256,7 @@ func (p *pipe) applying() bool {
 // ApplyMany, one fsync there) instead of each going alone. This is group
 // commit across the network, as a Raft leader batches proposals while an
 // append is in flight; it trades a little latency, at most one batch's
-// round trip or pipeHold, for far fewer messages under load.
+// round trip or Config.Hold, for far fewer messages under load.
 type held struct {
 	hold  time.Duration
 	ops   []*pipeOp
@@ -374,7 +370,7 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 // stream returns a working stream to the peer, replacing a broken or stuck one.
 func (p *pipe) stream() (*pipeStream, error) {
 	if p.cur != nil && !p.cur.broken() {
-		if !p.cur.stale(time.Now()) {
+		if !p.cur.stale(time.Now(), p.ps.t.cfg.Stale) {
 			return p.cur, nil
 		}
 		p.cur.fail(fmt.Errorf("%w: node %s stopped answering", coordinator.ErrUnreachable, p.node))
@@ -508,12 +504,12 @@ func (s *pipeStream) broken() bool {
 	return s.pending == nil
 }
 
-// stale reports a batch left unanswered for pipeStale.
-func (s *pipeStream) stale(now time.Time) bool {
+// stale reports a batch left unanswered for longer than after (Config.Stale).
+func (s *pipeStream) stale(now time.Time, after time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, b := range s.pending {
-		if now.Sub(b.sent) > pipeStale {
+		if now.Sub(b.sent) > after {
 			return true
 		}
 	}

@@ -63,7 +63,7 @@ func (f *fakePeer) next(t *testing.T) *api.PipeRequest {
 // never wait behind applies.
 func TestPipeHoldsAppliesWhileABatchIsUnanswered(t *testing.T) {
 	peer := newFakePeer(t)
-	tr := New("n1", func(string) (string, bool) { return peer.l.Addr().String(), true }, nil)
+	tr := newTestTransport(t, func(string) (string, bool) { return peer.l.Addr().String(), true })
 	tr.pipes.hold = time.Minute // only an answer releases held applies
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -123,7 +123,7 @@ func TestPipeHoldsAppliesWhileABatchIsUnanswered(t *testing.T) {
 // never answers (its stream is then found stale by the usual check).
 func TestPipeHoldEnds(t *testing.T) {
 	peer := newFakePeer(t)
-	tr := New("n1", func(string) (string, bool) { return peer.l.Addr().String(), true }, nil)
+	tr := newTestTransport(t, func(string) (string, bool) { return peer.l.Addr().String(), true })
 	tr.pipes.hold = 50 * time.Millisecond
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type RingViewer interface {
 // Transport reaches peers' Replica services. It keeps one client
 // connection per peer address.
 type Transport struct {
+	cfg     Config
 	self    string
 	resolve func(node string) (string, bool)
 	ring    RingViewer // nil: messages carry epoch 0 (tests of the transport alone)
@@ -45,10 +47,45 @@ type Transport struct {
 	pipes *pipes
 }
 
-func New(self string, resolve func(string) (string, bool), ring RingViewer) *Transport {
-	t := &Transport{self: self, resolve: resolve, ring: ring, conns: map[string]*grpc.ClientConn{}}
+// Config configures a Transport.
+type Config struct {
+	Self    string                           // this node's id (sent as the sender of every message)
+	Resolve func(node string) (string, bool) // a peer's address
+	Ring    RingViewer                       // nil: messages carry epoch 0 (tests of the transport alone)
+	// Hold is the longest new applies to a peer wait while a batch of
+	// applies to it is unanswered (the peer is fsyncing), so they leave
+	// together: group commit across nodes. Default 20 ms: about one fsync.
+	Hold time.Duration
+	// Stale is how long a batch may go unanswered before the pipe is
+	// presumed stuck and replaced (its callers gave up long before).
+	// Default 10 s, the longest client timeout worth waiting out.
+	Stale time.Duration
+}
+
+// DefaultConfig is Config's defaults for self and resolve.
+func DefaultConfig(self string, resolve func(string) (string, bool)) Config {
+	return Config{Self: self, Resolve: resolve, Hold: 20 * time.Millisecond, Stale: WriteTimeout}
+}
+
+// Validate reports a config a transport cannot run with.
+func (c Config) Validate() error {
+	switch {
+	case c.Self == "" || c.Resolve == nil:
+		return errors.New("peer: Self and Resolve are required")
+	case c.Hold <= 0 || c.Stale <= 0:
+		return fmt.Errorf("peer: Hold (%v) and Stale (%v) must be positive", c.Hold, c.Stale)
+	}
+	return nil
+}
+
+// New returns a transport for cfg.
+func New(cfg Config) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Transport{cfg: cfg, self: cfg.Self, resolve: cfg.Resolve, ring: cfg.Ring, conns: map[string]*grpc.ClientConn{}}
 	t.pipes = newPipes(t)
-	return t
+	return t, nil
 }
 
 // view is the ring view messages carry now (epoch 0, no target without a

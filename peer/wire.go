@@ -15,7 +15,7 @@ import (
 const (
 	// WriteTimeout bounds a write to a peer that stopped reading (a
 	// partition with dropped packets): the connection is then dropped.
-	WriteTimeout = pipeStale
+	WriteTimeout = 10 * time.Second
 	dialTimeout  = 2 * time.Second
 )
 

@@ -97,7 +97,7 @@ func TestPipeRedialBackoff(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
 	var resolved atomic.Int32
-	tr := New("n1", func(string) (string, bool) { resolved.Add(1); return addr, true }, nil)
+	tr := newTestTransport(t, func(string) (string, bool) { resolved.Add(1); return addr, true })
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -140,7 +140,7 @@ func TestPipeBacksOffAfterSilentClose(t *testing.T) {
 			_ = c.Close()
 		}
 	}()
-	tr := New("n1", func(string) (string, bool) { return l.Addr().String(), true }, nil)
+	tr := newTestTransport(t, func(string) (string, bool) { return l.Addr().String(), true })
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -162,4 +162,14 @@ func readsFailUnreachable(ctx context.Context, t *testing.T, tr *Transport, n in
 			t.Fatalf("read %d: err = %v, want unreachable", i, err)
 		}
 	}
+}
+
+// newTestTransport is a transport with the default config and no ring.
+func newTestTransport(t *testing.T, resolve func(string) (string, bool)) *Transport {
+	t.Helper()
+	tr, err := New(DefaultConfig("n1", resolve))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
