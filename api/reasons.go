@@ -1,5 +1,10 @@
 package api
 
+import (
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+)
+
 // Error reasons carried in a google.rpc.ErrorInfo detail (domain Domain) on
 // failed calls, so clients can tell failures with the same gRPC code apart.
 const (
@@ -21,3 +26,14 @@ const (
 	// ReasonShuttingDown: the node is stopping.
 	ReasonShuttingDown = "SHUTTING_DOWN"
 )
+
+// ErrorInfo returns the quorumkv ErrorInfo detail of st (nil if it has
+// none): the typed reason a failure carries.
+func ErrorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == Domain {
+			return info
+		}
+	}
+	return nil
+}

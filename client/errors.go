@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -64,7 +63,7 @@ func fromStatus(err error) error {
 	if !ok {
 		return err
 	}
-	info := errorInfo(st)
+	info := api.ErrorInfo(st)
 	md := info.GetMetadata()
 	switch info.GetReason() {
 	case api.ReasonQuorumUnavailable:
@@ -102,15 +101,6 @@ type ServerError struct {
 
 func (e *ServerError) Error() string { return e.Message }
 
-func errorInfo(st *status.Status) *errdetails.ErrorInfo {
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == api.Domain {
-			return info
-		}
-	}
-	return nil
-}
-
 // nodeFailure reports an error that says the node itself (not the cluster)
 // failed, so another endpoint may succeed. retryAmbiguous (reads) allows a
 // retry when the request may have run there; a write is retried only when
@@ -122,7 +112,7 @@ func nodeFailure(err error, retryAmbiguous bool) bool {
 	if !ok {
 		return false
 	}
-	reason := errorInfo(st).GetReason()
+	reason := api.ErrorInfo(st).GetReason()
 	switch st.Code() {
 	case codes.Unavailable:
 		switch {

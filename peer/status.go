@@ -75,16 +75,6 @@ func withInfo(code codes.Code, msg, reason string, md map[string]string) error {
 	return st.Err()
 }
 
-// errorInfo returns the ErrorInfo detail of a status, if any.
-func errorInfo(st *status.Status) *errdetails.ErrorInfo {
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == api.Domain {
-			return info
-		}
-	}
-	return nil
-}
-
 // fromStatus turns a peer's error back into coordinator errors, so the
 // coordinator can tell "could not reach it" from "it answered no".
 func fromStatus(node string, err error) error {
@@ -92,7 +82,7 @@ func fromStatus(node string, err error) error {
 	if !ok {
 		return err
 	}
-	info := errorInfo(st)
+	info := api.ErrorInfo(st)
 	reason := ""
 	if info != nil {
 		reason = info.GetReason()
@@ -128,7 +118,7 @@ func (t *Transport) fromStatus(node string, err error) error {
 // learnFrom notes the ring epoch a peer's refusal carries.
 func (t *Transport) learnFrom(node string, err error) {
 	if st, ok := status.FromError(err); ok {
-		if info := errorInfo(st); info != nil && info.GetReason() == api.ReasonNotReplica {
+		if info := api.ErrorInfo(st); info != nil && info.GetReason() == api.ReasonNotReplica {
 			if epoch, perr := strconv.ParseUint(info.GetMetadata()["epoch"], 10, 64); perr == nil {
 				t.Learn(node, epoch)
 			}
@@ -142,7 +132,7 @@ func (t *Transport) learnFrom(node string, err error) {
 // another replica too would apply it twice.
 func fromForwardStatus(node string, err error) error {
 	st, ok := status.FromError(err)
-	if ok && st.Code() == codes.Unavailable && errorInfo(st) == nil && !sent.Is(err) {
+	if ok && st.Code() == codes.Unavailable && api.ErrorInfo(st) == nil && !sent.Is(err) {
 		return status.Errorf(codes.Unavailable, "forwarded write to %s failed and may have been applied: %s", node, st.Message())
 	}
 	return fromStatus(node, err)
