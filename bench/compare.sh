@@ -10,8 +10,10 @@
 # Then, for each round, for 32 and 128 clients, runs `quorumkv bench` for:
 #   puts:  quorumkv W=2 | etcd put | redis SET + WAIT 1
 #   gets:  quorumkv R=2 | quorumkv R=1 | etcd linearizable | etcd serializable
-# Puts go to fresh keys (a new key prefix per run, uniform over 1M keys), so
-# quorumkv writes carry no causal context and never make siblings; gets read
+# Puts go to fresh keys (a new key prefix per run, uniform over 1M keys): a
+# key's first quorumkv put creates it (--fresh-keys: no read first, no
+# context), a later put of the same key carries the context the run saw, so
+# none makes siblings; gets read
 # keys loaded first (uniform over --records). Medians over the rounds are
 # printed with their ratios (quorumkv ops/s ÷ the other's ops/s: > 1 means
 # quorumkv is faster), and the servers' CPU time per operation (steadier
@@ -206,7 +208,7 @@ log "loading $records keys into each store"
 # each request to a replica of its key (one stream per node), etcd's spreads
 # requests over the members.
 cases=(
-  "qkv_put_w2|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1 --w 2|write"
+  "qkv_put_w2|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1 --w 2 --fresh-keys|write"
   "etcd_put|etcd|--driver etcd --endpoints $etcd_endpoints|write"
   "redis_put_wait1|redis|--driver redis --endpoints $redis_primary --redis-wait 1|write"
   "qkv_get_r2|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1 --r 2|c"

@@ -29,6 +29,11 @@ type QuorumkvOptions struct {
 	// drivers. Nil makes such updates blind: no read, no context, each one a
 	// new sibling until the server's sibling limit refuses the write.
 	Contexts *ContextCache
+	// FreshKeys says every key starts absent (the run's key prefix is one
+	// no earlier run used): an update of a key the run has not touched yet
+	// creates it, with no read first; later updates use the context the
+	// run saw. Only with Contexts.
+	FreshKeys bool
 }
 
 // quorumkvDriver drives quorumkv through the Go client.
@@ -36,6 +41,7 @@ type quorumkvDriver struct {
 	c        *client.Client
 	get, put []client.CallOption
 	contexts *ContextCache
+	fresh    bool
 }
 
 // NewQuorumkv connects a quorumkv driver.
@@ -52,7 +58,7 @@ func NewQuorumkv(o QuorumkvOptions) (Driver, error) {
 	if o.Strict {
 		base = append(base, client.WithStrict())
 	}
-	d := &quorumkvDriver{c: c, contexts: o.Contexts}
+	d := &quorumkvDriver{c: c, contexts: o.Contexts, fresh: o.FreshKeys}
 	d.get = append(base[:len(base):len(base)], client.WithCount(o.R))
 	d.put = append(base[:len(base):len(base)], client.WithCount(o.W))
 	return d, nil
@@ -91,13 +97,14 @@ func (d *quorumkvDriver) Put(ctx context.Context, key, value []byte, token Token
 }
 
 // context is the causal context to update key with: the one last seen for
-// it, or (when none is held) what a read of the key returns now. Blind
-// drivers (no cache) have none.
+// it, or (when none is held) what a read of the key returns now — none for
+// a key of a fresh prefix the run has not touched. Blind drivers (no
+// cache) have none.
 func (d *quorumkvDriver) context(ctx context.Context, key []byte) (Token, error) {
 	if d.contexts == nil {
 		return "", nil
 	}
-	if token, ok := d.contexts.get(key); ok {
+	if token, ok := d.contexts.get(key); ok || d.fresh {
 		return Token(token), nil
 	}
 	res, err := d.Get(ctx, key)

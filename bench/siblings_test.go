@@ -93,3 +93,44 @@ func runOnce(ctx context.Context, t *testing.T, eps []string, cfg Config, blind 
 	}
 	return rep
 }
+
+// TestFreshKeysLeaveNoSiblings: on a key prefix no run used, --fresh-keys
+// creates each key with its first update (no read) and updates it with the
+// context it saw afterwards: keys written many times hold one value.
+func TestFreshKeysLeaveNoSiblings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	var eps []string
+	for _, id := range c.IDs() {
+		eps = append(eps, c.Node(id).Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps, Level: client.Quorum, Contexts: NewContextCache(0), FreshKeys: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	const records = 10
+	cfg := Config{Workload: Workloads["write"], Records: records, KeyPrefix: "fresh/", ValueSize: ValueSize{20, 20}, Seed: 1, Clients: 1, Ops: 100}
+	rep, err := Run(ctx, cfg, []Driver{d})
+	if err != nil || rep.Total.ErrorTotal() > 0 || rep.Siblings.Writes != 0 {
+		t.Fatalf("run: %v, %d errors, %d sibling writes", err, rep.Total.ErrorTotal(), rep.Siblings.Writes)
+	}
+	cl, err := client.New(eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range int64(records) {
+		res, err := cl.Get(ctx, keyName("fresh/", i), client.WithLevel(client.All))
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if len(res.Values) > 1 {
+			t.Errorf("%s holds %d values", keyName("fresh/", i), len(res.Values))
+		}
+	}
+}

@@ -41,6 +41,7 @@ type benchFlags struct {
 	r, w         int
 	strict       bool
 	blindUpdates bool
+	freshKeys    bool
 
 	etcdSerializable bool
 	redisWait        int
@@ -76,8 +77,9 @@ silently slowing the load (no coordinated omission).
 
 quorumkv updates overwrite with the last causal context the run saw for the
 key, and read the key first when the run has seen none (as put does), so they
-leave no siblings; --blind-updates writes without a context instead (each
-update a new sibling). Every run reports the writes that left siblings and the
+leave no siblings (--fresh-keys: on a key prefix no earlier run used, a key's
+first update creates it without the read); --blind-updates writes without a
+context instead (each update a new sibling). Every run reports the writes that left siblings and the
 reads that saw them. etcd and redis updates are plain puts. Reads of missing
 keys are counted as not_found, not as errors.`,
 		Example: `  quorumkv bench --workload load --records 100000
@@ -116,6 +118,7 @@ keys are counted as not_found, not as errors.`,
 	fl.IntVar(&f.w, "w", 0, "quorumkv: replicas that must acknowledge a put (overrides --consistency)")
 	fl.BoolVar(&f.strict, "strict", false, "quorumkv: do not count fallback replicas toward the quorum")
 	fl.BoolVar(&f.blindUpdates, "blind-updates", false, "quorumkv: updates carry no causal context (each becomes a sibling)")
+	fl.BoolVar(&f.freshKeys, "fresh-keys", false, "quorumkv: the key prefix is new, so a key's first update creates it without reading it first")
 
 	fl.BoolVar(&f.etcdSerializable, "etcd-serializable", false, "etcd: serializable reads (local to a member) instead of linearizable")
 	fl.IntVar(&f.redisWait, "redis-wait", 0, "redis: follow each write with WAIT N (0: no WAIT)")
@@ -171,8 +174,11 @@ func (f *benchFlags) driverSettings() (map[string]any, error) {
 			return nil, usagef("--r and --w must not be negative")
 		}
 		updates := "overwrite (last context seen for the key)"
-		if f.blindUpdates {
+		switch {
+		case f.blindUpdates:
 			updates = "blind (siblings)"
+		case f.freshKeys:
+			updates = "overwrite (fresh keys: first update creates)"
 		}
 		return map[string]any{"consistency": strings.ToLower(f.consistency), "r": f.r, "w": f.w, "strict": f.strict, "updates": updates}, nil
 	case "etcd":
@@ -209,6 +215,7 @@ func (f *benchFlags) connect() ([]bench.Driver, error) {
 			d, err = bench.NewQuorumkv(bench.QuorumkvOptions{
 				Endpoints: eps, Level: levels[strings.ToLower(f.consistency)], R: f.r, W: f.w,
 				Strict: f.strict, AttemptTimeout: min(f.timeout, 5*time.Second), Contexts: contexts,
+				FreshKeys: f.freshKeys,
 			})
 		case "etcd":
 			d, err = bench.NewEtcd(bench.EtcdOptions{Endpoints: f.endpoints, Serializable: f.etcdSerializable})
