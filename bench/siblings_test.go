@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/client"
-	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
 // TestRepeatedRunsLeaveNoSiblings runs the write workload several times with
@@ -15,14 +14,7 @@ import (
 // processes), one client each so no two updates of a key race. Updates that
 // read a key before writing it leave no siblings; blind updates do.
 func TestRepeatedRunsLeaveNoSiblings(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
-	c := nodetest.Start(t, 3, nodetest.Options{})
-	var eps []string
-	for _, id := range c.IDs() {
-		eps = append(eps, c.Node(id).Addr())
-	}
+	eps := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -98,14 +90,7 @@ func runOnce(ctx context.Context, t *testing.T, eps []string, cfg Config, blind 
 // creates each key with its first update (no read) and updates it with the
 // context it saw afterwards: keys written many times hold one value.
 func TestFreshKeysLeaveNoSiblings(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
-	c := nodetest.Start(t, 3, nodetest.Options{})
-	var eps []string
-	for _, id := range c.IDs() {
-		eps = append(eps, c.Node(id).Addr())
-	}
+	eps := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps, Level: client.Quorum, Contexts: NewContextCache(0), FreshKeys: true})

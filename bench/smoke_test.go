@@ -12,14 +12,7 @@ import (
 // TestSmokeQuorumkv runs workload a for two seconds with four clients against
 // a real three-node cluster.
 func TestSmokeQuorumkv(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
-	c := nodetest.Start(t, 3, nodetest.Options{})
-	var eps []string
-	for _, id := range c.IDs() {
-		eps = append(eps, c.Node(id).Addr())
-	}
+	eps := startCluster(t)
 	contexts := NewContextCache(0)
 	var drivers []Driver
 	for range 2 {
@@ -102,4 +95,19 @@ func BenchmarkClusterWrite(b *testing.B) {
 	}
 	b.ReportMetric(rep.Total.OpsPerSec, "ops/s")
 	b.ReportMetric(rep.Total.LatencyMs.P99, "p99-ms")
+}
+
+// startCluster starts a three-node in-process cluster (skipped with
+// -short) and returns its endpoints.
+func startCluster(t *testing.T) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	var eps []string
+	for _, id := range c.IDs() {
+		eps = append(eps, c.Node(id).Addr())
+	}
+	return eps
 }
