@@ -9,19 +9,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/internal/sent"
 )
-
-// connectParams reconnect to a restarted node within about a second
-// (gRPC's default backoff grows to two minutes).
-var connectParams = grpc.WithConnectParams(grpc.ConnectParams{
-	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-	MinConnectTimeout: 2 * time.Second,
-})
 
 // Client talks to a quorumkv cluster. It is safe for concurrent use.
 type Client struct {
@@ -72,7 +65,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		o(&c.opts)
 	}
 	c.dialOpts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()), connectParams,
+		grpc.WithTransportCredentials(insecure.NewCredentials()), backoff.GRPCConnect(),
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)),
 	}, append(sent.DialOptions(), c.opts.dial...)...)

@@ -8,23 +8,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/internal/sent"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
-
-// peerConnectParams reconnect to a restarted peer within a second: gRPC's
-// default backoff grows to two minutes, and a peer that came back would be
-// skipped (failing writes at W=2 when another node dies meanwhile).
-var peerConnectParams = grpc.WithConnectParams(grpc.ConnectParams{
-	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-	MinConnectTimeout: 2 * time.Second,
-})
 
 // RingViewer is what the transport needs of the membership: the view its
 // messages carry (ring epoch, target signature), and a way to catch up
@@ -117,7 +109,7 @@ func (t *Transport) client(node string) (api.ReplicaClient, error) {
 	cc, ok := t.conns[addr]
 	if !ok {
 		var err error
-		opts := append(sent.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), peerConnectParams,
+		opts := append(sent.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), backoff.GRPCConnect(),
 			grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)))
 		cc, err = grpc.NewClient(addr, opts...)
