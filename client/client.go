@@ -10,9 +10,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/backoff"
+	"github.com/quorumkv/quorumkv/internal/deadline"
 	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
@@ -24,23 +26,38 @@ type Client struct {
 	preferred atomic.Int64 // index of the endpoint tried first
 	router    router
 	closed    bool // guarded by router.mu
+	// hedgeTimers times hedged gets (shared timers: a hedge a few
+	// milliseconds late costs nothing).
+	hedgeTimers *deadline.Shared
 }
 
 type endpoint struct {
 	addr  string
 	cc    *grpc.ClientConn
 	admin api.AdminClient
-	mux   *mux // gets, puts and deletes
+	mux   *mux    // gets, puts and deletes
+	h     *health // its responsiveness
 }
 
 func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
+	h := newHealth(o.resp, serving(cc))
 	var m *mux
 	if o.grpcStream || !plainHostPort(addr) {
-		m = newMux(grpcOpener(cc), false)
+		m = newMux(grpcOpener(cc), false, h.heard)
 	} else {
-		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true)
+		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true, h.heard)
 	}
-	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), mux: m}
+	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), mux: m, h: h}
+}
+
+// serving is the probe of a quiet endpoint: a health check answered
+// SERVING.
+func serving(cc *grpc.ClientConn) func(context.Context) bool {
+	hc := healthpb.NewHealthClient(cc)
+	return func(ctx context.Context) bool {
+		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}
 }
 
 // plainHostPort reports an endpoint the framed stream can dial itself; any
@@ -51,6 +68,7 @@ func plainHostPort(addr string) bool {
 }
 
 func (e endpoint) close() error {
+	e.h.close()
 	e.mux.close()
 	return e.cc.Close()
 }
@@ -60,10 +78,14 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, ErrNoEndpoints
 	}
-	c := &Client{opts: options{attemptTimeout: 5 * time.Second}}
+	c := &Client{opts: options{attemptTimeout: 5 * time.Second, resp: DefaultResponsiveness()}}
 	for _, o := range opts {
 		o(&c.opts)
 	}
+	if err := c.opts.resp.Validate(); err != nil {
+		return nil, err
+	}
+	c.hedgeTimers = deadline.NewShared(context.Background(), hedgeSlice, c.opts.resp.HedgeMax)
 	c.dialOpts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()), backoff.GRPCConnect(),
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
@@ -123,6 +145,9 @@ func (c *Client) do(ctx context.Context, retryAmbiguous bool, fn func(context.Co
 func (c *Client) finishErr(err error) error {
 	var ne *NodeError
 	if errors.As(err, &ne) {
+		if errors.Is(ne.Err, ErrNodeQuiet) {
+			return ne
+		}
 		return &NodeError{Endpoint: ne.Endpoint, Err: fromStatus(ne.Err)}
 	}
 	return fromStatus(err)
@@ -166,16 +191,13 @@ type GetResult struct {
 // still covers any tombstone) and ErrNotFound.
 func (c *Client) Get(ctx context.Context, key []byte, opts ...CallOption) (*GetResult, error) {
 	o := newCall(opts)
-	var resp *api.GetResponse
-	err := c.doKey(ctx, key, true, func(ctx context.Context, e endpoint) (err error) {
-		var r *api.StreamResult
-		r, err = e.mux.do(ctx, &api.StreamOp{Op: &api.StreamOp_Get{Get: &api.GetRequest{Key: key, Consistency: o.consistency()}}})
-		resp = r.GetGet()
-		return err
+	r, err := c.doKey(ctx, key, true, func() *api.StreamOp {
+		return &api.StreamOp{Op: &api.StreamOp_Get{Get: &api.GetRequest{Key: key, Consistency: o.consistency()}}}
 	})
 	if err != nil {
 		return nil, err
 	}
+	resp := r.GetGet()
 	res := &GetResult{Found: resp.GetFound(), Values: resp.GetValues(), Context: resp.GetContext(), Info: infoFrom(resp.GetInfo())}
 	if !res.Found {
 		return res, ErrNotFound
@@ -195,9 +217,8 @@ type PutResult struct {
 // overwrites anything and becomes a sibling of what is stored.
 func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) (*PutResult, error) {
 	o := newCall(opts)
-	return c.write(ctx, key, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
-		r, err := e.mux.do(ctx, &api.StreamOp{Op: &api.StreamOp_Put{Put: &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency()}}})
-		return r.GetPut(), err
+	return c.write(ctx, key, func() *api.StreamOp {
+		return &api.StreamOp{Op: &api.StreamOp_Put{Put: &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency()}}}
 	})
 }
 
@@ -205,21 +226,17 @@ func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption)
 // WithContext it deletes nothing (the tombstone becomes a sibling).
 func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) (*PutResult, error) {
 	o := newCall(opts)
-	return c.write(ctx, key, func(ctx context.Context, e endpoint) (*api.PutResponse, error) {
-		r, err := e.mux.do(ctx, &api.StreamOp{Op: &api.StreamOp_Delete{Delete: &api.DeleteRequest{Key: key, Context: o.context, Consistency: o.consistency()}}})
-		return r.GetPut(), err
+	return c.write(ctx, key, func() *api.StreamOp {
+		return &api.StreamOp{Op: &api.StreamOp_Delete{Delete: &api.DeleteRequest{Key: key, Context: o.context, Consistency: o.consistency()}}}
 	})
 }
 
-func (c *Client) write(ctx context.Context, key []byte, fn func(context.Context, endpoint) (*api.PutResponse, error)) (*PutResult, error) {
-	var resp *api.PutResponse
-	err := c.doKey(ctx, key, false, func(ctx context.Context, e endpoint) (err error) {
-		resp, err = fn(ctx, e)
-		return err
-	})
+func (c *Client) write(ctx context.Context, key []byte, mk func() *api.StreamOp) (*PutResult, error) {
+	r, err := c.doKey(ctx, key, false, mk)
 	if err != nil {
 		return nil, err
 	}
+	resp := r.GetPut()
 	return &PutResult{Values: resp.GetValues(), Context: resp.GetContext(), Info: infoFrom(resp.GetInfo())}, nil
 }
 

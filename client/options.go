@@ -42,6 +42,8 @@ type options struct {
 	dial           []grpc.DialOption
 	noRouting      bool
 	grpcStream     bool
+	resp           Responsiveness
+	noHedge        bool
 }
 
 // WithGRPCStream sends gets, puts and deletes as KV.Stream gRPC calls

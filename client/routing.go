@@ -33,9 +33,8 @@ type router struct {
 	conns      map[string]endpoint  // address -> connection (routed-only ones)
 }
 
-// routeFor lists the addresses to try for key: its replicas in preference
-// order, then the configured endpoints; addresses that failed recently go
-// last.
+// routeFor lists the endpoints to try for key: its replicas in preference
+// order, then the configured endpoints, in the order tryOrder gives.
 func (c *Client) routeFor(ctx context.Context, key []byte) []endpoint {
 	c.maybeRefresh(ctx)
 	r := &c.router
@@ -54,19 +53,51 @@ func (c *Client) routeFor(ctx context.Context, key []byte) []endpoint {
 	}
 	addrs = dedupe(addrs)
 	now := time.Now()
-	up, failing := addrs[:0:0], []string{}
+	cands := make([]candidate, 0, len(addrs))
 	for _, a := range addrs {
-		if now.Before(r.down[a]) {
-			failing = append(failing, a)
-		} else {
-			up = append(up, a)
-		}
+		cands = append(cands, candidate{addr: a, failing: now.Before(r.down[a])})
 	}
 	r.mu.Unlock()
-	out := make([]endpoint, 0, len(addrs))
-	for _, a := range append(up, failing...) {
-		if e, ok := c.conn(a); ok {
-			out = append(out, e)
+	eps := make([]endpoint, 0, len(cands))
+	known := cands[:0]
+	for _, cd := range cands {
+		if e, ok := c.conn(cd.addr); ok {
+			cd.quiet = e.h.quiet()
+			known = append(known, cd)
+			eps = append(eps, e)
+		}
+	}
+	out := make([]endpoint, 0, len(eps))
+	for _, i := range tryOrder(known) {
+		out = append(out, eps[i])
+	}
+	return out
+}
+
+// candidate is an endpoint a request may go to, and what the client knows
+// of it: failing (a try failed as the node's own failure in the last
+// downFor) or quiet (requests outstanding and no answer, see tracker).
+type candidate struct {
+	addr           string
+	failing, quiet bool
+}
+
+// tryOrder is the order (indexes) to try candidates in: the healthy ones first, in
+// the given (preference) order, then the failing ones, then the quiet ones.
+// A failing node fails fast (a refused dial), while a request sent to a
+// quiet one waits, so quiet nodes come last; any node can coordinate any
+// key, so nothing is lost by skipping a replica.
+func tryOrder(cands []candidate) []int {
+	out := make([]int, 0, len(cands))
+	for _, pass := range []func(candidate) bool{
+		func(cd candidate) bool { return !cd.failing && !cd.quiet },
+		func(cd candidate) bool { return cd.failing && !cd.quiet },
+		func(cd candidate) bool { return cd.quiet },
+	} {
+		for i, cd := range cands {
+			if pass(cd) {
+				out = append(out, i)
+			}
 		}
 	}
 	return out
@@ -169,22 +200,23 @@ func ringFrom(st *api.RingStatusResponse) (*ring.Ring, map[string]string, error)
 	return rg, addrs, err
 }
 
-// doKey runs fn against key's replicas first, then the endpoints, failing
-// over while the failure is the node's own.
-func (c *Client) doKey(ctx context.Context, key []byte, retryAmbiguous bool, fn func(context.Context, endpoint) error) error {
+// doKey runs the operation mk makes against key's replicas first, then
+// the endpoints (see run). WithoutRouting keeps the plain fail-over of do.
+func (c *Client) doKey(ctx context.Context, key []byte, read bool, mk func() *api.StreamOp) (*api.StreamResult, error) {
 	if c.opts.noRouting {
-		return c.do(ctx, retryAmbiguous, fn)
+		var res *api.StreamResult
+		err := c.do(ctx, read, func(ctx context.Context, e endpoint) (err error) {
+			res, err = e.mux.do(ctx, mk())
+			return err
+		})
+		return res, err
 	}
-	var err error
-	for _, e := range c.routeFor(ctx, key) {
-		actx, cancel := context.WithTimeout(ctx, c.opts.attemptTimeout)
-		err = fn(actx, e)
-		cancel()
-		if err == nil || !nodeFailure(err, retryAmbiguous) || ctx.Err() != nil {
-			break
-		}
-		c.markDown(e.addr)
-		err = &NodeError{Endpoint: e.addr, Err: err}
+	res, err := c.run(ctx, c.routeFor(ctx, key), read, mk)
+	if err != nil {
+		return nil, c.finishErr(err)
 	}
-	return c.finishErr(err)
+	return res, nil
 }
+
+// hedging reports whether gets are hedged.
+func (c *Client) hedging() bool { return c.opts.resp.Hedge && !c.opts.noHedge }

@@ -77,6 +77,7 @@ type mux struct {
 	open   opener
 	inline bool          // callers may send (not for gRPC streams, whose Send can wait on flow control)
 	stale  time.Duration // see streamStale
+	heard  func()        // called on every answer the node sends (nil: none)
 
 	mu      sync.Mutex
 	closed  bool
@@ -88,8 +89,8 @@ type mux struct {
 	nextID  uint64 // only the goroutine that set sending touches it
 }
 
-func newMux(open opener, inline bool) *mux {
-	m := &mux{open: open, inline: inline, stale: streamStale, kick: make(chan struct{}, 1)}
+func newMux(open opener, inline bool, heard func()) *mux {
+	m := &mux{open: open, inline: inline, stale: streamStale, heard: heard, kick: make(chan struct{}, 1)}
 	m.wg.Go(m.run)
 	return m
 }
@@ -98,6 +99,22 @@ func newMux(open opener, inline bool) *mux {
 // call's: a status with code Unavailable when the node could not be
 // reached (a sent.NotSentError when the operation never left).
 func (m *mux) do(ctx context.Context, op *api.StreamOp) (*api.StreamResult, error) {
+	o, err := m.start(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-o.done:
+		return r.unpack()
+	case <-ctx.Done():
+		m.checkStale()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+// start queues op; its result comes on the returned operation's done
+// channel (the caller also watches ctx, as do does).
+func (m *mux) start(ctx context.Context, op *api.StreamOp) (*muxOp, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		op.TimeoutMs = uint32(max(1, time.Until(dl).Milliseconds()))
 	}
@@ -105,19 +122,19 @@ func (m *mux) do(ctx context.Context, op *api.StreamOp) (*api.StreamResult, erro
 	if err := m.enqueue(o); err != nil {
 		return nil, err
 	}
-	select {
-	case r := <-o.done:
-		if r.err != nil {
-			return nil, r.err
-		}
-		if e := r.res.GetError(); e != nil {
-			return nil, status.FromProto(&spb.Status{Code: e.GetCode(), Message: e.GetMessage(), Details: e.GetDetails()}).Err()
-		}
-		return r.res, nil
-	case <-ctx.Done():
-		m.checkStale()
-		return nil, status.FromContextError(ctx.Err()).Err()
+	return o, nil
+}
+
+// unpack turns a result into do's return values: the node's own error
+// for the operation becomes its gRPC status.
+func (r muxResult) unpack() (*api.StreamResult, error) {
+	if r.err != nil {
+		return nil, r.err
 	}
+	if e := r.res.GetError(); e != nil {
+		return nil, status.FromProto(&spb.Status{Code: e.GetCode(), Message: e.GetMessage(), Details: e.GetDetails()}).Err()
+	}
+	return r.res, nil
 }
 
 // streamStale is how long a stream with operations in progress may go
@@ -269,7 +286,7 @@ func (m *mux) stream() (*muxStream, error) {
 	if err != nil {
 		return nil, sent.Wrap(err)
 	}
-	s := &muxStream{cs: cs, cancel: cancel, pending: map[uint64]*muxOp{}}
+	s := &muxStream{cs: cs, cancel: cancel, heard: m.heard, pending: map[uint64]*muxOp{}}
 	s.lastRecv.Store(time.Now().UnixNano())
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -307,6 +324,7 @@ func (m *mux) close() {
 type muxStream struct {
 	cs       streamConn
 	cancel   func()
+	heard    func()
 	lastRecv atomic.Int64 // unix nanoseconds of the last answer (or the opening)
 
 	mu        sync.Mutex
@@ -398,6 +416,9 @@ func (s *muxStream) receive() {
 			return
 		}
 		s.lastRecv.Store(time.Now().UnixNano())
+		if s.heard != nil {
+			s.heard()
+		}
 		s.mu.Lock()
 		for _, r := range resp.GetResults() {
 			if o, ok := s.pending[r.GetId()]; ok {

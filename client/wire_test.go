@@ -189,7 +189,7 @@ func TestSilentStreamEnds(t *testing.T) {
 		c := &silentConn{closed: make(chan struct{})}
 		var once sync.Once
 		return c, func() { once.Do(func() { close(c.closed) }) }, nil
-	}, true)
+	}, true, nil)
 	defer m.close()
 	m.stale = 0
 	for i := range 2 {
