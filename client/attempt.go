@@ -36,7 +36,6 @@ const hedgeSlice = 5 * time.Millisecond
 // attempt is one try of an operation on one endpoint.
 type attempt struct {
 	e      endpoint
-	read   bool
 	ctx    context.Context // bounded by the attempt timeout
 	cancel context.CancelFunc
 	start  time.Time
@@ -46,8 +45,8 @@ type attempt struct {
 
 // begin sends op to e. An error means the op was never queued (the try
 // is over).
-func (c *Client) begin(ctx context.Context, e endpoint, op *api.StreamOp, read bool) (*attempt, error) {
-	a := &attempt{e: e, read: read, start: time.Now(), quiet: make(chan struct{})}
+func (c *Client) begin(ctx context.Context, e endpoint, op *api.StreamOp) (*attempt, error) {
+	a := &attempt{e: e, start: time.Now(), quiet: make(chan struct{})}
 	a.ctx, a.cancel = context.WithTimeout(ctx, c.opts.attemptTimeout)
 	o, err := e.mux.start(a.ctx, op)
 	if err != nil {
@@ -55,22 +54,22 @@ func (c *Client) begin(ctx context.Context, e endpoint, op *api.StreamOp, read b
 		return nil, err
 	}
 	a.op = o
-	e.h.sent(a)
+	e.h.waitOn(a)
 	return a, nil
 }
 
-// end closes the try: answered says the endpoint answered it.
-func (a *attempt) end(answered bool) {
+// end closes the try (the operation stays outstanding on the endpoint
+// until the node answers it or its stream breaks).
+func (a *attempt) end() {
 	a.cancel()
-	a.e.h.done(a, answered)
+	a.e.h.stopWaiting(a)
 }
 
 // outcome is how one wait of run ended.
 type outcome struct {
-	a        *attempt
-	res      *api.StreamResult
-	err      error
-	answered bool
+	a   *attempt
+	res *api.StreamResult
+	err error
 }
 
 // wait waits for the first of up to two tries to end: an answer, its
@@ -103,7 +102,7 @@ func wait(a, b *attempt, hedge <-chan struct{}) (o outcome, hedged bool) {
 
 func result(a *attempt, r muxResult) outcome {
 	res, err := r.unpack()
-	return outcome{a: a, res: res, err: err, answered: r.res != nil}
+	return outcome{a: a, res: res, err: err}
 }
 
 func timedOut(a *attempt) outcome {
@@ -125,7 +124,7 @@ func (c *Client) run(ctx context.Context, route []endpoint, read bool, mk func()
 	var inflight []*attempt
 	defer func() {
 		for _, a := range inflight {
-			a.end(false)
+			a.end()
 		}
 	}()
 	var err, definite error // the last failure; the last that was not the node's own
@@ -135,7 +134,7 @@ func (c *Client) run(ctx context.Context, route []endpoint, read bool, mk func()
 		for next < len(route) {
 			e := route[next]
 			next++
-			a, berr := c.begin(ctx, e, mk(), read)
+			a, berr := c.begin(ctx, e, mk())
 			if berr == nil {
 				inflight = append(inflight, a)
 				return true
@@ -173,7 +172,7 @@ func (c *Client) run(ctx context.Context, route []endpoint, read bool, mk func()
 			continue
 		}
 		inflight = remove(inflight, o.a)
-		o.a.end(o.answered)
+		o.a.end()
 		if o.err == nil {
 			return o.res, nil
 		}

@@ -43,9 +43,9 @@ func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
 	h := newHealth(o.resp, serving(cc))
 	var m *mux
 	if o.grpcStream || !plainHostPort(addr) {
-		m = newMux(grpcOpener(cc), false, h.heard)
+		m = newMux(grpcOpener(cc), false, h)
 	} else {
-		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true, h.heard)
+		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true, h)
 	}
 	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), mux: m, h: h}
 }

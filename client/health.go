@@ -7,7 +7,7 @@ import (
 )
 
 // health watches one endpoint for the client: it feeds the endpoint's
-// tracker from the tries sent to it and from its stream's answers, ends
+// tracker from what becomes of the operations its stream sends, ends
 // tries that wait on it once it is quiet (GiveUpAfter), and health-checks
 // it while it is quiet, so it is taken back as soon as it answers. A timer
 // runs only while the endpoint has tries outstanding or is quiet.
@@ -50,26 +50,56 @@ func (h *health) hedgeDelay() time.Duration {
 	return h.t.hedgeDelay()
 }
 
-// sent records try a as outstanding on the endpoint.
-func (h *health) sent(a *attempt) {
+// waitOn registers try a, to be given up on once the endpoint is quiet.
+func (h *health) waitOn(a *attempt) {
+	if h.t.cfg.GiveUpAfter <= 0 {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.t.sent(a.start)
-	if h.t.cfg.GiveUpAfter > 0 {
-		h.waiting[a] = struct{}{}
+	h.waiting[a] = struct{}{}
+	h.armLocked()
+}
+
+// stopWaiting forgets try a.
+func (h *health) stopWaiting(a *attempt) {
+	if h.t.cfg.GiveUpAfter <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.waiting, a)
+}
+
+// sentOps, answeredOps and lostOps feed the tracker from the endpoint's
+// stream (observer).
+func (h *health) sentOps(now time.Time, n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for range n {
+		h.t.sent(now)
 	}
 	h.armLocked()
 }
 
-// done records the end of try a (answered: the endpoint answered it).
-func (h *health) done(a *attempt, answered bool) {
+func (h *health) answeredOps(now time.Time, ops []*muxOp) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.waiting, a)
-	h.t.done(h.now(), a.start, answered, a.read)
+	for _, o := range ops {
+		h.t.done(now, o.sentAt, true, o.op.GetGet() != nil)
+	}
+	h.t.heard(now)
 }
 
-// heard records an answer on the endpoint's stream.
+func (h *health) lostOps(now time.Time, ops []*muxOp) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, o := range ops {
+		h.t.done(now, o.sentAt, false, false)
+	}
+}
+
+// heard records a SERVING answer to a probe.
 func (h *health) heard() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

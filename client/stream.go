@@ -38,9 +38,10 @@ func batchLen(queue []*muxOp) int {
 }
 
 type muxOp struct {
-	ctx  context.Context
-	op   *api.StreamOp
-	done chan muxResult // buffered: an answer never blocks the receiver
+	ctx    context.Context
+	op     *api.StreamOp
+	done   chan muxResult // buffered: an answer never blocks the receiver
+	sentAt time.Time      // when it was registered on a stream
 }
 
 type muxResult struct {
@@ -77,7 +78,7 @@ type mux struct {
 	open   opener
 	inline bool          // callers may send (not for gRPC streams, whose Send can wait on flow control)
 	stale  time.Duration // see streamStale
-	heard  func()        // called on every answer the node sends (nil: none)
+	obs    observer      // learns what becomes of the operations sent
 
 	mu      sync.Mutex
 	closed  bool
@@ -89,8 +90,27 @@ type mux struct {
 	nextID  uint64 // only the goroutine that set sending touches it
 }
 
-func newMux(open opener, inline bool, heard func()) *mux {
-	m := &mux{open: open, inline: inline, stale: streamStale, heard: heard, kick: make(chan struct{}, 1)}
+// observer learns what becomes of the operations a mux sends to its node
+// (the endpoint's health, see tracker): the node holds an operation from
+// when it is sent until it answers it or the stream breaks, whether or not
+// its caller still waits.
+type observer interface {
+	sentOps(now time.Time, n int)
+	answeredOps(now time.Time, ops []*muxOp)
+	lostOps(now time.Time, ops []*muxOp) // sent, and the stream broke before an answer
+}
+
+type noObserver struct{}
+
+func (noObserver) sentOps(time.Time, int)          {}
+func (noObserver) answeredOps(time.Time, []*muxOp) {}
+func (noObserver) lostOps(time.Time, []*muxOp)     {}
+
+func newMux(open opener, inline bool, obs observer) *mux {
+	if obs == nil {
+		obs = noObserver{}
+	}
+	m := &mux{open: open, inline: inline, stale: streamStale, obs: obs, kick: make(chan struct{}, 1)}
 	m.wg.Go(m.run)
 	return m
 }
@@ -286,7 +306,7 @@ func (m *mux) stream() (*muxStream, error) {
 	if err != nil {
 		return nil, sent.Wrap(err)
 	}
-	s := &muxStream{cs: cs, cancel: cancel, heard: m.heard, pending: map[uint64]*muxOp{}}
+	s := &muxStream{cs: cs, cancel: cancel, obs: m.obs, pending: map[uint64]*muxOp{}}
 	s.lastRecv.Store(time.Now().UnixNano())
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -324,7 +344,7 @@ func (m *mux) close() {
 type muxStream struct {
 	cs       streamConn
 	cancel   func()
-	heard    func()
+	obs      observer
 	lastRecv atomic.Int64 // unix nanoseconds of the last answer (or the opening)
 
 	mu        sync.Mutex
@@ -348,18 +368,29 @@ func (s *muxStream) silentFor(now time.Time) (silent time.Duration, busy bool) {
 }
 
 func (s *muxStream) register(ops []*muxOp) bool {
+	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.pending == nil {
+		s.mu.Unlock()
 		return false
 	}
 	if len(s.pending) == 0 {
-		s.busySince = time.Now()
+		s.busySince = now
 	}
 	for _, o := range ops {
+		o.sentAt = now
 		s.pending[o.op.GetId()] = o
 	}
+	s.mu.Unlock()
+	s.observer().sentOps(now, len(ops))
 	return true
+}
+
+func (s *muxStream) observer() observer {
+	if s.obs == nil {
+		return noObserver{}
+	}
+	return s.obs
 }
 
 // answer ends ops that were registered but not sent, with err (those the
@@ -374,6 +405,7 @@ func (s *muxStream) answer(ops []*muxOp, err error) {
 		}
 	}
 	s.mu.Unlock()
+	s.observer().lostOps(time.Now(), held)
 	for _, o := range held {
 		o.done <- muxResult{err: err}
 	}
@@ -392,7 +424,12 @@ func (s *muxStream) fail(err error) {
 	s.pending = nil
 	s.mu.Unlock()
 	s.cancel()
+	lost := make([]*muxOp, 0, len(pending))
 	for _, o := range pending {
+		lost = append(lost, o)
+	}
+	s.observer().lostOps(time.Now(), lost)
+	for _, o := range lost {
 		o.done <- muxResult{err: err}
 	}
 }
@@ -415,17 +452,18 @@ func (s *muxStream) receive() {
 			s.fail(streamError(err))
 			return
 		}
-		s.lastRecv.Store(time.Now().UnixNano())
-		if s.heard != nil {
-			s.heard()
-		}
+		now := time.Now()
+		s.lastRecv.Store(now.UnixNano())
+		answered := make([]*muxOp, 0, len(resp.GetResults()))
 		s.mu.Lock()
 		for _, r := range resp.GetResults() {
 			if o, ok := s.pending[r.GetId()]; ok {
 				delete(s.pending, r.GetId())
 				o.done <- muxResult{res: r}
+				answered = append(answered, o)
 			}
 		}
 		s.mu.Unlock()
+		s.observer().answeredOps(now, answered)
 	}
 }

@@ -28,8 +28,9 @@ func (t *tracker) sent(now time.Time) {
 }
 
 // done records the end of a request sent at start: answered when the
-// endpoint answered it (a result or an error of its own), not when it was
-// cancelled, timed out or its connection failed.
+// endpoint answered it (a result or an error of its own), not when its
+// connection broke first. (A request whose caller stopped waiting is still
+// outstanding: the node holds it until it answers.)
 func (t *tracker) done(now, start time.Time, answered, read bool) {
 	t.isQuiet(now) // latch before the count drops: the wait is evidence
 	t.outstanding = max(0, t.outstanding-1)
