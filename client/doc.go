@@ -1,8 +1,20 @@
 // Package client is the Go client of quorumkv.
 //
 // Endpoints are seeds: any node serves any request. The client sends each
-// request to a preferred endpoint and fails over to the next one when a node
-// cannot be reached, so it never stays stuck on a dead node. Failures come
+// request to a replica of its key (it learns the ring) and fails over to
+// the next node when one cannot be reached, so it never stays stuck on a
+// dead node.
+//
+// Nor on a frozen one: the client tracks each endpoint's responsiveness
+// (operations outstanding without an answer, recent latencies). An
+// endpoint that has answered nothing for a few hundred milliseconds while
+// holding work is quiet, and new requests go to another node first until it
+// answers again (its late answers, or a health check). Gets are hedged: one
+// that has not answered after the endpoint's recent p99 is also sent to the
+// next node, and the first answer wins. A write is never sent twice; one
+// already on its way to a node that turns quiet fails with ErrNodeQuiet
+// (it may or may not be applied, as after a timeout). See Responsiveness,
+// WithResponsiveness and WithoutHedging. Failures come
 // back as typed errors (ErrNotFound, *UnavailableError with the quorum
 // numbers, ErrInvalidArgument, *TooManySiblingsError); the causal context
 // travels as an opaque token.

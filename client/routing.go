@@ -14,9 +14,9 @@ import (
 
 // Key routing: the client learns the ring from any node (members, their
 // addresses, the cluster constants), computes each key's replicas exactly
-// as the nodes do, and sends the request to the first replica not known to
-// be failing — no forwarding hop, and coordination spread over the cluster.
-// The configured endpoints stay as the last resort.
+// as the nodes do, and sends the request to the first replica neither
+// failing nor quiet (tryOrder) — no forwarding hop, and coordination spread
+// over the cluster. The configured endpoints stay as the last resort.
 
 const (
 	ringRefresh = 10 * time.Second
