@@ -34,9 +34,9 @@ type responsiveness struct {
 	// droppedSince: a batch was dropped unanswered since the last answer.
 	droppedSince bool
 	lastAnswer   time.Time
-	latencies       [latencyWindow]time.Duration
-	nLatencies      int // samples in latencies (at most latencyWindow)
-	nextLatency     int // where the next sample goes
+	latencies    [latencyWindow]time.Duration
+	nLatencies   int // samples in latencies (at most latencyWindow)
+	nextLatency  int // where the next sample goes
 }
 
 func newResponsiveness() responsiveness {

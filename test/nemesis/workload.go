@@ -29,7 +29,7 @@ type opRecord struct {
 	// as its answer says ("" for a failure): it tells a routed request
 	// that waited on a frozen coordinator from one a healthy coordinator
 	// was slow to answer.
-	coordinator string
+	coordinator  string
 	errText      string
 	fault        *faultSnap
 	healedDuring bool // the fault in force changed while it ran
