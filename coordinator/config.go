@@ -77,6 +77,17 @@ type Liveness interface {
 	Alive(node string) bool
 }
 
+// Responsiveness is the transport's view of which peers answer. Quiet
+// reports a peer that has left work unanswered for a while (frozen,
+// thrashing, starved) and is false again from its first answer. The
+// coordinator treats a quiet peer like a down one: it is asked last, a
+// write the quorum can do without it gets a fallback or a hint instead of
+// waiting on it, and it is no sloppy-quorum fallback. Like Liveness it
+// only steers choices; quorums rest on answers.
+type Responsiveness interface {
+	Quiet(node string) bool
+}
+
 // Config configures a Coordinator.
 type Config struct {
 	NodeID string
@@ -86,8 +97,9 @@ type Config struct {
 	Placement func() Placement
 	Local     Local
 	Transport Transport
-	// Liveness is optional.
-	Liveness Liveness
+	// Liveness and Responsiveness are optional.
+	Liveness       Liveness
+	Responsiveness Responsiveness
 	// Hints is optional: nil turns hinted handoff and sloppy quorum off.
 	Hints Hints
 	// ReadAll makes a read ask every replica (and wait for R of them), so

@@ -33,7 +33,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	rt := c.lookup(key)
 	p, prefs := rt.p, rt.prefs
 	info := Info{Coordinator: c.cfg.NodeID, Partition: p, Required: need}
-	order := c.selfFirst(prefs)
+	order := c.readOrder(prefs)
 	answers := make(chan answer, len(order))
 	asked := min(need, len(order))
 	if c.cfg.ReadAll {
@@ -69,17 +69,17 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	return ReadResult{Clock: merged, Found: len(merged.Live()) > 0, Info: info}, nil
 }
 
-// selfFirst puts this node first when it is one of the replicas (a local
-// read costs no round trip), keeping the preference order otherwise.
-func (c *Coordinator) selfFirst(prefs []string) []string {
-	i := slices.Index(prefs, c.cfg.NodeID)
-	if i <= 0 {
-		return prefs
-	}
+// readOrder is the order a read asks the replicas in: this node first
+// when it is one of them (a local read costs no round trip), then the
+// others by responsiveness (healthy, quiet, down), each in preference
+// order. A read asks only as many as it needs, so one that gossip calls
+// down or that has gone quiet is asked only when another fails.
+func (c *Coordinator) readOrder(prefs []string) []string {
 	out := make([]string, 0, len(prefs))
-	out = append(out, prefs[i])
-	out = append(out, prefs[:i]...)
-	return append(out, prefs[i+1:]...)
+	if slices.Contains(prefs, c.cfg.NodeID) {
+		out = append(out, c.cfg.NodeID)
+	}
+	return append(out, byResponsiveness(without(prefs, c.cfg.NodeID), c.state)...)
 }
 
 // readFrom reads node's copy in the background (bounded by ReplicaTimeout,
