@@ -12,6 +12,7 @@ import (
 // Defaults for Config.
 const (
 	DefaultReplicaTimeout = 2 * time.Second
+	DefaultHedgeAfter     = 200 * time.Millisecond
 	DefaultMaxKeySize     = 1 << 10
 	DefaultMaxValueSize   = 1 << 20
 )
@@ -110,14 +111,22 @@ type Config struct {
 	// ReplicaTimeout bounds each call to a replica, also the ones that go on
 	// after the client has its answer.
 	ReplicaTimeout time.Duration
-	MaxKeySize     int
-	MaxValueSize   int
-	Logger         *slog.Logger
+	// HedgeAfter is how long a read that asked fewer replicas than there
+	// are waits for their answers before it also asks the next replica
+	// for each one still silent (a replica that froze after the read chose
+	// it); the first sufficient answers win. Negative: never.
+	HedgeAfter   time.Duration
+	MaxKeySize   int
+	MaxValueSize int
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
 	if c.ReplicaTimeout == 0 {
 		c.ReplicaTimeout = DefaultReplicaTimeout
+	}
+	if c.HedgeAfter == 0 {
+		c.HedgeAfter = DefaultHedgeAfter
 	}
 	if c.MaxKeySize == 0 {
 		c.MaxKeySize = DefaultMaxKeySize

@@ -14,8 +14,9 @@ type answer struct {
 }
 
 // Get asks as many of the key's replicas as the read requires, in parallel
-// (this node first when it is one, then preference order), asks the next
-// replica for each one that fails, and returns the merge of the answers
+// (readOrder: this node first when it is one, then the responsive ones),
+// asks the next replica for each one that fails, and, after HedgeAfter,
+// for each one still silent (hedge), and returns the merge of the answers
 // once enough have come. Late answers are awaited in the background and
 // every asked replica whose copy differs from the full merge is repaired;
 // replicas that were not asked are left to anti-entropy.
@@ -43,10 +44,23 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 		c.readFrom(order[i], key, answers)
 	}
 	t := newTracker(need, asked)
+	var hedge <-chan struct{}
+	if asked < len(order) && c.cfg.HedgeAfter > 0 {
+		hctx, cancel := c.hedgeDeadlines.WithTimeout(c.cfg.HedgeAfter)
+		defer cancel()
+		hedge = hctx.Done()
+	}
 	var got []answer
 	var merged vclock.Clock
 	for !t.done() && ctx.Err() == nil {
 		select {
+		case <-hedge:
+			hedge = nil
+			for range min(t.pending, len(order)-asked) {
+				c.readFrom(order[asked], key, answers)
+				asked++
+				t.ask()
+			}
 		case a := <-answers:
 			t.record(a.err == nil)
 			if a.err == nil {
