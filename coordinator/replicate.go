@@ -90,9 +90,10 @@ func (c *Coordinator) replicate(primary string, plan writePlan, key []byte, clk 
 	started := c.goBackground(func() {
 		triedFallback := false
 		if skipPrimary {
-			// Do not wait on a node gossip calls down: hand the write to a
-			// fallback. With none to take it, the primary is tried after
-			// all (gossip lags; alone it never decides a quorum).
+			// Do not wait on a node gossip calls down (or a quiet one the
+			// quorum needs): hand the write to a fallback. With none to
+			// take it, the primary is tried after all (gossip lags, a
+			// quiet node may answer yet; neither decides a quorum).
 			if node, ok := c.sendFallback(primary, key, clk, fb); ok {
 				acks <- ack{node: node, fallback: true}
 				return
