@@ -63,8 +63,8 @@ type Config struct {
 	// QuietAfter is how long a peer may leave work unanswered before the
 	// coordinator treats it like a down node (asked last, hinted instead
 	// of waited on) until it answers again. Zero: DefaultConfig's.
-	QuietAfter time.Duration
-	DrainTimeout   time.Duration
+	QuietAfter   time.Duration
+	DrainTimeout time.Duration
 	// DisableHintedHandoff turns hints and sloppy quorum off.
 	DisableHintedHandoff bool
 	// Hint limits and replay pacing (zero: hintedhandoff defaults).
