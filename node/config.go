@@ -60,11 +60,7 @@ type Config struct {
 	RejoinInterval time.Duration
 	MaxValueSize   int
 	ReplicaTimeout time.Duration
-	// QuietAfter is how long a peer may leave work unanswered before the
-	// coordinator treats it like a down node (asked last, hinted instead
-	// of waited on) until it answers again. Zero: DefaultConfig's.
-	QuietAfter   time.Duration
-	DrainTimeout time.Duration
+	DrainTimeout   time.Duration
 	// DisableHintedHandoff turns hints and sloppy quorum off.
 	DisableHintedHandoff bool
 	// Hint limits and replay pacing (zero: hintedhandoff defaults).
@@ -92,6 +88,10 @@ type Config struct {
 	// here; a client that sends more waits (flow control). It is also the
 	// most results one answer carries. Zero: DefaultConfig's.
 	StreamOpsMax int
+	// QuietAfter is how long a peer may leave work unanswered before the
+	// coordinator treats it like a down node (asked last, hinted instead
+	// of waited on) until it answers again. Zero: DefaultConfig's.
+	QuietAfter time.Duration
 	// Clock is the node's wall clock (nil: the host's). Causality never
 	// uses wall clocks; tombstone and hint ages do.
 	Clock clock.Clock
