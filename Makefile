@@ -37,7 +37,8 @@ fuzz:
 # run (3 servers, ~75 s of faults); `make nemesis DURATION=5m SEED=n` the
 # long one (replay a failure with its printed seed). `make nemesis NODES=5`
 # is the membership run CI does too (5 members and a spare slot, ~90 s):
-# besides partitions, kill -9, SIGSTOP, clock skew and hint-holder kills the
+# besides partitions, kill -9, SIGSTOP, slow nodes (a SIGSTOP/SIGCONT duty
+# cycle), clock skew and hint-holder kills the
 # nemesis joins a node, decommissions one (ring leave), removes a dead one
 # and brings it back with a wiped disk, and restarts one that left on its
 # old data dir, with tombstones reaped after 20 s (--short-grace); it fails

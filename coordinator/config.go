@@ -12,6 +12,7 @@ import (
 // Defaults for Config.
 const (
 	DefaultReplicaTimeout = 2 * time.Second
+	DefaultHedgeAfter     = 200 * time.Millisecond
 	DefaultMaxKeySize     = 1 << 10
 	DefaultMaxValueSize   = 1 << 20
 )
@@ -77,6 +78,17 @@ type Liveness interface {
 	Alive(node string) bool
 }
 
+// Responsiveness is the transport's view of which peers answer. Quiet
+// reports a peer that has left work unanswered for a while (frozen,
+// thrashing, starved) and is false again from its first answer. The
+// coordinator treats a quiet peer like a down one: it is asked last, a
+// write the quorum can do without it gets a fallback or a hint instead of
+// waiting on it, and it is no sloppy-quorum fallback. Like Liveness it
+// only steers choices; quorums rest on answers.
+type Responsiveness interface {
+	Quiet(node string) bool
+}
+
 // Config configures a Coordinator.
 type Config struct {
 	NodeID string
@@ -86,8 +98,9 @@ type Config struct {
 	Placement func() Placement
 	Local     Local
 	Transport Transport
-	// Liveness is optional.
-	Liveness Liveness
+	// Liveness and Responsiveness are optional.
+	Liveness       Liveness
+	Responsiveness Responsiveness
 	// Hints is optional: nil turns hinted handoff and sloppy quorum off.
 	Hints Hints
 	// ReadAll makes a read ask every replica (and wait for R of them), so
@@ -98,14 +111,22 @@ type Config struct {
 	// ReplicaTimeout bounds each call to a replica, also the ones that go on
 	// after the client has its answer.
 	ReplicaTimeout time.Duration
-	MaxKeySize     int
-	MaxValueSize   int
-	Logger         *slog.Logger
+	// HedgeAfter is how long a read that asked fewer replicas than there
+	// are waits for their answers before it also asks the next replica
+	// for each one still silent (a replica that froze after the read chose
+	// it); the first sufficient answers win. Negative: never.
+	HedgeAfter   time.Duration
+	MaxKeySize   int
+	MaxValueSize int
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
 	if c.ReplicaTimeout == 0 {
 		c.ReplicaTimeout = DefaultReplicaTimeout
+	}
+	if c.HedgeAfter == 0 {
+		c.HedgeAfter = DefaultHedgeAfter
 	}
 	if c.MaxKeySize == 0 {
 		c.MaxKeySize = DefaultMaxKeySize

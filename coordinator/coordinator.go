@@ -24,9 +24,11 @@ type Coordinator struct {
 	// replicaDeadlines bounds replica calls by ReplicaTimeout with contexts
 	// that calls starting within one slice share (no timer per call).
 	replicaDeadlines *deadline.Shared
-	wg               sync.WaitGroup
-	mu               sync.Mutex
-	closed           bool
+	// hedgeDeadlines times the hedges of reads (HedgeAfter), shared alike.
+	hedgeDeadlines *deadline.Shared
+	wg             sync.WaitGroup
+	mu             sync.Mutex
+	closed         bool
 
 	repairing sync.Map // key string -> struct{}: read repairs in flight
 }
@@ -39,7 +41,8 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	return &Coordinator{cfg: cfg, log: cfg.Logger.With("component", "coordinator"), bg: bg, stop: stop,
-		replicaDeadlines: deadline.NewShared(bg, deadlineSlice(cfg.ReplicaTimeout), cfg.ReplicaTimeout)}, nil
+		replicaDeadlines: deadline.NewShared(bg, deadlineSlice(cfg.ReplicaTimeout), cfg.ReplicaTimeout),
+		hedgeDeadlines:   deadline.NewShared(bg, deadlineSlice(cfg.HedgeAfter), max(cfg.HedgeAfter, 0))}, nil
 }
 
 // Close stops background work and waits for it.

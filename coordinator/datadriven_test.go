@@ -15,21 +15,24 @@ import (
 // answered, or unavailable with required/acknowledged), hints and replica
 // contents are printed. Regenerate the expectations with -rewrite.
 //
-//	cluster nodes=a,b,c,d [prefs=a,b,c] [fallbacks=d] [hints]
+//	cluster nodes=a,b,c,d [prefs=a,b,c] [fallbacks=d] [hints] [readfew]
 //	fail to=b [op=apply|read|*]
+//	freeze to=b [op=...]        calls to b never answer (until the coordinators close)
 //	down b                      gossip reports b as down
+//	quiet b                     the transport reports b as quiet
+//	calls op=apply to=b         how many calls of op reached b
 //	set node=b key=k values=v1  store a clock (actor node, counter 1) directly
 //	put from=a key=k value=v [level=quorum] [count=N] [strict]
 //	get from=a key=k [level=quorum] [count=N] [strict]
 //	await-repair node=b key=k   wait until b has been repaired, print its values
-//	hints node=d                the hints node d holds
+//	hints node=d [wait=N]       the hints node d holds (once it holds N)
 //	values node=b key=k         the live values b stores for k
 func TestOutcomes(t *testing.T) {
 	datadriven.Walk(t, "testdata/outcomes", func(t *testing.T, path string) {
 		var cl *cluster
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			if d.Cmd == "cluster" {
-				cl = newCluster(t, list(d, "nodes"), clusterOpts{prefs: list(d, "prefs"), fallbacks: list(d, "fallbacks"), hints: d.HasArg("hints")})
+				cl = newCluster(t, list(d, "nodes"), clusterOpts{prefs: list(d, "prefs"), fallbacks: list(d, "fallbacks"), hints: d.HasArg("hints"), readFew: d.HasArg("readfew")})
 				return ""
 			}
 			if cl == nil {
@@ -47,11 +50,23 @@ func runOutcome(t *testing.T, cl *cluster, d *datadriven.TestData) string {
 		d.MaybeScanArgs(t, "op", &op)
 		cl.net.setFault(op, to, unreachable(to))
 		return ""
+	case "freeze":
+		op, to := "*", arg(d, "to")
+		d.MaybeScanArgs(t, "op", &op)
+		cl.net.setFault(op, to, fault{block: true})
+		return ""
 	case "down":
 		for _, a := range d.CmdArgs {
 			cl.setDown(a.Key)
 		}
 		return ""
+	case "quiet":
+		for _, a := range d.CmdArgs {
+			cl.setQuiet(a.Key)
+		}
+		return ""
+	case "calls":
+		return fmt.Sprintf("%d\n", cl.net.callsTo(arg(d, "op"), arg(d, "to")))
 	case "set":
 		node := arg(d, "node")
 		var e = entry(node, 1, list(d, "values")...)
@@ -71,6 +86,9 @@ func runOutcome(t *testing.T, cl *cluster, d *datadriven.TestData) string {
 		node := arg(d, "node")
 		return fmt.Sprintf("%s: %v\n", node, live(cl.local(node).clock(arg(d, "key"))))
 	case "hints":
+		node, n := arg(d, "node"), 0
+		d.MaybeScanArgs(t, "wait", &n)
+		cl.net.waitFor(t, "hints on "+node, func() bool { return len(cl.nodes[node].hints.list()) >= n })
 		var b strings.Builder
 		for _, h := range cl.nodes[arg(d, "node")].hints.list() {
 			fmt.Fprintf(&b, "for %s: %s=%v\n", h.target, h.key, live(h.clock))

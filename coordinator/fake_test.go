@@ -440,6 +440,19 @@ func (l *fakeLiveness) Alive(node string) bool {
 	return !l.down[node]
 }
 
+// ---- Responsiveness ----
+
+type fakeResponsiveness struct {
+	mu    sync.Mutex
+	quiet map[string]bool
+}
+
+func (r *fakeResponsiveness) Quiet(node string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.quiet[node]
+}
+
 // ---- Cluster ----
 
 type cluster struct {
@@ -447,6 +460,7 @@ type cluster struct {
 	net   *fakeNet
 	nodes map[string]*fakeNode
 	live  *fakeLiveness
+	resp  *fakeResponsiveness
 }
 
 // clusterOpts configure newCluster.
@@ -482,7 +496,8 @@ func newCluster(t *testing.T, ids []string, o clusterOpts) *cluster {
 	if o.replicas == 0 {
 		o.replicas = len(o.prefs)
 	}
-	c := &cluster{t: t, net: newFakeNet(), nodes: map[string]*fakeNode{}, live: &fakeLiveness{down: map[string]bool{}}}
+	c := &cluster{t: t, net: newFakeNet(), nodes: map[string]*fakeNode{}, live: &fakeLiveness{down: map[string]bool{}},
+		resp: &fakeResponsiveness{quiet: map[string]bool{}}}
 	for _, id := range ids {
 		l := &fakeLocal{net: c.net, actor: vclock.Actor(id), data: map[string]vclock.Clock{}, applies: map[string]int{}}
 		hs := &fakeHints{net: c.net}
@@ -497,6 +512,7 @@ func newCluster(t *testing.T, ids []string, o clusterOpts) *cluster {
 			Local:          l,
 			Transport:      transportFor(c.net.transport(id)),
 			Liveness:       c.live,
+			Responsiveness: c.resp,
 			ReplicaTimeout: waitTimeout, // stragglers end by gates or Close, not by timers
 			Logger:         discardLogger(),
 			ReadAll:        !o.readFew, // most read tests watch every replica answer
@@ -528,6 +544,15 @@ func (c *cluster) setDown(nodes ...string) {
 	defer c.live.mu.Unlock()
 	for _, n := range nodes {
 		c.live.down[n] = true
+	}
+}
+
+// setQuiet makes the transport report nodes as quiet.
+func (c *cluster) setQuiet(nodes ...string) {
+	c.resp.mu.Lock()
+	defer c.resp.mu.Unlock()
+	for _, n := range nodes {
+		c.resp.quiet[n] = true
 	}
 }
 

@@ -14,8 +14,9 @@ type answer struct {
 }
 
 // Get asks as many of the key's replicas as the read requires, in parallel
-// (this node first when it is one, then preference order), asks the next
-// replica for each one that fails, and returns the merge of the answers
+// (readOrder: this node first when it is one, then the responsive ones),
+// asks the next replica for each one that fails, and, after HedgeAfter,
+// for each one still silent (hedge), and returns the merge of the answers
 // once enough have come. Late answers are awaited in the background and
 // every asked replica whose copy differs from the full merge is repaired;
 // replicas that were not asked are left to anti-entropy.
@@ -33,7 +34,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	rt := c.lookup(key)
 	p, prefs := rt.p, rt.prefs
 	info := Info{Coordinator: c.cfg.NodeID, Partition: p, Required: need}
-	order := c.selfFirst(prefs)
+	order := c.readOrder(prefs)
 	answers := make(chan answer, len(order))
 	asked := min(need, len(order))
 	if c.cfg.ReadAll {
@@ -43,10 +44,23 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 		c.readFrom(order[i], key, answers)
 	}
 	t := newTracker(need, asked)
+	var hedge <-chan struct{}
+	if asked < len(order) && c.cfg.HedgeAfter > 0 {
+		hctx, cancel := c.hedgeDeadlines.WithTimeout(c.cfg.HedgeAfter)
+		defer cancel()
+		hedge = hctx.Done()
+	}
 	var got []answer
 	var merged vclock.Clock
 	for !t.done() && ctx.Err() == nil {
 		select {
+		case <-hedge:
+			hedge = nil
+			for range min(t.pending, len(order)-asked) {
+				c.readFrom(order[asked], key, answers)
+				asked++
+				t.ask()
+			}
 		case a := <-answers:
 			t.record(a.err == nil)
 			if a.err == nil {
@@ -69,17 +83,17 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, cons Consistency) (Re
 	return ReadResult{Clock: merged, Found: len(merged.Live()) > 0, Info: info}, nil
 }
 
-// selfFirst puts this node first when it is one of the replicas (a local
-// read costs no round trip), keeping the preference order otherwise.
-func (c *Coordinator) selfFirst(prefs []string) []string {
-	i := slices.Index(prefs, c.cfg.NodeID)
-	if i <= 0 {
-		return prefs
-	}
+// readOrder is the order a read asks the replicas in: this node first
+// when it is one of them (a local read costs no round trip), then the
+// others by responsiveness (healthy, quiet, down), each in preference
+// order. A read asks only as many as it needs, so one that gossip calls
+// down or that has gone quiet is asked only when another fails.
+func (c *Coordinator) readOrder(prefs []string) []string {
 	out := make([]string, 0, len(prefs))
-	out = append(out, prefs[i])
-	out = append(out, prefs[:i]...)
-	return append(out, prefs[i+1:]...)
+	if slices.Contains(prefs, c.cfg.NodeID) {
+		out = append(out, c.cfg.NodeID)
+	}
+	return append(out, byResponsiveness(without(prefs, c.cfg.NodeID), c.state)...)
 }
 
 // readFrom reads node's copy in the background (bounded by ReplicaTimeout,

@@ -66,8 +66,12 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt rout
 	if sloppy {
 		fb.nodes = rt.pl.Fallbacks(p)
 	}
-	for _, n := range others {
-		c.replicate(n, w.Key, result, &fb, sloppy, acks)
+	states := make([]peerState, len(others))
+	for i, n := range others {
+		states[i] = c.state(n)
+	}
+	for i, plan := range planWrite(need, states, sloppy) {
+		c.replicate(others[i], plan, w.Key, result, &fb, sloppy, acks)
 	}
 	for _, n := range rt.pending() {
 		c.replicateExtra(n, w.Key, result)
@@ -103,13 +107,13 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt rout
 	return WriteResult{Clock: result, Info: info}, nil
 }
 
-// forward hands the write to a replica of the key: live ones first, in
-// preference order. Only a replica that could not run it at all (unreachable,
+// forward hands the write to a replica of the key: healthy ones first, then
+// quiet ones, then those gossip calls down, each in preference order. Only a replica that could not run it at all (unreachable,
 // or no longer a replica) is skipped for the next; any answer it gave,
 // including a failed quorum, is final, since the write may have happened.
 func (c *Coordinator) forward(ctx context.Context, w Write, need int, prefs []string) (WriteResult, error) {
 	var lastErr error
-	for _, n := range c.liveFirst(prefs) {
+	for _, n := range byResponsiveness(prefs, c.state) {
 		fctx, cancel := context.WithTimeout(ctx, 2*c.cfg.ReplicaTimeout)
 		res, err := c.cfg.Transport.Coordinate(fctx, n, w)
 		cancel()
@@ -125,22 +129,14 @@ func (c *Coordinator) forward(ctx context.Context, w Write, need int, prefs []st
 	return WriteResult{}, &UnavailableError{Op: "write", Required: need, Acknowledged: 0}
 }
 
-// liveFirst orders nodes with the ones gossip believes up first, keeping the
-// order within each group.
-func (c *Coordinator) liveFirst(nodes []string) []string {
-	if c.cfg.Liveness == nil {
-		return nodes
-	}
-	out := make([]string, 0, len(nodes))
-	var down []string
-	for _, n := range nodes {
-		if c.cfg.Liveness.Alive(n) {
-			out = append(out, n)
-		} else {
-			down = append(down, n)
-		}
-	}
-	return append(out, down...)
+// state is what gossip and the transport say of node now.
+func (c *Coordinator) state(node string) peerState {
+	return peerState{down: c.gossipDown(node), quiet: c.quiet(node)}
+}
+
+// quiet reports the transport finds node quiet.
+func (c *Coordinator) quiet(node string) bool {
+	return c.cfg.Responsiveness != nil && c.cfg.Responsiveness.Quiet(node)
 }
 
 func without(nodes []string, self string) []string {

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/quorumkv/quorumkv/vclock"
@@ -31,13 +32,42 @@ func (f *fallbacks) next() (string, bool) {
 	return n, true
 }
 
-// replicate sends the write to primary in the background, bounded by
-// ReplicaTimeout but not by the client's request: a replica still gets the
-// write after the client has its answer. When the primary does not
-// acknowledge, a sloppy write goes to the next fallback (which holds it as a
-// hint for the primary); failing that, the coordinator keeps the hint.
-func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb *fallbacks, sloppy bool, acks chan<- ack) {
-	skipPrimary := sloppy && c.gossipDown(primary)
+// errNotSent is the outcome of a primary the write was not sent to (it was
+// quiet and the quorum could do without it): it holds a hint instead.
+var errNotSent = errors.New("not sent to a quiet replica: hinted")
+
+// replicate gets the write to primary as plan says (planWrite), in the
+// background, bounded by ReplicaTimeout but not by the client's request: a
+// replica still gets the write after the client has its answer. When the
+// primary does not acknowledge, a sloppy write goes to the next fallback
+// (which holds it as a hint for the primary); failing that, the
+// coordinator keeps the hint. acks gets exactly one answer for primary.
+func (c *Coordinator) replicate(primary string, plan writePlan, key []byte, clk vclock.Clock, fb *fallbacks, sloppy bool, acks chan<- ack) {
+	switch plan {
+	case planHint:
+		// The hint is durable in the background (Close waits for it): the
+		// write does not wait for a replica it does not count.
+		acks <- ack{node: primary, err: errNotSent}
+		if !c.goBackground(func() { c.keepHint(primary, key, clk) }) {
+			c.keepHint(primary, key, clk)
+		}
+		return
+	case planFallbackOrHint:
+		started := c.goBackground(func() {
+			if node, ok := c.sendFallback(primary, key, clk, fb); ok {
+				acks <- ack{node: node, fallback: true}
+				return
+			}
+			c.keepHint(primary, key, clk)
+			acks <- ack{node: primary, err: errNotSent}
+		})
+		if !started {
+			c.keepHint(primary, key, clk)
+			acks <- ack{node: primary, err: ErrClosed}
+		}
+		return
+	}
+	skipPrimary := plan == planFallbackFirst
 	if aa, ok := c.cfg.Transport.(AsyncApplier); ok && !skipPrimary {
 		started := c.applyAsync(aa, primary, key, clk, func(err error) {
 			if err == nil {
@@ -60,9 +90,10 @@ func (c *Coordinator) replicate(primary string, key []byte, clk vclock.Clock, fb
 	started := c.goBackground(func() {
 		triedFallback := false
 		if skipPrimary {
-			// Do not wait on a node gossip calls down: hand the write to a
-			// fallback. With none to take it, the primary is tried after
-			// all (gossip lags; alone it never decides a quorum).
+			// Do not wait on a node gossip calls down (or a quiet one the
+			// quorum needs): hand the write to a fallback. With none to
+			// take it, the primary is tried after all (gossip lags, a
+			// quiet node may answer yet; neither decides a quorum).
 			if node, ok := c.sendFallback(primary, key, clk, fb); ok {
 				acks <- ack{node: node, fallback: true}
 				return
@@ -136,6 +167,10 @@ func (c *Coordinator) replicateExtra(node string, key []byte, clk vclock.Clock) 
 	if node == c.cfg.NodeID {
 		return
 	}
+	if c.quiet(node) { // nothing new waits behind a quiet node
+		c.goBackground(func() { c.keepHint(node, key, clk) })
+		return
+	}
 	c.goBackground(func() {
 		if err := c.sendPrimary(node, key, clk); err != nil {
 			c.keepHint(node, key, clk)
@@ -164,7 +199,7 @@ func (c *Coordinator) sendFallback(primary string, key []byte, clk vclock.Clock,
 		if !ok {
 			return "", false
 		}
-		if c.cfg.Liveness != nil && !c.cfg.Liveness.Alive(node) {
+		if !c.state(node).healthy() {
 			continue
 		}
 		rctx, cancel := c.replicaCtx()

@@ -12,6 +12,7 @@ import (
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/internal/clock"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -87,6 +88,10 @@ type Config struct {
 	// here; a client that sends more waits (flow control). It is also the
 	// most results one answer carries. Zero: DefaultConfig's.
 	StreamOpsMax int
+	// QuietAfter is how long a peer may leave work unanswered before the
+	// coordinator treats it like a down node (asked last, hinted instead
+	// of waited on) until it answers again. Zero: DefaultConfig's.
+	QuietAfter time.Duration
 	// Clock is the node's wall clock (nil: the host's). Causality never
 	// uses wall clocks; tombstone and hint ages do.
 	Clock clock.Clock
@@ -124,6 +129,7 @@ func DefaultConfig() Config {
 		ParkAfter:      10 * time.Second,                  // a joiner down this long is not just restarting
 		StuckAfter:     5 * time.Minute,                   // a joiner this long without progress cannot pull
 		StreamOpsMax:   1024,                              // enough to keep a node busy; bounds one client's memory here
+		QuietAfter:     peer.DefaultQuietAfter,            // far above a busy batch's round trip, far below a replica timeout
 	}
 }
 
@@ -150,6 +156,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.ParkAfter, d.ParkAfter)
 	setZero(&c.StuckAfter, d.StuckAfter)
 	setZero(&c.StreamOpsMax, d.StreamOpsMax)
+	setZero(&c.QuietAfter, d.QuietAfter)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -190,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamOpsMax < 0 {
 		return errors.New("node: stream ops max must not be negative")
+	}
+	if c.QuietAfter < 0 {
+		return errors.New("node: quiet-after must not be negative")
 	}
 	if c.ParkAfter < 0 || c.StuckAfter < 0 || c.RejoinInterval < 0 {
 		return errors.New("node: park-after, stuck-after and rejoin interval must not be negative")

@@ -114,6 +114,7 @@ func (n *Node) start() (err error) {
 	n.store.OnData(func() { n.members.SetEmpty(false) })
 	pc := peer.DefaultConfig(cfg.ID, n.members.Addr)
 	pc.Ring = n.members
+	pc.QuietAfter = cfg.QuietAfter
 	if n.transport, err = peer.New(pc); err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func (n *Node) start() (err error) {
 	if n.coord, err = coordinator.New(coordinator.Config{
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
 		Placement: n.placement,
-		Local:     localReplica{Store: n.store, n: n}, Transport: tr, Liveness: n.members, Hints: hints,
+		Local:     localReplica{Store: n.store, n: n}, Transport: tr, Liveness: n.members, Responsiveness: n.transport, Hints: hints,
 		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
 	}); err != nil {
 		return err

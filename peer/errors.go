@@ -7,6 +7,12 @@ import (
 	"github.com/quorumkv/quorumkv/replica"
 )
 
+// ErrQuiet says an operation was not sent because its peer is quiet (it
+// has left work unanswered for Config.QuietAfter) and its queue is full.
+// It comes wrapped with coordinator.ErrUnreachable: the operation did not
+// run there.
+var ErrQuiet = errors.New("peer is quiet: work sent to it is unanswered")
+
 // peerNotReplica is a peer's refusal: it is not a replica of the key's
 // partition at its ring epoch. It is both replica.ErrNotReplica (for hint
 // replay, which sends the hint to the key's current replicas instead) and

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +120,17 @@ func (ps *pipes) start(node string, op *pipeOp, done func(pipeResult)) {
 	op.watchCtx()
 	select {
 	case p.ops <- op:
+		return
+	default:
+	}
+	if p.health.quiet() {
+		// Its queue is full and the peer does not answer: nothing more
+		// waits behind it. The operation never left, so it did not run.
+		op.answer(pipeResult{err: fmt.Errorf("%w: node %s: %w", coordinator.ErrUnreachable, p.node, ErrQuiet)})
+		return
+	}
+	select {
+	case p.ops <- op:
 	case <-op.ctx.Done():
 		op.answer(pipeResult{err: op.ctx.Err()})
 	case <-ps.stop:
@@ -134,11 +148,22 @@ func (ps *pipes) peer(node string) (*pipe, error) {
 	}
 	p, ok := ps.peers[node]
 	if !ok {
-		p = &pipe{ps: ps, node: node, ops: make(chan *pipeOp, pipeQueue), answered: make(chan struct{}, 1)}
+		p = &pipe{ps: ps, node: node, ops: make(chan *pipeOp, pipeQueue), answered: make(chan struct{}, 1),
+			health: newHealth(ps.t.now, ps.t.cfg.QuietAfter)}
 		ps.peers[node] = p
 		ps.wg.Go(p.run)
 	}
 	return p, nil
+}
+
+// health returns node's pipe's responsiveness (nil: no pipe to it yet).
+func (ps *pipes) health(node string) *health {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p, ok := ps.peers[node]; ok {
+		return p.health
+	}
+	return nil
 }
 
 // revive ends the dial back-off of the pipes to the nodes alive reports
@@ -174,6 +199,8 @@ type pipe struct {
 	answered chan struct{}
 	nextID   uint64
 	cur      *pipeStream
+	// health is what the peer's answers on every stream tell of it.
+	health *health
 
 	redialAt  time.Time // no dial before this, after a failed one
 	redialGap time.Duration
@@ -190,7 +217,7 @@ type pipe struct {
 func (p *pipe) run() {
 	defer func() {
 		if p.cur != nil {
-			p.cur.fail(errTransportClosed)
+			p.cur.fail(errTransportClosed, true)
 		}
 	}()
 	h := held{hold: p.ps.hold}
@@ -363,7 +390,10 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 			}
 			return
 		}
-		s.fail(p.unreachable(err))
+		// A write that timed out found the peer not reading: it has not
+		// answered, so it stays quiet; any other failure broke the
+		// connection.
+		s.fail(p.unreachable(err), !errors.Is(err, os.ErrDeadlineExceeded))
 	}
 }
 
@@ -373,7 +403,7 @@ func (p *pipe) stream() (*pipeStream, error) {
 		if !p.cur.stale(time.Now(), p.ps.t.cfg.Stale) {
 			return p.cur, nil
 		}
-		p.cur.fail(fmt.Errorf("%w: node %s stopped answering", coordinator.ErrUnreachable, p.node))
+		p.cur.fail(fmt.Errorf("%w: node %s stopped answering", coordinator.ErrUnreachable, p.node), false)
 	}
 	now := time.Now()
 	switch {
@@ -402,7 +432,7 @@ func (p *pipe) stream() (*pipeStream, error) {
 		p.backOff(now, fmt.Errorf("%w: node %s: %v", coordinator.ErrUnreachable, p.node, err))
 		return nil, p.dialErr
 	}
-	s := &pipeStream{cs: conn, pending: map[uint64]pendingBatch{}, answered: p.answered}
+	s := &pipeStream{cs: conn, pending: map[uint64]pendingBatch{}, answered: p.answered, health: p.health}
 	p.ps.wg.Go(func() { s.receive(p) })
 	p.cur = s
 	return s, nil
@@ -440,6 +470,7 @@ type pipeStream struct {
 	}
 
 	answered chan struct{} // the pipe's: signalled when applies are answered
+	health   *health       // the pipe's
 
 	mu       sync.Mutex
 	pending  map[uint64]pendingBatch // nil once the stream broke
@@ -465,6 +496,7 @@ func (s *pipeStream) register(id uint64, ops []*pipeOp) bool {
 	if applies {
 		s.nApplies++
 	}
+	s.health.sent(id)
 	return true
 }
 
@@ -480,6 +512,7 @@ func (s *pipeStream) unregister(id uint64) []*pipeOp {
 	if b.applies {
 		s.nApplies--
 	}
+	s.health.unsent(id)
 	return b.ops
 }
 
@@ -516,13 +549,25 @@ func (s *pipeStream) stale(now time.Time, after time.Duration) bool {
 	return false
 }
 
-// fail ends the stream and answers every pending operation with err.
-func (s *pipeStream) fail(err error) {
+// fail ends the stream and answers every pending operation with err. broke
+// says the connection broke (the peer's health forgets what was sent on
+// it); otherwise the peer stopped answering and its unanswered batches
+// keep it quiet. Only the first call does anything.
+func (s *pipeStream) fail(err error, broke bool) {
 	s.mu.Lock()
 	pending := s.pending
 	s.pending = nil
 	s.nApplies = 0
 	s.mu.Unlock()
+	if pending == nil {
+		_ = s.cs.Close()
+		return
+	}
+	if broke {
+		s.health.reset()
+	} else {
+		s.health.dropped(slices.Collect(maps.Keys(pending)))
+	}
 	_ = s.cs.Close()
 	s.signal()
 	for _, b := range pending {
@@ -537,9 +582,10 @@ func (s *pipeStream) receive(p *pipe) {
 	for {
 		resp, err := s.cs.Recv()
 		if err != nil {
-			s.fail(p.unreachable(err))
+			s.fail(p.unreachable(err), true)
 			return
 		}
+		s.health.answered(resp.GetId())
 		s.mu.Lock()
 		b, ok := s.pending[resp.GetId()]
 		delete(s.pending, resp.GetId())

@@ -33,6 +33,7 @@ type Transport struct {
 	self    string
 	resolve func(node string) (string, bool)
 	ring    RingViewer // nil: messages carry epoch 0 (tests of the transport alone)
+	now     func() time.Time
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -52,11 +53,18 @@ type Config struct {
 	// presumed stuck and replaced (its callers gave up long before).
 	// Default 10 s, the longest client timeout worth waiting out.
 	Stale time.Duration
+	// QuietAfter is how long a peer may leave work unanswered (a batch
+	// sent, no answer since) before it counts as quiet: frozen, thrashing
+	// or starved. The coordinator treats a quiet peer like a down one
+	// (Quiet); its first answer ends it. Default DefaultQuietAfter.
+	QuietAfter time.Duration
+	// Now is the clock responsiveness is measured with (nil: time.Now).
+	Now func() time.Time
 }
 
 // DefaultConfig is Config's defaults for self and resolve.
 func DefaultConfig(self string, resolve func(string) (string, bool)) Config {
-	return Config{Self: self, Resolve: resolve, Hold: 20 * time.Millisecond, Stale: WriteTimeout}
+	return Config{Self: self, Resolve: resolve, Hold: 20 * time.Millisecond, Stale: WriteTimeout, QuietAfter: DefaultQuietAfter}
 }
 
 // Validate reports a config a transport cannot run with.
@@ -64,8 +72,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Self == "" || c.Resolve == nil:
 		return errors.New("peer: Self and Resolve are required")
-	case c.Hold <= 0 || c.Stale <= 0:
-		return fmt.Errorf("peer: Hold (%v) and Stale (%v) must be positive", c.Hold, c.Stale)
+	case c.Hold <= 0 || c.Stale <= 0 || c.QuietAfter <= 0:
+		return fmt.Errorf("peer: Hold (%v), Stale (%v) and QuietAfter (%v) must be positive", c.Hold, c.Stale, c.QuietAfter)
 	}
 	return nil
 }
@@ -75,7 +83,10 @@ func New(cfg Config) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Transport{cfg: cfg, self: cfg.Self, resolve: cfg.Resolve, ring: cfg.Ring, conns: map[string]*grpc.ClientConn{}}
+	t := &Transport{cfg: cfg, self: cfg.Self, resolve: cfg.Resolve, ring: cfg.Ring, now: cfg.Now, conns: map[string]*grpc.ClientConn{}}
+	if t.now == nil {
+		t.now = time.Now
+	}
 	t.pipes = newPipes(t)
 	return t, nil
 }
@@ -119,6 +130,24 @@ func (t *Transport) client(node string) (api.ReplicaClient, error) {
 		t.conns[addr] = cc
 	}
 	return api.NewReplicaClient(cc), nil
+}
+
+// Quiet reports node has left work unanswered for Config.QuietAfter (see
+// Health): the coordinator sends it nothing new while it can do without
+// it. Its first answer ends it.
+func (t *Transport) Quiet(node string) bool {
+	h := t.pipes.health(node)
+	return h != nil && h.quiet()
+}
+
+// Health is what node's answers on its pipe tell of it now (false: no pipe
+// to it yet).
+func (t *Transport) Health(node string) (Health, bool) {
+	h := t.pipes.health(node)
+	if h == nil {
+		return Health{}, false
+	}
+	return h.snapshot(), true
 }
 
 // Revive redials at once the pipes to peers that alive says are back,

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 )
 
@@ -60,6 +61,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.AntiEntropyInterval, "anti-entropy-interval", 5*time.Minute, "time between anti-entropy rounds (0 turns the periodic rounds off; `quorumkv repair` still works)")
 	fl.DurationVar(&f.cfg.TombstoneGrace, "tombstone-grace", 24*time.Hour, "keep a tombstone this long after every replica holds it (must exceed --hint-window; hints older than half of it are dropped)")
 	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
+	fl.DurationVar(&f.cfg.QuietAfter, "quiet-after", peer.DefaultQuietAfter, "treat a peer that leaves work unanswered this long like a down one (asked last, hinted instead of waited on) until it answers again")
 	f.faults.register(cmd)
 	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "failure-detection timers: lan (seconds) or local (sub-second, for tests)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")

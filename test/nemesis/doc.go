@@ -25,6 +25,30 @@
 // A request that failed may or may not have happened: only acknowledged
 // writes are required, and failed ones are allowed either way.
 //
+// # Frozen and slow nodes: judged on what users see
+//
+// The pause fault SIGSTOPs one node for the fault's hold. The slow fault
+// makes one node slow rather than dead: the harness stops it for 200-300 ms,
+// lets it run for 50-100 ms, and again, until the fault is healed (then
+// SIGCONT). That is what a node thrashing in garbage collection or on a
+// starved VM looks like to its peers: it holds its connections and answers
+// gossip now and then, but everything sent to it waits hundreds of
+// milliseconds. tc netem, the usual way to delay one host's packets, is not
+// available in the kernels this runs on; a duty cycle of signals needs
+// nothing but the process, and also delays the node's own work (its
+// coordination, hint replay, anti-entropy), which packet delay would not.
+//
+// Workers pinned to one node cannot see what such a node costs users: the
+// pinned workers of the other nodes measure only that the healthy nodes
+// keep serving. So the pause and slow faults (UserFaults) are judged on
+// every request of the ring-aware client (the routed workers) that started
+// while the fault was in force, including those still running when it
+// healed: at least 99 % succeed and their p99 latency is at most 1 s
+// (Availability.Users, checked unless --judge-users=false). Each stall (a
+// failure, or a request slower than 1 s) is put down to where it waited:
+// the faulted node coordinated it (the client sent it there) or a healthy
+// node did (that coordinator waited on the faulted replica).
+//
 // # The 5-node membership mode
 //
 // With Config.Nodes = 5 and the membership faults (--nodes 5 --membership)
@@ -55,7 +79,9 @@
 // are not read. A change that does not settle fails the run.
 //
 // Availability (RequireAvailability: at least 99 % of majority-side
-// requests succeed during single-node faults) counts a membership change
+// requests succeed during single-node faults; partitions, kills and the
+// rest are judged that way, pause and slow faults on users' requests as
+// above) counts a membership change
 // as a single-node fault of the node joining, leaving or removed, and
 // leaves out every request that overlaps an epoch change ±
 // Config.CommitBefore/CommitAfter (1 s/2 s; the summary's

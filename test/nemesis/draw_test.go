@@ -20,8 +20,8 @@ func TestDrawSpreadsMembership(t *testing.T) {
 			t.Fatalf("cycle %v holds %s %d times", cycle, k, c)
 		}
 	}
-	// 11 kinds, 4 membership: at positions 1, 4, 6, 9.
-	for _, i := range []int{1, 4, 6, 9} {
+	// 12 kinds, 4 membership: at positions 1, 4, 7, 10.
+	for _, i := range []int{1, 4, 7, 10} {
 		if !isMembership(cycle[i]) {
 			t.Fatalf("cycle %v: position %d is not a membership change", cycle, i)
 		}

@@ -21,6 +21,7 @@ const (
 	FaultOneWay    = "oneway"    // packets from one node to another dropped, not back
 	FaultKill      = "kill"      // SIGKILL, then restart
 	FaultPause     = "pause"     // SIGSTOP, then SIGCONT
+	FaultSlow      = "slow"      // SIGSTOP/SIGCONT duty cycle: a node thrashing in GC or on a starved VM
 	FaultSkew      = "skew"      // restart with --clock-offset, then without
 	FaultHintKill  = "hintkill"  // isolate a node, SIGKILL the node holding its hints, heal, restart
 	FaultWipe      = "wipe"      // SIGKILL, remove the data directory, restart (a lost disk)
@@ -34,7 +35,22 @@ const (
 )
 
 // DefaultFaults are the kinds the nemesis draws from unless told otherwise.
-var DefaultFaults = []string{FaultIsolate, FaultPartition, FaultOneWay, FaultKill, FaultPause, FaultSkew, FaultHintKill}
+var DefaultFaults = []string{FaultIsolate, FaultPartition, FaultOneWay, FaultKill, FaultPause, FaultSlow, FaultSkew, FaultHintKill}
+
+// UserFaults are the kinds judged on what users see: every request of the
+// ring-aware client made while one is in force (Availability.Users). A
+// frozen or slow node is still up for gossip a while and still holds its
+// connections, so only routing around it keeps users' requests fast.
+var UserFaults = []string{FaultPause, FaultSlow}
+
+// The slow fault's duty cycle: the node is stopped for slowStopMin up to
+// slowStopMax, then runs for slowRunMin up to slowRunMax, again and again
+// until the fault is healed (tc netem is not available to delay its
+// packets instead; docs in doc.go).
+const (
+	slowStopMin, slowStopMax = 200 * time.Millisecond, 300 * time.Millisecond
+	slowRunMin, slowRunMax   = 50 * time.Millisecond, 100 * time.Millisecond
+)
 
 // MembershipFaults change the ring; they need 5 nodes (Config.Nodes) and
 // a spare slot to join.
@@ -382,6 +398,17 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 			fail(err)
 		}
 		heal = func() error { return n.c.signal(t, syscall.SIGCONT) }
+	case FaultSlow:
+		t := n.pick()
+		rec.Nodes = n.names([]int{t})
+		rec.Detail = fmt.Sprintf("stopped %v-%v, running %v-%v, repeatedly", slowStopMin, slowStopMax, slowRunMin, slowRunMax)
+		n.logf("nemesis t=%.1fs: slow %s (SIGSTOP/SIGCONT duty cycle: %s) for %v", rec.AtS, rec.Nodes[0], rec.Detail, hold.Round(time.Millisecond))
+		n.set(kind, []int{t}, true)
+		stopCycle := n.dutyCycle(t, n.rng.Uint64(), &rec)
+		heal = func() error {
+			stopCycle()
+			return n.c.signal(t, syscall.SIGCONT)
+		}
 	case FaultSkew:
 		t := n.pick()
 		off := n.skews[n.rng.IntN(len(n.skews))]
@@ -450,6 +477,51 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 	rec.HealedS = n.since()
 	n.logf("nemesis t=%.1fs: healed %s %v", rec.HealedS, kind, rec.Nodes)
 	n.record(rec)
+}
+
+// dutyCycle stops and continues node t in a loop (see slowStopMin) until
+// the returned function is called; that function waits for the loop to end
+// with the node continued and notes the cycles run in rec's detail. The
+// loop draws its times from its own generator seeded with seed (the
+// nemesis' generator stays with the nemesis goroutine).
+func (n *nemesis) dutyCycle(t int, seed uint64, rec *FaultRecord) func() {
+	stop := make(chan struct{})
+	done := make(chan int)
+	rng := rand.New(rand.NewPCG(seed, 0x736c6f77))
+	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
+	wait := func(d time.Duration) bool {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-stop:
+			return false
+		case <-tm.C:
+			return true
+		}
+	}
+	go func() {
+		cycles := 0
+		defer func() { done <- cycles }()
+		for {
+			if err := n.c.signal(t, syscall.SIGSTOP); err != nil {
+				n.errorf("slow %s: %v", n.c.procs[t].id, err)
+				return
+			}
+			cycles++
+			ok := wait(between(slowStopMin, slowStopMax))
+			if err := n.c.signal(t, syscall.SIGCONT); err != nil {
+				n.errorf("slow %s: %v", n.c.procs[t].id, err)
+				return
+			}
+			if !ok || !wait(between(slowRunMin, slowRunMax)) {
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		rec.Detail += fmt.Sprintf(", %d stops", <-done)
+	}
 }
 
 // healAll undoes every fault: network rules flushed, paused nodes

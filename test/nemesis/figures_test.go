@@ -42,3 +42,38 @@ func TestOpFigures(t *testing.T) {
 		t.Fatalf("quiet: %+v", av.Quiet)
 	}
 }
+
+// Pause and slow faults are judged on every request of the ring-aware
+// client, including one that outlived the fault, and each stall is put
+// down to where it waited.
+func TestUserFigures(t *testing.T) {
+	pause := &faultSnap{epoch: 1, kind: FaultPause, nodes: []int{1}, single: true}
+	slow := &faultSnap{epoch: 2, kind: FaultSlow, nodes: []int{2}, single: true}
+	unhealed := &faultSnap{epoch: 3, kind: FaultPause, nodes: []int{0}} // began before the last fault healed
+	var ops []opRecord
+	for range 97 {
+		ops = append(ops, opRecord{node: -1, fault: pause, lat: 5 * time.Millisecond, coordinator: "n1"})
+	}
+	ops = append(ops,
+		opRecord{node: -1, fault: pause, lat: 3 * time.Second, coordinator: "n2", healedDuring: true}, // sent to the frozen node
+		opRecord{node: -1, fault: pause, lat: 2 * time.Second, coordinator: "n3"},                     // a healthy coordinator waited
+		opRecord{node: -1, fault: pause, lat: 5 * time.Second, class: "timeout"},
+		opRecord{node: 0, fault: pause, lat: 5 * time.Second, class: "timeout"}, // pinned: judged on the majority side
+		opRecord{node: -1, fault: unhealed, lat: 5 * time.Second, class: "timeout"},
+		opRecord{node: -1, fault: slow, lat: 300 * time.Millisecond, coordinator: "n1"},
+	)
+	_, _, av := opFigures(ops, 5*time.Second, []string{"n1", "n2", "n3"}, nil)
+	p := av.Users[FaultPause]
+	if p == nil || p.Ops != 100 || p.OK != 99 || p.Ratio != 0.99 || p.Failures["timeout"] != 1 {
+		t.Fatalf("pause: %+v", p)
+	}
+	if p.Stalls["faulted_coordinator"] != 1 || p.Stalls["healthy_coordinator"] != 1 || p.Stalls["failed"] != 1 {
+		t.Fatalf("pause stalls: %v", p.Stalls)
+	}
+	if p.P99Ms != 3000 || p.MaxMs != 5000 || p.met() || av.UsersOK {
+		t.Fatalf("pause p99 %d max %d met %v, users ok %v", p.P99Ms, p.MaxMs, p.met(), av.UsersOK)
+	}
+	if s := av.Users[FaultSlow]; s == nil || s.Ops != 1 || !s.met() {
+		t.Fatalf("slow: %+v", s)
+	}
+}

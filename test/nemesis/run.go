@@ -94,8 +94,18 @@ type Config struct {
 	// fewer than 99 % of majority-side requests succeeded or a request to a
 	// node cut off by the network hung until its deadline.
 	RequireAvailability bool
-	Logf                func(format string, args ...any)
+	// JudgeUsers fails the run when, during a fault of a UserFaults kind,
+	// fewer than UserOKRatio of the ring-aware client's requests succeeded
+	// or their p99 latency exceeded UserP99 (Availability.Users).
+	JudgeUsers bool
+	Logf       func(format string, args ...any)
 }
+
+// The bar users' requests must meet during the UserFaults kinds.
+const (
+	UserOKRatio = 0.99
+	UserP99     = time.Second
+)
 
 func (c *Config) setDefaults() {
 	if c.Duration == 0 {
@@ -238,6 +248,67 @@ type SideStats struct {
 	majorityLatens   []time.Duration
 }
 
+// UserStats are the ring-aware client's requests during one kind of fault.
+type UserStats struct {
+	Ops      int            `json:"ops"`
+	OK       int            `json:"ok"`
+	Ratio    float64        `json:"ratio"`
+	P99Ms    int64          `json:"p99_latency_ms"`
+	MaxMs    int64          `json:"max_latency_ms"`
+	Failures map[string]int `json:"failures,omitempty"` // by error class
+	// Stalls are the requests that failed or took longer than UserP99, by
+	// where they waited: "faulted_coordinator" (the faulted node answered
+	// it: the client sent it there, a client-side stall),
+	// "healthy_coordinator" (another node coordinated it and was slow: a
+	// server-side stall) or "failed" (no answer says who).
+	Stalls map[string]int `json:"stalls,omitempty"`
+	latens []time.Duration
+}
+
+// met reports the bar is met.
+func (u *UserStats) met() bool { return u.Ratio >= UserOKRatio && u.P99Ms <= UserP99.Milliseconds() }
+
+// add counts one request; faulted names the faulted nodes.
+func (u *UserStats) add(o opRecord, faulted []string) {
+	u.Ops++
+	u.latens = append(u.latens, o.lat)
+	u.MaxMs = max(u.MaxMs, o.lat.Milliseconds())
+	if o.class == "" {
+		u.OK++
+	} else {
+		if u.Failures == nil {
+			u.Failures = map[string]int{}
+		}
+		u.Failures[o.class]++
+	}
+	if o.class == "" && o.lat <= UserP99 {
+		return
+	}
+	where := "failed"
+	switch {
+	case o.class != "":
+	case slices.Contains(faulted, o.coordinator):
+		where = "faulted_coordinator"
+	default:
+		where = "healthy_coordinator"
+	}
+	if u.Stalls == nil {
+		u.Stalls = map[string]int{}
+	}
+	u.Stalls[where]++
+}
+
+// finish computes the ratio and the p99.
+func (u *UserStats) finish() {
+	if u.Ops > 0 {
+		u.Ratio = float64(int64(float64(u.OK)/float64(u.Ops)*10000)) / 10000
+	}
+	if n := len(u.latens); n > 0 {
+		slices.Sort(u.latens)
+		u.P99Ms = u.latens[(99*n+99)/100-1].Milliseconds() // nearest rank
+	}
+}
+
 // QuietStats count the requests that started and ended while no fault was
 // in force (the cluster may still be recovering from the last one).
 type QuietStats struct {
@@ -275,6 +346,12 @@ type Availability struct {
 	ByFault          map[string]*SideStats `json:"by_fault"`
 	// Quiet: requests with no fault in force.
 	Quiet QuietStats `json:"no_fault"`
+	// Users: every request of the ring-aware client that started while a
+	// fault of a UserFaults kind was in force (healed meanwhile or not),
+	// by kind; UsersOK: each kind that ran met the bar (UserOKRatio,
+	// UserP99).
+	Users   map[string]*UserStats `json:"users_by_fault"`
+	UsersOK bool                  `json:"users_ok"`
 	// Routed: requests of the routing client during single-node faults.
 	Routed struct {
 		Ops   int     `json:"ops"`
@@ -681,6 +758,16 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		why(!av.MajorityOK99, "only %.2f%% of majority-side requests succeeded during single-node faults (want >= 99%%): %v", 100*av.MajorityRatio, av.MajorityFailures)
 		why(!av.IsolatedFailFast, "requests to an isolated node hung until their deadline")
 	}
+	if cfg.JudgeUsers {
+		for _, kind := range UserFaults {
+			u := sum.Availability.Users[kind]
+			if u == nil {
+				continue
+			}
+			why(!u.met(), "during %s faults %.2f%% of the ring-aware client's %d requests succeeded (want >= %.0f%%), p99 %d ms (want <= %d ms); failures %v, stalls %v",
+				kind, 100*u.Ratio, u.Ops, 100*UserOKRatio, u.P99Ms, UserP99.Milliseconds(), u.Failures, u.Stalls)
+		}
+	}
 	sum.OK = len(sum.Why) == 0
 	if err := writeOps(filepath.Join(dir, "ops.jsonl"), wl.ops, c); err != nil {
 		logf("ops log: %v", err)
@@ -709,7 +796,7 @@ func writeOps(path string, ops []opRecord, c *cluster) error {
 		}
 		_ = enc.Encode(map[string]any{
 			"at_ms": o.at.Milliseconds(), "lat_ms": o.lat.Milliseconds(), "workload": o.workload, "op": o.op,
-			"key": o.key, "node": nodeName(c.ids(), o.node), "fail": o.class, "fault": fault, "fault_nodes": nodes,
+			"key": o.key, "node": nodeName(c.ids(), o.node), "coordinator": o.coordinator, "fail": o.class, "fault": fault, "fault_nodes": nodes,
 			"single": o.fault != nil && o.fault.single, "healed_during": o.healedDuring, "err": o.errText,
 		})
 	}
@@ -742,7 +829,7 @@ type window struct{ from, to time.Duration }
 // commits (CommitExclusion).
 func opFigures(ops []opRecord, deadline time.Duration, ids []string, commits []window) (int, map[string]int, Availability) {
 	fails := map[string]int{}
-	av := Availability{ByFault: map[string]*SideStats{}, Quiet: QuietStats{ByNode: map[string]int{}}}
+	av := Availability{ByFault: map[string]*SideStats{}, Users: map[string]*UserStats{}, Quiet: QuietStats{ByNode: map[string]int{}}}
 	av.CommitExclusion.EpochChanges = len(commits)
 	overlaps := func(o opRecord) bool {
 		for _, w := range commits {
@@ -763,6 +850,18 @@ func opFigures(ops []opRecord, deadline time.Duration, ids []string, commits []w
 				av.Quiet.Failed++
 				av.Quiet.ByNode[nodeName(ids, o.node)+" "+o.class]++
 			}
+		}
+		if f != nil && f.single && o.node < 0 && slices.Contains(UserFaults, f.kind) && !overlaps(o) {
+			u := av.Users[f.kind]
+			if u == nil {
+				u = &UserStats{}
+				av.Users[f.kind] = u
+			}
+			var faulted []string
+			for _, x := range f.nodes {
+				faulted = append(faulted, ids[x])
+			}
+			u.add(o, faulted)
 		}
 		if f == nil || !f.single || o.healedDuring {
 			continue
@@ -825,6 +924,11 @@ func opFigures(ops []opRecord, deadline time.Duration, ids []string, commits []w
 			sort.Slice(s.majorityLatens, func(i, j int) bool { return s.majorityLatens[i] < s.majorityLatens[j] })
 			s.MajorityP99Ms = s.majorityLatens[min(n-1, n*99/100)].Milliseconds()
 		}
+	}
+	av.UsersOK = true
+	for _, u := range av.Users {
+		u.finish()
+		av.UsersOK = av.UsersOK && u.met()
 	}
 	if av.Routed.Ops > 0 {
 		av.Routed.Ratio = float64(int64(float64(av.Routed.OK)/float64(av.Routed.Ops)*10000)) / 10000

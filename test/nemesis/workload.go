@@ -25,6 +25,11 @@ type opRecord struct {
 	at           time.Duration // start, since the workloads started
 	lat          time.Duration
 	class        string // "" when it succeeded, else the failure class
+	// coordinator is the node that coordinated a request that succeeded,
+	// as its answer says ("" for a failure): it tells a routed request
+	// that waited on a frozen coordinator from one a healthy coordinator
+	// was slow to answer.
+	coordinator  string
 	errText      string
 	fault        *faultSnap
 	healedDuring bool // the fault in force changed while it ran
@@ -217,7 +222,7 @@ var errNotRun = errors.New("not sent: the run ended while the node was out of th
 // do runs one request against node and records it. A worker pinned to a
 // slot that is not a ring member (a spare) waits, sending and recording
 // nothing, until it is one again.
-func (w *workloads) do(ctx context.Context, workload, op, key string, node int, fn func(ctx context.Context, c *client.Client) error) error {
+func (w *workloads) do(ctx context.Context, workload, op, key string, node int, fn func(ctx context.Context, c *client.Client) (*client.Info, error)) error {
 	if node >= 0 {
 		for !w.c.procs[node].isMember() {
 			if !sleep(ctx, 50*time.Millisecond) {
@@ -228,11 +233,14 @@ func (w *workloads) do(ctx context.Context, workload, op, key string, node int, 
 	f := w.nem.snapshot()
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	t0 := time.Now()
-	err := fn(ctx, w.clientOf(node))
+	info, err := fn(ctx, w.clientOf(node))
 	lat := time.Since(t0)
 	cancel()
 	rec := opRecord{workload: workload, op: op, key: key, node: node, at: t0.Sub(w.start), lat: lat, class: classify(err), fault: f,
 		healedDuring: w.nem.snapshot().epoch != f.epoch}
+	if rec.class == "" && info != nil {
+		rec.coordinator = info.Coordinator
+	}
 	if err != nil && rec.class != "" {
 		rec.errText = err.Error()
 	}
@@ -240,6 +248,21 @@ func (w *workloads) do(ctx context.Context, workload, op, key string, node int, 
 	w.ops = append(w.ops, rec)
 	w.mu.Unlock()
 	return err
+}
+
+// putInfo and getInfo are a result's Info (nil without a result).
+func putInfo(r *client.PutResult) *client.Info {
+	if r == nil {
+		return nil
+	}
+	return &r.Info
+}
+
+func getInfo(r *client.GetResult) *client.Info {
+	if r == nil {
+		return nil
+	}
+	return &r.Info
 }
 
 func (w *workloads) rng(kind string, i int) *rand.Rand {
@@ -301,9 +324,9 @@ func (w *workloads) unique(ctx context.Context, id int) {
 		w.m.unique[key] = uk
 		w.m.mu.Unlock()
 		var put *client.PutResult
-		err := w.do(ctx, "unique", "put", key, home, func(ctx context.Context, c *client.Client) (err error) {
+		err := w.do(ctx, "unique", "put", key, home, func(ctx context.Context, c *client.Client) (_ *client.Info, err error) {
 			put, err = c.Put(ctx, []byte(key), []byte(val))
-			return err
+			return putInfo(put), err
 		})
 		if errors.Is(err, errNotRun) {
 			return
@@ -318,9 +341,9 @@ func (w *workloads) unique(ctx context.Context, id int) {
 			k := acked[r.IntN(len(acked))]
 			want := fmt.Sprintf("%s=%d", k, w.seed)
 			var res *client.GetResult
-			err := w.do(ctx, "unique", "get", k, home, func(ctx context.Context, c *client.Client) (err error) {
+			err := w.do(ctx, "unique", "get", k, home, func(ctx context.Context, c *client.Client) (_ *client.Info, err error) {
 				res, err = c.Get(ctx, []byte(k))
-				return err
+				return getInfo(res), err
 			})
 			switch {
 			case errors.Is(err, client.ErrNotFound):
@@ -368,9 +391,9 @@ func (w *workloads) setAdd(ctx context.Context, id int) {
 		w.m.mu.Unlock()
 
 		var res *client.GetResult
-		err := w.do(ctx, "set", "get", key, home, func(ctx context.Context, c *client.Client) (err error) {
+		err := w.do(ctx, "set", "get", key, home, func(ctx context.Context, c *client.Client) (_ *client.Info, err error) {
 			res, err = c.Get(ctx, []byte(key))
-			return err
+			return getInfo(res), err
 		})
 		if err != nil && !errors.Is(err, client.ErrNotFound) {
 			if !w.pause(ctx, r) {
@@ -396,9 +419,9 @@ func (w *workloads) setAdd(ctx context.Context, id int) {
 		w.m.mu.Unlock()
 		elems[e] = true
 		val := encodeSet(elems)
-		err = w.do(ctx, "set", "put", key, home, func(ctx context.Context, c *client.Client) error {
-			_, err := c.Put(ctx, []byte(key), val, client.WithContext(res.Context))
-			return err
+		err = w.do(ctx, "set", "put", key, home, func(ctx context.Context, c *client.Client) (*client.Info, error) {
+			put, err := c.Put(ctx, []byte(key), val, client.WithContext(res.Context))
+			return putInfo(put), err
 		})
 		if err == nil {
 			w.m.mu.Lock()
@@ -508,17 +531,17 @@ func (w *workloads) delStep(ctx context.Context, ch *delChain, home, alt int) bo
 		w.m.mu.Lock()
 		dk.ops = append(dk.ops, op) // attempted before it is sent
 		w.m.mu.Unlock()
-		err = w.do(ctx, "delete", "put", ch.key, home, func(ctx context.Context, c *client.Client) (err error) {
+		err = w.do(ctx, "delete", "put", ch.key, home, func(ctx context.Context, c *client.Client) (_ *client.Info, err error) {
 			res, err = c.Put(ctx, key, []byte(op.value), client.WithContext(ch.context))
-			return err
+			return putInfo(res), err
 		})
 	} else {
 		w.m.mu.Lock()
 		dk.ops = append(dk.ops, op)
 		w.m.mu.Unlock()
-		err = w.do(ctx, "delete", "delete", ch.key, alt, func(ctx context.Context, c *client.Client) (err error) {
+		err = w.do(ctx, "delete", "delete", ch.key, alt, func(ctx context.Context, c *client.Client) (_ *client.Info, err error) {
 			res, err = c.Delete(ctx, key, client.WithContext(ch.context))
-			return err
+			return putInfo(res), err
 		})
 	}
 	w.m.mu.Lock()

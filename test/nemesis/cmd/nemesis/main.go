@@ -59,6 +59,7 @@ func run() int {
 	serverFlags := flag.String("server-flags", "", "extra server flags, space-separated (they win over the profile's)")
 	flag.IntVar(&cfg.SubnetFrom, "subnet", 0, "use the first free 10.77.X.0/24 with X >= this")
 	flag.BoolVar(&cfg.RequireAvailability, "require-availability", false, "also fail when < 99% of majority-side requests succeed during single-node faults, or a request to an isolated node hangs")
+	flag.BoolVar(&cfg.JudgeUsers, "judge-users", true, "fail when, during "+strings.Join(nemesis.UserFaults, " or ")+" faults, < 99% of the ring-aware client's requests succeed or their p99 exceeds 1s")
 	flag.StringVar(&cfg.KeepData, "keep-data", "failure", "keep data dirs and server logs: failure, always or never")
 	flag.Parse()
 
