@@ -19,10 +19,21 @@ func (c *Coordinator) Put(ctx context.Context, w Write) (WriteResult, error) {
 		return WriteResult{}, err
 	}
 	rt := c.lookup(w.Key)
-	if c.isReplica(rt.prefs) {
-		return c.coordinate(ctx, w, need, rt)
+	if !c.isReplica(rt.prefs) {
+		return c.forward(ctx, w, need, rt.prefs)
 	}
-	return c.forward(ctx, w, need, rt.prefs)
+	res, err := c.coordinate(ctx, w, need, rt)
+	if !errors.Is(err, ErrDiskFull) {
+		return res, err
+	}
+	// The local replica refused the write before minting its dot (its disk
+	// is full): it ran nowhere, so another replica coordinates it, and
+	// counts this one as not acknowledging. When none takes it, the answer
+	// is the full disk.
+	if res, ferr := c.forward(ctx, w, need, without(rt.prefs, c.cfg.NodeID)); !errors.Is(ferr, errNoneTook) {
+		return res, ferr
+	}
+	return WriteResult{}, err
 }
 
 // CoordinateForwarded runs a write another node forwarded here. It never
@@ -74,9 +85,13 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt rout
 	}
 	// The other replicas have the write on its way; now wait for this one's
 	// fsync, which ran meanwhile.
+	var diskFull []string
 	if err := durable(); err != nil {
 		c.log.Warn("local write not durable", "err", err)
 		t.record(false)
+		if errors.Is(err, ErrDiskFull) {
+			diskFull = append(diskFull, c.cfg.NodeID)
+		}
 	} else {
 		t.record(true)
 		info.Replicas = append(info.Replicas, c.cfg.NodeID)
@@ -85,6 +100,9 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt rout
 		select {
 		case a := <-acks:
 			t.record(a.err == nil && !(a.fallback && strict))
+			if errors.Is(a.err, ErrDiskFull) {
+				diskFull = append(diskFull, a.node)
+			}
 			if a.err == nil {
 				info.Replicas = append(info.Replicas, a.node)
 				if a.fallback {
@@ -93,28 +111,34 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt rout
 			}
 		case <-ctx.Done():
 			info.Acks = t.ok
-			return WriteResult{Clock: result, Info: info}, &UnavailableError{Op: "write", Required: need, Acknowledged: t.ok}
+			return WriteResult{Clock: result, Info: info}, &UnavailableError{Op: "write", Required: need, Acknowledged: t.ok, DiskFull: diskFull}
 		}
 	}
 	info.Acks = t.ok
 	if !t.met() {
-		return WriteResult{Clock: result, Info: info}, &UnavailableError{Op: "write", Required: need, Acknowledged: t.ok}
+		return WriteResult{Clock: result, Info: info}, &UnavailableError{Op: "write", Required: need, Acknowledged: t.ok, DiskFull: diskFull}
 	}
 	return WriteResult{Clock: result, Info: info}, nil
 }
 
 // forward hands the write to a replica of the key: live ones first, in
 // preference order. Only a replica that could not run it at all (unreachable,
-// or no longer a replica) is skipped for the next; any answer it gave,
-// including a failed quorum, is final, since the write may have happened.
+// no longer a replica, its disk full) is skipped for the next; any answer it
+// gave, including a failed quorum, is final, since the write may have
+// happened. When none took it, the error is an UnavailableError that is
+// also errNoneTook.
 func (c *Coordinator) forward(ctx context.Context, w Write, need int, prefs []string) (WriteResult, error) {
 	var lastErr error
+	var diskFull []string
 	for _, n := range c.liveFirst(prefs) {
 		fctx, cancel := context.WithTimeout(ctx, 2*c.cfg.ReplicaTimeout)
 		res, err := c.cfg.Transport.Coordinate(fctx, n, w)
 		cancel()
-		if err == nil || !(errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotReplica)) {
+		if err == nil || !(errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotReplica) || errors.Is(err, ErrDiskFull)) {
 			return res, err
+		}
+		if errors.Is(err, ErrDiskFull) {
+			diskFull = append(diskFull, n)
 		}
 		lastErr = err
 		if ctx.Err() != nil {
@@ -122,8 +146,16 @@ func (c *Coordinator) forward(ctx context.Context, w Write, need int, prefs []st
 		}
 	}
 	c.log.Debug("no replica took a forwarded write", "err", lastErr)
-	return WriteResult{}, &UnavailableError{Op: "write", Required: need, Acknowledged: 0}
+	return WriteResult{}, noneTook{&UnavailableError{Op: "write", Required: need, Acknowledged: 0, DiskFull: diskFull}}
 }
+
+// errNoneTook: no replica took a forwarded write (it ran nowhere).
+var errNoneTook = errors.New("no replica took the write")
+
+// noneTook is a forward's UnavailableError when no replica took the write.
+type noneTook struct{ *UnavailableError }
+
+func (e noneTook) Unwrap() []error { return []error{e.UnavailableError, errNoneTook} }
 
 // liveFirst orders nodes with the ones gossip believes up first, keeping the
 // order within each group.
