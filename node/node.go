@@ -44,8 +44,10 @@ type Node struct {
 	loops     sync.WaitGroup
 	grpc      *grpc.Server
 	health    *health.Server
-	lis       net.Listener
-	served    chan error
+	// writeHealthMu orders the updates of HealthLocalWrites.
+	writeHealthMu sync.Mutex
+	lis           net.Listener
+	served        chan error
 
 	// replicaWrites and hintSink are where peers' writes and hints go: the
 	// store and the hint store, or what fault tests wrap them in.
@@ -161,8 +163,8 @@ func (n *Node) start() (err error) {
 	n.members.OnChange(n.own.kick)
 	n.members.OnChange(func() { n.transport.Revive(n.members.Alive) })
 	n.serve()
-	n.store.OnDiskFull(n.setWriteHealth)
-	n.setWriteHealth(n.store.DiskFull() != nil)
+	n.store.OnDiskChange(n.setWriteHealth)
+	n.setWriteHealth()
 	n.startLoops()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
 		"actor", n.store.Actor(), "fresh_storage", n.store.Fresh(),
@@ -201,10 +203,14 @@ func (n *Node) serve() {
 // replicas), SERVING again once space is freed.
 const HealthLocalWrites = "quorumkv.v1.LocalWrites"
 
-// setWriteHealth reports the store's disk state on the health service.
-func (n *Node) setWriteHealth(full bool) {
+// setWriteHealth reports the store's disk state on the health service. It
+// reads the state under writeHealthMu, so of two calls racing after two
+// changes the last to run sets the latest state.
+func (n *Node) setWriteHealth() {
+	n.writeHealthMu.Lock()
+	defer n.writeHealthMu.Unlock()
 	st := healthpb.HealthCheckResponse_SERVING
-	if full {
+	if n.store.DiskFull() != nil {
 		st = healthpb.HealthCheckResponse_NOT_SERVING
 	}
 	n.health.SetServingStatus(HealthLocalWrites, st)

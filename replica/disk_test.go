@@ -91,7 +91,7 @@ func TestWritesRefusedWhileDiskFull(t *testing.T) {
 	free.Store(1 << 30)
 	s := mustOpen(t, diskConfig(&free))
 	changes := make(chan bool, 4)
-	s.OnDiskFull(func(full bool) { changes <- full })
+	s.OnDiskChange(func() { changes <- s.DiskFull() != nil })
 	mustCoordinate(t, s, "a", nil, sib("before"))
 
 	free.Store(1 << 20)

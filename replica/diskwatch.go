@@ -24,9 +24,10 @@ type diskWatch struct {
 
 	mu       sync.Mutex
 	g        diskGuard
-	refused  int // writes refused since the last "still full" line
 	still    logLimiter
-	onChange []func(full bool)
+	onChange []func()
+
+	refused atomic.Int64 // writes refused since the last line about it
 
 	full atomic.Pointer[DiskFullError] // nil: writes are taken
 
@@ -134,19 +135,18 @@ func (w *diskWatch) publishLocked() {
 	switch {
 	case st != nil && was == nil:
 		w.log.Error("disk full: refusing writes until space is freed", "free", st.Free, "reserve", st.Reserve, "no_space", st.NoSpace, "wal_failed", st.WALFailed)
-		w.still.last, w.refused = now, 0
+		w.still.last = now
+		w.refused.Store(0)
 	case st == nil && was != nil:
-		w.log.Info("disk has space again: taking writes", "free", w.g.free, "reserve", w.g.reserve, "refused", w.refused)
-		w.refused = 0
+		w.log.Info("disk has space again: taking writes", "free", w.g.free, "reserve", w.g.reserve, "refused", w.refused.Swap(0))
 	case st != nil:
 		if ok, _ := w.still.allow(now); ok {
-			w.log.Warn("disk still full", "free", st.Free, "reserve", st.Reserve, "refused", w.refused)
-			w.refused = 0
+			w.log.Warn("disk still full", "free", st.Free, "reserve", st.Reserve, "refused", w.refused.Swap(0))
 		}
 	}
 	if (st == nil) != (was == nil) {
 		for _, fn := range w.onChange {
-			go fn(st != nil)
+			go fn()
 		}
 	}
 }
@@ -157,9 +157,7 @@ func (w *diskWatch) admit() error {
 	if st == nil {
 		return nil
 	}
-	w.mu.Lock()
-	w.refused++
-	w.mu.Unlock()
+	w.refused.Add(1)
 	return st
 }
 
@@ -209,9 +207,10 @@ func (w *diskWatch) eventListener() *pebble.EventListener {
 	}
 }
 
-// OnDiskFull calls fn (in a goroutine) each time the store starts or stops
-// refusing writes for a full disk. Register before writes start.
-func (s *Store) OnDiskFull(fn func(full bool)) {
+// OnDiskChange calls fn (in a goroutine) each time the store starts or
+// stops refusing writes for a full disk; fn reads DiskFull for the state
+// (two calls may run in either order, so the state is read, not passed).
+func (s *Store) OnDiskChange(fn func()) {
 	s.disk.mu.Lock()
 	defer s.disk.mu.Unlock()
 	s.disk.onChange = append(s.disk.onChange, fn)
