@@ -680,8 +680,14 @@ type NodeStatusResponse struct {
 	Exchanges          uint64 `protobuf:"varint,5,opt,name=exchanges,proto3" json:"exchanges,omitempty"`
 	KeysRepaired       uint64 `protobuf:"varint,6,opt,name=keys_repaired,json=keysRepaired,proto3" json:"keys_repaired,omitempty"`
 	TombstonesReaped   uint64 `protobuf:"varint,7,opt,name=tombstones_reaped,json=tombstonesReaped,proto3" json:"tombstones_reaped,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// disk_full: the node refuses writes to its own store (its data
+	// directory's free space is below the reserve, or it ran out); writes
+	// it replicates go to the other replicas. Cleared once space is freed.
+	DiskFull bool `protobuf:"varint,8,opt,name=disk_full,json=diskFull,proto3" json:"disk_full,omitempty"`
+	// disk_full_reason says why, when disk_full.
+	DiskFullReason string `protobuf:"bytes,9,opt,name=disk_full_reason,json=diskFullReason,proto3" json:"disk_full_reason,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NodeStatusResponse) Reset() {
@@ -761,6 +767,20 @@ func (x *NodeStatusResponse) GetTombstonesReaped() uint64 {
 		return x.TombstonesReaped
 	}
 	return 0
+}
+
+func (x *NodeStatusResponse) GetDiskFull() bool {
+	if x != nil {
+		return x.DiskFull
+	}
+	return false
+}
+
+func (x *NodeStatusResponse) GetDiskFullReason() string {
+	if x != nil {
+		return x.DiskFullReason
+	}
+	return ""
 }
 
 type PlanRequest struct {
@@ -1283,7 +1303,7 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\rkeys_repaired\x18\x03 \x01(\x04R\fkeysRepaired\x12\x16\n" +
 	"\x06errors\x18\x04 \x01(\x04R\x06errors\x12\x1c\n" +
 	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\x13\n" +
-	"\x11NodeStatusRequest\"\x95\x02\n" +
+	"\x11NodeStatusRequest\"\xdc\x02\n" +
 	"\x12NodeStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
 	"\rhints_pending\x18\x02 \x01(\x04R\fhintsPending\x12#\n" +
@@ -1291,7 +1311,9 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\x15last_exchange_unix_ms\x18\x04 \x01(\x03R\x12lastExchangeUnixMs\x12\x1c\n" +
 	"\texchanges\x18\x05 \x01(\x04R\texchanges\x12#\n" +
 	"\rkeys_repaired\x18\x06 \x01(\x04R\fkeysRepaired\x12+\n" +
-	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped\"\r\n" +
+	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped\x12\x1b\n" +
+	"\tdisk_full\x18\b \x01(\bR\bdiskFull\x12(\n" +
+	"\x10disk_full_reason\x18\t \x01(\tR\x0ediskFullReason\"\r\n" +
 	"\vPlanRequest\"X\n" +
 	"\x13MemberChangeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +

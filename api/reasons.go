@@ -25,6 +25,9 @@ const (
 	ReasonTooManySiblings = "TOO_MANY_SIBLINGS"
 	// ReasonShuttingDown: the node is stopping.
 	ReasonShuttingDown = "SHUTTING_DOWN"
+	// ReasonDiskFull (RESOURCE_EXHAUSTED): the node refused a write because
+	// its disk is full; it ran nowhere. Metadata "node".
+	ReasonDiskFull = "DISK_FULL"
 )
 
 // ErrorInfo returns the quorumkv ErrorInfo detail of st (nil if it has

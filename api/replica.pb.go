@@ -40,6 +40,9 @@ const (
 	ItemStatus_ITEM_CLOSED ItemStatus = 5
 	// ITEM_BAD_WRITE: the store rejected the write (a malformed clock).
 	ItemStatus_ITEM_BAD_WRITE ItemStatus = 6
+	// ITEM_DISK_FULL: the node's disk is full; it stored nothing (a
+	// coordinator counts it as not acknowledging).
+	ItemStatus_ITEM_DISK_FULL ItemStatus = 7
 )
 
 // Enum value maps for ItemStatus.
@@ -52,6 +55,7 @@ var (
 		4: "ITEM_TOO_LARGE",
 		5: "ITEM_CLOSED",
 		6: "ITEM_BAD_WRITE",
+		7: "ITEM_DISK_FULL",
 	}
 	ItemStatus_value = map[string]int32{
 		"ITEM_OK":          0,
@@ -61,6 +65,7 @@ var (
 		"ITEM_TOO_LARGE":   4,
 		"ITEM_CLOSED":      5,
 		"ITEM_BAD_WRITE":   6,
+		"ITEM_DISK_FULL":   7,
 	}
 )
 
@@ -1526,7 +1531,7 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"&\n" +
 	"\fReapResponse\x12\x16\n" +
-	"\x06reaped\x18\x01 \x01(\x04R\x06reaped*\x8d\x01\n" +
+	"\x06reaped\x18\x01 \x01(\x04R\x06reaped*\xa1\x01\n" +
 	"\n" +
 	"ItemStatus\x12\v\n" +
 	"\aITEM_OK\x10\x00\x12\x0f\n" +
@@ -1535,7 +1540,8 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0eITEM_NOT_READY\x10\x03\x12\x12\n" +
 	"\x0eITEM_TOO_LARGE\x10\x04\x12\x0f\n" +
 	"\vITEM_CLOSED\x10\x05\x12\x12\n" +
-	"\x0eITEM_BAD_WRITE\x10\x062\x84\x06\n" +
+	"\x0eITEM_BAD_WRITE\x10\x06\x12\x12\n" +
+	"\x0eITEM_DISK_FULL\x10\a2\x84\x06\n" +
 	"\aReplica\x12?\n" +
 	"\x04Pipe\x12\x18.quorumkv.v1.PipeRequest\x1a\x19.quorumkv.v1.PipeResponse(\x010\x01\x12<\n" +
 	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12C\n" +

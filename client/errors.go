@@ -105,7 +105,7 @@ func (e *ServerError) Error() string { return e.Message }
 // failed, so another endpoint may succeed. retryAmbiguous (reads) allows a
 // retry when the request may have run there; a write is retried only when
 // it cannot have run: the connection was never made, or the node refused it
-// while shutting down. (A write that may have run and is sent again would
+// while shutting down or for a full disk. (A write that may have run and is sent again would
 // be applied twice: a duplicate sibling, or a value a delete cannot cover.)
 func nodeFailure(err error, retryAmbiguous bool) bool {
 	st, ok := status.FromError(err)
@@ -124,6 +124,10 @@ func nodeFailure(err error, retryAmbiguous bool) bool {
 		return retryAmbiguous || sent.Is(err)
 	case codes.DeadlineExceeded:
 		return retryAmbiguous
+	case codes.ResourceExhausted:
+		// The node's disk is full and no other replica took the write
+		// from it: it ran nowhere.
+		return reason == api.ReasonDiskFull
 	}
 	return false
 }

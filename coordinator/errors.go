@@ -18,6 +18,9 @@ var (
 	ErrUnreachable = errors.New("node unreachable")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("coordinator closed")
+	// ErrDiskFull marks a replica's refusal to store a write because its
+	// disk is full: the write did not run there.
+	ErrDiskFull = errors.New("disk full")
 )
 
 // UnavailableError says a request could not reach its consistency level.
@@ -28,6 +31,9 @@ type UnavailableError struct {
 	// Joining lists the members still joining when the ring is forming
 	// (the node answering adds them; the coordinator does not know).
 	Joining []string
+	// DiskFull lists the replicas that refused the write because their
+	// disk is full (writes only).
+	DiskFull []string
 }
 
 func (e *UnavailableError) Error() string {
@@ -38,6 +44,9 @@ func (e *UnavailableError) Error() string {
 	msg := fmt.Sprintf("%s unavailable: %d replicas required, %d %s", e.Op, e.Required, e.Acknowledged, verb)
 	if len(e.Joining) > 0 {
 		msg += fmt.Sprintf(" (ring forming: %s joining)", strings.Join(e.Joining, ", "))
+	}
+	if len(e.DiskFull) > 0 {
+		msg += fmt.Sprintf("; disk full on %s", strings.Join(e.DiskFull, ", "))
 	}
 	return msg
 }

@@ -52,6 +52,16 @@ type Config struct {
 	// writes to new keys skip the storage read, in bytes (0: the replica
 	// default).
 	KeyFilterSize int64
+	// MinFreeSpace is the free space, in bytes, below which the node's
+	// store refuses writes at once (disk full: writes it replicates go to
+	// the other replicas) instead of stalling (0: the replica default).
+	MinFreeSpace int64
+	// DiskCheckInterval is how often the store measures its free space (0:
+	// the replica default).
+	DiskCheckInterval time.Duration
+	// StorageLogInterval is the least time between two log lines about one
+	// kind of repeated storage trouble (0: the replica default).
+	StorageLogInterval time.Duration
 	// GossipTimers tune failure detection (zero: ring.LANGossip).
 	// RejoinInterval is how often the node re-joins its seeds: memberlist
 	// stops probing a node it declared dead, so after a partition heals two
@@ -191,6 +201,15 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyFilterSize < 0 {
 		return errors.New("node: key filter size must not be negative")
+	}
+	if c.MinFreeSpace < 0 {
+		return errors.New("node: min free space must not be negative")
+	}
+	if c.DiskCheckInterval < 0 || c.DiskCheckInterval > time.Minute {
+		return errors.New("node: disk check interval must be within 0 to 1m")
+	}
+	if c.StorageLogInterval < 0 {
+		return errors.New("node: storage log interval must not be negative")
 	}
 	if c.MaxValueSize < 0 {
 		return errors.New("node: max value size must not be negative")

@@ -44,8 +44,10 @@ type Node struct {
 	loops     sync.WaitGroup
 	grpc      *grpc.Server
 	health    *health.Server
-	lis       net.Listener
-	served    chan error
+	// writeHealthMu orders the updates of HealthLocalWrites.
+	writeHealthMu sync.Mutex
+	lis           net.Listener
+	served        chan error
 
 	// replicaWrites and hintSink are where peers' writes and hints go: the
 	// store and the hint store, or what fault tests wrap them in.
@@ -93,6 +95,7 @@ func (n *Node) start() (err error) {
 		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync, SyncWindow: cfg.SyncWindow,
 		CacheSize: cfg.CacheSize, KeyFilterSize: cfg.KeyFilterSize,
 		Partition: placement.Partition, Logger: n.log, Clock: cfg.Clock,
+		MinFreeSpace: cfg.MinFreeSpace, DiskCheckInterval: cfg.DiskCheckInterval, LogInterval: cfg.StorageLogInterval,
 	}); err != nil {
 		return err
 	}
@@ -161,6 +164,8 @@ func (n *Node) start() (err error) {
 	n.members.OnChange(n.own.kick)
 	n.members.OnChange(func() { n.transport.Revive(n.members.Alive) })
 	n.serve()
+	n.store.OnDiskChange(n.setWriteHealth)
+	n.setWriteHealth()
 	n.startLoops()
 	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
 		"actor", n.store.Actor(), "fresh_storage", n.store.Fresh(),
@@ -179,6 +184,7 @@ func (n *Node) serve() {
 	reflection.Register(n.grpc)
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	n.health.SetServingStatus("quorumkv.v1.KV", healthpb.HealthCheckResponse_SERVING)
+	n.health.SetServingStatus(HealthLocalWrites, healthpb.HealthCheckResponse_SERVING)
 	mux := cmux.New(n.lis)
 	mux.SetReadTimeout(acceptTimeout)
 	pipes := mux.Match(cmux.PrefixMatcher(wire.PipeMagic))
@@ -190,6 +196,25 @@ func (n *Node) serve() {
 	rs, kv := &replicaServer{n: n}, &kvServer{n: n}
 	n.listening.Go(func() { n.serveWire(pipes, rs.servePipeConn) })
 	n.listening.Go(func() { n.serveWire(streams, kv.serveStreamConn) })
+}
+
+// HealthLocalWrites is the health service name that says whether the
+// node's own store takes writes: NOT_SERVING while its disk is full (the
+// node still serves reads and hands the writes it replicates to the other
+// replicas), SERVING again once space is freed.
+const HealthLocalWrites = "quorumkv.v1.LocalWrites"
+
+// setWriteHealth reports the store's disk state on the health service. It
+// reads the state under writeHealthMu, so of two calls racing after two
+// changes the last to run sets the latest state.
+func (n *Node) setWriteHealth() {
+	n.writeHealthMu.Lock()
+	defer n.writeHealthMu.Unlock()
+	st := healthpb.HealthCheckResponse_SERVING
+	if n.store.DiskFull() != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	n.health.SetServingStatus(HealthLocalWrites, st)
 }
 
 // acceptTimeout bounds how long a new connection may take to send its

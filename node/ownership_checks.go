@@ -1,6 +1,10 @@
 package node
 
 import (
+	"errors"
+	"fmt"
+
+	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -49,6 +53,25 @@ func (n *Node) notReplica(v *ring.View) error {
 type localReplica struct {
 	*replica.Store
 	n *Node
+}
+
+// CoordinateNoSyncWait is the store's, with a full disk's refusal also
+// coordinator.ErrDiskFull (the coordinator then hands the write to
+// another replica, or counts this one as not acknowledging).
+func (l localReplica) CoordinateNoSyncWait(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.Clock, func() error, error) {
+	res, durable, err := l.Store.CoordinateNoSyncWait(key, ctx, v)
+	if err != nil {
+		return res, nil, asCoordinatorError(err)
+	}
+	return res, func() error { return asCoordinatorError(durable()) }, nil
+}
+
+// asCoordinatorError marks replica.ErrDiskFull as coordinator.ErrDiskFull.
+func asCoordinatorError(err error) error {
+	if errors.Is(err, replica.ErrDiskFull) {
+		return fmt.Errorf("%w (%w)", coordinator.ErrDiskFull, err)
+	}
+	return err
 }
 
 func (l localReplica) Get(key []byte) (vclock.Clock, bool, error) {

@@ -113,6 +113,9 @@ func (s *adminServer) NodeStatus(context.Context, *api.NodeStatusRequest) (*api.
 	if s.n.hints != nil {
 		resp.HintsPending = uint64(s.n.hints.Pending())
 	}
+	if st := s.n.store.DiskFull(); st != nil {
+		resp.DiskFull, resp.DiskFullReason = true, st.Error()
+	}
 	return resp, nil
 }
 

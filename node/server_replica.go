@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/peer"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -33,6 +35,9 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 		return nil, err
 	}
 	if err := s.n.hintSink.Add(req.GetTarget(), req.GetKey(), c); err != nil {
+		if errors.Is(err, replica.ErrDiskFull) {
+			return nil, peer.ToStatus(err)
+		}
 		return nil, status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return &api.ApplyResponse{}, nil

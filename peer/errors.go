@@ -28,3 +28,20 @@ func isNotReplica(err error) bool {
 }
 
 func isNotReady(err error) bool { return errors.Is(err, replica.ErrNotReady) }
+
+// peerDiskFull is a replica's refusal of a write because its disk is full:
+// both replica.ErrDiskFull and coordinator.ErrDiskFull (the write did not
+// run there; a forwarded write tries the next replica).
+type peerDiskFull struct{ node string }
+
+func (e *peerDiskFull) Error() string {
+	return "node " + e.node + ": disk full: it refuses writes until space is freed"
+}
+
+func (e *peerDiskFull) Unwrap() []error {
+	return []error{replica.ErrDiskFull, coordinator.ErrDiskFull}
+}
+
+func isDiskFull(err error) bool {
+	return errors.Is(err, replica.ErrDiskFull) || errors.Is(err, coordinator.ErrDiskFull)
+}

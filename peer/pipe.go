@@ -617,6 +617,8 @@ func ItemStatus(err error) api.ItemStatus {
 		return api.ItemStatus_ITEM_CLOSED
 	case errors.Is(err, replica.ErrBadWrite):
 		return api.ItemStatus_ITEM_BAD_WRITE
+	case isDiskFull(err):
+		return api.ItemStatus_ITEM_DISK_FULL
 	}
 	return api.ItemStatus_ITEM_FAILED
 }
@@ -642,6 +644,8 @@ func deliver(node string, ops []*pipeOp, resp *api.PipeResponse) {
 		switch {
 		case i < len(st) && st[i] == api.ItemStatus_ITEM_NOT_REPLICA:
 			r.err = &peerNotReplica{replica.NotReplicaError{Node: node, Epoch: resp.GetEpoch()}}
+		case i < len(st) && st[i] == api.ItemStatus_ITEM_DISK_FULL:
+			r.err = &peerDiskFull{node: node}
 		case i < len(st) && itemSentinel(st[i]) != nil:
 			r.err = fmt.Errorf("node %s: %w", node, itemSentinel(st[i]))
 		case i < len(errs) && errs[i] != "":

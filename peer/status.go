@@ -40,7 +40,16 @@ func ToStatus(err error) error {
 		if len(unavail.Joining) > 0 {
 			md["joining"] = strings.Join(unavail.Joining, ",")
 		}
-		return withInfo(codes.Unavailable, err.Error(), api.ReasonQuorumUnavailable, md)
+		code := codes.Unavailable
+		if len(unavail.DiskFull) > 0 {
+			// Replicas refused for a full disk: a resource is exhausted,
+			// waiting for them to come back does not help.
+			code = codes.ResourceExhausted
+			md["disk_full"] = strings.Join(unavail.DiskFull, ",")
+		}
+		return withInfo(code, err.Error(), api.ReasonQuorumUnavailable, md)
+	case isDiskFull(err):
+		return withInfo(codes.ResourceExhausted, err.Error(), api.ReasonDiskFull, nil)
 	case errors.As(err, &sibs):
 		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonTooManySiblings, map[string]string{
 			"siblings": strconv.Itoa(sibs.Siblings),
@@ -101,7 +110,12 @@ func fromStatus(node string, err error) error {
 		if j := md["joining"]; j != "" {
 			ue.Joining = strings.Split(j, ",")
 		}
+		if d := md["disk_full"]; d != "" {
+			ue.DiskFull = strings.Split(d, ",")
+		}
 		return ue
+	case reason == api.ReasonDiskFull:
+		return &peerDiskFull{node: node}
 	case st.Code() == codes.Unavailable:
 		return &unreachableError{node: node, cause: err}
 	}

@@ -29,6 +29,12 @@ func (s *Store) ApplyMany(items []Item) (errs []error) {
 		return errs
 	}
 	defer s.exit()
+	if err := s.disk.admit(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	for _, mu := range s.lockAll(items) {
 		defer mu.Unlock()
 	}
@@ -83,6 +89,7 @@ func (s *Store) ApplyMany(items []Item) (errs []error) {
 		return errs
 	}
 	if err := b.Commit(s.wopt); err != nil {
+		err = s.disk.failed(err)
 		for _, i := range changed {
 			errs[i] = err
 		}

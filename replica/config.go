@@ -34,7 +34,16 @@ const (
 	// (about 1.2 bytes a key at 1 % false positives; its layers double, so
 	// some 30 million keys per node fit before false positives rise).
 	DefaultKeyFilterSize = 64 << 20
-	lockStripes          = 1024
+	// DefaultMinFreeSpace is the free space below which the store refuses
+	// writes: room left for Pebble to flush its memtables and compact, so
+	// a filling disk refuses writes at once instead of stalling them.
+	DefaultMinFreeSpace = 64 << 20
+	// DefaultDiskCheckInterval is how often the free space is measured.
+	DefaultDiskCheckInterval = 250 * time.Millisecond
+	// DefaultLogInterval is the least time between two log lines of one
+	// kind of repeated storage trouble (disk full, background errors).
+	DefaultLogInterval = 10 * time.Second
+	lockStripes        = 1024
 )
 
 // Config configures a Store.
@@ -73,6 +82,23 @@ type Config struct {
 	Clock wall.Clock
 	// Logger receives the store's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// MinFreeSpace is the reserve in bytes: while the data directory's file
+	// system has less free space, writes fail at once with ErrDiskFull
+	// (0: DefaultMinFreeSpace). It is what keeps Pebble working on a
+	// filling disk: a write-ahead log that cannot be written stops the
+	// store until a restart, so the reserve should hold a few memtables.
+	MinFreeSpace int64
+	// DiskCheckInterval is how often the free space is measured, and how
+	// long a "no space left" keeps refusing writes (0:
+	// DefaultDiskCheckInterval).
+	DiskCheckInterval time.Duration
+	// LogInterval is the least time between two log lines about one kind
+	// of repeated storage trouble (0: DefaultLogInterval).
+	LogInterval time.Duration
+	// FreeSpace measures the free bytes of the data directory's file
+	// system (nil: the file system's disk usage; tests inject their own).
+	// An error of vfs.ErrUnsupported turns the reserve check off.
+	FreeSpace func() (uint64, error)
 }
 
 func (c *Config) setDefaults() {
@@ -100,6 +126,15 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.MinFreeSpace == 0 {
+		c.MinFreeSpace = DefaultMinFreeSpace
+	}
+	if c.DiskCheckInterval == 0 {
+		c.DiskCheckInterval = DefaultDiskCheckInterval
+	}
+	if c.LogInterval == 0 {
+		c.LogInterval = DefaultLogInterval
+	}
 	c.Clock = wall.Or(c.Clock)
 	if c.FS == nil {
 		c.FS = vfs.Default
@@ -123,6 +158,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("replica: KeyFilterSize %d is negative", c.KeyFilterSize)
 	case c.MemTableSize > 4<<30:
 		return fmt.Errorf("replica: MemTableSize %d is over 4 GiB", c.MemTableSize)
+	case c.DiskCheckInterval < 0 || c.DiskCheckInterval > time.Minute:
+		return fmt.Errorf("replica: DiskCheckInterval %v is negative or over a minute", c.DiskCheckInterval)
+	case c.MinFreeSpace < 0:
+		return fmt.Errorf("replica: MinFreeSpace %d is negative", c.MinFreeSpace)
+	case c.LogInterval < 0:
+		return fmt.Errorf("replica: LogInterval %v is negative", c.LogInterval)
 	case c.MaxSiblings < 0 || c.WarnSiblings < 0:
 		return errors.New("replica: sibling limits must not be negative")
 	case c.MaxSiblings > 0 && c.WarnSiblings > c.MaxSiblings:

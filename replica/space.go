@@ -74,7 +74,10 @@ func (sp *Space) Set(k, v []byte) error {
 		return err
 	}
 	defer sp.s.exit()
-	return sp.s.db.Set(sp.key(k), v, sp.s.wopt)
+	if err := sp.s.disk.admit(); err != nil {
+		return err
+	}
+	return sp.s.disk.failed(sp.s.db.Set(sp.key(k), v, sp.s.wopt))
 }
 
 // Delete removes k.

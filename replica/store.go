@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
@@ -31,6 +32,9 @@ type Store struct {
 	epochLeased uint64
 
 	clock wall.Clock
+
+	// disk refuses writes while the disk is full (see diskWatch).
+	disk *diskWatch
 
 	// trees are the anti-entropy Merkle trees of the partitions held here,
 	// updated on every write and rebuilt from a scan at open.
@@ -73,7 +77,8 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.NoSync {
 		s.wopt = pebble.NoSync
 	}
-	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, s.log))
+	s.disk = newDiskWatch(cfg, s.log)
+	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, s.log, s.disk.eventListener(), s.disk.sawNoSpace))
 	if err != nil {
 		return nil, fmt.Errorf("replica: open %s: %w", cfg.Dir, err)
 	}
@@ -86,6 +91,7 @@ func Open(cfg Config) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.disk.start()
 	return s, nil
 }
 
@@ -101,6 +107,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.disk.close()
+	if s.disk.walFailed() {
+		// Pebble stops the process on a commit to a failed log: no clean
+		// mark, so the next start takes a new incarnation (an unclean stop).
+		s.log.Error("closing without the clean mark: the write-ahead log failed for want of space")
+		return s.db.Close()
+	}
 	err := s.db.Set(keyClean, []byte{1}, pebble.Sync)
 	return errors.Join(err, s.db.Close())
 }
@@ -109,11 +122,12 @@ func (s *Store) Close() error {
 // first and new keys are absent, so each level has a Bloom filter (a miss
 // skips the table instead of seeking in it), and the block cache is large
 // enough to keep those reads off the page cache.
-func pebbleOptions(cfg Config, log *slog.Logger) *pebble.Options {
+func pebbleOptions(cfg Config, log *slog.Logger, events *pebble.EventListener, noSpace func()) *pebble.Options {
 	o := &pebble.Options{
-		FS:                 walFS{cfg.FS},
+		FS:                 walFS{FS: cfg.FS, noSpace: noSpace},
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log},
+		Logger:             newPebbleLogger(log, cfg.LogInterval),
+		EventListener:      events,
 		WALMinSyncInterval: cfg.syncWindow(),
 		CacheSize:          cfg.CacheSize,
 		MemTableSize:       cfg.MemTableSize,
@@ -207,11 +221,11 @@ func (s *Store) writeNoSyncWait(dk []byte, p int, key []byte, old object, c vclo
 		err = s.db.ApplyNoSyncWait(b, s.wopt)
 		durable = func() error {
 			defer b.Close()
-			return b.SyncWait()
+			return s.disk.failed(b.SyncWait())
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, s.disk.failed(err)
 	}
 	s.trees.Update(p, key, old.leaf(key), antientropy.LeafHash(key, enc))
 	if !old.found {
@@ -266,6 +280,10 @@ func (s *Store) Coordinate(key []byte, ctx vclock.VV, v vclock.Sibling) (vclock.
 // a new incarnation, so the dot is never minted again.
 func (s *Store) CoordinateNoSyncWait(key []byte, ctx vclock.VV, v vclock.Sibling) (result vclock.Clock, durable func() error, err error) {
 	if err := s.enter(); err != nil {
+		return vclock.Clock{}, nil, err
+	}
+	if err := s.disk.admit(); err != nil {
+		s.exit()
 		return vclock.Clock{}, nil, err
 	}
 	defer func() {
@@ -361,6 +379,9 @@ func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, c
 		return vclock.Clock{}, false, err
 	}
 	defer s.exit()
+	if err := s.disk.admit(); err != nil {
+		return vclock.Clock{}, false, err
+	}
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -449,15 +470,31 @@ func (s *Store) SaveDoc(b []byte) error {
 	return s.db.Set(keyRingDoc, b, pebble.Sync)
 }
 
-type pebbleLogger struct{ l *slog.Logger }
+// pebbleLogger is Pebble's logger: its info lines go to debug, and its
+// errors at most once per log interval (a background job that fails for a
+// full disk retries at once, over and over), with the count held back.
+type pebbleLogger struct {
+	l       *slog.Logger
+	mu      sync.Mutex
+	limiter logLimiter
+}
 
-func (p pebbleLogger) Infof(format string, args ...any) {
+func newPebbleLogger(l *slog.Logger, every time.Duration) *pebbleLogger {
+	return &pebbleLogger{l: l, limiter: logLimiter{every: every}}
+}
+
+func (p *pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug(fmt.Sprintf(format, args...))
 }
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
+func (p *pebbleLogger) Errorf(format string, args ...any) {
+	p.mu.Lock()
+	ok, n := p.limiter.allow(time.Now())
+	p.mu.Unlock()
+	if ok {
+		p.l.Error(fmt.Sprintf(format, args...), "suppressed", n)
+	}
 }
-func (p pebbleLogger) Fatalf(format string, args ...any) {
+func (p *pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...))
 	panic(fmt.Sprintf(format, args...))
 }

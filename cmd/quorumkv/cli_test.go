@@ -41,6 +41,8 @@ func TestUsageErrors(t *testing.T) {
 		{"server", "--id", "n1", "--data", "/tmp/x", "--cache-size", "1000"},
 		{"server", "--id", "n1", "--data", "/tmp/x", "--key-filter-size", "1000"},
 		{"server", "--id", "n1", "--data", "/tmp/x", "--fsync-window", "2s"},
+		{"server", "--id", "n1", "--data", "/tmp/x", "--min-free-space", "0"},
+		{"server", "--id", "n1", "--data", "/tmp/x", "--disk-check-interval", "0s"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != exitUsage || !strings.HasPrefix(errOut.String(), "Error: ") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +43,10 @@ type memberOutput struct {
 	// exchange (RFC 3339, empty: never or unknown).
 	LastExchange string `json:"last_exchange"`
 	KeysRepaired uint64 `json:"keys_repaired"`
+	// DiskFull: the member refuses writes to its own store (its disk is
+	// full); DiskFullReason says why.
+	DiskFull       bool   `json:"disk_full,omitempty"`
+	DiskFullReason string `json:"disk_full_reason,omitempty"`
 }
 
 type statusOutput struct {
@@ -97,8 +102,27 @@ func statusFromProto(resp *api.RingStatusResponse) statusOutput {
 	return out
 }
 
-// verdict is the one line under the status table, like riak-admin's.
+// verdict is the one line under the status table, like riak-admin's,
+// with the members whose disk is full (they take no writes).
 func verdict(members []memberOutput, n, transfers int) string {
+	line := ringVerdict(members, n, transfers)
+	var full []string
+	for _, m := range members {
+		if m.DiskFull {
+			full = append(full, m.ID)
+		}
+	}
+	switch {
+	case len(full) == 0:
+		return line
+	case strings.HasSuffix(line, " — healthy"):
+		line = strings.TrimSuffix(line, " — healthy") + " — degraded for writes"
+	}
+	return line + fmt.Sprintf("; disk full on %s (writes go to the other replicas)", strings.Join(full, ", "))
+}
+
+// ringVerdict is the verdict on members' liveness and the ring's shape.
+func ringVerdict(members []memberOutput, n, transfers int) string {
 	var up, down, joining, leaving, valid, parked, downInRing int
 	for _, m := range members {
 		if m.Status == "up" {
@@ -162,7 +186,11 @@ func printStatus(w io.Writer, out statusOutput) error {
 		if last == "" {
 			last = "never"
 		}
-		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%s\t%d\n", m.ID, m.Address, m.Status, m.State, m.Partitions, pct, hints, last, m.KeysRepaired)
+		st := m.Status
+		if m.DiskFull {
+			st += ", disk full"
+		}
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%s\t%d\n", m.ID, m.Address, st, m.State, m.Partitions, pct, hints, last, m.KeysRepaired)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -217,6 +245,7 @@ func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []me
 		}
 		members[i].HintsPending = int64(ns.GetHintsPending())
 		members[i].KeysRepaired = ns.GetKeysRepaired()
+		members[i].DiskFull, members[i].DiskFullReason = ns.GetDiskFull(), ns.GetDiskFullReason()
 		if ms := ns.GetLastExchangeUnixMs(); ms > 0 {
 			members[i].LastExchange = time.UnixMilli(ms).UTC().Format(time.RFC3339)
 		}

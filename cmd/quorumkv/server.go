@@ -54,6 +54,9 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.SyncWindow, "fsync-window", replica.DefaultSyncWindow, "least time between two fsyncs: writes arriving within it share one fsync (group commit; 0 syncs at once)")
 	fl.Int64Var(&f.cfg.CacheSize, "cache-size", replica.DefaultCacheSize, "storage engine block cache, in bytes (every write reads its key first: keep the hot blocks here)")
 	fl.Int64Var(&f.cfg.KeyFilterSize, "key-filter-size", replica.DefaultKeyFilterSize, "memory bound, in bytes, of the filter of stored keys that lets writes to new keys skip the storage read (past it more reads reach storage; no key is lost)")
+	fl.Int64Var(&f.cfg.MinFreeSpace, "min-free-space", replica.DefaultMinFreeSpace, "free space, in bytes, kept on the data directory's file system: below it the node refuses writes to its own store at once (disk full; writes it replicates go to the other replicas) until space is freed")
+	fl.DurationVar(&f.cfg.DiskCheckInterval, "disk-check-interval", replica.DefaultDiskCheckInterval, "how often the free space of the data directory is measured")
+	fl.DurationVar(&f.cfg.StorageLogInterval, "storage-log-interval", replica.DefaultLogInterval, "least time between two log lines about the same repeated storage trouble (disk full, background errors)")
 	fl.BoolVar(&f.hinted, "hinted-handoff", true, "keep hints for replicas that miss writes and use sloppy quorum (false: rely on anti-entropy)")
 	fl.DurationVar(&f.cfg.HintWindow, "hint-window", 3*time.Hour, "stop storing hints for a replica whose oldest pending hint is older than this")
 	fl.IntVar(&f.cfg.MaxHintsPerTarget, "max-hints-per-target", 100_000, "cap on hints held for one replica")
@@ -95,6 +98,15 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	}
 	if f.cfg.KeyFilterSize < 1<<20 {
 		return usagef("--key-filter-size %d: want at least 1048576 (1 MiB)", f.cfg.KeyFilterSize)
+	}
+	if f.cfg.MinFreeSpace < 1 {
+		return usagef("--min-free-space %d: want at least 1 byte (the reserve keeps the storage engine working on a filling disk)", f.cfg.MinFreeSpace)
+	}
+	if f.cfg.DiskCheckInterval < time.Millisecond || f.cfg.DiskCheckInterval > time.Minute {
+		return usagef("--disk-check-interval %v: want 1ms to 1m", f.cfg.DiskCheckInterval)
+	}
+	if f.cfg.StorageLogInterval < 0 {
+		return usagef("--storage-log-interval %v: must not be negative", f.cfg.StorageLogInterval)
 	}
 	f.cfg.DisableHintedHandoff = !f.hinted
 	f.cfg.NoAutoJoin = !f.autoJoin

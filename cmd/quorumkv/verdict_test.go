@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -13,6 +14,15 @@ func members(spec ...string) []memberOutput {
 		out = append(out, memberOutput{Status: st, State: state})
 	}
 	return out
+}
+
+// diskFull names the members n1, n2, ... and marks member i's disk full.
+func diskFull(ms []memberOutput, i int) []memberOutput {
+	for j := range ms {
+		ms[j].ID = fmt.Sprintf("n%d", j+1)
+	}
+	ms[i].DiskFull = true
+	return ms
 }
 
 func TestVerdict(t *testing.T) {
@@ -31,6 +41,8 @@ func TestVerdict(t *testing.T) {
 		{members("up/valid", "up/valid", "up/valid", "down/parked"), 0, "3 up, 1 down, 0 joining, 0 leaving, 1 parked — healthy"},
 		{members("up/valid", "up/valid", "up/valid", "down/joining"), 0, "3 up, 1 down, 1 joining, 0 leaving — rebalancing"},
 		{nil, 0, "no members"},
+		{diskFull(members("up/valid", "up/valid", "up/valid"), 1), 0, "3 up, 0 down, 0 joining, 0 leaving — degraded for writes; disk full on n2 (writes go to the other replicas)"},
+		{diskFull(members("up/valid", "up/valid", "down/valid"), 1), 0, "2 up, 1 down, 0 joining, 0 leaving — degraded: QUORUM works, ALL fails for keys on down nodes; disk full on n2 (writes go to the other replicas)"},
 	} {
 		if got := verdict(tc.members, 3, tc.transfers); got != tc.want {
 			t.Errorf("verdict(%v) =\n  %q\nwant\n  %q", tc.members, got, tc.want)
