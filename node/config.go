@@ -87,6 +87,9 @@ type Config struct {
 	// here; a client that sends more waits (flow control). It is also the
 	// most results one answer carries. Zero: DefaultConfig's.
 	StreamOpsMax int
+	// Limits bound what clients and peers can make the node hold (zero
+	// fields: DefaultLimits').
+	Limits Limits
 	// Clock is the node's wall clock (nil: the host's). Causality never
 	// uses wall clocks; tombstone and hint ages do.
 	Clock clock.Clock
@@ -124,6 +127,7 @@ func DefaultConfig() Config {
 		ParkAfter:      10 * time.Second,                  // a joiner down this long is not just restarting
 		StuckAfter:     5 * time.Minute,                   // a joiner this long without progress cannot pull
 		StreamOpsMax:   1024,                              // enough to keep a node busy; bounds one client's memory here
+		Limits:         DefaultLimits(),                   // every input has a price limit
 	}
 }
 
@@ -150,6 +154,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.ParkAfter, d.ParkAfter)
 	setZero(&c.StuckAfter, d.StuckAfter)
 	setZero(&c.StreamOpsMax, d.StreamOpsMax)
+	c.Limits.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -190,6 +195,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamOpsMax < 0 {
 		return errors.New("node: stream ops max must not be negative")
+	}
+	if err := c.Limits.Validate(c.maxValue()); err != nil {
+		return err
 	}
 	if c.ParkAfter < 0 || c.StuckAfter < 0 || c.RejoinInterval < 0 {
 		return errors.New("node: park-after, stuck-after and rejoin interval must not be negative")
