@@ -170,7 +170,8 @@ const kvService = "/quorumkv.v1.KV/"
 
 // grpcLimits are the gRPC server options that bound messages and streams:
 // the receive limit fits the largest peer message (the port serves peers
-// too), and the KV service's requests are held to a client's.
+// too, and one gRPC server cannot set it per service), and the KV
+// service's requests are held to a client's once received.
 func (n *Node) grpcLimits() []grpc.ServerOption {
 	l := n.cfg.Limits
 	clientMax := l.clientMessageMax(n.cfg.maxValue())
@@ -193,14 +194,16 @@ func (n *Node) grpcLimits() []grpc.ServerOption {
 }
 
 // checkClientMessage refuses a KV request larger than a client's message
-// limit with RESOURCE_EXHAUSTED.
+// limit as INVALID_ARGUMENT (one of its fields is past its limit, or it
+// carries bytes no field explains). A message past gRPC's receive limit
+// is refused by gRPC before it is read, RESOURCE_EXHAUSTED.
 func checkClientMessage(method string, m any, limit int) error {
 	if !strings.HasPrefix(method, kvService) {
 		return nil
 	}
 	if pm, ok := m.(proto.Message); ok {
 		if size := proto.Size(pm); size > limit {
-			return status.Errorf(codes.ResourceExhausted, "request of %d bytes is larger than the client message limit (%d bytes, from --max-value-size)", size, limit)
+			return status.Errorf(codes.InvalidArgument, "request of %d bytes is larger than the client message limit (%d bytes, from --max-value-size)", size, limit)
 		}
 	}
 	return nil
