@@ -172,8 +172,10 @@ func TestBadInput(t *testing.T) {
 // compactActor names actor i in 3 bytes (the least a million distinct
 // actors take); issueActor as a real actor looks (the 29 MB context of
 // issue 15).
-func compactActor(i int) vclock.Actor { return vclock.Actor([]byte{'a', byte(i >> 16), byte(i >> 8), byte(i)}) }
-func issueActor(i int) vclock.Actor  { return vclock.Actor(fmt.Sprintf("n1#0123456789abcdef.%07d", i)) }
+func compactActor(i int) vclock.Actor {
+	return vclock.Actor([]byte{'a', byte(i >> 16), byte(i >> 8), byte(i)})
+}
+func issueActor(i int) vclock.Actor { return vclock.Actor(fmt.Sprintf("n1#0123456789abcdef.%07d", i)) }
 
 // forgedContext is the token of a context naming n actors.
 func forgedContext(n int, actor func(int) vclock.Actor) string {
