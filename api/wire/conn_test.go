@@ -82,6 +82,65 @@ func FuzzReadFrame(f *testing.F) {
 	})
 }
 
+// FuzzReadLimited: the limited reader never panics, never takes a frame
+// past its limit, gives its budget back after every frame, and reads the
+// same messages as ReadFrame from frames within the limit.
+func FuzzReadLimited(f *testing.F) {
+	req, _ := proto.Marshal(&api.PipeRequest{Id: 3, Applies: []*api.ApplyRequest{{Key: []byte("k"), Clock: []byte{1, 2}}}})
+	f.Add(frame(req), 100)
+	f.Add(frame(nil), 0)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1}, 10)
+	f.Add(append(frame([]byte("x")), frame(req)...), 20)
+	f.Fuzz(func(t *testing.T, in []byte, maxFrame int) {
+		maxFrame = 1 + abs(maxFrame)%4096
+		budget := semaphore.NewWeighted(int64(maxFrame))
+		c := NewConn(readerConn{bytes.NewReader(in)}, 0)
+		c.SetReadLimits(ReadLimits{MaxFrame: maxFrame, Budget: budget})
+		plain := bytes.NewReader(in)
+		for {
+			var got api.PipeRequest
+			err := c.Read(&got)
+			want, werr := ReadFrame(plain, nil)
+			if !budget.TryAcquire(int64(maxFrame)) {
+				t.Fatal("budget not given back")
+			}
+			budget.Release(int64(maxFrame))
+			if err != nil {
+				if werr == nil && len(want) <= maxFrame && proto.Unmarshal(want, &api.PipeRequest{}) == nil {
+					t.Fatalf("limited read failed (%v) on a frame ReadFrame takes", err)
+				}
+				return
+			}
+			if werr != nil || len(want) > maxFrame {
+				t.Fatalf("limited read took a frame ReadFrame refused (%v) or past the limit (%d > %d)", werr, len(want), maxFrame)
+			}
+			var m api.PipeRequest
+			if proto.Unmarshal(want, &m) != nil || !proto.Equal(&m, &got) {
+				t.Fatal("limited read decoded another message")
+			}
+		}
+	})
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// readerConn is a net.Conn reading from r (deadlines are ignored).
+type readerConn struct{ r io.Reader }
+
+func (c readerConn) Read(b []byte) (int, error)     { return c.r.Read(b) }
+func (readerConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (readerConn) Close() error                     { return nil }
+func (readerConn) LocalAddr() net.Addr              { return nil }
+func (readerConn) RemoteAddr() net.Addr             { return nil }
+func (readerConn) SetDeadline(time.Time) error      { return nil }
+func (readerConn) SetReadDeadline(time.Time) error  { return nil }
+func (readerConn) SetWriteDeadline(time.Time) error { return nil }
+
 // limitedPair is a framed connection reading under l, and the raw other
 // end to write frames with.
 func limitedPair(t *testing.T, l ReadLimits) (*Conn, net.Conn) {
