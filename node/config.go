@@ -196,7 +196,7 @@ func (c *Config) Validate() error {
 	if c.StreamOpsMax < 0 {
 		return errors.New("node: stream ops max must not be negative")
 	}
-	if err := c.Limits.Validate(c.maxValue()); err != nil {
+	if err := c.Limits.Validate(c.maxValue(), c.Replicas); err != nil {
 		return err
 	}
 	if c.ParkAfter < 0 || c.StuckAfter < 0 || c.RejoinInterval < 0 {

@@ -93,8 +93,8 @@ func (l *Limits) setDefaults() {
 }
 
 // Validate reports limits that cannot work with values of up to maxValue
-// bytes (zero fields take their defaults).
-func (l Limits) Validate(maxValue int) error {
+// bytes and replicas per key (zero fields take their defaults).
+func (l Limits) Validate(maxValue, replicas int) error {
 	l.setDefaults()
 	switch {
 	case l.MaxContextBytes < 0 || l.MaxContextActors < 0 || l.MaxObjectBytes < 0 || l.MaxConns < 0 ||
@@ -105,9 +105,9 @@ func (l Limits) Validate(maxValue int) error {
 	case l.MaxObjectBytes < maxValue+l.MaxContextBytes:
 		return fmt.Errorf("node: --max-object-size %d must hold a value of --max-value-size (%d) and a context of --max-context-size (%d)",
 			l.MaxObjectBytes, maxValue, l.MaxContextBytes)
-	case l.WireBytes < int64(l.peerMessageMax()):
-		return fmt.Errorf("node: --wire-bytes %d must hold one peer message (%d bytes: a batch and an object of --max-object-size)",
-			l.WireBytes, l.peerMessageMax())
+	case l.WireBytes < int64(l.PeerMessageMax(replicas)):
+		return fmt.Errorf("node: --wire-bytes %d must hold one peer message (%d bytes: a batch and a merged object of %d times --max-object-size)",
+			l.WireBytes, l.PeerMessageMax(replicas), mergedObjects(replicas))
 	}
 	return nil
 }
@@ -123,11 +123,18 @@ func (l Limits) clientMessageMax(maxValue int) int {
 	return api.BatchBytes + maxValue + coordinator.DefaultMaxKeySize + l.MaxContextBytes + messageOverhead
 }
 
-// peerMessageMax is the largest message a peer may send: a batch and one
-// more object of the largest size.
-func (l Limits) peerMessageMax() int {
-	return api.BatchBytes + l.MaxObjectBytes + coordinator.DefaultMaxKeySize + messageOverhead
+// PeerMessageMax is the largest message a peer may send with replicas per
+// key: a batch and one more object of the largest size a merge can make.
+func (l Limits) PeerMessageMax(replicas int) int {
+	return api.BatchBytes + mergedObjects(replicas)*l.MaxObjectBytes + coordinator.DefaultMaxKeySize + messageOverhead
 }
+
+// mergedObjects is how many times MaxObjectBytes a stored object may reach:
+// client writes are held to the cap on the replica coordinating them, but
+// concurrent writes coordinated by different replicas (N of them, and a
+// node gaining the partition) merge into their union, which replication,
+// hints and anti-entropy must still carry.
+func mergedObjects(replicas int) int { return max(4, replicas+1) }
 
 // maxValue is the value limit in effect.
 func (c *Config) maxValue() int {
@@ -176,7 +183,7 @@ func (n *Node) grpcLimits() []grpc.ServerOption {
 	l := n.cfg.Limits
 	clientMax := l.clientMessageMax(n.cfg.maxValue())
 	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(max(clientMax, l.peerMessageMax())),
+		grpc.MaxRecvMsgSize(max(clientMax, l.PeerMessageMax(n.cfg.Replicas))),
 		grpc.MaxConcurrentStreams(uint32(l.MaxStreams)),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := checkClientMessage(info.FullMethod, req, clientMax); err != nil {

@@ -32,7 +32,7 @@ import (
 // are seen within the test.
 const (
 	hostileFrameTimeout = 2 * time.Second
-	hostileWireBytes    = 32 << 20
+	hostileWireBytes    = 40 << 20
 )
 
 // TestProcessHostileInput: what one client can send never makes a node
@@ -100,7 +100,7 @@ func TestProcessHostileInput(t *testing.T) {
 	t.Run("frames within the limit hold no more than the budget", func(t *testing.T) {
 		// 24 connections each announce 5,000,000 bytes (under the client
 		// message limit) and send all but the last byte: 120 MB in flight
-		// if the node took them all, where its budget is 32 MiB.
+		// if the node took them all, where its budget is 40 MiB.
 		before := vmRSS(t, pid)
 		const conns, frame = 24, 5_000_000
 		var wg sync.WaitGroup
