@@ -129,8 +129,11 @@ func TestProcessHostileInput(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		t.Logf("node RSS peak growth %d MiB for %d connections announcing %d MB each (budget %d MiB)", peak>>20, conns, frame/1_000_000, hostileWireBytes>>20)
-		if peak > hostileWireBytes+48<<20 {
-			t.Fatalf("node RSS grew %d MiB, past the %d MiB frame budget and slack", peak>>20, hostileWireBytes>>20)
+		// Frames that time out leave their buffers to the garbage collector,
+		// which runs when the heap has doubled (GOGC=100): twice the budget,
+		// and some slack for the connections' buffers.
+		if peak > 2*hostileWireBytes+32<<20 {
+			t.Fatalf("node RSS grew %d MiB, past twice the %d MiB frame budget and slack", peak>>20, hostileWireBytes>>20)
 		}
 		serving(t)
 	})
