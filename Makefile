@@ -29,6 +29,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalVV -fuzztime=$(FUZZTIME) ./vclock/
 	$(GO) test -run='^$$' -fuzz=FuzzParseToken -fuzztime=$(FUZZTIME) ./vclock/
 	$(GO) test -run='^$$' -fuzz=FuzzReadFrame -fuzztime=$(FUZZTIME) ./api/wire/
+	$(GO) test -run='^$$' -fuzz=FuzzReadLimited -fuzztime=$(FUZZTIME) ./api/wire/
 
 # Fault harness (test/nemesis, needs root): servers in network namespaces on
 # a private bridge, concurrent workloads, a seeded nemesis, then a check of

@@ -23,6 +23,14 @@ const (
 	// ReasonTooManySiblings: a client write would exceed the sibling cap.
 	// Metadata "siblings", "max".
 	ReasonTooManySiblings = "TOO_MANY_SIBLINGS"
+	// ReasonObjectTooLarge: a client write would make the key's stored
+	// sibling set larger than the node's object limit. Metadata "bytes",
+	// "max".
+	ReasonObjectTooLarge = "OBJECT_TOO_LARGE"
+	// ReasonOverloaded: the node has as many client operations in progress
+	// as it takes (code RESOURCE_EXHAUSTED); the operation did not run.
+	// Metadata "max".
+	ReasonOverloaded = "OVERLOADED"
 	// ReasonShuttingDown: the node is stopping.
 	ReasonShuttingDown = "SHUTTING_DOWN"
 	// ReasonDiskFull (RESOURCE_EXHAUSTED): the node refused a write because

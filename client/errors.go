@@ -47,6 +47,16 @@ type TooManySiblingsError struct {
 
 func (e *TooManySiblingsError) Error() string { return e.Message }
 
+// ObjectTooLargeError: the write would make the key's stored sibling set
+// larger than the server allows (Bytes of Max). Read the key, resolve the
+// siblings and write back with its context.
+type ObjectTooLargeError struct {
+	Bytes, Max int
+	Message    string
+}
+
+func (e *ObjectTooLargeError) Error() string { return e.Message }
+
 // NodeError: a node could not be reached or failed; the client tried every
 // endpoint it had.
 type NodeError struct {
@@ -78,6 +88,10 @@ func fromStatus(err error) error {
 		n, _ := strconv.Atoi(md["siblings"])
 		max, _ := strconv.Atoi(md["max"])
 		return &TooManySiblingsError{Siblings: n, Max: max, Message: st.Message()}
+	case api.ReasonObjectTooLarge:
+		n, _ := strconv.Atoi(md["bytes"])
+		max, _ := strconv.Atoi(md["max"])
+		return &ObjectTooLargeError{Bytes: n, Max: max, Message: st.Message()}
 	}
 	switch st.Code() {
 	case codes.InvalidArgument:
@@ -105,7 +119,7 @@ func (e *ServerError) Error() string { return e.Message }
 // failed, so another endpoint may succeed. retryAmbiguous (reads) allows a
 // retry when the request may have run there; a write is retried only when
 // it cannot have run: the connection was never made, or the node refused it
-// while shutting down or for a full disk. (A write that may have run and is sent again would
+// while shutting down, overloaded or for a full disk. (A write that may have run and is sent again would
 // be applied twice: a duplicate sibling, or a value a delete cannot cover.)
 func nodeFailure(err error, retryAmbiguous bool) bool {
 	st, ok := status.FromError(err)
@@ -122,12 +136,12 @@ func nodeFailure(err error, retryAmbiguous bool) bool {
 			return false
 		}
 		return retryAmbiguous || sent.Is(err)
+	case codes.ResourceExhausted:
+		// Overloaded: refused before it ran. Disk full: no other replica
+		// took the write from the full node, so it ran nowhere.
+		return reason == api.ReasonOverloaded || reason == api.ReasonDiskFull
 	case codes.DeadlineExceeded:
 		return retryAmbiguous
-	case codes.ResourceExhausted:
-		// The node's disk is full and no other replica took the write
-		// from it: it ran nowhere.
-		return reason == api.ReasonDiskFull
 	}
 	return false
 }

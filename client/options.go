@@ -1,6 +1,7 @@
 package client
 
 import (
+	"math"
 	"time"
 
 	"google.golang.org/grpc"
@@ -77,14 +78,23 @@ type call struct {
 	context string
 }
 
+// consistency is the request's consistency on the wire. A count that does
+// not fit the wire's 32 bits travels as the largest one, which every node
+// refuses as more than N: a count never wraps to a smaller one.
 func (c *call) consistency() *api.Consistency {
-	return &api.Consistency{Level: c.level.proto(), Count: uint32(c.count), Strict: c.strict}
+	count := uint32(math.MaxUint32)
+	if c.count >= 0 && c.count <= math.MaxUint32 {
+		count = uint32(c.count)
+	}
+	return &api.Consistency{Level: c.level.proto(), Count: count, Strict: c.strict}
 }
 
 // WithLevel sets the request's consistency level (default Quorum).
 func WithLevel(l Level) CallOption { return func(c *call) { c.level = l } }
 
-// WithCount asks for an explicit number of replicas (R for reads, W for writes).
+// WithCount asks for an explicit number of replicas (R for reads, W for
+// writes), from 1 to N; a node refuses a count above N (ErrInvalidArgument).
+// 0 is the level's count.
 func WithCount(n int) CallOption { return func(c *call) { c.count = n } }
 
 // WithStrict forbids fallback replicas from counting toward the quorum.

@@ -25,16 +25,32 @@ import (
 const muxBatchMax = 256
 
 // batchLen is how many queued operations the next batch takes: at most
-// muxBatchMax, and no more once their values reach api.BatchBytes.
+// muxBatchMax, and no more once their keys, values and contexts reach
+// api.BatchBytes (a node takes a message of api.BatchBytes and one more
+// operation of the largest size).
 func batchLen(queue []*muxOp) int {
 	size := 0
 	for i, o := range queue {
 		if i == muxBatchMax || (i > 0 && size >= api.BatchBytes) {
 			return i
 		}
-		size += len(o.op.GetPut().GetValue())
+		size += opBytes(o.op)
 	}
 	return len(queue)
+}
+
+// opBytes is about the bytes op takes in a message: its key, value and
+// context.
+func opBytes(op *api.StreamOp) int {
+	switch x := op.GetOp().(type) {
+	case *api.StreamOp_Put:
+		return len(x.Put.GetKey()) + len(x.Put.GetValue()) + len(x.Put.GetContext())
+	case *api.StreamOp_Delete:
+		return len(x.Delete.GetKey()) + len(x.Delete.GetContext())
+	case *api.StreamOp_Get:
+		return len(x.Get.GetKey())
+	}
+	return 0
 }
 
 type muxOp struct {

@@ -50,3 +50,11 @@ func (e *UnavailableError) Error() string {
 	}
 	return msg
 }
+
+// OverloadedError refuses a client operation because the node already has
+// Max in progress; the operation did not run.
+type OverloadedError struct{ Max int }
+
+func (e *OverloadedError) Error() string {
+	return fmt.Sprintf("node overloaded: %d client operations in progress (limit %d, --max-ops); retry later or on another node", e.Max, e.Max)
+}

@@ -14,7 +14,6 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
-	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -51,19 +50,21 @@ func TestRepairBytesIsBatchBytes(t *testing.T) {
 	}
 }
 
-// TestAntiEntropyLargeSiblings: three keys at the sibling cap, each sibling
-// 1 MiB, exist on one replica only, and three others on the other replica
-// only, all in one partition: 300 MiB each way, more than the gRPC message
-// limit (api.MaxMessageSize) in one repair batch of up to 100 keys. One
-// exchange over real gRPC moves them all (Fetch answers and Push calls are
-// bounded by bytes; a 100 MiB key goes alone), and the next finds the
-// replicas equal.
+// TestAntiEntropyLargeSiblings: three keys of 24 siblings, each 1 MiB (past
+// the object cap, as concurrent writes on different replicas can merge
+// into), exist on one replica only, and three others on the other replica
+// only, all in one partition: 72 MiB each way, more than a peer message
+// (node.Limits.PeerMessageMax) in one repair batch. One exchange over real
+// gRPC moves them all (Fetch answers and Push calls are bounded by bytes; a
+// 24 MiB key goes alone), and the next finds the replicas equal.
 func TestAntiEntropyLargeSiblings(t *testing.T) {
 	if raceEnabled {
 		t.Skip("hundreds of megabytes are too slow under the race detector (the plain run covers this)")
 	}
-	const keys, siblings = 3, replica.DefaultMaxSiblings
-	if keys*siblings<<20 <= api.MaxMessageSize {
+	// Objects of 24 MiB: past the 8 MiB object cap, as concurrent writes on
+	// both replicas can merge into, and within what a peer message carries.
+	const keys, siblings = 3, 24
+	if keys*siblings<<20 <= node.DefaultLimits().PeerMessageMax(2) || siblings<<20 > node.DefaultLimits().PeerMessageMax(2) {
 		t.Fatalf("the keys of one batch (%d MiB) fit in one message: the test proves nothing", keys*siblings)
 	}
 	logs := &lockedBuffer{}

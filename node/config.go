@@ -102,6 +102,9 @@ type Config struct {
 	// coordinator treats it like a down node (asked last, hinted instead
 	// of waited on) until it answers again. Zero: DefaultConfig's.
 	QuietAfter time.Duration
+	// Limits bound what clients and peers can make the node hold (zero
+	// fields: DefaultLimits').
+	Limits Limits
 	// Clock is the node's wall clock (nil: the host's). Causality never
 	// uses wall clocks; tombstone and hint ages do.
 	Clock clock.Clock
@@ -140,6 +143,7 @@ func DefaultConfig() Config {
 		StuckAfter:     5 * time.Minute,                   // a joiner this long without progress cannot pull
 		StreamOpsMax:   1024,                              // enough to keep a node busy; bounds one client's memory here
 		QuietAfter:     peer.DefaultQuietAfter,            // far above a busy batch's round trip, far below a replica timeout
+		Limits:         DefaultLimits(),                   // every input has a price limit
 	}
 }
 
@@ -167,6 +171,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.StuckAfter, d.StuckAfter)
 	setZero(&c.StreamOpsMax, d.StreamOpsMax)
 	setZero(&c.QuietAfter, d.QuietAfter)
+	c.Limits.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -219,6 +224,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QuietAfter < 0 {
 		return errors.New("node: quiet-after must not be negative")
+	}
+	if err := c.Limits.Validate(c.maxValue(), c.Replicas); err != nil {
+		return err
 	}
 	if c.ParkAfter < 0 || c.StuckAfter < 0 || c.RejoinInterval < 0 {
 		return errors.New("node: park-after, stuck-after and rejoin interval must not be negative")

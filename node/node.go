@@ -68,6 +68,12 @@ type Node struct {
 	drainOnce sync.Once
 	// work runs client operations and peers' batches of applies.
 	work *workers
+	// ops bounds the client operations in progress; wireBudget the frame
+	// bytes being read on framed connections.
+	ops        opLimiter
+	wireBudget wire.Budget
+	// refusedLog paces the log line for connections refused past MaxConns.
+	refusedLog everyInterval
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
@@ -76,7 +82,9 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: newWorkers()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: newWorkers(),
+		wireBudget: newWireBudget(cfg.Limits), refusedLog: everyInterval{interval: 10 * time.Second}}
+	n.ops.max = int64(cfg.Limits.MaxOps)
 	if err := n.start(); err != nil {
 		_ = n.closeAll()
 		return nil, err
@@ -94,6 +102,7 @@ func (n *Node) start() (err error) {
 	if n.store, err = replica.Open(replica.Config{
 		NodeID: cfg.ID, Dir: cfg.DataDir, FS: cfg.FS, NoSync: cfg.NoSync, SyncWindow: cfg.SyncWindow,
 		CacheSize: cfg.CacheSize, KeyFilterSize: cfg.KeyFilterSize,
+		MaxObjectBytes: cfg.Limits.MaxObjectBytes, MaxClockActors: 4 * cfg.Limits.MaxContextActors,
 		Partition: placement.Partition, Logger: n.log, Clock: cfg.Clock,
 		MinFreeSpace: cfg.MinFreeSpace, DiskCheckInterval: cfg.DiskCheckInterval, LogInterval: cfg.StorageLogInterval,
 	}); err != nil {
@@ -102,9 +111,11 @@ func (n *Node) start() (err error) {
 	if n.replicaWrites = n.store; cfg.WrapReplicaWrites != nil {
 		n.replicaWrites = cfg.WrapReplicaWrites(n.replicaWrites)
 	}
-	if n.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
 		return fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
 	}
+	n.lis = &connLimitListener{Listener: lis, max: int64(cfg.Limits.MaxConns), refused: n.logRefused}
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
@@ -174,8 +185,9 @@ func (n *Node) start() (err error) {
 }
 
 func (n *Node) serve() {
-	n.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(peer.StreamWindow), grpc.InitialConnWindowSize(peer.ConnWindow),
-		grpc.MaxRecvMsgSize(api.MaxMessageSize))
+	opts := append([]grpc.ServerOption{grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(peer.StreamWindow),
+		grpc.InitialConnWindowSize(peer.ConnWindow)}, n.grpcLimits()...)
+	n.grpc = grpc.NewServer(opts...)
 	api.RegisterKVServer(n.grpc, &kvServer{n: n})
 	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})
 	api.RegisterAdminServer(n.grpc, &adminServer{n: n})
@@ -215,6 +227,14 @@ func (n *Node) setWriteHealth() {
 		st = healthpb.HealthCheckResponse_NOT_SERVING
 	}
 	n.health.SetServingStatus(HealthLocalWrites, st)
+}
+
+// logRefused logs, at most once per interval, that connections are being
+// refused past MaxConns.
+func (n *Node) logRefused(open int64) {
+	if n.refusedLog.allow(time.Now()) {
+		n.log.Warn("refusing connections: the node has as many open as it takes (--max-conns)", "open", open, "max", n.cfg.Limits.MaxConns)
+	}
 }
 
 // acceptTimeout bounds how long a new connection may take to send its

@@ -15,7 +15,16 @@ type kvServer struct {
 	n *Node
 }
 
+// Get reads a key. An object larger than MaxObjectBytes (concurrent
+// writes on different replicas can merge into one) is answered in part:
+// the values that fit and a context covering exactly those
+// (vclock.Clock.Bounded), so a write with it replaces only what was seen.
 func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (*api.GetResponse, error) {
+	done, err := s.n.ops.start()
+	if err != nil {
+		return nil, peer.ToStatus(err)
+	}
+	defer done()
 	cons, err := peer.ConsistencyFromProto(req.GetConsistency())
 	if err != nil {
 		return nil, peer.ToStatus(err)
@@ -24,10 +33,12 @@ func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (*api.GetRespon
 	if err != nil {
 		return nil, peer.ToStatus(s.n.explain(err))
 	}
+	view := res.Clock.Bounded(s.n.cfg.Limits.MaxObjectBytes)
+	values := view.Live()
 	return &api.GetResponse{
-		Found:   res.Found,
-		Values:  res.Clock.Live(),
-		Context: res.Clock.Context().Token(),
+		Found:   res.Found && len(values) > 0,
+		Values:  values,
+		Context: view.Context().Token(),
 		Info:    peer.InfoToProto(res.Info),
 	}, nil
 }
@@ -41,8 +52,15 @@ func (s *kvServer) Delete(ctx context.Context, req *api.DeleteRequest) (*api.Put
 	return s.write(ctx, put, true)
 }
 
+// write runs a put or a delete; its answer, the resulting siblings, is
+// bounded like a read's.
 func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone bool) (*api.PutResponse, error) {
-	w, err := peer.WriteFromProto(req, tombstone)
+	done, err := s.n.ops.start()
+	if err != nil {
+		return nil, peer.ToStatus(err)
+	}
+	defer done()
+	w, err := peer.WriteFromProto(req, tombstone, s.n.cfg.Limits.contextLimits())
 	if err != nil {
 		return nil, peer.ToStatus(err)
 	}
@@ -50,6 +68,7 @@ func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone boo
 	if err != nil {
 		return nil, peer.ToStatus(s.n.explain(err))
 	}
+	res.Clock = res.Clock.Bounded(s.n.cfg.Limits.MaxObjectBytes)
 	return peer.WriteResultToProto(res), nil
 }
 

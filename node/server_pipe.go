@@ -28,7 +28,7 @@ func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
 
 // servePipeConn serves a peer's wire pipe (wire.go).
 func (s *replicaServer) servePipeConn(c net.Conn) {
-	pc, err := peer.AcceptPipe(c)
+	pc, err := peer.AcceptPipe(c, s.n.wireLimits(s.n.cfg.Limits.PeerMessageMax(s.n.cfg.Replicas)))
 	if err != nil {
 		s.n.log.Debug("refused a pipe connection", "from", c.RemoteAddr(), "err", err)
 		return

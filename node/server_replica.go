@@ -34,6 +34,9 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 	if err != nil {
 		return nil, err
 	}
+	if max := 4 * s.n.cfg.Limits.MaxContextActors; len(c.Entries) > max {
+		return nil, status.Errorf(codes.InvalidArgument, "hinted clock has %d actors (limit %d)", len(c.Entries), max)
+	}
 	if err := s.n.hintSink.Add(req.GetTarget(), req.GetKey(), c); err != nil {
 		if errors.Is(err, replica.ErrDiskFull) {
 			return nil, peer.ToStatus(err)
@@ -45,7 +48,7 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 
 func (s *replicaServer) Coordinate(ctx context.Context, req *api.ForwardRequest) (*api.ForwardResponse, error) {
 	s.n.transport.Learn(req.GetFrom(), req.GetEpoch())
-	w, err := peer.WriteFromProto(req.GetPut(), req.GetTombstone())
+	w, err := peer.WriteFromProto(req.GetPut(), req.GetTombstone(), s.n.cfg.Limits.contextLimits())
 	if err != nil {
 		return nil, peer.ToStatus(err)
 	}

@@ -45,6 +45,7 @@ func (s *kvServer) serveStreamConn(c net.Conn) {
 		s.n.log.Debug("refused a KV stream connection", "from", c.RemoteAddr(), "err", err)
 		return
 	}
+	f.SetReadLimits(s.n.wireLimits(s.n.cfg.Limits.clientMessageMax(s.n.cfg.maxValue())))
 	ctx, cancel := context.WithCancel(s.n.wireCtx)
 	defer cancel()
 	s.serveStream(ctx, &kvConn{f: f, cancel: cancel})

@@ -35,12 +35,14 @@ func consistencyToProto(c coordinator.Consistency) *api.Consistency {
 	return &api.Consistency{Level: lvl, Count: uint32(c.Count), Strict: c.Strict}
 }
 
-func WriteFromProto(req *api.PutRequest, tombstone bool) (coordinator.Write, error) {
+// WriteFromProto decodes a client's write; its context token is held to
+// limits.
+func WriteFromProto(req *api.PutRequest, tombstone bool, limits vclock.ContextLimits) (coordinator.Write, error) {
 	cons, err := ConsistencyFromProto(req.GetConsistency())
 	if err != nil {
 		return coordinator.Write{}, err
 	}
-	ctx, err := vclock.ParseToken(req.GetContext())
+	ctx, err := vclock.ParseTokenLimited(req.GetContext(), limits)
 	if err != nil {
 		return coordinator.Write{}, fmt.Errorf("%w: context token: %v", coordinator.ErrInvalidArgument, err)
 	}

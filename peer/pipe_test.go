@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -30,7 +31,7 @@ func newFakePeer(t *testing.T) *fakePeer {
 		if err != nil {
 			return
 		}
-		pc, err := AcceptPipe(c)
+		pc, err := AcceptPipe(c, wire.ReadLimits{})
 		if err != nil {
 			return
 		}

@@ -30,6 +30,8 @@ func ToStatus(err error) error {
 	var unavail *coordinator.UnavailableError
 	var sibs *replica.TooManySiblingsError
 	var notRep *replica.NotReplicaError
+	var tooLarge *replica.ObjectTooLargeError
+	var overloaded *coordinator.OverloadedError
 	switch {
 	case errors.As(err, &unavail):
 		md := map[string]string{
@@ -54,6 +56,15 @@ func ToStatus(err error) error {
 		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonTooManySiblings, map[string]string{
 			"siblings": strconv.Itoa(sibs.Siblings),
 			"max":      strconv.Itoa(sibs.Max),
+		})
+	case errors.As(err, &tooLarge):
+		return withInfo(codes.FailedPrecondition, err.Error(), api.ReasonObjectTooLarge, map[string]string{
+			"bytes": strconv.Itoa(tooLarge.Bytes),
+			"max":   strconv.Itoa(tooLarge.Max),
+		})
+	case errors.As(err, &overloaded):
+		return withInfo(codes.ResourceExhausted, err.Error(), api.ReasonOverloaded, map[string]string{
+			"max": strconv.Itoa(overloaded.Max),
 		})
 	case errors.Is(err, coordinator.ErrInvalidArgument), errors.Is(err, vclock.ErrMalformedContext),
 		errors.Is(err, replica.ErrBadWrite):

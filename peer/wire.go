@@ -44,12 +44,14 @@ func (p *pipeClientConn) Close() error { return p.f.Close() }
 // server serves it).
 type PipeServerConn struct{ f *wire.Conn }
 
-// AcceptPipe checks the magic a peer opened c with.
-func AcceptPipe(c net.Conn) (*PipeServerConn, error) {
+// AcceptPipe checks the magic a peer opened c with; the peer's frames are
+// read under l.
+func AcceptPipe(c net.Conn, l wire.ReadLimits) (*PipeServerConn, error) {
 	f, err := wire.Accept(c, wire.PipeMagic, WriteTimeout)
 	if err != nil {
 		return nil, err
 	}
+	f.SetReadLimits(l)
 	return &PipeServerConn{f: f}, nil
 }
 

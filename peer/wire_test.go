@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/internal/backoff"
 )
@@ -30,7 +31,7 @@ func TestWirePipeRoundTrip(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		pc, err := AcceptPipe(c)
+		pc, err := AcceptPipe(c, wire.ReadLimits{})
 		if err != nil {
 			served <- err
 			return
@@ -81,7 +82,7 @@ func TestWirePipeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := AcceptPipe(c); err == nil {
+	if _, err := AcceptPipe(c, wire.ReadLimits{}); err == nil {
 		t.Fatal("a connection without the magic was accepted as a pipe")
 	}
 }

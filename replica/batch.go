@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
@@ -50,8 +49,8 @@ func (s *Store) ApplyMany(items []Item) (errs []error) {
 	latest := map[string]object{} // items of one key in one batch merge in order
 	var changed []int
 	for i, it := range items {
-		if err := it.Clock.Validate(); err != nil {
-			errs[i] = fmt.Errorf("%w: %v", ErrBadWrite, err)
+		if err := s.checkIncoming(it.Clock); err != nil {
+			errs[i] = err
 			continue
 		}
 		dk, p := s.dataKey(it.Key)

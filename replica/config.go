@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	wall "github.com/quorumkv/quorumkv/internal/clock"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Defaults for Config.
@@ -16,6 +17,16 @@ const (
 	DefaultWarnSiblings = 25
 	DefaultMaxSiblings  = 100
 	DefaultEpochLease   = 10000
+	// DefaultMaxObjectBytes bounds a key's stored sibling set (its
+	// encoded clock): eight values of the default 1 MiB limit. A write's
+	// result is replicated whole and a read returns it whole, so every
+	// request on the key costs this much on each replica; 27 siblings of
+	// 1 MB made writes time out.
+	DefaultMaxObjectBytes = 8 << 20
+	// DefaultMaxClockActors bounds the actors of a clock a replica takes
+	// from a peer: four times the actors a client's context may name
+	// (vclock.DefaultMaxContextActors), so only a forged clock reaches it.
+	DefaultMaxClockActors = 4 * vclock.DefaultMaxContextActors
 	// DefaultSyncWindow lets concurrent writes share one WAL fsync: a sync
 	// requested within this long of the previous one waits for the window to
 	// end, so under load one fsync covers many writes. An idle store syncs
@@ -76,6 +87,15 @@ type Config struct {
 	WarnSiblings int
 	// MaxSiblings refuses client writes that would leave more siblings.
 	MaxSiblings int
+	// MaxObjectBytes refuses client writes whose result (the key's
+	// encoded sibling set) would be larger and larger than what is stored
+	// (a write that shrinks an object too large is taken). Merges from
+	// peers are never refused on it.
+	MaxObjectBytes int
+	// MaxClockActors refuses a clock with more actors from a peer (a forged
+	// one: nothing a client can send makes one) and a client write whose
+	// result would have more.
+	MaxClockActors int
 	// EpochLease is how many per-key epochs are leased with one durable write.
 	EpochLease uint64
 	// Clock is the wall clock (tombstone ages); nil means the host's.
@@ -107,6 +127,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSiblings == 0 {
 		c.MaxSiblings = DefaultMaxSiblings
+	}
+	if c.MaxObjectBytes == 0 {
+		c.MaxObjectBytes = DefaultMaxObjectBytes
+	}
+	if c.MaxClockActors == 0 {
+		c.MaxClockActors = DefaultMaxClockActors
 	}
 	if c.EpochLease == 0 {
 		c.EpochLease = DefaultEpochLease
@@ -166,6 +192,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("replica: LogInterval %v is negative", c.LogInterval)
 	case c.MaxSiblings < 0 || c.WarnSiblings < 0:
 		return errors.New("replica: sibling limits must not be negative")
+	case c.MaxObjectBytes < 0 || c.MaxClockActors < 0:
+		return errors.New("replica: object limits must not be negative")
 	case c.MaxSiblings > 0 && c.WarnSiblings > c.MaxSiblings:
 		return fmt.Errorf("replica: WarnSiblings %d exceeds MaxSiblings %d", c.WarnSiblings, c.MaxSiblings)
 	}

@@ -26,6 +26,18 @@ func (e *TooManySiblingsError) Error() string {
 	return fmt.Sprintf("write would leave %d siblings (limit %d); read the key, resolve the siblings and write back with the context", e.Siblings, e.Max)
 }
 
+// ObjectTooLargeError refuses a client write whose result, the key's
+// encoded sibling set, would be Bytes long, past the limit Max. Nothing was
+// stored and no dot was minted.
+type ObjectTooLargeError struct {
+	Bytes int
+	Max   int
+}
+
+func (e *ObjectTooLargeError) Error() string {
+	return fmt.Sprintf("write would make the key's stored object %d bytes (limit %d, --max-object-size); read the key, resolve the siblings and write back with the context", e.Bytes, e.Max)
+}
+
 // ErrNotReplica is a node's refusal of an operation on a partition it
 // neither replicates nor is gaining at its ring epoch: it neither takes the
 // write nor answers for the data (NotReplicaError says who and at which

@@ -322,6 +322,9 @@ func (s *Store) coordinateLocked(key []byte, ctx vclock.VV, v vclock.Sibling) (v
 	if err := s.checkSiblings(key, result.Size()); err != nil {
 		return vclock.Clock{}, nil, err
 	}
+	if err := s.checkSize(local, result); err != nil {
+		return vclock.Clock{}, nil, err
+	}
 	wait, err := s.writeNoSyncWait(dk, p, key, old, result)
 	if err != nil {
 		return vclock.Clock{}, nil, err
@@ -335,6 +338,31 @@ func (s *Store) checkSiblings(key []byte, n int) error {
 	}
 	if s.cfg.WarnSiblings > 0 && n >= s.cfg.WarnSiblings {
 		s.log.Warn("key has many siblings; clients should resolve them", "key", key, "siblings", n)
+	}
+	return nil
+}
+
+// checkSize refuses a client write whose result would pass the object
+// limits and grow the stored object: a write that shrinks an object past
+// them (merges of concurrent writes can make one) is what resolves it.
+func (s *Store) checkSize(local, result vclock.Clock) error {
+	if n := result.EncodedSize(); s.cfg.MaxObjectBytes > 0 && n > s.cfg.MaxObjectBytes && n > local.EncodedSize() {
+		return &ObjectTooLargeError{Bytes: n, Max: s.cfg.MaxObjectBytes}
+	}
+	if n := len(result.Entries); s.cfg.MaxClockActors > 0 && n > s.cfg.MaxClockActors && n > len(local.Entries) {
+		return fmt.Errorf("%w: the result would have %d actors (limit %d)", ErrBadWrite, n, s.cfg.MaxClockActors)
+	}
+	return nil
+}
+
+// checkIncoming refuses a peer's clock that is invalid or has more actors
+// than MaxClockActors (a forged one).
+func (s *Store) checkIncoming(c vclock.Clock) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadWrite, err)
+	}
+	if s.cfg.MaxClockActors > 0 && len(c.Entries) > s.cfg.MaxClockActors {
+		return fmt.Errorf("%w: clock has %d actors (limit %d)", ErrBadWrite, len(c.Entries), s.cfg.MaxClockActors)
 	}
 	return nil
 }
@@ -372,8 +400,8 @@ func (s *Store) amnesiac(local vclock.Clock, ctx vclock.VV) bool {
 // persists the result if anything changed. It never mints a dot for a value
 // and never applies the sibling cap: refusing a merge would lose data.
 func (s *Store) Apply(key []byte, incoming vclock.Clock) (merged vclock.Clock, changed bool, err error) {
-	if err := incoming.Validate(); err != nil {
-		return vclock.Clock{}, false, fmt.Errorf("%w: %v", ErrBadWrite, err)
+	if err := s.checkIncoming(incoming); err != nil {
+		return vclock.Clock{}, false, err
 	}
 	if err := s.enter(); err != nil {
 		return vclock.Clock{}, false, err

@@ -99,6 +99,16 @@ func FuzzParseToken(f *testing.F) {
 	f.Add("!!")
 	f.Fuzz(func(t *testing.T, s string) {
 		v, err := ParseToken(s)
+		// The limited parser takes exactly what ParseToken takes within its
+		// bounds.
+		lim := ContextLimits{MaxBytes: 40, MaxActors: 2}
+		lv, lerr := ParseTokenLimited(s, lim)
+		if within := err == nil && len(s) <= lim.MaxBytes && len(v) <= lim.MaxActors; within != (lerr == nil) || (lerr == nil && !lv.Equal(v)) {
+			t.Fatalf("ParseTokenLimited(%q) = %v, %v; ParseToken = %v, %v", s, lv, lerr, v, err)
+		}
+		if lerr != nil && !errors.Is(lerr, ErrMalformedContext) {
+			t.Fatalf("limited error does not wrap ErrMalformedContext: %v", lerr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformedContext) {
 				t.Fatalf("error does not wrap ErrMalformedContext: %v", err)

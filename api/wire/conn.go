@@ -3,6 +3,8 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,12 +26,44 @@ const (
 	KVMagic = "QKVKVST1"
 	// MagicLen is the length of every magic.
 	MagicLen = 8
-	// MaxFrame bounds one message.
+	// MaxFrame bounds one message on a connection without ReadLimits (a
+	// client's or a peer's end: it reads what the node it dialled sends).
 	MaxFrame = api.MaxMessageSize
 )
 
-// ErrFrameTooLarge is a frame longer than MaxFrame.
+// ErrFrameTooLarge is a frame longer than the connection's limit.
 var ErrFrameTooLarge = errors.New("frame too large")
+
+// ErrBudget is a frame whose bytes the node's budget could not take within
+// the frame timeout.
+var ErrBudget = errors.New("no budget for the frame's bytes")
+
+// Budget is the bytes in flight a node's framed connections share
+// (golang.org/x/sync/semaphore.Weighted is one): a frame's announced
+// length is acquired before its body is read and released once it is
+// decoded.
+type Budget interface {
+	TryAcquire(n int64) bool
+	Acquire(ctx context.Context, n int64) error
+	Release(n int64)
+}
+
+// ReadLimits bound what the other end of a connection can make this end
+// hold. Zero fields are no bound (MaxFrame: the MaxFrame constant).
+type ReadLimits struct {
+	// MaxFrame refuses (and the reader then closes on) a longer frame. A
+	// connection reads one frame at a time, so this is also its bytes in
+	// flight.
+	MaxFrame int
+	// IdleTimeout bounds the wait for the next frame's header.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds the wait for a frame's body once its header came
+	// (a peer that announces a frame and then sends nothing), and for the
+	// budget to take it.
+	FrameTimeout time.Duration
+	// Budget is shared by the node's connections (nil: none).
+	Budget Budget
+}
 
 // Conn reads and writes frames on a connection. Writes must not run
 // concurrently with each other, nor reads with reads.
@@ -40,6 +74,7 @@ type Conn struct {
 	w            *bufio.Writer
 	rbuf         []byte // the last frame read
 	wbuf         []byte // the last frame written
+	limits       ReadLimits
 }
 
 // NewConn frames c. A write that takes longer than writeTimeout (a peer
@@ -48,6 +83,9 @@ func NewConn(c net.Conn, writeTimeout time.Duration) *Conn {
 	return &Conn{conn: c, writeTimeout: writeTimeout,
 		r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}
 }
+
+// SetReadLimits bounds the frames this end reads from now on.
+func (f *Conn) SetReadLimits(l ReadLimits) { f.limits = l }
 
 // Dial connects to addr and opens the connection with magic (sent with the
 // first frame).
@@ -101,12 +139,80 @@ func (f *Conn) Write(m proto.Message) error {
 
 // Read receives one frame into m.
 func (f *Conn) Read(m proto.Message) error {
-	b, err := ReadFrame(f.r, f.rbuf[:0])
-	if err != nil {
+	if f.limits == (ReadLimits{}) {
+		b, err := ReadFrame(f.r, f.rbuf[:0])
+		if err != nil {
+			return err
+		}
+		f.rbuf = Reusable(b)
+		return proto.Unmarshal(b, m)
+	}
+	return f.readLimited(m)
+}
+
+// readLimited is Read under f.limits: deadlines on the header and on the
+// body, the frame limit checked on the announced length, and the budget
+// taken for that length before the body is read and kept until it is
+// decoded. A frame that fails any of them fails the read (the caller
+// closes the connection).
+func (f *Conn) readLimited(m proto.Message) error {
+	l := f.limits
+	if err := f.deadline(4, l.IdleTimeout); err != nil {
 		return err
+	}
+	var hdr [4]byte
+	if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
+		return err
+	}
+	n := int64(binary.BigEndian.Uint32(hdr[:]))
+	if max := int64(cmp.Or(l.MaxFrame, MaxFrame)); n > max {
+		return fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrFrameTooLarge, n, max)
+	}
+	if l.Budget != nil && n > 0 {
+		if err := acquire(l.Budget, n, l.FrameTimeout); err != nil {
+			return err
+		}
+		defer l.Budget.Release(n)
+	}
+	if err := f.deadline(int(n), l.FrameTimeout); err != nil {
+		return err
+	}
+	b := f.rbuf[:0]
+	if n > int64(cap(b)) {
+		b = make([]byte, n) // taken from the budget: allocated whole
+	}
+	b = b[:n]
+	if _, err := io.ReadFull(f.r, b); err != nil {
+		return noEOF(err)
 	}
 	f.rbuf = Reusable(b)
 	return proto.Unmarshal(b, m)
+}
+
+// deadline sets the read deadline d from now when fewer than need bytes
+// are buffered (the read would wait on the connection).
+func (f *Conn) deadline(need int, d time.Duration) error {
+	if d <= 0 || f.r.Buffered() >= need {
+		return nil
+	}
+	return f.conn.SetReadDeadline(time.Now().Add(d))
+}
+
+// acquire takes n bytes of b, waiting at most timeout (0: as long as it
+// takes).
+func acquire(b Budget, n int64, timeout time.Duration) error {
+	if b.TryAcquire(n) {
+		return nil
+	}
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	if err := b.Acquire(ctx, n); err != nil {
+		return fmt.Errorf("%w: %d bytes: %v", ErrBudget, n, err)
+	}
+	return nil
 }
 
 // Close closes the connection.

@@ -2,10 +2,16 @@ package wire
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
+	"os"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"google.golang.org/protobuf/proto"
 
@@ -72,6 +78,150 @@ func FuzzReadFrame(f *testing.F) {
 			var m api.PipeRequest
 			_ = proto.Unmarshal(b, &m)
 			buf = Reusable(b)
+		}
+	})
+}
+
+// FuzzReadLimited: the limited reader never panics, never takes a frame
+// past its limit, gives its budget back after every frame, and reads the
+// same messages as ReadFrame from frames within the limit.
+func FuzzReadLimited(f *testing.F) {
+	req, _ := proto.Marshal(&api.PipeRequest{Id: 3, Applies: []*api.ApplyRequest{{Key: []byte("k"), Clock: []byte{1, 2}}}})
+	f.Add(frame(req), 100)
+	f.Add(frame(nil), 0)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1}, 10)
+	f.Add(append(frame([]byte("x")), frame(req)...), 20)
+	f.Fuzz(func(t *testing.T, in []byte, maxFrame int) {
+		maxFrame = 1 + abs(maxFrame)%4096
+		budget := semaphore.NewWeighted(int64(maxFrame))
+		c := NewConn(readerConn{bytes.NewReader(in)}, 0)
+		c.SetReadLimits(ReadLimits{MaxFrame: maxFrame, Budget: budget})
+		plain := bytes.NewReader(in)
+		for {
+			var got api.PipeRequest
+			err := c.Read(&got)
+			want, werr := ReadFrame(plain, nil)
+			if !budget.TryAcquire(int64(maxFrame)) {
+				t.Fatal("budget not given back")
+			}
+			budget.Release(int64(maxFrame))
+			if err != nil {
+				if werr == nil && len(want) <= maxFrame && proto.Unmarshal(want, &api.PipeRequest{}) == nil {
+					t.Fatalf("limited read failed (%v) on a frame ReadFrame takes", err)
+				}
+				return
+			}
+			if werr != nil || len(want) > maxFrame {
+				t.Fatalf("limited read took a frame ReadFrame refused (%v) or past the limit (%d > %d)", werr, len(want), maxFrame)
+			}
+			var m api.PipeRequest
+			if proto.Unmarshal(want, &m) != nil || !proto.Equal(&m, &got) {
+				t.Fatal("limited read decoded another message")
+			}
+		}
+	})
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// readerConn is a net.Conn reading from r (deadlines are ignored).
+type readerConn struct{ r io.Reader }
+
+func (c readerConn) Read(b []byte) (int, error)     { return c.r.Read(b) }
+func (readerConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (readerConn) Close() error                     { return nil }
+func (readerConn) LocalAddr() net.Addr              { return nil }
+func (readerConn) RemoteAddr() net.Addr             { return nil }
+func (readerConn) SetDeadline(time.Time) error      { return nil }
+func (readerConn) SetReadDeadline(time.Time) error  { return nil }
+func (readerConn) SetWriteDeadline(time.Time) error { return nil }
+
+// limitedPair is a framed connection reading under l, and the raw other
+// end to write frames with.
+func limitedPair(t *testing.T, l ReadLimits) (*Conn, net.Conn) {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	f := NewConn(a, time.Second)
+	f.SetReadLimits(l)
+	return f, b
+}
+
+// readErr reads one frame on f in the background.
+func readErr(f *Conn) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- f.Read(&api.PipeRequest{}) }()
+	return done
+}
+
+func waitErr(t *testing.T, done <-chan error, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(within):
+		t.Fatalf("read still blocked after %v", within)
+		return nil
+	}
+}
+
+// TestReadLimits: a frame announced past the limit is refused on its
+// header; a connection silent before a header or within a body fails at
+// its deadline; a frame the budget cannot take within the frame timeout
+// fails; the budget is given back once a frame is decoded.
+func TestReadLimits(t *testing.T) {
+	msg, _ := proto.Marshal(&api.PipeRequest{Id: 7})
+	t.Run("frame within the limit", func(t *testing.T) {
+		budget := semaphore.NewWeighted(100)
+		f, raw := limitedPair(t, ReadLimits{MaxFrame: 100, IdleTimeout: time.Second, FrameTimeout: time.Second, Budget: budget})
+		done := readErr(f)
+		go raw.Write(frame(msg))
+		if err := waitErr(t, done, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if !budget.TryAcquire(100) {
+			t.Fatal("the budget was not given back")
+		}
+	})
+	t.Run("announced past the limit", func(t *testing.T) {
+		f, raw := limitedPair(t, ReadLimits{MaxFrame: 100})
+		done := readErr(f)
+		go raw.Write(binary.BigEndian.AppendUint32(nil, 255<<20))
+		if err := waitErr(t, done, 5*time.Second); !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("err = %v, want ErrFrameTooLarge", err)
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		f, _ := limitedPair(t, ReadLimits{IdleTimeout: 50 * time.Millisecond})
+		if err := waitErr(t, readErr(f), 5*time.Second); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("err = %v, want a deadline error", err)
+		}
+	})
+	t.Run("announced, then silent", func(t *testing.T) {
+		budget := semaphore.NewWeighted(1000)
+		f, raw := limitedPair(t, ReadLimits{MaxFrame: 1000, FrameTimeout: 50 * time.Millisecond, Budget: budget})
+		done := readErr(f)
+		go raw.Write(binary.BigEndian.AppendUint32(nil, 1000))
+		if err := waitErr(t, done, 5*time.Second); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("err = %v, want a deadline error", err)
+		}
+		if !budget.TryAcquire(1000) {
+			t.Fatal("the budget was not given back")
+		}
+	})
+	t.Run("budget taken", func(t *testing.T) {
+		budget := semaphore.NewWeighted(100)
+		budget.Acquire(context.Background(), 90)
+		f, raw := limitedPair(t, ReadLimits{MaxFrame: 100, FrameTimeout: 50 * time.Millisecond, Budget: budget})
+		done := readErr(f)
+		go raw.Write(frame(bytes.Repeat([]byte{1}, 20)))
+		if err := waitErr(t, done, 5*time.Second); !errors.Is(err, ErrBudget) {
+			t.Fatalf("err = %v, want ErrBudget", err)
 		}
 	})
 }

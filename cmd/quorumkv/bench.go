@@ -38,7 +38,7 @@ type benchFlags struct {
 	timeout  time.Duration
 
 	consistency  string
-	r, w         int
+	r, w         replicaCount
 	strict       bool
 	blindUpdates bool
 	freshKeys    bool
@@ -114,8 +114,8 @@ keys are counted as not_found, not as errors.`,
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each operation")
 
 	fl.StringVar(&f.consistency, "consistency", "quorum", "quorumkv: consistency level: one, two, three, quorum or all")
-	fl.IntVar(&f.r, "r", 0, "quorumkv: replicas that must answer a get (overrides --consistency)")
-	fl.IntVar(&f.w, "w", 0, "quorumkv: replicas that must acknowledge a put (overrides --consistency)")
+	fl.Var(&f.r, "r", "quorumkv: replicas that must answer a get, 1 to N (overrides --consistency)")
+	fl.Var(&f.w, "w", "quorumkv: replicas that must acknowledge a put, 1 to N (overrides --consistency)")
 	fl.BoolVar(&f.strict, "strict", false, "quorumkv: do not count fallback replicas toward the quorum")
 	fl.BoolVar(&f.blindUpdates, "blind-updates", false, "quorumkv: updates carry no causal context (each becomes a sibling)")
 	fl.BoolVar(&f.freshKeys, "fresh-keys", false, "quorumkv: the key prefix is new, so a key's first update creates it without reading it first")
@@ -170,9 +170,6 @@ func (f *benchFlags) driverSettings() (map[string]any, error) {
 		if _, ok := levels[strings.ToLower(f.consistency)]; !ok {
 			return nil, usagef("unknown consistency level %q (want one, two, three, quorum or all)", f.consistency)
 		}
-		if f.r < 0 || f.w < 0 {
-			return nil, usagef("--r and --w must not be negative")
-		}
 		updates := "overwrite (last context seen for the key)"
 		switch {
 		case f.blindUpdates:
@@ -180,7 +177,7 @@ func (f *benchFlags) driverSettings() (map[string]any, error) {
 		case f.freshKeys:
 			updates = "overwrite (fresh keys: first update creates)"
 		}
-		return map[string]any{"consistency": strings.ToLower(f.consistency), "r": f.r, "w": f.w, "strict": f.strict, "updates": updates}, nil
+		return map[string]any{"consistency": strings.ToLower(f.consistency), "r": f.r.n, "w": f.w.n, "strict": f.strict, "updates": updates}, nil
 	case "etcd":
 		reads := "linearizable"
 		if f.etcdSerializable {
@@ -213,7 +210,7 @@ func (f *benchFlags) connect() ([]bench.Driver, error) {
 			// connections spread the coordinating over the nodes.
 			eps := append(slices.Clone(f.endpoints[i%len(f.endpoints):]), f.endpoints[:i%len(f.endpoints)]...)
 			d, err = bench.NewQuorumkv(bench.QuorumkvOptions{
-				Endpoints: eps, Level: levels[strings.ToLower(f.consistency)], R: f.r, W: f.w,
+				Endpoints: eps, Level: levels[strings.ToLower(f.consistency)], R: f.r.n, W: f.w.n,
 				Strict: f.strict, AttemptTimeout: min(f.timeout, 5*time.Second), Contexts: contexts,
 				FreshKeys: f.freshKeys,
 			})

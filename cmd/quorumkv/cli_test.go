@@ -50,3 +50,34 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCountFlagsNeverWrap: an explicit --r/--w is a count from 1 to N. 0,
+// a negative count and one past what the wire's 32 bits hold (which would
+// wrap to W=1) are usage errors that say what is wanted, before any node
+// is asked; so are limit flags of zero.
+func TestCountFlagsNeverWrap(t *testing.T) {
+	for _, args := range [][]string{
+		{"put", "k", "v", "--w", "4294967297"},
+		{"put", "k", "v", "--w", "0"},
+		{"get", "k", "--r", "0"},
+		{"get", "k", "--r", "-1"},
+		{"delete", "k", "--w", "256"},
+		{"get", "k", "--r", "99999999999999999999"},
+		{"bench", "--w", "4294967297"},
+		{"bench", "--r", "0"},
+		{"server", "--id", "n1", "--data", "/tmp/x", "--max-conns", "0"},
+		{"server", "--id", "n1", "--data", "/tmp/x", "--max-object-size", "1000"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Setenv("QUORUMKV_ENDPOINTS", "127.0.0.1:1") // nothing is asked: the flag is refused first
+			var out, errOut bytes.Buffer
+			code := run(args, &out, &errOut)
+			if code != exitUsage || !strings.HasPrefix(errOut.String(), "Error: ") {
+				t.Fatalf("exit %d, stderr %q", code, errOut.String())
+			}
+			if args[0] != "server" && !strings.Contains(errOut.String(), "want a replica count from 1 to N") {
+				t.Fatalf("stderr %q does not say what is wanted", errOut.String())
+			}
+		})
+	}
+}

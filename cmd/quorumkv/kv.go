@@ -54,13 +54,13 @@ func (f *clientFlags) connect() (*client.Client, context.Context, context.Cancel
 // consistencyFlags pick a request's consistency.
 type consistencyFlags struct {
 	level  string
-	count  int
+	count  replicaCount
 	strict bool
 }
 
 func (f *consistencyFlags) register(cmd *cobra.Command, countFlag string) {
 	cmd.Flags().StringVar(&f.level, "consistency", "quorum", "consistency level: one, two, three, quorum or all")
-	cmd.Flags().IntVar(&f.count, countFlag, 0, "explicit number of replicas that must answer (overrides --consistency)")
+	cmd.Flags().Var(&f.count, countFlag, "explicit number of replicas that must answer, 1 to N (overrides --consistency)")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "do not count fallback replicas toward the quorum")
 }
 
@@ -73,12 +73,9 @@ func (f *consistencyFlags) options() ([]client.CallOption, error) {
 	if !ok {
 		return nil, usagef("unknown consistency level %q (want one, two, three, quorum or all)", f.level)
 	}
-	if f.count < 0 {
-		return nil, usagef("replica count must be positive, got %d", f.count)
-	}
 	opts := []client.CallOption{client.WithLevel(lvl)}
-	if f.count > 0 {
-		opts = append(opts, client.WithCount(f.count))
+	if f.count.n > 0 {
+		opts = append(opts, client.WithCount(f.count.n))
 	}
 	if f.strict {
 		opts = append(opts, client.WithStrict())

@@ -41,7 +41,7 @@ partitions cost one root comparison. Run it again if the output says truncated.`
 				if err != nil {
 					return err
 				}
-				if partition >= int(st.GetPartitions()) {
+				if partition < -1 || partition >= int(st.GetPartitions()) {
 					return usagef("--partition %d out of range [0, %d)", partition, st.GetPartitions())
 				}
 				out := repairOutput{Nodes: make([]repairNodeOutput, len(st.GetMembers()))}

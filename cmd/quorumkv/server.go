@@ -65,6 +65,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.TombstoneGrace, "tombstone-grace", 24*time.Hour, "keep a tombstone this long after every replica holds it (must exceed --hint-window; hints older than half of it are dropped)")
 	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
 	fl.DurationVar(&f.cfg.QuietAfter, "quiet-after", peer.DefaultQuietAfter, "treat a peer that leaves work unanswered this long like a down one (asked last, hinted instead of waited on) until it answers again")
+	registerLimitFlags(fl, &f.cfg.Limits)
 	f.faults.register(cmd)
 	fl.StringVar(&f.gossipProfile, "gossip-profile", "lan", "failure-detection timers: lan (seconds) or local (sub-second, for tests)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -116,6 +117,9 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	f.cfg.Logger = logger
 	if !f.cfg.DisableHintedHandoff && f.cfg.TombstoneGrace <= f.cfg.HintWindow {
 		return usagef("--tombstone-grace (%v) must exceed --hint-window (%v), or a late hint could resurrect a reaped delete", f.cfg.TombstoneGrace, f.cfg.HintWindow)
+	}
+	if err := checkLimitFlags(f.cfg.Limits); err != nil {
+		return err
 	}
 	if err := f.faults.apply(&f.cfg); err != nil {
 		return usageError{err}
