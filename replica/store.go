@@ -32,6 +32,9 @@ type Store struct {
 
 	clock wall.Clock
 
+	// corrupt records the damaged files Pebble reported.
+	corrupt *corruptions
+
 	// trees are the anti-entropy Merkle trees of the partitions held here,
 	// updated on every write and rebuilt from a scan at open.
 	trees antientropy.Trees
@@ -69,24 +72,40 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), clock: cfg.Clock, keys: newKeyFilter(keyFilterFirstLayer, cfg.KeyFilterSize)}
+	s.corrupt = &corruptions{log: s.log}
 	s.wopt = pebble.Sync
 	if cfg.NoSync {
 		s.wopt = pebble.NoSync
 	}
-	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, s.log))
+	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, s.log, s.corrupt))
 	if err != nil {
+		if cerr := s.corruptionError(err); cerr != err {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("replica: open %s: %w", cfg.Dir, err)
 	}
 	s.db = db
-	if err := s.loadIdentity(); err != nil {
+	if err := s.openState(); err != nil {
 		_ = db.Close()
-		return nil, err
-	}
-	if err := s.rebuildTrees(); err != nil {
-		_ = db.Close()
-		return nil, err
+		return nil, s.corruptionError(err)
 	}
 	return s, nil
+}
+
+// openState reads the node's state and rebuilds the trees from a scan of
+// the data, which reads (and checksums) every data block: a damaged file
+// found by it, or by a compaction meanwhile, fails the open.
+func (s *Store) openState() error {
+	if err := s.loadIdentity(); err != nil {
+		return err
+	}
+	if err := s.rebuildTrees(); err != nil {
+		return err
+	}
+	if f := s.corrupt.firstFile(); f != "" {
+		return &CorruptionError{File: f, Dir: s.cfg.Dir, Err: errors.New("found while opening")}
+	}
+	return nil
 }
 
 // Fresh reports whether this open created a new incarnation (new or wiped
@@ -109,8 +128,11 @@ func (s *Store) Close() error {
 // first and new keys are absent, so each level has a Bloom filter (a miss
 // skips the table instead of seeking in it), and the block cache is large
 // enough to keep those reads off the page cache.
-func pebbleOptions(cfg Config, log *slog.Logger) *pebble.Options {
+//
+// A damaged file is recorded by corrupt (Pebble's default handler panics).
+func pebbleOptions(cfg Config, log *slog.Logger, corrupt *corruptions) *pebble.Options {
 	o := &pebble.Options{
+		EventListener:      &pebble.EventListener{DataCorruption: corrupt.report},
 		FS:                 walFS{cfg.FS},
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log},
