@@ -680,8 +680,12 @@ type NodeStatusResponse struct {
 	Exchanges          uint64 `protobuf:"varint,5,opt,name=exchanges,proto3" json:"exchanges,omitempty"`
 	KeysRepaired       uint64 `protobuf:"varint,6,opt,name=keys_repaired,json=keysRepaired,proto3" json:"keys_repaired,omitempty"`
 	TombstonesReaped   uint64 `protobuf:"varint,7,opt,name=tombstones_reaped,json=tombstonesReaped,proto3" json:"tombstones_reaped,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// repairing_partitions is how many partitions this node is refilling after
+	// its store opened as a new incarnation (wiped disk, lost WAL, unclean
+	// stop); it answers no read for them until each is repaired (0: none).
+	RepairingPartitions uint32 `protobuf:"varint,8,opt,name=repairing_partitions,json=repairingPartitions,proto3" json:"repairing_partitions,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *NodeStatusResponse) Reset() {
@@ -759,6 +763,13 @@ func (x *NodeStatusResponse) GetKeysRepaired() uint64 {
 func (x *NodeStatusResponse) GetTombstonesReaped() uint64 {
 	if x != nil {
 		return x.TombstonesReaped
+	}
+	return 0
+}
+
+func (x *NodeStatusResponse) GetRepairingPartitions() uint32 {
+	if x != nil {
+		return x.RepairingPartitions
 	}
 	return 0
 }
@@ -1283,7 +1294,7 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\rkeys_repaired\x18\x03 \x01(\x04R\fkeysRepaired\x12\x16\n" +
 	"\x06errors\x18\x04 \x01(\x04R\x06errors\x12\x1c\n" +
 	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\x13\n" +
-	"\x11NodeStatusRequest\"\x95\x02\n" +
+	"\x11NodeStatusRequest\"\xc8\x02\n" +
 	"\x12NodeStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
 	"\rhints_pending\x18\x02 \x01(\x04R\fhintsPending\x12#\n" +
@@ -1291,7 +1302,8 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\x15last_exchange_unix_ms\x18\x04 \x01(\x03R\x12lastExchangeUnixMs\x12\x1c\n" +
 	"\texchanges\x18\x05 \x01(\x04R\texchanges\x12#\n" +
 	"\rkeys_repaired\x18\x06 \x01(\x04R\fkeysRepaired\x12+\n" +
-	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped\"\r\n" +
+	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped\x121\n" +
+	"\x14repairing_partitions\x18\b \x01(\rR\x13repairingPartitions\"\r\n" +
 	"\vPlanRequest\"X\n" +
 	"\x13MemberChangeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +

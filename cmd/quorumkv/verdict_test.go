@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -13,6 +14,16 @@ func members(spec ...string) []memberOutput {
 		out = append(out, memberOutput{Status: st, State: state})
 	}
 	return out
+}
+
+// repairingMember names the members n1, n2, … and marks member i as
+// repairing left partitions.
+func repairingMember(ms []memberOutput, i, left int) []memberOutput {
+	for j := range ms {
+		ms[j].ID = fmt.Sprintf("n%d", j+1)
+	}
+	ms[i].Repairing = left
+	return ms
 }
 
 func TestVerdict(t *testing.T) {
@@ -31,6 +42,8 @@ func TestVerdict(t *testing.T) {
 		{members("up/valid", "up/valid", "up/valid", "down/parked"), 0, "3 up, 1 down, 0 joining, 0 leaving, 1 parked — healthy"},
 		{members("up/valid", "up/valid", "up/valid", "down/joining"), 0, "3 up, 1 down, 1 joining, 0 leaving — rebalancing"},
 		{nil, 0, "no members"},
+		{repairingMember(members("up/valid", "up/valid", "up/valid"), 2, 12), 12, "3 up, 0 down, 0 joining, 0 leaving, 12 partitions moving — repairing: n3 (12 partitions left), reads of those go to other replicas"},
+		{repairingMember(members("up/valid", "down/valid", "up/valid"), 2, 5), 5, "2 up, 1 down, 0 joining, 0 leaving, 5 partitions moving — degraded: QUORUM works, ALL fails for keys on down nodes; repairing: n3 (5 partitions left), reads of those go to other replicas"},
 	} {
 		if got := verdict(tc.members, 3, tc.transfers); got != tc.want {
 			t.Errorf("verdict(%v) =\n  %q\nwant\n  %q", tc.members, got, tc.want)

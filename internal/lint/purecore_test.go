@@ -18,6 +18,7 @@ var pureCores = []string{
 	"ring/placement.go", "ring/plan.go", "ring/ring.go",
 	"coordinator/quorum.go", "coordinator/consistency.go",
 	"antientropy/tree.go", "antientropy/diff.go",
+	"node/refill.go",
 }
 
 // impureImports are the packages (or package prefixes) a pure core must
