@@ -129,8 +129,8 @@ func TestProcessLostWALRefills(t *testing.T) {
 
 	// Phase 2: n2 back; n3 finishes without an operator. Every read
 	// through n3 meanwhile finds every key.
-	pc.start(1)
 	started := time.Now()
+	pc.start(1)
 	rounds := 0
 	for deadline := started.Add(60 * time.Second); ; rounds++ {
 		left, err := repairingLeft(n3)
@@ -144,7 +144,7 @@ func TestProcessLostWALRefills(t *testing.T) {
 		readRound(t, n3, keys, client.Quorum)
 		readRound(t, n3, keys, client.All)
 	}
-	t.Logf("n3 repaired %v after n2 restarted (%d read rounds meanwhile)", time.Since(started).Round(time.Millisecond), rounds)
+	t.Logf("n3 repaired %v after n2's restart began (%d read rounds meanwhile)", time.Since(started).Round(time.Millisecond), rounds)
 	waitFor(t, 20*time.Second, func() error {
 		st, err := pc.ringStatusJSON(0)
 		if err != nil {
@@ -181,6 +181,7 @@ func TestProcessKilledNodeRefillsQuickly(t *testing.T) {
 	putKeysFrom(t, cl, keys/2, keys)
 	started := time.Now()
 	pc.start(2)
+	serving := time.Since(started)
 	n3 := pc.soloClient(2)
 	rounds, unavailable := 0, 0
 	for deadline := started.Add(60 * time.Second); ; rounds++ {
@@ -196,8 +197,8 @@ func TestProcessKilledNodeRefillsQuickly(t *testing.T) {
 		}
 		unavailable += readRound(t, n3, keys, client.All)
 	}
-	t.Logf("n3 repaired %v after its restart began (%d read rounds meanwhile, %d reads at ALL unavailable)",
-		time.Since(started).Round(time.Millisecond), rounds, unavailable)
+	t.Logf("n3 repaired %v after its restart began (serving after %v; %d read rounds meanwhile, %d reads at ALL unavailable)",
+		time.Since(started).Round(time.Millisecond), serving.Round(time.Millisecond), rounds, unavailable)
 	if failed := readRound(t, n3, keys, client.All); failed != 0 {
 		t.Fatalf("%d of %d reads at ALL through repaired n3 failed", failed, keys)
 	}
