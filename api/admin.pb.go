@@ -686,8 +686,12 @@ type NodeStatusResponse struct {
 	DiskFull bool `protobuf:"varint,8,opt,name=disk_full,json=diskFull,proto3" json:"disk_full,omitempty"`
 	// disk_full_reason says why, when disk_full.
 	DiskFullReason string `protobuf:"bytes,9,opt,name=disk_full_reason,json=diskFullReason,proto3" json:"disk_full_reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// repairing_partitions is how many partitions this node is refilling after
+	// its store opened as a new incarnation (wiped disk, lost WAL, unclean
+	// stop); it answers no read for them until each is repaired (0: none).
+	RepairingPartitions uint32 `protobuf:"varint,10,opt,name=repairing_partitions,json=repairingPartitions,proto3" json:"repairing_partitions,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *NodeStatusResponse) Reset() {
@@ -781,6 +785,13 @@ func (x *NodeStatusResponse) GetDiskFullReason() string {
 		return x.DiskFullReason
 	}
 	return ""
+}
+
+func (x *NodeStatusResponse) GetRepairingPartitions() uint32 {
+	if x != nil {
+		return x.RepairingPartitions
+	}
+	return 0
 }
 
 type PlanRequest struct {
@@ -1303,7 +1314,7 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\rkeys_repaired\x18\x03 \x01(\x04R\fkeysRepaired\x12\x16\n" +
 	"\x06errors\x18\x04 \x01(\x04R\x06errors\x12\x1c\n" +
 	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\x13\n" +
-	"\x11NodeStatusRequest\"\xdc\x02\n" +
+	"\x11NodeStatusRequest\"\x8f\x03\n" +
 	"\x12NodeStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
 	"\rhints_pending\x18\x02 \x01(\x04R\fhintsPending\x12#\n" +
@@ -1313,7 +1324,9 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\rkeys_repaired\x18\x06 \x01(\x04R\fkeysRepaired\x12+\n" +
 	"\x11tombstones_reaped\x18\a \x01(\x04R\x10tombstonesReaped\x12\x1b\n" +
 	"\tdisk_full\x18\b \x01(\bR\bdiskFull\x12(\n" +
-	"\x10disk_full_reason\x18\t \x01(\tR\x0ediskFullReason\"\r\n" +
+	"\x10disk_full_reason\x18\t \x01(\tR\x0ediskFullReason\x121\n" +
+	"\x14repairing_partitions\x18\n" +
+	" \x01(\rR\x13repairingPartitions\"\r\n" +
 	"\vPlanRequest\"X\n" +
 	"\x13MemberChangeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +

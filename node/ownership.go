@@ -30,6 +30,9 @@ import (
 // A partition is in one of three states here, persisted: held (owned: this
 // node has all of it and keeps it current), being pulled (its data is a
 // pull in progress), or neither (any data is left over and is dropped).
+// A partition being pulled may also be repairing: this node replicated it
+// and lost data (its store opened as a new incarnation), so it pulls it
+// from every other replica that is up (see refill.go).
 type ownership struct {
 	n       *Node
 	log     *slog.Logger
@@ -41,7 +44,8 @@ type ownership struct {
 	mu        sync.Mutex
 	owned     []bool
 	pulling   []bool
-	dirty     bool              // owned or pulling changed since they were persisted
+	repairing []bool
+	dirty     bool              // owned, pulling or repairing changed since they were persisted
 	gen       uint64            // the member generation the data belongs to
 	sent      map[int]string    // partition → change it was transferred out for
 	lostAt    map[int]time.Time // partitions lost and not dropped yet: since when
@@ -99,9 +103,10 @@ const (
 
 // Persisted state, in the store's transfer state space.
 const (
-	ownedKey   = "owned"
-	pullingKey = "pulling"
-	genKey     = "gen"
+	ownedKey     = "owned"
+	pullingKey   = "pulling"
+	repairingKey = "repairing"
+	genKey       = "gen"
 )
 
 func newOwnership(n *Node) (*ownership, error) {
@@ -118,6 +123,7 @@ func newOwnership(n *Node) (*ownership, error) {
 		park:      newParking(n.cfg.ParkAfter, n.cfg.StuckAfter, n.cfg.Clock),
 		owned:     make([]bool, n.cfg.Partitions),
 		pulling:   make([]bool, n.cfg.Partitions),
+		repairing: make([]bool, n.cfg.Partitions),
 		sent:      map[int]string{},
 		transfers: map[int]*Transfer{},
 	}
@@ -127,6 +133,8 @@ func newOwnership(n *Node) (*ownership, error) {
 			readBits(v, o.owned)
 		case pullingKey:
 			readBits(v, o.pulling)
+		case repairingKey:
+			readBits(v, o.repairing)
 		case genKey:
 			if len(v) == 8 {
 				o.gen = binary.BigEndian.Uint64(v)
@@ -142,6 +150,11 @@ func newOwnership(n *Node) (*ownership, error) {
 	if r := n.members.Ring(); r.Len() == 1 && r.Contains(n.cfg.ID) {
 		for p := range o.owned {
 			o.owned[p] = true
+		}
+	}
+	if n.store.Fresh() {
+		if err := o.startRefill(n.members.View().Ring); err != nil {
+			return nil, err
 		}
 	}
 	// Before any loop starts (hint replay, anti-entropy): a node that joins
@@ -304,10 +317,12 @@ func (o *ownership) isOwned(p int) bool {
 func (o *ownership) set(p int, owned, pulling bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.owned[p] == owned && o.pulling[p] == pulling {
+	// A partition held, or no longer pulled, is no longer repairing.
+	repairing := o.repairing[p] && !owned && pulling
+	if o.owned[p] == owned && o.pulling[p] == pulling && o.repairing[p] == repairing {
 		return
 	}
-	o.owned[p], o.pulling[p] = owned, pulling
+	o.owned[p], o.pulling[p], o.repairing[p] = owned, pulling, repairing
 	o.dirty = true
 }
 
@@ -318,7 +333,7 @@ func (o *ownership) flush() error {
 		o.mu.Unlock()
 		return nil
 	}
-	ob, pb := bits(o.owned), bits(o.pulling)
+	ob, pb, rb := bits(o.owned), bits(o.pulling), bits(o.repairing)
 	o.dirty = false
 	o.mu.Unlock()
 	if err := o.space.Set([]byte(ownedKey), ob); err != nil {
@@ -326,6 +341,9 @@ func (o *ownership) flush() error {
 	}
 	if err := o.space.Set([]byte(pullingKey), pb); err != nil {
 		return fmt.Errorf("persist partitions being pulled: %w", err)
+	}
+	if err := o.space.Set([]byte(repairingKey), rb); err != nil {
+		return fmt.Errorf("persist partitions being repaired: %w", err)
 	}
 	return nil
 }

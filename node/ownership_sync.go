@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -20,15 +19,17 @@ type rootsPeer interface {
 }
 
 // pull brings every partition of parts (which this node gains or holds
-// incompletely) from a quorum of its current replicas. A replica that is
-// down and said it holds no data at all counts as synced (a cluster that
-// forms while one of its nodes dies has nothing to bring from it). It
-// reports whether all of them are now held; the next step retries the rest
-// (the Merkle diff skips what already arrived).
+// incompletely) from a quorum of its current replicas, and a repairing
+// partition from every other one that is up as well (pullRuleFor). A
+// replica that is down and said it holds no data at all counts as synced
+// (a cluster that forms while one of its nodes dies has nothing to bring
+// from it). It reports whether all of them are now held; the next step
+// retries the rest (the Merkle diff skips what already arrived).
 func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts []int) bool {
 	self := o.n.cfg.ID
 	done := true
-	need := map[int]int{}
+	need := map[int]pullRule{}
+	alive := map[string]bool{}
 	bySource := map[string][]int{}
 	for _, p := range parts {
 		prefs := v.Ring.Preference(p)
@@ -46,10 +47,11 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 			done = false
 			continue
 		}
-		need[p] = ring.PullQuorum(len(prefs), o.n.cfg.Replicas)
+		need[p] = pullRuleFor(len(prefs), o.n.cfg.Replicas, o.isRepairing(p))
 		o.transfer(p, sources)
 		for _, s := range sources {
 			if o.n.members.Alive(s) {
+				alive[s] = true
 				bySource[s] = append(bySource[s], p)
 			}
 		}
@@ -84,15 +86,16 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 	// partition is held as soon as it is complete, so progress shows.
 	lastHeld := time.Now()
 	for _, p := range slices.Sorted(maps.Keys(need)) {
+		sources := without(v.Ring.Preference(p), self)
 		for _, s := range differ[p] {
-			if len(synced[p]) >= need[p] || ctx.Err() != nil {
+			if need[p].complete(sources, synced[p], alive) || ctx.Err() != nil {
 				break
 			}
 			if o.exchangeFor(ctx, s, p, true) {
 				mark(p, s)
 			}
 		}
-		if len(synced[p]) >= need[p] {
+		if need[p].complete(sources, synced[p], alive) {
 			o.finish(p)
 			if time.Since(lastHeld) > time.Second {
 				o.n.members.SetHeld(o.n.HeldPartitions())
@@ -103,7 +106,7 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 		done = false
 		o.update(p, func(t *Transfer) {
 			if t.State != TransferFailed {
-				t.State, t.Error = TransferWaiting, fmt.Sprintf("synced with %d of the %d replicas it needs", len(synced[p]), need[p])
+				t.State, t.Error = TransferWaiting, need[p].shortOf(len(synced[p]))
 			}
 		})
 	}

@@ -106,6 +106,7 @@ func (s *adminServer) NodeStatus(context.Context, *api.NodeStatusRequest) (*api.
 	resp := &api.NodeStatusResponse{
 		Node: s.n.cfg.ID, HintsEnabled: s.n.hints != nil,
 		Exchanges: st.Exchanges, KeysRepaired: st.KeysRepaired, TombstonesReaped: st.TombstonesReaped,
+		RepairingPartitions: uint32(s.n.RepairingPartitions()),
 	}
 	if !st.LastExchange.IsZero() {
 		resp.LastExchangeUnixMs = st.LastExchange.UnixMilli()

@@ -23,12 +23,13 @@
 //	h/<target> 0x00 <seq:u64>              a hint for replica target (package hintedhandoff)
 //	s/identity                             this incarnation's node and incarnation id (JSON)
 //	s/epoch                                the per-key epoch leased up to (u64)
-//	s/clean                                present after a clean Close; deleted at Open
+//	s/clean                                present after a clean Close; deleted (and flushed) at Open
 //	s/mode                                 "sync" or "nosync": how the last run wrote
 //	s/ring                                 the ring document (package ring)
 //	s/transfer/owned                       partition transfer (package node): bitmap of
 //	s/transfer/pulling                     the partitions held, bitmap of those being
-//	s/transfer/gen                         pulled, the join generation the data belongs to (u64)
+//	s/transfer/repairing                   pulled, bitmap of those being repaired after
+//	s/transfer/gen                         lost data, the join generation the data belongs to (u64)
 //
 // A data key's segment is antientropy.Segment(key), so a partition is one
 // contiguous range and so is each anti-entropy segment within it: a Merkle

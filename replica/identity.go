@@ -96,6 +96,13 @@ func (s *Store) loadIdentity() error {
 			return err
 		}
 	}
+	// And in the tables, not only in the WAL: Pebble flushes the WAL it
+	// replays at open, so a table may hold the marker of the last clean
+	// Close; were this run's WAL then lost, the store would reopen as the
+	// old incarnation with this run's writes silently gone.
+	if err := s.db.Flush(); err != nil {
+		return err
+	}
 	return s.loadEpochLease()
 }
 

@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -783,5 +785,40 @@ func TestApplyDetectsAmnesiaOnExistingKey(t *testing.T) {
 		if got := live(m); !slices.Equal(got, []string{"v3", "v4"}) {
 			t.Fatalf("F hands off: %v, want v3 and v4 (v4's dot %v)", got, dotOf(t, r, "v4"))
 		}
+	}
+}
+
+// TestLostWALMakesNewIncarnation: a store whose WAL is deleted after a
+// clean Close reopens as a new incarnation (Fresh), even when an earlier
+// run's clean marker reached the tables, so the node knows it lost writes.
+func TestLostWALMakesNewIncarnation(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{NodeID: "n1", Dir: dir, Partition: part4, Logger: discardLogger()}
+	var actor vclock.Actor
+	for run := range 3 {
+		s := mustOpen(t, cfg)
+		if want := run == 0; s.Fresh() != want {
+			t.Fatalf("run %d: Fresh() = %v, want %v", run, s.Fresh(), want)
+		}
+		actor = s.Actor()
+		for i := range 20 {
+			if _, err := s.Coordinate(fmt.Appendf(nil, "r%d-%d", run, i), nil, sib("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closeStore(t, s)
+	}
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no WAL in %s (%v)", dir, err)
+	}
+	for _, f := range logs {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := mustOpen(t, cfg)
+	if !s.Fresh() || s.Actor() == actor {
+		t.Fatalf("after losing the WAL: Fresh() = %v, actor %s (was %s); want a new incarnation", s.Fresh(), s.Actor(), actor)
 	}
 }

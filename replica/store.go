@@ -35,6 +35,8 @@ type Store struct {
 
 	// disk refuses writes while the disk is full (see diskWatch).
 	disk *diskWatch
+	// corrupt records the damaged files Pebble reported.
+	corrupt *corruptions
 
 	// trees are the anti-entropy Merkle trees of the partitions held here,
 	// updated on every write and rebuilt from a scan at open.
@@ -73,26 +75,42 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), clock: cfg.Clock, keys: newKeyFilter(keyFilterFirstLayer, cfg.KeyFilterSize)}
+	s.corrupt = &corruptions{log: s.log}
 	s.wopt = pebble.Sync
 	if cfg.NoSync {
 		s.wopt = pebble.NoSync
 	}
 	s.disk = newDiskWatch(cfg, s.log)
-	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, s.log, s.disk.eventListener(), s.disk.sawNoSpace))
+	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg, s.log, s.disk.eventListener(), s.disk.sawNoSpace, s.corrupt))
 	if err != nil {
+		if cerr := s.corruptionError(err); cerr != err {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("replica: open %s: %w", cfg.Dir, err)
 	}
 	s.db = db
-	if err := s.loadIdentity(); err != nil {
+	if err := s.openState(); err != nil {
 		_ = db.Close()
-		return nil, err
-	}
-	if err := s.rebuildTrees(); err != nil {
-		_ = db.Close()
-		return nil, err
+		return nil, s.corruptionError(err)
 	}
 	s.disk.start()
 	return s, nil
+}
+
+// openState reads the node's state and rebuilds the trees from a scan of
+// the data, which reads (and checksums) every data block: a damaged file
+// found by it, or by a compaction meanwhile, fails the open.
+func (s *Store) openState() error {
+	if err := s.loadIdentity(); err != nil {
+		return err
+	}
+	if err := s.rebuildTrees(); err != nil {
+		return err
+	}
+	if f := s.corrupt.firstFile(); f != "" {
+		return &CorruptionError{File: f, Dir: s.cfg.Dir, Err: errors.New("found while opening")}
+	}
+	return nil
 }
 
 // Fresh reports whether this open created a new incarnation (new or wiped
@@ -122,7 +140,10 @@ func (s *Store) Close() error {
 // first and new keys are absent, so each level has a Bloom filter (a miss
 // skips the table instead of seeking in it), and the block cache is large
 // enough to keep those reads off the page cache.
-func pebbleOptions(cfg Config, log *slog.Logger, events *pebble.EventListener, noSpace func()) *pebble.Options {
+//
+// A damaged file is recorded by corrupt (Pebble's default handler panics).
+func pebbleOptions(cfg Config, log *slog.Logger, events *pebble.EventListener, noSpace func(), corrupt *corruptions) *pebble.Options {
+	events.DataCorruption = corrupt.report
 	o := &pebble.Options{
 		FS:                 walFS{FS: cfg.FS, noSpace: noSpace},
 		FormatMajorVersion: pebble.FormatNewest,

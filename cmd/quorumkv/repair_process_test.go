@@ -7,10 +7,12 @@ import (
 
 // TestProcessRepair: with hinted handoff off, n3 misses 500 writes while it
 // is stopped; `quorumkv repair` after its restart brings them all, so n3
-// alone serves every key at ONE.
+// alone serves every key at ONE. n3 stops cleanly: after an unclean stop it
+// would refill itself on restart (a new incarnation), with no repair left
+// for the command to do.
 func TestProcessRepair(t *testing.T) {
 	pc := startProcCluster(t, 3, "--hinted-handoff=false")
-	pc.kill(2)
+	pc.stop(2)
 	putKeys(t, pc.client(0), 500)
 	pc.start(2, "--hinted-handoff=false")
 	pc.waitRing(3)

@@ -47,6 +47,9 @@ type memberOutput struct {
 	// full); DiskFullReason says why.
 	DiskFull       bool   `json:"disk_full,omitempty"`
 	DiskFullReason string `json:"disk_full_reason,omitempty"`
+	// Repairing is how many partitions the member is refilling after it
+	// lost data (a new incarnation); it answers no read for them yet.
+	Repairing int `json:"repairing"`
 }
 
 type statusOutput struct {
@@ -152,22 +155,40 @@ func ringVerdict(members []memberOutput, n, transfers int) string {
 		line += fmt.Sprintf(", %d partitions moving", transfers)
 	}
 	inRing := valid + leaving
+	repairing := repairingNote(members)
 	// Health is the ring's: joiners (parked or not) that are down hold no
 	// partition yet.
 	switch {
 	case len(members) == 0:
 		return "no members"
 	case inRing < n:
-		return line + fmt.Sprintf(" — under-replicated: %d members for %d replicas", inRing, n)
-	case downInRing == 0 && joining+leaving == 0:
+		return line + fmt.Sprintf(" — under-replicated: %d members for %d replicas", inRing, n) + repairing
+	case downInRing == 0 && joining+leaving == 0 && repairing == "":
 		return line + " — healthy"
+	case downInRing == 0 && joining+leaving == 0:
+		return line + " — repairing" + strings.TrimPrefix(repairing, "; repairing")
 	case downInRing == 0:
-		return line + " — rebalancing"
+		return line + " — rebalancing" + repairing
 	case downInRing < n/2+1 && downInRing < n:
-		return line + " — degraded: QUORUM works, ALL fails for keys on down nodes"
+		return line + " — degraded: QUORUM works, ALL fails for keys on down nodes" + repairing
 	default:
-		return line + " — unavailable: QUORUM fails for keys on down nodes"
+		return line + " — unavailable: QUORUM fails for keys on down nodes" + repairing
 	}
+}
+
+// repairingNote names the members refilling lost data and what they have
+// left ("" when none is).
+func repairingNote(members []memberOutput) string {
+	var parts []string
+	for _, m := range members {
+		if m.Repairing > 0 {
+			parts = append(parts, fmt.Sprintf("%s (%d partitions left)", m.ID, m.Repairing))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; repairing: " + strings.Join(parts, ", ") + ", reads of those go to other replicas"
 }
 
 func printStatus(w io.Writer, out statusOutput) error {
@@ -189,6 +210,9 @@ func printStatus(w io.Writer, out statusOutput) error {
 		st := m.Status
 		if m.DiskFull {
 			st += ", disk full"
+		}
+		if m.Repairing > 0 {
+			st += fmt.Sprintf(" (repairing %d)", m.Repairing)
 		}
 		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%s\t%d\n", m.ID, m.Address, st, m.State, m.Partitions, pct, hints, last, m.KeysRepaired)
 	}
@@ -246,6 +270,7 @@ func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []me
 		members[i].HintsPending = int64(ns.GetHintsPending())
 		members[i].KeysRepaired = ns.GetKeysRepaired()
 		members[i].DiskFull, members[i].DiskFullReason = ns.GetDiskFull(), ns.GetDiskFullReason()
+		members[i].Repairing = int(ns.GetRepairingPartitions())
 		if ms := ns.GetLastExchangeUnixMs(); ms > 0 {
 			members[i].LastExchange = time.UnixMilli(ms).UTC().Format(time.RFC3339)
 		}

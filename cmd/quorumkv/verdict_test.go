@@ -25,6 +25,16 @@ func diskFull(ms []memberOutput, i int) []memberOutput {
 	return ms
 }
 
+// repairingMember names the members n1, n2, … and marks member i as
+// repairing left partitions.
+func repairingMember(ms []memberOutput, i, left int) []memberOutput {
+	for j := range ms {
+		ms[j].ID = fmt.Sprintf("n%d", j+1)
+	}
+	ms[i].Repairing = left
+	return ms
+}
+
 func TestVerdict(t *testing.T) {
 	for _, tc := range []struct {
 		members   []memberOutput
@@ -43,6 +53,8 @@ func TestVerdict(t *testing.T) {
 		{nil, 0, "no members"},
 		{diskFull(members("up/valid", "up/valid", "up/valid"), 1), 0, "3 up, 0 down, 0 joining, 0 leaving — degraded for writes; disk full on n2 (writes go to the other replicas)"},
 		{diskFull(members("up/valid", "up/valid", "down/valid"), 1), 0, "2 up, 1 down, 0 joining, 0 leaving — degraded: QUORUM works, ALL fails for keys on down nodes; disk full on n2 (writes go to the other replicas)"},
+		{repairingMember(members("up/valid", "up/valid", "up/valid"), 2, 12), 12, "3 up, 0 down, 0 joining, 0 leaving, 12 partitions moving — repairing: n3 (12 partitions left), reads of those go to other replicas"},
+		{repairingMember(members("up/valid", "down/valid", "up/valid"), 2, 5), 5, "2 up, 1 down, 0 joining, 0 leaving, 5 partitions moving — degraded: QUORUM works, ALL fails for keys on down nodes; repairing: n3 (5 partitions left), reads of those go to other replicas"},
 	} {
 		if got := verdict(tc.members, 3, tc.transfers); got != tc.want {
 			t.Errorf("verdict(%v) =\n  %q\nwant\n  %q", tc.members, got, tc.want)

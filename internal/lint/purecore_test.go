@@ -19,6 +19,7 @@ var pureCores = []string{
 	"coordinator/quorum.go", "coordinator/consistency.go",
 	"antientropy/tree.go", "antientropy/diff.go",
 	"replica/disk.go",
+	"node/refill.go",
 }
 
 // impureImports are the packages (or package prefixes) a pure core must
