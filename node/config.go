@@ -102,6 +102,10 @@ type Config struct {
 	// coordinator treats it like a down node (asked last, hinted instead
 	// of waited on) until it answers again. Zero: DefaultConfig's.
 	QuietAfter time.Duration
+	// HedgeAfter is how long a read waits for the replicas it asked before
+	// it also asks the next one for each still silent (Cassandra's
+	// speculative retry). Zero: DefaultConfig's; negative: never.
+	HedgeAfter time.Duration
 	// Limits bound what clients and peers can make the node hold (zero
 	// fields: DefaultLimits').
 	Limits Limits
@@ -143,6 +147,7 @@ func DefaultConfig() Config {
 		StuckAfter:     5 * time.Minute,                   // a joiner this long without progress cannot pull
 		StreamOpsMax:   1024,                              // enough to keep a node busy; bounds one client's memory here
 		QuietAfter:     peer.DefaultQuietAfter,            // far above a busy batch's round trip, far below a replica timeout
+		HedgeAfter:     coordinator.DefaultHedgeAfter,     // past a healthy read's p99, well under the quiet threshold
 		Limits:         DefaultLimits(),                   // every input has a price limit
 	}
 }
@@ -171,6 +176,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.StuckAfter, d.StuckAfter)
 	setZero(&c.StreamOpsMax, d.StreamOpsMax)
 	setZero(&c.QuietAfter, d.QuietAfter)
+	setZero(&c.HedgeAfter, d.HedgeAfter)
 	c.Limits.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()

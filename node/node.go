@@ -156,7 +156,7 @@ func (n *Node) start() (err error) {
 		NodeID: cfg.ID, Replicas: cfg.Replicas,
 		Placement: n.placement,
 		Local:     localReplica{Store: n.store, n: n}, Transport: tr, Liveness: n.members, Responsiveness: n.transport, Hints: hints,
-		ReplicaTimeout: cfg.ReplicaTimeout, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
+		ReplicaTimeout: cfg.ReplicaTimeout, HedgeAfter: cfg.HedgeAfter, MaxValueSize: cfg.MaxValueSize, Logger: n.log,
 	}); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
@@ -64,6 +65,7 @@ func newServerCmd() *cobra.Command {
 	fl.DurationVar(&f.cfg.AntiEntropyInterval, "anti-entropy-interval", 5*time.Minute, "time between anti-entropy rounds (0 turns the periodic rounds off; `quorumkv repair` still works)")
 	fl.DurationVar(&f.cfg.TombstoneGrace, "tombstone-grace", 24*time.Hour, "keep a tombstone this long after every replica holds it (must exceed --hint-window; hints older than half of it are dropped)")
 	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
+	fl.DurationVar(&f.cfg.HedgeAfter, "hedge-after", coordinator.DefaultHedgeAfter, "a read still waiting this long for the replicas it asked also asks the next replica for each silent one (negative: never)")
 	fl.DurationVar(&f.cfg.QuietAfter, "quiet-after", peer.DefaultQuietAfter, "treat a peer that leaves work unanswered this long like a down one (asked last, hinted instead of waited on) until it answers again")
 	registerLimitFlags(fl, &f.cfg.Limits)
 	f.faults.register(cmd)
