@@ -25,16 +25,20 @@ import (
 const muxBatchMax = 256
 
 // batchLen is how many queued operations the next batch takes: at most
-// muxBatchMax, and no more once their keys, values and contexts reach
-// api.BatchBytes (a node takes a message of api.BatchBytes and one more
-// operation of the largest size).
+// muxBatchMax, and no more than keep their keys, values and contexts
+// within api.BatchBytes (a batch always takes one). With operations past
+// api.BatchBytes sent alone (single.go), every message stays within what
+// a node takes from a client whatever its value limit (api.BatchBytes and
+// one operation of the largest value), even when operations past that
+// limit share a batch.
 func batchLen(queue []*muxOp) int {
 	size := 0
 	for i, o := range queue {
-		if i == muxBatchMax || (i > 0 && size >= api.BatchBytes) {
+		n := opBytes(o.op)
+		if i == muxBatchMax || (i > 0 && size+n > api.BatchBytes) {
 			return i
 		}
-		size += opBytes(o.op)
+		size += n
 	}
 	return len(queue)
 }

@@ -15,9 +15,10 @@ import (
 
 // TestOversizeOperationAlone: a put larger than the node's client message
 // limit (6 MiB with the 1 MiB value limit), or past gRPC's receive limit,
-// fails INVALID_ARGUMENT for that put only: the small operations the same
-// client runs meanwhile on its shared stream to the node all succeed, and
-// the client keeps working.
+// fails INVALID_ARGUMENT for that put only, and so do concurrent 3 MiB
+// puts (which take the stream, and once shared a message past the node's
+// limit): the small operations the same client runs meanwhile on its
+// shared stream to the node all succeed, and the client keeps working.
 func TestOversizeOperationAlone(t *testing.T) {
 	c := nodetest.Start(t, 1, nodetest.Options{Replicas: 1})
 	ctx := ctxT(t)
@@ -29,7 +30,7 @@ func TestOversizeOperationAlone(t *testing.T) {
 		wg       sync.WaitGroup
 		stop     atomic.Bool
 		done     atomic.Int64
-		failures = make(chan error, 8)
+		failures = make(chan error, 16)
 	)
 	for g := range 4 {
 		wg.Go(func() {
@@ -65,6 +66,20 @@ func TestOversizeOperationAlone(t *testing.T) {
 		t.Logf("put of %d bytes: %v", size, err)
 		waitDone(done.Load() + 20) // the stream still answers
 	}
+	// Values past the node's value limit but each within api.BatchBytes
+	// still take the stream; several at once must not share a message
+	// past the node's limit.
+	var big sync.WaitGroup
+	for i := range 4 {
+		big.Go(func() {
+			_, err := cl.Put(ctx, fmt.Appendf(nil, "medium-%d", i), bytes.Repeat([]byte("x"), 3<<20))
+			if !errors.Is(err, client.ErrInvalidArgument) {
+				failures <- fmt.Errorf("put of 3 MiB: %v, want an invalid argument", err)
+			}
+		})
+	}
+	big.Wait()
+	waitDone(done.Load() + 20)
 	stop.Store(true)
 	wg.Wait()
 	close(failures)
