@@ -47,6 +47,7 @@ func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
 	} else {
 		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true, h)
 	}
+	m.single = grpcSingle(cc)
 	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), mux: m, h: h}
 }
 

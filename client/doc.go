@@ -17,7 +17,10 @@
 // WithResponsiveness and WithoutHedging. Failures come
 // back as typed errors (ErrNotFound, *UnavailableError with the quorum
 // numbers, ErrInvalidArgument, *TooManySiblingsError); the causal context
-// travels as an opaque token.
+// travels as an opaque token. An operation too large to share a batch of
+// the node's stream (its key, value and context past api.BatchBytes) is
+// sent alone as a unary call, so a node refusing it as too large
+// (ErrInvalidArgument) fails only that operation.
 //
 //	c, err := client.New([]string{"127.0.0.1:7101", "127.0.0.1:7102"})
 //	res, err := c.Get(ctx, []byte("k"), client.WithLevel(client.Quorum))

@@ -25,16 +25,20 @@ import (
 const muxBatchMax = 256
 
 // batchLen is how many queued operations the next batch takes: at most
-// muxBatchMax, and no more once their keys, values and contexts reach
-// api.BatchBytes (a node takes a message of api.BatchBytes and one more
-// operation of the largest size).
+// muxBatchMax, and no more than keep their keys, values and contexts
+// within api.BatchBytes (a batch always takes one). With operations past
+// api.BatchBytes sent alone (single.go), every message stays within what
+// a node takes from a client whatever its value limit (api.BatchBytes and
+// one operation of the largest value), even when operations past that
+// limit share a batch.
 func batchLen(queue []*muxOp) int {
 	size := 0
 	for i, o := range queue {
-		if i == muxBatchMax || (i > 0 && size >= api.BatchBytes) {
+		n := opBytes(o.op)
+		if i == muxBatchMax || (i > 0 && size+n > api.BatchBytes) {
 			return i
 		}
-		size += opBytes(o.op)
+		size += n
 	}
 	return len(queue)
 }
@@ -95,6 +99,11 @@ type mux struct {
 	inline bool          // callers may send (not for gRPC streams, whose Send can wait on flow control)
 	stale  time.Duration // see streamStale
 	obs    observer      // learns what becomes of the operations sent
+	// single runs an operation too large to share a batch as a unary
+	// call (single.go); nil sends every operation on the stream.
+	single  singleCaller
+	closing context.Context // ends when the mux closes (unary calls)
+	stop    context.CancelFunc
 
 	mu      sync.Mutex
 	closed  bool
@@ -127,6 +136,7 @@ func newMux(open opener, inline bool, obs observer) *mux {
 		obs = noObserver{}
 	}
 	m := &mux{open: open, inline: inline, stale: streamStale, obs: obs, kick: make(chan struct{}, 1)}
+	m.closing, m.stop = context.WithCancel(context.Background())
 	m.wg.Go(m.run)
 	return m
 }
@@ -148,9 +158,13 @@ func (m *mux) do(ctx context.Context, op *api.StreamOp) (*api.StreamResult, erro
 	}
 }
 
-// start queues op; its result comes on the returned operation's done
+// start queues op, or sends it alone when it is too large to share a
+// batch (goesAlone); its result comes on the returned operation's done
 // channel (the caller also watches ctx, as do does).
 func (m *mux) start(ctx context.Context, op *api.StreamOp) (*muxOp, error) {
+	if m.single != nil && goesAlone(op) {
+		return m.startAlone(ctx, op)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		op.TimeoutMs = uint32(max(1, time.Until(dl).Milliseconds()))
 	}
@@ -347,6 +361,7 @@ func (m *mux) close() {
 	m.queue = nil
 	close(m.kick)
 	m.mu.Unlock()
+	m.stop()
 	if cur != nil {
 		cur.fail(status.Error(codes.Canceled, "client is closed"))
 	}

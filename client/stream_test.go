@@ -18,8 +18,9 @@ func getOp() *muxOp {
 	return &muxOp{op: &api.StreamOp{Op: &api.StreamOp_Get{Get: &api.GetRequest{}}}}
 }
 
-// TestBatchLen: a batch closes at muxBatchMax operations or once its values
-// reach api.BatchBytes, and always takes at least one.
+// TestBatchLen: a batch closes at muxBatchMax operations or before the
+// operation that would take its values past api.BatchBytes, and always
+// takes at least one.
 func TestBatchLen(t *testing.T) {
 	many := func(n int, op func() *muxOp) []*muxOp {
 		q := make([]*muxOp, n)
@@ -39,7 +40,9 @@ func TestBatchLen(t *testing.T) {
 		{"count bound", many(muxBatchMax+5, getOp), muxBatchMax},
 		{"byte bound", many(10, mib), 4},
 		{"one huge alone", []*muxOp{putOp(api.BatchBytes * 2), getOp()}, 1},
-		{"huge after small", []*muxOp{getOp(), putOp(api.BatchBytes * 2), getOp()}, 2},
+		{"huge after small", []*muxOp{getOp(), putOp(api.BatchBytes * 2), getOp()}, 1},
+		{"never past the byte bound", []*muxOp{putOp(api.BatchBytes - 1000), putOp(3 << 20)}, 1},
+		{"up to the byte bound", []*muxOp{putOp(api.BatchBytes - 1000), putOp(1000)}, 2},
 	} {
 		if got := batchLen(tc.queue); got != tc.want {
 			t.Errorf("%s: batchLen = %d, want %d", tc.name, got, tc.want)
