@@ -139,7 +139,7 @@ func (c *Client) run(ctx context.Context, route []endpoint, read bool, mk func()
 				inflight = append(inflight, a)
 				return true
 			}
-			err = &NodeError{Endpoint: e.addr, Err: berr}
+			err = nodeErr(e, berr, read)
 			if !nodeFailure(berr, read) || ctx.Err() != nil {
 				return false
 			}
@@ -176,7 +176,7 @@ func (c *Client) run(ctx context.Context, route []endpoint, read bool, mk func()
 		if o.err == nil {
 			return o.res, nil
 		}
-		err = &NodeError{Endpoint: o.a.e.addr, Err: o.err}
+		err = nodeErr(o.a.e, o.err, read)
 		if ctx.Err() != nil {
 			return nil, err
 		}
@@ -188,6 +188,17 @@ func (c *Client) run(ctx context.Context, route []endpoint, read bool, mk func()
 			c.markDown(o.a.e.addr)
 		}
 	}
+}
+
+// nodeErr names the endpoint in a try's error when the failure was the
+// node's own (it could not be reached, failed, or went quiet); an answer the
+// node gave as a coordinator (a failed quorum, a refused request) stays as
+// it is.
+func nodeErr(e endpoint, err error, read bool) error {
+	if nodeFailure(err, read) || errors.Is(err, ErrNodeQuiet) {
+		return &NodeError{Endpoint: e.addr, Err: err}
+	}
+	return err
 }
 
 func remove(as []*attempt, a *attempt) []*attempt {
