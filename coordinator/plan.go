@@ -66,8 +66,8 @@ func (p writePlan) String() string {
 // primaries (states, in order). A healthy primary is sent the write. A
 // quiet one is treated like a down one, and nothing new waits behind it
 // while the coordinator and the healthy primaries can make the quorum
-// alone: it gets a fallback (sloppy) or a hint, and is never sent the
-// write. When they cannot, every primary is asked as before (a quiet node
+// alone with one to spare (one of them may have died unseen): it gets a
+// fallback (sloppy) or a hint, and is never sent the write. When they cannot, every primary is asked as before (a quiet node
 // may answer yet; quiet alone never decides a quorum): one gossip calls
 // down, or a quiet one, goes to a fallback first when the write is sloppy.
 func planWrite(need int, states []peerState, sloppy bool) []writePlan {
@@ -77,7 +77,11 @@ func planWrite(need int, states []peerState, sloppy bool) []writePlan {
 			healthy++
 		}
 	}
-	spare := healthy >= need
+	// One healthy primary more than the quorum needs (unless the
+	// coordinator's own acknowledgement is enough): gossip may not have
+	// seen a primary die yet, and a write that counted on it would fall
+	// short without the quiet one it skipped.
+	spare := need <= 1 || healthy > need
 	plans := make([]writePlan, len(states))
 	for i, s := range states {
 		switch {

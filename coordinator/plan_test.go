@@ -22,11 +22,17 @@ func TestPlanWrite(t *testing.T) {
 		sloppy bool
 		want   string
 	}{
-		// N=3, W=2: a quiet primary is not waited on.
-		{2, []peerState{ok, quiet}, false, "[send hint]"},
-		{2, []peerState{ok, quiet}, true, "[send fallback-or-hint]"},
+		// N=3, W=2: the write counts on the one healthy primary, which
+		// may have died unseen, so the quiet one is still sent it (a
+		// sloppy write tries a fallback first).
+		{2, []peerState{ok, quiet}, false, "[send send]"},
+		{2, []peerState{ok, quiet}, true, "[send fallback-first]"},
 		{2, []peerState{quiet, both}, false, "[send send]"}, // the quorum needs one of them
-		{2, []peerState{quiet, ok}, true, "[fallback-or-hint send]"},
+		{2, []peerState{quiet, ok}, true, "[fallback-first send]"},
+		// N=4, W=2: one healthy primary to spare, so a quiet one is not
+		// waited on.
+		{2, []peerState{ok, ok, quiet}, false, "[send send hint]"},
+		{2, []peerState{quiet, ok, ok}, true, "[fallback-or-hint send send]"},
 		// W=3: the quorum needs the quiet one; sloppy writes try a fallback first.
 		{3, []peerState{ok, quiet}, false, "[send send]"},
 		{3, []peerState{ok, quiet}, true, "[send fallback-first]"},

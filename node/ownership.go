@@ -287,6 +287,17 @@ func (o *ownership) checkGen(doc ring.Doc) error {
 			return err
 		}
 	}
+	// A joiner holds nothing of its own to repair: it pulls what it gains
+	// by the joiners' rule (a quorum of the current replicas), not by the
+	// refill's (every replica that is up). A partition pulled only for the
+	// refill holds nothing to discard unless it holds keys.
+	o.mu.Lock()
+	for p := range o.repairing {
+		if o.repairing[p] {
+			o.repairing[p], o.pulling[p], o.dirty = false, false, true
+		}
+	}
+	o.mu.Unlock()
 	for p := range o.n.cfg.Partitions {
 		o.mu.Lock()
 		held := o.owned[p] || o.pulling[p]
@@ -301,6 +312,9 @@ func (o *ownership) checkGen(doc ring.Doc) error {
 	o.mu.Lock()
 	o.gen = self.Gen
 	o.mu.Unlock()
+	if err := o.flush(); err != nil {
+		return err
+	}
 	return o.space.Set([]byte(genKey), binary.BigEndian.AppendUint64(nil, self.Gen))
 }
 
