@@ -88,6 +88,13 @@ type offlineReport struct {
 	PartitionsCompared int             `json:"partitions_compared"`
 	RootMismatches     int             `json:"merkle_root_mismatches"`
 	RootsEqual         bool            `json:"merkle_roots_equal"`
+	// ReapingKeys are keys whose replicas differ only in how far the
+	// reaping of their tombstones has gone: no replica holds a live value
+	// (one still holds tombstones another has reaped, each reaper runs on
+	// its own schedule). They are not divergence; ReapingPartitions are the
+	// partitions whose roots differ only by such keys.
+	ReapingKeys       int `json:"reaping_keys,omitempty"`
+	ReapingPartitions int `json:"reaping_partitions,omitempty"`
 }
 
 // agree reports that the replicas hold identical copies (what convergence
@@ -137,8 +144,10 @@ func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int,
 	for i, r := range rep.Replicas {
 		idx[r.Node] = i
 	}
+	reaping := map[int]bool{}
 	for _, k := range keys {
-		prefs := placement.Preference(placement.Partition([]byte(k)))
+		part := placement.Partition([]byte(k))
+		prefs := placement.Preference(part)
 		var first vclock.Clock
 		var firstNode string
 		for _, id := range prefs {
@@ -160,6 +169,9 @@ func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int,
 			r.Verdict.add(kv)
 			if firstNode == "" {
 				first, firstNode = clk, id
+			} else if !clk.Equal(first) && len(clk.Live()) == 0 && len(first.Live()) == 0 {
+				rep.ReapingKeys++
+				reaping[part] = true
 			} else if !clk.Equal(first) {
 				rep.DivergentKeys++
 				if len(rep.DivergentExamples) < 10 {
@@ -181,6 +193,10 @@ func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int,
 		}
 		rep.PartitionsCompared++
 		for _, r := range roots[1:] {
+			if r != roots[0] && reaping[p] {
+				rep.ReapingPartitions++
+				break
+			}
 			if r != roots[0] {
 				rep.RootMismatches++
 				break
