@@ -150,6 +150,9 @@ func TestNoSpaceErrorsMakeTheStoreFull(t *testing.T) {
 	free.Store(1 << 30)
 	cfg := diskConfig(&free)
 	cfg.DiskCheckInterval = 50 * time.Millisecond
+	var measured atomic.Int64
+	measure := cfg.FreeSpace
+	cfg.FreeSpace = func() (uint64, error) { measured.Add(1); return measure() }
 	s := mustOpen(t, cfg)
 	enospc := &fs.PathError{Op: "write", Path: "000007.sst", Err: syscall.ENOSPC}
 
@@ -172,7 +175,13 @@ func TestNoSpaceErrorsMakeTheStoreFull(t *testing.T) {
 	if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("a commit's ENOSPC became %v", err)
 	}
-	time.Sleep(3 * cfg.DiskCheckInterval)
+	// Three measurements with space free later, the store still refuses.
+	for after := measured.Load() + 3; measured.Load() < after; {
+		if time.Now().After(deadline) {
+			t.Fatal("the free space was not measured again")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if st := s.DiskFull(); st == nil || !st.WALFailed {
 		t.Fatalf("a failed log stopped refusing writes: %+v", st)
 	}
