@@ -36,6 +36,25 @@ const (
 	// ReasonDiskFull (RESOURCE_EXHAUSTED): the node refused a write because
 	// its disk is full; it ran nowhere. Metadata "node".
 	ReasonDiskFull = "DISK_FULL"
+
+	// ReasonContended (ABORTED): a register request met competing rounds
+	// until its deadline and no accept of it was sent; nothing was applied.
+	ReasonContended = "CONTENDED"
+	// ReasonOutcomeUnknown (UNAVAILABLE or DEADLINE_EXCEEDED): a register
+	// request's accept was sent and no quorum answered it; the change may
+	// apply now, later or never. Retry with the same op_id.
+	ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
+	// ReasonFenced (FAILED_PRECONDITION): a fenced register write whose lock
+	// token is older than one the register has seen. Metadata "lock",
+	// "token", "seen".
+	ReasonFenced = "FENCED"
+	// ReasonNotANumber (FAILED_PRECONDITION): Increment of a register whose
+	// value is not a decimal integer, or would overflow.
+	ReasonNotANumber = "NOT_A_NUMBER"
+	// ReasonStaleEpoch: a Paxos message carried an older ring epoch (or
+	// another ring change) than the acceptor has seen for the partition.
+	// Metadata "epoch".
+	ReasonStaleEpoch = "STALE_EPOCH"
 )
 
 // ErrorInfo returns the quorumkv ErrorInfo detail of st (nil if it has
