@@ -1,0 +1,198 @@
+package paxos
+
+import (
+	"math"
+	"strconv"
+)
+
+// OpKind names a change function. The set is closed: a change travels as
+// data, never as code.
+type OpKind uint8
+
+const (
+	// OpGet changes nothing (a linearizable read).
+	OpGet OpKind = iota + 1
+	// OpSet writes Value, if the condition holds.
+	OpSet
+	// OpDelete deletes the value, if the condition holds.
+	OpDelete
+	// OpIncrement adds By to the value, a decimal integer (absent: 0).
+	OpIncrement
+	// OpAcquire grants a free lock to Holder for TTLms.
+	OpAcquire
+	// OpTakeover grants a held lock to Holder if its grant is still
+	// (Token, Renewals): the holder did not renew while the caller waited.
+	OpTakeover
+	// OpRenew renews the grant with Token.
+	OpRenew
+	// OpRelease frees the lock if it is held with Token.
+	OpRelease
+)
+
+// Op is one request's change.
+type Op struct {
+	Kind OpKind
+	// ID names the change for retries (empty: not recorded).
+	ID []byte
+
+	// Condition of OpSet/OpDelete: HasVersion → the version must be
+	// Version; ExpectAbsent → no value may exist.
+	HasVersion   bool
+	Version      uint64
+	ExpectAbsent bool
+
+	Value []byte
+	By    int64
+	// Fence, when Lock is set: refused if the register has seen a newer
+	// token of the lock.
+	Fence Fence
+
+	// Locks.
+	Holder   string
+	TTLms    uint32
+	Token    uint64
+	Renewals uint64
+}
+
+// Outcome is what a change function did.
+type Outcome uint8
+
+const (
+	// Applied: the state changed as asked (OpGet: read).
+	Applied Outcome = iota + 1
+	// ConditionFailed: the condition did not hold; nothing changed.
+	ConditionFailed
+	// Fenced: a newer token of the fence's lock was seen; nothing changed.
+	Fenced
+	// NotANumber: OpIncrement of a value that is not a decimal integer, or
+	// that would overflow.
+	NotANumber
+	// Held: the lock is held by another grant.
+	Held
+	// NotHolder: renew or release with a token that does not hold the lock.
+	NotHolder
+)
+
+// Result is a change's answer, evaluated on the state it was applied to.
+type Result struct {
+	Outcome Outcome
+	// The state after the change (before it, when nothing changed).
+	Exists  bool
+	Value   []byte
+	Version uint64
+	Lock    Lock
+	// FenceSeen: the newer token that fenced the change.
+	FenceSeen uint64
+	// Deduplicated: the change's id was recorded; this is that answer.
+	Deduplicated bool
+}
+
+// DefaultWindow is how many recent change ids a register keeps.
+const DefaultWindow = 8
+
+// Apply evaluates op on s and returns the new state and the result. A
+// change whose id s recorded is not applied again.
+func Apply(s State, op Op, window int) (State, Result) {
+	if r, ok := s.recent(op.ID); ok {
+		return s, dedupResult(s, r)
+	}
+	next, res, changed := apply(s, op)
+	if changed {
+		next.Version = s.Version + 1
+		next.Recent = next.remember(Recent{ID: op.ID, Outcome: Applied, Version: next.Version, Token: next.Lock.Token}, window)
+		res = resultOf(next, Applied)
+	}
+	return next, res
+}
+
+// ApplyAll applies ops in order (one accept decides them all).
+func ApplyAll(s State, ops []Op, window int) (State, []Result) {
+	out := make([]Result, len(ops))
+	for i, op := range ops {
+		s, out[i] = Apply(s, op, window)
+	}
+	return s, out
+}
+
+func dedupResult(s State, r Recent) Result {
+	res := resultOf(s, r.Outcome)
+	res.Deduplicated = true
+	if s.Version != r.Version {
+		res.Version, res.Value, res.Exists = r.Version, nil, false
+	}
+	res.Lock.Token = r.Token
+	return res
+}
+
+func resultOf(s State, o Outcome) Result {
+	return Result{Outcome: o, Exists: s.Exists, Value: s.Value, Version: s.Version, Lock: s.Lock}
+}
+
+// apply evaluates op; changed reports a new state (whose version, recent
+// ids and result Apply fills in).
+func apply(s State, op Op) (State, Result, bool) {
+	if op.Fence.Lock != "" {
+		if seen := s.fence(op.Fence.Lock); op.Fence.Token < seen {
+			r := resultOf(s, Fenced)
+			r.FenceSeen = seen
+			return s, r, false
+		}
+	}
+	switch op.Kind {
+	case OpGet:
+		return s, resultOf(s, Applied), false
+	case OpSet, OpDelete:
+		if !conditionHolds(s, op) {
+			return s, resultOf(s, ConditionFailed), false
+		}
+		next := s
+		next.Exists, next.Value = op.Kind == OpSet, nil
+		if op.Kind == OpSet {
+			next.Value = op.Value
+		}
+		return fenced(next, op), Result{}, true
+	case OpIncrement:
+		n, ok := increment(s, op.By)
+		if !ok {
+			return s, resultOf(s, NotANumber), false
+		}
+		next := s
+		next.Exists, next.Value = true, []byte(strconv.FormatInt(n, 10))
+		return fenced(next, op), Result{}, true
+	case OpAcquire, OpTakeover, OpRenew, OpRelease:
+		return applyLock(s, op)
+	}
+	return s, resultOf(s, ConditionFailed), false
+}
+
+func conditionHolds(s State, op Op) bool {
+	switch {
+	case op.HasVersion:
+		return s.Version == op.Version
+	case op.ExpectAbsent:
+		return !s.Exists
+	}
+	return true
+}
+
+func fenced(next State, op Op) State {
+	if op.Fence.Lock != "" {
+		next.Fences = next.withFence(op.Fence.Lock, op.Fence.Token)
+	}
+	return next
+}
+
+func increment(s State, by int64) (int64, bool) {
+	var n int64
+	if s.Exists {
+		v, err := strconv.ParseInt(string(s.Value), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		n = v
+	}
+	if (by > 0 && n > math.MaxInt64-by) || (by < 0 && n < math.MinInt64-by) {
+		return 0, false
+	}
+	return n + by, true
+}
