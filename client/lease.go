@@ -152,9 +152,10 @@ func (l *Lease) extend(sentAt time.Time) {
 
 // renewLoop renews the lease renewEvery(ttl) after the send time of the
 // previous grant or renewal (at once when that has passed), until the
-// lease ends. A renew that fails without saying the lock is lost (unknown
-// outcome, no quorum) leaves the validity as it was, and the next one
-// follows on schedule.
+// lease ends. Each renewal is bounded by renewEvery(ttl) of real time. A
+// renewal that fails without saying the lock is lost (unknown outcome, no
+// quorum, no answer in time) leaves the validity as it was, and the next
+// one follows on schedule.
 func (l *Lease) renewLoop(sentAt time.Time) {
 	defer close(l.done)
 	due := make(chan struct{}, 1)
@@ -170,7 +171,12 @@ func (l *Lease) renewLoop(sentAt time.Time) {
 			return
 		}
 		sentAt = l.clock.Now()
-		_, err := l.c.RenewLock(l.ctx, l.name, l.token)
+		// A renewal that has not answered by the time the next is due gives
+		// up (the next one starts at once): one stuck node does not hold the
+		// lease until its validity runs out.
+		rctx, cancel := context.WithTimeout(l.ctx, renewEvery(l.ttl))
+		_, err := l.c.RenewLock(rctx, l.name, l.token)
+		cancel()
 		switch {
 		case err == nil:
 			l.extend(sentAt)

@@ -255,3 +255,33 @@ func TestAcquireRequest(t *testing.T) {
 		t.Fatalf("%d acquires sent", n)
 	}
 }
+
+// TestLeaseStuckRenewalGivesUp: a renewal that has no answer by the time
+// the next is due gives up, and the next one is sent on schedule while the
+// first still hangs (here it answers, so the lease lives on).
+func TestLeaseStuckRenewalGivesUp(t *testing.T) {
+	clk := newFakeClock()
+	var renews atomic.Int32
+	f := startSerialFake(t, &serialFake{}, nil)
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) }) // before the fake stops
+	f.setHandle(func(method string, _ proto.Message) (proto.Message, error) {
+		if method == "Renew" && renews.Add(1) == 1 {
+			<-hang // the first renewal never answers
+		}
+		return &api.LockResponse{Name: "L", Acquired: true, Held: true, Token: 7, TtlMs: 300, HeldBy: "me"}, nil
+	})
+	c := serialClient(t, clk, f)
+	t0 := clk.Now()
+	l, err := c.Acquire(testCtx(t), "L", "me", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		eventually(t, "the renewal timer", func() bool { return clk.pending() == 2 })
+		clk.Advance(100 * time.Millisecond)
+	}
+	want := t0.Add(200*time.Millisecond + 287*time.Millisecond)
+	eventually(t, "the second renewal", func() bool { return renews.Load() == 2 && l.validUntilNow().Equal(want) })
+	live(t, l)
+}
