@@ -33,7 +33,8 @@ var (
 	ErrConditionFailed = errors.New("condition not met")
 	// ErrOutcomeUnknown: a register change was sent and no definite answer
 	// came back; it may apply now, later or never. Retrying it with the same
-	// op id (WithOpID, WithLockOpID) applies it at most once.
+	// op id (WithOpID, WithLockOpID) applies it at most once (within the
+	// register's window of recent op ids).
 	ErrOutcomeUnknown = errors.New("outcome unknown")
 	// ErrFenced: a fenced write carried a lock token older than one the
 	// register has seen (*FencedError says which). Definite: nothing changed.
@@ -58,7 +59,6 @@ var (
 type FencedError struct {
 	Lock        string
 	Token, Seen uint64
-	Message     string
 }
 
 func (e *FencedError) Error() string {
@@ -176,7 +176,7 @@ func fromStatus(err error) error {
 	case api.ReasonFenced:
 		token, _ := strconv.ParseUint(md["token"], 10, 64)
 		seen, _ := strconv.ParseUint(md["seen"], 10, 64)
-		return &FencedError{Lock: md["lock"], Token: token, Seen: seen, Message: st.Message()}
+		return &FencedError{Lock: md["lock"], Token: token, Seen: seen}
 	case api.ReasonNotANumber:
 		return fmt.Errorf("%w: %s", ErrNotANumber, st.Message())
 	}
