@@ -374,14 +374,26 @@ func (c *Cluster) after(r *Round, m paxos.Message, next bool) bool {
 	return next
 }
 
-// Deliver hands the round's message in flight to each named acceptor and
-// its reply back to the round at once, following the round into its
-// accept when a quorum promised (later names then get the accept).
+// Deliver hands the round's message in flight (as it is when called) to
+// each named acceptor and each reply back to the round at once. Once a
+// quorum promised, the round's accept is the next message in flight.
 func (c *Cluster) Deliver(r *Round, names ...string) {
+	var reqs []Request
 	for _, n := range names {
-		c.Feed(r, c.Handle(c.RequestTo(r, n)))
-		c.Checker.Step()
+		reqs = append(reqs, c.RequestTo(r, n))
 	}
+	for _, req := range reqs {
+		c.DeliverRequest(r, req)
+	}
+}
+
+// DeliverRequest hands one request (maybe held back since it was made) to
+// its acceptor and the reply to r.
+func (c *Cluster) DeliverRequest(r *Round, req Request) Reply {
+	rep := c.Handle(req)
+	c.Feed(r, rep)
+	c.Checker.Step()
+	return rep
 }
 
 // Removal names a register collection removes where it still holds the

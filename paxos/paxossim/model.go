@@ -22,7 +22,9 @@ type Input struct {
 }
 
 // OpCollect is collection removing a tombstoned register (a history entry
-// of its own; not a paxos change).
+// of its own, not a paxos change). Record it with an unknown outcome: a
+// change racing with it keeps the register alive, and collection then
+// has no effect.
 const OpCollect paxos.OpKind = 200
 
 // Output is the answer the client got. Unknown: the outcome is not known

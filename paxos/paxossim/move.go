@@ -27,9 +27,9 @@ func (s *Sim) moveStep() {
 	m := s.mover
 	_, cur := s.c.Epoch()
 	m.old = slices.Clone(cur.Old)
-	if m.leaving == "" {
-		m.leaving = m.old[s.rng.IntN(len(m.old))]
-	}
+	// The oldest acceptor leaves: as many moves as acceptors replace them
+	// all (the paper's warning: a rescan must really run for every key).
+	m.leaving = m.old[0]
 	joining := fmt.Sprintf("a%d", s.cfg.Acceptors+m.done+1)
 	m.new = append(slices.DeleteFunc(slices.Clone(m.old), func(n string) bool { return n == m.leaving }), joining)
 	upOld := 0
@@ -96,7 +96,6 @@ func (s *Sim) finishMove() {
 	s.stats.Moves++
 	s.logf("move %d: epoch %d is %v", m.done+1, e, m.new)
 	m.done++
-	m.leaving = ""
 	if m.done < s.cfg.Moves {
 		s.schedule(&event{kind: evMove}, 50+int64(s.rng.IntN(100)))
 	}
