@@ -79,6 +79,26 @@ func DefaultConfig(seed uint64) Config {
 	}
 }
 
+// VariedConfig returns DefaultConfig(seed) reshaped by the seed: one seed
+// in three is calm (no crashes or cut links, little loss: contention and
+// the fast path dominate), one in four has five acceptors, and the number
+// of clients and keys varies.
+func VariedConfig(seed uint64) Config {
+	c := DefaultConfig(seed)
+	if seed%3 == 1 {
+		c.FaultEvery, c.Drop, c.Duplicate = 0, 0.01, 0.02
+	}
+	if seed%4 == 0 {
+		c.Acceptors = 5
+	}
+	c.Keys = 1 + int(seed/3%3)
+	c.Clients = 3 + int(seed%3)
+	if c.Keys == 1 {
+		c.Clients = 3 // one key: porcupine's search grows fast with concurrency
+	}
+	return c
+}
+
 func (c Config) withDefaults() Config {
 	d := DefaultConfig(c.Seed)
 	set := func(v *int, def int) {

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 
 	"github.com/anishathalye/porcupine"
@@ -521,7 +522,7 @@ func (s *Sim) fault() {
 		a.incarnation++
 		s.stats.AcceptorCrashes++
 		s.logf("crash %s", a.Name)
-		s.schedule(&event{kind: evRestartAcceptor, name: a.Name}, 20+int64(s.rng.IntN(120)))
+		s.schedule(&event{kind: evRestartAcceptor, name: a.Name}, 20+int64(s.rng.IntN(80)))
 	case 1:
 		if !s.cfg.CrashProposers {
 			return
@@ -544,7 +545,7 @@ func (s *Sim) fault() {
 		s.cut[link] = true
 		s.stats.Cuts++
 		s.logf("cut %s-%s", p.Name, a.Name)
-		s.schedule(&event{kind: evHeal, link: link}, 20+int64(s.rng.IntN(150)))
+		s.schedule(&event{kind: evHeal, link: link}, 20+int64(s.rng.IntN(100)))
 	}
 }
 
@@ -561,7 +562,7 @@ func (s *Sim) crashProposer(p *Proposer) {
 			dead = append(dead, id)
 		}
 	}
-	sortInts(dead)
+	slices.Sort(dead)
 	p.restart()
 	p.Up = false
 	for _, id := range dead {
@@ -574,14 +575,6 @@ func (s *Sim) crashProposer(p *Proposer) {
 		s.ended(req, paxos.NotSent)
 	}
 	s.schedule(&event{kind: evRestartProposer, name: p.Name}, 20+int64(s.rng.IntN(80)))
-}
-
-func sortInts(xs []int) {
-	for i := 1; i < len(xs); i++ {
-		for j := i; j > 0 && xs[j] < xs[j-1]; j-- {
-			xs[j], xs[j-1] = xs[j-1], xs[j]
-		}
-	}
 }
 
 // maybeSettle starts the final reads once every client is done and every
