@@ -144,7 +144,7 @@ type Sim struct {
 	ops     map[string]*opStatus
 	opOrder []string
 	cut     map[[2]string]bool
-	skew    map[string]uint64
+	skew    map[string]int64
 	stats   Stats
 	final   map[string]paxos.Ballot
 	finals  int
@@ -165,7 +165,7 @@ func Run(cfg Config) (Report, error) {
 		live:  map[int]*request{},
 		ops:   map[string]*opStatus{},
 		cut:   map[[2]string]bool{},
-		skew:  map[string]uint64{},
+		skew:  map[string]int64{},
 		final: map[string]paxos.Ballot{},
 	}
 	var accs, props []string
@@ -184,7 +184,7 @@ func Run(cfg Config) (Report, error) {
 		a.epoch = 0
 	}
 	for _, p := range s.c.proposers {
-		s.skew[p.Name] = s.rng.Uint64N(4)
+		s.skew[p.Name] = s.rng.Int64N(4)
 	}
 	for i := range cfg.Keys {
 		s.keys = append(s.keys, fmt.Sprintf("k%d", i))
@@ -342,8 +342,9 @@ func (s *Sim) send(r *Round) {
 
 // clock is p's clock for its ballots: coarse (one unit a tick) and a
 // little skewed, so ballots of different proposers often share a counter
-// and fall between a ballot and its piggybacked successor.
-func (s *Sim) clock(p *Proposer) uint64 { return uint64(s.now) + s.skew[p.Name] }
+// and fall between a ballot and its piggybacked successor. A proposer
+// restarts with its clock set back (see crashProposer).
+func (s *Sim) clock(p *Proposer) uint64 { return uint64(max(s.now+s.skew[p.Name], 0)) }
 
 // issue starts a client's next operation.
 func (s *Sim) issue(cl *client) {
@@ -564,6 +565,11 @@ func (s *Sim) crashProposer(p *Proposer) {
 	}
 	slices.Sort(dead)
 	p.restart()
+	// It comes back with its clock set back: its new generator may make
+	// ballots it made before the crash. That stays safe because promises
+	// are durable: a prepare at a ballot already sent cannot win, since a
+	// quorum promised it or more.
+	s.skew[p.Name] -= s.rng.Int64N(60)
 	p.Up = false
 	for _, id := range dead {
 		req := s.live[id]
