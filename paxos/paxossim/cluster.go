@@ -145,7 +145,7 @@ type Round struct {
 func (r *Round) Done() bool { return r.P.Done() }
 
 // Cluster is a set of acceptors and proposers around one Checker; rounds
-// are started and messages handled by hand (scripted tests) or by a Sim.
+// are started and messages handled by hand (scripted tests) or by Run.
 // Every action is checked as it happens.
 type Cluster struct {
 	Checker   *Checker

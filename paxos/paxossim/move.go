@@ -19,11 +19,11 @@ type mover struct {
 	keyIdx   int
 }
 
-func (s *Sim) moverProposer() *Proposer { return s.c.Proposer("mover") }
+func (s *simulation) moverProposer() *Proposer { return s.c.Proposer("mover") }
 
 // moveStep starts the next move: it installs the joint epoch, or waits
 // while an acceptor it needs is down.
-func (s *Sim) moveStep() {
+func (s *simulation) moveStep() {
 	m := s.mover
 	_, cur := s.c.Epoch()
 	m.old = slices.Clone(cur.Old)
@@ -68,7 +68,7 @@ func (s *Sim) moveStep() {
 
 // catchUp runs the identity round of the next key under joint quorums,
 // retried until chosen; after the last key the move finishes.
-func (s *Sim) catchUp() {
+func (s *simulation) catchUp() {
 	m := s.mover
 	if m.keyIdx == len(s.keys) {
 		s.finishMove()
@@ -84,7 +84,7 @@ func (s *Sim) catchUp() {
 
 // finishMove installs the epoch of New alone on every New acceptor and
 // every leaving one that is up (leaving acceptors then refuse everything).
-func (s *Sim) finishMove() {
+func (s *simulation) finishMove() {
 	m := s.mover
 	e := s.c.AddEpoch(paxos.Quorum{Old: m.new})
 	for _, n := range append(slices.Clone(m.new), m.leaving) {

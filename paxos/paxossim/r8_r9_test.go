@@ -183,7 +183,7 @@ func TestR8RemovalMustNotLowerAPromise(t *testing.T) {
 // by the tombstone); an unknown one is its value or absent; every history
 // is linearizable with collection as an operation of its own.
 func TestR9LostUpdateRacingCollection(t *testing.T) {
-	var acked, collected, ackedAndCollected, adopted int
+	var acked, collected, ackedAndCollected, adopted, retried int
 	for seed := uint64(1); seed <= 300; seed++ {
 		o := raceCollection(t, seed)
 		if t.Failed() {
@@ -201,15 +201,18 @@ func TestR9LostUpdateRacingCollection(t *testing.T) {
 		if o.adopted {
 			adopted++
 		}
+		if o.collected && o.acked && o.retried {
+			retried++
+		}
 	}
-	t.Logf("300 races: write acknowledged %d, register collected %d (and the write acknowledged %d), identity round adopted the write %d",
-		acked, collected, ackedAndCollected, adopted)
-	if acked == 0 || collected == 0 || ackedAndCollected == 0 || adopted == 0 {
+	t.Logf("300 races: write acknowledged %d, register collected %d (and the write acknowledged %d, after a retry %d), identity round adopted the write %d",
+		acked, collected, ackedAndCollected, retried, adopted)
+	if acked == 0 || collected == 0 || ackedAndCollected == 0 || adopted == 0 || retried == 0 {
 		t.Fatal("the races do not cover every outcome")
 	}
 }
 
-type raceOutcome struct{ acked, collected, adopted bool }
+type raceOutcome struct{ acked, collected, adopted, retried bool }
 
 type pendingReq struct {
 	r   *Round
@@ -265,6 +268,7 @@ func raceCollection(t *testing.T, seed uint64) raceOutcome {
 			case wAttempts < 4:
 				wUnknown = wUnknown || w.P.Phase() == paxos.Unknown
 				wAttempts++
+				out.retried = true
 				now += 10
 				w = c.Start(c.Proposer("p2"), key, []paxos.Op{wop}, now)
 				add(w)

@@ -127,8 +127,8 @@ type opStatus struct {
 	unknown bool
 }
 
-// Sim is one simulated run.
-type Sim struct {
+// simulation is one run.
+type simulation struct {
 	cfg     Config
 	rng     *rand.Rand
 	c       *Cluster
@@ -158,7 +158,7 @@ func Run(cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	cfg = cfg.withDefaults()
-	s := &Sim{
+	s := &simulation{
 		cfg:   cfg,
 		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		trace: fnv.New64a(),
@@ -180,8 +180,7 @@ func Run(cfg Config) (Report, error) {
 	}
 	s.c = NewCluster(accs, props, cfg.Window)
 	for i := range cfg.Moves {
-		a := s.c.AddAcceptor(fmt.Sprintf("a%d", cfg.Acceptors+i+1))
-		a.epoch = 0
+		s.c.AddAcceptor(fmt.Sprintf("a%d", cfg.Acceptors+i+1))
 	}
 	for _, p := range s.c.proposers {
 		s.skew[p.Name] = s.rng.Int64N(4)
@@ -221,24 +220,24 @@ func Run(cfg Config) (Report, error) {
 	return Report{Trace: s.trace.Sum64(), Violations: s.c.Checker.Violations(), History: s.history, Stats: s.stats}, nil
 }
 
-func (s *Sim) schedule(e *event, after int64) {
+func (s *simulation) schedule(e *event, after int64) {
 	s.seq++
 	e.at, e.seq = s.now+after, s.seq
 	heap.Push(&s.queue, e)
 }
 
-func (s *Sim) logf(format string, args ...any) {
+func (s *simulation) logf(format string, args ...any) {
 	fmt.Fprintf(s.trace, "%d ", s.now)
 	fmt.Fprintf(s.trace, format, args...)
 	s.trace.Write([]byte{'\n'})
 }
 
-func (s *Sim) delay() int64 {
+func (s *simulation) delay() int64 {
 	return s.cfg.MinDelay + s.rng.Int64N(s.cfg.MaxDelay-s.cfg.MinDelay+1)
 }
 
 // transmit puts a message on the network: maybe dropped, maybe twice.
-func (s *Sim) transmit(e *event, from, to string) {
+func (s *simulation) transmit(e *event, from, to string) {
 	s.stats.Messages++
 	if s.rng.Float64() < s.cfg.Drop {
 		s.stats.Dropped++
@@ -253,9 +252,9 @@ func (s *Sim) transmit(e *event, from, to string) {
 	}
 }
 
-func (s *Sim) linkCut(a, b string) bool { return s.cut[[2]string{a, b}] }
+func (s *simulation) linkCut(a, b string) bool { return s.cut[[2]string{a, b}] }
 
-func (s *Sim) handle(e *event) {
+func (s *simulation) handle(e *event) {
 	switch e.kind {
 	case evRequest:
 		a := s.c.Acceptor(e.req.To)
@@ -327,7 +326,7 @@ func (s *Sim) handle(e *event) {
 
 // send transmits the round's message in flight to its acceptors and arms
 // the phase's timeout.
-func (s *Sim) send(r *Round) {
+func (s *simulation) send(r *Round) {
 	if r.Msg.Accept {
 		s.logf("round %d accept %v", r.ID, r.Msg.Ballot)
 	} else {
@@ -344,10 +343,10 @@ func (s *Sim) send(r *Round) {
 // little skewed, so ballots of different proposers often share a counter
 // and fall between a ballot and its piggybacked successor. A proposer
 // restarts with its clock set back (see crashProposer).
-func (s *Sim) clock(p *Proposer) uint64 { return uint64(max(s.now+s.skew[p.Name], 0)) }
+func (s *simulation) clock(p *Proposer) uint64 { return uint64(max(s.now+s.skew[p.Name], 0)) }
 
 // issue starts a client's next operation.
-func (s *Sim) issue(cl *client) {
+func (s *simulation) issue(cl *client) {
 	if cl.issued >= s.cfg.OpsPerClient {
 		return
 	}
@@ -376,13 +375,13 @@ func (s *Sim) issue(cl *client) {
 	s.attempt(req)
 }
 
-func (s *Sim) preferred(key string) *Proposer {
+func (s *simulation) preferred(key string) *Proposer {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	return s.c.proposers[int(h.Sum32())%s.cfg.Proposers]
 }
 
-func (s *Sim) randomOp(cl *client, key string) paxos.Op {
+func (s *simulation) randomOp(cl *client, key string) paxos.Op {
 	cl.n++
 	id := []byte(fmt.Sprintf("c%d.%d", cl.id, cl.n))
 	value := func() []byte {
@@ -422,13 +421,13 @@ func (s *Sim) randomOp(cl *client, key string) paxos.Op {
 	}
 }
 
-func (s *Sim) tick() int64 {
+func (s *simulation) tick() int64 {
 	s.hist++
 	return s.hist
 }
 
 // attempt runs one round of a request.
-func (s *Sim) attempt(req *request) {
+func (s *simulation) attempt(req *request) {
 	p := req.proposer
 	req.attempts++
 	if !p.Up {
@@ -447,7 +446,7 @@ func (s *Sim) attempt(req *request) {
 }
 
 // maybeFinish ends a decided round.
-func (s *Sim) maybeFinish(req *request) {
+func (s *simulation) maybeFinish(req *request) {
 	r := req.round
 	if !r.Done() {
 		return
@@ -469,7 +468,7 @@ func (s *Sim) maybeFinish(req *request) {
 }
 
 // ended handles a round that was not chosen: retry, or answer the client.
-func (s *Sim) ended(req *request, ph paxos.Phase) {
+func (s *simulation) ended(req *request, ph paxos.Phase) {
 	if ph == paxos.Unknown {
 		req.unknown = true
 	}
@@ -492,7 +491,7 @@ func (s *Sim) ended(req *request, ph paxos.Phase) {
 	req.done(req, paxos.Result{})
 }
 
-func (s *Sim) complete(req *request, res paxos.Result, b paxos.Ballot) {
+func (s *simulation) complete(req *request, res paxos.Result, b paxos.Ballot) {
 	s.stats.Acked++
 	s.history = append(s.history, porcupine.Operation{ClientId: req.client, Input: InputOf(req.key, req.op), Call: req.call, Output: OutputOf(res), Return: s.tick()})
 	if st := s.ops[string(req.op.ID)]; st != nil {
@@ -506,7 +505,7 @@ func (s *Sim) complete(req *request, res paxos.Result, b paxos.Ballot) {
 }
 
 // fault starts one fault at random (each ends by itself later).
-func (s *Sim) fault() {
+func (s *simulation) fault() {
 	if s.settled {
 		return
 	}
@@ -553,7 +552,7 @@ func (s *Sim) fault() {
 // crashProposer stops p: its rounds die with it, and each client waiting
 // on one gets an answer (unknown once an accept left, otherwise not
 // applied: nothing of the round can be chosen).
-func (s *Sim) crashProposer(p *Proposer) {
+func (s *simulation) crashProposer(p *Proposer) {
 	p.Up = false
 	s.stats.ProposerCrashes++
 	s.logf("crash %s", p.Name)
@@ -586,7 +585,7 @@ func (s *Sim) crashProposer(p *Proposer) {
 // maybeSettle starts the final reads once every client is done and every
 // move finished: faults stop, everything restarts and heals, and one read
 // per key runs until chosen.
-func (s *Sim) maybeSettle() {
+func (s *simulation) maybeSettle() {
 	if s.settled {
 		return
 	}
@@ -618,7 +617,7 @@ func (s *Sim) maybeSettle() {
 // acknowledged change that did not apply never, an unknown one at most
 // once, one that never sent an accept never. Two applications further
 // apart than the window are the window's documented limit, counted apart.
-func (s *Sim) checkExactlyOnce() {
+func (s *simulation) checkExactlyOnce() {
 	apps := map[string]map[string][]int{}
 	for _, key := range s.keys {
 		apps[key] = s.c.Checker.Applications(key, s.final[key])
