@@ -161,7 +161,8 @@ func (c *Checker) accepted(node, key string, before paxos.Record, floor, b paxos
 	if reply.Breach {
 		c.fail("%s: %s reports ballot %v accepted with another state (breach)", key, node, b)
 	}
-	if reply.OK {
+	duplicate := b == before.Accepted && state.Equal(before.State)
+	if reply.OK && !duplicate {
 		if !floor.Less(b) || b.Less(before.Promise) || b.Less(before.Accepted) {
 			c.fail("%s: %s accepted %v at or below floor %v, below promise %v or accepted %v", key, node, b, floor, before.Promise, before.Accepted)
 		}
