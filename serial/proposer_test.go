@@ -226,8 +226,8 @@ func TestAcceptorsDownIsDefiniteUnavailable(t *testing.T) {
 	start := time.Now()
 	_, err := p.Do(ctx, KindSerial, []byte("k"), incr("x"))
 	var ue *UnavailableError
-	if !errors.As(err, &ue) || !Definite(err) || ue.Required != 2 || ue.Acknowledged != 1 {
-		t.Fatalf("error %v: want a definite UnavailableError, 1 of 2", err)
+	if !errors.As(err, &ue) || !Definite(err) || ue.Required != 2 || ue.Acknowledged > 1 {
+		t.Fatalf("error %v: want a definite UnavailableError, at most 1 of 2", err)
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("took %v past a 200ms deadline", took)

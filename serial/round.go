@@ -39,6 +39,8 @@ type roundRun struct {
 	// refusals that were not about ballots.
 	acked              int
 	diskFull, notReady []string
+	// expired: the round ended on its deadline, not on its answers.
+	expired bool
 }
 
 // round runs one round for ops on the register (kind, key).
@@ -82,6 +84,7 @@ func (p *Proposer) round(qk string, kind byte, key []byte, ops []*pending) round
 				return res
 			}
 		case <-ctx.Done():
+			r.expired = true
 			p.mu.Lock()
 			prop.Expire()
 			p.mu.Unlock()
@@ -233,8 +236,15 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 			p.lat.add(took)
 		}
 		old, nw := r.route.Quorum.Need()
-		setFailure(r.ops, &failure{contended: !seen.IsZero(), required: old + nw, acked: r.acked,
-			diskFull: slices.Clone(r.diskFull), notReady: slices.Clone(r.notReady)})
+		f := &failure{contended: !seen.IsZero(), required: old + nw, acked: r.acked,
+			diskFull: slices.Clone(r.diskFull), notReady: slices.Clone(r.notReady)}
+		for _, pd := range r.ops {
+			// A round cut short by the deadline says less than the one
+			// before it: keep that one's account.
+			if !r.expired || pd.fail.Load() == nil {
+				pd.fail.Store(f)
+			}
+		}
 	}
 	// Unknown: the operations are marked sent; the next round retries them
 	// under their ids.
