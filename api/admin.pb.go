@@ -690,8 +690,11 @@ type NodeStatusResponse struct {
 	// its store opened as a new incarnation (wiped disk, lost WAL, unclean
 	// stop); it answers no read for them until each is repaired (0: none).
 	RepairingPartitions uint32 `protobuf:"varint,10,opt,name=repairing_partitions,json=repairingPartitions,proto3" json:"repairing_partitions,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// serial: the counters of this node's proposer of registers (CASPaxos)
+	// since it started.
+	Serial        *SerialStats `protobuf:"bytes,11,opt,name=serial,proto3" json:"serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStatusResponse) Reset() {
@@ -794,6 +797,139 @@ func (x *NodeStatusResponse) GetRepairingPartitions() uint32 {
 	return 0
 }
 
+func (x *NodeStatusResponse) GetSerial() *SerialStats {
+	if x != nil {
+		return x.Serial
+	}
+	return nil
+}
+
+// SerialStats are a proposer's counters. fast_rounds / rounds is the share
+// of rounds that took the one-round-trip path.
+type SerialStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rounds started, those that skipped the prepare (fast), and those a
+	// quorum accepted.
+	Rounds       uint64 `protobuf:"varint,1,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	FastRounds   uint64 `protobuf:"varint,2,opt,name=fast_rounds,json=fastRounds,proto3" json:"fast_rounds,omitempty"`
+	ChosenRounds uint64 `protobuf:"varint,3,opt,name=chosen_rounds,json=chosenRounds,proto3" json:"chosen_rounds,omitempty"`
+	// Rounds started after a round of the same operations failed.
+	Retries uint64 `protobuf:"varint,4,opt,name=retries,proto3" json:"retries,omitempty"`
+	// Operations submitted, and those decided together with others in one
+	// round (per-key batching).
+	Ops        uint64 `protobuf:"varint,5,opt,name=ops,proto3" json:"ops,omitempty"`
+	BatchedOps uint64 `protobuf:"varint,6,opt,name=batched_ops,json=batchedOps,proto3" json:"batched_ops,omitempty"`
+	// Operations that ended with an unknown outcome, contended, or with no
+	// quorum.
+	Unknown     uint64 `protobuf:"varint,7,opt,name=unknown,proto3" json:"unknown,omitempty"`
+	Contended   uint64 `protobuf:"varint,8,opt,name=contended,proto3" json:"contended,omitempty"`
+	Unavailable uint64 `protobuf:"varint,9,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
+	// Rounds that met one ballot with two states (an invariant broken).
+	Breaches      uint64 `protobuf:"varint,10,opt,name=breaches,proto3" json:"breaches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SerialStats) Reset() {
+	*x = SerialStats{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SerialStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SerialStats) ProtoMessage() {}
+
+func (x *SerialStats) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SerialStats.ProtoReflect.Descriptor instead.
+func (*SerialStats) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SerialStats) GetRounds() uint64 {
+	if x != nil {
+		return x.Rounds
+	}
+	return 0
+}
+
+func (x *SerialStats) GetFastRounds() uint64 {
+	if x != nil {
+		return x.FastRounds
+	}
+	return 0
+}
+
+func (x *SerialStats) GetChosenRounds() uint64 {
+	if x != nil {
+		return x.ChosenRounds
+	}
+	return 0
+}
+
+func (x *SerialStats) GetRetries() uint64 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *SerialStats) GetOps() uint64 {
+	if x != nil {
+		return x.Ops
+	}
+	return 0
+}
+
+func (x *SerialStats) GetBatchedOps() uint64 {
+	if x != nil {
+		return x.BatchedOps
+	}
+	return 0
+}
+
+func (x *SerialStats) GetUnknown() uint64 {
+	if x != nil {
+		return x.Unknown
+	}
+	return 0
+}
+
+func (x *SerialStats) GetContended() uint64 {
+	if x != nil {
+		return x.Contended
+	}
+	return 0
+}
+
+func (x *SerialStats) GetUnavailable() uint64 {
+	if x != nil {
+		return x.Unavailable
+	}
+	return 0
+}
+
+func (x *SerialStats) GetBreaches() uint64 {
+	if x != nil {
+		return x.Breaches
+	}
+	return 0
+}
+
 type PlanRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -802,7 +938,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +950,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +963,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 type MemberChangeRequest struct {
@@ -842,7 +978,7 @@ type MemberChangeRequest struct {
 
 func (x *MemberChangeRequest) Reset() {
 	*x = MemberChangeRequest{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +990,7 @@ func (x *MemberChangeRequest) String() string {
 func (*MemberChangeRequest) ProtoMessage() {}
 
 func (x *MemberChangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1003,7 @@ func (x *MemberChangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberChangeRequest.ProtoReflect.Descriptor instead.
 func (*MemberChangeRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MemberChangeRequest) GetNode() string {
@@ -904,7 +1040,7 @@ type NodeMove struct {
 
 func (x *NodeMove) Reset() {
 	*x = NodeMove{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1052,7 @@ func (x *NodeMove) String() string {
 func (*NodeMove) ProtoMessage() {}
 
 func (x *NodeMove) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1065,7 @@ func (x *NodeMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeMove.ProtoReflect.Descriptor instead.
 func (*NodeMove) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NodeMove) GetNode() string {
@@ -986,7 +1122,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1134,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1147,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PlanResponse) GetJoin() []string {
@@ -1099,7 +1235,7 @@ type TransfersRequest struct {
 
 func (x *TransfersRequest) Reset() {
 	*x = TransfersRequest{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1247,7 @@ func (x *TransfersRequest) String() string {
 func (*TransfersRequest) ProtoMessage() {}
 
 func (x *TransfersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1260,7 @@ func (x *TransfersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransfersRequest.ProtoReflect.Descriptor instead.
 func (*TransfersRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 type TransferInfo struct {
@@ -1141,7 +1277,7 @@ type TransferInfo struct {
 
 func (x *TransferInfo) Reset() {
 	*x = TransferInfo{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1289,7 @@ func (x *TransferInfo) String() string {
 func (*TransferInfo) ProtoMessage() {}
 
 func (x *TransferInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1302,7 @@ func (x *TransferInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
 func (*TransferInfo) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TransferInfo) GetPartition() uint32 {
@@ -1221,7 +1357,7 @@ type TransfersResponse struct {
 
 func (x *TransfersResponse) Reset() {
 	*x = TransfersResponse{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1369,7 @@ func (x *TransfersResponse) String() string {
 func (*TransfersResponse) ProtoMessage() {}
 
 func (x *TransfersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1382,7 @@ func (x *TransfersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransfersResponse.ProtoReflect.Descriptor instead.
 func (*TransfersResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TransfersResponse) GetNode() string {
@@ -1314,7 +1450,7 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\rkeys_repaired\x18\x03 \x01(\x04R\fkeysRepaired\x12\x16\n" +
 	"\x06errors\x18\x04 \x01(\x04R\x06errors\x12\x1c\n" +
 	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\x13\n" +
-	"\x11NodeStatusRequest\"\x8f\x03\n" +
+	"\x11NodeStatusRequest\"\xc1\x03\n" +
 	"\x12NodeStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
 	"\rhints_pending\x18\x02 \x01(\x04R\fhintsPending\x12#\n" +
@@ -1326,7 +1462,22 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\tdisk_full\x18\b \x01(\bR\bdiskFull\x12(\n" +
 	"\x10disk_full_reason\x18\t \x01(\tR\x0ediskFullReason\x121\n" +
 	"\x14repairing_partitions\x18\n" +
-	" \x01(\rR\x13repairingPartitions\"\r\n" +
+	" \x01(\rR\x13repairingPartitions\x120\n" +
+	"\x06serial\x18\v \x01(\v2\x18.quorumkv.v1.SerialStatsR\x06serial\"\xae\x02\n" +
+	"\vSerialStats\x12\x16\n" +
+	"\x06rounds\x18\x01 \x01(\x04R\x06rounds\x12\x1f\n" +
+	"\vfast_rounds\x18\x02 \x01(\x04R\n" +
+	"fastRounds\x12#\n" +
+	"\rchosen_rounds\x18\x03 \x01(\x04R\fchosenRounds\x12\x18\n" +
+	"\aretries\x18\x04 \x01(\x04R\aretries\x12\x10\n" +
+	"\x03ops\x18\x05 \x01(\x04R\x03ops\x12\x1f\n" +
+	"\vbatched_ops\x18\x06 \x01(\x04R\n" +
+	"batchedOps\x12\x18\n" +
+	"\aunknown\x18\a \x01(\x04R\aunknown\x12\x1c\n" +
+	"\tcontended\x18\b \x01(\x04R\tcontended\x12 \n" +
+	"\vunavailable\x18\t \x01(\x04R\vunavailable\x12\x1a\n" +
+	"\bbreaches\x18\n" +
+	" \x01(\x04R\bbreaches\"\r\n" +
 	"\vPlanRequest\"X\n" +
 	"\x13MemberChangeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -1389,7 +1540,7 @@ func file_quorumkv_v1_admin_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_admin_proto_rawDescData
 }
 
-var file_quorumkv_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_quorumkv_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_quorumkv_v1_admin_proto_goTypes = []any{
 	(*RingStatusRequest)(nil),   // 0: quorumkv.v1.RingStatusRequest
 	(*MemberStatus)(nil),        // 1: quorumkv.v1.MemberStatus
@@ -1403,44 +1554,46 @@ var file_quorumkv_v1_admin_proto_goTypes = []any{
 	(*RepairResponse)(nil),      // 9: quorumkv.v1.RepairResponse
 	(*NodeStatusRequest)(nil),   // 10: quorumkv.v1.NodeStatusRequest
 	(*NodeStatusResponse)(nil),  // 11: quorumkv.v1.NodeStatusResponse
-	(*PlanRequest)(nil),         // 12: quorumkv.v1.PlanRequest
-	(*MemberChangeRequest)(nil), // 13: quorumkv.v1.MemberChangeRequest
-	(*NodeMove)(nil),            // 14: quorumkv.v1.NodeMove
-	(*PlanResponse)(nil),        // 15: quorumkv.v1.PlanResponse
-	(*TransfersRequest)(nil),    // 16: quorumkv.v1.TransfersRequest
-	(*TransferInfo)(nil),        // 17: quorumkv.v1.TransferInfo
-	(*TransfersResponse)(nil),   // 18: quorumkv.v1.TransfersResponse
+	(*SerialStats)(nil),         // 12: quorumkv.v1.SerialStats
+	(*PlanRequest)(nil),         // 13: quorumkv.v1.PlanRequest
+	(*MemberChangeRequest)(nil), // 14: quorumkv.v1.MemberChangeRequest
+	(*NodeMove)(nil),            // 15: quorumkv.v1.NodeMove
+	(*PlanResponse)(nil),        // 16: quorumkv.v1.PlanResponse
+	(*TransfersRequest)(nil),    // 17: quorumkv.v1.TransfersRequest
+	(*TransferInfo)(nil),        // 18: quorumkv.v1.TransferInfo
+	(*TransfersResponse)(nil),   // 19: quorumkv.v1.TransfersResponse
 }
 var file_quorumkv_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.RingStatusResponse.members:type_name -> quorumkv.v1.MemberStatus
 	6,  // 1: quorumkv.v1.HintsResponse.targets:type_name -> quorumkv.v1.HintTarget
-	14, // 2: quorumkv.v1.PlanResponse.moves:type_name -> quorumkv.v1.NodeMove
-	17, // 3: quorumkv.v1.TransfersResponse.transfers:type_name -> quorumkv.v1.TransferInfo
-	0,  // 4: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
-	3,  // 5: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
-	8,  // 6: quorumkv.v1.Admin.Repair:input_type -> quorumkv.v1.RepairRequest
-	10, // 7: quorumkv.v1.Admin.NodeStatus:input_type -> quorumkv.v1.NodeStatusRequest
-	12, // 8: quorumkv.v1.Admin.Plan:input_type -> quorumkv.v1.PlanRequest
-	12, // 9: quorumkv.v1.Admin.Commit:input_type -> quorumkv.v1.PlanRequest
-	13, // 10: quorumkv.v1.Admin.Leave:input_type -> quorumkv.v1.MemberChangeRequest
-	13, // 11: quorumkv.v1.Admin.Remove:input_type -> quorumkv.v1.MemberChangeRequest
-	16, // 12: quorumkv.v1.Admin.Transfers:input_type -> quorumkv.v1.TransfersRequest
-	5,  // 13: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
-	2,  // 14: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
-	4,  // 15: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
-	9,  // 16: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
-	11, // 17: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
-	15, // 18: quorumkv.v1.Admin.Plan:output_type -> quorumkv.v1.PlanResponse
-	15, // 19: quorumkv.v1.Admin.Commit:output_type -> quorumkv.v1.PlanResponse
-	15, // 20: quorumkv.v1.Admin.Leave:output_type -> quorumkv.v1.PlanResponse
-	15, // 21: quorumkv.v1.Admin.Remove:output_type -> quorumkv.v1.PlanResponse
-	18, // 22: quorumkv.v1.Admin.Transfers:output_type -> quorumkv.v1.TransfersResponse
-	7,  // 23: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
-	14, // [14:24] is the sub-list for method output_type
-	4,  // [4:14] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	12, // 2: quorumkv.v1.NodeStatusResponse.serial:type_name -> quorumkv.v1.SerialStats
+	15, // 3: quorumkv.v1.PlanResponse.moves:type_name -> quorumkv.v1.NodeMove
+	18, // 4: quorumkv.v1.TransfersResponse.transfers:type_name -> quorumkv.v1.TransferInfo
+	0,  // 5: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
+	3,  // 6: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
+	8,  // 7: quorumkv.v1.Admin.Repair:input_type -> quorumkv.v1.RepairRequest
+	10, // 8: quorumkv.v1.Admin.NodeStatus:input_type -> quorumkv.v1.NodeStatusRequest
+	13, // 9: quorumkv.v1.Admin.Plan:input_type -> quorumkv.v1.PlanRequest
+	13, // 10: quorumkv.v1.Admin.Commit:input_type -> quorumkv.v1.PlanRequest
+	14, // 11: quorumkv.v1.Admin.Leave:input_type -> quorumkv.v1.MemberChangeRequest
+	14, // 12: quorumkv.v1.Admin.Remove:input_type -> quorumkv.v1.MemberChangeRequest
+	17, // 13: quorumkv.v1.Admin.Transfers:input_type -> quorumkv.v1.TransfersRequest
+	5,  // 14: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
+	2,  // 15: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
+	4,  // 16: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
+	9,  // 17: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
+	11, // 18: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
+	16, // 19: quorumkv.v1.Admin.Plan:output_type -> quorumkv.v1.PlanResponse
+	16, // 20: quorumkv.v1.Admin.Commit:output_type -> quorumkv.v1.PlanResponse
+	16, // 21: quorumkv.v1.Admin.Leave:output_type -> quorumkv.v1.PlanResponse
+	16, // 22: quorumkv.v1.Admin.Remove:output_type -> quorumkv.v1.PlanResponse
+	19, // 23: quorumkv.v1.Admin.Transfers:output_type -> quorumkv.v1.TransfersResponse
+	7,  // 24: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_admin_proto_init() }
@@ -1454,7 +1607,7 @@ func file_quorumkv_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_admin_proto_rawDesc), len(file_quorumkv_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

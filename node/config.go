@@ -15,6 +15,7 @@ import (
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/serial"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -125,6 +126,15 @@ type Config struct {
 	// WrapHints lets fault tests wrap the sink hints are added to (by this
 	// node's coordinator and by peers).
 	WrapHints func(coordinator.Hints) coordinator.Hints
+	// SerialTimeout bounds a register or lock request that comes without a
+	// deadline (zero: serial.DefaultRequestTimeout).
+	SerialTimeout time.Duration
+	// WrapAcceptors lets fault tests wrap the transport this node's
+	// proposer reaches Paxos acceptors with.
+	WrapAcceptors func(serial.Acceptors) serial.Acceptors
+	// WrapSerialForwarder lets fault tests wrap how this node forwards
+	// register requests to their preferred proposer.
+	WrapSerialForwarder func(SerialForwarder) SerialForwarder
 }
 
 // ReplicaWrites is the part of the replica store peers' writes reach.
@@ -227,6 +237,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamOpsMax < 0 {
 		return errors.New("node: stream ops max must not be negative")
+	}
+	if c.SerialTimeout < 0 {
+		return errors.New("node: serial timeout must not be negative")
 	}
 	if c.QuietAfter < 0 {
 		return errors.New("node: quiet-after must not be negative")

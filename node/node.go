@@ -24,6 +24,7 @@ import (
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/serial"
 )
 
 // Node is one running server.
@@ -74,6 +75,12 @@ type Node struct {
 	wireBudget wire.Budget
 	// refusedLog paces the log line for connections refused past MaxConns.
 	refusedLog everyInterval
+
+	// proposer runs register rounds and locks the locks on it; forwarder
+	// sends register requests on to their preferred proposer.
+	proposer  *serial.Proposer
+	locks     *serial.Locks
+	forwarder SerialForwarder
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
@@ -172,6 +179,9 @@ func (n *Node) start() (err error) {
 	if n.own, err = newOwnership(n); err != nil {
 		return err
 	}
+	if err := n.startSerial(noAcceptors{}); err != nil {
+		return err
+	}
 	n.members.OnChange(n.own.kick)
 	n.members.OnChange(func() { n.transport.Revive(n.members.Alive) })
 	n.serve()
@@ -191,6 +201,8 @@ func (n *Node) serve() {
 	api.RegisterKVServer(n.grpc, &kvServer{n: n})
 	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})
 	api.RegisterAdminServer(n.grpc, &adminServer{n: n})
+	api.RegisterSerialServer(n.grpc, &serialServer{n: n})
+	api.RegisterLocksServer(n.grpc, &locksServer{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	reflection.Register(n.grpc)
@@ -361,6 +373,12 @@ func (n *Node) closeAll() error {
 		n.loops.Wait()
 	}
 	n.work.close()
+	if n.proposer != nil {
+		n.proposer.Close()
+	}
+	if n.forwarder != nil {
+		n.forwarder.Close()
+	}
 	if n.coord != nil {
 		n.coord.Close()
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/serial"
 )
 
 // adminServer answers `quorumkv ring …`.
@@ -107,6 +108,7 @@ func (s *adminServer) NodeStatus(context.Context, *api.NodeStatusRequest) (*api.
 		Node: s.n.cfg.ID, HintsEnabled: s.n.hints != nil,
 		Exchanges: st.Exchanges, KeysRepaired: st.KeysRepaired, TombstonesReaped: st.TombstonesReaped,
 		RepairingPartitions: uint32(s.n.RepairingPartitions()),
+		Serial:              serialStatsToProto(s.n.proposer.Stats()),
 	}
 	if !st.LastExchange.IsZero() {
 		resp.LastExchangeUnixMs = st.LastExchange.UnixMilli()
@@ -122,4 +124,12 @@ func (s *adminServer) NodeStatus(context.Context, *api.NodeStatusRequest) (*api.
 
 func sortedIDs(doc ring.Doc) []string {
 	return slices.Sorted(maps.Keys(doc.Members))
+}
+
+func serialStatsToProto(st serial.Stats) *api.SerialStats {
+	return &api.SerialStats{
+		Rounds: st.Rounds, FastRounds: st.FastRounds, ChosenRounds: st.ChosenRounds, Retries: st.Retries,
+		Ops: st.Ops, BatchedOps: st.BatchedOps, Unknown: st.Unknown, Contended: st.Contended,
+		Unavailable: st.Unavailable, Breaches: st.Breaches,
+	}
 }

@@ -50,6 +50,21 @@ type memberOutput struct {
 	// Repairing is how many partitions the member is refilling after it
 	// lost data (a new incarnation); it answers no read for them yet.
 	Repairing int `json:"repairing"`
+	// Serial is the member's proposer of registers (absent: unknown).
+	Serial *serialStatsOutput `json:"serial,omitempty"`
+}
+
+// serialStatsOutput is a member's register proposer counters.
+type serialStatsOutput struct {
+	Rounds     uint64 `json:"rounds"`
+	FastRounds uint64 `json:"fast_rounds"`
+	// FastShare is fast_rounds / rounds (0 without rounds).
+	FastShare  float64 `json:"fast_share"`
+	Retries    uint64  `json:"retries"`
+	Ops        uint64  `json:"ops"`
+	BatchedOps uint64  `json:"batched_ops"`
+	Unknown    uint64  `json:"unknown"`
+	Breaches   uint64  `json:"breaches"`
 }
 
 type statusOutput struct {
@@ -271,6 +286,14 @@ func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []me
 		members[i].KeysRepaired = ns.GetKeysRepaired()
 		members[i].DiskFull, members[i].DiskFullReason = ns.GetDiskFull(), ns.GetDiskFullReason()
 		members[i].Repairing = int(ns.GetRepairingPartitions())
+		if ss := ns.GetSerial(); ss != nil {
+			out := &serialStatsOutput{Rounds: ss.GetRounds(), FastRounds: ss.GetFastRounds(), Retries: ss.GetRetries(),
+				Ops: ss.GetOps(), BatchedOps: ss.GetBatchedOps(), Unknown: ss.GetUnknown(), Breaches: ss.GetBreaches()}
+			if out.Rounds > 0 {
+				out.FastShare = float64(out.FastRounds) / float64(out.Rounds)
+			}
+			members[i].Serial = out
+		}
 		if ms := ns.GetLastExchangeUnixMs(); ms > 0 {
 			members[i].LastExchange = time.UnixMilli(ms).UTC().Format(time.RFC3339)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/serial"
 )
 
 // Options tune a test cluster.
@@ -23,6 +24,10 @@ type Options struct {
 	Tune func(*node.Config)
 	// Logs shows node logs (default: discarded).
 	Logs bool
+	// Acceptors, when set, replaces each node's transport to Paxos
+	// acceptors (tests of the register edge alone); links still obey
+	// Faults.
+	Acceptors func(node string) serial.Acceptors
 }
 
 // Cluster is an in-process cluster. Stopped nodes are nil in Nodes.
@@ -66,6 +71,11 @@ func (c *Cluster) config(i int) node.Config {
 	cfg.Replicas, cfg.Partitions = c.opts.Replicas, c.opts.Partitions
 	cfg.ReplicaTimeout, cfg.DrainTimeout = 2*time.Second, 2*time.Second
 	cfg.WrapTransport, cfg.WrapPeer = c.Faults.Wrap(c.ids[i]), c.Faults.WrapPeer(c.ids[i])
+	cfg.WrapAcceptors, cfg.WrapSerialForwarder = c.Faults.WrapAcceptors(c.ids[i]), c.Faults.WrapSerialForwarder(c.ids[i])
+	if c.opts.Acceptors != nil {
+		acc, wrap := c.opts.Acceptors(c.ids[i]), cfg.WrapAcceptors
+		cfg.WrapAcceptors = func(serial.Acceptors) serial.Acceptors { return wrap(acc) }
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if c.opts.Logs {
 		cfg.Logger = slog.Default().With("test", c.t.Name())

@@ -1,0 +1,204 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/internal/sent"
+	"github.com/quorumkv/quorumkv/paxos"
+	"github.com/quorumkv/quorumkv/peer"
+	"github.com/quorumkv/quorumkv/serial"
+)
+
+// serialServer is the public Serial service (linearizable registers).
+type serialServer struct {
+	api.UnimplementedSerialServer
+	n *Node
+}
+
+func (s *serialServer) Get(ctx context.Context, req *api.SerialGetRequest) (*api.SerialResponse, error) {
+	return s.register(ctx, req.GetKey(), nil, paxos.Op{Kind: paxos.OpGet},
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.Get(ctx, req) })
+}
+
+func (s *serialServer) CompareAndSet(ctx context.Context, req *api.CompareAndSetRequest) (*api.SerialResponse, error) {
+	op := paxos.Op{Kind: paxos.OpSet, Value: req.GetValue()}
+	switch e := req.GetExpect().(type) {
+	case *api.CompareAndSetRequest_ExpectVersion:
+		op.HasVersion, op.Version = true, e.ExpectVersion
+	case *api.CompareAndSetRequest_ExpectAbsent:
+		op.ExpectAbsent = e.ExpectAbsent
+	}
+	if len(req.GetValue()) > s.n.proposer.Config().MaxValue {
+		return nil, status.Errorf(codes.InvalidArgument, "value is %d bytes, the limit is %d", len(req.GetValue()), s.n.proposer.Config().MaxValue)
+	}
+	if req.OpId == nil {
+		req.OpId = serial.NewOpID()
+	}
+	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.CompareAndSet(ctx, req) })
+}
+
+func (s *serialServer) Delete(ctx context.Context, req *api.SerialDeleteRequest) (*api.SerialResponse, error) {
+	op := paxos.Op{Kind: paxos.OpDelete}
+	if e, ok := req.GetExpect().(*api.SerialDeleteRequest_ExpectVersion); ok {
+		op.HasVersion, op.Version = true, e.ExpectVersion
+	}
+	if req.OpId == nil {
+		req.OpId = serial.NewOpID()
+	}
+	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.Delete(ctx, req) })
+}
+
+func (s *serialServer) Increment(ctx context.Context, req *api.IncrementRequest) (*api.SerialResponse, error) {
+	op := paxos.Op{Kind: paxos.OpIncrement, By: req.GetBy()}
+	if op.By == 0 {
+		op.By = 1
+	}
+	if req.OpId == nil {
+		req.OpId = serial.NewOpID()
+	}
+	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.Increment(ctx, req) })
+}
+
+// register checks a register request, then runs it at the key's preferred
+// proposer (see routed).
+func (s *serialServer) register(ctx context.Context, key []byte, fence *api.Fence, op paxos.Op,
+	remote func(context.Context, api.SerialClient) (*api.SerialResponse, error)) (*api.SerialResponse, error) {
+	if err := s.n.checkRegisterName("key", len(key), op.ID); err != nil {
+		return nil, err
+	}
+	if fence != nil {
+		if fence.GetLock() == "" {
+			return nil, status.Error(codes.InvalidArgument, "a fence needs a lock name")
+		}
+		op.Fence = paxos.Fence{Lock: fence.GetLock(), Token: fence.GetToken()}
+	}
+	return routed(ctx, s.n, key,
+		func(ctx context.Context, cc grpc.ClientConnInterface) (*api.SerialResponse, error) {
+			return remote(ctx, api.NewSerialClient(cc))
+		},
+		func(ctx context.Context) (*api.SerialResponse, error) {
+			res, err := s.n.proposer.Do(ctx, serial.KindSerial, key, op)
+			if err != nil {
+				return nil, err
+			}
+			if err := outcomeStatus(res.Result, op.Fence); err != nil {
+				return nil, err
+			}
+			return &api.SerialResponse{
+				Key: key, Applied: op.Kind != paxos.OpGet && res.Outcome == paxos.Applied,
+				Found: res.Exists, Value: res.Value, Version: res.Version, Deduplicated: res.Deduplicated,
+				Receipt: receiptToProto(res.Receipt),
+			}, nil
+		})
+}
+
+// checkRegisterName refuses an empty or over-long key or lock name, and an
+// over-long op id, with INVALID_ARGUMENT.
+func (n *Node) checkRegisterName(what string, size int, opID []byte) error {
+	switch {
+	case size == 0:
+		return status.Errorf(codes.InvalidArgument, "empty %s", what)
+	case size > coordinator.DefaultMaxKeySize:
+		return status.Errorf(codes.InvalidArgument, "%s is %d bytes, the limit is %d", what, size, coordinator.DefaultMaxKeySize)
+	case len(opID) > serial.MaxOpIDLen:
+		return status.Errorf(codes.InvalidArgument, "op_id is %d bytes, the limit is %d", len(opID), serial.MaxOpIDLen)
+	}
+	return nil
+}
+
+func receiptToProto(r serial.Receipt) *api.SerialReceipt {
+	return &api.SerialReceipt{Proposer: r.Proposer, Epoch: r.Epoch, Rounds: uint32(r.Rounds), FastPath: r.FastPath, Batched: uint32(r.Batched)}
+}
+
+// routed runs a register request (its id already fixed) where it belongs:
+// here when this node is the key's preferred proposer or the request was
+// forwarded here, and otherwise forwarded once to the preferred proposer
+// with half of what is left of the deadline. When the forward fails
+// without a decided answer (the request never left, the node is stopping,
+// or no quorum or an unknown outcome there) and time is left, it runs
+// here, under the same op id: a change the other node applied is not
+// applied again. A definite failure here after a forward that may have
+// run there is reported as an unknown outcome.
+func routed[R any](ctx context.Context, n *Node, key []byte,
+	remote func(context.Context, grpc.ClientConnInterface) (R, error), local func(context.Context) (R, error)) (R, error) {
+	var zero R
+	done, err := n.ops.start()
+	if err != nil {
+		return zero, peer.ToStatus(err)
+	}
+	defer done()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.proposer.Config().RequestTimeout)
+		defer cancel()
+	}
+	to := n.preferredProposer(key)
+	if isForwarded(ctx) || to == n.cfg.ID {
+		res, err := local(ctx)
+		return res, serialStatus(ctx, err)
+	}
+	dl, _ := ctx.Deadline()
+	fctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+	var out R
+	ferr := n.forwarder.Forward(fctx, to, func(ctx context.Context, cc grpc.ClientConnInterface) error {
+		var err error
+		out, err = remote(ctx, cc)
+		return err
+	})
+	cancel()
+	if ferr == nil {
+		return out, nil
+	}
+	notSent := sent.Is(ferr) || errors.Is(ferr, coordinator.ErrUnreachable)
+	switch reasonOf(ferr) {
+	case api.ReasonShuttingDown, api.ReasonQuorumUnavailable, api.ReasonContended:
+		notSent = true
+	case api.ReasonOutcomeUnknown, "":
+	default:
+		return zero, ferr // decided there
+	}
+	if !notSent {
+		if st, ok := status.FromError(ferr); ok && reasonOf(ferr) == "" && !ambiguous(st.Code()) {
+			return zero, ferr // decided there (an invalid argument, say)
+		}
+	}
+	if ctx.Err() != nil {
+		if notSent {
+			return zero, ferr
+		}
+		return zero, serialStatus(ctx, serial.ErrOutcomeUnknown)
+	}
+	n.log.Debug("running a register request here after its forward failed", "to", to, "sent", !notSent, "err", ferr)
+	res, err := local(ctx)
+	if err != nil && !notSent && serial.Definite(err) && reasonOf(err) == "" {
+		err = fmt.Errorf("%w (forwarded to %s first: %v)", serial.ErrOutcomeUnknown, to, err)
+	}
+	return res, serialStatus(ctx, err)
+}
+
+// ambiguous reports the codes a call can fail with after its request left
+// without the other node having answered it.
+func ambiguous(c codes.Code) bool {
+	switch c {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Internal:
+		return true
+	}
+	return false
+}
+
+func withID(op paxos.Op, id []byte) paxos.Op {
+	op.ID = id
+	return op
+}
