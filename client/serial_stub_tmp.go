@@ -2,7 +2,7 @@ package client
 
 // TEMPORARY (branch i16-bench only): placeholders with the Go client API of
 // the registers and locks contract, so the benchmark builds before the real
-// client lands. Every call fails with codes.Unimplemented. Delete this file
+// client lands. Every call fails with a *ServerError of code Unimplemented. Delete this file
 // when merging the real client.
 
 import (
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 var (
@@ -44,7 +43,7 @@ type serialCall struct{}
 
 type SerialOption func(*serialCall)
 
-var errStubUnimplemented = status.Error(codes.Unimplemented, "registers: client not merged yet")
+var errStubUnimplemented = &ServerError{Code: codes.Unimplemented, Message: "registers: client not merged yet"}
 
 func (c *Client) SerialGet(context.Context, []byte) (*SerialResult, error) {
 	return nil, errStubUnimplemented
