@@ -161,6 +161,13 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 	if cfg.Workload.Load {
 		loaded = 0
 	}
+	// Lock sessions open before the clock starts, so opening them takes
+	// nothing from the run.
+	lockers, err := openLockers(ctx, cfg, drivers)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = closeLockers(lockers) }()
 	clock := cfg.Clock
 	start := clock.Now()
 	r := &run{cfg: cfg, drivers: drivers, ks: newKeySpace(cfg.Records, loaded), open: cfg.Rate > 0}
@@ -178,13 +185,11 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		if lockers != nil {
+			w.locker = lockers[i]
+		}
 		workers[i] = w
 	}
-	if err := r.openLockers(ctx, workers); err != nil {
-		_ = closeLockers(workers)
-		return nil, err
-	}
-	defer func() { _ = closeLockers(workers) }()
 	col := &collector{recs: recs, measureStart: r.measureStart, last: r.measureStart, interval: cfg.Interval, onInterval: cfg.OnInterval}
 	if cfg.HDRDir != "" {
 		logs, err := newHDRLogs(cfg.HDRDir, r.measureStart)

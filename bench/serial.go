@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -70,38 +71,35 @@ func checkDrivers(w Workload, drivers []Driver) error {
 	return nil
 }
 
-// openLockers opens a locking session for each worker that takes locks.
-func (r *run) openLockers(ctx context.Context, workers []*worker) error {
-	if !r.cfg.Workload.Locks() {
-		return nil
+// openLockers opens a locking session for each client when the workload
+// takes locks (nil otherwise): client i's on its driver, drivers[i%len].
+func openLockers(ctx context.Context, cfg Config, drivers []Driver) ([]Locker, error) {
+	if !cfg.Workload.Locks() {
+		return nil, nil
 	}
-	for _, w := range workers {
-		l, err := w.drv.(LockDriver).NewLocker(ctx, w.holder(), r.cfg.LockTTL)
+	lockers := make([]Locker, 0, cfg.Clients)
+	for i := range cfg.Clients {
+		l, err := drivers[i%len(drivers)].(LockDriver).NewLocker(ctx, holderName(i), cfg.LockTTL)
 		if err != nil {
-			return fmt.Errorf("bench: lock session for client %d: %w", w.id, err)
+			_ = closeLockers(lockers)
+			return nil, fmt.Errorf("bench: lock session for client %d: %w", i, err)
 		}
-		w.locker = l
+		lockers = append(lockers, l)
 	}
-	return nil
+	return lockers, nil
 }
 
-// closeLockers closes the workers' locking sessions.
-func closeLockers(workers []*worker) error {
-	var first error
-	for _, w := range workers {
-		if w.locker == nil {
-			continue
-		}
-		if err := w.locker.Close(); err != nil && first == nil {
-			first = err
-		}
-		w.locker = nil
+// closeLockers closes locking sessions.
+func closeLockers(lockers []Locker) error {
+	var errs []error
+	for _, l := range lockers {
+		errs = append(errs, l.Close())
 	}
-	return first
+	return errors.Join(errs...)
 }
 
-// holder names the worker as a lock holder.
-func (w *worker) holder() string { return fmt.Sprintf("bench-c%d", w.id) }
+// holderName names client i as a lock holder.
+func holderName(i int) string { return fmt.Sprintf("bench-c%d", i) }
 
 // lockName is the name of lock number n of the worker's own key space.
 func (w *worker) lockName(n int64) string {
