@@ -577,11 +577,14 @@ type PaxosPartitionScan struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Partition uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	// false: the callee does not hold the partition (nothing to copy).
-	Held          bool           `protobuf:"varint,2,opt,name=held,proto3" json:"held,omitempty"`
-	Epoch         uint64         `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Moving        string         `protobuf:"bytes,4,opt,name=moving,proto3" json:"moving,omitempty"`
-	Floor         *PaxosBallot   `protobuf:"bytes,5,opt,name=floor,proto3" json:"floor,omitempty"`
-	Records       []*PaxosRecord `protobuf:"bytes,6,rep,name=records,proto3" json:"records,omitempty"`
+	Held    bool           `protobuf:"varint,2,opt,name=held,proto3" json:"held,omitempty"`
+	Epoch   uint64         `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Moving  string         `protobuf:"bytes,4,opt,name=moving,proto3" json:"moving,omitempty"`
+	Floor   *PaxosBallot   `protobuf:"bytes,5,opt,name=floor,proto3" json:"floor,omitempty"`
+	Records []*PaxosRecord `protobuf:"bytes,6,rep,name=records,proto3" json:"records,omitempty"`
+	// The callee holds no register of the partition and no floor (answered
+	// whether or not it holds the partition).
+	Empty         bool `protobuf:"varint,7,opt,name=empty,proto3" json:"empty,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -656,6 +659,13 @@ func (x *PaxosPartitionScan) GetRecords() []*PaxosRecord {
 		return x.Records
 	}
 	return nil
+}
+
+func (x *PaxosPartitionScan) GetEmpty() bool {
+	if x != nil {
+		return x.Empty
+	}
+	return false
 }
 
 type PaxosScanResponse struct {
@@ -876,14 +886,15 @@ const file_quorumkv_v1_paxos_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x122\n" +
 	"\apromise\x18\x03 \x01(\v2\x18.quorumkv.v1.PaxosBallotR\apromise\x124\n" +
 	"\baccepted\x18\x04 \x01(\v2\x18.quorumkv.v1.PaxosBallotR\baccepted\x12\x14\n" +
-	"\x05state\x18\x05 \x01(\fR\x05state\"\xd8\x01\n" +
+	"\x05state\x18\x05 \x01(\fR\x05state\"\xee\x01\n" +
 	"\x12PaxosPartitionScan\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04held\x18\x02 \x01(\bR\x04held\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06moving\x18\x04 \x01(\tR\x06moving\x12.\n" +
 	"\x05floor\x18\x05 \x01(\v2\x18.quorumkv.v1.PaxosBallotR\x05floor\x122\n" +
-	"\arecords\x18\x06 \x03(\v2\x18.quorumkv.v1.PaxosRecordR\arecords\"\xae\x01\n" +
+	"\arecords\x18\x06 \x03(\v2\x18.quorumkv.v1.PaxosRecordR\arecords\x12\x14\n" +
+	"\x05empty\x18\a \x01(\bR\x05empty\"\xae\x01\n" +
 	"\x11PaxosScanResponse\x12?\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1f.quorumkv.v1.PaxosPartitionScanR\n" +

@@ -152,3 +152,107 @@ func movingOf(q paxos.Quorum) string {
 	}
 	return strings.Join(q.New, ",")
 }
+
+// scanPageBytes bounds the registers one Scan answer carries.
+const scanPageBytes = 1 << 20
+
+// Scan answers the registers of the partitions asked for, with each
+// partition's floor and this node's view of its configuration. A
+// partition this node does not hold completely as a current replica is
+// answered as not held.
+func (s *paxosServer) Scan(ctx context.Context, req *api.PaxosScanRequest) (*api.PaxosScanResponse, error) {
+	n := s.n
+	v := n.members.View()
+	out := &api.PaxosScanResponse{}
+	size := 0
+	for _, p32 := range req.GetPartitions() {
+		p := int(p32)
+		if p >= n.cfg.Partitions || (req.GetAfterKey() != nil && p32 < req.GetAfterPartition()) {
+			continue
+		}
+		ps := &api.PaxosPartitionScan{Partition: p32, Epoch: v.Epoch, Moving: movingIn(v, p)}
+		out.Partitions = append(out.Partitions, ps)
+		if n.removedSender(req.GetFrom()) || !v.Ring.IsReplica(p, n.cfg.ID) {
+			continue
+		}
+		empty, err := n.registersEmpty(p)
+		if err != nil {
+			return nil, peer.ToStatus(err)
+		}
+		ps.Empty = empty
+		if !n.own.isOwned(p) || n.own.isRepairing(p) {
+			continue
+		}
+		ps.Held = true
+		floor, err := n.store.PaxosFloor(p)
+		if err != nil {
+			return nil, peer.ToStatus(err)
+		}
+		ps.Floor = peer.BallotToPB(floor)
+		after := []byte(nil)
+		if p32 == req.GetAfterPartition() {
+			after = req.GetAfterKey()
+		}
+		err = n.store.ScanRegisters(p, func(k replica.RegisterKey, rec paxos.Record) error {
+			name := append([]byte{k.Kind}, k.Key...)
+			if after != nil && string(name) <= string(after) {
+				return nil
+			}
+			if size >= scanPageBytes {
+				out.More, out.AfterPartition = true, p32
+				return errPageFull
+			}
+			st := paxos.EncodeState(rec.State)
+			size += len(st) + len(name)
+			ps.Records = append(ps.Records, &api.PaxosRecord{Kind: uint32(k.Kind), Key: k.Key,
+				Promise: peer.BallotToPB(rec.Promise), Accepted: peer.BallotToPB(rec.Accepted), State: st})
+			out.AfterKey = name
+			return nil
+		})
+		if errors.Is(err, errPageFull) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, peer.ToStatus(err)
+		}
+	}
+	return out, nil
+}
+
+var errPageFull = errors.New("page full")
+
+// RaiseFloor runs collection's last step on this replica.
+func (s *paxosServer) RaiseFloor(ctx context.Context, req *api.PaxosFloorRequest) (*api.PaxosFloorResponse, error) {
+	n := s.n
+	p := int(req.GetPartition())
+	v := n.members.View()
+	if p >= n.cfg.Partitions || n.removedSender(req.GetFrom()) || !v.Ring.IsReplica(p, n.cfg.ID) {
+		return nil, peer.ToStatus(n.notReplica(v))
+	}
+	remove := map[string]paxos.Ballot{}
+	for _, r := range req.GetRemove() {
+		remove[string(append([]byte{byte(r.GetKind())}, r.GetKey()...))] = peer.BallotFromPB(r.GetAccepted())
+	}
+	if err := n.store.RaiseFloorAndRemove(p, peer.BallotFromPB(req.GetFloor()), remove); err != nil {
+		return nil, peer.ToStatus(err)
+	}
+	return &api.PaxosFloorResponse{}, nil
+}
+
+// registersEmpty reports that this node holds no register of p and no
+// floor for it.
+func (n *Node) registersEmpty(p int) (bool, error) {
+	floor, err := n.store.PaxosFloor(p)
+	if err != nil || !floor.IsZero() {
+		return false, err
+	}
+	any := false
+	err = n.store.ScanRegisters(p, func(replica.RegisterKey, paxos.Record) error {
+		any = true
+		return errPageFull
+	})
+	if errors.Is(err, errPageFull) {
+		err = nil
+	}
+	return !any, err
+}

@@ -196,3 +196,28 @@ func (a *Acceptors) do(ctx context.Context, k queueKey, req *api.PaxosBatch) (*a
 	}
 	return c.Prepare(ctx, req)
 }
+
+// ScanRegisters asks node for registers of partitions (Paxos.Scan).
+func (t *Transport) ScanRegisters(ctx context.Context, node string, req *api.PaxosScanRequest) (*api.PaxosScanResponse, error) {
+	cc, err := t.conn(node)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := api.NewPaxosClient(cc).Scan(ctx, req)
+	if err != nil {
+		return nil, t.fromStatus(node, err)
+	}
+	return resp, nil
+}
+
+// RaiseFloor runs collection's last step on node (Paxos.RaiseFloor).
+func (t *Transport) RaiseFloor(ctx context.Context, node string, req *api.PaxosFloorRequest) error {
+	cc, err := t.conn(node)
+	if err != nil {
+		return err
+	}
+	if _, err := api.NewPaxosClient(cc).RaiseFloor(ctx, req); err != nil {
+		return t.fromStatus(node, err)
+	}
+	return nil
+}
