@@ -24,6 +24,9 @@ const (
 	DefaultReplicas     = 3
 	DefaultPartitions   = 1024
 	DefaultDrainTimeout = 10 * time.Second
+	// DefaultRegisterGCInterval: collection of deleted registers costs every
+	// fast path of the partition one full round, so it runs rarely.
+	DefaultRegisterGCInterval = 10 * time.Minute
 )
 
 // Config configures one server.
@@ -126,6 +129,9 @@ type Config struct {
 	// WrapHints lets fault tests wrap the sink hints are added to (by this
 	// node's coordinator and by peers).
 	WrapHints func(coordinator.Hints) coordinator.Hints
+	// RegisterGCInterval is how often deleted registers are collected
+	// (docs/design.md, Registers); negative: never. Zero: the default.
+	RegisterGCInterval time.Duration
 	// SerialTimeout bounds a register or lock request that comes without a
 	// deadline (zero: serial.DefaultRequestTimeout).
 	SerialTimeout time.Duration
@@ -147,18 +153,19 @@ type ReplicaWrites interface {
 // the node's identity and addresses.
 func DefaultConfig() Config {
 	return Config{
-		Replicas:       DefaultReplicas,                   // survives one replica down at quorum reads and writes
-		Partitions:     DefaultPartitions,                 // fine enough to spread keys over a hundred nodes
-		DrainTimeout:   DefaultDrainTimeout,               // in-flight requests finish on a clean stop
-		TombstoneGrace: antientropy.DefaultTombstoneGrace, // deletes outlive any hint and any replica's absence
-		GossipTimers:   ring.LANGossip(),                  // failures on a LAN seen within seconds, not mistaken
-		RejoinInterval: 10 * time.Second,                  // two sides of a healed partition find each other soon
-		ParkAfter:      10 * time.Second,                  // a joiner down this long is not just restarting
-		StuckAfter:     5 * time.Minute,                   // a joiner this long without progress cannot pull
-		StreamOpsMax:   1024,                              // enough to keep a node busy; bounds one client's memory here
-		QuietAfter:     peer.DefaultQuietAfter,            // far above a busy batch's round trip, far below a replica timeout
-		HedgeAfter:     coordinator.DefaultHedgeAfter,     // past a healthy read's p99, well under the quiet threshold
-		Limits:         DefaultLimits(),                   // every input has a price limit
+		Replicas:           DefaultReplicas,                   // survives one replica down at quorum reads and writes
+		Partitions:         DefaultPartitions,                 // fine enough to spread keys over a hundred nodes
+		DrainTimeout:       DefaultDrainTimeout,               // in-flight requests finish on a clean stop
+		TombstoneGrace:     antientropy.DefaultTombstoneGrace, // deletes outlive any hint and any replica's absence
+		RegisterGCInterval: DefaultRegisterGCInterval,
+		GossipTimers:       ring.LANGossip(),              // failures on a LAN seen within seconds, not mistaken
+		RejoinInterval:     10 * time.Second,              // two sides of a healed partition find each other soon
+		ParkAfter:          10 * time.Second,              // a joiner down this long is not just restarting
+		StuckAfter:         5 * time.Minute,               // a joiner this long without progress cannot pull
+		StreamOpsMax:       1024,                          // enough to keep a node busy; bounds one client's memory here
+		QuietAfter:         peer.DefaultQuietAfter,        // far above a busy batch's round trip, far below a replica timeout
+		HedgeAfter:         coordinator.DefaultHedgeAfter, // past a healthy read's p99, well under the quiet threshold
+		Limits:             DefaultLimits(),               // every input has a price limit
 	}
 }
 
@@ -179,6 +186,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.Replicas, d.Replicas)
 	setZero(&c.Partitions, d.Partitions)
 	setZero(&c.TombstoneGrace, d.TombstoneGrace)
+	setZero(&c.RegisterGCInterval, d.RegisterGCInterval)
 	setZero(&c.DrainTimeout, d.DrainTimeout)
 	setZero(&c.GossipTimers, d.GossipTimers)
 	setZero(&c.RejoinInterval, d.RejoinInterval)

@@ -79,6 +79,7 @@ type Node struct {
 	// proposer runs register rounds and locks the locks on it; forwarder
 	// sends register requests on to their preferred proposer.
 	proposer  *serial.Proposer
+	acceptors serial.Acceptors
 	locks     *serial.Locks
 	forwarder SerialForwarder
 }
@@ -281,6 +282,9 @@ func (n *Node) startLoops() {
 		n.loops.Go(func() { n.ae.Run(ctx) })
 	}
 	n.loops.Go(func() { n.own.run(ctx) })
+	if n.cfg.RegisterGCInterval > 0 {
+		n.loops.Go(func() { n.runRegisterGC(ctx) })
+	}
 }
 
 // peer is node as an anti-entropy exchange peer.

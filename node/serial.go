@@ -15,6 +15,7 @@ func (n *Node) startSerial(acc serial.Acceptors) error {
 	if n.cfg.WrapAcceptors != nil {
 		acc = n.cfg.WrapAcceptors(acc)
 	}
+	n.acceptors = acc
 	p, err := serial.New(serial.Config{
 		NodeID: n.cfg.ID, Acceptors: acc, View: serialView{n: n}, Clock: n.cfg.Clock,
 		Logger: n.log, RequestTimeout: n.cfg.SerialTimeout,

@@ -63,6 +63,7 @@ func newServerCmd() *cobra.Command {
 	fl.IntVar(&f.cfg.MaxHintsPerTarget, "max-hints-per-target", 100_000, "cap on hints held for one replica")
 	fl.Int64Var(&f.cfg.MaxHintBytesPerTarget, "max-hint-bytes-per-target", 256<<20, "cap on hint bytes held for one replica")
 	fl.DurationVar(&f.cfg.AntiEntropyInterval, "anti-entropy-interval", 5*time.Minute, "time between anti-entropy rounds (0 turns the periodic rounds off; `quorumkv repair` still works)")
+	fl.DurationVar(&f.cfg.RegisterGCInterval, "register-gc-interval", node.DefaultRegisterGCInterval, "collect deleted registers this often (raising each partition's ballot floor); negative: never")
 	fl.DurationVar(&f.cfg.TombstoneGrace, "tombstone-grace", 24*time.Hour, "keep a tombstone this long after every replica holds it (must exceed --hint-window; hints older than half of it are dropped)")
 	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", 1<<20, "largest value accepted, in bytes")
 	fl.DurationVar(&f.cfg.HedgeAfter, "hedge-after", coordinator.DefaultHedgeAfter, "a read still waiting this long for the replicas it asked also asks the next replica for each silent one (negative: never)")
