@@ -54,6 +54,9 @@ func (o *ownership) copyRegisters(ctx context.Context, source string, v *ring.Vi
 		for _, ps := range resp.GetPartitions() {
 			p := int(ps.GetPartition())
 			if ps.GetEpoch() != v.Epoch || ps.GetMoving() != movingIn(v, p) {
+				if ps.GetEpoch() >= v.Epoch {
+					o.n.members.SyncWith(source)
+				}
 				failed[p] = true
 				continue
 			}

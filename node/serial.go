@@ -62,8 +62,14 @@ func (v serialView) Route(key []byte) (serial.Route, error) {
 	}, nil
 }
 
-// Learn asks node for its ring when it answered from a newer epoch.
-func (v serialView) Learn(node string, epoch uint64) { v.n.transport.Learn(node, epoch) }
+// Learn asks node for its ring document when it refused a round as stale:
+// it holds a newer epoch, or another move of the partition at the same
+// epoch (then either side may be behind, and both sync).
+func (v serialView) Learn(node string, epoch uint64) {
+	if epoch >= v.n.members.View().Epoch {
+		v.n.members.SyncWith(node)
+	}
+}
 
 // preferredProposer is the node register requests for key go to: the
 // first replica of its partition in the committed ring that gossip holds

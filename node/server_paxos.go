@@ -107,7 +107,10 @@ func (n *Node) paxosRefusal(v *ring.View, from string, p int, it *api.PaxosItem)
 		return &api.PaxosReply{Status: api.PaxosStatus_PAXOS_BAD}
 	case n.removedSender(from) || !(v.Ring.IsReplica(p, n.cfg.ID) || v.Target.IsReplica(p, n.cfg.ID)):
 		return &api.PaxosReply{Status: api.PaxosStatus_PAXOS_NOT_REPLICA, Epoch: v.Epoch}
-	case it.GetEpoch() < v.Epoch || (it.GetEpoch() == v.Epoch && it.GetMoving() != movingIn(v, p)):
+	case it.GetEpoch() < v.Epoch:
+		return &api.PaxosReply{Status: api.PaxosStatus_PAXOS_STALE_EPOCH, Epoch: v.Epoch}
+	case it.GetEpoch() == v.Epoch && it.GetMoving() != movingIn(v, p):
+		n.members.SyncWith(from) // either side may be behind
 		return &api.PaxosReply{Status: api.PaxosStatus_PAXOS_STALE_EPOCH, Epoch: v.Epoch}
 	case !n.own.isOwned(p) || n.own.isRepairing(p):
 		return &api.PaxosReply{Status: api.PaxosStatus_PAXOS_NOT_READY, Epoch: v.Epoch}
