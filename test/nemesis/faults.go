@@ -61,6 +61,28 @@ var AllFaults = append(append(slices.Clone(DefaultFaults), FaultWipe), Membershi
 
 func isMembership(kind string) bool { return slices.Contains(MembershipFaults, kind) }
 
+// FaultMembership names every membership kind at once in Config.Faults
+// (and --faults): a run of ring changes alone.
+const FaultMembership = "membership"
+
+// expandFaults replaces FaultMembership by the membership kinds (each
+// kind once, in the order given).
+func expandFaults(kinds []string) []string {
+	var out []string
+	for _, k := range kinds {
+		ks := []string{k}
+		if k == FaultMembership {
+			ks = MembershipFaults
+		}
+		for _, k := range ks {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
 // DefaultSkews are the clock offsets of a skew fault (below the default hint
 // window, so they change no hint's fate); ExtremeSkews add offsets beyond the
 // default tombstone grace.

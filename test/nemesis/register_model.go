@@ -39,11 +39,13 @@ type regOutput struct {
 
 // regState is one register as the API defines it: Version counts its
 // applied changes (0 when never written); Exists is false until the first
-// write.
+// write. Latent1 and Latent2 count increments by 1 and by 2 whose outcome
+// is unknown and that have not been seen to take effect (see regStep).
 type regState struct {
-	Exists  bool
-	Value   string
-	Version uint64
+	Exists           bool
+	Value            string
+	Version          uint64
+	Latent1, Latent2 uint32
 }
 
 // regStep is the register's sequential specification: whether out is a
@@ -58,31 +60,116 @@ type regState struct {
 //     stored as a decimal string at version+1; it does not apply to a value
 //     that is not a number.
 //
-// An unknown outcome is legal from any state; a change with an unknown
-// outcome applies where its condition holds (the checker may also place
-// it after every other operation, which is "never").
+// An unknown outcome is legal from any state. A get with an unknown
+// outcome changes nothing; a cas or put with an unknown outcome applies
+// where the checker places it (its Return is +∞, so that may be after
+// every other operation: never). An increment by 1 or 2 with an unknown
+// outcome is instead recorded as returning at its call and adds a latent
+// increment to the state; a later get or increment that shows the counter
+// further on takes effect after as many latent increments as its answer
+// needs (by 1 and by 2, a unique split since it must match both the version
+// and the value gap). This is the same condition as returning the unknown
+// increments at +∞ (each may take effect at any point after its call, or
+// never), but the checker does not try every subset of them in every
+// order: with a few dozen unknown increments on a counter, the +∞ form
+// does not finish.
 func regStep(s regState, in regInput, out regOutput) (bool, regState) {
+	if out.Unknown {
+		return true, s.unknown(in)
+	}
+	s = s.catchUp(in, out)
 	switch in.Op {
 	case regGet:
-		return out.Unknown || s.matches(out), s
+		return s.matches(out), s
 	case regCAS:
 		if s.Version != in.Expect {
-			return out.Unknown || (!out.Applied && s.matches(out)), s
+			return !out.Applied && s.matches(out), s
 		}
-		next := regState{Exists: true, Value: in.Value, Version: s.Version + 1}
-		return out.Unknown || (out.Applied && next.matches(out)), next
+		next := s.set(in.Value)
+		return out.Applied && next.matches(out), next
 	case regPut:
-		next := regState{Exists: true, Value: in.Value, Version: s.Version + 1}
-		return out.Unknown || (out.Applied && next.matches(out)), next
+		next := s.set(in.Value)
+		return out.Applied && next.matches(out), next
 	case regIncr:
 		cur, ok := s.number()
 		if !ok {
-			return out.Unknown || (!out.Applied && s.matches(out)), s
+			return !out.Applied && s.matches(out), s
 		}
-		next := regState{Exists: true, Value: strconv.FormatInt(cur+in.By, 10), Version: s.Version + 1}
-		return out.Unknown || (out.Applied && next.matches(out)), next
+		next := s.set(strconv.FormatInt(cur+in.By, 10))
+		return out.Applied && next.matches(out), next
 	}
 	return false, s
+}
+
+// set is the state after a change that stores v.
+func (s regState) set(v string) regState {
+	s.Exists, s.Value, s.Version = true, v, s.Version+1
+	return s
+}
+
+// unknown is the state after in with an unknown outcome, at the point the
+// checker placed it.
+func (s regState) unknown(in regInput) regState {
+	switch in.Op {
+	case regCAS:
+		if s.Version == in.Expect {
+			return s.set(in.Value)
+		}
+	case regPut:
+		return s.set(in.Value)
+	case regIncr:
+		switch in.By {
+		case 1:
+			s.Latent1++
+			return s
+		case 2:
+			s.Latent2++
+			return s
+		}
+		if cur, ok := s.number(); ok {
+			return s.set(strconv.FormatInt(cur+in.By, 10))
+		}
+	}
+	return s
+}
+
+// catchUp lets latent increments take effect before a definite get or
+// increment whose answer shows the counter further on than s: a increments
+// by 1 and b by 2 where a+b is the version gap and a+2b the value gap. When
+// no such split of the latent ones exists, s is returned as it is (and the
+// answer will not match it). Gets and increments are the only operations
+// the workload sends to a counter key, so a latent increment is never
+// resolved by a cas or a put.
+func (s regState) catchUp(in regInput, out regOutput) regState {
+	if s.Latent1+s.Latent2 == 0 || !out.Found {
+		return s
+	}
+	target, err := strconv.ParseInt(out.Value, 10, 64)
+	if err != nil {
+		return s
+	}
+	version := out.Version
+	switch {
+	case in.Op == regIncr && out.Applied && version > 0:
+		version--
+		target -= in.By
+	case in.Op != regGet:
+		return s
+	}
+	cur, ok := s.number()
+	if !ok || version <= s.Version {
+		return s
+	}
+	d := int64(version - s.Version)
+	b := target - cur - d
+	a := d - b
+	if a < 0 || b < 0 || a > int64(s.Latent1) || b > int64(s.Latent2) {
+		return s
+	}
+	s.Exists, s.Value, s.Version = true, strconv.FormatInt(target, 10), version
+	s.Latent1 -= uint32(a)
+	s.Latent2 -= uint32(b)
+	return s
 }
 
 // matches reports whether an answer shows exactly this state.
@@ -103,10 +190,14 @@ func (s regState) number() (int64, bool) {
 }
 
 func (s regState) String() string {
+	out := fmt.Sprintf("%q@v%d", s.Value, s.Version)
 	if !s.Exists {
-		return fmt.Sprintf("absent@v%d", s.Version)
+		out = fmt.Sprintf("absent@v%d", s.Version)
 	}
-	return fmt.Sprintf("%q@v%d", s.Value, s.Version)
+	if s.Latent1+s.Latent2 > 0 {
+		out += fmt.Sprintf(" (unknown increments: %d×1, %d×2)", s.Latent1, s.Latent2)
+	}
+	return out
 }
 
 func (in regInput) String() string {
@@ -167,7 +258,7 @@ func registerModel() porcupine.Model {
 			s := state.(regState)
 			h := fnv.New64a()
 			_, _ = h.Write([]byte(s.Value))
-			x := h.Sum64() ^ s.Version*0x9e3779b97f4a7c15
+			x := h.Sum64() ^ s.Version*0x9e3779b97f4a7c15 ^ uint64(s.Latent1)<<32 ^ uint64(s.Latent2)<<48
 			if s.Exists {
 				x ^= 1
 			}

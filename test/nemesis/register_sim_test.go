@@ -2,7 +2,6 @@ package nemesis
 
 import (
 	"container/heap"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -26,7 +25,7 @@ type simConfig struct {
 	unknown    float64 // share of operations whose outcome is lost
 	putShare   float64 // share of the writes that are unconditional
 	lateApply  bool    // an unknown change may take effect long after its call
-	staleReads int     // gets that answer an older state (a bug to catch)
+	lostWrites int     // acknowledged changes that do not change the state (a bug to catch)
 	values     int     // values written are 0..values-1
 }
 
@@ -77,10 +76,10 @@ func simApply(s regState, in regInput) (regState, regOutput) {
 	return s, ans(s, false)
 }
 
-// simulate runs the simulated clients and returns the history as the
-// harness records it: unknown outcomes return at +∞, a client that saw one
-// continues under a new client id.
-func simulate(c simConfig) []porcupine.Operation {
+// simulate runs the simulated clients and returns their records as the
+// harness makes them: a client that saw an unknown outcome continues under
+// a new client id.
+func simulate(c simConfig) []regRecord {
 	r := rand.New(rand.NewPCG(c.seed, 7))
 	if c.values == 0 {
 		c.values = 5
@@ -100,7 +99,6 @@ func simulate(c simConfig) []porcupine.Operation {
 		cl      int
 	}
 	states := map[string]regState{}
-	past := map[string][]regState{} // every state a key had, for stale reads
 	var clients []*client
 	keys := append([]string(nil), c.keys...)
 	if c.counter != "" {
@@ -113,10 +111,10 @@ func simulate(c simConfig) []porcupine.Operation {
 			nextID++
 		}
 	}
-	stale := c.staleReads
+	lost := c.lostWrites
 	var q simQueue
 	var ops []pending
-	var hist []porcupine.Operation
+	var recs []regRecord
 	lat := func() int64 {
 		d := int64(200 + r.IntN(3000)) // µs
 		if r.IntN(50) == 0 {
@@ -141,7 +139,7 @@ func simulate(c simConfig) []porcupine.Operation {
 			case cl.key == c.counter && x < 0.3:
 				in = regInput{Key: cl.key, Op: regGet}
 			case cl.key == c.counter:
-				in = regInput{Key: cl.key, Op: regIncr, By: 1}
+				in = regInput{Key: cl.key, Op: regIncr, By: 1 + int64(r.IntN(2))}
 			case x < 0.4:
 				in = regInput{Key: cl.key, Op: regGet}
 			case x < 0.4+0.6*c.putShare:
@@ -173,37 +171,33 @@ func simulate(c simConfig) []porcupine.Operation {
 			}
 			s := states[p.in.Key]
 			n, out := simApply(s, p.in)
-			if p.in.Op == regGet && stale > 0 && len(past[p.in.Key]) > 2 && r.IntN(20) == 0 {
-				old := past[p.in.Key][len(past[p.in.Key])-3]
-				out = regOutput{Found: old.Exists, Value: old.Value, Version: old.Version}
-				stale--
-			}
-			if n != s {
-				past[p.in.Key] = append(past[p.in.Key], s)
+			if out.Applied && !p.unknown && lost > 0 && s.Version > 10 && r.IntN(10) == 0 {
+				n = s // acknowledged, then forgotten
+				lost--
 			}
 			states[p.in.Key] = n
 			p.out = out
 		case 2:
 			p := ops[e.op]
-			op := porcupine.Operation{ClientId: cl.id, Input: p.in, Call: p.call, Output: p.out, Return: e.at}
+			rec := regRecord{client: cl.id, in: p.in, out: p.out, call: time.Duration(p.call) * time.Microsecond, ret: time.Duration(e.at) * time.Microsecond, where: "sim"}
 			if p.unknown {
-				op.Output, op.Return = regOutput{Unknown: true}, math.MaxInt64
+				rec.out = regOutput{Unknown: true}
+				rec.class = "outcome_unknown"
 				cl.id = nextID
 				nextID++
 			} else {
 				cl.version = p.out.Version
 			}
-			if !(p.unknown && p.in.Op == regGet) {
-				hist = append(hist, op)
-			}
+			recs = append(recs, rec)
 			heap.Push(&q, simEvent{at: e.at + int64(r.IntN(2000)), kind: 0, cl: e.cl})
 		}
 	}
-	return hist
+	return recs
 }
 
 // simCheck checks a simulated history key by key.
-func simCheck(hist []porcupine.Operation, timeout time.Duration) porcupine.CheckResult {
+func simCheck(recs []regRecord, timeout time.Duration) porcupine.CheckResult {
+	hist, _ := registerHistory(recs)
 	res, _ := porcupine.CheckOperationsVerbose(registerModel(), hist, timeout)
 	return res
 }

@@ -98,7 +98,22 @@ type Config struct {
 	// fewer than UserOKRatio of the ring-aware client's requests succeeded
 	// or their p99 latency exceeded UserP99 (Availability.Users).
 	JudgeUsers bool
-	Logf       func(format string, args ...any)
+
+	// Registers runs the register workload too (register.go):
+	// RegisterKeys register keys r-* (default 5) and the counter
+	// r-counter, each with RegisterWorkers workers per coordinator pinned
+	// to it (default 1) and RoutedWorkers on the ring-aware client, and at
+	// most RegisterOps operations (default 2000) spread over the run. The
+	// histories are checked with porcupine, all keys within CheckTimeout
+	// (default 60 s); a key that is not linearizable or a checker time-out
+	// fails the run. MaxUnknown fails it when a larger share of the
+	// register operations had an unknown outcome (0: reported only).
+	Registers                                  bool
+	RegisterKeys, RegisterWorkers, RegisterOps int
+	CheckTimeout                               time.Duration
+	MaxUnknown                                 float64
+
+	Logf func(format string, args ...any)
 }
 
 // The bar users' requests must meet during the UserFaults kinds.
@@ -117,6 +132,7 @@ func (c *Config) setDefaults() {
 	if len(c.Faults) == 0 {
 		c.Faults = DefaultFaults
 	}
+	c.Faults = expandFaults(c.Faults)
 	if c.Replicas == 0 {
 		c.Replicas = 3
 	}
@@ -199,6 +215,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeepData == "" {
 		c.KeepData = "failure"
+	}
+	if c.RegisterKeys == 0 {
+		c.RegisterKeys = 5
+	}
+	if c.RegisterWorkers == 0 {
+		c.RegisterWorkers = 1
+	}
+	if c.RegisterOps == 0 {
+		c.RegisterOps = 2000
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = 60 * time.Second
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -405,8 +433,11 @@ type Summary struct {
 	WallS             float64           `json:"wall_s"`
 	DataDir           string            `json:"data_dir,omitempty"`
 	Schedule          []FaultRecord     `json:"schedule"`
-	OK                bool              `json:"ok"`
-	Why               []string          `json:"why,omitempty"`
+	// Registers: the register workload's figures and porcupine's verdicts
+	// (Config.Registers).
+	Registers *RegisterReport `json:"registers,omitempty"`
+	OK        bool            `json:"ok"`
+	Why       []string        `json:"why,omitempty"`
 }
 
 // FaultTag is the build tag of the server binary the harness runs: it keeps
@@ -447,8 +478,14 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	}
 	for _, k := range cfg.Faults {
 		if !slices.Contains(AllFaults, k) {
-			return nil, fmt.Errorf("nemesis: unknown fault kind %q (want one of %v)", k, AllFaults)
+			return nil, fmt.Errorf("nemesis: unknown fault kind %q (want one of %v or %s)", k, AllFaults, FaultMembership)
 		}
+	}
+	if cfg.MaxUnknown < 0 || cfg.MaxUnknown > 1 {
+		return nil, fmt.Errorf("nemesis: MaxUnknown %v is not a share between 0 and 1", cfg.MaxUnknown)
+	}
+	if cfg.RegisterKeys < 0 || cfg.RegisterOps < 0 || cfg.RegisterWorkers < 0 {
+		return nil, errors.New("nemesis: RegisterKeys, RegisterOps and RegisterWorkers must not be negative")
 	}
 	if err := checkTools(); err != nil {
 		return nil, err
@@ -549,6 +586,19 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		goSafe("set", func() { wl.setAdd(runCtx, routedBase+i) })
 		goSafe("delete", func() { wl.deletes(runCtx, routedBase+i) })
 	}
+	var regs *registers
+	if cfg.Registers {
+		regs = newRegisters(cfg.RegisterKeys, cfg.RegisterOps, cfg.RegisterWorkers*nc+cfg.RoutedWorkers, cfg.Duration, cfg.Think, cfg.Seed, start)
+		for _, key := range regs.keys {
+			for i := range cfg.RegisterWorkers * nc {
+				node := cfg.Coordinators[i%nc]
+				goSafe("register", func() { regs.run(runCtx, key, i, c.procs[node].id, wl.regSender(node)) })
+			}
+			for i := range cfg.RoutedWorkers {
+				goSafe("register", func() { regs.run(runCtx, key, routedBase+i, "routed", wl.regSender(-1)) })
+			}
+		}
+	}
 	go func() {
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
@@ -643,6 +693,12 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
+	finalRegReads := 0
+	if regs != nil {
+		finalRegReads = regs.finalReads(ctx, c.routed, cfg.OpTimeout, 5)
+		logf("registers: %d of %d keys read after the final heal", finalRegReads, len(regs.keys))
+	}
+
 	keys := m.keys()
 	logf("reading %d keys at ALL", len(keys))
 	all, failed, err := readAll(ctx, c, m, keys, cfg.OpTimeout)
@@ -681,6 +737,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		return sum, err
 	}
 	sum.Replicas = off
+	if regs != nil {
+		sum.Registers = checkRegisters(regs.records(), regs.keys, finalRegReads, cfg, dir, logf)
+	}
 
 	// Figures.
 	sum.Lost, sum.Unexpected, sum.Resurrected, sum.Duplicated = all.Lost, all.Unexpected, all.Resurrected, all.Duplicated
@@ -767,6 +826,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 			why(!u.met(), "during %s faults %.2f%% of the ring-aware client's %d requests succeeded (want >= %.0f%%), p99 %d ms (want <= %d ms); failures %v, stalls %v",
 				kind, 100*u.Ratio, u.Ops, 100*UserOKRatio, u.P99Ms, UserP99.Milliseconds(), u.Failures, u.Stalls)
 		}
+	}
+	if sum.Registers != nil {
+		sum.Why = append(sum.Why, sum.Registers.why()...)
 	}
 	sum.OK = len(sum.Why) == 0
 	if err := writeOps(filepath.Join(dir, "ops.jsonl"), wl.ops, c); err != nil {
