@@ -38,10 +38,18 @@ type registerClient interface {
 	Increment(ctx context.Context, key []byte, by int64, opts ...client.SerialOption) (*client.SerialResult, error)
 }
 
+// regExec runs one register operation on a client.
+type regExec func(ctx context.Context, in regInput) (*client.SerialResult, error)
+
+// clientExec runs register operations on c.
+func clientExec(c registerClient) regExec {
+	return func(ctx context.Context, in regInput) (*client.SerialResult, error) { return execRegister(ctx, c, in) }
+}
+
 // regSender sends one register operation through a worker's client (fn
-// runs it) and records it with the other requests; it returns errNotRun
-// when the operation was not sent.
-type regSender func(ctx context.Context, op, key string, fn func(ctx context.Context, c registerClient) (proposer string, err error)) error
+// runs it with exec) and records it with the other requests; it returns
+// errNotRun when the operation was not sent.
+type regSender func(ctx context.Context, op, key string, fn func(ctx context.Context, exec regExec) (proposer string, err error)) error
 
 // Register workload constants.
 const (
@@ -196,10 +204,10 @@ func (rw *registers) run(ctx context.Context, key string, worker int, where stri
 		in := rw.draw(r, key, version)
 		rec := regRecord{in: in, where: where}
 		sentIt := false
-		err := send(ctx, in.Op, key, func(ctx context.Context, c registerClient) (string, error) {
+		err := send(ctx, in.Op, key, func(ctx context.Context, exec regExec) (string, error) {
 			sentIt = true
 			rec.call = rw.now()
-			res, err := execRegister(ctx, c, in)
+			res, err := exec(ctx, in)
 			rec.ret = rw.now()
 			answered, unknown, class := regOutcome(res, err)
 			rec.failed, rec.out.Unknown, rec.class = !answered && !unknown, unknown, class
@@ -231,7 +239,7 @@ func (rw *registers) run(ctx context.Context, key string, worker int, where stri
 // finalReads reads every key once more after the final heal (up to tries
 // times each, until one is answered); the answers join the history, so an
 // acknowledged change lost by then shows.
-func (rw *registers) finalReads(ctx context.Context, c registerClient, timeout time.Duration, tries int) int {
+func (rw *registers) finalReads(ctx context.Context, exec regExec, timeout time.Duration, tries int) int {
 	n := 0
 	for _, key := range rw.keys {
 		for try := 0; try < tries && ctx.Err() == nil; try++ {
@@ -239,7 +247,7 @@ func (rw *registers) finalReads(ctx context.Context, c registerClient, timeout t
 			rec := regRecord{client: rw.newClient(), in: in, where: "final"}
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			rec.call = rw.now()
-			res, err := execRegister(cctx, c, in)
+			res, err := exec(cctx, in)
 			rec.ret = rw.now()
 			cancel()
 			answered, unknown, class := regOutcome(res, err)
@@ -263,9 +271,9 @@ func (rw *registers) finalReads(ctx context.Context, c registerClient, timeout t
 // sender sends through node's pinned client (node < 0: the ring-aware
 // one) and records the request with the others (workload "register").
 func (w *workloads) regSender(node int) regSender {
-	return func(ctx context.Context, op, key string, fn func(ctx context.Context, c registerClient) (string, error)) error {
+	return func(ctx context.Context, op, key string, fn func(ctx context.Context, exec regExec) (string, error)) error {
 		return w.do(ctx, "register", op, key, node, func(ctx context.Context, c *client.Client) (*client.Info, error) {
-			proposer, err := fn(ctx, c)
+			proposer, err := fn(ctx, clientExec(c))
 			if proposer == "" {
 				return nil, err
 			}

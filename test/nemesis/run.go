@@ -695,7 +695,7 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 
 	finalRegReads := 0
 	if regs != nil {
-		finalRegReads = regs.finalReads(ctx, c.routed, cfg.OpTimeout, 5)
+		finalRegReads = regs.finalReads(ctx, clientExec(c.routed), cfg.OpTimeout, 5)
 		logf("registers: %d of %d keys read after the final heal", finalRegReads, len(regs.keys))
 	}
 
