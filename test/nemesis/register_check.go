@@ -195,7 +195,11 @@ type RegisterReport struct {
 	CheckS     float64           `json:"check_s"`                  // how long porcupine took
 	Timeout    float64           `json:"check_timeout_s"`          // porcupine's time limit per run
 	Visualized []string          `json:"visualizations,omitempty"` // porcupine's HTML for keys not ok
-	Error      string            `json:"error,omitempty"`
+	// Availability: the availability figures of the register requests
+	// alone (reported, not judged; the run's own figures count them with
+	// the rest).
+	Availability *Availability `json:"availability,omitempty"`
+	Error        string        `json:"error,omitempty"`
 }
 
 // newRegisterReport counts the records.

@@ -770,6 +770,16 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		windows = append(windows, window{from: mk.From - cfg.CommitBefore, to: mk.To + cfg.CommitAfter})
 	}
 	sum.Ops, sum.FailuresByKind, sum.Availability = opFigures(wl.ops, cfg.OpTimeout, c.ids(), windows)
+	if sum.Registers != nil {
+		var regOps []opRecord
+		for _, o := range wl.ops {
+			if o.workload == "register" {
+				regOps = append(regOps, o)
+			}
+		}
+		_, _, av := opFigures(regOps, cfg.OpTimeout, c.ids(), windows)
+		sum.Registers.Availability = &av
+	}
 	sum.Availability.CommitExclusion.Rule = fmt.Sprintf("requests of single-node faults whose [start, end] overlaps [c-%v, c+%v] of an epoch change c are left out of the availability figures (c spans the %v poll of every node's ring epoch that first saw the change)",
 		cfg.CommitBefore, cfg.CommitAfter, watch.every)
 	mem := nem.mem
