@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,12 @@ type Config struct {
 	// AntiEntropyInterval are passed to the servers as they are.
 	ShortGrace                                      bool
 	TombstoneGrace, HintWindow, AntiEntropyInterval time.Duration
+	// ConcurrentMembership runs the membership changes on their own,
+	// concurrent with the other faults (a change at a time, each an
+	// Interval after the last settled; a fault never picks the node a
+	// change acts on, nor a change a node under a fault) instead of in
+	// turn with them. Needs both kinds of faults in Faults.
+	ConcurrentMembership bool
 	// MembershipPerCycle is how many membership kinds each cycle of the
 	// draw holds (0: all of those in Faults; every other kind is in every
 	// cycle): a change lasts until it has settled, so fewer per cycle leave
@@ -406,7 +413,10 @@ type Summary struct {
 	Nodes           int            `json:"nodes"`
 	Slots           int            `json:"slots"`
 	Profile         string         `json:"profile,omitempty"`
-	MembersFinal    []string       `json:"members_final"`
+	// ConcurrentMembership: membership changes ran concurrent with the
+	// other faults (Config.ConcurrentMembership).
+	ConcurrentMembership bool     `json:"concurrent_membership,omitempty"`
+	MembersFinal         []string `json:"members_final"`
 	// Membership changes that settled (and those that did not), every ring
 	// epoch change seen, tombstones reaped (at least), and the reads at ONE
 	// after each change settled.
@@ -481,6 +491,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 			return nil, fmt.Errorf("nemesis: unknown fault kind %q (want one of %v or %s)", k, AllFaults, FaultMembership)
 		}
 	}
+	if cfg.ConcurrentMembership && (!slices.ContainsFunc(cfg.Faults, isMembership) || !slices.ContainsFunc(cfg.Faults, func(k string) bool { return !isMembership(k) })) {
+		return nil, fmt.Errorf("nemesis: ConcurrentMembership needs membership and other fault kinds, have %v", cfg.Faults)
+	}
 	if cfg.MaxUnknown < 0 || cfg.MaxUnknown > 1 {
 		return nil, fmt.Errorf("nemesis: MaxUnknown %v is not a share between 0 and 1", cfg.MaxUnknown)
 	}
@@ -545,6 +558,13 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	go watch.run(watchCtx)
 	nem := newNemesis(ctx, c, cfg.Seed, cfg.Faults, cfg.Skews, cfg.Interval, cfg.HoldMin, cfg.HoldMax, start, logf)
 	nem.targets, nem.memberPerCycle = cfg.Targets, cfg.MembershipPerCycle
+	var changeKinds []string
+	if cfg.ConcurrentMembership {
+		changeKinds = slices.DeleteFunc(slices.Clone(cfg.Faults), func(k string) bool { return !isMembership(k) })
+		nem.concurrent, nem.kinds = true, slices.DeleteFunc(slices.Clone(cfg.Faults), isMembership)
+		nem.memberRng = rand.New(rand.NewPCG(cfg.Seed, 0x6d656d62))
+		sum.ConcurrentMembership = true
+	}
 	m := newModel()
 	nem.mem = &memberships{settle: cfg.SettleTimeout, minMembers: cfg.MinMembers, maxMembers: cfg.MaxMembers,
 		watch: watch, m: m, partitions: cfg.Partitions, replicas: cfg.Replicas, timeout: cfg.OpTimeout, seed: cfg.Seed}
@@ -571,6 +591,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		}()
 	}
 	goSafe("nemesis", func() { nem.run(runCtx, cfg.FirstFault) })
+	if nem.concurrent {
+		goSafe("membership", func() { nem.runMembership(runCtx, cfg.FirstFault+cfg.Interval/2, changeKinds) })
+	}
 	nc := len(cfg.Coordinators)
 	for i := range cfg.UniqueWorkers * nc {
 		goSafe("unique", func() { wl.unique(runCtx, i) })

@@ -37,6 +37,7 @@ func run() int {
 	flag.DurationVar(&cfg.HintWindow, "hint-window", 0, "the servers' --hint-window (default: the profile's, else the server default)")
 	flag.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", 0, "the servers' --anti-entropy-interval (default: 3s with --short-grace, else 20s)")
 	flag.DurationVar(&cfg.SettleTimeout, "settle-timeout", 45*time.Second, "longest wait for a membership change (and the ring after the final heal) to settle")
+	flag.BoolVar(&cfg.ConcurrentMembership, "concurrent-membership", false, "run the membership changes concurrent with the other faults (one change at a time, never on a node under a fault) instead of in turn with them")
 	flag.IntVar(&cfg.MembershipPerCycle, "membership-per-cycle", 0, "membership changes in each cycle of the fault draw (0: every membership kind; every other kind is drawn once a cycle)")
 	flag.IntVar(&cfg.MinFaults, "min-faults", 0, "fail the run when fewer faults ran")
 	flag.IntVar(&cfg.MinMembershipChanges, "min-membership-changes", 0, "fail the run when fewer membership changes settled")
