@@ -37,13 +37,30 @@ func TestConcurrentFaultSnapshots(t *testing.T) {
 	if s := n.snapshot(); s.kind != "kill+join" || !slices.Equal(s.nodes, []int{1, 5}) || s.single || s.epoch == e {
 		t.Fatalf("kill and join: %+v", s)
 	}
-	n.clear(srcFault)
-	if s := n.snapshot(); s.kind != FaultJoin || !slices.Equal(s.nodes, []int{5}) || !s.single {
-		t.Fatalf("join alone: %+v", s)
+	if !n.clear(srcFault) {
+		t.Fatal("the kill was in force with the join: overlapped")
 	}
-	n.clear(srcChange)
+	// The join goes on alone, still not a single-node fault: what the two
+	// did together may outlast either.
+	if s := n.snapshot(); s.kind != FaultJoin || !slices.Equal(s.nodes, []int{5}) || s.single {
+		t.Fatalf("join after the kill: %+v", s)
+	}
+	n.set(FaultJoin, []int{5}, true)
+	if s := n.snapshot(); s.single {
+		t.Fatalf("join set again after the kill: %+v", s)
+	}
+	if !n.clear(srcChange) {
+		t.Fatal("the join was in force with the kill: overlapped")
+	}
 	if s := n.snapshot(); s.kind != "" || len(s.nodes) != 0 {
 		t.Fatalf("nothing: %+v", s)
+	}
+	n.set(FaultPause, []int{2}, true)
+	if s := n.snapshot(); !s.single {
+		t.Fatalf("a pause alone: %+v", s)
+	}
+	if n.clear(srcFault) {
+		t.Fatal("the pause was alone: not overlapped")
 	}
 }
 

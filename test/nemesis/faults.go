@@ -102,6 +102,9 @@ type faultSnap struct {
 	kind   string // "" when the cluster is whole
 	nodes  []int  // the faulted nodes (the minority side of a single-node fault)
 	single bool   // a single-node fault: availability of the other nodes is measured
+	// overlapped (entries of nemesis.active only): in force together with
+	// the other source's at some point.
+	overlapped bool
 }
 
 // FaultRecord is one injected fault.
@@ -115,6 +118,10 @@ type FaultRecord struct {
 	// node did not yet see every other one up) when this one began, so it
 	// is not counted as a single-node fault for availability.
 	Unhealed bool `json:"unhealed,omitempty"`
+	// Concurrent: a fault and a membership change were in force together
+	// at some point of this one (Config.ConcurrentMembership); it is not
+	// counted as a single-node fault from then on.
+	Concurrent bool `json:"concurrent,omitempty"`
 
 	// Membership changes: the ring epoch before and after, when an epoch
 	// change was first seen (each commit), when the ring had settled again
@@ -210,7 +217,9 @@ func (n *nemesis) snapshot() *faultSnap { return n.state.Load() }
 // from now on; single: a single-node fault, whose majority side's
 // availability is measured. Operations see the fault and the membership
 // change in force together: with both, kind is "fault+change", nodes are
-// both's and single is false.
+// both's and single is false, and each stays non-single until it ends
+// (what a change leaves behind, a stopped node, a routing table to
+// update, is not the fault's doing).
 func (n *nemesis) set(kind string, nodes []int, single bool) {
 	src, rec := srcFault, n.current
 	if isMembership(kind) {
@@ -221,20 +230,34 @@ func (n *nemesis) set(kind string, nodes []int, single bool) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.active[src] = &faultSnap{kind: kind, nodes: slices.Clone(nodes), single: single}
+	overlapped := false
+	if a := n.active[src]; a != nil && a.overlapped {
+		single, overlapped = false, true
+	}
+	n.active[src] = &faultSnap{kind: kind, nodes: slices.Clone(nodes), single: single, overlapped: overlapped}
 	n.publish()
 }
 
-// clear ends what src had in force.
-func (n *nemesis) clear(src string) {
+// clear ends what src had in force; it reports whether that was ever in
+// force together with the other source's.
+func (n *nemesis) clear(src string) (overlapped bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if a := n.active[src]; a != nil {
+		overlapped = a.overlapped
+	}
 	delete(n.active, src)
 	n.publish()
+	return overlapped
 }
 
 // publish stores the snapshot operations see (n.mu held).
 func (n *nemesis) publish() {
+	if len(n.active) > 1 {
+		for _, a := range n.active {
+			a.overlapped, a.single = true, false
+		}
+	}
 	snap := &faultSnap{epoch: n.epoch.Add(1)}
 	for _, src := range []string{srcFault, srcChange} {
 		a := n.active[src]
@@ -467,7 +490,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 		n.currentChange = &rec
 		defer func() { n.currentChange = nil }()
 		n.membership(kind, &rec)
-		n.clear(srcChange)
+		rec.Concurrent = n.clear(srcChange)
 		n.release(srcChange)
 		n.record(rec)
 		return
@@ -652,7 +675,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 	if err := heal(); err != nil {
 		n.errorf("heal %s %v: %v", kind, rec.Nodes, err)
 	}
-	n.clear(srcFault)
+	rec.Concurrent = n.clear(srcFault)
 	rec.HealedS = n.since()
 	n.logf("nemesis t=%.1fs: healed %s %v", rec.HealedS, kind, rec.Nodes)
 	n.record(rec)
