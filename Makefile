@@ -70,8 +70,12 @@ fuzz:
 #   make nemesis NODES=5 DURATION=5m SEED=n FAULTS=skew
 #   make nemesis NODES=5 DURATION=5m SEED=n FAULTS=membership
 # (and FAULTS=isolate, oneway, hintkill likewise); every kind together is
-# the long membership run above. `make nemesis-kinds SEED=n` runs all of
-# them one after the other (NEMESIS_KINDS lists them; DURATION, default 5m).
+# the long membership run above. CONCURRENT=1 runs the membership changes
+# concurrent with the other faults instead of in turn with them (a change
+# at a time; a fault never acts on the node a change acts on):
+#   make nemesis NODES=5 DURATION=5m SEED=n CONCURRENT=1
+# `make nemesis-kinds SEED=n` runs every kind of NEMESIS_KINDS alone, then
+# all of them with CONCURRENT=1, one after the other (DURATION, default 5m).
 # NEMESIS_FLAGS passes more flags (see `go run ./test/nemesis/cmd/nemesis
 # -h`). The binaries are built with the default settings (not the static
 # `make build` ones) so they reuse the build cache `make test` fills, and
@@ -92,7 +96,7 @@ else
 # (3 changes within the first 7 faults); a run given a DURATION draws 2 a
 # cycle (changes last until they have settled, 5-30 s), so 5 minutes hold
 # 40 faults.
-NEMESIS_RUN = --nodes $(NODES) $(if $(FAULTS),--faults $(FAULTS),--membership) --short-grace --partitions 128 --think 20ms \
+NEMESIS_RUN = --nodes $(NODES) $(if $(FAULTS),--faults $(FAULTS),--membership) $(if $(filter 1,$(CONCURRENT)),--concurrent-membership) --short-grace --partitions 128 --think 20ms \
 	--duration $(or $(DURATION),90s) --interval $(or $(INTERVAL),4s) --hold-min 1500ms --hold-max 3s --require-availability \
 	$(if $(NEMESIS_MEMBERSHIP),--membership-per-cycle $(or $(MEMBERSHIP_PER_CYCLE),$(if $(DURATION),2,0)) --min-membership-changes 3)
 endif
@@ -113,7 +117,9 @@ nemesis-kinds: nemesis-tools
 	@set -e; for k in $(NEMESIS_KINDS); do \
 		echo "== nemesis kind $$k: 5 nodes, N=3, $(or $(DURATION),5m)"; \
 		$(MAKE) --no-print-directory nemesis NODES=5 FAULTS=$$k DURATION=$(or $(DURATION),5m) $(if $(SEED),SEED=$(SEED)); \
-	done
+	done; \
+	echo "== every kind, membership changes concurrent with the others: 5 nodes, N=3, $(or $(DURATION),5m)"; \
+	$(MAKE) --no-print-directory nemesis NODES=5 CONCURRENT=1 DURATION=$(or $(DURATION),5m) $(if $(SEED),SEED=$(SEED))
 
 # The checker bites: a store whose replicas acknowledge writes without
 # storing them (--test-bug=skip-apply, faultinject build) loses writes when a disk is lost, and

@@ -88,9 +88,17 @@
 //	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=skew
 //	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=membership
 //
-// (isolate, oneway and hintkill likewise); `make nemesis-kinds SEED=n` runs
-// them one after the other, and `make nemesis NODES=5 DURATION=5m SEED=n`
-// draws every kind, ring changes included.
+// (isolate, oneway and hintkill likewise); `make nemesis NODES=5
+// DURATION=5m SEED=n` draws every kind, ring changes included, and with
+// CONCURRENT=1 (Config.ConcurrentMembership, --concurrent-membership) the
+// ring changes run concurrent with the other faults instead of in turn
+// with them: one change at a time, each an Interval after the last
+// settled, while the other faults go on. A fault never picks the node a
+// change acts on, nor a change a node under a fault (both choose and claim
+// their nodes under one lock). Operations that run while both are in force
+// see the kind "fault+change", and neither counts as a single-node fault
+// from then on (FaultRecord.Concurrent). `make nemesis-kinds SEED=n` runs
+// every kind alone, then all of them with CONCURRENT=1.
 //
 // # Frozen and slow nodes: judged on what users see
 //
