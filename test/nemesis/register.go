@@ -157,7 +157,8 @@ func execRegister(ctx context.Context, c registerClient, in regInput) (*client.S
 // regOutcome sorts an operation's error: answered (nil, or a failed
 // condition with the current state), a definite failure (nothing changed:
 // unavailable or contended, refused as malformed or not a number, not
-// implemented, or never sent), or unknown (everything else: the outcome
+// implemented, never sent, or sent to a node that was down throughout), or
+// unknown (everything else: the outcome
 // may be applied now, later or never). class names it for the summary.
 func regOutcome(res *client.SerialResult, err error) (answered, unknown bool, class string) {
 	var ue *client.UnavailableError
@@ -168,6 +169,8 @@ func regOutcome(res *client.SerialResult, err error) (answered, unknown bool, cl
 		return true, false, ""
 	case errors.Is(err, client.ErrConditionFailed):
 		return false, false, "condition_failed_without_state"
+	case errors.As(err, new(*errNodeDown)):
+		return false, false, "node_down"
 	case errors.Is(err, client.ErrOutcomeUnknown):
 		return false, true, "outcome_unknown"
 	case errors.As(err, &ue):
@@ -268,12 +271,36 @@ func (rw *registers) finalReads(ctx context.Context, exec regExec, timeout time.
 	return n
 }
 
-// sender sends through node's pinned client (node < 0: the ring-aware
+// errNodeDown: a pinned request failed while its node had no process from
+// before the call to after the return: it cannot have run (a definite
+// failure, whatever the client made of the refused connection).
+type errNodeDown struct{ err error }
+
+func (e *errNodeDown) Error() string { return "node down throughout: " + e.err.Error() }
+func (e *errNodeDown) Unwrap() error { return e.err }
+
+// regSender sends through node's pinned client (node < 0: the ring-aware
 // one) and records the request with the others (workload "register").
+// A pinned request that failed while the node had no process all along
+// fails with errNodeDown.
 func (w *workloads) regSender(node int) regSender {
 	return func(ctx context.Context, op, key string, fn func(ctx context.Context, exec regExec) (string, error)) error {
 		return w.do(ctx, "register", op, key, node, func(ctx context.Context, c *client.Client) (*client.Info, error) {
-			proposer, err := fn(ctx, clientExec(c))
+			exec := clientExec(c)
+			if node >= 0 {
+				p := w.c.procs[node]
+				inner := exec
+				exec = func(ctx context.Context, in regInput) (*client.SerialResult, error) {
+					down0, starts0 := p.down()
+					res, err := inner(ctx, in)
+					down1, starts1 := p.down()
+					if err != nil && down0 && down1 && starts0 == starts1 {
+						err = &errNodeDown{err}
+					}
+					return res, err
+				}
+			}
+			proposer, err := fn(ctx, exec)
 			if proposer == "" {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package nemesis
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -10,6 +11,11 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -177,5 +183,38 @@ func TestExpandFaults(t *testing.T) {
 	want := append([]string{"kill"}, MembershipFaults...)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("%v, want %v", got, want)
+	}
+}
+
+// An operation's error decides whether it is in the history as an answer,
+// left out as a definite failure, or returned at +∞ as unknown.
+func TestRegisterOutcomes(t *testing.T) {
+	res := &client.SerialResult{Found: true, Value: []byte("1"), Version: 1}
+	cases := []struct {
+		name              string
+		res               *client.SerialResult
+		err               error
+		answered, unknown bool
+		class             string
+	}{
+		{"answer", res, nil, true, false, ""},
+		{"failed condition with the state", res, client.ErrConditionFailed, true, false, ""},
+		{"failed condition without it", nil, client.ErrConditionFailed, false, false, "condition_failed_without_state"},
+		{"outcome unknown", nil, fmt.Errorf("cas: %w", client.ErrOutcomeUnknown), false, true, "outcome_unknown"},
+		{"unavailable", nil, &client.UnavailableError{Op: "write"}, false, false, "unavailable_write"},
+		{"not a number", nil, client.ErrNotANumber, false, false, "not_a_number"},
+		{"invalid", nil, fmt.Errorf("%w: bad key", client.ErrInvalidArgument), false, false, "invalid_argument"},
+		{"never sent", nil, &client.NodeError{Endpoint: "n1", Err: sent.Wrap(status.Error(codes.Unavailable, "dial"))}, false, false, "not_sent"},
+		{"not implemented", nil, &client.ServerError{Code: codes.Unimplemented}, false, false, "unimplemented"},
+		{"node down throughout", nil, &errNodeDown{fmt.Errorf("x: %w", client.ErrOutcomeUnknown)}, false, false, "node_down"},
+		{"deadline", nil, context.DeadlineExceeded, false, true, "timeout"},
+		{"connection lost", nil, &client.NodeError{Endpoint: "n1", Err: &client.ServerError{Code: codes.Unavailable}}, false, true, "node_unreachable"},
+		{"no result, no error", nil, nil, false, true, "no_result"},
+	}
+	for _, c := range cases {
+		answered, unknown, class := regOutcome(c.res, c.err)
+		if answered != c.answered || unknown != c.unknown || class != c.class {
+			t.Errorf("%s: answered %v unknown %v class %q, want %v %v %q", c.name, answered, unknown, class, c.answered, c.unknown, c.class)
+		}
 	}
 }
