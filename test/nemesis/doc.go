@@ -48,7 +48,9 @@
 // in the harness process. An answer (a failed condition included: it
 // reads the current version and value) is recorded as it is; a definite
 // failure (UnavailableError, refused as malformed, not implemented, never
-// sent) changed nothing and is left out of the history; anything else
+// sent, or sent by a pinned worker to a node that had no process from
+// before the call to after the return) changed nothing and is left out of
+// the history; anything else
 // (ErrOutcomeUnknown, a time-out, a lost connection) is an unknown
 // outcome: the operation returns at +∞ (it may take effect at any point
 // after its call, or never) and its worker goes on as a new porcupine

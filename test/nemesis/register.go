@@ -215,7 +215,9 @@ func (rw *registers) run(ctx context.Context, key string, worker int, where stri
 			answered, unknown, class := regOutcome(res, err)
 			rec.failed, rec.out.Unknown, rec.class = !answered && !unknown, unknown, class
 			if answered {
-				rec.out = regOutput{Applied: res.Applied, Found: res.Found, Value: string(res.Value), Version: res.Version}
+				// A failed condition applied nothing, whatever the result says.
+				applied := res.Applied && !errors.Is(err, client.ErrConditionFailed)
+				rec.out = regOutput{Applied: applied, Found: res.Found, Value: string(res.Value), Version: res.Version}
 			}
 			if res != nil {
 				return res.Proposer, err
