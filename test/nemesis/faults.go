@@ -191,13 +191,6 @@ const (
 	srcChange = "membership"
 )
 
-func sourceOf(kind string) string {
-	if isMembership(kind) {
-		return srcChange
-	}
-	return srcFault
-}
-
 func newNemesis(outer context.Context, c *cluster, seed uint64, kinds []string, skews []time.Duration, interval, holdMin, holdMax time.Duration, start time.Time, logf func(string, ...any)) *nemesis {
 	n := &nemesis{
 		outer: outer,
