@@ -42,6 +42,8 @@ type proc struct {
 	// one, or joining, or down in a fault); false: a spare slot (never
 	// started, or out of the ring after a leave or a remove).
 	member bool
+	// starts counts the processes started in this slot.
+	starts int
 
 	// kv is a client pinned to this node alone (no key routing, no
 	// failover): the harness must know which node each request went to.
@@ -52,6 +54,15 @@ func (p *proc) running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cmd != nil
+}
+
+// down reports whether no process runs in the slot (it was never started,
+// or it exited and was reaped), and how many were started so far: a slot
+// down at two moments with the same count between had no process all along.
+func (p *proc) down() (bool, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd == nil, p.starts
 }
 
 func (p *proc) isPaused() bool {
@@ -251,6 +262,7 @@ func (c *cluster) start(i int, offset time.Duration, first bool) error {
 		close(exited)
 	}()
 	p.cmd, p.exited, p.paused, p.offset = cmd, exited, false, offset
+	p.starts++
 	p.mu.Unlock()
 	if err := c.waitServing(i, 30*time.Second); err != nil {
 		return err

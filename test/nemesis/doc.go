@@ -29,6 +29,79 @@
 // A request that failed may or may not have happened: only acknowledged
 // writes are required, and failed ones are allowed either way.
 //
+// # The register workload: linearizability checked with porcupine
+//
+// With Config.Registers (--register; the make targets turn it on) the
+// linearizable registers (quorumkv.v1.Serial) run beside the workloads
+// above, on keys of their own:
+//
+//   - r-0 .. r-4 (Config.RegisterKeys): SerialGet, CompareAndSet with
+//     ExpectVersion (the version the worker last saw, now and then one off)
+//     and, for a tenth of the writes, CompareAndSet with no condition;
+//     values 0-4;
+//   - r-counter: SerialGet and Increment by 1 or 2.
+//
+// Every key has RegisterWorkers workers per coordinator pinned to that node
+// and RoutedWorkers on the ring-aware client, and gets at most RegisterOps
+// operations (2000; porcupine's cost grows with them), spread over the
+// run. Each operation's call and return are read from one monotonic clock
+// in the harness process. An answer (a failed condition included: it
+// reads the current version and value) is recorded as it is; a definite
+// failure (UnavailableError, refused as malformed, not implemented, never
+// sent, or sent by a pinned worker to a node that had no process from
+// before the call to after the return) changed nothing and is left out of
+// the history; anything else
+// (ErrOutcomeUnknown, a time-out, a lost connection) is an unknown
+// outcome: the operation returns at +∞ (it may take effect at any point
+// after its call, or never) and its worker goes on as a new porcupine
+// client. After the final heal every key is read once more.
+//
+// The model (register_model.go) is a versioned register per key (the
+// history is partitioned by key): a get returns found, value and version;
+// a cas applies iff the version is the expected one; a put always
+// applies; every applied change increments the version; an increment
+// adds to the value read as a decimal integer. Two encodings keep the
+// checker's search small without changing its verdict: a cas with an
+// unknown outcome returns when an answer first showed its expected
+// version passed (it can no longer apply after that), and an increment by
+// 1 or 2 with an unknown outcome becomes a latent increment from its call
+// on, which a later answer takes up when it shows the counter further on
+// (the +∞ form makes porcupine try every subset of the unknown increments
+// in every order). porcupine checks every key within Config.CheckTimeout
+// (60 s); a key that is not linearizable, or a checker time-out, fails the
+// run like a lost write, and porcupine's visualization of the key
+// (register-KEY.html) and the history (registers.jsonl) are kept in the
+// data dir. The summary's registers part has the operations per kind and
+// outcome, the unknown outcomes and their share of all register
+// operations, and the verdict per key; Config.MaxUnknown (--max-unknown
+// 0.02; the make targets apply it to runs given a DURATION) fails a run
+// with a larger share.
+//
+// # One nemesis kind at a time
+//
+// Config.Faults (--faults, make's FAULTS) names the kinds drawn;
+// "membership" stands for the four ring changes. The 5-minute run per
+// nemesis kind, 5 nodes and N=3, with the register workload:
+//
+//	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=partition
+//	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=kill
+//	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=pause
+//	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=slow
+//	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=skew
+//	make nemesis NODES=5 DURATION=5m SEED=n FAULTS=membership
+//
+// (isolate, oneway and hintkill likewise); `make nemesis NODES=5
+// DURATION=5m SEED=n` draws every kind, ring changes included, and with
+// CONCURRENT=1 (Config.ConcurrentMembership, --concurrent-membership) the
+// ring changes run concurrent with the other faults instead of in turn
+// with them: one change at a time, each an Interval after the last
+// settled, while the other faults go on. A fault never picks the node a
+// change acts on, nor a change a node under a fault (both choose and claim
+// their nodes under one lock). Operations that run while both are in force
+// see the kind "fault+change", and neither counts as a single-node fault
+// from then on (FaultRecord.Concurrent). `make nemesis-kinds SEED=n` runs
+// every kind alone, then all of them with CONCURRENT=1.
+//
 // # Frozen and slow nodes: judged on what users see
 //
 // The pause fault SIGSTOPs one node for the fault's hold. The slow fault

@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -61,6 +62,28 @@ var AllFaults = append(append(slices.Clone(DefaultFaults), FaultWipe), Membershi
 
 func isMembership(kind string) bool { return slices.Contains(MembershipFaults, kind) }
 
+// FaultMembership names every membership kind at once in Config.Faults
+// (and --faults): a run of ring changes alone.
+const FaultMembership = "membership"
+
+// expandFaults replaces FaultMembership by the membership kinds (each
+// kind once, in the order given).
+func expandFaults(kinds []string) []string {
+	var out []string
+	for _, k := range kinds {
+		ks := []string{k}
+		if k == FaultMembership {
+			ks = MembershipFaults
+		}
+		for _, k := range ks {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
 // DefaultSkews are the clock offsets of a skew fault (below the default hint
 // window, so they change no hint's fate); ExtremeSkews add offsets beyond the
 // default tombstone grace.
@@ -79,6 +102,9 @@ type faultSnap struct {
 	kind   string // "" when the cluster is whole
 	nodes  []int  // the faulted nodes (the minority side of a single-node fault)
 	single bool   // a single-node fault: availability of the other nodes is measured
+	// overlapped (entries of nemesis.active only): in force together with
+	// the other source's at some point.
+	overlapped bool
 }
 
 // FaultRecord is one injected fault.
@@ -92,6 +118,10 @@ type FaultRecord struct {
 	// node did not yet see every other one up) when this one began, so it
 	// is not counted as a single-node fault for availability.
 	Unhealed bool `json:"unhealed,omitempty"`
+	// Concurrent: a fault and a membership change were in force together
+	// at some point of this one (Config.ConcurrentMembership); it is not
+	// counted as a single-node fault from then on.
+	Concurrent bool `json:"concurrent,omitempty"`
 
 	// Membership changes: the ring epoch before and after, when an epoch
 	// change was first seen (each commit), when the ring had settled again
@@ -122,6 +152,11 @@ type nemesis struct {
 	kinds                      []string
 	queue                      []string
 	skews                      []time.Duration
+	// concurrent: membership changes run on their own (runMembership),
+	// concurrent with the other faults, drawing from memberRng (rng
+	// otherwise: one goroutine draws everything).
+	concurrent bool
+	memberRng  *rand.Rand
 
 	interval, holdMin, holdMax time.Duration
 	settle                     time.Duration // longest wait for a whole cluster before a fault
@@ -130,13 +165,31 @@ type nemesis struct {
 	epoch atomic.Int64
 	state atomic.Pointer[faultSnap]
 
-	current *FaultRecord // the fault being injected (nemesis goroutine only)
+	// The fault and the membership change being injected, each touched
+	// only by the goroutine injecting it.
+	current, currentChange *FaultRecord
+
+	// pickMu is held while a fault or a membership change chooses its
+	// nodes and claims them, so two concurrent ones never choose the same.
+	pickMu sync.Mutex
 
 	mu      sync.Mutex
 	records []FaultRecord
 	errs    []string
-	logf    func(string, ...any)
+	// active is what is in force, by source (a fault, a membership
+	// change); claims the slots each holds (a fault's or a change's nodes
+	// are not chosen by the other).
+	active map[string]*faultSnap
+	claims map[int]string
+	logf   func(string, ...any)
 }
+
+// Sources of what is in force (concurrent with each other under
+// Config.ConcurrentMembership).
+const (
+	srcFault  = "fault"
+	srcChange = "membership"
+)
 
 func newNemesis(outer context.Context, c *cluster, seed uint64, kinds []string, skews []time.Duration, interval, holdMin, holdMax time.Duration, start time.Time, logf func(string, ...any)) *nemesis {
 	n := &nemesis{
@@ -144,22 +197,103 @@ func newNemesis(outer context.Context, c *cluster, seed uint64, kinds []string, 
 		c:     c, rng: rand.New(rand.NewPCG(seed, 0x6e656d65)), kinds: kinds, skews: skews,
 		interval: interval, holdMin: holdMin, holdMax: holdMax, start: start, logf: logf,
 		settle: min(5*time.Second, interval/2),
+		active: map[string]*faultSnap{}, claims: map[int]string{},
 	}
+	n.memberRng = n.rng
 	n.state.Store(&faultSnap{})
 	return n
 }
 
 func (n *nemesis) snapshot() *faultSnap { return n.state.Load() }
 
+// set says what kind of fault (or membership change) is in force on nodes
+// from now on; single: a single-node fault, whose majority side's
+// availability is measured. Operations see the fault and the membership
+// change in force together: with both, kind is "fault+change", nodes are
+// both's and single is false, and each stays non-single until it ends
+// (what a change leaves behind, a stopped node, a routing table to
+// update, is not the fault's doing).
 func (n *nemesis) set(kind string, nodes []int, single bool) {
-	if rec := n.current; rec != nil && rec.Unhealed {
+	src, rec := srcFault, n.current
+	if isMembership(kind) {
+		src, rec = srcChange, n.currentChange
+	}
+	if rec != nil && rec.Unhealed {
 		single = false
 	}
-	e := n.epoch.Add(1)
-	n.state.Store(&faultSnap{epoch: e, kind: kind, nodes: slices.Clone(nodes), single: single})
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	overlapped := false
+	if a := n.active[src]; a != nil && a.overlapped {
+		single, overlapped = false, true
+	}
+	n.active[src] = &faultSnap{kind: kind, nodes: slices.Clone(nodes), single: single, overlapped: overlapped}
+	n.publish()
 }
 
-func (n *nemesis) clear() { n.set("", nil, false) }
+// clear ends what src had in force; it reports whether that was ever in
+// force together with the other source's.
+func (n *nemesis) clear(src string) (overlapped bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if a := n.active[src]; a != nil {
+		overlapped = a.overlapped
+	}
+	delete(n.active, src)
+	n.publish()
+	return overlapped
+}
+
+// publish stores the snapshot operations see (n.mu held).
+func (n *nemesis) publish() {
+	if len(n.active) > 1 {
+		for _, a := range n.active {
+			a.overlapped, a.single = true, false
+		}
+	}
+	snap := &faultSnap{epoch: n.epoch.Add(1)}
+	for _, src := range []string{srcFault, srcChange} {
+		a := n.active[src]
+		if a == nil {
+			continue
+		}
+		if snap.kind == "" {
+			snap.kind, snap.nodes, snap.single = a.kind, slices.Clone(a.nodes), a.single
+			continue
+		}
+		snap.kind += "+" + a.kind
+		snap.single = false
+		for _, x := range a.nodes {
+			if !slices.Contains(snap.nodes, x) {
+				snap.nodes = append(snap.nodes, x)
+			}
+		}
+	}
+	n.state.Store(snap)
+}
+
+// claim marks slots as held by src; release frees what src holds.
+func (n *nemesis) claim(src string, slots ...int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, x := range slots {
+		n.claims[x] = src
+	}
+}
+
+func (n *nemesis) release(src string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	maps.DeleteFunc(n.claims, func(_ int, s string) bool { return s == src })
+}
+
+// claimedByOther reports whether slot x is held by another source than src.
+func (n *nemesis) claimedByOther(src string, x int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, ok := n.claims[x]
+	return ok && s != src
+}
 
 func (n *nemesis) since() float64 { return time.Since(n.start).Seconds() }
 
@@ -267,19 +401,55 @@ func (n *nemesis) run(ctx context.Context, firstDelay time.Duration) {
 	}
 }
 
+// runMembership runs membership changes one after the other, concurrent
+// with the faults run injects: the first after first, each next one an
+// interval after the last has settled, every kind once a cycle in a seeded
+// order.
+func (n *nemesis) runMembership(ctx context.Context, first time.Duration, kinds []string) {
+	var queue []string
+	wait := first
+	for {
+		if !sleep(ctx, wait) {
+			return
+		}
+		if len(queue) == 0 {
+			queue = slices.Clone(kinds)
+			n.memberRng.Shuffle(len(queue), func(i, j int) { queue[i], queue[j] = queue[j], queue[i] })
+		}
+		kind := queue[0]
+		queue = queue[1:]
+		n.inject(ctx, kind, 0, true)
+		if ctx.Err() != nil {
+			return
+		}
+		wait = n.interval
+	}
+}
+
 func (n *nemesis) record(r FaultRecord) {
 	n.mu.Lock()
 	n.records = append(n.records, r)
 	n.mu.Unlock()
 }
 
-// pick draws a member slot (among the targets, if any is a member).
+// pick draws a member slot (among the targets, if any is a member), not
+// one a membership change holds (unless no other is left).
 func (n *nemesis) pick() int {
-	ms := n.c.memberSlots()
+	ms := n.unclaimed(n.c.memberSlots())
 	if t := slices.DeleteFunc(slices.Clone(ms), func(i int) bool { return !slices.Contains(n.targets, i) }); len(t) > 0 {
 		ms = t
 	}
 	return ms[n.rng.IntN(len(ms))]
+}
+
+// unclaimed are the slots of s no membership change holds (s itself when
+// that leaves none).
+func (n *nemesis) unclaimed(s []int) []int {
+	out := slices.DeleteFunc(slices.Clone(s), func(x int) bool { return n.claimedByOther(srcFault, x) })
+	if len(out) == 0 {
+		return s
+	}
+	return out
 }
 
 // others are every member but x.
@@ -309,18 +479,42 @@ func (n *nemesis) allBut(x int) []int {
 func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, whole bool) {
 	net := n.c.net
 	rec := FaultRecord{Kind: kind, AtS: n.since(), Unhealed: !whole}
+	if isMembership(kind) {
+		n.currentChange = &rec
+		defer func() { n.currentChange = nil }()
+		n.membership(kind, &rec)
+		rec.Concurrent = n.clear(srcChange)
+		n.release(srcChange)
+		n.record(rec)
+		return
+	}
 	n.current = &rec
 	defer func() { n.current = nil }()
 	var heal func() error
 	fail := func(err error) {
 		n.errorf("%s: %v", kind, err)
 	}
-	if isMembership(kind) {
-		n.membership(kind, &rec)
-		n.clear()
-		n.record(rec)
-		return
+	// The nodes are chosen and the fault injected under pickMu; they stay
+	// claimed (a concurrent membership change does not choose them) until
+	// the fault is healed.
+	n.pickMu.Lock()
+	picked := false
+	donePicking := func() {
+		if picked {
+			return
+		}
+		picked = true
+		var slots []int
+		for i, p := range n.c.procs {
+			if slices.Contains(rec.Nodes, p.id) {
+				slots = append(slots, i)
+			}
+		}
+		n.claim(srcFault, slots...)
+		n.pickMu.Unlock()
 	}
+	defer donePicking()
+	defer n.release(srcFault)
 	switch kind {
 	case FaultIsolate:
 		t := n.pick()
@@ -339,7 +533,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 	case FaultPartition:
 		// Two members cut from each other; every other member sees both.
 		a := n.pick()
-		o := n.others(a)
+		o := n.unclaimed(n.others(a))
 		c := o[n.rng.IntN(len(o))]
 		a, c = min(a, c), max(a, c)
 		rec.Nodes = n.names([]int{a, c})
@@ -358,7 +552,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 		}
 	case FaultOneWay:
 		a := n.pick()
-		o := n.others(a)
+		o := n.unclaimed(n.others(a))
 		b := o[n.rng.IntN(len(o))]
 		rec.Nodes = n.names([]int{a, b})
 		rec.Detail = fmt.Sprintf("packets %s -> %s dropped", n.c.procs[a].id, n.c.procs[b].id)
@@ -445,7 +639,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 		if err != nil {
 			n.logf("nemesis: hints: %v", err)
 		}
-		cands := n.others(t)
+		cands := n.unclaimed(n.others(t))
 		h, most := cands[n.rng.IntN(len(cands))], uint64(0)
 		sort.Ints(cands)
 		for _, j := range cands {
@@ -469,11 +663,12 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration, w
 		n.errorf("unknown fault kind %q", kind)
 		return
 	}
+	donePicking()
 	sleep(ctx, hold)
 	if err := heal(); err != nil {
 		n.errorf("heal %s %v: %v", kind, rec.Nodes, err)
 	}
-	n.clear()
+	rec.Concurrent = n.clear(srcFault)
 	rec.HealedS = n.since()
 	n.logf("nemesis t=%.1fs: healed %s %v", rec.HealedS, kind, rec.Nodes)
 	n.record(rec)

@@ -62,10 +62,11 @@ func (ms *memberships) note(format string, args ...any) {
 // planMembership turns the kind drawn into one that keeps the member count
 // within [minMembers, maxMembers] and has a slot to act on: a join needs a
 // spare slot (a never used one first), a rejoin a spare that holds data, a
-// leave or a remove a member more than the minimum. A kind that cannot run
-// becomes the nearest one that can.
+// leave or a remove a member more than the minimum (not one a concurrent
+// fault holds). A kind that cannot run becomes the nearest one that can.
 func (n *nemesis) planMembership(kind string, leaving []string) (string, int, bool) {
 	mem := slices.DeleteFunc(n.c.memberSlots(), func(i int) bool { return slices.Contains(leaving, n.c.procs[i].id) })
+	free := slices.DeleteFunc(slices.Clone(mem), func(i int) bool { return n.claimedByOther(srcChange, i) })
 	var fresh, used []int
 	for _, i := range n.c.spareSlots() {
 		if n.c.procs[i].hasData() {
@@ -75,8 +76,8 @@ func (n *nemesis) planMembership(kind string, leaving []string) (string, int, bo
 		}
 	}
 	canGrow := len(mem)+len(leaving) < n.mem.maxMembers && len(fresh)+len(used) > 0
-	canShrink := len(mem) > n.mem.minMembers
-	of := func(s []int) int { return s[n.rng.IntN(len(s))] }
+	canShrink := len(mem) > n.mem.minMembers && len(free) > 0
+	of := func(s []int) int { return s[n.memberRng.IntN(len(s))] }
 	grow := func(prefer string) (string, int, bool) {
 		switch {
 		case prefer == FaultRejoin && len(used) > 0:
@@ -93,11 +94,11 @@ func (n *nemesis) planMembership(kind string, leaving []string) (string, int, bo
 			return grow(kind)
 		}
 		if canShrink {
-			return FaultLeave, of(mem), true
+			return FaultLeave, of(free), true
 		}
 	case FaultLeave, FaultRemove:
 		if canShrink {
-			return kind, of(mem), true
+			return kind, of(free), true
 		}
 		if canGrow {
 			return grow(FaultRejoin)
@@ -111,9 +112,15 @@ func (n *nemesis) planMembership(kind string, leaving []string) (string, int, bo
 func (n *nemesis) membership(drawn string, rec *FaultRecord) {
 	ctx := n.outer
 	// The bounds hold for the ring as it is (a change that did not settle
-	// may have finished since, or still be under way).
+	// may have finished since, or still be under way). The slot is chosen
+	// and claimed under pickMu (a concurrent fault does not choose it).
+	n.pickMu.Lock()
 	leaving := n.resync(ctx)
 	kind, t, ok := n.planMembership(drawn, leaving)
+	if ok {
+		n.claim(srcChange, t)
+	}
+	n.pickMu.Unlock()
 	if !ok {
 		rec.Failed = fmt.Sprintf("no slot for a %s with members %v", drawn, n.c.memberIDs())
 		n.errorf("%s", rec.Failed)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,12 @@ type Config struct {
 	// AntiEntropyInterval are passed to the servers as they are.
 	ShortGrace                                      bool
 	TombstoneGrace, HintWindow, AntiEntropyInterval time.Duration
+	// ConcurrentMembership runs the membership changes on their own,
+	// concurrent with the other faults (a change at a time, each an
+	// Interval after the last settled; a fault never picks the node a
+	// change acts on, nor a change a node under a fault) instead of in
+	// turn with them. Needs both kinds of faults in Faults.
+	ConcurrentMembership bool
 	// MembershipPerCycle is how many membership kinds each cycle of the
 	// draw holds (0: all of those in Faults; every other kind is in every
 	// cycle): a change lasts until it has settled, so fewer per cycle leave
@@ -98,7 +105,22 @@ type Config struct {
 	// fewer than UserOKRatio of the ring-aware client's requests succeeded
 	// or their p99 latency exceeded UserP99 (Availability.Users).
 	JudgeUsers bool
-	Logf       func(format string, args ...any)
+
+	// Registers runs the register workload too (register.go):
+	// RegisterKeys register keys r-* (default 5) and the counter
+	// r-counter, each with RegisterWorkers workers per coordinator pinned
+	// to it (default 1) and RoutedWorkers on the ring-aware client, and at
+	// most RegisterOps operations (default 2000) spread over the run. The
+	// histories are checked with porcupine, all keys within CheckTimeout
+	// (default 60 s); a key that is not linearizable or a checker time-out
+	// fails the run. MaxUnknown fails it when a larger share of the
+	// register operations had an unknown outcome (0: reported only).
+	Registers                                  bool
+	RegisterKeys, RegisterWorkers, RegisterOps int
+	CheckTimeout                               time.Duration
+	MaxUnknown                                 float64
+
+	Logf func(format string, args ...any)
 }
 
 // The bar users' requests must meet during the UserFaults kinds.
@@ -117,6 +139,7 @@ func (c *Config) setDefaults() {
 	if len(c.Faults) == 0 {
 		c.Faults = DefaultFaults
 	}
+	c.Faults = expandFaults(c.Faults)
 	if c.Replicas == 0 {
 		c.Replicas = 3
 	}
@@ -199,6 +222,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeepData == "" {
 		c.KeepData = "failure"
+	}
+	if c.RegisterKeys == 0 {
+		c.RegisterKeys = 5
+	}
+	if c.RegisterWorkers == 0 {
+		c.RegisterWorkers = 1
+	}
+	if c.RegisterOps == 0 {
+		c.RegisterOps = 2000
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = 60 * time.Second
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -378,7 +413,10 @@ type Summary struct {
 	Nodes           int            `json:"nodes"`
 	Slots           int            `json:"slots"`
 	Profile         string         `json:"profile,omitempty"`
-	MembersFinal    []string       `json:"members_final"`
+	// ConcurrentMembership: membership changes ran concurrent with the
+	// other faults (Config.ConcurrentMembership).
+	ConcurrentMembership bool     `json:"concurrent_membership,omitempty"`
+	MembersFinal         []string `json:"members_final"`
 	// Membership changes that settled (and those that did not), every ring
 	// epoch change seen, tombstones reaped (at least), and the reads at ONE
 	// after each change settled.
@@ -405,8 +443,11 @@ type Summary struct {
 	WallS             float64           `json:"wall_s"`
 	DataDir           string            `json:"data_dir,omitempty"`
 	Schedule          []FaultRecord     `json:"schedule"`
-	OK                bool              `json:"ok"`
-	Why               []string          `json:"why,omitempty"`
+	// Registers: the register workload's figures and porcupine's verdicts
+	// (Config.Registers).
+	Registers *RegisterReport `json:"registers,omitempty"`
+	OK        bool            `json:"ok"`
+	Why       []string        `json:"why,omitempty"`
 }
 
 // FaultTag is the build tag of the server binary the harness runs: it keeps
@@ -447,8 +488,17 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	}
 	for _, k := range cfg.Faults {
 		if !slices.Contains(AllFaults, k) {
-			return nil, fmt.Errorf("nemesis: unknown fault kind %q (want one of %v)", k, AllFaults)
+			return nil, fmt.Errorf("nemesis: unknown fault kind %q (want one of %v or %s)", k, AllFaults, FaultMembership)
 		}
+	}
+	if cfg.ConcurrentMembership && (!slices.ContainsFunc(cfg.Faults, isMembership) || !slices.ContainsFunc(cfg.Faults, func(k string) bool { return !isMembership(k) })) {
+		return nil, fmt.Errorf("nemesis: ConcurrentMembership needs membership and other fault kinds, have %v", cfg.Faults)
+	}
+	if cfg.MaxUnknown < 0 || cfg.MaxUnknown > 1 {
+		return nil, fmt.Errorf("nemesis: MaxUnknown %v is not a share between 0 and 1", cfg.MaxUnknown)
+	}
+	if cfg.RegisterKeys < 0 || cfg.RegisterOps < 0 || cfg.RegisterWorkers < 0 {
+		return nil, errors.New("nemesis: RegisterKeys, RegisterOps and RegisterWorkers must not be negative")
 	}
 	if err := checkTools(); err != nil {
 		return nil, err
@@ -508,6 +558,13 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	go watch.run(watchCtx)
 	nem := newNemesis(ctx, c, cfg.Seed, cfg.Faults, cfg.Skews, cfg.Interval, cfg.HoldMin, cfg.HoldMax, start, logf)
 	nem.targets, nem.memberPerCycle = cfg.Targets, cfg.MembershipPerCycle
+	var changeKinds []string
+	if cfg.ConcurrentMembership {
+		changeKinds = slices.DeleteFunc(slices.Clone(cfg.Faults), func(k string) bool { return !isMembership(k) })
+		nem.concurrent, nem.kinds = true, slices.DeleteFunc(slices.Clone(cfg.Faults), isMembership)
+		nem.memberRng = rand.New(rand.NewPCG(cfg.Seed, 0x6d656d62))
+		sum.ConcurrentMembership = true
+	}
 	m := newModel()
 	nem.mem = &memberships{settle: cfg.SettleTimeout, minMembers: cfg.MinMembers, maxMembers: cfg.MaxMembers,
 		watch: watch, m: m, partitions: cfg.Partitions, replicas: cfg.Replicas, timeout: cfg.OpTimeout, seed: cfg.Seed}
@@ -534,6 +591,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		}()
 	}
 	goSafe("nemesis", func() { nem.run(runCtx, cfg.FirstFault) })
+	if nem.concurrent {
+		goSafe("membership", func() { nem.runMembership(runCtx, cfg.FirstFault+cfg.Interval/2, changeKinds) })
+	}
 	nc := len(cfg.Coordinators)
 	for i := range cfg.UniqueWorkers * nc {
 		goSafe("unique", func() { wl.unique(runCtx, i) })
@@ -548,6 +608,19 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		goSafe("unique", func() { wl.unique(runCtx, routedBase+i) })
 		goSafe("set", func() { wl.setAdd(runCtx, routedBase+i) })
 		goSafe("delete", func() { wl.deletes(runCtx, routedBase+i) })
+	}
+	var regs *registers
+	if cfg.Registers {
+		regs = newRegisters(cfg.RegisterKeys, cfg.RegisterOps, cfg.RegisterWorkers*nc+cfg.RoutedWorkers, cfg.Duration, cfg.Think, cfg.Seed, start)
+		for _, key := range regs.keys {
+			for i := range cfg.RegisterWorkers * nc {
+				node := cfg.Coordinators[i%nc]
+				goSafe("register", func() { regs.run(runCtx, key, i, c.procs[node].id, wl.regSender(node)) })
+			}
+			for i := range cfg.RoutedWorkers {
+				goSafe("register", func() { regs.run(runCtx, key, routedBase+i, "routed", wl.regSender(-1)) })
+			}
+		}
 	}
 	go func() {
 		t := time.NewTicker(10 * time.Second)
@@ -643,6 +716,12 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
+	finalRegReads := 0
+	if regs != nil {
+		finalRegReads = regs.finalReads(ctx, clientExec(c.routed), cfg.OpTimeout, 5)
+		logf("registers: %d of %d keys read after the final heal", finalRegReads, len(regs.keys))
+	}
+
 	keys := m.keys()
 	logf("reading %d keys at ALL", len(keys))
 	all, failed, err := readAll(ctx, c, m, keys, cfg.OpTimeout)
@@ -681,6 +760,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		return sum, err
 	}
 	sum.Replicas = off
+	if regs != nil {
+		sum.Registers = checkRegisters(regs.records(), regs.keys, finalRegReads, cfg, dir, logf)
+	}
 
 	// Figures.
 	sum.Lost, sum.Unexpected, sum.Resurrected, sum.Duplicated = all.Lost, all.Unexpected, all.Resurrected, all.Duplicated
@@ -711,6 +793,16 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 		windows = append(windows, window{from: mk.From - cfg.CommitBefore, to: mk.To + cfg.CommitAfter})
 	}
 	sum.Ops, sum.FailuresByKind, sum.Availability = opFigures(wl.ops, cfg.OpTimeout, c.ids(), windows)
+	if sum.Registers != nil {
+		var regOps []opRecord
+		for _, o := range wl.ops {
+			if o.workload == "register" {
+				regOps = append(regOps, o)
+			}
+		}
+		_, _, av := opFigures(regOps, cfg.OpTimeout, c.ids(), windows)
+		sum.Registers.Availability = &av
+	}
 	sum.Availability.CommitExclusion.Rule = fmt.Sprintf("requests of single-node faults whose [start, end] overlaps [c-%v, c+%v] of an epoch change c are left out of the availability figures (c spans the %v poll of every node's ring epoch that first saw the change)",
 		cfg.CommitBefore, cfg.CommitAfter, watch.every)
 	mem := nem.mem
@@ -767,6 +859,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 			why(!u.met(), "during %s faults %.2f%% of the ring-aware client's %d requests succeeded (want >= %.0f%%), p99 %d ms (want <= %d ms); failures %v, stalls %v",
 				kind, 100*u.Ratio, u.Ops, 100*UserOKRatio, u.P99Ms, UserP99.Milliseconds(), u.Failures, u.Stalls)
 		}
+	}
+	if sum.Registers != nil {
+		sum.Why = append(sum.Why, sum.Registers.why()...)
 	}
 	sum.OK = len(sum.Why) == 0
 	if err := writeOps(filepath.Join(dir, "ops.jsonl"), wl.ops, c); err != nil {

@@ -35,14 +35,19 @@ type opRecord struct {
 	healedDuring bool // the fault in force changed while it ran
 }
 
-// classify names an error's kind for failures_by_kind.
+// classify names an error's kind for failures_by_kind. A register's
+// failed condition is an answer (the current state), not a failure.
 func classify(err error) string {
-	if err == nil || errors.Is(err, client.ErrNotFound) {
+	if err == nil || errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrConditionFailed) {
 		return ""
 	}
 	var ue *client.UnavailableError
 	var ts *client.TooManySiblingsError
 	switch {
+	case errors.Is(err, client.ErrOutcomeUnknown):
+		return "outcome_unknown"
+	case errors.Is(err, client.ErrNotANumber):
+		return "not_a_number"
 	case errors.As(err, &ue):
 		return "unavailable_" + ue.Op
 	case errors.As(err, &ts):

@@ -2,8 +2,9 @@
 // namespaces, concurrent workloads, a seeded nemesis, and a final check. It
 // prints progress on stderr and the JSON summary as the last line of stdout;
 // it exits 1 when a write was lost, a value is unexpected, a delete was
-// undone, or the replicas did not converge, and 2 when the run could not be
-// carried out.
+// undone, the replicas did not converge, or (--register) a register
+// history is not linearizable or porcupine timed out on it, and 2 when the
+// run could not be carried out.
 package main
 
 import (
@@ -36,12 +37,13 @@ func run() int {
 	flag.DurationVar(&cfg.HintWindow, "hint-window", 0, "the servers' --hint-window (default: the profile's, else the server default)")
 	flag.DurationVar(&cfg.AntiEntropyInterval, "anti-entropy-interval", 0, "the servers' --anti-entropy-interval (default: 3s with --short-grace, else 20s)")
 	flag.DurationVar(&cfg.SettleTimeout, "settle-timeout", 45*time.Second, "longest wait for a membership change (and the ring after the final heal) to settle")
+	flag.BoolVar(&cfg.ConcurrentMembership, "concurrent-membership", false, "run the membership changes concurrent with the other faults (one change at a time, never on a node under a fault) instead of in turn with them")
 	flag.IntVar(&cfg.MembershipPerCycle, "membership-per-cycle", 0, "membership changes in each cycle of the fault draw (0: every membership kind; every other kind is drawn once a cycle)")
 	flag.IntVar(&cfg.MinFaults, "min-faults", 0, "fail the run when fewer faults ran")
 	flag.IntVar(&cfg.MinMembershipChanges, "min-membership-changes", 0, "fail the run when fewer membership changes settled")
 	flag.IntVar(&cfg.Partitions, "partitions", 1024, "partitions (the servers' --partitions)")
 	flag.StringVar(&cfg.Binary, "binary", "", "quorumkv binary built with -tags faultinject (default: go build it so)")
-	faults := flag.String("faults", strings.Join(nemesis.DefaultFaults, ","), "fault kinds to draw from: "+strings.Join(nemesis.AllFaults, ","))
+	faults := flag.String("faults", strings.Join(nemesis.DefaultFaults, ","), "fault kinds to draw from: "+strings.Join(nemesis.AllFaults, ",")+" ("+nemesis.FaultMembership+": every membership kind; one kind alone: a run per nemesis kind)")
 	extremeSkew := flag.Bool("extreme-skew", false, "also skew clocks by ±25h (beyond the default tombstone grace)")
 	flag.DurationVar(&cfg.Interval, "interval", 8*time.Second, "time between fault starts")
 	flag.DurationVar(&cfg.HoldMin, "hold-min", 0, "shortest fault (default min(5s, hold-max))")
@@ -61,6 +63,12 @@ func run() int {
 	flag.BoolVar(&cfg.RequireAvailability, "require-availability", false, "also fail when < 99% of majority-side requests succeed during single-node faults, or a request to an isolated node hangs")
 	flag.BoolVar(&cfg.JudgeUsers, "judge-users", true, "fail when, during "+strings.Join(nemesis.UserFaults, " or ")+" faults, < 99% of the ring-aware client's requests succeed or their p99 exceeds 1s")
 	flag.StringVar(&cfg.KeepData, "keep-data", "failure", "keep data dirs and server logs: failure, always or never")
+	flag.BoolVar(&cfg.Registers, "register", false, "also run the register workload (SerialGet, CompareAndSet, Increment on keys r-*) and check its history with porcupine")
+	flag.IntVar(&cfg.RegisterKeys, "register-keys", 5, "register keys (plus the counter r-counter)")
+	flag.IntVar(&cfg.RegisterWorkers, "register-workers", 1, "register workers per key and coordinator (plus --routed-workers per key on the ring-aware client)")
+	flag.IntVar(&cfg.RegisterOps, "register-ops", 2000, "most operations per register key, spread over the run (porcupine's cost grows with them)")
+	flag.DurationVar(&cfg.CheckTimeout, "check-timeout", 60*time.Second, "porcupine's time limit for the register histories (a time-out fails the run)")
+	flag.Float64Var(&cfg.MaxUnknown, "max-unknown", 0.02, "fail when a larger share of register operations had an unknown outcome (0: report only)")
 	flag.Parse()
 
 	if *seed == "" {
@@ -136,6 +144,9 @@ func run() int {
 		code = 1
 	default:
 		cfg.Logf("PASS: %d ops, %d acknowledged writes, none lost; converged %.1fs after the final heal", sum.Ops, sum.Acknowledged, *sum.ConvergedAfterS)
+		if r := sum.Registers; r != nil {
+			cfg.Logf("PASS: %d register ops linearizable (porcupine, %.1fs), %.2f%% unknown outcomes", r.Ops, r.CheckS, 100*r.UnknownShare)
+		}
 	}
 	if sum != nil {
 		b, _ := json.Marshal(sum)
