@@ -96,6 +96,9 @@ func (c *Client) Acquire(ctx context.Context, name, holder string, ttl time.Dura
 	var resp *api.LockResponse
 	err = c.serialDo(ctx, []byte(name), false, call.wait, func(ctx context.Context, e endpoint) (err error) {
 		resp, err = e.locks.Acquire(ctx, req)
+		if err == nil && !resp.GetAcquired() {
+			return errNotApplied
+		}
 		return err
 	})
 	if err != nil {
@@ -161,6 +164,9 @@ func (c *Client) lockRPC(ctx context.Context, name string, read bool, rpc func(c
 	var resp *api.LockResponse
 	err := c.serialDo(ctx, []byte(name), read, 0, func(ctx context.Context, e endpoint) (err error) {
 		resp, err = rpc(ctx, e.locks)
+		if err == nil && !read && !resp.GetAcquired() {
+			return errNotApplied
+		}
 		return err
 	})
 	return resp, err

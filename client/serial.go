@@ -166,6 +166,9 @@ func (c *Client) serial(ctx context.Context, key []byte, read bool, rpc func(con
 	var resp *api.SerialResponse
 	err := c.serialDo(ctx, key, read, 0, func(ctx context.Context, e endpoint) (err error) {
 		resp, err = rpc(ctx, e.serial)
+		if err == nil && !read && !resp.GetApplied() && !resp.GetDeduplicated() {
+			return errNotApplied
+		}
 		return err
 	})
 	if err != nil {

@@ -241,7 +241,8 @@ func TestSerialOutcomeUnknown(t *testing.T) {
 		{"lost then a failed quorum", lost, reasonErr(codes.Unavailable, api.ReasonQuorumUnavailable, "required", "2", "acknowledged", "1"), ErrOutcomeUnknown},
 		{"lost then contended", lost, reasonErr(codes.Aborted, api.ReasonContended), ErrOutcomeUnknown},
 		{"unknown every time", reasonErr(codes.DeadlineExceeded, api.ReasonOutcomeUnknown), nil, ErrOutcomeUnknown},
-		{"lost then fenced", lost, reasonErr(codes.FailedPrecondition, api.ReasonFenced, "lock", "L", "token", "1", "seen", "2"), ErrFenced},
+		{"lost then fenced", lost, reasonErr(codes.FailedPrecondition, api.ReasonFenced, "lock", "L", "token", "1", "seen", "2"), ErrOutcomeUnknown},
+		{"lost then invalid", lost, status.Error(codes.InvalidArgument, "bad"), ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startSerialFake(t, &serialFake{}, nil)
@@ -466,5 +467,34 @@ func TestLeaseValidity(t *testing.T) {
 		if _, err := cfg.ttlMillis(ttl); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("ttl %v: %v", ttl, err)
 		}
+	}
+}
+
+// TestSerialNotAppliedAfterALostTryIsUnknown: a change whose first try was
+// lost (it may have applied) and whose retry answers "not applied" without
+// finding its id (the register may have forgotten it) is an unknown
+// outcome, never a definite failed condition; a retry that finds its id
+// answers as the first try did.
+func TestSerialNotAppliedAfterALostTryIsUnknown(t *testing.T) {
+	lost := status.Error(codes.Unavailable, "connection reset")
+	for _, tc := range []struct {
+		name   string
+		resp   *api.SerialResponse
+		wantIs error
+	}{
+		{"forgotten", &api.SerialResponse{Applied: false, Version: 9}, ErrOutcomeUnknown},
+		{"remembered", &api.SerialResponse{Applied: true, Deduplicated: true, Version: 3}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startSerialFake(t, &serialFake{}, nil)
+			b := startSerialFake(t, &serialFake{}, nil)
+			a.setHandle(fails(lost))
+			b.setHandle(func(string, proto.Message) (proto.Message, error) { return tc.resp, nil })
+			c := serialClient(t, nil, a, b)
+			_, err := c.CompareAndSet(testCtx(t), []byte("k"), []byte("v"), ExpectVersion(2))
+			if !errors.Is(err, tc.wantIs) || (tc.wantIs == nil && err != nil) {
+				t.Fatalf("%v, want %v", err, tc.wantIs)
+			}
+		})
 	}
 }

@@ -97,6 +97,12 @@ func classifyTry(err error) tryVerdict {
 	return answered
 }
 
+// errNotApplied is what a try of a change returns for an answer that it
+// was not applied (a failed condition, a lock held or lost) that does not
+// say an earlier try applied it: definite on a first try, unknown after a
+// try that may have applied the change.
+var errNotApplied = errors.New("not applied")
+
 // serialTry runs a request once on one endpoint.
 type serialTry func(ctx context.Context, e endpoint) error
 
@@ -117,6 +123,14 @@ func (c *Client) serialDo(ctx context.Context, key []byte, read bool, extra time
 			err := try(tctx, e)
 			cancel()
 			if err == nil {
+				return nil
+			}
+			if errors.Is(err, errNotApplied) {
+				if ambiguous && !read {
+					// An earlier try may have applied the change and the
+					// register may no longer remember its id.
+					return fmt.Errorf("%w: the change was not applied by the last try, and an earlier try may have applied it", ErrOutcomeUnknown)
+				}
 				return nil
 			}
 			switch classifyTry(err) {
@@ -168,20 +182,19 @@ func serialOutcome(last error, ambiguous bool, ctx context.Context) error {
 }
 
 // settles reports an answer that is definite even after a try that may
-// have applied the same change: a node's refusal after running a round
-// (failed condition, fenced, not a number, invalid input). Failed quorums,
-// contention and node failures do not: the earlier try's accept may still
-// be chosen.
+// have applied the same change: only invalid input. Failed quorums,
+// contention and node failures do not (the earlier try's accept may still
+// be chosen), nor do refusals after a round.
 func settles(err error) bool {
 	var ne *NodeError
 	if errors.As(err, &ne) || classifyTry(err) != answered {
 		return false
 	}
-	switch api.ErrorInfo(status.Convert(err)).GetReason() {
-	case api.ReasonQuorumUnavailable, api.ReasonContended:
-		return false
-	}
-	return true
+	// Only a request that could never run settles it: a refusal after a
+	// round (failed condition, fenced, not a number) answers the last try,
+	// and the earlier try may have applied the change before the register
+	// forgot its id.
+	return status.Code(err) == codes.InvalidArgument
 }
 
 // finishedErr maps a try's gRPC failure to the client's typed errors.

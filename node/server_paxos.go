@@ -161,8 +161,8 @@ const scanPageBytes = 1 << 20
 
 // Scan answers the registers of the partitions asked for, with each
 // partition's floor and this node's view of its configuration. A
-// partition this node does not hold completely as a current replica is
-// answered as not held.
+// partition this node is not a current replica of, or is still pulling as
+// one, is answered as not held.
 func (s *paxosServer) Scan(ctx context.Context, req *api.PaxosScanRequest) (*api.PaxosScanResponse, error) {
 	n := s.n
 	v := n.members.View()
@@ -183,7 +183,11 @@ func (s *paxosServer) Scan(ctx context.Context, req *api.PaxosScanRequest) (*api
 			return nil, peer.ToStatus(err)
 		}
 		ps.Empty = empty
-		if !n.own.isOwned(p) || n.own.isRepairing(p) {
+		// A replica repairing the partition after lost data is a source
+		// too, as for the data: two nodes refilling at once copy from each
+		// other (and the rest) instead of waiting for each other forever;
+		// it takes no Paxos message until it is repaired.
+		if !n.own.isOwned(p) && !n.own.isRepairing(p) {
 			continue
 		}
 		ps.Held = true

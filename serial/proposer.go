@@ -79,6 +79,11 @@ type pending struct {
 	done   chan outcome // buffered: the runner answers at most once
 	fail   atomic.Pointer[failure]
 	rounds int // runner only
+	// undecided: an earlier round sent an accept of this operation and
+	// did not decide (runner only). That accept may still be chosen, so a
+	// later answer that the operation did not apply is no longer definite
+	// unless the register remembered the operation's id.
+	undecided bool
 }
 
 type outcome struct {

@@ -226,6 +226,13 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 		}
 		for i, res := range prop.Results() {
 			pd := r.ops[i]
+			if pd.undecided && res.Outcome != paxos.Applied && !res.Deduplicated {
+				// An earlier accept of it may have been chosen and its id
+				// pushed out of the register's window since: "not applied"
+				// would be a guess.
+				pd.done <- outcome{err: ErrOutcomeUnknown}
+				continue
+			}
 			pd.done <- outcome{res: Result{Result: res, Receipt: Receipt{
 				Proposer: p.cfg.NodeID, Epoch: r.route.Epoch, Rounds: pd.rounds, FastPath: prop.Fast(), Batched: len(r.ops),
 			}}}
@@ -248,6 +255,11 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 	}
 	// Unknown: the operations are marked sent; the next round retries them
 	// under their ids.
+	if prop.Phase() == paxos.Unknown {
+		for _, pd := range r.ops {
+			pd.undecided = true
+		}
+	}
 	return roundResult{}
 }
 
