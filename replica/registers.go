@@ -15,8 +15,8 @@ import (
 
 // Registers: the acceptor state of linearizable registers (package paxos),
 // a key space of its own. Every acceptor step is a read-modify-write under
-// the register's lock, persisted (synced, unless the store runs without
-// syncs) before it returns, so a reply never reports a promise or an accept
+// the register's lock, persisted and synced (even when the store's data
+// writes are not) before it returns, so a reply never reports a promise or an accept
 // a crash could take back. Nothing here deletes a register but
 // RaiseFloorAndRemove (collection) and DropPartition.
 
@@ -51,7 +51,11 @@ type registerState struct {
 	floors map[int]paxos.Ballot
 	epochs map[int]uint64
 	locks  [lockStripes]sync.Mutex
+	// plocks order the epoch-floor raises of a partition.
+	plocks [lockStripes]sync.Mutex
 }
+
+func (r *registerState) partitionLock(p int) *sync.Mutex { return &r.plocks[p%lockStripes] }
 
 func (k RegisterKey) storageKey() []byte {
 	out := registerPrefix(k.Partition)
@@ -165,6 +169,16 @@ func (s *Store) step(k RegisterKey, epoch uint64, fn func(rec paxos.Record, floo
 		return err
 	}
 	defer s.exit()
+	sk := k.storageKey()
+	mu := s.regs.lock(sk)
+	mu.Lock()
+	defer mu.Unlock()
+	// The epoch floor is raised under the partition's lock, so two raises
+	// commit in order; the ballot floor is read under the register's lock,
+	// which collection holds while it raises it.
+	pmu := s.regs.partitionLock(k.Partition)
+	pmu.Lock()
+	defer pmu.Unlock()
 	seen, err := s.paxosEpoch(k.Partition)
 	if err != nil {
 		return err
@@ -179,10 +193,6 @@ func (s *Store) step(k RegisterKey, epoch uint64, fn func(rec paxos.Record, floo
 	if err != nil {
 		return err
 	}
-	sk := k.storageKey()
-	mu := s.regs.lock(sk)
-	mu.Lock()
-	defer mu.Unlock()
 	rec, found, err := s.readRegister(sk)
 	if err != nil {
 		return err
@@ -206,7 +216,7 @@ func (s *Store) step(k RegisterKey, epoch uint64, fn func(rec paxos.Record, floo
 			return err
 		}
 	}
-	if err := s.disk.failed(b.Commit(s.wopt)); err != nil {
+	if err := s.disk.failed(b.Commit(pebble.Sync)); err != nil {
 		return err
 	}
 	if epoch > seen {
@@ -306,8 +316,8 @@ func (s *Store) RaiseFloorAndRemove(p int, floor paxos.Ballot, remove map[string
 		if err != nil {
 			return err
 		}
-		if !found || rec.Accepted != ballot || rec.State.Exists {
-			continue
+		if !found || rec.Accepted != ballot || rec.State.Exists || len(rec.State.Fences) > 0 || rec.State.Lock.Token > 0 {
+			continue // a fence or a lock's token must outlive the value
 		}
 		newFloor = maxBallot(newFloor, rec.Promise, rec.Accepted)
 		if err := b.Delete(sk, nil); err != nil {
@@ -318,7 +328,7 @@ func (s *Store) RaiseFloorAndRemove(p int, floor paxos.Ballot, remove map[string
 	if err := b.Set(floorKey(p), paxos.EncodeRecord(paxos.Record{Promise: newFloor}), nil); err != nil {
 		return err
 	}
-	if err := s.disk.failed(b.Commit(s.wopt)); err != nil {
+	if err := s.disk.failed(b.Commit(pebble.Sync)); err != nil {
 		return err
 	}
 	s.setFloor(p, newFloor)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -146,6 +147,33 @@ func TestR3Scylla6149NoAcceptorStateExpires(t *testing.T) {
 		}
 		if strings.Contains(string(src), "registerPrefix") && strings.Contains(strings.ToLower(string(src)), "ttl") && f != "registers.go" {
 			t.Errorf("%s mentions a TTL next to registers", f)
+		}
+	}
+}
+
+// TestDelayedAcceptRacingCollection: an old accept that arrives while
+// collection removes the tombstone is refused by the floor it raises, never
+// taken against the floor from before (the lost delete of CASPaxos §3.1).
+func TestDelayedAcceptRacingCollection(t *testing.T) {
+	s := mustOpen(t, memConfig(vfs.NewMem()))
+	for round := range 300 {
+		k := regKey(fmt.Sprintf("race-%d", round))
+		base := uint64(1000 * (round + 1))
+		if r, _ := s.Accept(k, 1, ballot(base), paxos.State{Version: 2}, paxos.Ballot{}); !r.OK {
+			t.Fatal("tombstone")
+		}
+		done := make(chan paxos.AcceptReply)
+		go func() {
+			r, _ := s.Accept(k, 1, ballot(base-1), paxos.State{Exists: true, Value: []byte("resurrected"), Version: 1}, paxos.Ballot{})
+			done <- r
+		}()
+		if err := s.RaiseFloorAndRemove(2, ballot(base+5), map[string]paxos.Ballot{"s" + string(k.Key): ballot(base)}); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		rec, _ := s.Register(k)
+		if rec.State.Exists || r.OK {
+			t.Fatalf("round %d: the deleted value came back (accept ok=%v)", round, r.OK)
 		}
 	}
 }
