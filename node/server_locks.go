@@ -34,7 +34,7 @@ func (s *locksServer) Acquire(ctx context.Context, req *api.AcquireRequest) (*ap
 		req.OpId = serial.NewOpID()
 	}
 	ttl, wait := time.Duration(req.GetTtlMs())*time.Millisecond, time.Duration(req.GetWaitMs())*time.Millisecond
-	return s.lock(ctx, req.GetName(),
+	return s.lock(ctx, req.GetName(), false,
 		func(ctx context.Context, c api.LocksClient) (*api.LockResponse, error) { return c.Acquire(ctx, req) },
 		func(ctx context.Context) (serial.LockResult, error) {
 			return s.n.locks.Acquire(ctx, req.GetName(), req.GetHolder(), ttl, wait, req.GetOpId())
@@ -51,7 +51,7 @@ func (s *locksServer) Renew(ctx context.Context, req *api.RenewRequest) (*api.Lo
 	if req.OpId == nil {
 		req.OpId = serial.NewOpID()
 	}
-	return s.lock(ctx, req.GetName(),
+	return s.lock(ctx, req.GetName(), false,
 		func(ctx context.Context, c api.LocksClient) (*api.LockResponse, error) { return c.Renew(ctx, req) },
 		func(ctx context.Context) (serial.LockResult, error) {
 			return s.n.locks.Renew(ctx, req.GetName(), req.GetToken(), req.GetOpId())
@@ -65,7 +65,7 @@ func (s *locksServer) Release(ctx context.Context, req *api.ReleaseRequest) (*ap
 	if req.OpId == nil {
 		req.OpId = serial.NewOpID()
 	}
-	return s.lock(ctx, req.GetName(),
+	return s.lock(ctx, req.GetName(), false,
 		func(ctx context.Context, c api.LocksClient) (*api.LockResponse, error) { return c.Release(ctx, req) },
 		func(ctx context.Context) (serial.LockResult, error) {
 			return s.n.locks.Release(ctx, req.GetName(), req.GetToken(), req.GetOpId())
@@ -76,13 +76,13 @@ func (s *locksServer) Describe(ctx context.Context, req *api.DescribeLockRequest
 	if err := s.n.checkRegisterName("lock name", len(req.GetName()), nil); err != nil {
 		return nil, err
 	}
-	return s.lock(ctx, req.GetName(),
+	return s.lock(ctx, req.GetName(), true,
 		func(ctx context.Context, c api.LocksClient) (*api.LockResponse, error) { return c.Describe(ctx, req) },
 		func(ctx context.Context) (serial.LockResult, error) { return s.n.locks.Describe(ctx, req.GetName()) })
 }
 
 // lock runs a lock request at the lock's preferred proposer (see routed).
-func (s *locksServer) lock(ctx context.Context, name string,
+func (s *locksServer) lock(ctx context.Context, name string, read bool,
 	remote func(context.Context, api.LocksClient) (*api.LockResponse, error),
 	local func(context.Context) (serial.LockResult, error)) (*api.LockResponse, error) {
 	return routed(ctx, s.n, []byte(name),
@@ -95,7 +95,8 @@ func (s *locksServer) lock(ctx context.Context, name string,
 				return nil, err
 			}
 			return lockToProto(res), nil
-		})
+		},
+		func(r *api.LockResponse) bool { return !read && !r.GetAcquired() })
 }
 
 func lockToProto(r serial.LockResult) *api.LockResponse {

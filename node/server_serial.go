@@ -101,7 +101,8 @@ func (s *serialServer) register(ctx context.Context, key []byte, fence *api.Fenc
 				Found: res.Exists, Value: res.Value, Version: res.Version, Deduplicated: res.Deduplicated,
 				Receipt: receiptToProto(res.Receipt),
 			}, nil
-		})
+		},
+		func(r *api.SerialResponse) bool { return op.Kind != paxos.OpGet && !r.GetApplied() && !r.GetDeduplicated() })
 }
 
 // checkRegisterName refuses an empty or over-long key or lock name, and an
@@ -132,7 +133,8 @@ func receiptToProto(r serial.Receipt) *api.SerialReceipt {
 // applied again. A definite failure here after a forward that may have
 // run there is reported as an unknown outcome.
 func routed[R any](ctx context.Context, n *Node, key []byte,
-	remote func(context.Context, grpc.ClientConnInterface) (R, error), local func(context.Context) (R, error)) (R, error) {
+	remote func(context.Context, grpc.ClientConnInterface) (R, error), local func(context.Context) (R, error),
+	notApplied func(R) bool) (R, error) {
 	var zero R
 	done, err := n.ops.start()
 	if err != nil {
@@ -184,6 +186,11 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 	res, err := local(ctx)
 	if err != nil && !notSent && serial.Definite(err) && reasonOf(err) == "" {
 		err = fmt.Errorf("%w (forwarded to %s first: %v)", serial.ErrOutcomeUnknown, to, err)
+	}
+	if err == nil && !notSent && notApplied != nil && notApplied(res) {
+		// The forwarded try may have applied the change, and the register
+		// may have forgotten its id since: "not applied" would be a guess.
+		return zero, serialStatus(ctx, fmt.Errorf("%w (forwarded to %s first; not applied here)", serial.ErrOutcomeUnknown, to))
 	}
 	return res, serialStatus(ctx, err)
 }
