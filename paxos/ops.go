@@ -47,6 +47,12 @@ type Op struct {
 	// token of the lock.
 	Fence Fence
 
+	// Retry: an earlier try of this change may have applied it. If the
+	// register no longer remembers the id, a change whose condition cannot
+	// tell (an increment, an unconditional write, a lock change) is not
+	// applied again: the answer is Forgotten.
+	Retry bool
+
 	// Locks.
 	Holder   string
 	TTLms    uint32
@@ -71,6 +77,10 @@ const (
 	Held
 	// NotHolder: renew or release with a token that does not hold the lock.
 	NotHolder
+	// Forgotten: a retried change the register no longer remembers, which
+	// may or may not have applied; nothing changed (at most once past the
+	// window of recent ids).
+	Forgotten
 )
 
 // Result is a change's answer, evaluated on the state it was applied to.
@@ -95,6 +105,9 @@ const DefaultWindow = 8
 func Apply(s State, op Op, window int) (State, Result) {
 	if r, ok := s.recent(op.ID); ok {
 		return s, dedupResult(s, r)
+	}
+	if op.Retry && blind(op) {
+		return s, resultOf(s, Forgotten)
 	}
 	next, res, changed := apply(s, op)
 	if changed {
@@ -195,4 +208,18 @@ func increment(s State, by int64) (int64, bool) {
 		return 0, false
 	}
 	return n + by, true
+}
+
+// blind reports a change whose own condition cannot tell whether an
+// earlier try of it applied: everything but a write or delete that expects
+// a version (versions only grow, so a condition that holds again proves
+// the earlier try did not apply), an acquire and a read.
+func blind(op Op) bool {
+	switch op.Kind {
+	case OpGet, OpAcquire: // an acquire recognises its own grant by holder and id
+		return false
+	case OpSet, OpDelete:
+		return !op.HasVersion
+	}
+	return true
 }

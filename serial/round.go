@@ -59,6 +59,7 @@ func (p *Proposer) round(qk string, kind byte, key []byte, ops []*pending) round
 	pops := make([]paxos.Op, len(ops))
 	for i, pd := range ops {
 		pops[i] = pd.op
+		pops[i].Retry = pd.op.Retry || pd.undecided
 	}
 	r := &roundRun{p: p, ops: ops, route: route,
 		target:  Target{Partition: route.Partition, Kind: kind, Key: key, Epoch: route.Epoch, Moving: route.Moving},
@@ -226,7 +227,7 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 		}
 		for i, res := range prop.Results() {
 			pd := r.ops[i]
-			if pd.undecided && res.Outcome != paxos.Applied && !res.Deduplicated {
+			if res.Outcome == paxos.Forgotten || pd.undecided && res.Outcome != paxos.Applied && !res.Deduplicated {
 				// An earlier accept of it may have been chosen and its id
 				// pushed out of the register's window since: "not applied"
 				// would be a guess.
