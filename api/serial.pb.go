@@ -134,7 +134,13 @@ type CompareAndSetRequest struct {
 	Fence  *Fence                        `protobuf:"bytes,5,opt,name=fence,proto3" json:"fence,omitempty"`
 	// Up to 32 bytes naming this change; a retry after an unknown outcome
 	// reuses it. Empty: the node picks one (retries then apply again).
-	OpId          []byte `protobuf:"bytes,6,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	OpId []byte `protobuf:"bytes,6,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	// An earlier try of this change may have applied it (the client sets it
+	// on every try after one that may have run): if the register no longer
+	// remembers op_id, a change its own condition cannot tell apart (all but
+	// a write or delete expecting a version) is not applied again, and the
+	// answer is OUTCOME_UNKNOWN.
+	Retry         bool `protobuf:"varint,7,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -222,6 +228,13 @@ func (x *CompareAndSetRequest) GetOpId() []byte {
 	return nil
 }
 
+func (x *CompareAndSetRequest) GetRetry() bool {
+	if x != nil {
+		return x.Retry
+	}
+	return false
+}
+
 type isCompareAndSetRequest_Expect interface {
 	isCompareAndSetRequest_Expect()
 }
@@ -246,9 +259,15 @@ type SerialDeleteRequest struct {
 	// Types that are valid to be assigned to Expect:
 	//
 	//	*SerialDeleteRequest_ExpectVersion
-	Expect        isSerialDeleteRequest_Expect `protobuf_oneof:"expect"`
-	Fence         *Fence                       `protobuf:"bytes,3,opt,name=fence,proto3" json:"fence,omitempty"`
-	OpId          []byte                       `protobuf:"bytes,4,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	Expect isSerialDeleteRequest_Expect `protobuf_oneof:"expect"`
+	Fence  *Fence                       `protobuf:"bytes,3,opt,name=fence,proto3" json:"fence,omitempty"`
+	OpId   []byte                       `protobuf:"bytes,4,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	// An earlier try of this change may have applied it (the client sets it
+	// on every try after one that may have run): if the register no longer
+	// remembers op_id, a change its own condition cannot tell apart (all but
+	// a write or delete expecting a version) is not applied again, and the
+	// answer is OUTCOME_UNKNOWN.
+	Retry         bool `protobuf:"varint,5,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -320,6 +339,13 @@ func (x *SerialDeleteRequest) GetOpId() []byte {
 	return nil
 }
 
+func (x *SerialDeleteRequest) GetRetry() bool {
+	if x != nil {
+		return x.Retry
+	}
+	return false
+}
+
 type isSerialDeleteRequest_Expect interface {
 	isSerialDeleteRequest_Expect()
 }
@@ -334,9 +360,15 @@ type IncrementRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// 0 is taken as 1.
-	By            int64  `protobuf:"varint,2,opt,name=by,proto3" json:"by,omitempty"`
-	Fence         *Fence `protobuf:"bytes,3,opt,name=fence,proto3" json:"fence,omitempty"`
-	OpId          []byte `protobuf:"bytes,4,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	By    int64  `protobuf:"varint,2,opt,name=by,proto3" json:"by,omitempty"`
+	Fence *Fence `protobuf:"bytes,3,opt,name=fence,proto3" json:"fence,omitempty"`
+	OpId  []byte `protobuf:"bytes,4,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	// An earlier try of this change may have applied it (the client sets it
+	// on every try after one that may have run): if the register no longer
+	// remembers op_id, a change its own condition cannot tell apart (all but
+	// a write or delete expecting a version) is not applied again, and the
+	// answer is OUTCOME_UNKNOWN.
+	Retry         bool `protobuf:"varint,5,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -397,6 +429,13 @@ func (x *IncrementRequest) GetOpId() []byte {
 		return x.OpId
 	}
 	return nil
+}
+
+func (x *IncrementRequest) GetRetry() bool {
+	if x != nil {
+		return x.Retry
+	}
+	return false
 }
 
 type SerialResponse struct {
@@ -661,6 +700,7 @@ type RenewRequest struct {
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Token         uint64                 `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
 	OpId          []byte                 `protobuf:"bytes,3,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	Retry         bool                   `protobuf:"varint,4,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -716,11 +756,19 @@ func (x *RenewRequest) GetOpId() []byte {
 	return nil
 }
 
+func (x *RenewRequest) GetRetry() bool {
+	if x != nil {
+		return x.Retry
+	}
+	return false
+}
+
 type ReleaseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Token         uint64                 `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
 	OpId          []byte                 `protobuf:"bytes,3,opt,name=op_id,json=opId,proto3" json:"op_id,omitempty"`
+	Retry         bool                   `protobuf:"varint,4,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -774,6 +822,13 @@ func (x *ReleaseRequest) GetOpId() []byte {
 		return x.OpId
 	}
 	return nil
+}
+
+func (x *ReleaseRequest) GetRetry() bool {
+	if x != nil {
+		return x.Retry
+	}
+	return false
 }
 
 type DescribeLockRequest struct {
@@ -945,26 +1000,29 @@ const file_quorumkv_v1_serial_proto_rawDesc = "" +
 	"\x04lock\x18\x01 \x01(\tR\x04lock\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\x04R\x05token\"$\n" +
 	"\x10SerialGetRequest\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\fR\x03key\"\xd7\x01\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\"\xed\x01\n" +
 	"\x14CompareAndSetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12'\n" +
 	"\x0eexpect_version\x18\x03 \x01(\x04H\x00R\rexpectVersion\x12%\n" +
 	"\rexpect_absent\x18\x04 \x01(\bH\x00R\fexpectAbsent\x12(\n" +
 	"\x05fence\x18\x05 \x01(\v2\x12.quorumkv.v1.FenceR\x05fence\x12\x13\n" +
-	"\x05op_id\x18\x06 \x01(\fR\x04opIdB\b\n" +
-	"\x06expect\"\x99\x01\n" +
+	"\x05op_id\x18\x06 \x01(\fR\x04opId\x12\x14\n" +
+	"\x05retry\x18\a \x01(\bR\x05retryB\b\n" +
+	"\x06expect\"\xaf\x01\n" +
 	"\x13SerialDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12'\n" +
 	"\x0eexpect_version\x18\x02 \x01(\x04H\x00R\rexpectVersion\x12(\n" +
 	"\x05fence\x18\x03 \x01(\v2\x12.quorumkv.v1.FenceR\x05fence\x12\x13\n" +
-	"\x05op_id\x18\x04 \x01(\fR\x04opIdB\b\n" +
-	"\x06expect\"s\n" +
+	"\x05op_id\x18\x04 \x01(\fR\x04opId\x12\x14\n" +
+	"\x05retry\x18\x05 \x01(\bR\x05retryB\b\n" +
+	"\x06expect\"\x89\x01\n" +
 	"\x10IncrementRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x0e\n" +
 	"\x02by\x18\x02 \x01(\x03R\x02by\x12(\n" +
 	"\x05fence\x18\x03 \x01(\v2\x12.quorumkv.v1.FenceR\x05fence\x12\x13\n" +
-	"\x05op_id\x18\x04 \x01(\fR\x04opId\"\xdc\x01\n" +
+	"\x05op_id\x18\x04 \x01(\fR\x04opId\x12\x14\n" +
+	"\x05retry\x18\x05 \x01(\bR\x05retry\"\xdc\x01\n" +
 	"\x0eSerialResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x18\n" +
 	"\aapplied\x18\x02 \x01(\bR\aapplied\x12\x14\n" +
@@ -984,15 +1042,17 @@ const file_quorumkv_v1_serial_proto_rawDesc = "" +
 	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x15\n" +
 	"\x06ttl_ms\x18\x03 \x01(\rR\x05ttlMs\x12\x17\n" +
 	"\await_ms\x18\x04 \x01(\rR\x06waitMs\x12\x13\n" +
-	"\x05op_id\x18\x05 \x01(\fR\x04opId\"M\n" +
+	"\x05op_id\x18\x05 \x01(\fR\x04opId\"c\n" +
 	"\fRenewRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\x04R\x05token\x12\x13\n" +
-	"\x05op_id\x18\x03 \x01(\fR\x04opId\"O\n" +
+	"\x05op_id\x18\x03 \x01(\fR\x04opId\x12\x14\n" +
+	"\x05retry\x18\x04 \x01(\bR\x05retry\"e\n" +
 	"\x0eReleaseRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\x04R\x05token\x12\x13\n" +
-	"\x05op_id\x18\x03 \x01(\fR\x04opId\")\n" +
+	"\x05op_id\x18\x03 \x01(\fR\x04opId\x12\x14\n" +
+	"\x05retry\x18\x04 \x01(\bR\x05retry\")\n" +
 	"\x13DescribeLockRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x90\x02\n" +
 	"\fLockResponse\x12\x12\n" +

@@ -110,6 +110,7 @@ func (c *Client) CompareAndSet(ctx context.Context, key, value []byte, cond Cond
 		req.Expect = &api.CompareAndSetRequest_ExpectVersion{ExpectVersion: cond.version}
 	}
 	return c.serialChange(ctx, key, func(ctx context.Context, s api.SerialClient) (*api.SerialResponse, error) {
+		req.Retry = isRetry(ctx)
 		return s.CompareAndSet(ctx, req)
 	})
 }
@@ -130,6 +131,7 @@ func (c *Client) SerialDelete(ctx context.Context, key []byte, cond Condition, o
 		req.Expect = &api.SerialDeleteRequest_ExpectVersion{ExpectVersion: cond.version}
 	}
 	return c.serialChange(ctx, key, func(ctx context.Context, s api.SerialClient) (*api.SerialResponse, error) {
+		req.Retry = isRetry(ctx)
 		return s.Delete(ctx, req)
 	})
 }
@@ -145,6 +147,7 @@ func (c *Client) Increment(ctx context.Context, key []byte, by int64, opts ...Se
 	}
 	req := &api.IncrementRequest{Key: key, By: by, Fence: call.fence, OpId: call.opID}
 	return c.serialChange(ctx, key, func(ctx context.Context, s api.SerialClient) (*api.SerialResponse, error) {
+		req.Retry = isRetry(ctx)
 		return s.Increment(ctx, req)
 	})
 }

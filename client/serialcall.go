@@ -97,6 +97,14 @@ func classifyTry(err error) tryVerdict {
 	return answered
 }
 
+// retryKey marks the context of a try that follows one that may have
+// applied the change: the request says so (its retry field), and the
+// register then does not apply a change it cannot tell was applied.
+type retryKey struct{}
+
+// isRetry reports a try after one that may have applied the change.
+func isRetry(ctx context.Context) bool { v, _ := ctx.Value(retryKey{}).(bool); return v }
+
 // errNotApplied is what a try of a change returns for an answer that it
 // was not applied (a failed condition, a lock held or lost) that does not
 // say an earlier try applied it: definite on a first try, unknown after a
@@ -120,6 +128,9 @@ func (c *Client) serialDo(ctx context.Context, key []byte, read bool, extra time
 	route:
 		for _, e := range c.routeFor(ctx, key) {
 			tctx, cancel := context.WithTimeout(ctx, c.opts.attemptTimeout+extra)
+			if ambiguous {
+				tctx = context.WithValue(tctx, retryKey{}, true)
+			}
 			err := try(tctx, e)
 			cancel()
 			if err == nil {

@@ -89,7 +89,7 @@ func (s *locksServer) lock(ctx context.Context, name string, read bool,
 		func(ctx context.Context, cc grpc.ClientConnInterface) (*api.LockResponse, error) {
 			return remote(ctx, api.NewLocksClient(cc))
 		},
-		func(ctx context.Context) (*api.LockResponse, error) {
+		func(ctx context.Context, _ bool) (*api.LockResponse, error) {
 			res, err := local(ctx)
 			if err != nil {
 				return nil, err

@@ -43,7 +43,7 @@ func (s *serialServer) CompareAndSet(ctx context.Context, req *api.CompareAndSet
 	if req.OpId == nil {
 		req.OpId = serial.NewOpID()
 	}
-	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
+	return s.register(ctx, req.GetKey(), req.GetFence(), withRetry(withID(op, req.GetOpId()), req.GetRetry()),
 		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.CompareAndSet(ctx, req) })
 }
 
@@ -55,7 +55,7 @@ func (s *serialServer) Delete(ctx context.Context, req *api.SerialDeleteRequest)
 	if req.OpId == nil {
 		req.OpId = serial.NewOpID()
 	}
-	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
+	return s.register(ctx, req.GetKey(), req.GetFence(), withRetry(withID(op, req.GetOpId()), req.GetRetry()),
 		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.Delete(ctx, req) })
 }
 
@@ -67,7 +67,7 @@ func (s *serialServer) Increment(ctx context.Context, req *api.IncrementRequest)
 	if req.OpId == nil {
 		req.OpId = serial.NewOpID()
 	}
-	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
+	return s.register(ctx, req.GetKey(), req.GetFence(), withRetry(withID(op, req.GetOpId()), req.GetRetry()),
 		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.Increment(ctx, req) })
 }
 
@@ -88,8 +88,8 @@ func (s *serialServer) register(ctx context.Context, key []byte, fence *api.Fenc
 		func(ctx context.Context, cc grpc.ClientConnInterface) (*api.SerialResponse, error) {
 			return remote(ctx, api.NewSerialClient(cc))
 		},
-		func(ctx context.Context) (*api.SerialResponse, error) {
-			res, err := s.n.proposer.Do(ctx, serial.KindSerial, key, op)
+		func(ctx context.Context, retry bool) (*api.SerialResponse, error) {
+			res, err := s.n.proposer.Do(ctx, serial.KindSerial, key, withRetry(op, retry))
 			if err != nil {
 				return nil, err
 			}
@@ -133,7 +133,7 @@ func receiptToProto(r serial.Receipt) *api.SerialReceipt {
 // applied again. A definite failure here after a forward that may have
 // run there is reported as an unknown outcome.
 func routed[R any](ctx context.Context, n *Node, key []byte,
-	remote func(context.Context, grpc.ClientConnInterface) (R, error), local func(context.Context) (R, error),
+	remote func(context.Context, grpc.ClientConnInterface) (R, error), local func(ctx context.Context, retry bool) (R, error),
 	notApplied func(R) bool) (R, error) {
 	var zero R
 	done, err := n.ops.start()
@@ -148,7 +148,7 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 	}
 	to := n.preferredProposer(key)
 	if isForwarded(ctx) || to == n.cfg.ID {
-		res, err := local(ctx)
+		res, err := local(ctx, false)
 		return res, serialStatus(ctx, err)
 	}
 	dl, _ := ctx.Deadline()
@@ -183,7 +183,7 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 		return zero, serialStatus(ctx, serial.ErrOutcomeUnknown)
 	}
 	n.log.Debug("running a register request here after its forward failed", "to", to, "sent", !notSent, "err", ferr)
-	res, err := local(ctx)
+	res, err := local(ctx, !notSent)
 	if err != nil && !notSent && serial.Definite(err) && reasonOf(err) == "" {
 		err = fmt.Errorf("%w (forwarded to %s first: %v)", serial.ErrOutcomeUnknown, to, err)
 	}
@@ -203,6 +203,12 @@ func ambiguous(c codes.Code) bool {
 		return true
 	}
 	return false
+}
+
+// withRetry marks op as a retry: an earlier try may have applied it.
+func withRetry(op paxos.Op, retry bool) paxos.Op {
+	op.Retry = op.Retry || retry
+	return op
 }
 
 func withID(op paxos.Op, id []byte) paxos.Op {

@@ -48,10 +48,15 @@ type Op struct {
 	Fence Fence
 
 	// Retry: an earlier try of this change may have applied it. If the
-	// register no longer remembers the id, a change whose condition cannot
-	// tell (an increment, an unconditional write, a lock change) is not
-	// applied again: the answer is Forgotten.
-	Retry bool
+	// register does not remember the id, the change is applied only if the
+	// register remembers every change since the earlier try's base
+	// (RetryBase, the version it was computed from; unknown when
+	// !RetryBaseKnown), or if its own condition tells (a version); any
+	// other change (an increment, an unconditional write, a lock change)
+	// is not applied again: the answer is Forgotten.
+	Retry          bool
+	RetryBase      uint64
+	RetryBaseKnown bool
 
 	// Locks.
 	Holder   string
@@ -97,8 +102,9 @@ type Result struct {
 	Deduplicated bool
 }
 
-// DefaultWindow is how many recent change ids a register keeps.
-const DefaultWindow = 8
+// DefaultWindow is how many recent change ids a register keeps: enough for
+// a few rounds of a hot key's batches.
+const DefaultWindow = 64
 
 // Apply evaluates op on s and returns the new state and the result. A
 // change whose id s recorded is not applied again.
@@ -106,7 +112,7 @@ func Apply(s State, op Op, window int) (State, Result) {
 	if r, ok := s.recent(op.ID); ok {
 		return s, dedupResult(s, r)
 	}
-	if op.Retry && blind(op) {
+	if op.Retry && blind(op) && !(op.RetryBaseKnown && s.remembersSince(op.RetryBase)) {
 		return s, resultOf(s, Forgotten)
 	}
 	next, res, changed := apply(s, op)

@@ -48,6 +48,7 @@ type Proposal struct {
 	phase   Phase
 	fast    bool
 	ballot  Ballot
+	base    uint64
 	state   State
 	results []Result
 	prep    *PrepareTally
@@ -87,7 +88,7 @@ func Start(r Round, gen *BallotGen, nowMicros uint64, cache *Cache) (*Proposal, 
 }
 
 func (p *Proposal) accept(b Ballot, current State) Message {
-	p.ballot = b
+	p.ballot, p.base = b, current.Version
 	p.state, p.results = ApplyAll(current, p.ops, p.window)
 	p.phase = Accepting
 	p.acc = NewAcceptTally(p.q)
@@ -174,6 +175,10 @@ func (p *Proposal) Results() []Result { return p.results }
 
 // State returns the state the round accepts (Accepting, Chosen).
 func (p *Proposal) State() State { return p.state }
+
+// Base returns the version of the state the round's accept was computed
+// from (Accepting, Chosen, Unknown).
+func (p *Proposal) Base() uint64 { return p.base }
 
 // Fast reports a round that skipped the prepare.
 func (p *Proposal) Fast() bool { return p.fast }

@@ -117,3 +117,13 @@ func (s State) remember(r Recent, window int) []Recent {
 	}
 	return out
 }
+
+// remembersSince reports whether the register remembers the id of every
+// change applied after version base (each applied change takes the next
+// version and records its id, so the kept ids are a run of versions).
+func (s State) remembersSince(base uint64) bool {
+	if s.Version <= base {
+		return true
+	}
+	return len(s.Recent) > 0 && s.Recent[0].Version <= base+1
+}

@@ -84,6 +84,8 @@ type pending struct {
 	// later answer that the operation did not apply is no longer definite
 	// unless the register remembered the operation's id.
 	undecided bool
+	// base: the lowest version an undecided round computed its accept from.
+	base uint64
 }
 
 type outcome struct {

@@ -59,7 +59,9 @@ func (p *Proposer) round(qk string, kind byte, key []byte, ops []*pending) round
 	pops := make([]paxos.Op, len(ops))
 	for i, pd := range ops {
 		pops[i] = pd.op
-		pops[i].Retry = pd.op.Retry || pd.undecided
+		if pd.undecided && !pd.op.Retry {
+			pops[i].Retry, pops[i].RetryBase, pops[i].RetryBaseKnown = true, pd.base, true
+		}
 	}
 	r := &roundRun{p: p, ops: ops, route: route,
 		target:  Target{Partition: route.Partition, Kind: kind, Key: key, Epoch: route.Epoch, Moving: route.Moving},
@@ -258,6 +260,9 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 	// under their ids.
 	if prop.Phase() == paxos.Unknown {
 		for _, pd := range r.ops {
+			if !pd.undecided || prop.Base() < pd.base {
+				pd.base = prop.Base()
+			}
 			pd.undecided = true
 		}
 	}

@@ -1,0 +1,39 @@
+package paxos
+
+import "testing"
+
+// TestRetryPastTheWindow: a retried change the register does not
+// remember is applied only when the register remembers every change since
+// the retry's base, or when its own version condition tells; otherwise it
+// is Forgotten and changes nothing (at most once past the window).
+func TestRetryPastTheWindow(t *testing.T) {
+	var s State
+	for i := range 10 {
+		s, _ = Apply(s, Op{Kind: OpIncrement, By: 1, ID: []byte{byte(i)}}, 4)
+	}
+	// s is at version 10 and remembers versions 7..10.
+	incr := Op{Kind: OpIncrement, By: 1, ID: []byte("late"), Retry: true}
+	for _, tc := range []struct {
+		name    string
+		op      Op
+		want    Outcome
+		changed bool
+	}{
+		{"base unknown", incr, Forgotten, false},
+		{"base too old", withBase(incr, 5), Forgotten, false},
+		{"base covered", withBase(incr, 6), Applied, true},
+		{"not a retry", Op{Kind: OpIncrement, By: 1, ID: []byte("new")}, Applied, true},
+		{"version condition tells", Op{Kind: OpSet, Value: []byte("x"), HasVersion: true, Version: 3, ID: []byte("c"), Retry: true}, ConditionFailed, false},
+		{"remembered", Op{Kind: OpIncrement, By: 1, ID: []byte{9}, Retry: true}, Applied, false},
+	} {
+		next, res := Apply(s, tc.op, 4)
+		if res.Outcome != tc.want || (next.Version != s.Version) != tc.changed {
+			t.Errorf("%s: outcome %v, version %d → %d", tc.name, res.Outcome, s.Version, next.Version)
+		}
+	}
+}
+
+func withBase(op Op, base uint64) Op {
+	op.RetryBase, op.RetryBaseKnown = base, true
+	return op
+}
