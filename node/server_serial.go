@@ -139,11 +139,8 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 		return zero, peer.ToStatus(err)
 	}
 	defer done()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.proposer.Config().RequestTimeout)
-		defer cancel()
-	}
+	ctx, cancel := answerBy(ctx, n.proposer.Config().RequestTimeout)
+	defer cancel()
 	to := n.preferredProposer(key)
 	if isForwarded(ctx) || to == n.cfg.ID {
 		res, err := local(ctx)
@@ -187,6 +184,22 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 	}
 	return res, serialStatus(ctx, err)
 }
+
+// answerBy bounds a request so that its answer reaches the caller before
+// the caller's deadline: a tenth of the time left, at most answerMargin,
+// is kept for the answer's way back. A request without a deadline gets
+// timeout.
+func answerBy(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(ctx, timeout)
+	}
+	left := time.Until(dl)
+	return context.WithDeadline(ctx, dl.Add(-min(left/10, answerMargin)))
+}
+
+// answerMargin is the most of a deadline kept for the answer's way back.
+const answerMargin = 100 * time.Millisecond
 
 // ambiguous reports the codes a call can fail with after its request left
 // without the other node having answered it.
