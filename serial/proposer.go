@@ -261,7 +261,8 @@ func (p *Proposer) run(qk string, q *keyQueue) {
 }
 
 // next returns the operations of the next round: those of cur still
-// wanted, then the queue's oldest, up to MaxBatch. With none, the runner
+// wanted, then the queue's oldest, up to MaxBatch and at most Window
+// changes. With none, the runner
 // ends (and q is forgotten).
 func (p *Proposer) next(qk string, q *keyQueue, cur []*pending) []*pending {
 	kept := cur[:0]
@@ -277,11 +278,25 @@ func (p *Proposer) next(qk string, q *keyQueue, cur []*pending) []*pending {
 		kept = append(kept, q.ops...)
 		q.ops = nil
 	}
+	changes := 0
+	for _, pd := range kept {
+		if pd.op.Kind != paxos.OpGet {
+			changes++
+		}
+	}
 	i := 0
 	for ; i < len(q.ops) && len(kept) < p.cfg.MaxBatch; i++ {
-		if q.ops[i].ctx.Err() == nil {
-			kept = append(kept, q.ops[i])
+		pd := q.ops[i]
+		if pd.ctx.Err() != nil {
+			continue
 		}
+		if pd.op.Kind != paxos.OpGet {
+			if changes == p.cfg.Window {
+				break // its id would push an earlier change of the round out of the window
+			}
+			changes++
+		}
+		kept = append(kept, pd)
 	}
 	q.ops = q.ops[i:]
 	if len(kept) == 0 && len(q.ops) == 0 {
