@@ -44,7 +44,9 @@ func (s *serialServer) CompareAndSet(ctx context.Context, req *api.CompareAndSet
 		req.OpId = serial.NewOpID()
 	}
 	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
-		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.CompareAndSet(ctx, req) })
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) {
+			return c.CompareAndSet(ctx, req)
+		})
 }
 
 func (s *serialServer) Delete(ctx context.Context, req *api.SerialDeleteRequest) (*api.SerialResponse, error) {
@@ -68,7 +70,9 @@ func (s *serialServer) Increment(ctx context.Context, req *api.IncrementRequest)
 		req.OpId = serial.NewOpID()
 	}
 	return s.register(ctx, req.GetKey(), req.GetFence(), withID(op, req.GetOpId()),
-		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.Increment(ctx, req) })
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) {
+			return c.Increment(ctx, req)
+		})
 }
 
 // register checks a register request, then runs it at the key's preferred
