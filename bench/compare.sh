@@ -14,16 +14,34 @@
 # key's first quorumkv put creates it (--fresh-keys: no read first, no
 # context), a later put of the same key carries the context the run saw, so
 # none makes siblings; gets read
-# keys loaded first (uniform over --records). Medians over the rounds are
-# printed with their ratios (quorumkv ops/s ÷ the other's ops/s: > 1 means
-# quorumkv is faster), and the servers' CPU time per operation (steadier
-# than throughput on a shared machine); the last line is the ratios as one
-# JSON object.
+# keys loaded first (uniform over --records).
+# Then, in the same rounds, the register and lock workloads against etcd:
+#   cas (--cas-clients, default 32 and 128): quorumkv CompareAndSet by
+#     version | etcd Txn If(mod_revision == known) Then(Put) Else(Get)
+#   hot-incr (--hot-clients, default 32): quorumkv Increment of one key |
+#     etcd Get + Txn on mod_revision, retried until it applies
+#   lock (--lock-clients, default 32): quorumkv Acquire + Release | etcd
+#     concurrency Mutex Lock + Unlock, distinct names per client
+# each on a key prefix of its own, for --serial-duration after
+# --serial-warmup; their ratios compare the workload's own operation (cas,
+# incr, lock), and the table adds conflicts, retries, quorumkv's fast-path
+# share and rounds per operation, and the longest wait of any client between
+# completed operations (the starvation check: at most 2s).
+# Medians over the rounds are printed with their ratios (quorumkv ops/s ÷
+# the other's ops/s: > 1 means quorumkv is faster), and the servers' CPU
+# time per operation (steadier than throughput on a shared machine); the
+# last line is the ratios as one JSON object.
 # Every run's JSON report and plot go to the results directory.
 #
 # Usage: bench/compare.sh [--quick] [--rounds N] [--duration D] [--warmup D]
 #                         [--records N] [--clients "32 128"] [--out DIR]
-#   --quick: 3 rounds of 1s runs on 5000 keys (under 2 minutes).
+#                         [--serial-duration D] [--serial-warmup D]
+#                         [--cas-clients "32 128"] [--hot-clients "32"]
+#                         [--lock-clients "32"] [--no-serial] [--serial-only]
+#   --quick: 3 rounds of 1s runs on 5000 keys, 2s register and lock runs
+#     (under 4 minutes).
+#   --no-serial: only the put and get runs; --serial-only: only the
+#     register and lock runs.
 # Needs root (or the packages already installed) for apt-get.
 set -euo pipefail
 
@@ -34,16 +52,30 @@ warmup=2s
 interval=1s
 records=100000
 clients_list="32 128"
+serial_duration=5s
+serial_warmup=1s
+cas_clients="32 128"
+hot_clients="32"
+lock_clients="32"
+kv_runs=1
+serial_runs=1
 out=""
 quick=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=1; duration=1s; warmup=300ms; interval=250ms; records=5000 ;;
+    --quick) quick=1; duration=1s; warmup=300ms; interval=250ms; records=5000; serial_duration=2s; serial_warmup=300ms ;;
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
     --records) records=$2; shift ;;
     --clients) clients_list=$2; shift ;;
+    --serial-duration) serial_duration=$2; shift ;;
+    --serial-warmup) serial_warmup=$2; shift ;;
+    --cas-clients) cas_clients=$2; shift ;;
+    --hot-clients) hot_clients=$2; shift ;;
+    --lock-clients) lock_clients=$2; shift ;;
+    --no-serial) serial_runs=0 ;;
+    --serial-only) kv_runs=0 ;;
     --out) out=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
@@ -51,6 +83,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ "$rounds" -lt 1 ]; then echo "compare.sh: --rounds must be at least 1" >&2; exit 2; fi
+if [ "$kv_runs" = 0 ] && [ "$serial_runs" = 0 ]; then echo "compare.sh: --no-serial and --serial-only leave nothing to run" >&2; exit 2; fi
 
 log() { echo "compare: $*" >&2; }
 
@@ -197,17 +230,20 @@ log "redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'): primary $red
 
 # --- load -------------------------------------------------------------------------
 common=(--records "$records" --value-size 100 --distribution uniform --key-prefix r/)
+if [ "$kv_runs" = 1 ]; then
 log "loading $records keys into each store"
 "$qkv" bench --driver quorumkv --endpoints "$qkv_endpoints" --workload load --consistency all --clients 32 "${common[@]}" -o json >"$out/runs/load-quorumkv.json" 2>"$out/logs/load-quorumkv.log"
 "$qkv" bench --driver etcd --endpoints "$etcd_endpoints" --workload load --clients 32 "${common[@]}" -o json >"$out/runs/load-etcd.json" 2>"$out/logs/load-etcd.log"
 "$qkv" bench --driver redis --endpoints "$redis_primary" --workload load --redis-wait 2 --clients 32 "${common[@]}" -o json >"$out/runs/load-redis.json" 2>"$out/logs/load-redis.log"
+fi
 
 # --- the runs -----------------------------------------------------------------------
-# name | system | driver flags | workload
+# name | system | driver flags | workload | client counts | operation compared
 # Each store gets one client, as an application would have: quorumkv's sends
-# each request to a replica of its key (one stream per node), etcd's spreads
-# requests over the members.
-cases=(
+# each request to a replica of its key (one stream per node; a register
+# request to the key's preferred proposer), etcd's spreads requests over the
+# members.
+kv_cases=(
   "qkv_put_w2|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1 --w 2 --fresh-keys|write"
   "etcd_put|etcd|--driver etcd --endpoints $etcd_endpoints|write"
   "redis_put_wait1|redis|--driver redis --endpoints $redis_primary --redis-wait 1|write"
@@ -216,6 +252,38 @@ cases=(
   "etcd_get_linearizable|etcd|--driver etcd --endpoints $etcd_endpoints|c"
   "etcd_get_serializable|etcd|--driver etcd --endpoints $etcd_endpoints --etcd-serializable|c"
 )
+serial_cases=(
+  "qkv_cas|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1|cas|$cas_clients|cas"
+  "etcd_cas_txn|etcd|--driver etcd --endpoints $etcd_endpoints|cas|$cas_clients|cas"
+  "qkv_hot_incr|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1|hot-incr|$hot_clients|incr"
+  "etcd_hot_incr|etcd|--driver etcd --endpoints $etcd_endpoints|hot-incr|$hot_clients|incr"
+  "qkv_lock|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1|lock|$lock_clients|lock"
+  "etcd_lock|etcd|--driver etcd --endpoints $etcd_endpoints|lock|$lock_clients|lock"
+)
+# One round's runs, as "clients|case": the put and get cases for each
+# client count, then the register and lock cases for each of theirs, every
+# quorumkv run next to the etcd run it is compared with (on even rounds the
+# etcd run of such a pair goes first: whichever runs first can gain from
+# it).
+plan=()
+if [ "$kv_runs" = 1 ]; then
+  for c in $clients_list; do
+    for spec in "${kv_cases[@]}"; do plan+=("$c|$spec||total"); done
+  done
+fi
+if [ "$serial_runs" = 1 ]; then
+  for c in $(printf '%s\n' $cas_clients $hot_clients $lock_clients | sort -nu); do
+    for spec in "${serial_cases[@]}"; do
+      IFS='|' read -r _ _ _ _ counts _ <<<"$spec"
+      case " $counts " in *" $c "*) plan+=("$c|$spec") ;; esac
+    done
+  done
+fi
+: >"$out/runs/plan"
+for entry in "${plan[@]}"; do
+  IFS='|' read -r c name _ _ _ _ op <<<"$entry"
+  echo "$name $c $op" >>"$out/runs/plan"
+done
 # cpu_ticks PID...: user+system CPU time of the processes, in clock ticks.
 cpu_ticks() {
   local t=0 p
@@ -223,87 +291,166 @@ cpu_ticks() {
   echo "$t"
 }
 hz=$(getconf CLK_TCK)
-total=$((rounds * $(wc -w <<<"$clients_list") * ${#cases[@]}))
+# round_order ROUND: the plan in the order of that round (register and lock
+# pairs swapped on even rounds) into order.
+round_order() {
+  local i=0 entry
+  order=()
+  while [ "$i" -lt "${#plan[@]}" ]; do
+    entry=${plan[$i]}
+    if [ $(($1 % 2)) = 0 ] && [ "${entry##*|}" != total ]; then
+      order+=("${plan[$((i + 1))]}" "$entry")
+      i=$((i + 2))
+    else
+      order+=("$entry")
+      i=$((i + 1))
+    fi
+  done
+}
+total=$((rounds * ${#plan[@]}))
 n=0
 for round in $(seq "$rounds"); do
-  for c in $clients_list; do
-    for spec in "${cases[@]}"; do
-      IFS='|' read -r name system flags workload <<<"$spec"
-      n=$((n + 1))
-      tag="${name}_c${c}_r${round}"
-      if [ "$workload" = write ]; then
-        keys=(--records 1000000 --value-size 100 --distribution uniform --key-prefix "w-$tag/")
-      else
-        keys=("${common[@]}")
-      fi
-      case "$system" in
-        qkv) spids=("${qkv_pids[@]}") ;;
-        etcd) spids=("${etcd_pids[@]}") ;;
-        redis) spids=("${redis_pids[@]}") ;;
-      esac
-      cpu0=$(cpu_ticks "${spids[@]}")
-      # shellcheck disable=SC2086 # flags is a word list
-      "$qkv" bench $flags --workload "$workload" --clients "$c" --duration "$duration" --warmup "$warmup" \
-        --interval "$interval" --seed "$round" "${keys[@]}" -o json --plot "$out/runs/$tag.png" \
-        >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
-      echo "$(( $(cpu_ticks "${spids[@]}") - cpu0 )) $hz" >"$out/runs/$tag.cpu"
-      log "[$n/$total] $tag: $(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; print("%.0f ops/s, p99 %.2f ms, errors %d" % (t["ops_per_sec"], t["latency_ms"]["p99"], sum(t["errors"].values())))' "$out/runs/$tag.json")"
-    done
+  round_order "$round"
+  for entry in "${order[@]}"; do
+    IFS='|' read -r c name system flags workload _ op <<<"$entry"
+    n=$((n + 1))
+    tag="${name}_c${c}_r${round}"
+    run_duration=$duration
+    run_warmup=$warmup
+    case "$workload" in
+      write) keys=(--records 1000000 --value-size 100 --distribution uniform --key-prefix "w-$tag/") ;;
+      cas | hot-incr | lock)
+        # The workload's own key space (cas and lock 10000 keys, hot-incr
+        # one), on a prefix no run used.
+        keys=(--value-size 100 --key-prefix "s-$tag/")
+        run_duration=$serial_duration
+        run_warmup=$serial_warmup
+        ;;
+      *) keys=("${common[@]}") ;;
+    esac
+    case "$system" in
+      qkv) spids=("${qkv_pids[@]}") ;;
+      etcd) spids=("${etcd_pids[@]}") ;;
+      redis) spids=("${redis_pids[@]}") ;;
+    esac
+    cpu0=$(cpu_ticks "${spids[@]}")
+    # shellcheck disable=SC2086 # flags is a word list
+    "$qkv" bench $flags --workload "$workload" --clients "$c" --duration "$run_duration" --warmup "$run_warmup" \
+      --interval "$interval" --seed "$round" "${keys[@]}" -o json --plot "$out/runs/$tag.png" \
+      >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
+    echo "$(( $(cpu_ticks "${spids[@]}") - cpu0 )) $hz" >"$out/runs/$tag.cpu"
+    log "[$n/$total] $tag: $(python3 - "$out/runs/$tag.json" "$op" <<'PY'
+import json, sys
+rep = json.load(open(sys.argv[1]))
+t = rep["total"] if sys.argv[2] == "total" else rep["results"].get(sys.argv[2], rep["total"])
+line = "%.0f ops/s, p99 %.2f ms, errors %d" % (t["ops_per_sec"], t["latency_ms"]["p99"], sum(t["errors"].values()))
+if sys.argv[2] != "total":
+    line += ", conflicts %d, retries %d, longest client wait %.0f ms" % (t["conflicts"], t["retries"], rep["starvation"]["worst_gap_ms"])
+    if t.get("receipts"):
+        line += ", fast path %.1f%%, %.2f rounds/op" % (t["receipts"]["fast_path_share"] * 100, t["receipts"]["rounds_per_op"])
+print(line)
+PY
+)"
   done
 done
 
 # --- summary ------------------------------------------------------------------------
-python3 - "$out" "$rounds" "$clients_list" "$quick" <<'EOF'
+python3 - "$out" "$rounds" "$quick" <<'PY'
 import json, os, statistics, sys
 
-out, rounds, clients, quick = sys.argv[1], int(sys.argv[2]), [int(c) for c in sys.argv[3].split()], sys.argv[4] == "1"
-names = ["qkv_put_w2", "etcd_put", "redis_put_wait1", "qkv_get_r2", "qkv_get_r1", "etcd_get_linearizable", "etcd_get_serializable"]
+out, rounds, quick = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 label = {
     "qkv_put_w2": "quorumkv put W=2", "etcd_put": "etcd put", "redis_put_wait1": "redis SET+WAIT 1",
     "qkv_get_r2": "quorumkv get R=2", "qkv_get_r1": "quorumkv get R=1",
     "etcd_get_linearizable": "etcd get linearizable", "etcd_get_serializable": "etcd get serializable",
+    "qkv_cas": "quorumkv CAS", "etcd_cas_txn": "etcd Txn CAS",
+    "qkv_hot_incr": "quorumkv hot Increment", "etcd_hot_incr": "etcd hot Get+Txn",
+    "qkv_lock": "quorumkv lock+release", "etcd_lock": "etcd Mutex lock+unlock",
 }
-med = {}
-cpu_med = {}
-p999_med = {}
-rows = []
-for c in clients:
-    for name in names:
-        reps = [json.load(open(os.path.join(out, "runs", f"{name}_c{c}_r{r}.json"))) for r in range(1, rounds + 1)]
-        ops = [r["total"]["ops_per_sec"] for r in reps]
-        p50 = statistics.median(r["total"]["latency_ms"]["p50"] for r in reps)
-        p99 = statistics.median(r["total"]["latency_ms"]["p99"] for r in reps)
-        p999 = statistics.median(r["total"]["latency_ms"]["p99_9"] for r in reps)
-        errs = sum(sum(r["total"]["errors"].values()) for r in reps)
-        cpu = []  # server CPU (all three processes) per operation, warmup included, in µs
-        for r, rep in zip(range(1, rounds + 1), reps):
-            ticks, hz = open(os.path.join(out, "runs", f"{name}_c{c}_r{r}.cpu")).read().split()
-            n = rep["warmup_ops"] + rep["total"]["count"] + sum(rep["total"]["errors"].values())
-            cpu.append(int(ticks) / int(hz) * 1e6 / n if n else 0)
-        med[(name, c)] = statistics.median(ops)
-        cpu_med[(name, c)] = statistics.median(cpu)
-        p999_med[(name, c)] = p999
-        rows.append((label[name], c, statistics.median(ops), min(ops), max(ops), p50, p99, p999, statistics.median(cpu), errs))
+# One round's runs, in order: name, client count, the operation compared
+# ("total": every operation).
+plan = []
+for line in open(os.path.join(out, "runs", "plan")):
+    name, c, op = line.split()
+    plan.append((name, int(c), op))
+
+def pick(rep, op):
+    return rep["total"] if op == "total" else rep["results"].get(op, rep["total"])
+
+med, cpu_med, p999_med, serial = {}, {}, {}, {}
+rows, serial_rows = [], []
+for name, c, op in plan:
+    reps = [json.load(open(os.path.join(out, "runs", f"{name}_c{c}_r{r}.json"))) for r in range(1, rounds + 1)]
+    res = [pick(r, op) for r in reps]
+    ops = [x["ops_per_sec"] for x in res]
+    p50 = statistics.median(x["latency_ms"]["p50"] for x in res)
+    p99 = statistics.median(x["latency_ms"]["p99"] for x in res)
+    p999 = statistics.median(x["latency_ms"]["p99_9"] for x in res)
+    errs = sum(sum(x["errors"].values()) for x in res)
+    cpu = []  # server CPU (all three processes) per operation (every step), warmup included, in µs
+    for r, rep in zip(range(1, rounds + 1), reps):
+        ticks, hz = open(os.path.join(out, "runs", f"{name}_c{c}_r{r}.cpu")).read().split()
+        n = rep["warmup_ops"] + rep["total"]["count"] + sum(rep["total"]["errors"].values())
+        cpu.append(int(ticks) / int(hz) * 1e6 / n if n else 0)
+    med[(name, c)] = statistics.median(ops)
+    cpu_med[(name, c)] = statistics.median(cpu)
+    p999_med[(name, c)] = p999
+    rows.append((label[name], c, statistics.median(ops), min(ops), max(ops), p50, p99, p999, statistics.median(cpu), errs))
+    if op != "total":
+        counts = [x["count"] for x in res]
+        receipts = [x["receipts"] for x in res if x.get("receipts")]
+        s = {
+            "conflicts_per_op": round(sum(x["conflicts"] for x in res) / max(sum(counts), 1), 4),
+            "retries_per_op": round(sum(x["retries"] for x in res) / max(sum(counts), 1), 3),
+            # the starvation check: the longest wait of any client in any round
+            "worst_client_wait_ms": max(r["starvation"]["worst_gap_ms"] for r in reps),
+            "starved_clients": max(r["starvation"]["starved_clients"] for r in reps),
+        }
+        if receipts:
+            s["fast_path_share"] = statistics.median(x["fast_path_share"] for x in receipts)
+            s["rounds_per_op"] = statistics.median(x["rounds_per_op"] for x in receipts)
+        serial[f"{name}_c{c}"] = s
+        serial_rows.append((label[name], c, s))
 
 print()
 print(f"medians of {rounds} rounds{' (quick)' if quick else ''}; ops/s of successful operations, latency in ms,")
-print("server CPU = CPU time of the store's three processes per operation, in µs")
+print("server CPU = CPU time of the store's three processes per operation, in µs;")
+print("register and lock rows count their own operation (cas, incr, lock), not the reads before a key's first cas")
 print(f"{'case':<24}{'clients':>8}{'ops/s':>10}{'min':>9}{'max':>9}{'p50':>9}{'p99':>9}{'p99.9':>9}{'srv CPU':>9}{'errors':>8}")
 for l, c, o, lo, hi, p50, p99, p999, cpu, e in rows:
     print(f"{l:<24}{c:>8}{o:>10.0f}{lo:>9.0f}{hi:>9.0f}{p50:>9.2f}{p99:>9.2f}{p999:>9.2f}{cpu:>9.0f}{e:>8}")
+
+if serial_rows:
+    print()
+    print("register and lock runs: conflicts and driver retries per operation, quorumkv's fast-path share and")
+    print("rounds per operation (medians), the longest wait of any client between completed operations (max)")
+    print(f"{'case':<24}{'clients':>8}{'conflicts':>11}{'retries':>9}{'fast path':>11}{'rounds':>8}{'max wait ms':>13}{'starved':>9}")
+    for l, c, s in serial_rows:
+        fp = f"{s['fast_path_share'] * 100:>10.1f}%" if "fast_path_share" in s else f"{'-':>11}"
+        rd = f"{s['rounds_per_op']:>8.2f}" if "rounds_per_op" in s else f"{'-':>8}"
+        print(f"{l:<24}{c:>8}{s['conflicts_per_op']:>11.4f}{s['retries_per_op']:>9.2f}{fp}{rd}{s['worst_client_wait_ms']:>13.0f}{s['starved_clients']:>9}")
 
 pairs = [
     ("put_w2_vs_etcd", "qkv_put_w2", "etcd_put", "quorumkv put W=2 / etcd put"),
     ("get_r2_vs_etcd_linearizable", "qkv_get_r2", "etcd_get_linearizable", "quorumkv get R=2 / etcd linearizable get"),
     ("get_r1_vs_etcd_serializable", "qkv_get_r1", "etcd_get_serializable", "quorumkv get R=1 / etcd serializable get"),
     ("put_w2_vs_redis_wait1", "qkv_put_w2", "redis_put_wait1", "quorumkv put W=2 / redis SET+WAIT 1"),
+    ("cas_vs_etcd_txn", "qkv_cas", "etcd_cas_txn", "quorumkv CAS / etcd Txn"),
+    ("hot_incr_vs_etcd", "qkv_hot_incr", "etcd_hot_incr", "quorumkv hot Increment / etcd Get+Txn loop"),
+    ("lock_vs_etcd_lock", "qkv_lock", "etcd_lock", "quorumkv lock+release / etcd lock+unlock"),
 ]
+clients = sorted({c for _, c, _ in plan})
 ratios = {}
 print()
 print(f"{'throughput ratio (> 1: quorumkv faster)':<46}" + "".join(f"{'c' + str(c):>8}" for c in clients))
 for key, a, b, text in pairs:
+    if not any((a, c) in med and (b, c) in med for c in clients):
+        continue
     cells = []
     for c in clients:
+        if (a, c) not in med or (b, c) not in med:
+            cells.append(f"{'':>8}")
+            continue
         r = round(med[(a, c)] / med[(b, c)], 2) if med[(b, c)] > 0 else None
         ratios[f"{key}_c{c}"] = r
         cells.append(f"{r:>8.2f}" if r is not None else f"{'n/a':>8}")
@@ -313,10 +460,11 @@ summary = {"rounds": rounds, "clients": clients, "quick": quick,
            "medians_ops_per_sec": {f"{n}_c{c}": v for (n, c), v in med.items()},
            "medians_server_cpu_us_per_op": {f"{n}_c{c}": round(v, 1) for (n, c), v in cpu_med.items()},
            "medians_p99_9_ms": {f"{n}_c{c}": v for (n, c), v in p999_med.items()},
+           "serial": serial,
            "ratios": ratios}
 with open(os.path.join(out, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
 print()
 print(f"results: {out} (runs/*.json, runs/*.png, summary.json, logs/)")
 print(json.dumps(ratios))
-EOF
+PY

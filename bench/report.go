@@ -32,6 +32,8 @@ type Settings struct {
 	Warmup        string             `json:"warmup"`
 	Interval      string             `json:"interval"`
 	Timeout       string             `json:"timeout"`
+	// LockTTL is the ttl of the lock workload's locks.
+	LockTTL string `json:"lock_ttl,omitempty"`
 }
 
 // Report is a run's outcome.
@@ -54,6 +56,9 @@ type Report struct {
 	// Siblings counts the operations (warmup included) that saw concurrent
 	// values of a key.
 	Siblings Siblings `json:"siblings"`
+	// Starvation is each client's longest wait between completed
+	// operations, against the limit.
+	Starvation Starvation `json:"starvation"`
 }
 
 // Siblings counts operations that saw more than one value of a key. Updates
@@ -68,14 +73,37 @@ type Siblings struct {
 
 // OpResult is one operation's totals. Count, the rate and the latencies
 // cover operations that succeeded (a read of a missing key included, also
-// counted in NotFound); failed ones are only counted, by class.
+// counted in NotFound; a compare-and-set that found another version
+// included, also counted in Conflicts); failed ones are only counted, by
+// class.
 type OpResult struct {
-	Count        int64             `json:"count"`
-	OpsPerSec    float64           `json:"ops_per_sec"`
-	LatencyMs    Latency           `json:"latency_ms"`
-	NotFound     int64             `json:"not_found"`
+	Count     int64   `json:"count"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	LatencyMs Latency `json:"latency_ms"`
+	NotFound  int64   `json:"not_found"`
+	// Conflicts counts compare-and-sets whose expected version was stale.
+	Conflicts int64 `json:"conflicts"`
+	// Retries counts attempts a driver repeated to complete operations
+	// (etcd's optimistic increment loop).
+	Retries      int64             `json:"retries"`
 	Errors       map[string]int64  `json:"errors"`
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+	// Receipts summarise how quorumkv decided register operations (absent
+	// for other stores and operations).
+	Receipts *Receipts `json:"receipts,omitempty"`
+}
+
+// Receipts summarise quorumkv's receipts of successful register
+// operations.
+type Receipts struct {
+	// Count is the operations that returned a receipt.
+	Count int64 `json:"count"`
+	// FastPath counts those decided in one round trip (no prepare);
+	// FastPathShare is their share of Count.
+	FastPath      int64   `json:"fast_path"`
+	FastPathShare float64 `json:"fast_path_share"`
+	// RoundsPerOp is the mean number of Paxos rounds per operation.
+	RoundsPerOp float64 `json:"rounds_per_op"`
 }
 
 // Latency percentiles in milliseconds.
@@ -110,7 +138,17 @@ func rate(n int64, d time.Duration) float64 {
 
 func newOpResult(s *opStats, elapsed time.Duration) OpResult {
 	h := s.hist
-	r := OpResult{Count: h.TotalCount(), OpsPerSec: rate(h.TotalCount(), elapsed), NotFound: s.notFound, Errors: map[string]int64{}}
+	r := OpResult{
+		Count: h.TotalCount(), OpsPerSec: rate(h.TotalCount(), elapsed), NotFound: s.notFound,
+		Conflicts: s.conflicts, Retries: s.retries, Errors: map[string]int64{},
+	}
+	if n := s.receipts.n; n > 0 {
+		r.Receipts = &Receipts{
+			Count: n, FastPath: s.receipts.fastPath,
+			FastPathShare: round3(float64(s.receipts.fastPath) / float64(n)),
+			RoundsPerOp:   round3(float64(s.receipts.rounds) / float64(n)),
+		}
+	}
 	if h.TotalCount() > 0 {
 		r.LatencyMs = Latency{
 			P50: ms(h.ValueAtQuantile(50)), P95: ms(h.ValueAtQuantile(95)), P99: ms(h.ValueAtQuantile(99)),
@@ -222,6 +260,9 @@ func WriteSettings(w io.Writer, s Settings) error {
 	p("duration", "%s (ops %s), warmup %s", s.Duration, ops, s.Warmup)
 	p("interval", "%s", s.Interval)
 	p("timeout", "%s per operation", s.Timeout)
+	if s.LockTTL != "" {
+		p("lock ttl", "%s", s.LockTTL)
+	}
 	p("seed", "%d", s.Seed)
 	return tw.Flush()
 }
@@ -264,11 +305,40 @@ func (r *Report) WriteText(w io.Writer) error {
 		if !ok {
 			continue
 		}
+		writeSerialLine(w, op.String(), o)
 		for _, class := range ErrorClasses {
 			if msg := o.ErrorSamples[class]; msg != "" {
 				_, _ = fmt.Fprintf(w, "%s %s error, e.g.: %s\n", op, class, msg)
 			}
 		}
 	}
+	st := r.Starvation
+	_, _ = fmt.Fprintf(w, "longest wait between a client's completed operations: %.3f ms (client %d); %d of %d clients over %gms\n",
+		st.WorstGapMs, st.WorstClient, st.Starved, len(st.MaxGapMs), st.LimitMs)
 	return nil
+}
+
+// writeSerialLine prints an operation's conflicts, retries and receipts,
+// when it has any.
+func writeSerialLine(w io.Writer, op string, o OpResult) {
+	var parts []string
+	if o.Conflicts > 0 {
+		parts = append(parts, fmt.Sprintf("%d conflicts (%.1f%%)", o.Conflicts, pct(o.Conflicts, o.Count)))
+	}
+	if o.Retries > 0 {
+		parts = append(parts, fmt.Sprintf("%d retries (%.2f per op)", o.Retries, float64(o.Retries)/float64(max(o.Count, 1))))
+	}
+	if rc := o.Receipts; rc != nil {
+		parts = append(parts, fmt.Sprintf("fast path %.1f%% of %d, %.3f rounds per op", rc.FastPathShare*100, rc.Count, rc.RoundsPerOp))
+	}
+	if len(parts) > 0 {
+		_, _ = fmt.Fprintf(w, "%s: %s\n", op, strings.Join(parts, ", "))
+	}
+}
+
+func pct(n, of int64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) * 100 / float64(of)
 }

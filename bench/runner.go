@@ -37,6 +37,12 @@ type Config struct {
 	Interval time.Duration
 	// Timeout bounds each operation (default 10s).
 	Timeout time.Duration
+	// LockTTL is the time to live of every lock the lock workload takes
+	// (default 10s).
+	LockTTL time.Duration
+	// StarvationLimit is the longest a client may go without completing an
+	// operation before the report counts it as starved (default 2s).
+	StarvationLimit time.Duration
 	// HDRDir, when set, receives an HdrHistogram log per operation.
 	HDRDir string
 	// OnInterval is called after every interval (from the collector's
@@ -57,6 +63,12 @@ func (c *Config) Validate() error {
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
+	if c.LockTTL == 0 {
+		c.LockTTL = 10 * time.Second
+	}
+	if c.StarvationLimit == 0 {
+		c.StarvationLimit = DefaultStarvationLimit
+	}
 	switch {
 	case c.Workload.Name == "" || c.Workload.Mix == [numOps]float64{}:
 		return errors.New("bench: no workload")
@@ -72,6 +84,10 @@ func (c *Config) Validate() error {
 		return errors.New("bench: give a duration or a number of operations")
 	case c.ValueSize.Max < c.ValueSize.Min || c.ValueSize.Min < 0:
 		return fmt.Errorf("bench: bad value size %s", c.ValueSize)
+	case c.LockTTL < time.Millisecond:
+		return fmt.Errorf("bench: lock ttl must be at least 1ms, got %s", c.LockTTL)
+	case c.StarvationLimit < 0:
+		return fmt.Errorf("bench: starvation limit must not be negative, got %s", c.StarvationLimit)
 	}
 	_, err := newKeyChooser(c.Distribution, newKeySpace(1, 1))
 	return err
@@ -93,12 +109,20 @@ func (c Config) Settings() Settings {
 	if c.Rate > 0 {
 		mode = "open"
 	}
-	return Settings{
+	s := Settings{
 		Workload: c.Workload.Name, Mix: mix, Distribution: dist, Records: c.Records,
 		KeyPrefix: c.KeyPrefix, ValueSize: c.ValueSize.String(), Seed: c.Seed,
 		Clients: c.Clients, Mode: mode, Rate: c.Rate, Duration: c.Duration.String(), Ops: c.Ops,
 		Warmup: c.Warmup.String(), Interval: c.Interval.String(), Timeout: c.Timeout.String(),
 	}
+	if c.Workload.Locks() {
+		ttl := c.LockTTL
+		if ttl == 0 {
+			ttl = 10 * time.Second
+		}
+		s.LockTTL = ttl.String()
+	}
+	return s
 }
 
 // run is the state of one Run.
@@ -130,10 +154,20 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 	if len(drivers) == 0 {
 		return nil, errors.New("bench: no driver")
 	}
+	if err := checkDrivers(cfg.Workload, drivers); err != nil {
+		return nil, err
+	}
 	loaded := cfg.Records
 	if cfg.Workload.Load {
 		loaded = 0
 	}
+	// Lock sessions open before the clock starts, so opening them takes
+	// nothing from the run.
+	lockers, err := openLockers(ctx, cfg, drivers)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = closeLockers(lockers) }()
 	clock := cfg.Clock
 	start := clock.Now()
 	r := &run{cfg: cfg, drivers: drivers, ks: newKeySpace(cfg.Records, loaded), open: cfg.Rate > 0}
@@ -150,6 +184,9 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 		w, err := r.newWorker(i, recs[i])
 		if err != nil {
 			return nil, err
+		}
+		if lockers != nil {
+			w.locker = lockers[i]
 		}
 		workers[i] = w
 	}
@@ -186,6 +223,11 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 	rep.Interrupted = ctx.Err() != nil
 	rep.WarmupOps = r.warmupOps.Load()
 	rep.Siblings = Siblings{Writes: r.siblingWrites.Load(), Reads: r.siblingReads.Load()}
+	gaps := make([]time.Duration, len(workers))
+	for i, w := range workers {
+		gaps[i] = w.maxGap
+	}
+	rep.Starvation = newStarvation(gaps, cfg.StarvationLimit)
 	if r.open && cfg.Ops == 0 && !r.deadline.IsZero() {
 		scheduled := r.sched.Before(r.deadline) - r.sched.Before(r.measureStart)
 		rep.Unsent = max(scheduled-r.startedMeasured.Load(), 0)
@@ -201,6 +243,7 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 // worker is one client.
 type worker struct {
 	r     *run
+	id    int
 	drv   Driver
 	rng   *rand.Rand
 	ops   opChooser
@@ -208,6 +251,15 @@ type worker struct {
 	vals  *valueGen
 	rec   *recorder
 	clock Clock
+	// versions holds the register version this worker last saw for each
+	// key number (cas).
+	versions map[int64]uint64
+	// locker is the worker's locking session (lock).
+	locker Locker
+	// gaps tracks the waits between completed operations; maxGap is the
+	// longest, once the worker has stopped.
+	gaps   gapTracker
+	maxGap time.Duration
 }
 
 func (r *run) newWorker(i int, rec *recorder) (*worker, error) {
@@ -216,16 +268,22 @@ func (r *run) newWorker(i int, rec *recorder) (*worker, error) {
 		return nil, err
 	}
 	id := uint64(i) + 1
-	return &worker{
-		r: r, drv: r.drivers[i%len(r.drivers)], rec: rec, clock: r.cfg.Clock,
+	w := &worker{
+		r: r, id: i, drv: r.drivers[i%len(r.drivers)], rec: rec, clock: r.cfg.Clock,
 		rng:  rand.New(rand.NewPCG(r.cfg.Seed, id)),
 		ops:  newOpChooser(r.cfg.Workload),
 		keys: keys,
 		vals: newValueGen(r.cfg.ValueSize, rand.New(rand.NewPCG(r.cfg.Seed, id<<32|0x76616c))),
-	}, nil
+		gaps: newGapTracker(r.measureStart),
+	}
+	if r.cfg.Workload.Mix[OpCAS] > 0 {
+		w.versions = make(map[int64]uint64)
+	}
+	return w, nil
 }
 
 func (w *worker) loop(ctx context.Context) {
+	defer func() { w.maxGap = w.gaps.finish(w.clock.Now()) }()
 	r := w.r
 	for ctx.Err() == nil && !r.stop.Load() {
 		var intended time.Time
@@ -262,21 +320,54 @@ func (w *worker) loop(ctx context.Context) {
 				return
 			}
 		}
-		notFound, err := w.do(ctx, op, insertKey)
-		end := w.clock.Now()
+		run := &opRun{w: w, runCtx: ctx, from: intended, measured: measured}
+		out, err := w.do(ctx, run, op, insertKey)
+		if !errors.Is(err, errStepFailed) { // else recorded as the step that failed
+			run.step(op, out, err)
+		}
 		if ctx.Err() != nil {
 			return // interrupted: the operation's outcome says nothing
 		}
-		if measured {
-			w.rec.record(op, end.Sub(intended), notFound, err)
-		} else {
+		if !measured {
 			r.warmupOps.Add(1)
 		}
 	}
 }
 
-// do runs one operation. notFound: a read found no value.
-func (w *worker) do(ctx context.Context, op Op, insertKey int64) (notFound bool, err error) {
+// opRun is one operation in progress, recorded step by step: most
+// operations are one step; a cas of a key the worker has not seen reads it
+// first (a read step, then the cas step).
+type opRun struct {
+	w        *worker
+	runCtx   context.Context // the run's (not the operation's timeout)
+	from     time.Time       // when the next step is counted from
+	measured bool
+}
+
+// errStepFailed: an operation ended with a step that failed, recorded
+// already.
+var errStepFailed = errors.New("bench: a step of the operation failed")
+
+// step records a step of the operation that ends now: its latency runs
+// from the intended start (the first step) or the end of the step before.
+// A step that completed counts for the starvation check. Nothing is
+// recorded once the run is interrupted.
+func (o *opRun) step(op Op, out outcome, err error) {
+	end := o.w.clock.Now()
+	if o.runCtx.Err() != nil {
+		return
+	}
+	if err == nil {
+		o.w.gaps.complete(end)
+	}
+	if o.measured {
+		o.w.rec.record(op, end.Sub(o.from), out, err)
+	}
+	o.from = end
+}
+
+// do runs one operation; its last step is left for the caller to record.
+func (w *worker) do(ctx context.Context, run *opRun, op Op, insertKey int64) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.r.cfg.Timeout)
 	defer cancel()
 	prefix := w.r.cfg.KeyPrefix
@@ -284,22 +375,28 @@ func (w *worker) do(ctx context.Context, op Op, insertKey int64) (notFound bool,
 	case OpRead:
 		res, err := w.drv.Get(ctx, keyName(prefix, w.keys.Next(w.rng)))
 		w.r.countRead(res)
-		return err == nil && !res.Found, err
+		return outcome{notFound: err == nil && !res.Found}, err
 	case OpUpdate:
-		return false, w.put(ctx, keyName(prefix, w.keys.Next(w.rng)), "")
+		return outcome{}, w.put(ctx, keyName(prefix, w.keys.Next(w.rng)), "")
 	case OpInsert:
 		defer w.r.ks.acked.ack(insertKey)
-		return false, w.put(ctx, keyName(prefix, insertKey), "")
+		return outcome{}, w.put(ctx, keyName(prefix, insertKey), "")
 	case OpRMW:
 		key := keyName(prefix, w.keys.Next(w.rng))
 		res, err := w.drv.Get(ctx, key)
 		w.r.countRead(res)
 		if err != nil {
-			return false, err
+			return outcome{}, err
 		}
-		return false, w.put(ctx, key, res.Token)
+		return outcome{}, w.put(ctx, key, res.Token)
+	case OpCAS:
+		return w.cas(ctx, run, w.keys.Next(w.rng))
+	case OpIncr:
+		return w.incr(ctx, w.keys.Next(w.rng))
+	case OpLock:
+		return w.lock(ctx, w.keys.Next(w.rng))
 	}
-	return false, fmt.Errorf("bench: unknown operation %v", op)
+	return outcome{}, fmt.Errorf("bench: unknown operation %v", op)
 }
 
 // put writes a fresh value to key and counts it if it left siblings.

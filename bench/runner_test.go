@@ -272,11 +272,11 @@ func TestErrorsAndNotFoundAreCounted(t *testing.T) {
 func TestHistogramMergeAcrossClients(t *testing.T) {
 	r1, r2 := &recorder{}, &recorder{}
 	for range 100 {
-		r1.record(OpRead, time.Millisecond, false, nil)
-		r2.record(OpRead, 3*time.Millisecond, true, nil)
-		r2.record(OpUpdate, 5*time.Millisecond, false, nil)
+		r1.record(OpRead, time.Millisecond, outcome{}, nil)
+		r2.record(OpRead, 3*time.Millisecond, outcome{notFound: true}, nil)
+		r2.record(OpUpdate, 5*time.Millisecond, outcome{}, nil)
 	}
-	r2.record(OpUpdate, 0, false, ErrUnavailable)
+	r2.record(OpUpdate, 0, outcome{}, ErrUnavailable)
 	merged := mergeRecorders([]*recorder{r1, r2})
 	read, update := merged[OpRead], merged[OpUpdate]
 	if read.count() != 200 || read.notFound != 100 {

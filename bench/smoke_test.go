@@ -2,8 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/node/nodetest"
@@ -110,4 +114,66 @@ func startCluster(t *testing.T) []string {
 		eps = append(eps, c.Node(id).Addr())
 	}
 	return eps
+}
+
+// TestSmokeRegistersAndLocks runs the cas, hot-incr and lock workloads for
+// a second and a half each, with four clients, against a real three-node
+// cluster, and checks the hot key counts every increment. It skips while
+// the cluster or the client has no register service (Unimplemented).
+func TestSmokeRegistersAndLocks(t *testing.T) {
+	eps := startCluster(t)
+	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var se *client.ServerError
+	if _, err := d.(RegisterDriver).ReadVersion(ctx, []byte("smoke-serial/preflight")); errors.As(err, &se) && se.Code == codes.Unimplemented {
+		t.Skipf("no register service in this build: %v", err)
+	}
+
+	run := func(wl string) *Report {
+		t.Helper()
+		cfg := Config{Workload: Workloads[wl], Records: Workloads[wl].Records, KeyPrefix: "smoke-" + wl + "/",
+			ValueSize: ValueSize{100, 100}, Seed: 1, Clients: 4, Duration: 1500 * time.Millisecond}
+		if wl == "cas" {
+			cfg.Records = 50 // small enough that clients meet each other's writes
+		}
+		rep, err := Run(ctx, cfg, []Driver{d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for op, r := range rep.Results {
+			t.Logf("%s %s: %d ops, %.0f ops/s, p50 %.2f ms, p99 %.2f ms, conflicts %d, receipts %+v",
+				wl, op, r.Count, r.OpsPerSec, r.LatencyMs.P50, r.LatencyMs.P99, r.Conflicts, r.Receipts)
+			if r.ErrorTotal() != 0 {
+				t.Errorf("%s %s errors %v: %v", wl, op, r.Errors, r.ErrorSamples)
+			}
+		}
+		t.Logf("%s: longest client wait %.1f ms", wl, rep.Starvation.WorstGapMs)
+		return rep
+	}
+
+	cas := run("cas").Results["cas"]
+	if cas.Count == 0 || cas.Receipts == nil || cas.Receipts.RoundsPerOp < 1 {
+		t.Errorf("cas: %d operations, receipts %+v", cas.Count, cas.Receipts)
+	}
+
+	incr := run("hot-incr").Results["incr"]
+	if incr.Count == 0 || incr.Receipts == nil {
+		t.Errorf("incr: %d operations, receipts %+v", incr.Count, incr.Receipts)
+	}
+	res, err := d.(*quorumkvDriver).c.SerialGet(ctx, keyName("smoke-hot-incr/", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strconv.FormatInt(incr.Count, 10); string(res.Value) != want {
+		t.Errorf("hot key holds %q after %s increments", res.Value, want)
+	}
+
+	if lock := run("lock").Results["lock"]; lock.Count == 0 {
+		t.Error("no lock acquired and released")
+	}
 }

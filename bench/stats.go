@@ -17,26 +17,54 @@ const (
 
 func newHistogram() *hdr.Histogram { return hdr.New(histMin, histMax, histDigits) }
 
+// outcome is what a successful operation saw besides its latency.
+type outcome struct {
+	notFound bool // a read found no value
+	conflict bool // a compare-and-set found another version
+	retries  int  // attempts the driver repeated
+	receipt  *Receipt
+}
+
 // opStats are one operation's counts and latencies (of the operations that
-// succeeded, a read of a missing key included).
+// succeeded, a read of a missing key and a conflicting compare-and-set
+// included).
 type opStats struct {
-	hist     *hdr.Histogram
-	notFound int64
-	errors   [3]int64 // by class, in ErrorClasses order
-	samples  [3]string
+	hist      *hdr.Histogram
+	notFound  int64
+	conflicts int64
+	retries   int64
+	receipts  receiptCounts
+	errors    [3]int64 // by class, in ErrorClasses order
+	samples   [3]string
+}
+
+// receiptCounts add up quorumkv's receipts.
+type receiptCounts struct {
+	n, fastPath, rounds int64
 }
 
 func newOpStats() *opStats { return &opStats{hist: newHistogram()} }
 
-func (s *opStats) record(lat time.Duration, notFound bool, err error) {
+func (s *opStats) record(lat time.Duration, o outcome, err error) {
 	if err != nil {
 		i := classIndex(Classify(err))
 		s.errors[i]++
 		s.samples[i] = err.Error()
 		return
 	}
-	if notFound {
+	if o.notFound {
 		s.notFound++
+	}
+	if o.conflict {
+		s.conflicts++
+	}
+	s.retries += int64(o.retries)
+	if o.receipt != nil {
+		s.receipts.n++
+		s.receipts.rounds += int64(o.receipt.Rounds)
+		if o.receipt.FastPath {
+			s.receipts.fastPath++
+		}
 	}
 	_ = s.hist.RecordValue(min(max(int64(lat), histMin), histMax))
 }
@@ -55,6 +83,11 @@ func (s *opStats) errorCount() int64 {
 func (s *opStats) merge(src *opStats) {
 	s.hist.Merge(src.hist)
 	s.notFound += src.notFound
+	s.conflicts += src.conflicts
+	s.retries += src.retries
+	s.receipts.n += src.receipts.n
+	s.receipts.fastPath += src.receipts.fastPath
+	s.receipts.rounds += src.receipts.rounds
 	for i := range s.errors {
 		s.errors[i] += src.errors[i]
 		if src.samples[i] != "" {
@@ -65,7 +98,8 @@ func (s *opStats) merge(src *opStats) {
 
 func (s *opStats) reset() {
 	s.hist.Reset()
-	s.notFound = 0
+	s.notFound, s.conflicts, s.retries = 0, 0, 0
+	s.receipts = receiptCounts{}
 	s.errors = [3]int64{}
 	s.samples = [3]string{}
 }
@@ -78,13 +112,13 @@ type recorder struct {
 	ops [numOps]*opStats // nil until the op is first recorded
 }
 
-func (r *recorder) record(op Op, lat time.Duration, notFound bool, err error) {
+func (r *recorder) record(op Op, lat time.Duration, o outcome, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ops[op] == nil {
 		r.ops[op] = newOpStats()
 	}
-	r.ops[op].record(lat, notFound, err)
+	r.ops[op].record(lat, o, err)
 }
 
 // drainInto merges what r holds into dst and resets r.

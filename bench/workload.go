@@ -17,10 +17,16 @@ const (
 	OpUpdate
 	OpInsert
 	OpRMW
+	// OpCAS is a compare-and-set by version (RegisterDriver).
+	OpCAS
+	// OpIncr increments a register (RegisterDriver).
+	OpIncr
+	// OpLock acquires a lock and releases it (LockDriver).
+	OpLock
 	numOps
 )
 
-var opNames = [numOps]string{"read", "update", "insert", "rmw"}
+var opNames = [numOps]string{"read", "update", "insert", "rmw", "cas", "incr", "lock"}
 
 func (o Op) String() string {
 	if o < 0 || o >= numOps {
@@ -30,7 +36,7 @@ func (o Op) String() string {
 }
 
 // Ops lists every operation in report order.
-func Ops() []Op { return []Op{OpRead, OpUpdate, OpInsert, OpRMW} }
+func Ops() []Op { return []Op{OpRead, OpUpdate, OpInsert, OpRMW, OpCAS, OpIncr, OpLock} }
 
 // Workload is an operation mix (proportions summing to 1) and its default
 // key distribution.
@@ -43,10 +49,13 @@ type Workload struct {
 	Distribution string
 	// Load: insert keys 0…records-1 in order, then stop.
 	Load bool
+	// Records is the workload's own default key space (0: the caller's).
+	Records int64
 }
 
-// Workloads are YCSB's core workloads a–d and f, a write-only one and the
-// load phase.
+// Workloads are YCSB's core workloads a–d and f, a write-only one, the load
+// phase, and the register and lock workloads (cas, hot-incr, lock), which
+// need a driver that implements RegisterDriver or LockDriver.
 var Workloads = map[string]Workload{
 	"a":     {Name: "a", Description: "update heavy: 50% read, 50% update", Mix: mix(0.5, 0.5, 0, 0), Distribution: DistZipfian},
 	"b":     {Name: "b", Description: "read mostly: 95% read, 5% update", Mix: mix(0.95, 0.05, 0, 0), Distribution: DistZipfian},
@@ -55,11 +64,29 @@ var Workloads = map[string]Workload{
 	"f":     {Name: "f", Description: "read-modify-write: 50% read, 50% get then put with the context read", Mix: mix(0.5, 0, 0, 0.5), Distribution: DistZipfian},
 	"write": {Name: "write", Description: "write only: 100% update", Mix: mix(0, 1, 0, 0), Distribution: DistUniform},
 	"load":  {Name: "load", Description: "insert every key of the key space in order, then stop", Mix: mix(0, 0, 1, 0), Distribution: DistSequential, Load: true},
+	"cas": {Name: "cas", Description: "compare-and-set by version: each client reads a key the first time it picks it, then sets it expecting the version it last saw",
+		Mix: only(OpCAS), Distribution: DistUniform, Records: 10_000},
+	"hot-incr": {Name: "hot-incr", Description: "every client increments the same key",
+		Mix: only(OpIncr), Distribution: DistUniform, Records: 1},
+	"lock": {Name: "lock", Description: "acquire a lock and release it; each client draws names from a key space of its own (no contention)",
+		Mix: only(OpLock), Distribution: DistUniform, Records: 10_000},
 }
 
 func mix(read, update, insert, rmw float64) [numOps]float64 {
 	return [numOps]float64{OpRead: read, OpUpdate: update, OpInsert: insert, OpRMW: rmw}
 }
+
+func only(op Op) [numOps]float64 {
+	var m [numOps]float64
+	m[op] = 1
+	return m
+}
+
+// Registers: the workload needs a RegisterDriver (cas, hot-incr).
+func (w Workload) Registers() bool { return w.Mix[OpCAS] > 0 || w.Mix[OpIncr] > 0 }
+
+// Locks: the workload needs a LockDriver (lock).
+func (w Workload) Locks() bool { return w.Mix[OpLock] > 0 }
 
 // WorkloadNames lists the workloads in a stable order.
 func WorkloadNames() []string {

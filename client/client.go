@@ -29,14 +29,17 @@ type Client struct {
 	// hedgeTimers times hedged gets (shared timers: a hedge a few
 	// milliseconds late costs nothing).
 	hedgeTimers *deadline.Shared
+	leases      leaseSet // running leases, stopped by Close
 }
 
 type endpoint struct {
-	addr  string
-	cc    *grpc.ClientConn
-	admin api.AdminClient
-	mux   *mux    // gets, puts and deletes
-	h     *health // its responsiveness
+	addr   string
+	cc     *grpc.ClientConn
+	admin  api.AdminClient
+	serial api.SerialClient
+	locks  api.LocksClient
+	mux    *mux    // gets, puts and deletes
+	h      *health // its responsiveness
 }
 
 func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
@@ -48,7 +51,8 @@ func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
 		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true, h)
 	}
 	m.single = grpcSingle(cc)
-	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), mux: m, h: h}
+	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), serial: api.NewSerialClient(cc),
+		locks: api.NewLocksClient(cc), mux: m, h: h}
 }
 
 // serving is the probe of a quiet endpoint: a health check answered
@@ -79,11 +83,14 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, ErrNoEndpoints
 	}
-	c := &Client{opts: options{attemptTimeout: 5 * time.Second, resp: DefaultResponsiveness()}}
+	c := &Client{opts: options{attemptTimeout: 5 * time.Second, resp: DefaultResponsiveness(), lease: DefaultLeaseConfig()}}
 	for _, o := range opts {
 		o(&c.opts)
 	}
 	if err := c.opts.resp.Validate(); err != nil {
+		return nil, err
+	}
+	if err := c.opts.lease.Validate(); err != nil {
 		return nil, err
 	}
 	c.hedgeTimers = deadline.NewShared(context.Background(), hedgeSlice, c.opts.resp.HedgeMax)
@@ -103,8 +110,10 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close closes every connection.
+// Close stops every lease's renewals (without releasing the locks: they
+// stay held until their ttl passes) and closes every connection.
 func (c *Client) Close() error {
+	c.leases.close()
 	var errs []error
 	for _, e := range c.endpoints {
 		errs = append(errs, e.close())

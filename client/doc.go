@@ -25,4 +25,22 @@
 //	c, err := client.New([]string{"127.0.0.1:7101", "127.0.0.1:7102"})
 //	res, err := c.Get(ctx, []byte("k"), client.WithLevel(client.Quorum))
 //	_, err = c.Put(ctx, []byte("k"), []byte("v"), client.WithContext(res.Context))
+//
+// Registers and locks (services Serial and Locks) are linearizable: a
+// register is a key space of its own, changed by compare-and-set
+// (CompareAndSet, SerialDelete, Increment) and read by SerialGet. Each
+// request goes to its key's preferred proposer (the first live replica) as
+// a unary call. Outcomes are typed: ErrConditionFailed (with the current
+// state), *FencedError, *UnavailableError (nothing applied), and
+// ErrOutcomeUnknown when a change was sent and no definite answer came
+// back. A change carries an op id, the same on every try, so the client
+// sends it again (to the next replica when a node failed after it was
+// sent, to the proposer when it answered OUTCOME_UNKNOWN) without applying
+// it twice. Acquire returns a Lease with a fencing token that renews itself
+// and whose Context ends when its validity does (LeaseConfig):
+//
+//	lease, err := c.Acquire(ctx, "jobs", "worker-1", 10*time.Second)
+//	_, err = c.CompareAndSet(lease.Context(), []byte("job"), []byte("done"), client.ExpectVersion(v),
+//		client.WithFence(lease.Name(), lease.Token()))
+//	err = lease.Release(ctx)
 package client

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,8 +25,81 @@ var (
 	ErrNoEndpoints = errors.New("no endpoints given")
 )
 
+// Register and lock outcomes (see Client.CompareAndSet and Client.Acquire).
+var (
+	// ErrConditionFailed: a register change's condition did not hold, or a
+	// lock is held by another or no longer by the caller. Definite: nothing
+	// changed.
+	ErrConditionFailed = errors.New("condition not met")
+	// ErrOutcomeUnknown: a register change was sent and no definite answer
+	// came back; it may apply now, later or never. Retrying it with the same
+	// op id (WithOpID, WithLockOpID) applies it at most once (within the
+	// register's window of recent op ids).
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrFenced: a fenced write carried a lock token older than one the
+	// register has seen (*FencedError says which). Definite: nothing changed.
+	ErrFenced = errors.New("fenced: a newer lock token exists")
+	// ErrLockHeld: Acquire found the lock held by another holder
+	// (*LockHeldError). errors.Is(err, ErrConditionFailed) is true too.
+	ErrLockHeld = errors.New("lock held by another holder")
+	// ErrLockLost: a renew or release with a token that no longer holds the
+	// lock. errors.Is(err, ErrConditionFailed) is true too.
+	ErrLockLost = errors.New("lock lost")
+	// ErrNotANumber: Increment of a register whose value is not a decimal
+	// integer, or whose sum would overflow. Definite: nothing changed.
+	ErrNotANumber = errors.New("register value is not a decimal integer")
+	// ErrLeaseExpired is the cause (context.Cause) of a lease's Context
+	// ending because its validity ran out before a renewal extended it; the
+	// lock may still be held in the store until its ttl passes there.
+	ErrLeaseExpired = errors.New("lease validity ended without a renewal")
+)
+
+// FencedError: a fenced register write was refused because the register
+// has seen token Seen of lock Lock, newer than Token.
+type FencedError struct {
+	Lock        string
+	Token, Seen uint64
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("fenced: lock %q token %d is older than token %d the register has seen", e.Lock, e.Token, e.Seen)
+}
+
+// Is makes errors.Is(err, ErrFenced) true.
+func (e *FencedError) Is(target error) bool { return target == ErrFenced }
+
+// LockHeldError: Acquire found lock Name held by HeldBy with Token; try
+// again after RetryAfter (0: the node gave no hint).
+type LockHeldError struct {
+	Name, HeldBy string
+	Token        uint64
+	RetryAfter   time.Duration
+}
+
+func (e *LockHeldError) Error() string {
+	return fmt.Sprintf("lock %q held by %q (token %d)", e.Name, e.HeldBy, e.Token)
+}
+
+// Is makes errors.Is(err, ErrLockHeld) and errors.Is(err,
+// ErrConditionFailed) true.
+func (e *LockHeldError) Is(target error) bool {
+	return target == ErrLockHeld || target == ErrConditionFailed
+}
+
+// conditionError is a definite refusal of a more specific kind (err, such
+// as ErrLockLost) that is also ErrConditionFailed.
+type conditionError struct{ err error }
+
+func (e conditionError) Error() string   { return e.err.Error() }
+func (e conditionError) Unwrap() []error { return []error{e.err, ErrConditionFailed} }
+
 // UnavailableError: too few replicas answered for the requested consistency.
 // A write that fails this way may still have been stored on some replicas.
+//
+// For a register or lock request it is definite: nothing was applied (no
+// accept left the proposer), either because too few replicas answered or,
+// with Contended, because competing rounds kept it from running until its
+// deadline. Retrying is safe.
 type UnavailableError struct {
 	Op           string // "read" or "write"
 	Required     int
@@ -33,7 +107,10 @@ type UnavailableError struct {
 	// Joining lists the members still joining when the ring is forming
 	// (`quorumkv ring wait` waits for them).
 	Joining []string
-	Message string
+	// Contended: a register request met competing rounds (reason
+	// CONTENDED) rather than too few replicas.
+	Contended bool
+	Message   string
 }
 
 func (e *UnavailableError) Error() string { return e.Message }
@@ -92,6 +169,16 @@ func fromStatus(err error) error {
 		n, _ := strconv.Atoi(md["bytes"])
 		max, _ := strconv.Atoi(md["max"])
 		return &ObjectTooLargeError{Bytes: n, Max: max, Message: st.Message()}
+	case api.ReasonContended:
+		return &UnavailableError{Op: "write", Contended: true, Message: st.Message()}
+	case api.ReasonOutcomeUnknown:
+		return fmt.Errorf("%w: %s", ErrOutcomeUnknown, st.Message())
+	case api.ReasonFenced:
+		token, _ := strconv.ParseUint(md["token"], 10, 64)
+		seen, _ := strconv.ParseUint(md["seen"], 10, 64)
+		return &FencedError{Lock: md["lock"], Token: token, Seen: seen}
+	case api.ReasonNotANumber:
+		return fmt.Errorf("%w: %s", ErrNotANumber, st.Message())
 	}
 	switch st.Code() {
 	case codes.InvalidArgument:

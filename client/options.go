@@ -45,6 +45,7 @@ type options struct {
 	grpcStream     bool
 	resp           Responsiveness
 	noHedge        bool
+	lease          LeaseConfig
 }
 
 // WithGRPCStream sends gets, puts and deletes as KV.Stream gRPC calls

@@ -179,7 +179,7 @@ func (n *Node) start() (err error) {
 	if n.own, err = newOwnership(n); err != nil {
 		return err
 	}
-	if err := n.startSerial(noAcceptors{}); err != nil {
+	if err := n.startSerial(n.transport.Acceptors(&paxosServer{n: n})); err != nil {
 		return err
 	}
 	n.members.OnChange(n.own.kick)
@@ -201,6 +201,7 @@ func (n *Node) serve() {
 	api.RegisterKVServer(n.grpc, &kvServer{n: n})
 	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})
 	api.RegisterAdminServer(n.grpc, &adminServer{n: n})
+	api.RegisterPaxosServer(n.grpc, &paxosServer{n: n})
 	api.RegisterSerialServer(n.grpc, &serialServer{n: n})
 	api.RegisterLocksServer(n.grpc, &locksServer{n: n})
 	n.health = health.NewServer()

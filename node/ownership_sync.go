@@ -59,14 +59,22 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 	// One roots call per source first: partitions whose roots agree are
 	// synced with it already; down sources that hold no data count too.
 	synced := map[int]map[string]bool{}
-	mark := func(p int, s string) {
+	setSynced := func(p int, s string) {
 		if synced[p] == nil {
 			synced[p] = map[string]bool{}
 		}
 		synced[p][s] = true
 	}
+	// A source counts once its registers are copied too.
+	registers := map[string]map[int]bool{}
+	mark := func(p int, s string) {
+		if registers[s][p] {
+			setSynced(p, s)
+		}
+	}
 	differ := map[int][]string{}
 	for _, s := range slices.Sorted(maps.Keys(bySource)) {
+		registers[s] = o.copyRegisters(ctx, s, v, bySource[s])
 		eq, diff := o.compareRoots(ctx, s, bySource[s], true)
 		for _, p := range eq {
 			mark(p, s)
@@ -78,7 +86,7 @@ func (o *ownership) pull(ctx context.Context, doc ring.Doc, v *ring.View, parts 
 	for p := range need {
 		for _, s := range without(v.Ring.Preference(p), self) {
 			if !o.n.members.Alive(s) && isEmpty(doc, s) {
-				mark(p, s)
+				setSynced(p, s)
 			}
 		}
 	}

@@ -53,9 +53,10 @@ func (v serialView) Route(key []byte) (serial.Route, error) {
 			q.New = nw
 		}
 	}
+	moving := movingOf(q)
 	return serial.Route{
-		Partition: p, Epoch: view.Epoch, Quorum: q,
-		Config: fmt.Sprintf("%d/%s", view.Epoch, view.Target.Signature()),
+		Partition: p, Epoch: view.Epoch, Moving: moving, Quorum: q,
+		Config: fmt.Sprintf("%d/%s", view.Epoch, moving),
 		Floor:  v.n.paxosFloor(p),
 	}, nil
 }

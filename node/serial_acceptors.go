@@ -24,4 +24,10 @@ func (noAcceptors) Accept(_ context.Context, _ string, _ serial.Target, _ paxos.
 }
 
 // paxosFloor is the ballot floor of partition p as this node knows it.
-func (n *Node) paxosFloor(int) paxos.Ballot { return paxos.Ballot{} }
+func (n *Node) paxosFloor(p int) paxos.Ballot {
+	f, err := n.store.PaxosFloor(p)
+	if err != nil {
+		return paxos.Ballot{}
+	}
+	return f
+}

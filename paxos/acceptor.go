@@ -50,23 +50,31 @@ func Accept(rec Record, floor, b Ballot, state State, promise Ballot) (next Reco
 	if !floor.Less(b) {
 		return rec, AcceptReply{Seen: floor}, false
 	}
+	if b == rec.Accepted && !b.IsZero() {
+		return acceptAgain(rec, state, promise)
+	}
 	if b.Less(rec.Promise) {
 		return rec, AcceptReply{Seen: rec.Promise}, false
 	}
-	switch c := b.Compare(rec.Accepted); {
-	case c < 0:
+	if b.Less(rec.Accepted) {
 		return rec, AcceptReply{Seen: rec.Accepted}, false
-	case c == 0 && !rec.Accepted.IsZero():
-		if !state.Equal(rec.State) {
-			return rec, AcceptReply{Seen: rec.Accepted, Breach: true}, false
-		}
-		if !rec.Promise.Less(promise) {
-			return rec, AcceptReply{OK: true}, false
-		}
-		next = rec
-		next.Promise = promise
-		return next, AcceptReply{OK: true}, true
 	}
 	next = Record{Promise: maxBallot(b, promise), Accepted: b, State: state}
+	return next, AcceptReply{OK: true}, true
+}
+
+// acceptAgain answers an accept at the ballot rec already accepted: with
+// the same state it is a duplicate (acknowledged even after the promise it
+// piggybacked, or a later one, was stored: the acceptor did accept it);
+// with another state it is a breach.
+func acceptAgain(rec Record, state State, promise Ballot) (Record, AcceptReply, bool) {
+	if !state.Equal(rec.State) {
+		return rec, AcceptReply{Seen: rec.Accepted, Breach: true}, false
+	}
+	if !rec.Promise.Less(promise) {
+		return rec, AcceptReply{OK: true}, false
+	}
+	next := rec
+	next.Promise = promise
 	return next, AcceptReply{OK: true}, true
 }

@@ -9,6 +9,8 @@ import "slices"
 type Quorum struct {
 	Old []string
 	New []string
+	// All: every acceptor must answer (the rounds collection runs).
+	All bool
 }
 
 // Joint reports a moving partition.
@@ -32,6 +34,9 @@ func (q Quorum) Contains(node string) bool {
 
 // Reached reports whether the acceptors in acked form a quorum.
 func (q Quorum) Reached(acked func(string) bool) bool {
+	if q.All {
+		return q.ReachedAll(acked)
+	}
 	return majority(q.Old, acked) && (!q.Joint() || majority(q.New, acked))
 }
 

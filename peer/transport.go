@@ -111,6 +111,15 @@ func (t *Transport) Learn(node string, epoch uint64) {
 }
 
 func (t *Transport) client(node string) (api.ReplicaClient, error) {
+	cc, err := t.conn(node)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewReplicaClient(cc), nil
+}
+
+// conn is the client connection to node's address.
+func (t *Transport) conn(node string) (*grpc.ClientConn, error) {
 	addr, ok := t.resolve(node)
 	if !ok {
 		return nil, fmt.Errorf("%w: no address known for node %q", coordinator.ErrUnreachable, node)
@@ -129,7 +138,7 @@ func (t *Transport) client(node string) (api.ReplicaClient, error) {
 		}
 		t.conns[addr] = cc
 	}
-	return api.NewReplicaClient(cc), nil
+	return cc, nil
 }
 
 // Quiet reports node has left work unanswered for Config.QuietAfter (see

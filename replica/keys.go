@@ -10,6 +10,8 @@ const (
 	dataPrefix  = "d/" // d/<partition:be16>/<segment:be16>/<key> → encoded vclock.Clock
 	tombPrefix  = "t/" // t/<partition:be16>/<key> → unix ns the tombstones-only state was last changed
 	hintsPrefix = "h/" // h/… → the hint store's keys (hintedhandoff)
+	// registerSpace: p/<partition:be16>/<kind:u8><key> → encoded paxos.Record
+	registerSpace = "p/"
 
 	// s/… is node state; each key is named below.
 	transferPrefix       = "s/transfer/" // s/transfer/… → partition transfer's state (node)
@@ -25,6 +27,26 @@ var (
 	keyMode     = []byte("s/mode") // "sync" or "nosync": how the last run wrote
 	keyRingDoc  = []byte("s/ring")
 )
+
+// registerPrefix is p/<partition:be16>/.
+func registerPrefix(p int) []byte {
+	k := make([]byte, 0, 5)
+	k = append(k, registerSpace...)
+	k = binary.BigEndian.AppendUint16(k, uint16(p))
+	return append(k, '/')
+}
+
+// floorKey is s/pfloor/<partition:be16>: the partition's ballot floor (an
+// encoded paxos.Record whose promise is the floor).
+func floorKey(p int) []byte {
+	return binary.BigEndian.AppendUint16([]byte("s/pfloor/"), uint16(p))
+}
+
+// paxosEpochKey is s/pepoch/<partition:be16>: the largest ring epoch a Paxos
+// message for the partition carried (u64).
+func paxosEpochKey(p int) []byte {
+	return binary.BigEndian.AppendUint16([]byte("s/pepoch/"), uint16(p))
+}
 
 // partitionPrefix is d/<partition:be16>/.
 func partitionPrefix(p int) []byte {

@@ -15,7 +15,8 @@ func (s *Store) PartitionBytes(p int) (uint64, error) {
 	return s.db.EstimateDiskUsage(lower, prefixEnd(lower))
 }
 
-// DropPartition deletes every key of partition p (data and tombstone index)
+// DropPartition deletes every key of partition p (data, tombstone index,
+// registers and their floors)
 // and resets its Merkle tree: the node no longer replicates p and the new
 // owners hold it. It holds every key lock meanwhile, so a write racing it
 // lands wholly before (and is dropped, tree leaf and count included) or
@@ -35,8 +36,15 @@ func (s *Store) DropPartition(p int) error {
 	}()
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, lower := range [][]byte{partitionPrefix(p), tombKey(p, nil)} {
+	held := s.lockAllRegisters()
+	defer held()
+	for _, lower := range [][]byte{partitionPrefix(p), tombKey(p, nil), registerPrefix(p)} {
 		if err := b.DeleteRange(lower, prefixEnd(lower), nil); err != nil {
+			return err
+		}
+	}
+	for _, k := range [][]byte{floorKey(p), paxosEpochKey(p)} {
+		if err := b.Delete(k, nil); err != nil {
 			return err
 		}
 	}
@@ -44,6 +52,10 @@ func (s *Store) DropPartition(p int) error {
 		return err
 	}
 	s.trees.Reset(p)
+	s.regs.mu.Lock()
+	delete(s.regs.floors, p)
+	delete(s.regs.epochs, p)
+	s.regs.mu.Unlock()
 	s.countMu.Lock()
 	delete(s.counts, p)
 	s.countMu.Unlock()

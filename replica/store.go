@@ -23,6 +23,7 @@ type Store struct {
 	db    *pebble.DB
 	wopt  *pebble.WriteOptions
 	locks [lockStripes]sync.Mutex
+	regs  registerState
 
 	id    identity
 	fresh bool
@@ -105,6 +106,9 @@ func (s *Store) openState() error {
 		return err
 	}
 	if err := s.rebuildTrees(); err != nil {
+		return err
+	}
+	if err := s.countRegisters(); err != nil {
 		return err
 	}
 	if f := s.corrupt.firstFile(); f != "" {

@@ -16,6 +16,10 @@ type Target struct {
 	Kind      byte
 	Key       []byte
 	Epoch     uint64
+	// Moving names the replica set the partition moves to in the sender's
+	// view ("" when it does not move): an acceptor whose view of the same
+	// epoch differs refuses the message as stale.
+	Moving string
 }
 
 // Acceptors sends Paxos messages to the acceptors of a register. The node's

@@ -29,9 +29,11 @@ type View interface {
 type Route struct {
 	Partition int
 	Epoch     uint64
-	Quorum    paxos.Quorum
-	Config    string
-	Floor     paxos.Ballot
+	// Moving names the partition's target replicas while it moves.
+	Moving string
+	Quorum paxos.Quorum
+	Config string
+	Floor  paxos.Ballot
 }
 
 // Defaults of Config.

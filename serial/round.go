@@ -61,7 +61,7 @@ func (p *Proposer) round(qk string, kind byte, key []byte, ops []*pending) round
 		pops[i] = pd.op
 	}
 	r := &roundRun{p: p, ops: ops, route: route,
-		target:  Target{Partition: route.Partition, Kind: kind, Key: key, Epoch: route.Epoch},
+		target:  Target{Partition: route.Partition, Kind: kind, Key: key, Epoch: route.Epoch, Moving: route.Moving},
 		replies: make(chan reply, 2*len(route.Quorum.Acceptors())),
 	}
 	start := time.Now()

@@ -37,6 +37,9 @@ type benchFlags struct {
 	interval time.Duration
 	timeout  time.Duration
 
+	lockTTL         time.Duration
+	starvationLimit time.Duration
+
 	consistency  string
 	r, w         replicaCount
 	strict       bool
@@ -70,6 +73,21 @@ recent keys, 5% insert), f (50% read, 50% read-modify-write: get, then put
 with the context read), write (update only) and load (insert keys
 0…records-1 in order, then stop; run it first so reads find values).
 
+Register and lock workloads (quorumkv and etcd):
+  cas       compare-and-set by version over 10000 keys: a client reads a key
+            the first time it picks it (a read), then sets it expecting the
+            version it last saw; a stale version is a conflict, and its answer
+            gives the current version (quorumkv CompareAndSet, etcd Txn
+            comparing mod_revision with an Else Get)
+  hot-incr  every client increments one key (quorumkv Increment, etcd Get
+            then Txn comparing mod_revision, retried until it applies)
+  lock      acquire a lock and release it, --lock-ttl each, names from a key
+            space of each client's own, so no two contend (quorumkv locks,
+            etcd's concurrency Mutex on one session per client)
+They report conflicts, retries, quorumkv's fast-path share and rounds per
+operation, and every client's longest wait between completed operations
+(a client waiting longer than --starvation-limit counts as starved).
+
 Clients run closed loop (each does operations back to back) unless --rate
 sets an open loop: operation i is meant to start at i/rate seconds, and its
 latency is measured from then, so a stall shows in the tail instead of
@@ -86,7 +104,9 @@ keys are counted as not_found, not as errors.`,
   quorumkv bench --workload a --clients 32 --duration 30s --consistency quorum
   quorumkv bench --workload write --w 2 --rate 5000 --duration 20s --plot write.png
   quorumkv bench --driver etcd --endpoints 127.0.0.1:2379 --workload c --etcd-serializable
-  quorumkv bench --driver redis --endpoints 127.0.0.1:6379 --workload write --redis-wait 1 -o json`,
+  quorumkv bench --driver redis --endpoints 127.0.0.1:6379 --workload write --redis-wait 1 -o json
+  quorumkv bench --workload cas --clients 32 --duration 10s
+  quorumkv bench --driver etcd --endpoints 127.0.0.1:2379 --workload hot-incr --clients 32`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd)
@@ -99,7 +119,7 @@ keys are counted as not_found, not as errors.`,
 
 	fl.StringVar(&f.workload, "workload", "a", "workload: "+strings.Join(bench.WorkloadNames(), ", "))
 	fl.StringVar(&f.distribution, "distribution", "", "key distribution: uniform, zipfian, latest or sequential (default: the workload's)")
-	fl.Int64Var(&f.records, "records", 100_000, "key space: keys 0…records-1 (load inserts them all)")
+	fl.Int64Var(&f.records, "records", 100_000, "key space: keys 0…records-1 (load inserts them all; default cas and lock 10000, hot-incr 1)")
 	fl.StringVar(&f.valueSize, "value-size", "100", "value size in bytes: N or MIN-MAX (uniform)")
 	fl.StringVar(&f.keyPrefix, "key-prefix", "bench/", "prefix of every key")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the key, value and operation streams (each client derives its own)")
@@ -112,6 +132,8 @@ keys are counted as not_found, not as errors.`,
 	fl.DurationVar(&f.warmup, "warmup", 0, "run this long first without recording")
 	fl.DurationVar(&f.interval, "interval", time.Second, "progress report interval (0: none)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of each operation")
+	fl.DurationVar(&f.lockTTL, "lock-ttl", 10*time.Second, "lock workload: time to live of each lock (etcd: whole seconds)")
+	fl.DurationVar(&f.starvationLimit, "starvation-limit", bench.DefaultStarvationLimit, "a client that completes no operation for longer is counted as starved")
 
 	fl.StringVar(&f.consistency, "consistency", "quorum", "quorumkv: consistency level: one, two, three, quorum or all")
 	fl.Var(&f.r, "r", "quorumkv: replicas that must answer a get, 1 to N (overrides --consistency)")
@@ -146,10 +168,24 @@ func (f *benchFlags) config(cmd *cobra.Command) (bench.Config, error) {
 	if !cmd.Flags().Changed("duration") && (f.ops > 0 || wl.Load) {
 		duration = 0
 	}
+	records := f.records
+	if !cmd.Flags().Changed("records") && wl.Records > 0 {
+		records = wl.Records
+	}
+	if (wl.Registers() || wl.Locks()) && f.driver != "quorumkv" && f.driver != "etcd" {
+		return bench.Config{}, usagef("workload %s needs the quorumkv or etcd driver", wl.Name)
+	}
+	if cmd.Flags().Changed("lock-ttl") && f.lockTTL < time.Millisecond {
+		return bench.Config{}, usagef("--lock-ttl must be at least 1ms, got %s", f.lockTTL)
+	}
+	if f.starvationLimit <= 0 {
+		return bench.Config{}, usagef("--starvation-limit must be positive, got %s", f.starvationLimit)
+	}
 	cfg := bench.Config{
-		Workload: wl, Distribution: f.distribution, Records: f.records, KeyPrefix: f.keyPrefix,
+		Workload: wl, Distribution: f.distribution, Records: records, KeyPrefix: f.keyPrefix,
 		ValueSize: vs, Seed: f.seed, Clients: f.clients, Rate: f.rate, Duration: duration, Ops: f.ops,
 		Warmup: f.warmup, Interval: f.interval, Timeout: f.timeout, HDRDir: f.hdrDir,
+		LockTTL: f.lockTTL, StarvationLimit: f.starvationLimit,
 	}
 	if f.conns <= 0 {
 		return cfg, usagef("--conns must be positive, got %d", f.conns)
@@ -164,7 +200,17 @@ func (f *benchFlags) config(cmd *cobra.Command) (bench.Config, error) {
 }
 
 // driverSettings describes the driver for the settings echo.
-func (f *benchFlags) driverSettings() (map[string]any, error) {
+func (f *benchFlags) driverSettings(wl bench.Workload) (map[string]any, error) {
+	switch {
+	case wl.Registers() && f.driver == "quorumkv":
+		return map[string]any{"registers": "linearizable (CASPaxos)"}, nil
+	case wl.Registers() && f.driver == "etcd":
+		return map[string]any{"registers": "Txn comparing mod_revision, linearizable reads"}, nil
+	case wl.Locks() && f.driver == "quorumkv":
+		return map[string]any{"locks": "Acquire, then Lease.Release"}, nil
+	case wl.Locks() && f.driver == "etcd":
+		return map[string]any{"locks": "concurrency.Mutex Lock/Unlock, one session per client"}, nil
+	}
 	switch f.driver {
 	case "quorumkv":
 		if _, ok := levels[strings.ToLower(f.consistency)]; !ok {
@@ -237,13 +283,22 @@ func closeAll(drivers []bench.Driver) {
 	}
 }
 
-// preflight makes one read, so an unreachable store fails the command at
-// once rather than filling the report with errors.
-func preflight(ctx context.Context, d bench.Driver, prefix string) error {
+// preflight makes one read (for the register and lock workloads, a
+// register read too), so an unreachable store fails the command at once
+// rather than filling the report with errors.
+func preflight(ctx context.Context, d bench.Driver, prefix string, wl bench.Workload) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := d.Get(ctx, []byte(prefix+"preflight"))
-	return err
+	key := []byte(prefix + "preflight")
+	if _, err := d.Get(ctx, key); err != nil {
+		return err
+	}
+	if rd, ok := d.(bench.RegisterDriver); ok && (wl.Registers() || wl.Locks()) {
+		if _, err := rd.ReadVersion(ctx, key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *benchFlags) run(cmd *cobra.Command) error {
@@ -251,7 +306,7 @@ func (f *benchFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	opts, err := f.driverSettings()
+	opts, err := f.driverSettings(cfg.Workload)
 	if err != nil {
 		return err
 	}
@@ -278,7 +333,7 @@ func (f *benchFlags) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer closeAll(drivers)
-	if err := preflight(ctx, drivers[0], f.keyPrefix); err != nil {
+	if err := preflight(ctx, drivers[0], f.keyPrefix, cfg.Workload); err != nil {
 		return fmt.Errorf("cannot reach %s at %s: %w", f.driver, strings.Join(f.endpoints, ","), err)
 	}
 

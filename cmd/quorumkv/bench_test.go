@@ -23,6 +23,10 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "--conns", "0"},
 		{"bench", "--plot", "out.svg"},
 		{"bench", "-o", "yaml"},
+		{"bench", "--driver", "redis", "--workload", "cas"},
+		{"bench", "--driver", "redis", "--workload", "lock"},
+		{"bench", "--workload", "lock", "--lock-ttl", "0s"},
+		{"bench", "--workload", "hot-incr", "--starvation-limit", "0s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != exitUsage {

@@ -1,5 +1,6 @@
 // Command quorumkv is the one quorumkv binary: a server, a local demo
-// cluster, the get/put/delete client and the ring admin commands.
+// cluster, the get/put/delete client, the serial register and lock
+// commands, and the ring admin commands.
 package main
 
 import (
@@ -18,6 +19,13 @@ const (
 	exitUsage       = 2
 	exitUnavailable = 3
 	exitNotFound    = 4
+	// exitNotApplied: a register change or lock request was definitely
+	// refused (condition not met, lock held by another or lost, fenced,
+	// not a number); nothing changed.
+	exitNotApplied = 5
+	// exitOutcomeUnknown: a register change or lock request may have
+	// applied.
+	exitOutcomeUnknown = 6
 )
 
 func main() {
@@ -46,8 +54,13 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 func exitCode(err error) int {
 	var unavailable *client.UnavailableError
 	var usage usageError
+	var none nothingApplied
 	switch {
-	case errors.As(err, &unavailable):
+	case errors.Is(err, client.ErrOutcomeUnknown):
+		return exitOutcomeUnknown
+	case errors.Is(err, client.ErrConditionFailed), errors.Is(err, client.ErrFenced), errors.Is(err, client.ErrNotANumber):
+		return exitNotApplied
+	case errors.As(err, &unavailable), errors.As(err, &none):
 		return exitUnavailable
 	case errors.Is(err, client.ErrNotFound):
 		return exitNotFound

@@ -26,8 +26,11 @@ and concurrent writes are kept as siblings.
 Every flag can also be set with an environment variable QUORUMKV_<FLAG>
 (e.g. QUORUMKV_ENDPOINTS); a flag on the command line wins.
 
-Exit codes: 0 ok, 1 error, 2 usage error, 3 unavailable (quorum not reached),
-4 key not found.`,
+Exit codes: 0 ok, 1 error, 2 usage error, 3 unavailable (quorum not reached;
+for serial and lock commands: nothing applied), 4 key not found, 5 not applied
+(serial and lock commands: condition not met, lock held by another or lost,
+fenced by a newer lock token, not a number), 6 outcome unknown (serial and lock
+commands: the change may have applied).`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return applyEnv(cmd)
 		},
@@ -41,6 +44,8 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 unavailable (quorum not reached),
 		newGetCmd(),
 		newPutCmd(),
 		newDeleteCmd(),
+		newSerialCmd(),
+		newLockCmd(),
 		newRingCmd(),
 		newBenchCmd(),
 		newHintsCmd(),
