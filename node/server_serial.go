@@ -129,7 +129,7 @@ func receiptToProto(r serial.Receipt) *api.SerialReceipt {
 // routed runs a register request (its id already fixed) where it belongs:
 // here when this node is the key's preferred proposer or the request was
 // forwarded here, and otherwise forwarded once to the preferred proposer
-// with half of what is left of the deadline. When the forward fails
+// with half of what is left of the deadline, at most maxForwardWait. When the forward fails
 // without a decided answer (the request never left, the node is stopping,
 // or no quorum or an unknown outcome there) and time is left, it runs
 // here, under the same op id: a change the other node applied is not
@@ -151,7 +151,7 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 		return res, serialStatus(ctx, err)
 	}
 	dl, _ := ctx.Deadline()
-	fctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+	fctx, cancel := context.WithTimeout(ctx, min(time.Until(dl)/2, maxForwardWait))
 	var out R
 	ferr := n.forwarder.Forward(fctx, to, func(ctx context.Context, cc grpc.ClientConnInterface) error {
 		var err error
@@ -201,6 +201,11 @@ func answerBy(ctx context.Context, timeout time.Duration) (context.Context, cont
 	left := time.Until(dl)
 	return context.WithDeadline(ctx, dl.Add(-min(left/10, answerMargin)))
 }
+
+// maxForwardWait bounds how long a forwarded register request may take
+// before this node runs it itself: a preferred proposer that is frozen or
+// cut off holds requests no longer than this.
+const maxForwardWait = 2 * time.Second
 
 // answerMargin is the most of a deadline kept for the answer's way back.
 const answerMargin = 100 * time.Millisecond

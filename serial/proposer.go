@@ -94,8 +94,14 @@ type failure struct {
 	diskFull, notReady []string
 }
 
+// err is the definite error of an operation whose deadline passed: no
+// failure recorded (its round, or the rounds before it in the queue, did
+// not end in time) counts as too few answers.
 func (f *failure) err() error {
-	if f == nil || f.contended {
+	if f == nil {
+		return &UnavailableError{}
+	}
+	if f.contended {
 		return ErrContended
 	}
 	return &UnavailableError{Required: f.required, Acknowledged: f.acked, DiskFull: f.diskFull, NotReady: f.notReady}
@@ -184,7 +190,7 @@ func (p *Proposer) giveUp(pd *pending) outcome {
 	default:
 	}
 	if pd.state.CompareAndSwap(opQueued, opAbandoned) {
-		if errors.Is(pd.ctx.Err(), context.Canceled) && pd.fail.Load() == nil {
+		if errors.Is(pd.ctx.Err(), context.Canceled) {
 			return outcome{err: pd.ctx.Err()}
 		}
 		return outcome{err: pd.fail.Load().err()}
