@@ -1,6 +1,6 @@
 # quorumkv developer tasks. `make test` is what CI runs.
 GO ?= go
-RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/...
+RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/... ./serial/...
 
 .PHONY: test check lint race unit build proto fuzz
 

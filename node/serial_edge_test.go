@@ -2,9 +2,11 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -190,5 +192,30 @@ func TestLocksEdge(t *testing.T) {
 	}
 	if !strings.Contains(d.GetReceipt().GetProposer(), prefs[0]) {
 		t.Errorf("describe ran on %q, want the preferred %s", d.GetReceipt().GetProposer(), prefs[0])
+	}
+}
+
+// A node that cannot reach the key's preferred proposer runs the request
+// itself (any node may propose), within the deadline whether the link
+// refuses or hangs.
+func TestSerialEdgeRunsLocallyWhenThePreferredIsUnreachable(t *testing.T) {
+	c := startMemSerial(t)
+	ctx := ctxT(t)
+	for _, mode := range []nodetest.Mode{nodetest.Refuse, nodetest.Hang} {
+		key := []byte(fmt.Sprintf("unreachable-%d", mode))
+		prefs := c.Preference(key)
+		c.Faults.Cut(prefs[1], prefs[0], mode)
+		const deadline = 2 * time.Second
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, deadline)
+		res, err := c.Serial(prefs[1]).Increment(cctx, &api.IncrementRequest{Key: key})
+		cancel()
+		if err != nil || res.GetReceipt().GetProposer() != prefs[1] || string(res.GetValue()) != "1" {
+			t.Fatalf("mode %d: %v, %v: want applied by %s itself", mode, res, err, prefs[1])
+		}
+		if took := time.Since(start); took > deadline {
+			t.Errorf("mode %d: answered after %v", mode, took)
+		}
+		c.Faults.Heal()
 	}
 }

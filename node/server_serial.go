@@ -126,7 +126,7 @@ func receiptToProto(r serial.Receipt) *api.SerialReceipt {
 // routed runs a register request (its id already fixed) where it belongs:
 // here when this node is the key's preferred proposer or the request was
 // forwarded here, and otherwise forwarded once to the preferred proposer
-// with half of what is left of the deadline. When the forward fails
+// with half of what is left of the deadline, at most maxForwardWait. When the forward fails
 // without a decided answer (the request never left, the node is stopping,
 // or no quorum or an unknown outcome there) and time is left, it runs
 // here, under the same op id: a change the other node applied is not
@@ -141,18 +141,15 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 		return zero, peer.ToStatus(err)
 	}
 	defer done()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.proposer.Config().RequestTimeout)
-		defer cancel()
-	}
+	ctx, cancel := answerBy(ctx, n.proposer.Config().RequestTimeout)
+	defer cancel()
 	to := n.preferredProposer(key)
 	if isForwarded(ctx) || to == n.cfg.ID {
 		res, err := local(ctx, false)
 		return res, serialStatus(ctx, err)
 	}
 	dl, _ := ctx.Deadline()
-	fctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+	fctx, cancel := context.WithTimeout(ctx, min(time.Until(dl)/2, maxForwardWait))
 	var out R
 	ferr := n.forwarder.Forward(fctx, to, func(ctx context.Context, cc grpc.ClientConnInterface) error {
 		var err error
@@ -194,6 +191,27 @@ func routed[R any](ctx context.Context, n *Node, key []byte,
 	}
 	return res, serialStatus(ctx, err)
 }
+
+// answerBy bounds a request so that its answer reaches the caller before
+// the caller's deadline: a tenth of the time left, at most answerMargin,
+// is kept for the answer's way back. A request without a deadline gets
+// timeout.
+func answerBy(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(ctx, timeout)
+	}
+	left := time.Until(dl)
+	return context.WithDeadline(ctx, dl.Add(-min(left/10, answerMargin)))
+}
+
+// maxForwardWait bounds how long a forwarded register request may take
+// before this node runs it itself: a preferred proposer that is frozen or
+// cut off holds requests no longer than this.
+const maxForwardWait = 2 * time.Second
+
+// answerMargin is the most of a deadline kept for the answer's way back.
+const answerMargin = 100 * time.Millisecond
 
 // ambiguous reports the codes a call can fail with after its request left
 // without the other node having answered it.

@@ -83,7 +83,10 @@ type Config struct {
 	// CacheSize bounds the fast-path entries kept (least recently used
 	// first out).
 	CacheSize int
-	// MaxBatch bounds the operations one round decides.
+	// MaxBatch bounds the operations one round decides. Of them, at most
+	// Window may be changes (reads are not recorded): a round's retry
+	// then finds the id of every change the round carried in the
+	// register's window, whatever part of it an acceptor accepted.
 	MaxBatch int
 	// MaxValue bounds a request's value; MaxState an accept's encoded
 	// state.

@@ -3,7 +3,8 @@
 //
 // A Proposer keeps one FIFO per register key: while a round for the key is
 // in flight, new operations queue, and the next round carries every queued
-// operation (up to Config.MaxBatch) in one paxos.Proposal. A round is driven
+// operation (up to Config.MaxBatch, and no more changes than the register's
+// window of recent ids) in one paxos.Proposal. A round is driven
 // by sending prepares and accepts through Acceptors (the node's transport,
 // or the local acceptor edge) and feeding each reply into the proposal;
 // rounds that end NotSent or Unknown are retried with a fresh ballot and a

@@ -19,6 +19,9 @@ type fakeAcceptors struct {
 	// fault, when set, is asked before each message: a non-nil error fails
 	// it (the message is not applied).
 	fault func(node string, accept bool) error
+	// acceptFault, when set, is asked before each accept with its state:
+	// a non-nil error fails it.
+	acceptFault func(node string, st paxos.State) error
 	// lose, when set, is asked after an accept was applied: true loses its
 	// reply (the caller sees an error).
 	lose func(node string) bool
@@ -98,6 +101,13 @@ func (f *fakeAcceptors) Accept(ctx context.Context, node string, t Target, b pax
 			return
 		}
 		f.mu.Lock()
+		if af := f.acceptFault; af != nil {
+			if err := af(node, st); err != nil {
+				f.mu.Unlock()
+				done(paxos.AcceptReply{}, err)
+				return
+			}
+		}
 		if t.Epoch < f.epoch {
 			f.mu.Unlock()
 			done(paxos.AcceptReply{}, &StaleEpochError{Epoch: f.epoch})

@@ -101,8 +101,14 @@ type failure struct {
 	diskFull, notReady []string
 }
 
+// err is the definite error of an operation whose deadline passed: no
+// failure recorded (its round, or the rounds before it in the queue, did
+// not end in time) counts as too few answers.
 func (f *failure) err() error {
-	if f == nil || f.contended {
+	if f == nil {
+		return &UnavailableError{}
+	}
+	if f.contended {
 		return ErrContended
 	}
 	return &UnavailableError{Required: f.required, Acknowledged: f.acked, DiskFull: f.diskFull, NotReady: f.notReady}
@@ -191,7 +197,7 @@ func (p *Proposer) giveUp(pd *pending) outcome {
 	default:
 	}
 	if pd.state.CompareAndSwap(opQueued, opAbandoned) {
-		if errors.Is(pd.ctx.Err(), context.Canceled) && pd.fail.Load() == nil {
+		if errors.Is(pd.ctx.Err(), context.Canceled) {
 			return outcome{err: pd.ctx.Err()}
 		}
 		return outcome{err: pd.fail.Load().err()}
@@ -268,7 +274,8 @@ func (p *Proposer) run(qk string, q *keyQueue) {
 }
 
 // next returns the operations of the next round: those of cur still
-// wanted, then the queue's oldest, up to MaxBatch. With none, the runner
+// wanted, then the queue's oldest, up to MaxBatch and at most Window
+// changes. With none, the runner
 // ends (and q is forgotten).
 func (p *Proposer) next(qk string, q *keyQueue, cur []*pending) []*pending {
 	kept := cur[:0]
@@ -284,11 +291,25 @@ func (p *Proposer) next(qk string, q *keyQueue, cur []*pending) []*pending {
 		kept = append(kept, q.ops...)
 		q.ops = nil
 	}
+	changes := 0
+	for _, pd := range kept {
+		if pd.op.Kind != paxos.OpGet {
+			changes++
+		}
+	}
 	i := 0
 	for ; i < len(q.ops) && len(kept) < p.cfg.MaxBatch; i++ {
-		if q.ops[i].ctx.Err() == nil {
-			kept = append(kept, q.ops[i])
+		pd := q.ops[i]
+		if pd.ctx.Err() != nil {
+			continue
 		}
+		if pd.op.Kind != paxos.OpGet {
+			if changes == p.cfg.Window {
+				break // its id would push an earlier change of the round out of the window
+			}
+			changes++
+		}
+		kept = append(kept, pd)
 	}
 	q.ops = q.ops[i:]
 	if len(kept) == 0 && len(q.ops) == 0 {

@@ -41,6 +41,9 @@ type roundRun struct {
 	diskFull, notReady []string
 	// expired: the round ended on its deadline, not on its answers.
 	expired bool
+	// provisional is the failure its operations report should their
+	// deadline pass before it ends.
+	provisional *failure
 }
 
 // round runs one round for ops on the register (kind, key).
@@ -54,6 +57,13 @@ func (p *Proposer) round(qk string, kind byte, key []byte, ops []*pending) round
 		setFailure(ops, &failure{})
 		return roundResult{}
 	}
+	// Until the round ends, an operation whose deadline passes counts its
+	// acceptors as not answering.
+	old, nw := route.Quorum.Need()
+	provisional := &failure{required: old + nw}
+	for _, pd := range ops {
+		pd.fail.CompareAndSwap(nil, provisional)
+	}
 	ctx, cancel := context.WithDeadline(p.ctx, p.roundDeadline(ops))
 	defer cancel()
 	pops := make([]paxos.Op, len(ops))
@@ -63,7 +73,7 @@ func (p *Proposer) round(qk string, kind byte, key []byte, ops []*pending) round
 			pops[i].Retry, pops[i].RetryBase, pops[i].RetryBaseKnown = true, pd.base, true
 		}
 	}
-	r := &roundRun{p: p, ops: ops, route: route,
+	r := &roundRun{p: p, ops: ops, route: route, provisional: provisional,
 		target:  Target{Partition: route.Partition, Kind: kind, Key: key, Epoch: route.Epoch, Moving: route.Moving},
 		replies: make(chan reply, 2*len(route.Quorum.Acceptors())),
 	}
@@ -251,7 +261,7 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 		for _, pd := range r.ops {
 			// A round cut short by the deadline says less than the one
 			// before it: keep that one's account.
-			if !r.expired || pd.fail.Load() == nil {
+			if !r.expired || pd.fail.Load() == r.provisional {
 				pd.fail.Store(f)
 			}
 		}
