@@ -85,7 +85,7 @@ func TestFastPathInASteadyLoop(t *testing.T) {
 // next round, in order, at most a window of changes per round.
 func TestBatchingQueuesOpsBehindARound(t *testing.T) {
 	release := make(chan struct{})
-	p, f, _ := newTestProposer(t, nil)
+	p, f, _ := newTestProposer(t, func(c *Config) { c.Window = 8 })
 	f.set(func() {
 		f.hold = func(string, bool) chan struct{} { return release }
 	})
