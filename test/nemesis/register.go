@@ -163,6 +163,11 @@ func execRegister(ctx context.Context, c registerClient, in regInput) (*client.S
 func regOutcome(res *client.SerialResult, err error) (answered, unknown bool, class string) {
 	var ue *client.UnavailableError
 	switch {
+	case err == nil && res != nil && res.Deduplicated:
+		// Applied by an earlier try; the answer carries that try's
+		// version, not the state it left: an outcome whose output cannot
+		// be checked (it may be linearized anywhere after its call).
+		return false, true, "deduplicated"
 	case err == nil && res != nil:
 		return true, false, ""
 	case errors.Is(err, client.ErrConditionFailed) && res != nil:
