@@ -42,6 +42,7 @@ const (
 	DefaultRoundTimeout   = time.Second
 	DefaultCacheSize      = 65536
 	DefaultMaxBatch       = 128
+	DefaultGiveUpRounds   = 3
 	// DefaultMaxValue is the largest value a request may carry: a record
 	// holds at most 1 MiB, and the rest is left to the window of recent
 	// ids, the fences and the lock grant the record also carries.
@@ -80,6 +81,11 @@ type Config struct {
 	RoundTimeout time.Duration
 	// Window is how many recent operation ids a register keeps.
 	Window int
+	// GiveUpRounds: after this many rounds in a row that no acceptor
+	// refused for a greater ballot and that still failed (too few answers:
+	// acceptors down or cut off), the operations are answered at once
+	// instead of at their deadline.
+	GiveUpRounds int
 	// CacheSize bounds the fast-path entries kept (least recently used
 	// first out).
 	CacheSize int
@@ -118,6 +124,7 @@ func (c *Config) setDefaults() {
 	setIfZero(&c.RequestTimeout, DefaultRequestTimeout)
 	setIfZero(&c.RoundTimeout, DefaultRoundTimeout)
 	setIfZero(&c.Window, paxos.DefaultWindow)
+	setIfZero(&c.GiveUpRounds, DefaultGiveUpRounds)
 	setIfZero(&c.CacheSize, DefaultCacheSize)
 	setIfZero(&c.MaxBatch, DefaultMaxBatch)
 	setIfZero(&c.MaxValue, DefaultMaxValue)

@@ -205,6 +205,18 @@ func (p *Proposer) giveUp(pd *pending) outcome {
 	return outcome{err: ErrOutcomeUnknown}
 }
 
+// abandon answers operations the runner gives up on: never sent, the
+// failure of their last round (definite); sent, unknown.
+func (p *Proposer) abandon(ops []*pending) {
+	for _, pd := range ops {
+		if pd.state.CompareAndSwap(opQueued, opAbandoned) {
+			pd.done <- outcome{err: pd.fail.Load().err()}
+		} else {
+			pd.done <- outcome{err: ErrOutcomeUnknown}
+		}
+	}
+}
+
 func (p *Proposer) count(err error) {
 	var ue *UnavailableError
 	switch {
@@ -247,7 +259,7 @@ func queueKey(kind byte, key []byte) string {
 func (p *Proposer) run(qk string, q *keyQueue) {
 	defer p.wg.Done()
 	var cur []*pending
-	attempt := 0
+	attempt, unanswered := 0, 0
 	for {
 		cur = p.next(qk, q, cur)
 		if len(cur) == 0 {
@@ -264,10 +276,20 @@ func (p *Proposer) run(qk string, q *keyQueue) {
 		r := p.round(qk, q.kind, q.key, cur)
 		switch {
 		case r.decided:
-			cur, attempt = nil, 0
+			cur, attempt, unanswered = nil, 0, 0
 		case r.retryNow:
 		default:
 			attempt++
+			if unanswered = unanswered + 1; r.contended {
+				unanswered = 0
+			}
+			if unanswered >= p.cfg.GiveUpRounds {
+				// The acceptors do not answer (down, cut off): answer now
+				// rather than at the deadline.
+				p.abandon(cur)
+				cur, attempt, unanswered = nil, 0, 0
+				continue
+			}
 			p.wait(attempt)
 		}
 	}

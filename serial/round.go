@@ -16,6 +16,8 @@ type roundResult struct {
 	// retryNow: the round stopped before sending its accept because an
 	// operation was given up; the next round runs at once without it.
 	retryNow bool
+	// contended: an acceptor refused the round for a greater ballot.
+	contended bool
 }
 
 // reply is one acceptor's answer to a message of the round.
@@ -268,6 +270,7 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 	}
 	// Unknown: the operations are marked sent; the next round retries them
 	// under their ids.
+	contended := !seen.IsZero()
 	if prop.Phase() == paxos.Unknown {
 		for _, pd := range r.ops {
 			if !pd.undecided || prop.Base() < pd.base {
@@ -276,7 +279,7 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 			pd.undecided = true
 		}
 	}
-	return roundResult{}
+	return roundResult{contended: contended}
 }
 
 func setFailure(ops []*pending, f *failure) {
