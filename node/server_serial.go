@@ -44,7 +44,9 @@ func (s *serialServer) CompareAndSet(ctx context.Context, req *api.CompareAndSet
 		req.OpId = serial.NewOpID()
 	}
 	return s.register(ctx, req.GetKey(), req.GetFence(), withRetry(withID(op, req.GetOpId()), req.GetRetry()),
-		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.CompareAndSet(ctx, req) })
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) {
+			return c.CompareAndSet(ctx, req)
+		})
 }
 
 func (s *serialServer) Delete(ctx context.Context, req *api.SerialDeleteRequest) (*api.SerialResponse, error) {
@@ -68,7 +70,9 @@ func (s *serialServer) Increment(ctx context.Context, req *api.IncrementRequest)
 		req.OpId = serial.NewOpID()
 	}
 	return s.register(ctx, req.GetKey(), req.GetFence(), withRetry(withID(op, req.GetOpId()), req.GetRetry()),
-		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) { return c.Increment(ctx, req) })
+		func(ctx context.Context, c api.SerialClient) (*api.SerialResponse, error) {
+			return c.Increment(ctx, req)
+		})
 }
 
 // register checks a register request, then runs it at the key's preferred
@@ -102,7 +106,9 @@ func (s *serialServer) register(ctx context.Context, key []byte, fence *api.Fenc
 				Receipt: receiptToProto(res.Receipt),
 			}, nil
 		},
-		func(r *api.SerialResponse) bool { return op.Kind != paxos.OpGet && !r.GetApplied() && !r.GetDeduplicated() })
+		func(r *api.SerialResponse) bool {
+			return op.Kind != paxos.OpGet && !r.GetApplied() && !r.GetDeduplicated()
+		})
 }
 
 // checkRegisterName refuses an empty or over-long key or lock name, and an
