@@ -2,9 +2,9 @@ package node_test
 
 import (
 	"context"
-	"os"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
