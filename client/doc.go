@@ -9,8 +9,9 @@
 // (operations outstanding without an answer, recent latencies). An
 // endpoint that has answered nothing for a few hundred milliseconds while
 // holding work is quiet, and new requests go to another node first until it
-// answers again (its late answers, or a health check). Gets are hedged: one
-// that has not answered after the endpoint's recent p99 is also sent to the
+// answers again (its late answers, or a health check); one silent for a
+// few tens of milliseconds is already tried after the others (lagging).
+// Gets are hedged: one that has not answered after the endpoint's recent p99 is also sent to the
 // next node, and the first answer wins. A write is never sent twice; one
 // already on its way to a node that turns quiet fails with ErrNodeQuiet
 // (it may or may not be applied, as after a timeout). See Responsiveness,

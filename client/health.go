@@ -43,6 +43,13 @@ func (h *health) quiet() bool {
 	return h.t.isQuiet(h.now())
 }
 
+// lagging reports whether new requests should try other endpoints first.
+func (h *health) lagging() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.t.lagging(h.now())
+}
+
 // hedgeDelay is how long a get waits on the endpoint before it is hedged.
 func (h *health) hedgeDelay() time.Duration {
 	h.mu.Lock()

@@ -21,6 +21,17 @@ type Responsiveness struct {
 	QuietAfter  time.Duration
 	QuietFactor float64
 	QuietMax    time.Duration
+	// LagAfter: an endpoint that has had requests outstanding and answered
+	// none of them for this long, or for LagFactor times its recent p90
+	// latency when that is longer (never past the quiet threshold), is
+	// lagging: new requests go to the replicas that are not first (any node
+	// coordinates any key, so this only reorders). Nothing is given up on;
+	// the endpoint is preferred again with its next answer. This keeps the
+	// writes sent in the time it takes to call an endpoint quiet from
+	// piling onto a node that froze (a write on its way to it cannot be
+	// sent again).
+	LagAfter  time.Duration
+	LagFactor float64
 	// GiveUpAfter: a try that has waited this long on an endpoint that is
 	// quiet ends with ErrNodeQuiet. A read then goes to the next endpoint;
 	// a write is not sent again (it may still be applied when the node
@@ -39,12 +50,13 @@ type Responsiveness struct {
 	HedgeMax        time.Duration
 }
 
-// DefaultResponsiveness: quiet after max(300 ms, 4 × p99) (at most 2 s),
-// give up on a quiet endpoint after 1 s, probe every 500 ms, hedge gets at
+// DefaultResponsiveness: lagging after max(50 ms, 3 × p90), quiet after
+// max(300 ms, 4 × p99) (at most 2 s), give up on a quiet endpoint after 1 s, probe every 500 ms, hedge gets at
 // their p99 within 50–500 ms.
 func DefaultResponsiveness() Responsiveness {
 	return Responsiveness{
 		QuietAfter: 300 * time.Millisecond, QuietFactor: 4, QuietMax: 2 * time.Second,
+		LagAfter: 50 * time.Millisecond, LagFactor: 3,
 		GiveUpAfter: time.Second, ProbeEvery: 500 * time.Millisecond,
 		Hedge: true, HedgePercentile: 0.99, HedgeMin: 50 * time.Millisecond, HedgeMax: 500 * time.Millisecond,
 	}
@@ -55,6 +67,8 @@ func (r Responsiveness) Validate() error {
 	switch {
 	case r.QuietAfter <= 0 || r.QuietMax < r.QuietAfter:
 		return fmt.Errorf("%w: need 0 < QuietAfter (%v) <= QuietMax (%v)", ErrInvalidConfig, r.QuietAfter, r.QuietMax)
+	case r.LagAfter <= 0 || r.LagFactor < 0:
+		return fmt.Errorf("%w: need LagAfter (%v) > 0 and LagFactor (%v) >= 0", ErrInvalidConfig, r.LagAfter, r.LagFactor)
 	case r.QuietFactor < 0:
 		return fmt.Errorf("%w: QuietFactor %v is negative", ErrInvalidConfig, r.QuietFactor)
 	case r.GiveUpAfter < 0:

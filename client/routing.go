@@ -63,6 +63,7 @@ func (c *Client) routeFor(ctx context.Context, key []byte) []endpoint {
 	for _, cd := range cands {
 		if e, ok := c.conn(cd.addr); ok {
 			cd.quiet = e.h.quiet()
+			cd.lagging = !cd.quiet && e.h.lagging()
 			known = append(known, cd)
 			eps = append(eps, e)
 		}
@@ -76,22 +77,25 @@ func (c *Client) routeFor(ctx context.Context, key []byte) []endpoint {
 
 // candidate is an endpoint a request may go to, and what the client knows
 // of it: failing (a try failed as the node's own failure in the last
-// downFor) or quiet (requests outstanding and no answer, see tracker).
+// downFor), lagging (requests outstanding and no answer for a little
+// while) or quiet (for long enough to give up on it), see tracker.
 type candidate struct {
-	addr           string
-	failing, quiet bool
+	addr                    string
+	failing, lagging, quiet bool
 }
 
-// tryOrder is the order (indexes) to try candidates in: the healthy ones first, in
-// the given (preference) order, then the failing ones, then the quiet ones.
-// A failing node fails fast (a refused dial), while a request sent to a
-// quiet one waits, so quiet nodes come last; any node can coordinate any
-// key, so nothing is lost by skipping a replica.
+// tryOrder is the order (indexes) to try candidates in: the healthy ones
+// first, in the given (preference) order, then the failing ones, then the
+// lagging ones, then the quiet ones. A failing node fails fast (a refused
+// dial), while a request sent to a lagging or quiet one may wait, so those
+// come last; any node can coordinate any key, so nothing is lost by
+// skipping a replica.
 func tryOrder(cands []candidate) []int {
 	out := make([]int, 0, len(cands))
 	for _, pass := range []func(candidate) bool{
-		func(cd candidate) bool { return !cd.failing && !cd.quiet },
-		func(cd candidate) bool { return cd.failing && !cd.quiet },
+		func(cd candidate) bool { return !cd.failing && !cd.lagging && !cd.quiet },
+		func(cd candidate) bool { return cd.failing && !cd.lagging && !cd.quiet },
+		func(cd candidate) bool { return cd.lagging && !cd.quiet },
 		func(cd candidate) bool { return cd.quiet },
 	} {
 		for i, cd := range cands {

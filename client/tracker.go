@@ -73,6 +73,20 @@ func (t *tracker) quietAfter() time.Duration {
 	return min(max(d, t.cfg.QuietAfter), t.cfg.QuietMax)
 }
 
+// lagAfter is the silence that makes the endpoint lagging: LagAfter, or
+// LagFactor times its recent p90 when longer, at most quietAfter.
+func (t *tracker) lagAfter() time.Duration {
+	d := time.Duration(t.cfg.LagFactor * float64(t.all.quantile(0.90)))
+	return min(max(d, t.cfg.LagAfter), t.quietAfter())
+}
+
+// lagging reports whether new requests should go to another replica
+// first: the endpoint is quiet, or silent past lagAfter. It latches
+// nothing.
+func (t *tracker) lagging(now time.Time) bool {
+	return t.isQuiet(now) || t.silent(now) > t.lagAfter()
+}
+
 // isQuiet reports whether the endpoint is quiet, latching the state once
 // its silence passes quietAfter.
 func (t *tracker) isQuiet(now time.Time) bool {

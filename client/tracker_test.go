@@ -34,6 +34,49 @@ func TestTrackerQuiet(t *testing.T) {
 	}
 }
 
+// TestTrackerLagging: an endpoint silent with work outstanding is lagging
+// long before it is quiet (LagAfter, or LagFactor × its p90 when longer,
+// never past the quiet threshold); lagging latches nothing, so the next
+// answer ends it, and an idle endpoint never lags.
+func TestTrackerLagging(t *testing.T) {
+	tr, t0 := testTracker()
+	if tr.lagging(t0.Add(time.Hour)) {
+		t.Fatal("idle endpoint lagging")
+	}
+	tr.sent(t0)
+	if tr.lagging(t0.Add(ms(50))) {
+		t.Fatal("lagging at exactly LagAfter")
+	}
+	if !tr.lagging(t0.Add(ms(51))) || tr.isQuiet(t0.Add(ms(51))) {
+		t.Fatal("want lagging and not quiet after LagAfter")
+	}
+	tr.done(t0.Add(ms(60)), t0, true, false)
+	if tr.lagging(t0.Add(ms(100))) {
+		t.Fatal("still lagging after an answer")
+	}
+	// Recent latencies of 40 ms make the threshold 3 × 40 ms.
+	for i := range 50 {
+		at := t0.Add(ms(100 + i))
+		tr.sent(at)
+		tr.done(at.Add(ms(40)), at, true, false)
+	}
+	t1 := t0.Add(time.Minute)
+	tr.sent(t1)
+	if tr.lagging(t1.Add(ms(120))) || !tr.lagging(t1.Add(ms(121))) {
+		t.Fatal("want the threshold at 3 × p90 = 120 ms")
+	}
+	// Slow history: the threshold stops at the quiet one.
+	for i := range 256 {
+		at := t1.Add(ms(1000 + i))
+		tr.sent(at)
+		tr.done(at.Add(time.Second), at, true, false)
+	}
+	tr.done(t1.Add(time.Second), t1, true, false)
+	if got, want := tr.lagAfter(), tr.quietAfter(); got != want {
+		t.Fatalf("lagAfter %v past quietAfter %v", got, want)
+	}
+}
+
 // TestTrackerIdleIsNotQuiet: silence counts only while requests are
 // outstanding: an endpoint idle for an hour is not quiet when a request is
 // sent, nor is one whose stream broke before QuietAfter.
@@ -190,6 +233,8 @@ func TestResponsivenessValidate(t *testing.T) {
 	}
 	for name, mut := range map[string]func(*Responsiveness){
 		"zero quiet":      func(r *Responsiveness) { r.QuietAfter = 0 },
+		"zero lag":        func(r *Responsiveness) { r.LagAfter = 0 },
+		"negative lag":    func(r *Responsiveness) { r.LagFactor = -1 },
 		"max below quiet": func(r *Responsiveness) { r.QuietMax = ms(100) },
 		"negative give":   func(r *Responsiveness) { r.GiveUpAfter = -1 },
 		"no probe":        func(r *Responsiveness) { r.ProbeEvery = 0 },
@@ -226,6 +271,9 @@ func TestTryOrder(t *testing.T) {
 		{"quiet after failing", []candidate{{addr: "a", quiet: true}, {addr: "b", failing: true}, {addr: "c"}}, []int{2, 1, 0}},
 		{"quiet and failing last", []candidate{{addr: "a", quiet: true, failing: true}, {addr: "b", quiet: true}, {addr: "c", failing: true}}, []int{2, 0, 1}},
 		{"all quiet keeps order", []candidate{{addr: "a", quiet: true}, {addr: "b", quiet: true}}, []int{0, 1}},
+		{"first lagging", []candidate{{addr: "a", lagging: true}, {addr: "b"}, {addr: "c"}}, []int{1, 2, 0}},
+		{"lagging after failing, before quiet", []candidate{{addr: "a", quiet: true}, {addr: "b", lagging: true}, {addr: "c", failing: true}}, []int{2, 1, 0}},
+		{"lagging and failing counts as lagging", []candidate{{addr: "a", lagging: true, failing: true}, {addr: "b", failing: true}}, []int{1, 0}},
 	} {
 		got := tryOrder(tc.cands)
 		if len(got) != len(tc.want) {
