@@ -228,11 +228,16 @@ func (o *ownership) step(ctx context.Context) bool {
 		switch {
 		case inCur && !inTgt:
 			lose = append(lose, p)
-		case !inCur && !inTgt && o.holdsAny(p):
-			// It refuses p's writes from now on: what it has is no
-			// longer current (should p come back, it is pulled again).
-			o.set(p, false, false)
-			lost = append(lost, p)
+		case !inCur && !inTgt:
+			// Nothing of p is pulled any more, whatever an earlier
+			// target gave this node.
+			o.forgetTransfer(p)
+			if o.holdsAny(p) {
+				// It refuses p's writes from now on: what it has is no
+				// longer current (should p come back, it is pulled again).
+				o.set(p, false, false)
+				lost = append(lost, p)
+			}
 		}
 		if inTgt && !o.isOwned(p) {
 			gain = append(gain, p)
@@ -371,6 +376,13 @@ func changeKey(doc ring.Doc, ch ring.Change) string {
 		key += fmt.Sprintf("/%s:%d", id, doc.Members[id].Gen)
 	}
 	return key
+}
+
+// forgetTransfer drops p's transfer record: this node no longer gains p.
+func (o *ownership) forgetTransfer(p int) {
+	o.mu.Lock()
+	delete(o.transfers, p)
+	o.mu.Unlock()
 }
 
 // holdsAny reports whether this node holds, pulls or stores any of p.
