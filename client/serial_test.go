@@ -225,6 +225,31 @@ func TestSerialRetrySameOpID(t *testing.T) {
 	})
 }
 
+// TestSerialLostTrySettledLater: a change whose only endpoint lost the
+// connection after it was sent (it may have run) is sent again with the
+// same op id after a pause, instead of ending ErrOutcomeUnknown at once;
+// the node's later answer (here: applied by the first try) settles it.
+func TestSerialLostTrySettledLater(t *testing.T) {
+	a := startSerialFake(t, &serialFake{}, nil)
+	n := 0
+	a.setHandle(func(string, proto.Message) (proto.Message, error) {
+		n++
+		if n <= 2 {
+			return nil, status.Error(codes.Unavailable, "connection reset")
+		}
+		return &api.SerialResponse{Key: []byte("k"), Applied: true, Found: true, Value: []byte("1"), Version: 1, Deduplicated: true}, nil
+	})
+	c := serialClient(t, nil, a)
+	res, err := c.Increment(testCtx(t), []byte("k"), 1)
+	if err != nil || !res.Deduplicated {
+		t.Fatalf("%v, %+v: want the third try's answer", err, res)
+	}
+	ca := a.received()
+	if len(ca) != 3 || ca[0].opID != ca[2].opID {
+		t.Fatalf("calls %v: want three with the same op id", ca)
+	}
+}
+
 // TestSerialOutcomeUnknown: a change whose every try may have run, or
 // whose proposer keeps answering OUTCOME_UNKNOWN, ends ErrOutcomeUnknown
 // (with the same op id on every try); so does one that met a failed

@@ -27,13 +27,17 @@ const (
 	maxOpIDSize = 32
 )
 
-// unknownRetries is how many times a change the node answered with
-// OUTCOME_UNKNOWN is sent again (same op id, while the caller's context
-// lasts) before the client reports ErrOutcomeUnknown; unknownGap the pause
-// before the first resend, doubling after each.
+// unknownRetries is how many times a change whose outcome is not known
+// (the node answered OUTCOME_UNKNOWN, or every endpoint failed after a try
+// that may have applied it) is sent again, with the same op id and while
+// the caller's context lasts, before the client reports ErrOutcomeUnknown:
+// a later try that finds the op id applied, or runs it, settles it.
+// unknownGap is the pause before the first resend, doubling after each up
+// to unknownMaxGap (about 2.6 s of pauses in all).
 const (
-	unknownRetries = 3
+	unknownRetries = 10
 	unknownGap     = 10 * time.Millisecond
+	unknownMaxGap  = 500 * time.Millisecond
 )
 
 // newOpID is a fresh random op id.
@@ -124,7 +128,8 @@ func (c *Client) serialDo(ctx context.Context, key []byte, read bool, extra time
 	var last error
 	gap := unknownGap
 	for round := 0; ; round++ {
-		again := false // the proposer answered OUTCOME_UNKNOWN: start over
+		again := false    // the proposer answered OUTCOME_UNKNOWN: start over
+		exhausted := true // every endpoint failed as its own failure
 	route:
 		for _, e := range c.routeFor(ctx, key) {
 			tctx, cancel := context.WithTimeout(ctx, c.opts.attemptTimeout+extra)
@@ -147,6 +152,7 @@ func (c *Client) serialDo(ctx context.Context, key []byte, read bool, extra time
 			switch classifyTry(err) {
 			case answered:
 				last = err
+				exhausted = false
 				break route
 			case notRun:
 				c.markDownUnless(ctx, e.addr)
@@ -158,17 +164,20 @@ func (c *Client) serialDo(ctx context.Context, key []byte, read bool, extra time
 			case unknownAnswer:
 				ambiguous = true
 				last = err
-				again = true
+				again, exhausted = true, false
 				break route
 			}
 			if ctx.Err() != nil {
 				break
 			}
 		}
+		// A change that may have applied is sent again once the route is
+		// exhausted: the node that ran it, or another, may answer later.
+		again = again || (exhausted && ambiguous && !read)
 		if !again || round >= unknownRetries || !pause(ctx, gap) {
 			break
 		}
-		gap *= 2
+		gap = min(2*gap, unknownMaxGap)
 	}
 	if last == nil {
 		last = ErrNoEndpoints

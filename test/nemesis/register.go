@@ -196,6 +196,17 @@ func regOutcome(res *client.SerialResult, err error) (answered, unknown bool, cl
 	return false, true, classify(err)
 }
 
+// opOutcome is regOutcome for an operation of kind op: a read that got no
+// answer changed nothing (its accept keeps the state and the version), so
+// it is a failed read, never an unknown outcome, and leaves the history.
+func opOutcome(op string, res *client.SerialResult, err error) (answered, unknown bool, class string) {
+	answered, unknown, class = regOutcome(res, err)
+	if op == regGet && unknown {
+		unknown = false
+	}
+	return answered, unknown, class
+}
+
 // run is one register worker on key: it sends through send (pinned to a
 // node, or the ring-aware client; where names it) until ctx is done or the
 // key's operations are used up. After an unknown outcome it goes on as a
@@ -217,7 +228,7 @@ func (rw *registers) run(ctx context.Context, key string, worker int, where stri
 			rec.call = rw.now()
 			res, err := exec(ctx, in)
 			rec.ret = rw.now()
-			answered, unknown, class := regOutcome(res, err)
+			answered, unknown, class := opOutcome(in.Op, res, err)
 			rec.failed, rec.out.Unknown, rec.class = !answered && !unknown, unknown, class
 			if answered {
 				// A failed condition applied nothing, whatever the result says.
@@ -260,7 +271,7 @@ func (rw *registers) finalReads(ctx context.Context, exec regExec, timeout time.
 			res, err := exec(cctx, in)
 			rec.ret = rw.now()
 			cancel()
-			answered, unknown, class := regOutcome(res, err)
+			answered, unknown, class := opOutcome(in.Op, res, err)
 			rec.failed, rec.out.Unknown, rec.class = !answered && !unknown, unknown, class
 			if answered {
 				rec.out = regOutput{Found: res.Found, Value: string(res.Value), Version: res.Version}

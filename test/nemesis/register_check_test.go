@@ -216,5 +216,11 @@ func TestRegisterOutcomes(t *testing.T) {
 		if answered != c.answered || unknown != c.unknown || class != c.class {
 			t.Errorf("%s: answered %v unknown %v class %q, want %v %v %q", c.name, answered, unknown, class, c.answered, c.unknown, c.class)
 		}
+	} // A read with no answer is a failed read: it changed nothing.
+	for _, c := range cases {
+		answered, unknown, _ := opOutcome(regGet, c.res, c.err)
+		if unknown || answered != c.answered {
+			t.Errorf("get %s: answered %v unknown %v, want %v and never unknown", c.name, answered, unknown, c.answered)
+		}
 	}
 }
