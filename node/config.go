@@ -116,6 +116,11 @@ type Config struct {
 	// Clock is the node's wall clock (nil: the host's). Causality never
 	// uses wall clocks; tombstone and hint ages do.
 	Clock clock.Clock
+	// Mono is the monotonic clock the node's lock observations are
+	// measured on (nil: the host's): a contender takes a lock over after
+	// the node saw its grant unchanged for ttl·(1+ρ) on it. Only its rate
+	// matters, never its reading; it is never the wall clock.
+	Mono clock.Clock
 	// FS overrides Pebble's file system (tests).
 	FS     vfs.FS
 	Logger *slog.Logger
