@@ -63,7 +63,7 @@ func (c *Client) routeFor(ctx context.Context, key []byte) []endpoint {
 	for _, cd := range cands {
 		if e, ok := c.conn(cd.addr); ok {
 			cd.quiet = e.h.quiet()
-			cd.lagging = !cd.quiet && e.h.lagging()
+			cd.lagging = e.h.lagging() // quiet implies lagging; tryOrder puts quiet last
 			known = append(known, cd)
 			eps = append(eps, e)
 		}
