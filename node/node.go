@@ -21,6 +21,7 @@ import (
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/internal/workers"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -67,8 +68,9 @@ type Node struct {
 	// so the graceful stop does not wait for them.
 	draining  chan struct{}
 	drainOnce sync.Once
-	// work runs client operations and peers' batches of applies.
-	work *workers
+	// work runs client operations, peers' batches of applies and Paxos
+	// messages, and the proposer's rounds.
+	work *workers.Pool
 	// ops bounds the client operations in progress; wireBudget the frame
 	// bytes being read on framed connections.
 	ops        opLimiter
@@ -90,7 +92,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: newWorkers(),
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: workers.New(),
 		wireBudget: newWireBudget(cfg.Limits), refusedLog: everyInterval{interval: 10 * time.Second}}
 	n.ops.max = int64(cfg.Limits.MaxOps)
 	if err := n.start(); err != nil {
@@ -180,7 +182,7 @@ func (n *Node) start() (err error) {
 	if n.own, err = newOwnership(n); err != nil {
 		return err
 	}
-	if err := n.startSerial(n.transport.Acceptors(&paxosServer{n: n})); err != nil {
+	if err := n.startSerial(n.transport.Acceptors(&paxosServer{n: n}, n.work.Run)); err != nil {
 		return err
 	}
 	n.members.OnChange(n.own.kick)
@@ -377,10 +379,10 @@ func (n *Node) closeAll() error {
 		n.stopLoops()
 		n.loops.Wait()
 	}
-	n.work.close()
 	if n.proposer != nil {
-		n.proposer.Close()
+		n.proposer.Close() // its rounds run on n.work
 	}
+	n.work.Close()
 	if n.forwarder != nil {
 		n.forwarder.Close()
 	}

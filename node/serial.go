@@ -18,7 +18,7 @@ func (n *Node) startSerial(acc serial.Acceptors) error {
 	n.acceptors = acc
 	p, err := serial.New(serial.Config{
 		NodeID: n.cfg.ID, Acceptors: acc, View: serialView{n: n}, Clock: n.cfg.Clock, Mono: n.cfg.Mono,
-		Logger: n.log, RequestTimeout: n.cfg.SerialTimeout,
+		Logger: n.log, RequestTimeout: n.cfg.SerialTimeout, Run: n.work.Run,
 	})
 	if err != nil {
 		return err

@@ -55,10 +55,10 @@ func (n *Node) paxosBatch(b *api.PaxosBatch, accept bool) *api.PaxosReplies {
 	var wg sync.WaitGroup
 	for i, it := range b.GetItems() {
 		wg.Add(1)
-		go func() {
+		n.work.Run(func() {
 			defer wg.Done()
 			out.Replies[i] = n.paxosItem(v, b.GetFrom(), it, accept)
-		}()
+		})
 	}
 	wg.Wait()
 	return out

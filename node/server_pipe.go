@@ -100,7 +100,7 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 	}
 	p.slots <- struct{}{}
 	p.wg.Add(1)
-	p.s.n.work.run(func() {
+	p.s.n.work.Run(func() {
 		defer p.wg.Done()
 		p.send(p.s.applyBatch(req))
 		<-p.slots

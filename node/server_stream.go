@@ -110,7 +110,7 @@ func (st *streamServer) dispatch(req *api.StreamRequest) bool {
 		}
 		st.slots <- struct{}{}
 		st.wg.Add(1)
-		st.s.n.work.run(func() {
+		st.s.n.work.Run(func() {
 			defer st.wg.Done()
 			st.out.Add(st.s.runOp(ctx, op))
 			cancel()

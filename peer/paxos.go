@@ -36,6 +36,8 @@ type LocalAcceptor interface {
 type Acceptors struct {
 	t     *Transport
 	local LocalAcceptor
+	// run runs a batch's call on a goroutine of its own.
+	run func(task func())
 
 	mu     sync.Mutex
 	queues map[queueKey]*paxosQueue
@@ -58,9 +60,13 @@ type paxosQueue struct {
 }
 
 // Acceptors returns the Paxos transport of t; local answers this node's
-// own messages.
-func (t *Transport) Acceptors(local LocalAcceptor) *Acceptors {
-	return &Acceptors{t: t, local: local, queues: map[queueKey]*paxosQueue{}}
+// own messages, and run runs each sender of batches (nil: a goroutine of
+// its own).
+func (t *Transport) Acceptors(local LocalAcceptor, run func(task func())) *Acceptors {
+	if run == nil {
+		run = func(task func()) { go task() }
+	}
+	return &Acceptors{t: t, local: local, run: run, queues: map[queueKey]*paxosQueue{}}
 }
 
 var _ serial.Acceptors = (*Acceptors)(nil)
@@ -112,7 +118,7 @@ func (a *Acceptors) send(ctx context.Context, node string, accept bool, it *api.
 	q.inFlight++
 	batch := a.takeLocked(q)
 	a.mu.Unlock()
-	go a.run(k, q, batch)
+	a.run(func() { a.sendAll(k, q, batch) })
 }
 
 // takeLocked removes up to paxosMaxBatch items from q.
@@ -123,8 +129,8 @@ func (a *Acceptors) takeLocked(q *paxosQueue) []paxosItem {
 	return batch
 }
 
-// run sends batches to k.node until the queue is empty.
-func (a *Acceptors) run(k queueKey, q *paxosQueue, batch []paxosItem) {
+// sendAll sends batches to k.node until the queue is empty.
+func (a *Acceptors) sendAll(k queueKey, q *paxosQueue, batch []paxosItem) {
 	for len(batch) > 0 {
 		a.call(k, batch)
 		a.mu.Lock()

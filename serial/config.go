@@ -73,6 +73,9 @@ type Config struct {
 	// math/rand/v2).
 	Rand   func() float64
 	Logger *slog.Logger
+	// Run runs a register's runner of rounds on a goroutine of its own (nil:
+	// a new goroutine each time).
+	Run func(task func())
 
 	// RequestTimeout bounds a request whose context has no deadline.
 	RequestTimeout time.Duration
@@ -114,6 +117,9 @@ type Config struct {
 // setDefaults fills every unset field.
 func (c *Config) setDefaults() {
 	c.Clock = clock.Or(c.Clock)
+	if c.Run == nil {
+		c.Run = func(task func()) { go task() }
+	}
 	c.Mono = clock.Or(c.Mono)
 	if c.Rand == nil {
 		c.Rand = rand.Float64

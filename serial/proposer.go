@@ -243,7 +243,7 @@ func (p *Proposer) enqueue(kind byte, key []byte, pd *pending) bool {
 		q = &keyQueue{kind: kind, key: key}
 		p.queues[qk] = q
 		p.wg.Add(1)
-		go p.run(qk, q)
+		p.cfg.Run(func() { p.run(qk, q) })
 	}
 	q.ops = append(q.ops, pd)
 	return true

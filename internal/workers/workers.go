@@ -1,32 +1,33 @@
-package node
+package workers
 
 import (
 	"sync"
 	"time"
 )
 
-// workerIdle is about how long a worker waits for more work before it
-// exits (see loop).
-const workerIdle = 5 * time.Second
+// Idle is about how long a worker waits for more work before it exits
+// (see loop).
+const Idle = 5 * time.Second
 
-// workers runs short tasks (one client operation, one batch of applies) on
+// Pool runs short tasks (one client operation, one batch of applies) on
 // long-lived goroutines. A fresh goroutine per task starts on a small stack
 // and grows it through the coordinator and Pebble, copying it a few times
 // on every task; a worker keeps its grown stack. Callers bound how many
 // tasks run at once; workers only bound how long idle goroutines linger.
-type workers struct {
+type Pool struct {
 	tasks chan func()
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
 }
 
-func newWorkers() *workers {
-	return &workers{tasks: make(chan func()), stop: make(chan struct{})}
+// New returns a pool with no worker yet.
+func New() *Pool {
+	return &Pool{tasks: make(chan func()), stop: make(chan struct{})}
 }
 
-// run hands task to an idle worker, or starts one. It never blocks.
-func (w *workers) run(task func()) {
+// Run hands task to an idle worker, or starts one. It never blocks.
+func (w *Pool) Run(task func()) {
 	select {
 	case w.tasks <- task:
 	default:
@@ -34,11 +35,11 @@ func (w *workers) run(task func()) {
 	}
 }
 
-// loop runs tasks until the worker has had none for a whole workerIdle
+// loop runs tasks until the worker has had none for a whole Idle
 // period (so it exits 1–2 periods after its last task): the timer is not
 // reset per task, which would cost a timer update on every operation.
-func (w *workers) loop(task func()) {
-	idle := time.NewTimer(workerIdle)
+func (w *Pool) loop(task func()) {
+	idle := time.NewTimer(Idle)
 	defer idle.Stop()
 	ran := false
 	for {
@@ -53,17 +54,17 @@ func (w *workers) loop(task func()) {
 				return
 			}
 			ran, task = false, nil
-			idle.Reset(workerIdle)
+			idle.Reset(Idle)
 		case <-w.stop:
 			return
 		}
 	}
 }
 
-// close makes idle workers exit and waits for every worker; tasks still
+// Close makes idle workers exit and waits for every worker; tasks still
 // running finish first. A task handed in later still runs, on a worker that
 // exits after it.
-func (w *workers) close() {
+func (w *Pool) Close() {
 	w.once.Do(func() { close(w.stop) })
 	w.wg.Wait()
 }
