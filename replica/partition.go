@@ -48,6 +48,9 @@ func (s *Store) DropPartition(p int) error {
 			return err
 		}
 	}
+	// The partition's cached registers go whether or not the batch
+	// commits: the next step reads whatever is stored.
+	s.dropCachedRegisters(p)
 	if err := b.Commit(s.wopt); err != nil {
 		return err
 	}

@@ -45,17 +45,16 @@ func (e *StaleEpochError) Error() string {
 	return fmt.Sprintf("replica: stale ring epoch: the partition has seen epoch %d", e.Epoch)
 }
 
-// registerState is the in-memory cache of each partition's floors.
+// registerState is the in-memory cache of each partition's floors and
+// epochs, and the registers' lock stripes with their cached records.
 type registerState struct {
-	mu     sync.Mutex
-	floors map[int]paxos.Ballot
-	epochs map[int]uint64
-	locks  [lockStripes]sync.Mutex
+	mu      sync.Mutex
+	floors  map[int]paxos.Ballot
+	epochs  map[int]uint64
+	stripes [lockStripes]registerStripe
 	// plocks order the epoch-floor raises of a partition.
 	plocks [lockStripes]sync.Mutex
 }
-
-func (r *registerState) partitionLock(p int) *sync.Mutex { return &r.plocks[p%lockStripes] }
 
 func (k RegisterKey) storageKey() []byte {
 	out := registerPrefix(k.Partition)
@@ -63,7 +62,9 @@ func (k RegisterKey) storageKey() []byte {
 	return append(out, k.Key...)
 }
 
-func (r *registerState) lock(k []byte) *sync.Mutex { return &r.locks[xxhash.Sum64(k)%lockStripes] }
+func (r *registerState) stripe(k []byte) *registerStripe {
+	return &r.stripes[xxhash.Sum64(k)%lockStripes]
+}
 
 // Register returns the register's record (the zero Record when absent).
 func (s *Store) Register(k RegisterKey) (paxos.Record, error) {
@@ -76,19 +77,24 @@ func (s *Store) Register(k RegisterKey) (paxos.Record, error) {
 }
 
 func (s *Store) readRegister(sk []byte) (rec paxos.Record, found bool, err error) {
+	rec, found, _, err = s.readRegisterSized(sk)
+	return rec, found, err
+}
+
+func (s *Store) readRegisterSized(sk []byte) (rec paxos.Record, found bool, size int, err error) {
 	v, closer, err := s.db.Get(sk)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return paxos.Record{}, false, nil
+		return paxos.Record{}, false, 0, nil
 	}
 	if err != nil {
-		return paxos.Record{}, false, err
+		return paxos.Record{}, false, 0, err
 	}
 	defer closer.Close()
 	rec, err = paxos.DecodeRecord(v)
 	if err != nil {
-		return paxos.Record{}, false, fmt.Errorf("replica: stored register %q: %w", sk, err)
+		return paxos.Record{}, false, 0, fmt.Errorf("replica: stored register %q: %w", sk, err)
 	}
-	return rec, true, nil
+	return rec, true, len(v), nil
 }
 
 // PaxosFloor returns partition p's ballot floor.
@@ -170,9 +176,9 @@ func (s *Store) step(k RegisterKey, epoch uint64, fn func(rec paxos.Record, floo
 	}
 	defer s.exit()
 	sk := k.storageKey()
-	mu := s.regs.lock(sk)
-	mu.Lock()
-	defer mu.Unlock()
+	st := s.regs.stripe(sk)
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	// The epoch floor is raised under the partition's lock, so two raises
 	// commit in order; the ballot floor is read under the register's lock,
 	// which collection holds while it raises it.
@@ -193,7 +199,7 @@ func (s *Store) step(k RegisterKey, epoch uint64, fn func(rec paxos.Record, floo
 	if err != nil {
 		return err
 	}
-	rec, found, err := s.readRegister(sk)
+	rec, found, size, err := s.cachedRegister(st, sk)
 	if err != nil {
 		return err
 	}
@@ -206,8 +212,10 @@ func (s *Store) step(k RegisterKey, epoch uint64, fn func(rec paxos.Record, floo
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
+	var enc []byte
 	if write {
-		if err := b.Set(sk, paxos.EncodeRecord(next), nil); err != nil {
+		enc = paxos.EncodeRecord(next)
+		if err := b.Set(sk, enc, nil); err != nil {
 			return err
 		}
 	}
@@ -217,7 +225,13 @@ func (s *Store) step(k RegisterKey, epoch uint64, fn func(rec paxos.Record, floo
 		}
 	}
 	if err := s.disk.failed(b.Commit(pebble.Sync)); err != nil {
+		st.drop(sk) // the write may or may not be stored
 		return err
+	}
+	if write {
+		st.put(sk, next, true, len(enc))
+	} else {
+		st.put(sk, rec, found, size)
 	}
 	if epoch > seen {
 		s.regs.mu.Lock()
@@ -323,6 +337,9 @@ func (s *Store) RaiseFloorAndRemove(p int, floor paxos.Ballot, remove map[string
 		if err := b.Delete(sk, nil); err != nil {
 			return err
 		}
+		// Dropped whether or not the batch commits: the next step reads
+		// whatever is stored.
+		s.regs.stripe(sk).drop(sk)
 		removed++
 	}
 	if err := b.Set(floorKey(p), paxos.EncodeRecord(paxos.Record{Promise: newFloor}), nil); err != nil {
@@ -374,13 +391,22 @@ func (s *Store) InstallRegister(k RegisterKey, in paxos.Record) error {
 // lockAllRegisters takes every register lock; the returned func releases
 // them.
 func (s *Store) lockAllRegisters() func() {
-	for i := range s.regs.locks {
-		s.regs.locks[i].Lock()
+	for i := range s.regs.stripes {
+		s.regs.stripes[i].mu.Lock()
 	}
 	return func() {
-		for i := range s.regs.locks {
-			s.regs.locks[i].Unlock()
+		for i := range s.regs.stripes {
+			s.regs.stripes[i].mu.Unlock()
 		}
+	}
+}
+
+// dropCachedRegisters forgets the cached records of partition p's
+// registers. Every register lock is held.
+func (s *Store) dropCachedRegisters(p int) {
+	prefix := registerPrefix(p)
+	for i := range s.regs.stripes {
+		s.regs.stripes[i].dropPrefix(prefix)
 	}
 }
 

@@ -177,3 +177,31 @@ func TestDelayedAcceptRacingCollection(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedRecordsFollowRemovalAndDrop: a register a step has just
+// written (and so cached) reads as absent to the next step once collection
+// removed it or its partition was dropped, as it does after a reopen.
+func TestCachedRecordsFollowRemovalAndDrop(t *testing.T) {
+	s := mustOpen(t, memConfig(vfs.NewMem()))
+	dead, other := regKey("dead"), regKey("other")
+	for _, k := range []RegisterKey{dead, other} {
+		if r, err := s.Accept(k, 1, ballot(10), paxos.State{Version: 2}, paxos.Ballot{}); err != nil || !r.OK {
+			t.Fatalf("accept %s: %+v %v", k.Key, r, err)
+		}
+	}
+	if err := s.RaiseFloorAndRemove(2, paxos.Ballot{}, map[string]paxos.Ballot{"sdead": ballot(10)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Prepare(dead, 1, ballot(30)); err != nil || !r.OK || !r.Accepted.IsZero() {
+		t.Fatalf("prepare after removal: %+v %v, want nothing accepted", r, err)
+	}
+	if r, err := s.Prepare(other, 1, ballot(30)); err != nil || !r.OK || r.Accepted != ballot(10) {
+		t.Fatalf("prepare of the register kept: %+v %v", r, err)
+	}
+	if err := s.DropPartition(2); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Prepare(other, 1, ballot(5)); err != nil || !r.OK || !r.Accepted.IsZero() {
+		t.Fatalf("prepare after the partition was dropped: %+v %v, want a fresh register", r, err)
+	}
+}
