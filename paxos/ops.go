@@ -100,6 +100,11 @@ type Result struct {
 	FenceSeen uint64
 	// Deduplicated: the change's id was recorded; this is that answer.
 	Deduplicated bool
+	// Remembered: a retried change whose id the register does not hold,
+	// while it holds the id of every change applied since the retried
+	// change's base: no earlier try of it was ever applied, so an outcome
+	// other than Applied is as definite as a first try's.
+	Remembered bool
 }
 
 // DefaultWindow is how many recent change ids a register keeps: enough for
@@ -121,6 +126,7 @@ func Apply(s State, op Op, window int) (State, Result) {
 		next.Recent = next.remember(Recent{ID: op.ID, Outcome: Applied, Version: next.Version, Token: next.Lock.Token}, window)
 		res = resultOf(next, Applied)
 	}
+	res.Remembered = op.Retry && op.RetryBaseKnown && len(op.ID) > 0 && s.remembersSince(op.RetryBase)
 	return next, res
 }
 

@@ -241,10 +241,12 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 		}
 		for i, res := range prop.Results() {
 			pd := r.ops[i]
-			if res.Outcome == paxos.Forgotten || pd.undecided && res.Outcome != paxos.Applied && !res.Deduplicated {
+			if res.Outcome == paxos.Forgotten || pd.undecided && res.Outcome != paxos.Applied && !res.Deduplicated && !res.Remembered {
 				// An earlier accept of it may have been chosen and its id
 				// pushed out of the register's window since: "not applied"
-				// would be a guess.
+				// would be a guess. When the register remembers every
+				// change since that accept's base and not this one, it
+				// never applied: the answer is definite.
 				pd.done <- outcome{err: ErrOutcomeUnknown}
 				continue
 			}
