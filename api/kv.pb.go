@@ -135,6 +135,14 @@ type StreamOp struct {
 	//	*StreamOp_Get
 	//	*StreamOp_Put
 	//	*StreamOp_Delete
+	//	*StreamOp_SerialGet
+	//	*StreamOp_CompareAndSet
+	//	*StreamOp_SerialDelete
+	//	*StreamOp_Increment
+	//	*StreamOp_Acquire
+	//	*StreamOp_Renew
+	//	*StreamOp_Release
+	//	*StreamOp_DescribeLock
 	Op            isStreamOp_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -218,6 +226,78 @@ func (x *StreamOp) GetDelete() *DeleteRequest {
 	return nil
 }
 
+func (x *StreamOp) GetSerialGet() *SerialGetRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_SerialGet); ok {
+			return x.SerialGet
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetCompareAndSet() *CompareAndSetRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_CompareAndSet); ok {
+			return x.CompareAndSet
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetSerialDelete() *SerialDeleteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_SerialDelete); ok {
+			return x.SerialDelete
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetIncrement() *IncrementRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_Increment); ok {
+			return x.Increment
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetAcquire() *AcquireRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_Acquire); ok {
+			return x.Acquire
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetRenew() *RenewRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_Renew); ok {
+			return x.Renew
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetRelease() *ReleaseRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_Release); ok {
+			return x.Release
+		}
+	}
+	return nil
+}
+
+func (x *StreamOp) GetDescribeLock() *DescribeLockRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_DescribeLock); ok {
+			return x.DescribeLock
+		}
+	}
+	return nil
+}
+
 type isStreamOp_Op interface {
 	isStreamOp_Op()
 }
@@ -234,11 +314,61 @@ type StreamOp_Delete struct {
 	Delete *DeleteRequest `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
 }
 
+type StreamOp_SerialGet struct {
+	// The Serial service's requests (answered by serial or error).
+	SerialGet *SerialGetRequest `protobuf:"bytes,6,opt,name=serial_get,json=serialGet,proto3,oneof"`
+}
+
+type StreamOp_CompareAndSet struct {
+	CompareAndSet *CompareAndSetRequest `protobuf:"bytes,7,opt,name=compare_and_set,json=compareAndSet,proto3,oneof"`
+}
+
+type StreamOp_SerialDelete struct {
+	SerialDelete *SerialDeleteRequest `protobuf:"bytes,8,opt,name=serial_delete,json=serialDelete,proto3,oneof"`
+}
+
+type StreamOp_Increment struct {
+	Increment *IncrementRequest `protobuf:"bytes,9,opt,name=increment,proto3,oneof"`
+}
+
+type StreamOp_Acquire struct {
+	// The Locks service's requests (answered by lock or error).
+	Acquire *AcquireRequest `protobuf:"bytes,10,opt,name=acquire,proto3,oneof"`
+}
+
+type StreamOp_Renew struct {
+	Renew *RenewRequest `protobuf:"bytes,11,opt,name=renew,proto3,oneof"`
+}
+
+type StreamOp_Release struct {
+	Release *ReleaseRequest `protobuf:"bytes,12,opt,name=release,proto3,oneof"`
+}
+
+type StreamOp_DescribeLock struct {
+	DescribeLock *DescribeLockRequest `protobuf:"bytes,13,opt,name=describe_lock,json=describeLock,proto3,oneof"`
+}
+
 func (*StreamOp_Get) isStreamOp_Op() {}
 
 func (*StreamOp_Put) isStreamOp_Op() {}
 
 func (*StreamOp_Delete) isStreamOp_Op() {}
+
+func (*StreamOp_SerialGet) isStreamOp_Op() {}
+
+func (*StreamOp_CompareAndSet) isStreamOp_Op() {}
+
+func (*StreamOp_SerialDelete) isStreamOp_Op() {}
+
+func (*StreamOp_Increment) isStreamOp_Op() {}
+
+func (*StreamOp_Acquire) isStreamOp_Op() {}
+
+func (*StreamOp_Renew) isStreamOp_Op() {}
+
+func (*StreamOp_Release) isStreamOp_Op() {}
+
+func (*StreamOp_DescribeLock) isStreamOp_Op() {}
 
 type StreamResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -292,6 +422,8 @@ type StreamResult struct {
 	//	*StreamResult_Get
 	//	*StreamResult_Put
 	//	*StreamResult_Error
+	//	*StreamResult_Serial
+	//	*StreamResult_Lock
 	Result        isStreamResult_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -368,6 +500,24 @@ func (x *StreamResult) GetError() *StreamError {
 	return nil
 }
 
+func (x *StreamResult) GetSerial() *SerialResponse {
+	if x != nil {
+		if x, ok := x.Result.(*StreamResult_Serial); ok {
+			return x.Serial
+		}
+	}
+	return nil
+}
+
+func (x *StreamResult) GetLock() *LockResponse {
+	if x != nil {
+		if x, ok := x.Result.(*StreamResult_Lock); ok {
+			return x.Lock
+		}
+	}
+	return nil
+}
+
 type isStreamResult_Result interface {
 	isStreamResult_Result()
 }
@@ -385,11 +535,23 @@ type StreamResult_Error struct {
 	Error *StreamError `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
 }
 
+type StreamResult_Serial struct {
+	Serial *SerialResponse `protobuf:"bytes,5,opt,name=serial,proto3,oneof"`
+}
+
+type StreamResult_Lock struct {
+	Lock *LockResponse `protobuf:"bytes,6,opt,name=lock,proto3,oneof"`
+}
+
 func (*StreamResult_Get) isStreamResult_Result() {}
 
 func (*StreamResult_Put) isStreamResult_Result() {}
 
 func (*StreamResult_Error) isStreamResult_Result() {}
+
+func (*StreamResult_Serial) isStreamResult_Result() {}
+
+func (*StreamResult_Lock) isStreamResult_Result() {}
 
 // StreamError has the fields of google.rpc.Status.
 type StreamError struct {
@@ -917,24 +1079,36 @@ var File_quorumkv_v1_kv_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\x14quorumkv/v1/kv.proto\x12\vquorumkv.v1\x1a\x19google/protobuf/any.proto\"8\n" +
+	"\x14quorumkv/v1/kv.proto\x12\vquorumkv.v1\x1a\x19google/protobuf/any.proto\x1a\x18quorumkv/v1/serial.proto\"8\n" +
 	"\rStreamRequest\x12'\n" +
-	"\x03ops\x18\x01 \x03(\v2\x15.quorumkv.v1.StreamOpR\x03ops\"\xcf\x01\n" +
+	"\x03ops\x18\x01 \x03(\v2\x15.quorumkv.v1.StreamOpR\x03ops\"\xd2\x05\n" +
 	"\bStreamOp\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x02 \x01(\rR\ttimeoutMs\x12+\n" +
 	"\x03get\x18\x03 \x01(\v2\x17.quorumkv.v1.GetRequestH\x00R\x03get\x12+\n" +
 	"\x03put\x18\x04 \x01(\v2\x17.quorumkv.v1.PutRequestH\x00R\x03put\x124\n" +
-	"\x06delete\x18\x05 \x01(\v2\x1a.quorumkv.v1.DeleteRequestH\x00R\x06deleteB\x04\n" +
+	"\x06delete\x18\x05 \x01(\v2\x1a.quorumkv.v1.DeleteRequestH\x00R\x06delete\x12>\n" +
+	"\n" +
+	"serial_get\x18\x06 \x01(\v2\x1d.quorumkv.v1.SerialGetRequestH\x00R\tserialGet\x12K\n" +
+	"\x0fcompare_and_set\x18\a \x01(\v2!.quorumkv.v1.CompareAndSetRequestH\x00R\rcompareAndSet\x12G\n" +
+	"\rserial_delete\x18\b \x01(\v2 .quorumkv.v1.SerialDeleteRequestH\x00R\fserialDelete\x12=\n" +
+	"\tincrement\x18\t \x01(\v2\x1d.quorumkv.v1.IncrementRequestH\x00R\tincrement\x127\n" +
+	"\aacquire\x18\n" +
+	" \x01(\v2\x1b.quorumkv.v1.AcquireRequestH\x00R\aacquire\x121\n" +
+	"\x05renew\x18\v \x01(\v2\x19.quorumkv.v1.RenewRequestH\x00R\x05renew\x127\n" +
+	"\arelease\x18\f \x01(\v2\x1b.quorumkv.v1.ReleaseRequestH\x00R\arelease\x12G\n" +
+	"\rdescribe_lock\x18\r \x01(\v2 .quorumkv.v1.DescribeLockRequestH\x00R\fdescribeLockB\x04\n" +
 	"\x02op\"E\n" +
 	"\x0eStreamResponse\x123\n" +
-	"\aresults\x18\x01 \x03(\v2\x19.quorumkv.v1.StreamResultR\aresults\"\xb6\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.quorumkv.v1.StreamResultR\aresults\"\x9e\x02\n" +
 	"\fStreamResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12,\n" +
 	"\x03get\x18\x02 \x01(\v2\x18.quorumkv.v1.GetResponseH\x00R\x03get\x12,\n" +
 	"\x03put\x18\x03 \x01(\v2\x18.quorumkv.v1.PutResponseH\x00R\x03put\x120\n" +
-	"\x05error\x18\x04 \x01(\v2\x18.quorumkv.v1.StreamErrorH\x00R\x05errorB\b\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.quorumkv.v1.StreamErrorH\x00R\x05error\x125\n" +
+	"\x06serial\x18\x05 \x01(\v2\x1b.quorumkv.v1.SerialResponseH\x00R\x06serial\x12/\n" +
+	"\x04lock\x18\x06 \x01(\v2\x19.quorumkv.v1.LockResponseH\x00R\x04lockB\b\n" +
 	"\x06result\"k\n" +
 	"\vStreamError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
@@ -1002,50 +1176,70 @@ func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
 var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_quorumkv_v1_kv_proto_goTypes = []any{
-	(Level)(0),             // 0: quorumkv.v1.Level
-	(*StreamRequest)(nil),  // 1: quorumkv.v1.StreamRequest
-	(*StreamOp)(nil),       // 2: quorumkv.v1.StreamOp
-	(*StreamResponse)(nil), // 3: quorumkv.v1.StreamResponse
-	(*StreamResult)(nil),   // 4: quorumkv.v1.StreamResult
-	(*StreamError)(nil),    // 5: quorumkv.v1.StreamError
-	(*Consistency)(nil),    // 6: quorumkv.v1.Consistency
-	(*GetRequest)(nil),     // 7: quorumkv.v1.GetRequest
-	(*GetResponse)(nil),    // 8: quorumkv.v1.GetResponse
-	(*PutRequest)(nil),     // 9: quorumkv.v1.PutRequest
-	(*DeleteRequest)(nil),  // 10: quorumkv.v1.DeleteRequest
-	(*PutResponse)(nil),    // 11: quorumkv.v1.PutResponse
-	(*ResponseInfo)(nil),   // 12: quorumkv.v1.ResponseInfo
-	(*anypb.Any)(nil),      // 13: google.protobuf.Any
+	(Level)(0),                   // 0: quorumkv.v1.Level
+	(*StreamRequest)(nil),        // 1: quorumkv.v1.StreamRequest
+	(*StreamOp)(nil),             // 2: quorumkv.v1.StreamOp
+	(*StreamResponse)(nil),       // 3: quorumkv.v1.StreamResponse
+	(*StreamResult)(nil),         // 4: quorumkv.v1.StreamResult
+	(*StreamError)(nil),          // 5: quorumkv.v1.StreamError
+	(*Consistency)(nil),          // 6: quorumkv.v1.Consistency
+	(*GetRequest)(nil),           // 7: quorumkv.v1.GetRequest
+	(*GetResponse)(nil),          // 8: quorumkv.v1.GetResponse
+	(*PutRequest)(nil),           // 9: quorumkv.v1.PutRequest
+	(*DeleteRequest)(nil),        // 10: quorumkv.v1.DeleteRequest
+	(*PutResponse)(nil),          // 11: quorumkv.v1.PutResponse
+	(*ResponseInfo)(nil),         // 12: quorumkv.v1.ResponseInfo
+	(*SerialGetRequest)(nil),     // 13: quorumkv.v1.SerialGetRequest
+	(*CompareAndSetRequest)(nil), // 14: quorumkv.v1.CompareAndSetRequest
+	(*SerialDeleteRequest)(nil),  // 15: quorumkv.v1.SerialDeleteRequest
+	(*IncrementRequest)(nil),     // 16: quorumkv.v1.IncrementRequest
+	(*AcquireRequest)(nil),       // 17: quorumkv.v1.AcquireRequest
+	(*RenewRequest)(nil),         // 18: quorumkv.v1.RenewRequest
+	(*ReleaseRequest)(nil),       // 19: quorumkv.v1.ReleaseRequest
+	(*DescribeLockRequest)(nil),  // 20: quorumkv.v1.DescribeLockRequest
+	(*SerialResponse)(nil),       // 21: quorumkv.v1.SerialResponse
+	(*LockResponse)(nil),         // 22: quorumkv.v1.LockResponse
+	(*anypb.Any)(nil),            // 23: google.protobuf.Any
 }
 var file_quorumkv_v1_kv_proto_depIdxs = []int32{
 	2,  // 0: quorumkv.v1.StreamRequest.ops:type_name -> quorumkv.v1.StreamOp
 	7,  // 1: quorumkv.v1.StreamOp.get:type_name -> quorumkv.v1.GetRequest
 	9,  // 2: quorumkv.v1.StreamOp.put:type_name -> quorumkv.v1.PutRequest
 	10, // 3: quorumkv.v1.StreamOp.delete:type_name -> quorumkv.v1.DeleteRequest
-	4,  // 4: quorumkv.v1.StreamResponse.results:type_name -> quorumkv.v1.StreamResult
-	8,  // 5: quorumkv.v1.StreamResult.get:type_name -> quorumkv.v1.GetResponse
-	11, // 6: quorumkv.v1.StreamResult.put:type_name -> quorumkv.v1.PutResponse
-	5,  // 7: quorumkv.v1.StreamResult.error:type_name -> quorumkv.v1.StreamError
-	13, // 8: quorumkv.v1.StreamError.details:type_name -> google.protobuf.Any
-	0,  // 9: quorumkv.v1.Consistency.level:type_name -> quorumkv.v1.Level
-	6,  // 10: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
-	12, // 11: quorumkv.v1.GetResponse.info:type_name -> quorumkv.v1.ResponseInfo
-	6,  // 12: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
-	6,  // 13: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
-	12, // 14: quorumkv.v1.PutResponse.info:type_name -> quorumkv.v1.ResponseInfo
-	7,  // 15: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
-	9,  // 16: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
-	10, // 17: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
-	1,  // 18: quorumkv.v1.KV.Stream:input_type -> quorumkv.v1.StreamRequest
-	8,  // 19: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
-	11, // 20: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
-	11, // 21: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.PutResponse
-	3,  // 22: quorumkv.v1.KV.Stream:output_type -> quorumkv.v1.StreamResponse
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 4: quorumkv.v1.StreamOp.serial_get:type_name -> quorumkv.v1.SerialGetRequest
+	14, // 5: quorumkv.v1.StreamOp.compare_and_set:type_name -> quorumkv.v1.CompareAndSetRequest
+	15, // 6: quorumkv.v1.StreamOp.serial_delete:type_name -> quorumkv.v1.SerialDeleteRequest
+	16, // 7: quorumkv.v1.StreamOp.increment:type_name -> quorumkv.v1.IncrementRequest
+	17, // 8: quorumkv.v1.StreamOp.acquire:type_name -> quorumkv.v1.AcquireRequest
+	18, // 9: quorumkv.v1.StreamOp.renew:type_name -> quorumkv.v1.RenewRequest
+	19, // 10: quorumkv.v1.StreamOp.release:type_name -> quorumkv.v1.ReleaseRequest
+	20, // 11: quorumkv.v1.StreamOp.describe_lock:type_name -> quorumkv.v1.DescribeLockRequest
+	4,  // 12: quorumkv.v1.StreamResponse.results:type_name -> quorumkv.v1.StreamResult
+	8,  // 13: quorumkv.v1.StreamResult.get:type_name -> quorumkv.v1.GetResponse
+	11, // 14: quorumkv.v1.StreamResult.put:type_name -> quorumkv.v1.PutResponse
+	5,  // 15: quorumkv.v1.StreamResult.error:type_name -> quorumkv.v1.StreamError
+	21, // 16: quorumkv.v1.StreamResult.serial:type_name -> quorumkv.v1.SerialResponse
+	22, // 17: quorumkv.v1.StreamResult.lock:type_name -> quorumkv.v1.LockResponse
+	23, // 18: quorumkv.v1.StreamError.details:type_name -> google.protobuf.Any
+	0,  // 19: quorumkv.v1.Consistency.level:type_name -> quorumkv.v1.Level
+	6,  // 20: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
+	12, // 21: quorumkv.v1.GetResponse.info:type_name -> quorumkv.v1.ResponseInfo
+	6,  // 22: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
+	6,  // 23: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
+	12, // 24: quorumkv.v1.PutResponse.info:type_name -> quorumkv.v1.ResponseInfo
+	7,  // 25: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
+	9,  // 26: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
+	10, // 27: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
+	1,  // 28: quorumkv.v1.KV.Stream:input_type -> quorumkv.v1.StreamRequest
+	8,  // 29: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
+	11, // 30: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
+	11, // 31: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.PutResponse
+	3,  // 32: quorumkv.v1.KV.Stream:output_type -> quorumkv.v1.StreamResponse
+	29, // [29:33] is the sub-list for method output_type
+	25, // [25:29] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_kv_proto_init() }
@@ -1053,15 +1247,26 @@ func file_quorumkv_v1_kv_proto_init() {
 	if File_quorumkv_v1_kv_proto != nil {
 		return
 	}
+	file_quorumkv_v1_serial_proto_init()
 	file_quorumkv_v1_kv_proto_msgTypes[1].OneofWrappers = []any{
 		(*StreamOp_Get)(nil),
 		(*StreamOp_Put)(nil),
 		(*StreamOp_Delete)(nil),
+		(*StreamOp_SerialGet)(nil),
+		(*StreamOp_CompareAndSet)(nil),
+		(*StreamOp_SerialDelete)(nil),
+		(*StreamOp_Increment)(nil),
+		(*StreamOp_Acquire)(nil),
+		(*StreamOp_Renew)(nil),
+		(*StreamOp_Release)(nil),
+		(*StreamOp_DescribeLock)(nil),
 	}
 	file_quorumkv_v1_kv_proto_msgTypes[3].OneofWrappers = []any{
 		(*StreamResult_Get)(nil),
 		(*StreamResult_Put)(nil),
 		(*StreamResult_Error)(nil),
+		(*StreamResult_Serial)(nil),
+		(*StreamResult_Lock)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

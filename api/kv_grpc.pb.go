@@ -42,7 +42,8 @@ type KVClient interface {
 	// stream: a request message carries a batch of operations, each with an
 	// id the client chose; results come back batched, by id, in any order.
 	// Each operation behaves exactly as the unary call does. The Go client
-	// uses it: it saves the per-call overhead of unary calls.
+	// uses it: it saves the per-call overhead of unary calls. The register
+	// and lock requests of the Serial and Locks services travel it too.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
 }
 
@@ -114,7 +115,8 @@ type KVServer interface {
 	// stream: a request message carries a batch of operations, each with an
 	// id the client chose; results come back batched, by id, in any order.
 	// Each operation behaves exactly as the unary call does. The Go client
-	// uses it: it saves the per-call overhead of unary calls.
+	// uses it: it saves the per-call overhead of unary calls. The register
+	// and lock requests of the Serial and Locks services travel it too.
 	Stream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
 	mustEmbedUnimplementedKVServer()
 }

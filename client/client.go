@@ -36,10 +36,10 @@ type endpoint struct {
 	addr   string
 	cc     *grpc.ClientConn
 	admin  api.AdminClient
-	serial api.SerialClient
-	locks  api.LocksClient
-	mux    *mux    // gets, puts and deletes
-	h      *health // its responsiveness
+	serial api.SerialClient // register requests, over mux
+	locks  api.LocksClient  // lock requests, over mux
+	mux    *mux             // gets, puts, deletes, register and lock requests
+	h      *health          // its responsiveness
 }
 
 func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
@@ -51,8 +51,8 @@ func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
 		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true, h)
 	}
 	m.single = grpcSingle(cc)
-	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), serial: api.NewSerialClient(cc),
-		locks: api.NewLocksClient(cc), mux: m, h: h}
+	regs := streamRegisters{m: m, serial: api.NewSerialClient(cc), locks: api.NewLocksClient(cc)}
+	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), serial: regs, locks: regs, mux: m, h: h}
 }
 
 // serving is the probe of a quiet endpoint: a health check answered

@@ -30,8 +30,9 @@
 // Registers and locks (services Serial and Locks) are linearizable: a
 // register is a key space of its own, changed by compare-and-set
 // (CompareAndSet, SerialDelete, Increment) and read by SerialGet. Each
-// request goes to its key's preferred proposer (the first live replica) as
-// a unary call. Outcomes are typed: ErrConditionFailed (with the current
+// request goes to its key's preferred proposer (the first live replica) on
+// the node's stream, with the KV operations (an Acquire that waits, or a
+// change too large to share a batch, as a unary call). Outcomes are typed: ErrConditionFailed (with the current
 // state), *FencedError, *UnavailableError (nothing applied), and
 // ErrOutcomeUnknown when a change was sent and no definite answer came
 // back. A change carries an op id, the same on every try, so the client

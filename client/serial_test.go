@@ -305,7 +305,7 @@ func TestSerialOutcomeUnknown(t *testing.T) {
 			<-block
 			return nil, status.Error(codes.Canceled, "gone")
 		})
-		c, err := New([]string{a.addr}, WithAttemptTimeout(100*time.Millisecond))
+		c, err := New([]string{a.addr}, WithAttemptTimeout(100*time.Millisecond), WithGRPCStream())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/quorumkv/quorumkv/internal/sent"
 )
 
-// Register and lock requests are unary gRPC calls to the key's preferred
-// proposer: the first replica of the key's partition that is neither
+// Register and lock requests go to the key's preferred proposer, on the
+// endpoint's stream (serialstream.go) or as unary calls, shaped alike: the first replica of the key's partition that is neither
 // failing nor quiet (routeFor), then the other replicas and endpoints. A
 // change carries an op id, the same on every try, so a register applies it
 // at most once however often it is sent.

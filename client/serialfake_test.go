@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/apitest"
 )
 
 // serialFake is a node serving quorumkv.v1.Serial and quorumkv.v1.Locks on
@@ -49,6 +50,7 @@ func startSerialFake(t *testing.T, f *serialFake, admin api.AdminServer) *serial
 	srv := grpc.NewServer()
 	api.RegisterSerialServer(srv, f)
 	api.RegisterLocksServer(srv, f)
+	apitest.RegisterStream(srv, f, f)
 	if admin != nil {
 		api.RegisterAdminServer(srv, admin)
 	}
@@ -175,7 +177,7 @@ func serialClient(t *testing.T, clk MonoClock, fakes ...*serialFake) *Client {
 	if clk != nil {
 		cfg.Clock = clk
 	}
-	c, err := New(addrs, WithAttemptTimeout(2*time.Second), WithLeaseConfig(cfg))
+	c, err := New(addrs, WithAttemptTimeout(2*time.Second), WithLeaseConfig(cfg), WithGRPCStream())
 	if err != nil {
 		t.Fatal(err)
 	}

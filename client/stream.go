@@ -53,8 +53,10 @@ func opBytes(op *api.StreamOp) int {
 		return len(x.Delete.GetKey()) + len(x.Delete.GetContext())
 	case *api.StreamOp_Get:
 		return len(x.Get.GetKey())
+	case *api.StreamOp_CompareAndSet:
+		return len(x.CompareAndSet.GetKey()) + len(x.CompareAndSet.GetValue())
 	}
-	return 0
+	return 64 // a register or lock request's key or name and fields
 }
 
 type muxOp struct {

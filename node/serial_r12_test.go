@@ -82,14 +82,16 @@ func TestR12ClockRateAndWallStep(t *testing.T) {
 	var stalled atomic.Int64
 	lease := client.DefaultLeaseConfig()
 	lease.Rho, lease.Margin, lease.Clock = rho, margin, holderClock
+	// The holder's renewals never reach a node: its requests travel the
+	// gRPC stream, whose sends of a renewal fail as a lost connection does.
 	holder, err := client.New([]string{c.Node("n1").Addr()}, client.WithoutRouting(), client.WithLeaseConfig(lease),
-		client.WithDialOptions(grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
-			cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			if method == api.Locks_Renew_FullMethodName {
-				stalled.Add(1)
-				return status.Error(codes.Unavailable, "r12: the holder is stalled")
+		client.WithGRPCStream(), client.WithDialOptions(grpc.WithChainStreamInterceptor(func(ctx context.Context,
+			desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			s, err := streamer(ctx, desc, cc, method, opts...)
+			if err != nil || method != api.KV_Stream_FullMethodName {
+				return s, err
 			}
-			return invoker(ctx, method, req, reply, cc, opts...)
+			return stallRenewals{ClientStream: s, stalled: &stalled}, nil
 		})))
 	if err != nil {
 		t.Fatal(err)
@@ -313,4 +315,22 @@ func (w r12Wall) Now() time.Time {
 		w.steppedReads.Add(1)
 	}
 	return time.Now().Round(0).Add(off)
+}
+
+// stallRenewals fails the send of any request carrying a lock renewal.
+type stallRenewals struct {
+	grpc.ClientStream
+	stalled *atomic.Int64
+}
+
+func (s stallRenewals) SendMsg(m any) error {
+	if req, ok := m.(*api.StreamRequest); ok {
+		for _, op := range req.GetOps() {
+			if op.GetRenew() != nil {
+				s.stalled.Add(1)
+				return status.Error(codes.Unavailable, "r12: the holder is stalled")
+			}
+		}
+	}
+	return s.ClientStream.SendMsg(m)
 }

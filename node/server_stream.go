@@ -172,6 +172,9 @@ func (s *kvServer) runOp(ctx context.Context, op *api.StreamOp) *api.StreamResul
 		}
 		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Put{Put: resp}}
 	}
+	if res, ok := s.runRegisterOp(ctx, op); ok {
+		return res
+	}
 	return errorResult(op.GetId(), peer.ToStatus(coordinator.ErrInvalidArgument))
 }
 
@@ -210,6 +213,8 @@ func resultSize(r *api.StreamResult) int {
 		vals, n = x.Put.GetValues(), n+len(x.Put.GetContext())
 	case *api.StreamResult_Error:
 		n += len(x.Error.GetMessage())
+	case *api.StreamResult_Serial:
+		vals = [][]byte{x.Serial.GetValue()}
 	}
 	for _, v := range vals {
 		n += len(v) + 8

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/apitest"
 )
 
 // cliFake is a node serving quorumkv.v1.Serial and quorumkv.v1.Locks on
@@ -37,10 +38,13 @@ func startCLIFake(t *testing.T) *cliFake {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &cliFake{addr: l.Addr().String()}
+	// Not a plain host:port: the CLI sends its stream as the KV.Stream RPC,
+	// which the fake serves, instead of the framed connection.
+	f := &cliFake{addr: "passthrough:///" + l.Addr().String()}
 	srv := grpc.NewServer()
 	api.RegisterSerialServer(srv, f)
 	api.RegisterLocksServer(srv, f)
+	apitest.RegisterStream(srv, f, f)
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	return f

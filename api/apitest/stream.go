@@ -1,0 +1,89 @@
+package apitest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/quorumkv/quorumkv/api"
+)
+
+// RegisterStream registers on srv a KV service whose Stream answers the
+// register and lock requests of a client's stream with serial's and
+// locks' handlers, as the unary calls would be answered, each on a
+// goroutine of its own; any other operation fails INVALID_ARGUMENT.
+func RegisterStream(srv *grpc.Server, serial api.SerialServer, locks api.LocksServer) {
+	api.RegisterKVServer(srv, streamServer{serial: serial, locks: locks})
+}
+
+type streamServer struct {
+	api.UnimplementedKVServer
+	serial api.SerialServer
+	locks  api.LocksServer
+}
+
+func (s streamServer) Stream(stream api.KV_StreamServer) error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		for _, op := range req.GetOps() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := s.run(stream.Context(), op)
+				mu.Lock()
+				defer mu.Unlock()
+				_ = stream.Send(&api.StreamResponse{Results: []*api.StreamResult{res}})
+			}()
+		}
+	}
+}
+
+func (s streamServer) run(ctx context.Context, op *api.StreamOp) *api.StreamResult {
+	if ms := op.GetTimeoutMs(); ms > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	var sr *api.SerialResponse
+	var lr *api.LockResponse
+	var err error
+	switch x := op.GetOp().(type) {
+	case *api.StreamOp_SerialGet:
+		sr, err = s.serial.Get(ctx, x.SerialGet)
+	case *api.StreamOp_CompareAndSet:
+		sr, err = s.serial.CompareAndSet(ctx, x.CompareAndSet)
+	case *api.StreamOp_SerialDelete:
+		sr, err = s.serial.Delete(ctx, x.SerialDelete)
+	case *api.StreamOp_Increment:
+		sr, err = s.serial.Increment(ctx, x.Increment)
+	case *api.StreamOp_Acquire:
+		lr, err = s.locks.Acquire(ctx, x.Acquire)
+	case *api.StreamOp_Renew:
+		lr, err = s.locks.Renew(ctx, x.Renew)
+	case *api.StreamOp_Release:
+		lr, err = s.locks.Release(ctx, x.Release)
+	case *api.StreamOp_DescribeLock:
+		lr, err = s.locks.Describe(ctx, x.DescribeLock)
+	default:
+		err = status.Error(codes.InvalidArgument, "apitest: not a register or lock request")
+	}
+	switch {
+	case err != nil:
+		p := status.Convert(err).Proto()
+		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Error{Error: &api.StreamError{
+			Code: p.GetCode(), Message: p.GetMessage(), Details: p.GetDetails()}}}
+	case sr != nil:
+		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Serial{Serial: sr}}
+	}
+	return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Lock{Lock: lr}}
+}
