@@ -451,8 +451,12 @@ type SerialResponse struct {
 	Version uint64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
 	// The op_id was found among the register's recent changes: an earlier
 	// attempt applied it, and this answer is that attempt's.
-	Deduplicated  bool           `protobuf:"varint,6,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
-	Receipt       *SerialReceipt `protobuf:"bytes,7,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	Deduplicated bool           `protobuf:"varint,6,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	Receipt      *SerialReceipt `protobuf:"bytes,7,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// A change marked as a retry that was not applied, while the register
+	// still holds the id of every change applied since any earlier try of
+	// it could have applied: no try of it ever applied (a definite answer).
+	Settled       bool `protobuf:"varint,8,opt,name=settled,proto3" json:"settled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -534,6 +538,13 @@ func (x *SerialResponse) GetReceipt() *SerialReceipt {
 		return x.Receipt
 	}
 	return nil
+}
+
+func (x *SerialResponse) GetSettled() bool {
+	if x != nil {
+		return x.Settled
+	}
+	return false
 }
 
 // SerialReceipt: how the request was decided.
@@ -1022,7 +1033,7 @@ const file_quorumkv_v1_serial_proto_rawDesc = "" +
 	"\x02by\x18\x02 \x01(\x03R\x02by\x12(\n" +
 	"\x05fence\x18\x03 \x01(\v2\x12.quorumkv.v1.FenceR\x05fence\x12\x13\n" +
 	"\x05op_id\x18\x04 \x01(\fR\x04opId\x12\x14\n" +
-	"\x05retry\x18\x05 \x01(\bR\x05retry\"\xdc\x01\n" +
+	"\x05retry\x18\x05 \x01(\bR\x05retry\"\xf6\x01\n" +
 	"\x0eSerialResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x18\n" +
 	"\aapplied\x18\x02 \x01(\bR\aapplied\x12\x14\n" +
@@ -1030,7 +1041,8 @@ const file_quorumkv_v1_serial_proto_rawDesc = "" +
 	"\x05value\x18\x04 \x01(\fR\x05value\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\x04R\aversion\x12\"\n" +
 	"\fdeduplicated\x18\x06 \x01(\bR\fdeduplicated\x124\n" +
-	"\areceipt\x18\a \x01(\v2\x1a.quorumkv.v1.SerialReceiptR\areceipt\"\x90\x01\n" +
+	"\areceipt\x18\a \x01(\v2\x1a.quorumkv.v1.SerialReceiptR\areceipt\x12\x18\n" +
+	"\asettled\x18\b \x01(\bR\asettled\"\x90\x01\n" +
 	"\rSerialReceipt\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\tR\bproposer\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x16\n" +

@@ -169,7 +169,7 @@ func (c *Client) serial(ctx context.Context, key []byte, read bool, rpc func(con
 	var resp *api.SerialResponse
 	err := c.serialDo(ctx, key, read, 0, func(ctx context.Context, e endpoint) (err error) {
 		resp, err = rpc(ctx, e.serial)
-		if err == nil && !read && !resp.GetApplied() && !resp.GetDeduplicated() {
+		if err == nil && !read && !resp.GetApplied() && !resp.GetDeduplicated() && !resp.GetSettled() {
 			return errNotApplied
 		}
 		return err

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -223,6 +224,34 @@ func TestSerialRetrySameOpID(t *testing.T) {
 			t.Fatalf("calls a %v, b %d: want two on a with the same op id", ca, b.count("Increment"))
 		}
 	})
+}
+
+// TestSerialRetryNotAppliedSettled: a change that may have run on one node
+// and was then refused by the next (its condition failed) ends as a
+// definite ErrConditionFailed only when the node says the refusal settles
+// every try of the op id (settled); otherwise its outcome is unknown.
+func TestSerialRetryNotAppliedSettled(t *testing.T) {
+	for _, settled := range []bool{true, false} {
+		t.Run(fmt.Sprintf("settled=%v", settled), func(t *testing.T) {
+			a := startSerialFake(t, &serialFake{}, nil)
+			b := startSerialFake(t, &serialFake{}, nil)
+			a.setHandle(fails(status.Error(codes.Unavailable, "connection reset")))
+			b.setHandle(func(string, proto.Message) (proto.Message, error) {
+				return &api.SerialResponse{Key: []byte("k"), Found: true, Value: []byte("w"), Version: 3, Settled: settled}, nil
+			})
+			c := serialClient(t, nil, a, b)
+			res, err := c.CompareAndSet(testCtx(t), []byte("k"), []byte("v"), ExpectVersion(1))
+			if settled && (!errors.Is(err, ErrConditionFailed) || res == nil || res.Version != 3) {
+				t.Fatalf("%v, %+v: want a definite ErrConditionFailed at version 3", err, res)
+			}
+			if !settled && !errors.Is(err, ErrOutcomeUnknown) {
+				t.Fatalf("%v: want ErrOutcomeUnknown", err)
+			}
+			if cb := b.received(); len(cb) != 1 || !cb[0].req.(*api.CompareAndSetRequest).GetRetry() {
+				t.Fatalf("calls on b %v: want one marked as a retry", cb)
+			}
+		})
+	}
 }
 
 // TestSerialLostTrySettledLater: a change whose only endpoint lost the

@@ -103,11 +103,12 @@ func (s *serialServer) register(ctx context.Context, key []byte, fence *api.Fenc
 			return &api.SerialResponse{
 				Key: key, Applied: op.Kind != paxos.OpGet && res.Outcome == paxos.Applied,
 				Found: res.Exists, Value: res.Value, Version: res.Version, Deduplicated: res.Deduplicated,
+				Settled: res.Remembered && res.Outcome != paxos.Applied,
 				Receipt: receiptToProto(res.Receipt),
 			}, nil
 		},
 		func(r *api.SerialResponse) bool {
-			return op.Kind != paxos.OpGet && !r.GetApplied() && !r.GetDeduplicated()
+			return op.Kind != paxos.OpGet && !r.GetApplied() && !r.GetDeduplicated() && !r.GetSettled()
 		})
 }
 

@@ -102,7 +102,8 @@ type Result struct {
 	Deduplicated bool
 	// Remembered: a retried change whose id the register does not hold,
 	// while it holds the id of every change applied since the retried
-	// change's base: no earlier try of it was ever applied, so an outcome
+	// change's base (the version its condition names, or the base the
+	// retry carries): no earlier try of it was ever applied, so an outcome
 	// other than Applied is as definite as a first try's.
 	Remembered bool
 }
@@ -126,8 +127,21 @@ func Apply(s State, op Op, window int) (State, Result) {
 		next.Recent = next.remember(Recent{ID: op.ID, Outcome: Applied, Version: next.Version, Token: next.Lock.Token}, window)
 		res = resultOf(next, Applied)
 	}
-	res.Remembered = op.Retry && op.RetryBaseKnown && len(op.ID) > 0 && s.remembersSince(op.RetryBase)
+	if op.Retry && len(op.ID) > 0 {
+		base, known := retryBase(op)
+		res.Remembered = known && s.remembersSince(base)
+	}
 	return next, res
+}
+
+// retryBase is a version no earlier try of op can have applied at or
+// below: a change conditioned on version V applies only at V+1, whatever
+// its tries were computed from; otherwise the base the retry carries.
+func retryBase(op Op) (uint64, bool) {
+	if op.HasVersion {
+		return op.Version, true
+	}
+	return op.RetryBase, op.RetryBaseKnown
 }
 
 // ApplyAll applies ops in order (one accept decides them all).
