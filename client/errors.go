@@ -135,7 +135,9 @@ type ObjectTooLargeError struct {
 func (e *ObjectTooLargeError) Error() string { return e.Message }
 
 // NodeError: a node could not be reached or failed; the client tried every
-// endpoint it had.
+// endpoint it had. For a register or lock change it is definite — nothing
+// was applied: a change that may have run on a node that failed is reported
+// as ErrOutcomeUnknown instead.
 type NodeError struct {
 	Endpoint string
 	Err      error

@@ -254,6 +254,28 @@ func TestSerialRetryNotAppliedSettled(t *testing.T) {
 	}
 }
 
+// TestSerialNoNodeIsDefinite: a change no endpoint could take (every dial
+// refused) fails with a *NodeError, not ErrOutcomeUnknown: nothing was
+// sent, so nothing applied.
+func TestSerialNoNodeIsDefinite(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		opts := []Option{WithAttemptTimeout(time.Second), WithoutRouting()}
+		if stream {
+			opts = append(opts, WithGRPCStream())
+		}
+		c, err := New([]string{closedAddr(t)}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.CompareAndSet(testCtx(t), []byte("k"), []byte("v"), ExpectVersion(1))
+		var ne *NodeError
+		if !errors.As(err, &ne) || errors.Is(err, ErrOutcomeUnknown) {
+			t.Errorf("gRPC stream %v: %v (%T), want a definite *NodeError", stream, err, err)
+		}
+		_ = c.Close()
+	}
+}
+
 // TestSerialLostTrySettledLater: a change whose only endpoint lost the
 // connection after it was sent (it may have run) is sent again with the
 // same op id after a pause, instead of ending ErrOutcomeUnknown at once;

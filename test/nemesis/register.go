@@ -157,7 +157,8 @@ func execRegister(ctx context.Context, c registerClient, in regInput) (*client.S
 // regOutcome sorts an operation's error: answered (nil, or a failed
 // condition with the current state), a definite failure (nothing changed:
 // unavailable or contended, refused as malformed or not a number, not
-// implemented, never sent, or sent to a node that was down throughout), or
+// implemented, never sent, no node could take it, or sent to a node that
+// was down throughout), or
 // unknown (everything else: the outcome
 // may be applied now, later or never). class names it for the summary.
 func regOutcome(res *client.SerialResult, err error) (answered, unknown bool, class string) {
@@ -190,6 +191,11 @@ func regOutcome(res *client.SerialResult, err error) (answered, unknown bool, cl
 		return false, false, "not_sent"
 	case err != nil && errCode(err) == codes.Unimplemented:
 		return false, false, "unimplemented"
+	case errors.As(err, new(*client.NodeError)):
+		// The client reports a change that may have run on a node as
+		// ErrOutcomeUnknown; a node failure left is one before anything
+		// was sent (refused, not reachable, shutting down): definite.
+		return false, false, "node_unreachable"
 	case err == nil:
 		return false, true, "no_result"
 	}

@@ -208,7 +208,9 @@ func TestRegisterOutcomes(t *testing.T) {
 		{"not implemented", nil, &client.ServerError{Code: codes.Unimplemented}, false, false, "unimplemented"},
 		{"node down throughout", nil, &errNodeDown{fmt.Errorf("x: %w", client.ErrOutcomeUnknown)}, false, false, "node_down"},
 		{"deadline", nil, context.DeadlineExceeded, false, true, "timeout"},
-		{"connection lost", nil, &client.NodeError{Endpoint: "n1", Err: &client.ServerError{Code: codes.Unavailable}}, false, true, "node_unreachable"},
+		// The client turns a change that may have run on a failed node
+		// into ErrOutcomeUnknown: a node failure it reports is definite.
+		{"no node could take it", nil, &client.NodeError{Endpoint: "n1", Err: &client.ServerError{Code: codes.Unavailable}}, false, false, "node_unreachable"},
 		{"no result, no error", nil, nil, false, true, "no_result"},
 	}
 	for _, c := range cases {
