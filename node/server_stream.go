@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/status"
-
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/internal/batch"
@@ -178,12 +176,7 @@ func (s *kvServer) runOp(ctx context.Context, op *api.StreamOp) *api.StreamResul
 	return errorResult(op.GetId(), peer.ToStatus(coordinator.ErrInvalidArgument))
 }
 
-func errorResult(id uint64, err error) *api.StreamResult {
-	p := status.Convert(err).Proto()
-	return &api.StreamResult{Id: id, Result: &api.StreamResult_Error{Error: &api.StreamError{
-		Code: p.GetCode(), Message: p.GetMessage(), Details: p.GetDetails(),
-	}}}
-}
+func errorResult(id uint64, err error) *api.StreamResult { return api.StreamErrorResult(id, err) }
 
 // newResultSender sends a stream's results in batches of at most maxOps
 // results and about api.BatchBytes, sent by the operation

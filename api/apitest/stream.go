@@ -54,36 +54,8 @@ func (s streamServer) run(ctx context.Context, op *api.StreamOp) *api.StreamResu
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 		defer cancel()
 	}
-	var sr *api.SerialResponse
-	var lr *api.LockResponse
-	var err error
-	switch x := op.GetOp().(type) {
-	case *api.StreamOp_SerialGet:
-		sr, err = s.serial.Get(ctx, x.SerialGet)
-	case *api.StreamOp_CompareAndSet:
-		sr, err = s.serial.CompareAndSet(ctx, x.CompareAndSet)
-	case *api.StreamOp_SerialDelete:
-		sr, err = s.serial.Delete(ctx, x.SerialDelete)
-	case *api.StreamOp_Increment:
-		sr, err = s.serial.Increment(ctx, x.Increment)
-	case *api.StreamOp_Acquire:
-		lr, err = s.locks.Acquire(ctx, x.Acquire)
-	case *api.StreamOp_Renew:
-		lr, err = s.locks.Renew(ctx, x.Renew)
-	case *api.StreamOp_Release:
-		lr, err = s.locks.Release(ctx, x.Release)
-	case *api.StreamOp_DescribeLock:
-		lr, err = s.locks.Describe(ctx, x.DescribeLock)
-	default:
-		err = status.Error(codes.InvalidArgument, "apitest: not a register or lock request")
+	if res, ok := api.RunRegisterOp(ctx, op, s.serial, s.locks); ok {
+		return res
 	}
-	switch {
-	case err != nil:
-		p := status.Convert(err).Proto()
-		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Error{Error: &api.StreamError{
-			Code: p.GetCode(), Message: p.GetMessage(), Details: p.GetDetails()}}}
-	case sr != nil:
-		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Serial{Serial: sr}}
-	}
-	return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Lock{Lock: lr}}
+	return api.StreamErrorResult(op.GetId(), status.Error(codes.InvalidArgument, "apitest: not a register or lock request"))
 }
