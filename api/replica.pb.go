@@ -620,11 +620,17 @@ type HintRequest struct {
 	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Clock []byte                 `protobuf:"bytes,2,opt,name=clock,proto3" json:"clock,omitempty"`
 	// target is the replica the hint is for.
-	Target        string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
-	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
-	Epoch         uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	From   string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	Epoch  uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// deadline_unix_nano is the sender's wall-clock time (Unix ns) after
+	// which it no longer waits for the answer (0: none). A fallback refuses
+	// a hint that arrives more than half the tombstone grace after it, as a
+	// replica refuses such a batch of applies (PipeRequest): stored then, it
+	// would start its age afresh and could land after a delete's reap.
+	DeadlineUnixNano int64 `protobuf:"varint,6,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HintRequest) Reset() {
@@ -688,6 +694,13 @@ func (x *HintRequest) GetFrom() string {
 func (x *HintRequest) GetEpoch() uint64 {
 	if x != nil {
 		return x.Epoch
+	}
+	return 0
+}
+
+func (x *HintRequest) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
 	}
 	return 0
 }
@@ -1493,13 +1506,14 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"]\n" +
 	"\x0fForwardResponse\x124\n" +
 	"\bresponse\x18\x01 \x01(\v2\x18.quorumkv.v1.PutResponseR\bresponse\x12\x14\n" +
-	"\x05clock\x18\x02 \x01(\fR\x05clock\"w\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\"\xa5\x01\n" +
 	"\vHintRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
 	"\x04from\x18\x04 \x01(\tR\x04from\x12\x14\n" +
-	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\"A\n" +
+	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x12,\n" +
+	"\x12deadline_unix_nano\x18\x06 \x01(\x03R\x10deadlineUnixNano\"A\n" +
 	"\vTreeRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"&\n" +

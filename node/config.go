@@ -284,7 +284,8 @@ func (c *Config) cluster() ring.ClusterConfig {
 func (c *Config) hintMaxAge() time.Duration { return c.TombstoneGrace / 2 }
 
 // lateApplyMargin is how long after its sender's deadline a batch of
-// applies is still taken: half the tombstone grace, as for hints. The
+// applies, or a hint offered to a fallback, is still taken: half the
+// tombstone grace, as for the age of a hint. The
 // deadline is at most the coordinator's ReplicaTimeout after the write, so
 // an apply lands within that plus half the grace of being sent, before any
 // reaper counts the grace of a later delete as passed.

@@ -4,10 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // TestLateApplyAfterReapStaysDeleted: a coordinator's batch of applies that
@@ -70,5 +74,29 @@ func TestLateApplyAfterReapStaysDeleted(t *testing.T) {
 	}
 	if got, err := cl.Get(ctx, key, client.WithLevel(client.All)); err != client.ErrNotFound {
 		t.Errorf("get at ALL after the late apply: %v %v, want not found", got, err)
+	}
+}
+
+// TestLateHintRefused: a fallback refuses a hint offered long after the
+// offer's deadline (stored then, its age would start afresh), and takes
+// one that comes in time.
+func TestLateHintRefused(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{Tune: func(cfg *node.Config) {
+		cfg.DisableAntiEntropy = true
+		cfg.TombstoneGrace = 200 * time.Millisecond
+	}})
+	ctx := ctxT(t)
+	rc := api.NewReplicaClient(grpcConn(t, c.Node("n2").Addr()))
+	clk := vclock.Clock{Entries: []vclock.Entry{{Actor: "n1#1", N: 1, Values: []vclock.Sibling{{Value: []byte("v")}}}}}
+	hint := func(deadline time.Time) error {
+		_, err := rc.Hint(ctx, &api.HintRequest{Key: []byte("k"), Clock: clk.Marshal(), Target: "n3", From: "n1",
+			DeadlineUnixNano: deadline.UnixNano()})
+		return err
+	}
+	if err := hint(time.Now().Add(-time.Second)); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("hint 1 s past its deadline: %v, want DEADLINE_EXCEEDED", err)
+	}
+	if err := hint(time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("hint in time: %v", err)
 	}
 }

@@ -151,19 +151,19 @@ const readAnswerMax = api.MaxMessageSize / 2
 const errTooLarge = "answer too large for one batch: read this key again"
 
 // errLateApplies refuses the applies of a batch that arrived too long after
-// its sender's deadline (lateApplies).
+// its sender's deadline (late).
 var errLateApplies = errors.New("node: batch of applies arrived too long after its deadline")
 
-// lateApplies says how long after its sender's deadline a batch arrived,
-// and whether that is past Config.lateApplyMargin, so its applies must be
-// refused. The sender gave up on such a batch long ago (it counted the
-// replica as not acknowledging, and hinted the write); the network held it
-// up — a connection the sender closed as stale, whose unacknowledged data
-// the kernel goes on retransmitting, can deliver it a minute later. Applied
+// late says how long after its sender's deadline d (Unix ns) a batch of
+// applies or a hint arrived, and whether that is past
+// Config.lateApplyMargin, so it must be refused. The sender gave up on it
+// long ago (it counted the replica as not acknowledging, and hinted the
+// write elsewhere); the network held it up — a connection stuck behind a
+// partition, whose unacknowledged data the kernel goes on retransmitting
+// with a growing back-off, can deliver it a minute later. Applied or held
 // then, it could bring back a value whose delete was reaped meanwhile.
-// A batch without a deadline (a tool's) is never late.
-func (s *replicaServer) lateApplies(req *api.PipeRequest) (time.Duration, bool) {
-	d := req.GetDeadlineUnixNano()
+// Without a deadline (d == 0: a tool's request) nothing is late.
+func (s *replicaServer) late(d int64) (time.Duration, bool) {
 	if d == 0 {
 		return 0, false
 	}
@@ -241,7 +241,7 @@ func (s *replicaServer) applyBatch(req *api.PipeRequest) *api.PipeResponse {
 	v := s.n.members.View()
 	reqs := req.GetApplies()
 	ans := newBatchAnswer(req.GetId(), v.Epoch)
-	if late, refuse := s.lateApplies(req); refuse {
+	if late, refuse := s.late(req.GetDeadlineUnixNano()); refuse {
 		s.n.log.Warn("refused a batch of applies that arrived after its deadline; anti-entropy will repair",
 			"from", req.GetFrom(), "late", late, "applies", len(reqs))
 		for i := range reqs {
