@@ -216,9 +216,17 @@ type PipeRequest struct {
 	Epoch  uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
 	// from is the sending node's id.
-	From          string `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	From string `protobuf:"bytes,6,opt,name=from,proto3" json:"from,omitempty"`
+	// deadline_unix_nano is the sender's wall-clock time (Unix ns) after
+	// which it waits on no apply of the batch any more: the latest deadline
+	// of the batch's operations (0: none, e.g. a tool). A replica refuses the
+	// applies of a batch that arrives more than half the tombstone grace
+	// after it (by its own clock), so a batch the network held up — the
+	// retransmissions of a connection the sender gave up on — never lands
+	// after a tombstone that deletes its values was reaped.
+	DeadlineUnixNano int64 `protobuf:"varint,7,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PipeRequest) Reset() {
@@ -291,6 +299,13 @@ func (x *PipeRequest) GetFrom() string {
 		return x.From
 	}
 	return ""
+}
+
+func (x *PipeRequest) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
 }
 
 type PipeResponse struct {
@@ -605,11 +620,17 @@ type HintRequest struct {
 	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Clock []byte                 `protobuf:"bytes,2,opt,name=clock,proto3" json:"clock,omitempty"`
 	// target is the replica the hint is for.
-	Target        string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
-	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
-	Epoch         uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	From   string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	Epoch  uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// deadline_unix_nano is the sender's wall-clock time (Unix ns) after
+	// which it no longer waits for the answer (0: none). A fallback refuses
+	// a hint that arrives more than half the tombstone grace after it, as a
+	// replica refuses such a batch of applies (PipeRequest): stored then, it
+	// would start its age afresh and could land after a delete's reap.
+	DeadlineUnixNano int64 `protobuf:"varint,6,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HintRequest) Reset() {
@@ -673,6 +694,13 @@ func (x *HintRequest) GetFrom() string {
 func (x *HintRequest) GetEpoch() uint64 {
 	if x != nil {
 		return x.Epoch
+	}
+	return 0
+}
+
+func (x *HintRequest) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
 	}
 	return 0
 }
@@ -1450,14 +1478,15 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x0f\n" +
-	"\rApplyResponse\"\xc4\x01\n" +
+	"\rApplyResponse\"\xf2\x01\n" +
 	"\vPipeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\aapplies\x18\x02 \x03(\v2\x19.quorumkv.v1.ApplyRequestR\aapplies\x12.\n" +
 	"\x05reads\x18\x03 \x03(\v2\x18.quorumkv.v1.ReadRequestR\x05reads\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06target\x18\x05 \x01(\tR\x06target\x12\x12\n" +
-	"\x04from\x18\x06 \x01(\tR\x04from\"\xae\x01\n" +
+	"\x04from\x18\x06 \x01(\tR\x04from\x12,\n" +
+	"\x12deadline_unix_nano\x18\a \x01(\x03R\x10deadlineUnixNano\"\xae\x01\n" +
 	"\fPipeResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors\x12/\n" +
@@ -1477,13 +1506,14 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"]\n" +
 	"\x0fForwardResponse\x124\n" +
 	"\bresponse\x18\x01 \x01(\v2\x18.quorumkv.v1.PutResponseR\bresponse\x12\x14\n" +
-	"\x05clock\x18\x02 \x01(\fR\x05clock\"w\n" +
+	"\x05clock\x18\x02 \x01(\fR\x05clock\"\xa5\x01\n" +
 	"\vHintRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
 	"\x04from\x18\x04 \x01(\tR\x04from\x12\x14\n" +
-	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\"A\n" +
+	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x12,\n" +
+	"\x12deadline_unix_nano\x18\x06 \x01(\x03R\x10deadlineUnixNano\"A\n" +
 	"\vTreeRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"&\n" +

@@ -90,8 +90,10 @@ type Config struct {
 	DisableAntiEntropy  bool
 	// TombstoneGrace is how long a tombstone every replica holds is kept
 	// before it is reaped; hints older than half of it are dropped, not
-	// delivered (the other half is the margin for clock skew between the
-	// node holding a hint and the node reaping).
+	// delivered, and a batch of applies arriving more than half of it after
+	// its sender's deadline is refused (the other half is the margin for
+	// clock skew between the node holding a hint or sending a batch and
+	// the node reaping).
 	TombstoneGrace time.Duration
 	// ParkAfter is how long a joiner may be down before the membership
 	// change stops waiting for it (it is parked, and joins again afresh
@@ -280,3 +282,11 @@ func (c *Config) cluster() ring.ClusterConfig {
 // still lands well before any reaper, on another clock, counts the grace
 // as passed.
 func (c *Config) hintMaxAge() time.Duration { return c.TombstoneGrace / 2 }
+
+// lateApplyMargin is how long after its sender's deadline a batch of
+// applies, or a hint offered to a fallback, is still taken: half the
+// tombstone grace, as for the age of a hint. The
+// deadline is at most the coordinator's ReplicaTimeout after the write, so
+// an apply lands within that plus half the grace of being sent, before any
+// reaper counts the grace of a later delete as passed.
+func (c *Config) lateApplyMargin() time.Duration { return c.TombstoneGrace / 2 }

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/batch"
@@ -148,6 +150,27 @@ const readAnswerMax = api.MaxMessageSize / 2
 
 const errTooLarge = "answer too large for one batch: read this key again"
 
+// errLateApplies refuses the applies of a batch that arrived too long after
+// its sender's deadline (late).
+var errLateApplies = errors.New("node: batch of applies arrived too long after its deadline")
+
+// late says how long after its sender's deadline d (Unix ns) a batch of
+// applies or a hint arrived, and whether that is past
+// Config.lateApplyMargin, so it must be refused. The sender gave up on it
+// long ago (it counted the replica as not acknowledging, and hinted the
+// write elsewhere); the network held it up — a connection stuck behind a
+// partition, whose unacknowledged data the kernel goes on retransmitting
+// with a growing back-off, can deliver it a minute later. Applied or held
+// then, it could bring back a value whose delete was reaped meanwhile.
+// Without a deadline (d == 0: a tool's request) nothing is late.
+func (s *replicaServer) late(d int64) (time.Duration, bool) {
+	if d == 0 {
+		return 0, false
+	}
+	late := s.n.cfg.Clock.Now().Sub(time.Unix(0, d))
+	return late, late > s.n.cfg.lateApplyMargin()
+}
+
 // batchAnswer collects a batch's per-item failures.
 type batchAnswer struct{ resp *api.PipeResponse }
 
@@ -218,6 +241,14 @@ func (s *replicaServer) applyBatch(req *api.PipeRequest) *api.PipeResponse {
 	v := s.n.members.View()
 	reqs := req.GetApplies()
 	ans := newBatchAnswer(req.GetId(), v.Epoch)
+	if late, refuse := s.late(req.GetDeadlineUnixNano()); refuse {
+		s.n.log.Warn("refused a batch of applies that arrived after its deadline; anti-entropy will repair",
+			"from", req.GetFrom(), "late", late, "applies", len(reqs))
+		for i := range reqs {
+			ans.fail(i, len(reqs), errLateApplies, errLateApplies.Error())
+		}
+		return ans.resp
+	}
 	items := make([]replica.Item, 0, len(reqs))
 	idx := make([]int, 0, len(reqs)) // items[j] is reqs[idx[j]]
 	for i, it := range reqs {

@@ -30,6 +30,11 @@ func (s *replicaServer) Hint(_ context.Context, req *api.HintRequest) (*api.Appl
 	if req.GetTarget() == "" || req.GetTarget() == s.n.cfg.ID {
 		return nil, status.Errorf(codes.InvalidArgument, "bad hint target %q", req.GetTarget())
 	}
+	if late, refuse := s.late(req.GetDeadlineUnixNano()); refuse {
+		s.n.log.Warn("refused a hint that arrived after its deadline; anti-entropy will repair",
+			"from", req.GetFrom(), "target", req.GetTarget(), "late", late)
+		return nil, status.Errorf(codes.DeadlineExceeded, "hint arrived %v after its deadline", late)
+	}
 	c, err := decodeClock(req.GetClock())
 	if err != nil {
 		return nil, err

@@ -364,7 +364,7 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 		return
 	}
 	p.nextID++
-	req := &api.PipeRequest{Id: p.nextID, From: p.ps.t.self}
+	req := &api.PipeRequest{Id: p.nextID, From: p.ps.t.self, DeadlineUnixNano: latestDeadline(ops)}
 	req.Epoch, req.Target = p.ps.t.view()
 	for _, op := range ops {
 		if op.read {
@@ -395,6 +395,22 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 		// connection.
 		s.fail(p.unreachable(err), !errors.Is(err, os.ErrDeadlineExceeded))
 	}
+}
+
+// latestDeadline is the latest deadline of ops in Unix ns, the batch's
+// PipeRequest.deadline_unix_nano: after it the sender waits on none of them,
+// and the peer refuses applies that arrive much later (0: an operation
+// has no deadline, so neither has the batch).
+func latestDeadline(ops []*pipeOp) int64 {
+	var latest int64
+	for _, op := range ops {
+		d, ok := op.ctx.Deadline()
+		if !ok {
+			return 0
+		}
+		latest = max(latest, d.UnixNano())
+	}
+	return latest
 }
 
 // stream returns a working stream to the peer, replacing a broken or stuck one.

@@ -136,3 +136,41 @@ func TestPipeHoldEnds(t *testing.T) {
 		t.Fatalf("second batch: %v", second)
 	}
 }
+
+// TestPipeBatchCarriesItsDeadline: a batch carries the latest deadline of
+// its operations, so the peer can refuse it when the network delivers it
+// long after the sender gave up; a batch with an operation without a
+// deadline carries none.
+func TestPipeBatchCarriesItsDeadline(t *testing.T) {
+	peer := newFakePeer(t)
+	tr := newTestTransport(t, func(string) (string, bool) { return peer.l.Addr().String(), true })
+	tr.pipes.hold = time.Minute // only an answer releases held applies
+	defer tr.Close()
+	early, cancelEarly := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelEarly()
+	late, cancelLate := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelLate()
+
+	tr.ApplyAsync(early, "n2", []byte("a"), vclock.Clock{}, func(error) {})
+	first := peer.next(t)
+	if d, _ := early.Deadline(); first.GetDeadlineUnixNano() != d.UnixNano() {
+		t.Fatalf("first batch carries deadline %d, want %d", first.GetDeadlineUnixNano(), d.UnixNano())
+	}
+	tr.ApplyAsync(early, "n2", []byte("b"), vclock.Clock{}, func(error) {})
+	tr.ApplyAsync(late, "n2", []byte("c"), vclock.Clock{}, func(error) {})
+	pc := <-peer.conn
+	if err := pc.Send(&api.PipeResponse{Id: first.GetId(), Errors: []string{""}}); err != nil {
+		t.Fatal(err)
+	}
+	second := peer.next(t)
+	if d, _ := late.Deadline(); len(second.GetApplies()) != 2 || second.GetDeadlineUnixNano() != d.UnixNano() {
+		t.Fatalf("second batch (%d applies) carries deadline %d, want the latest, %d", len(second.GetApplies()), second.GetDeadlineUnixNano(), d.UnixNano())
+	}
+	if err := pc.Send(&api.PipeResponse{Id: second.GetId(), Errors: make([]string, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	tr.ApplyAsync(context.Background(), "n2", []byte("d"), vclock.Clock{}, func(error) {})
+	if third := peer.next(t); third.GetDeadlineUnixNano() != 0 {
+		t.Fatalf("a batch with an operation without deadline carries deadline %d, want none", third.GetDeadlineUnixNano())
+	}
+}

@@ -179,7 +179,11 @@ func (t *Transport) Hint(ctx context.Context, node, target string, key []byte, c
 		return err
 	}
 	epoch, _ := t.view()
-	_, err = rc.Hint(ctx, &api.HintRequest{Key: key, Clock: c.Marshal(), Target: target, From: t.self, Epoch: epoch})
+	req := &api.HintRequest{Key: key, Clock: c.Marshal(), Target: target, From: t.self, Epoch: epoch}
+	if d, ok := ctx.Deadline(); ok {
+		req.DeadlineUnixNano = d.UnixNano()
+	}
+	_, err = rc.Hint(ctx, req)
 	return t.fromStatus(node, err)
 }
 

@@ -38,7 +38,11 @@ func (p *pipeClientConn) Recv() (*api.PipeResponse, error) {
 	return resp, p.f.Read(resp)
 }
 
-func (p *pipeClientConn) Close() error { return p.f.Close() }
+// Close resets the connection (wire.Conn.Abort): the pipe closes a
+// connection only when it fails the batches still on it (a broken or
+// stale stream, the transport closing), and a batch reported failed must
+// not reach the peer later from the kernel's retransmissions.
+func (p *pipeClientConn) Close() error { return p.f.Abort() }
 
 // PipeServerConn is the serving side of a wire pipe (a node's Replica
 // server serves it).

@@ -218,6 +218,19 @@ func acquire(b Budget, n int64, timeout time.Duration) error {
 // Close closes the connection.
 func (f *Conn) Close() error { return f.conn.Close() }
 
+// Abort closes the connection and discards what it has not delivered: a
+// TCP connection is reset instead of closed. After a plain close the
+// kernel goes on retransmitting unacknowledged data with a growing
+// back-off, so to a peer cut off by a partition the frames can land a
+// minute later, long after this end reported them as failed; after Abort
+// nothing more is sent.
+func (f *Conn) Abort() error {
+	if tc, ok := f.conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // close sends a reset and drops the send queue
+	}
+	return f.conn.Close()
+}
+
 // RemoteAddr is the other end's address.
 func (f *Conn) RemoteAddr() net.Addr { return f.conn.RemoteAddr() }
 

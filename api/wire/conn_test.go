@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,4 +225,52 @@ func TestReadLimits(t *testing.T) {
 			t.Fatalf("err = %v, want ErrBudget", err)
 		}
 	})
+}
+
+// TestAbortResets: an aborted connection is reset, not closed: the other
+// end reads a reset, not the end of the stream, and nothing the aborting
+// end had not delivered can arrive later.
+func TestAbortResets(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan *Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		f, err := Accept(c, "TESTMAG1", time.Second)
+		if err != nil {
+			_ = c.Close()
+			close(accepted)
+			return
+		}
+		accepted <- f
+	}()
+	f, err := Dial(l.Addr().String(), "TESTMAG1", time.Second, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write(&api.PipeRequest{Id: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srv, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer srv.Close()
+	if err := srv.Read(&api.PipeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Read(&api.PipeRequest{})
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after the other end aborted: %v, want a connection reset", err)
+	}
 }
