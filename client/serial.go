@@ -109,9 +109,11 @@ func (c *Client) CompareAndSet(ctx context.Context, key, value []byte, cond Cond
 	case cond.hasVersion:
 		req.Expect = &api.CompareAndSetRequest_ExpectVersion{ExpectVersion: cond.version}
 	}
+	// Each try sends a request of its own: an earlier try's may still be
+	// on its way out on the endpoint's stream.
 	return c.serialChange(ctx, key, func(ctx context.Context, s api.SerialClient) (*api.SerialResponse, error) {
-		req.Retry = isRetry(ctx)
-		return s.CompareAndSet(ctx, req)
+		return s.CompareAndSet(ctx, &api.CompareAndSetRequest{Key: req.Key, Value: req.Value, Fence: req.Fence, OpId: req.OpId,
+			Expect: req.Expect, Retry: isRetry(ctx)})
 	})
 }
 
@@ -131,8 +133,7 @@ func (c *Client) SerialDelete(ctx context.Context, key []byte, cond Condition, o
 		req.Expect = &api.SerialDeleteRequest_ExpectVersion{ExpectVersion: cond.version}
 	}
 	return c.serialChange(ctx, key, func(ctx context.Context, s api.SerialClient) (*api.SerialResponse, error) {
-		req.Retry = isRetry(ctx)
-		return s.Delete(ctx, req)
+		return s.Delete(ctx, &api.SerialDeleteRequest{Key: req.Key, Fence: req.Fence, OpId: req.OpId, Expect: req.Expect, Retry: isRetry(ctx)})
 	})
 }
 
@@ -145,10 +146,8 @@ func (c *Client) Increment(ctx context.Context, key []byte, by int64, opts ...Se
 	if err != nil {
 		return nil, err
 	}
-	req := &api.IncrementRequest{Key: key, By: by, Fence: call.fence, OpId: call.opID}
 	return c.serialChange(ctx, key, func(ctx context.Context, s api.SerialClient) (*api.SerialResponse, error) {
-		req.Retry = isRetry(ctx)
-		return s.Increment(ctx, req)
+		return s.Increment(ctx, &api.IncrementRequest{Key: key, By: by, Fence: call.fence, OpId: call.opID, Retry: isRetry(ctx)})
 	})
 }
 

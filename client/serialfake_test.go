@@ -36,6 +36,8 @@ type fakeCall struct {
 	method string
 	opID   string
 	req    proto.Message
+	// deadline is the request's deadline at the fake (zero: none).
+	deadline time.Time
 }
 
 // startSerialFake serves f on a loopback port until the test ends; admin,
@@ -86,9 +88,10 @@ func (f *serialFake) count(method string) int {
 
 type opIDer interface{ GetOpId() []byte }
 
-func (f *serialFake) serve(method string, req proto.Message, def proto.Message) (proto.Message, error) {
+func (f *serialFake) serve(ctx context.Context, method string, req proto.Message, def proto.Message) (proto.Message, error) {
 	f.mu.Lock()
 	c := fakeCall{method: method, req: req}
+	c.deadline, _ = ctx.Deadline()
 	if r, ok := req.(opIDer); ok {
 		c.opID = string(r.GetOpId())
 	}
@@ -101,8 +104,8 @@ func (f *serialFake) serve(method string, req proto.Message, def proto.Message) 
 	return h(method, req)
 }
 
-func (f *serialFake) serial(method string, req proto.Message, key []byte) (*api.SerialResponse, error) {
-	m, err := f.serve(method, req, &api.SerialResponse{Key: key, Applied: method != "Get", Found: true, Value: []byte("v"), Version: 1,
+func (f *serialFake) serial(ctx context.Context, method string, req proto.Message, key []byte) (*api.SerialResponse, error) {
+	m, err := f.serve(ctx, method, req, &api.SerialResponse{Key: key, Applied: method != "Get", Found: true, Value: []byte("v"), Version: 1,
 		Receipt: &api.SerialReceipt{Proposer: f.addr, Rounds: 1}})
 	if err != nil {
 		return nil, err
@@ -110,44 +113,44 @@ func (f *serialFake) serial(method string, req proto.Message, key []byte) (*api.
 	return m.(*api.SerialResponse), nil
 }
 
-func (f *serialFake) lock(method string, req proto.Message, name string) (*api.LockResponse, error) {
-	m, err := f.serve(method, req, &api.LockResponse{Name: name, Acquired: method != "Describe", Held: true, Token: 7, TtlMs: 3000, HeldBy: "me"})
+func (f *serialFake) lock(ctx context.Context, method string, req proto.Message, name string) (*api.LockResponse, error) {
+	m, err := f.serve(ctx, method, req, &api.LockResponse{Name: name, Acquired: method != "Describe", Held: true, Token: 7, TtlMs: 3000, HeldBy: "me"})
 	if err != nil {
 		return nil, err
 	}
 	return m.(*api.LockResponse), nil
 }
 
-func (f *serialFake) Get(_ context.Context, r *api.SerialGetRequest) (*api.SerialResponse, error) {
-	return f.serial("Get", r, r.GetKey())
+func (f *serialFake) Get(ctx context.Context, r *api.SerialGetRequest) (*api.SerialResponse, error) {
+	return f.serial(ctx, "Get", r, r.GetKey())
 }
 
-func (f *serialFake) CompareAndSet(_ context.Context, r *api.CompareAndSetRequest) (*api.SerialResponse, error) {
-	return f.serial("CompareAndSet", r, r.GetKey())
+func (f *serialFake) CompareAndSet(ctx context.Context, r *api.CompareAndSetRequest) (*api.SerialResponse, error) {
+	return f.serial(ctx, "CompareAndSet", r, r.GetKey())
 }
 
-func (f *serialFake) Delete(_ context.Context, r *api.SerialDeleteRequest) (*api.SerialResponse, error) {
-	return f.serial("Delete", r, r.GetKey())
+func (f *serialFake) Delete(ctx context.Context, r *api.SerialDeleteRequest) (*api.SerialResponse, error) {
+	return f.serial(ctx, "Delete", r, r.GetKey())
 }
 
-func (f *serialFake) Increment(_ context.Context, r *api.IncrementRequest) (*api.SerialResponse, error) {
-	return f.serial("Increment", r, r.GetKey())
+func (f *serialFake) Increment(ctx context.Context, r *api.IncrementRequest) (*api.SerialResponse, error) {
+	return f.serial(ctx, "Increment", r, r.GetKey())
 }
 
-func (f *serialFake) Acquire(_ context.Context, r *api.AcquireRequest) (*api.LockResponse, error) {
-	return f.lock("Acquire", r, r.GetName())
+func (f *serialFake) Acquire(ctx context.Context, r *api.AcquireRequest) (*api.LockResponse, error) {
+	return f.lock(ctx, "Acquire", r, r.GetName())
 }
 
-func (f *serialFake) Renew(_ context.Context, r *api.RenewRequest) (*api.LockResponse, error) {
-	return f.lock("Renew", r, r.GetName())
+func (f *serialFake) Renew(ctx context.Context, r *api.RenewRequest) (*api.LockResponse, error) {
+	return f.lock(ctx, "Renew", r, r.GetName())
 }
 
-func (f *serialFake) Release(_ context.Context, r *api.ReleaseRequest) (*api.LockResponse, error) {
-	return f.lock("Release", r, r.GetName())
+func (f *serialFake) Release(ctx context.Context, r *api.ReleaseRequest) (*api.LockResponse, error) {
+	return f.lock(ctx, "Release", r, r.GetName())
 }
 
-func (f *serialFake) Describe(_ context.Context, r *api.DescribeLockRequest) (*api.LockResponse, error) {
-	return f.lock("Describe", r, r.GetName())
+func (f *serialFake) Describe(ctx context.Context, r *api.DescribeLockRequest) (*api.LockResponse, error) {
+	return f.lock(ctx, "Describe", r, r.GetName())
 }
 
 // reasonErr is a failure with a quorumkv ErrorInfo reason and metadata
