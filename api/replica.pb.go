@@ -206,7 +206,9 @@ func (*ApplyResponse) Descriptor() ([]byte, []int) {
 type PipeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Exactly one of applies and reads is set.
+	// Exactly one of applies, reads, prepares and accepts is set (a peer
+	// that knows only applies and reads answers a batch of Paxos items as
+	// an empty batch of applies: with no paxos replies).
 	Applies []*ApplyRequest `protobuf:"bytes,2,rep,name=applies,proto3" json:"applies,omitempty"`
 	Reads   []*ReadRequest  `protobuf:"bytes,3,rep,name=reads,proto3" json:"reads,omitempty"`
 	// epoch is the sender's ring epoch; target the signature of the ring it
@@ -225,8 +227,11 @@ type PipeRequest struct {
 	// retransmissions of a connection the sender gave up on — never lands
 	// after a tombstone that deletes its values was reaped.
 	DeadlineUnixNano int64 `protobuf:"varint,7,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Paxos items, each checked and answered as by the Paxos service.
+	Prepares      []*PaxosItem `protobuf:"bytes,8,rep,name=prepares,proto3" json:"prepares,omitempty"`
+	Accepts       []*PaxosItem `protobuf:"bytes,9,rep,name=accepts,proto3" json:"accepts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PipeRequest) Reset() {
@@ -308,6 +313,20 @@ func (x *PipeRequest) GetDeadlineUnixNano() int64 {
 	return 0
 }
 
+func (x *PipeRequest) GetPrepares() []*PaxosItem {
+	if x != nil {
+		return x.Prepares
+	}
+	return nil
+}
+
+func (x *PipeRequest) GetAccepts() []*PaxosItem {
+	if x != nil {
+		return x.Accepts
+	}
+	return nil
+}
+
 type PipeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -318,7 +337,9 @@ type PipeResponse struct {
 	// epoch is the answering node's ring epoch.
 	Epoch uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// status[i] classifies errors[i] (absent or ITEM_OK: no failure).
-	Status        []ItemStatus `protobuf:"varint,5,rep,packed,name=status,proto3,enum=quorumkv.v1.ItemStatus" json:"status,omitempty"`
+	Status []ItemStatus `protobuf:"varint,5,rep,packed,name=status,proto3,enum=quorumkv.v1.ItemStatus" json:"status,omitempty"`
+	// paxos[i] answers prepare or accept i (errors and status are unused).
+	Paxos         []*PaxosReply `protobuf:"bytes,6,rep,name=paxos,proto3" json:"paxos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +405,13 @@ func (x *PipeResponse) GetEpoch() uint64 {
 func (x *PipeResponse) GetStatus() []ItemStatus {
 	if x != nil {
 		return x.Status
+	}
+	return nil
+}
+
+func (x *PipeResponse) GetPaxos() []*PaxosReply {
+	if x != nil {
+		return x.Paxos
 	}
 	return nil
 }
@@ -1472,13 +1500,13 @@ var File_quorumkv_v1_replica_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
-	"\x19quorumkv/v1/replica.proto\x12\vquorumkv.v1\x1a\x14quorumkv/v1/kv.proto\"`\n" +
+	"\x19quorumkv/v1/replica.proto\x12\vquorumkv.v1\x1a\x14quorumkv/v1/kv.proto\x1a\x17quorumkv/v1/paxos.proto\"`\n" +
 	"\fApplyRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x0f\n" +
-	"\rApplyResponse\"\xf2\x01\n" +
+	"\rApplyResponse\"\xd8\x02\n" +
 	"\vPipeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
 	"\aapplies\x18\x02 \x03(\v2\x19.quorumkv.v1.ApplyRequestR\aapplies\x12.\n" +
@@ -1486,13 +1514,16 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06target\x18\x05 \x01(\tR\x06target\x12\x12\n" +
 	"\x04from\x18\x06 \x01(\tR\x04from\x12,\n" +
-	"\x12deadline_unix_nano\x18\a \x01(\x03R\x10deadlineUnixNano\"\xae\x01\n" +
+	"\x12deadline_unix_nano\x18\a \x01(\x03R\x10deadlineUnixNano\x122\n" +
+	"\bprepares\x18\b \x03(\v2\x16.quorumkv.v1.PaxosItemR\bprepares\x120\n" +
+	"\aaccepts\x18\t \x03(\v2\x16.quorumkv.v1.PaxosItemR\aaccepts\"\xdd\x01\n" +
 	"\fPipeResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors\x12/\n" +
 	"\x05reads\x18\x03 \x03(\v2\x19.quorumkv.v1.ReadResponseR\x05reads\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12/\n" +
-	"\x06status\x18\x05 \x03(\x0e2\x17.quorumkv.v1.ItemStatusR\x06status\"5\n" +
+	"\x06status\x18\x05 \x03(\x0e2\x17.quorumkv.v1.ItemStatusR\x06status\x12-\n" +
+	"\x05paxos\x18\x06 \x03(\v2\x17.quorumkv.v1.PaxosReplyR\x05paxos\"5\n" +
 	"\vReadRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\":\n" +
@@ -1625,46 +1656,51 @@ var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*FetchResponse)(nil),       // 21: quorumkv.v1.FetchResponse
 	(*PushRequest)(nil),         // 22: quorumkv.v1.PushRequest
 	(*ReapResponse)(nil),        // 23: quorumkv.v1.ReapResponse
-	(*PutRequest)(nil),          // 24: quorumkv.v1.PutRequest
-	(*PutResponse)(nil),         // 25: quorumkv.v1.PutResponse
+	(*PaxosItem)(nil),           // 24: quorumkv.v1.PaxosItem
+	(*PaxosReply)(nil),          // 25: quorumkv.v1.PaxosReply
+	(*PutRequest)(nil),          // 26: quorumkv.v1.PutRequest
+	(*PutResponse)(nil),         // 27: quorumkv.v1.PutResponse
 }
 var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.PipeRequest.applies:type_name -> quorumkv.v1.ApplyRequest
 	5,  // 1: quorumkv.v1.PipeRequest.reads:type_name -> quorumkv.v1.ReadRequest
-	6,  // 2: quorumkv.v1.PipeResponse.reads:type_name -> quorumkv.v1.ReadResponse
-	0,  // 3: quorumkv.v1.PipeResponse.status:type_name -> quorumkv.v1.ItemStatus
-	24, // 4: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
-	25, // 5: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
-	17, // 6: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
-	20, // 7: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
-	20, // 8: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
-	3,  // 9: quorumkv.v1.Replica.Pipe:input_type -> quorumkv.v1.PipeRequest
-	9,  // 10: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
-	10, // 11: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
-	12, // 12: quorumkv.v1.Replica.TreeRoots:input_type -> quorumkv.v1.TreeRootsRequest
-	10, // 13: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
-	15, // 14: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
-	16, // 15: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
-	19, // 16: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
-	22, // 17: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
-	22, // 18: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
-	7,  // 19: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
-	4,  // 20: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
-	2,  // 21: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	11, // 22: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
-	13, // 23: quorumkv.v1.Replica.TreeRoots:output_type -> quorumkv.v1.TreeRootsResponse
-	14, // 24: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
-	14, // 25: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
-	18, // 26: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
-	21, // 27: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
-	2,  // 28: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
-	23, // 29: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
-	8,  // 30: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	20, // [20:31] is the sub-list for method output_type
-	9,  // [9:20] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	24, // 2: quorumkv.v1.PipeRequest.prepares:type_name -> quorumkv.v1.PaxosItem
+	24, // 3: quorumkv.v1.PipeRequest.accepts:type_name -> quorumkv.v1.PaxosItem
+	6,  // 4: quorumkv.v1.PipeResponse.reads:type_name -> quorumkv.v1.ReadResponse
+	0,  // 5: quorumkv.v1.PipeResponse.status:type_name -> quorumkv.v1.ItemStatus
+	25, // 6: quorumkv.v1.PipeResponse.paxos:type_name -> quorumkv.v1.PaxosReply
+	26, // 7: quorumkv.v1.ForwardRequest.put:type_name -> quorumkv.v1.PutRequest
+	27, // 8: quorumkv.v1.ForwardResponse.response:type_name -> quorumkv.v1.PutResponse
+	17, // 9: quorumkv.v1.TreeKeysResponse.keys:type_name -> quorumkv.v1.KeyHash
+	20, // 10: quorumkv.v1.FetchResponse.objects:type_name -> quorumkv.v1.Object
+	20, // 11: quorumkv.v1.PushRequest.objects:type_name -> quorumkv.v1.Object
+	3,  // 12: quorumkv.v1.Replica.Pipe:input_type -> quorumkv.v1.PipeRequest
+	9,  // 13: quorumkv.v1.Replica.Hint:input_type -> quorumkv.v1.HintRequest
+	10, // 14: quorumkv.v1.Replica.TreeRoot:input_type -> quorumkv.v1.TreeRequest
+	12, // 15: quorumkv.v1.Replica.TreeRoots:input_type -> quorumkv.v1.TreeRootsRequest
+	10, // 16: quorumkv.v1.Replica.TreeBranches:input_type -> quorumkv.v1.TreeRequest
+	15, // 17: quorumkv.v1.Replica.TreeSegments:input_type -> quorumkv.v1.TreeSegmentsRequest
+	16, // 18: quorumkv.v1.Replica.TreeKeys:input_type -> quorumkv.v1.TreeKeysRequest
+	19, // 19: quorumkv.v1.Replica.Fetch:input_type -> quorumkv.v1.FetchRequest
+	22, // 20: quorumkv.v1.Replica.Push:input_type -> quorumkv.v1.PushRequest
+	22, // 21: quorumkv.v1.Replica.Reap:input_type -> quorumkv.v1.PushRequest
+	7,  // 22: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
+	4,  // 23: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
+	2,  // 24: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	11, // 25: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	13, // 26: quorumkv.v1.Replica.TreeRoots:output_type -> quorumkv.v1.TreeRootsResponse
+	14, // 27: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	14, // 28: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	18, // 29: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	21, // 30: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	2,  // 31: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	23, // 32: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
+	8,  // 33: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	23, // [23:34] is the sub-list for method output_type
+	12, // [12:23] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_replica_proto_init() }
@@ -1673,6 +1709,7 @@ func file_quorumkv_v1_replica_proto_init() {
 		return
 	}
 	file_quorumkv_v1_kv_proto_init()
+	file_quorumkv_v1_paxos_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

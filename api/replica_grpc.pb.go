@@ -39,10 +39,12 @@ const (
 // Replica is the internal node-to-node service.
 type ReplicaClient interface {
 	// Pipe is a peer's long-lived stream for replication and replica reads
-	// (the only way applies and replica reads reach a node): each request is
-	// a batch of applies or of reads, answered by one response with the same
-	// id (answers may come out of order). A batch of applies costs one
-	// durable write. Peers carry the same messages on a framed connection
+	// (the only way applies and replica reads reach a node), and its Paxos
+	// prepares and accepts: each request is a batch of applies, of reads,
+	// of prepares or of accepts, answered by one response with the same id
+	// (answers may come out of order). A batch of applies costs one durable
+	// write; a batch of Paxos items is answered as the Paxos service's
+	// Prepare or Accept would answer it. Peers carry the same messages on a framed connection
 	// to the same port (api/wire), served by the same handler.
 	Pipe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PipeRequest, PipeResponse], error)
 	// Hint asks a fallback node to hold a sibling set for an unreachable
@@ -194,10 +196,12 @@ func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts
 // Replica is the internal node-to-node service.
 type ReplicaServer interface {
 	// Pipe is a peer's long-lived stream for replication and replica reads
-	// (the only way applies and replica reads reach a node): each request is
-	// a batch of applies or of reads, answered by one response with the same
-	// id (answers may come out of order). A batch of applies costs one
-	// durable write. Peers carry the same messages on a framed connection
+	// (the only way applies and replica reads reach a node), and its Paxos
+	// prepares and accepts: each request is a batch of applies, of reads,
+	// of prepares or of accepts, answered by one response with the same id
+	// (answers may come out of order). A batch of applies costs one durable
+	// write; a batch of Paxos items is answered as the Paxos service's
+	// Prepare or Accept would answer it. Peers carry the same messages on a framed connection
 	// to the same port (api/wire), served by the same handler.
 	Pipe(grpc.BidiStreamingServer[PipeRequest, PipeResponse]) error
 	// Hint asks a fallback node to hold a sibling set for an unreachable

@@ -82,6 +82,9 @@ type Node struct {
 	// sends register requests on to their preferred proposer.
 	proposer  *serial.Proposer
 	acceptors serial.Acceptors
+	// paxosOut is the transport of this node's Paxos messages (acceptors
+	// is it, or what fault tests wrap it in).
+	paxosOut  *peer.Acceptors
 	locks     *serial.Locks
 	forwarder SerialForwarder
 }
@@ -182,7 +185,8 @@ func (n *Node) start() (err error) {
 	if n.own, err = newOwnership(n); err != nil {
 		return err
 	}
-	if err := n.startSerial(n.transport.Acceptors(&paxosServer{n: n}, n.work.Run)); err != nil {
+	n.paxosOut = n.transport.Acceptors(&paxosServer{n: n}, n.work.Run)
+	if err := n.startSerial(n.paxosOut); err != nil {
 		return err
 	}
 	n.members.OnChange(n.own.kick)

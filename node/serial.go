@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/quorumkv/quorumkv/paxos"
+	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/serial"
 )
 
@@ -33,6 +34,15 @@ func (n *Node) startSerial(acc serial.Acceptors) error {
 
 // Proposer is the node's proposer of registers (tests read its counters).
 func (n *Node) Proposer() *serial.Proposer { return n.proposer }
+
+// PaxosSent counts how the node's Paxos messages left for other nodes
+// (tests read it).
+func (n *Node) PaxosSent() peer.PaxosSent {
+	if n.paxosOut == nil {
+		return peer.PaxosSent{}
+	}
+	return n.paxosOut.Sent()
+}
 
 // serialView is the node's ring as its proposer routes registers by.
 type serialView struct{ n *Node }

@@ -18,10 +18,10 @@ import (
 // progress here; a peer that sends faster waits (gRPC flow control).
 const pipeWorkers = 32
 
-// Pipe serves a peer's stream of batched applies and reads. Reads are
-// answered at once by the receiving goroutine (they take microseconds);
-// each batch of applies runs on its own goroutine, since it waits for an
-// fsync. When the node drains, the stream ends after the batches in
+// Pipe serves a peer's stream of batched applies, reads and Paxos
+// prepares and accepts. Reads are answered at once by the receiving
+// goroutine (they take microseconds); each batch of applies or of Paxos
+// items runs on its own goroutine, since it waits for an fsync. When the node drains, the stream ends after the batches in
 // progress are answered; the peer treats what it sent later as unanswered.
 func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
 	s.servePipe(stream)
@@ -83,7 +83,8 @@ func (p *pipeServer) receive() {
 	}
 }
 
-// dispatch answers a batch of reads, or starts a batch of applies; false
+// dispatch answers a batch of reads, or starts a batch of applies or of
+// Paxos items; false
 // once the stream stopped taking requests.
 func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 	p.mu.Lock()
@@ -92,6 +93,11 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 		return false
 	}
 	p.s.n.transport.Learn(req.GetFrom(), req.GetEpoch())
+	if len(req.GetPrepares()) > 0 || len(req.GetAccepts()) > 0 {
+		// Paxos items answer a removed sender themselves (NOT_REPLICA).
+		p.spawn(func() *api.PipeResponse { return p.s.paxosBatch(req) })
+		return true
+	}
 	if p.s.n.removedSender(req.GetFrom()) {
 		p.send(p.s.refuseAll(req))
 		return true
@@ -100,14 +106,21 @@ func (p *pipeServer) dispatch(req *api.PipeRequest) bool {
 		p.send(p.s.readBatch(req))
 		return true
 	}
+	p.spawn(func() *api.PipeResponse { return p.s.applyBatch(req) })
+	return true
+}
+
+// spawn answers a batch that waits for an fsync on a goroutine of its
+// own, so the stream's other batches flow meanwhile; at most pipeWorkers
+// run at once.
+func (p *pipeServer) spawn(answer func() *api.PipeResponse) {
 	p.slots <- struct{}{}
 	p.wg.Add(1)
 	p.s.n.work.Run(func() {
 		defer p.wg.Done()
-		p.send(p.s.applyBatch(req))
+		p.send(answer())
 		<-p.slots
 	})
-	return true
 }
 
 // stop makes the stream take no more requests; it returns once the one
@@ -277,4 +290,27 @@ func (s *replicaServer) applyBatch(req *api.PipeRequest) *api.PipeResponse {
 	s.n.forwardApplies(v, req.GetFrom(), applied, req.GetTarget() != "" && req.GetTarget() != v.Target.Signature())
 
 	return ans.resp
+}
+
+// paxosBatch answers a batch of prepares or of accepts as the Paxos
+// service does (paxosBatch, with every refusal of paxosRefusal); a request
+// carrying both is malformed and each of its items is answered PAXOS_BAD.
+func (s *replicaServer) paxosBatch(req *api.PipeRequest) *api.PipeResponse {
+	prepares, accepts := req.GetPrepares(), req.GetAccepts()
+	resp := &api.PipeResponse{Id: req.GetId()}
+	if len(prepares) > 0 && len(accepts) > 0 {
+		resp.Paxos = make([]*api.PaxosReply, len(prepares)+len(accepts))
+		for i := range resp.Paxos {
+			resp.Paxos[i] = &api.PaxosReply{Status: api.PaxosStatus_PAXOS_BAD}
+		}
+	} else {
+		accept := len(accepts) > 0
+		items := prepares
+		if accept {
+			items = accepts
+		}
+		resp.Paxos = s.n.paxosBatch(&api.PaxosBatch{From: req.GetFrom(), Items: items}, accept).GetReplies()
+	}
+	resp.Epoch = s.n.members.View().Epoch
+	return resp
 }

@@ -2,8 +2,10 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -12,10 +14,12 @@ import (
 	"github.com/quorumkv/quorumkv/serial"
 )
 
-// Paxos messages travel as batched unary calls of the Paxos service: per
-// peer and kind (prepare, accept), the items that arrive while calls are
-// out leave together in the next call, at most paxosInFlight calls at a
-// time. A batch of accepts is one group commit on the acceptor.
+// Paxos messages to a peer travel on its pipe (pipe.go), batched per
+// kind (prepare, accept) as applies are: one message, one group commit on
+// the acceptor. Messages to this node, and to a peer that does not take
+// them on its pipe, go as batched calls of the Paxos service instead: per
+// node and kind, the items that arrive while calls are out leave together
+// in the next call, at most paxosInFlight calls at a time.
 
 const (
 	paxosInFlight = 4
@@ -23,6 +27,10 @@ const (
 	// PaxosTimeout bounds one batch call (its items' own deadlines are
 	// usually shorter).
 	PaxosTimeout = 2 * time.Second
+	// paxosUnaryFor is how long Paxos messages to a peer go as calls of
+	// the Paxos service after it answered a batch on its pipe as one that
+	// knows no Paxos messages there (it runs an older version).
+	paxosUnaryFor = time.Minute
 )
 
 // LocalAcceptor is this node's own acceptor edge: a batch for this node is
@@ -39,8 +47,12 @@ type Acceptors struct {
 	// run runs a batch's call on a goroutine of its own.
 	run func(task func())
 
+	pipeItems, unaryCalls atomic.Uint64
+
 	mu     sync.Mutex
 	queues map[queueKey]*paxosQueue
+	// unaryUntil: peers to send calls of the Paxos service until then.
+	unaryUntil map[string]time.Time
 }
 
 type queueKey struct {
@@ -66,7 +78,20 @@ func (t *Transport) Acceptors(local LocalAcceptor, run func(task func())) *Accep
 	if run == nil {
 		run = func(task func()) { go task() }
 	}
-	return &Acceptors{t: t, local: local, run: run, queues: map[queueKey]*paxosQueue{}}
+	return &Acceptors{t: t, local: local, run: run, queues: map[queueKey]*paxosQueue{}, unaryUntil: map[string]time.Time{}}
+}
+
+// PaxosSent counts how Paxos messages left for other nodes.
+type PaxosSent struct {
+	// PipeItems are prepares and accepts handed to a peer's pipe.
+	PipeItems uint64
+	// UnaryCalls are batch calls of the Paxos service to other nodes.
+	UnaryCalls uint64
+}
+
+// Sent returns how a's Paxos messages left for other nodes so far.
+func (a *Acceptors) Sent() PaxosSent {
+	return PaxosSent{PipeItems: a.pipeItems.Load(), UnaryCalls: a.unaryCalls.Load()}
 }
 
 var _ serial.Acceptors = (*Acceptors)(nil)
@@ -102,7 +127,58 @@ func itemOf(t serial.Target, b paxos.Ballot) *api.PaxosItem {
 	return &api.PaxosItem{Partition: uint32(t.Partition), Kind: uint32(t.Kind), Key: t.Key, Epoch: t.Epoch, Moving: t.Moving, Ballot: BallotToPB(b)}
 }
 
+// send sends it to node: on node's pipe, or as part of a call of the
+// Paxos service (this node, or a peer that takes no Paxos messages on its
+// pipe).
 func (a *Acceptors) send(ctx context.Context, node string, accept bool, it *api.PaxosItem, done func(*api.PaxosReply, error)) {
+	if (node == a.t.self && a.local != nil) || !a.pipeable(node) {
+		a.enqueue(ctx, node, accept, it, done)
+		return
+	}
+	kind := opPrepare
+	if accept {
+		kind = opAccept
+	}
+	a.pipeItems.Add(1)
+	a.t.pipes.start(node, &pipeOp{ctx: ctx, kind: kind, paxos: it}, func(r pipeResult) {
+		switch {
+		case errors.Is(r.err, errNoPaxosPipe):
+			a.unaryFrom(node)
+			a.enqueue(ctx, node, accept, it, done)
+		case r.err != nil:
+			done(nil, r.err)
+		default:
+			if r.paxos.GetEpoch() > 0 {
+				a.t.Learn(node, r.paxos.GetEpoch())
+			}
+			done(r.paxos, nil)
+		}
+	})
+}
+
+// pipeable reports node takes Paxos messages on its pipe, as far as a
+// knows.
+func (a *Acceptors) pipeable(node string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until, ok := a.unaryUntil[node]
+	if ok && !time.Now().Before(until) {
+		delete(a.unaryUntil, node)
+		ok = false
+	}
+	return !ok
+}
+
+// unaryFrom makes Paxos messages to node go as calls of the Paxos service
+// for paxosUnaryFor.
+func (a *Acceptors) unaryFrom(node string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.unaryUntil[node] = time.Now().Add(paxosUnaryFor)
+}
+
+// enqueue adds it to the batch calls of the Paxos service to node.
+func (a *Acceptors) enqueue(ctx context.Context, node string, accept bool, it *api.PaxosItem, done func(*api.PaxosReply, error)) {
 	k := queueKey{node: node, accept: accept}
 	a.mu.Lock()
 	q := a.queues[k]
@@ -192,6 +268,7 @@ func (a *Acceptors) do(ctx context.Context, k queueKey, req *api.PaxosBatch) (*a
 		}
 		return a.local.Prepare(ctx, req)
 	}
+	a.unaryCalls.Add(1)
 	cc, err := a.t.conn(k.node)
 	if err != nil {
 		return nil, err

@@ -18,12 +18,13 @@ import (
 	"github.com/quorumkv/quorumkv/replica"
 )
 
-// Replication and replica reads to one peer travel on one long-lived
-// connection (wire.go). While the sender is busy, new operations
-// queue up and leave together as one batch: one message, and for applies
-// one durable write on the peer. Nothing waits for a batch to fill: an idle
-// peer gets an operation at once. Answers come back by batch id, so a slow
-// batch of applies (an fsync) never holds up a batch of reads behind it.
+// Replication, replica reads and Paxos prepares and accepts to one peer
+// travel on one long-lived connection (wire.go). While the sender is busy,
+// new operations queue up and leave together as one batch of one kind:
+// one message, and for applies and Paxos items one durable write on the
+// peer. Nothing waits for a batch to fill: an idle peer gets an operation
+// at once. Answers come back by batch id, so a slow batch of applies (an
+// fsync) never holds up a batch of reads or of accepts behind it.
 const (
 	pipeBatchMax = 256
 	// pipeBatchBytes ends a batch once its objects reach this size.
@@ -34,16 +35,35 @@ const (
 	// is the longest they are held; a stuck peer's stream is then found
 	// stale and replaced).
 	pipeApplying = 1
+	// pipePaxosInFlight is pipeApplying for batches of prepares and of
+	// accepts (each kind on its own).
+	pipePaxosInFlight = 2
 )
 
 var errTransportClosed = errors.New("transport closed")
 
-// pipeOp is one apply (clock set) or read (clock nil) waiting for its answer.
+// opKind is what a pipe operation is; a batch holds operations of one
+// kind.
+type opKind uint8
+
+const (
+	opApply opKind = iota
+	opRead
+	opPrepare
+	opAccept
+	nKinds
+)
+
+// paxos reports a Paxos message (whose answer is a PaxosReply).
+func (k opKind) paxos() bool { return k == opPrepare || k == opAccept }
+
+// pipeOp is one apply, read, prepare or accept waiting for its answer.
 type pipeOp struct {
 	ctx   context.Context
-	read  bool
-	key   []byte
-	clock []byte
+	kind  opKind
+	key   []byte // apply, read
+	clock []byte // apply
+	paxos *api.PaxosItem
 	// done receives the answer exactly once (the first of the peer's
 	// answer, a failure, or the end of ctx); it must not block.
 	done func(pipeResult)
@@ -80,9 +100,13 @@ func (op *pipeOp) watchCtx() {
 	op.stopWait = stop
 }
 
+// size is what op adds to a batch's bytes.
+func (op *pipeOp) size() int { return len(op.clock) + len(op.paxos.GetState()) }
+
 type pipeResult struct {
 	clock []byte
 	found bool
+	paxos *api.PaxosReply
 	err   error
 }
 
@@ -198,7 +222,10 @@ type pipe struct {
 	// stream broke), so held applies can go.
 	answered chan struct{}
 	nextID   uint64
-	cur      *pipeStream
+	// held are the applies, prepares and accepts waiting for an earlier
+	// batch of their kind to be answered (by opKind; reads never wait).
+	held [nKinds]held
+	cur  *pipeStream
 	// health is what the peer's answers on every stream tell of it.
 	health *health
 
@@ -214,14 +241,20 @@ type pipe struct {
 // one batch; applies at once while fewer than pipeApplying batches of them
 // are unanswered, and otherwise held until one is answered, the held batch
 // is full, or Config.Hold passes (see held).
+//
+// Prepares and accepts go the same way as applies, each kind on its own,
+// with pipePaxosInFlight batches of it unanswered at most.
 func (p *pipe) run() {
 	defer func() {
 		if p.cur != nil {
 			p.cur.fail(errTransportClosed, true)
 		}
 	}()
-	h := held{hold: p.ps.hold}
-	defer h.stop()
+	for k := range p.held {
+		p.held[k].hold = p.ps.hold
+		defer p.held[k].stop()
+	}
+	apply, prepare, accept := &p.held[opApply], &p.held[opPrepare], &p.held[opAccept]
 	for {
 		var batch []*pipeOp
 		select {
@@ -230,8 +263,12 @@ func (p *pipe) run() {
 		case op := <-p.ops:
 			batch = append(batch, op)
 		case <-p.answered:
-		case <-h.expired():
-			h.force = true
+		case <-apply.expired():
+			apply.force = true
+		case <-prepare.expired():
+			prepare.force = true
+		case <-accept.expired():
+			accept.force = true
 		}
 		batch = p.drain(batch)
 		var reads []*pipeOp
@@ -239,17 +276,20 @@ func (p *pipe) run() {
 			switch {
 			case op.ctx.Err() != nil:
 				op.answer(pipeResult{err: op.ctx.Err()})
-			case op.read:
+			case op.kind == opRead:
 				reads = append(reads, op)
 			default:
-				h.add(op)
+				p.held[op.kind].add(op)
 			}
 		}
 		p.send(reads, true)
-		if h.force || h.full() || !p.applying() {
-			p.send(h.take(), true)
-		} else {
-			h.arm()
+		for _, k := range [...]opKind{opAccept, opPrepare, opApply} {
+			h := &p.held[k]
+			if h.force || h.full() || !p.busy(k) {
+				p.send(h.take(), true)
+			} else {
+				h.arm()
+			}
 		}
 	}
 }
@@ -258,13 +298,13 @@ func (p *pipe) run() {
 func (p *pipe) drain(batch []*pipeOp) []*pipeOp {
 	size := 0
 	for _, op := range batch {
-		size += len(op.clock)
+		size += op.size()
 	}
 	for len(batch) < pipeBatchMax && size < pipeBatchBytes {
 		select {
 		case op := <-p.ops:
 			batch = append(batch, op)
-			size += len(op.clock)
+			size += op.size()
 		default:
 			return batch
 		}
@@ -272,10 +312,14 @@ func (p *pipe) drain(batch []*pipeOp) []*pipeOp {
 	return batch
 }
 
-// applying reports pipeApplying batches of applies unanswered on the
-// current stream.
-func (p *pipe) applying() bool {
-	return p.cur != nil && p.cur.applying() >= pipeApplying
+// busy reports as many batches of kind k unanswered on the current stream
+// as may be: new operations of that kind are held.
+func (p *pipe) busy(k opKind) bool {
+	limit := pipeApplying
+	if k.paxos() {
+		limit = pipePaxosInFlight
+	}
+	return p.cur != nil && p.cur.inFlight(k) >= limit
 }
 
 // held are applies waiting for the peer to answer an earlier batch: while
@@ -295,7 +339,7 @@ type held struct {
 
 func (h *held) add(op *pipeOp) {
 	h.ops = append(h.ops, op)
-	h.size += len(op.clock)
+	h.size += op.size()
 }
 
 func (h *held) full() bool { return len(h.ops) >= pipeBatchMax || h.size >= pipeBatchBytes }
@@ -367,10 +411,15 @@ func (p *pipe) send(ops []*pipeOp, retry bool) {
 	req := &api.PipeRequest{Id: p.nextID, From: p.ps.t.self, DeadlineUnixNano: latestDeadline(ops)}
 	req.Epoch, req.Target = p.ps.t.view()
 	for _, op := range ops {
-		if op.read {
+		switch op.kind {
+		case opRead:
 			req.Reads = append(req.Reads, &api.ReadRequest{Key: op.key})
-		} else {
+		case opApply:
 			req.Applies = append(req.Applies, &api.ApplyRequest{Key: op.key, Clock: op.clock})
+		case opPrepare:
+			req.Prepares = append(req.Prepares, op.paxos)
+		case opAccept:
+			req.Accepts = append(req.Accepts, op.paxos)
 		}
 	}
 	if !s.register(req.Id, ops) {
@@ -471,9 +520,9 @@ func (p *pipe) unreachable(err error) error {
 }
 
 type pendingBatch struct {
-	ops     []*pipeOp
-	sent    time.Time
-	applies bool
+	ops  []*pipeOp
+	sent time.Time
+	kind opKind
 }
 
 // pipeStream is one open pipe connection and the batches awaiting an
@@ -488,10 +537,10 @@ type pipeStream struct {
 	answered chan struct{} // the pipe's: signalled when applies are answered
 	health   *health       // the pipe's
 
-	mu       sync.Mutex
-	pending  map[uint64]pendingBatch // nil once the stream broke
-	nApplies int                     // batches of applies in pending
-	answers  int                     // batches answered so far
+	mu         sync.Mutex
+	pending    map[uint64]pendingBatch // nil once the stream broke
+	unanswered [nKinds]int             // batches of each kind in pending
+	answers    int                     // batches answered so far
 }
 
 // answeredAny reports whether the peer answered anything on this stream.
@@ -507,11 +556,9 @@ func (s *pipeStream) register(id uint64, ops []*pipeOp) bool {
 	if s.pending == nil {
 		return false
 	}
-	applies := !ops[0].read
-	s.pending[id] = pendingBatch{ops: ops, sent: time.Now(), applies: applies}
-	if applies {
-		s.nApplies++
-	}
+	k := ops[0].kind
+	s.pending[id] = pendingBatch{ops: ops, sent: time.Now(), kind: k}
+	s.unanswered[k]++
 	s.health.sent(id)
 	return true
 }
@@ -525,18 +572,16 @@ func (s *pipeStream) unregister(id uint64) []*pipeOp {
 		return nil
 	}
 	delete(s.pending, id)
-	if b.applies {
-		s.nApplies--
-	}
+	s.unanswered[b.kind]--
 	s.health.unsent(id)
 	return b.ops
 }
 
-// applying is the number of batches of applies awaiting an answer.
-func (s *pipeStream) applying() int {
+// inFlight is the number of batches of kind k awaiting an answer.
+func (s *pipeStream) inFlight(k opKind) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.nApplies
+	return s.unanswered[k]
 }
 
 // signal wakes the pipe's sender (it never blocks).
@@ -573,7 +618,7 @@ func (s *pipeStream) fail(err error, broke bool) {
 	s.mu.Lock()
 	pending := s.pending
 	s.pending = nil
-	s.nApplies = 0
+	s.unanswered = [nKinds]int{}
 	s.mu.Unlock()
 	if pending == nil {
 		_ = s.cs.Close()
@@ -587,8 +632,12 @@ func (s *pipeStream) fail(err error, broke bool) {
 	_ = s.cs.Close()
 	s.signal()
 	for _, b := range pending {
+		berr := err
+		if b.kind.paxos() {
+			berr = noAnswer(err)
+		}
 		for _, op := range b.ops {
-			op.answer(pipeResult{err: err})
+			op.answer(pipeResult{err: berr})
 		}
 	}
 }
@@ -605,15 +654,20 @@ func (s *pipeStream) receive(p *pipe) {
 		s.mu.Lock()
 		b, ok := s.pending[resp.GetId()]
 		delete(s.pending, resp.GetId())
-		if ok && b.applies {
-			s.nApplies--
+		if ok {
+			s.unanswered[b.kind]--
 		}
 		s.answers++
 		s.mu.Unlock()
-		if ok && b.applies {
+		if ok && b.kind != opRead {
 			s.signal()
 		}
-		if ok {
+		switch {
+		case !ok:
+		case b.kind.paxos():
+			p.ps.t.Learn(p.node, resp.GetEpoch())
+			deliverPaxos(p.node, b.ops, resp)
+		default:
 			p.ps.t.Learn(p.node, resp.GetEpoch())
 			deliver(p.node, b.ops, resp)
 		}
@@ -666,11 +720,34 @@ func deliver(node string, ops []*pipeOp, resp *api.PipeResponse) {
 			r.err = fmt.Errorf("node %s: %w", node, itemSentinel(st[i]))
 		case i < len(errs) && errs[i] != "":
 			r.err = fmt.Errorf("node %s: %s", node, errs[i])
-		case op.read && i >= len(reads):
+		case op.kind == opRead && i >= len(reads):
 			r.err = fmt.Errorf("node %s answered %d of %d reads", node, len(reads), len(ops))
-		case op.read:
+		case op.kind == opRead:
 			r.clock, r.found = reads[i].GetClock(), reads[i].GetFound()
 		}
 		op.answer(r)
+	}
+}
+
+// deliverPaxos answers a batch of prepares or accepts with the peer's
+// replies. A peer answering none knows only applies and reads (it took
+// the batch for an empty one of applies, so nothing ran there):
+// errNoPaxosPipe. Any other count of replies is a peer's fault: the items
+// may have run there.
+func deliverPaxos(node string, ops []*pipeOp, resp *api.PipeResponse) {
+	replies := resp.GetPaxos()
+	var err error
+	switch {
+	case len(replies) == 0:
+		err = fmt.Errorf("%w: node %s", errNoPaxosPipe, node)
+	case len(replies) != len(ops):
+		err = fmt.Errorf("node %s answered %d of %d Paxos items: %w", node, len(replies), len(ops), ErrNoAnswer)
+	}
+	for i, op := range ops {
+		if err != nil {
+			op.answer(pipeResult{err: err})
+			continue
+		}
+		op.answer(pipeResult{paxos: replies[i]})
 	}
 }

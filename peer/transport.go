@@ -189,12 +189,12 @@ func (t *Transport) Hint(ctx context.Context, node, target string, key []byte, c
 
 // Read asks node for its copy of key on its pipe, batched with other reads.
 func (t *Transport) Read(ctx context.Context, node string, key []byte) (vclock.Clock, bool, error) {
-	return readResult(node, t.pipes.do(node, &pipeOp{ctx: ctx, read: true, key: key}))
+	return readResult(node, t.pipes.do(node, &pipeOp{ctx: ctx, kind: opRead, key: key}))
 }
 
 // ReadAsync is Read without waiting: done gets the outcome.
 func (t *Transport) ReadAsync(ctx context.Context, node string, key []byte, done func(vclock.Clock, bool, error)) {
-	t.pipes.start(node, &pipeOp{ctx: ctx, read: true, key: key}, func(r pipeResult) { done(readResult(node, r)) })
+	t.pipes.start(node, &pipeOp{ctx: ctx, kind: opRead, key: key}, func(r pipeResult) { done(readResult(node, r)) })
 }
 
 func readResult(node string, r pipeResult) (vclock.Clock, bool, error) {
