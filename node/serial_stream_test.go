@@ -19,6 +19,8 @@ import (
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/node/nodetest"
+	"github.com/quorumkv/quorumkv/paxos"
+	"github.com/quorumkv/quorumkv/serial"
 )
 
 // callCounter counts what a client's gRPC connections carry: unary Serial
@@ -325,4 +327,86 @@ func streamAnswer(r *api.StreamResult) proto.Message {
 		return &spb.Status{Code: x.Error.GetCode(), Message: x.Error.GetMessage(), Details: x.Error.GetDetails()}
 	}
 	return r
+}
+
+// heldAcceptors are memAcceptors that hold every message about key until
+// release is closed (or the message's context ends).
+type heldAcceptors struct {
+	*memAcceptors
+	key     string
+	release chan struct{}
+}
+
+func (h heldAcceptors) hold(ctx context.Context, t serial.Target, then func()) {
+	if string(t.Key) != h.key {
+		then()
+		return
+	}
+	go func() {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+		}
+		then()
+	}()
+}
+
+func (h heldAcceptors) Prepare(ctx context.Context, node string, t serial.Target, b paxos.Ballot, done func(paxos.PrepareReply, error)) {
+	h.hold(ctx, t, func() { h.memAcceptors.Prepare(ctx, node, t, b, done) })
+}
+
+func (h heldAcceptors) Accept(ctx context.Context, node string, t serial.Target, b paxos.Ballot, st paxos.State, promise paxos.Ballot, done func(paxos.AcceptReply, error)) {
+	h.hold(ctx, t, func() { h.memAcceptors.Accept(ctx, node, t, b, st, promise, done) })
+}
+
+// TestRegisterRequestWaitingDoesNotHoldTheStream: while a compare-and-set
+// waits for its Paxos round, the other operations of the same client
+// stream — a KV put and get, another register's change, a lock — are
+// answered; the waiting one finishes once its round can.
+func TestRegisterRequestWaitingDoesNotHoldTheStream(t *testing.T) {
+	held := heldAcceptors{memAcceptors: newMemAcceptors(), key: "slow", release: make(chan struct{})}
+	c := nodetest.Start(t, 3, nodetest.Options{Acceptors: func(string) serial.Acceptors { return held }})
+	ctx := ctxT(t)
+	cl := c.Client("n1") // every request on n1's one stream
+	slow := make(chan error, 1)
+	go func() {
+		_, err := cl.CompareAndSet(ctx, []byte("slow"), []byte("v"), client.ExpectAbsent())
+		slow <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the slow change is on the stream
+	start := time.Now()
+	if _, err := cl.Put(ctx, []byte("kv"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Get(ctx, []byte("kv")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Increment(ctx, []byte("fast"), 1); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := cl.Acquire(ctx, "lock", "me", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	select {
+	case err := <-slow:
+		t.Fatalf("the held change finished first (%v): it was not held", err)
+	default:
+	}
+	if took > 2*time.Second {
+		t.Errorf("the other operations took %v beside a held change", took)
+	}
+	close(held.release)
+	select {
+	case err := <-slow:
+		if err != nil {
+			t.Fatalf("the held change: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held change never finished")
+	}
 }
