@@ -335,12 +335,19 @@ type heldAcceptors struct {
 	*memAcceptors
 	key     string
 	release chan struct{}
+	// reached receives (without blocking) each time a message of key's
+	// rounds is held.
+	reached chan struct{}
 }
 
 func (h heldAcceptors) hold(ctx context.Context, t serial.Target, then func()) {
 	if string(t.Key) != h.key {
 		then()
 		return
+	}
+	select {
+	case h.reached <- struct{}{}:
+	default:
 	}
 	go func() {
 		select {
@@ -364,7 +371,7 @@ func (h heldAcceptors) Accept(ctx context.Context, node string, t serial.Target,
 // stream — a KV put and get, another register's change, a lock — are
 // answered; the waiting one finishes once its round can.
 func TestRegisterRequestWaitingDoesNotHoldTheStream(t *testing.T) {
-	held := heldAcceptors{memAcceptors: newMemAcceptors(), key: "slow", release: make(chan struct{})}
+	held := heldAcceptors{memAcceptors: newMemAcceptors(), key: "slow", release: make(chan struct{}), reached: make(chan struct{}, 1)}
 	c := nodetest.Start(t, 3, nodetest.Options{Acceptors: func(string) serial.Acceptors { return held }})
 	ctx := ctxT(t)
 	cl := c.Client("n1") // every request on n1's one stream
@@ -373,7 +380,11 @@ func TestRegisterRequestWaitingDoesNotHoldTheStream(t *testing.T) {
 		_, err := cl.CompareAndSet(ctx, []byte("slow"), []byte("v"), client.ExpectAbsent())
 		slow <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the slow change is on the stream
+	select { // the slow change went down the stream and its round is held
+	case <-held.reached:
+	case <-ctx.Done():
+		t.Fatal("the slow change's round never reached the acceptors")
+	}
 	start := time.Now()
 	if _, err := cl.Put(ctx, []byte("kv"), []byte("v")); err != nil {
 		t.Fatal(err)
