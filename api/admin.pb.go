@@ -825,9 +825,12 @@ type SerialStats struct {
 	Contended   uint64 `protobuf:"varint,8,opt,name=contended,proto3" json:"contended,omitempty"`
 	Unavailable uint64 `protobuf:"varint,9,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
 	// Rounds that met one ballot with two states (an invariant broken).
-	Breaches      uint64 `protobuf:"varint,10,opt,name=breaches,proto3" json:"breaches,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Breaches uint64 `protobuf:"varint,10,opt,name=breaches,proto3" json:"breaches,omitempty"`
+	// Rounds of reads chosen at their prepare: every promise reported the
+	// same accepted ballot, so no accept was needed.
+	ReadsAtPrepare uint64 `protobuf:"varint,11,opt,name=reads_at_prepare,json=readsAtPrepare,proto3" json:"reads_at_prepare,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SerialStats) Reset() {
@@ -926,6 +929,13 @@ func (x *SerialStats) GetUnavailable() uint64 {
 func (x *SerialStats) GetBreaches() uint64 {
 	if x != nil {
 		return x.Breaches
+	}
+	return 0
+}
+
+func (x *SerialStats) GetReadsAtPrepare() uint64 {
+	if x != nil {
+		return x.ReadsAtPrepare
 	}
 	return 0
 }
@@ -1463,7 +1473,7 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\x10disk_full_reason\x18\t \x01(\tR\x0ediskFullReason\x121\n" +
 	"\x14repairing_partitions\x18\n" +
 	" \x01(\rR\x13repairingPartitions\x120\n" +
-	"\x06serial\x18\v \x01(\v2\x18.quorumkv.v1.SerialStatsR\x06serial\"\xae\x02\n" +
+	"\x06serial\x18\v \x01(\v2\x18.quorumkv.v1.SerialStatsR\x06serial\"\xd8\x02\n" +
 	"\vSerialStats\x12\x16\n" +
 	"\x06rounds\x18\x01 \x01(\x04R\x06rounds\x12\x1f\n" +
 	"\vfast_rounds\x18\x02 \x01(\x04R\n" +
@@ -1477,7 +1487,8 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\tcontended\x18\b \x01(\x04R\tcontended\x12 \n" +
 	"\vunavailable\x18\t \x01(\x04R\vunavailable\x12\x1a\n" +
 	"\bbreaches\x18\n" +
-	" \x01(\x04R\bbreaches\"\r\n" +
+	" \x01(\x04R\bbreaches\x12(\n" +
+	"\x10reads_at_prepare\x18\v \x01(\x04R\x0ereadsAtPrepare\"\r\n" +
 	"\vPlanRequest\"X\n" +
 	"\x13MemberChangeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +

@@ -101,6 +101,36 @@ func BenchmarkClusterWrite(b *testing.B) {
 	b.ReportMetric(rep.Total.LatencyMs.P99, "p99-ms")
 }
 
+// BenchmarkClusterCAS runs the cas workload (a read of each key's version
+// on first sight, then compare-and-set by version; 32 clients) against an
+// in-process three-node cluster, so a CPU profile shows the register path:
+//
+//	go test -run '^$' -bench ClusterCAS -benchtime 20000x -cpuprofile cpu.out ./bench
+func BenchmarkClusterCAS(b *testing.B) {
+	c := nodetest.Start(b, 3, nodetest.Options{})
+	var eps []string
+	for _, id := range c.IDs() {
+		eps = append(eps, c.Node(id).Addr())
+	}
+	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	cfg := Config{Workload: Workloads["cas"], Records: Workloads["cas"].Records, KeyPrefix: "bench-cas/",
+		ValueSize: ValueSize{100, 100}, Seed: 1, Clients: 32, Ops: int64(b.N)}
+	b.ResetTimer()
+	rep, err := Run(context.Background(), cfg, []Driver{d})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if n := rep.Total.ErrorTotal(); n > 0 {
+		b.Errorf("%d errors", n)
+	}
+	b.ReportMetric(rep.Results["cas"].OpsPerSec, "cas/s")
+}
+
 // startCluster starts a three-node in-process cluster (skipped with
 // -short) and returns its endpoints.
 func startCluster(t *testing.T) []string {

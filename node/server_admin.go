@@ -130,6 +130,6 @@ func serialStatsToProto(st serial.Stats) *api.SerialStats {
 	return &api.SerialStats{
 		Rounds: st.Rounds, FastRounds: st.FastRounds, ChosenRounds: st.ChosenRounds, Retries: st.Retries,
 		Ops: st.Ops, BatchedOps: st.BatchedOps, Unknown: st.Unknown, Contended: st.Contended,
-		Unavailable: st.Unavailable, Breaches: st.Breaches,
+		Unavailable: st.Unavailable, Breaches: st.Breaches, ReadsAtPrepare: st.ReadsAtPrepare,
 	}
 }

@@ -3,9 +3,10 @@ package paxos
 import "container/list"
 
 // CacheEntry is a proposer's fast path for one register: a quorum accepted
-// State and promised Next in the same step, at the configuration Config
-// (the epoch and acceptor sets it was made under) and above Floor. The
-// next change may skip the prepare and accept at Next directly.
+// State and promised Next in the same step (or promised Next with nothing
+// accepted: a read of an absent register that ended at its prepare), at the configuration Config (the epoch and acceptor sets it was
+// made under) and above Floor. The next change may skip the prepare and
+// accept at Next directly.
 type CacheEntry struct {
 	Next   Ballot
 	State  State

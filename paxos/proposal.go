@@ -44,6 +44,9 @@ type Proposal struct {
 	ops    []Op
 	window int
 	cache  *Cache
+	// readAtPrepare: the round may end at its prepare (Round.ReadAtPrepare
+	// and every operation a read).
+	readAtPrepare bool
 
 	phase   Phase
 	fast    bool
@@ -55,6 +58,8 @@ type Proposal struct {
 	acc     *AcceptTally
 	seen    Ballot
 	breach  bool
+	// atPrepare: the round was chosen at its prepare (ReadAtPrepare).
+	atPrepare bool
 }
 
 // Round describes a proposal to start.
@@ -68,6 +73,21 @@ type Round struct {
 	Floor  Ballot
 	Ops    []Op
 	Window int
+	// ReadAtPrepare lets a round whose operations are all reads (none of
+	// them a retry) end at its prepare, with no accept, when no promise of
+	// the quorum reports an accepted state: the register is absent. Every
+	// change acknowledged before the round began was accepted by a quorum
+	// (and a partition that moved brings its chosen registers to enough
+	// new replicas to meet every quorum), so it would show. The
+	// prepare's ballot, promised by a quorum and never used, becomes the
+	// key's fast path: the next change accepts at it, as a classic round
+	// would after the same promises. A register some promise reports
+	// accepted always runs the accept: a quorum agreeing on one ballot
+	// does not prove it chosen once records are copied between replicas
+	// (a partition that moves, a replica refilled) or were accepted under
+	// a joint configuration. Rounds that must write the state to every
+	// acceptor (collection) leave it off.
+	ReadAtPrepare bool
 }
 
 // Start begins a round. With a cache entry for the key made under the
@@ -75,7 +95,8 @@ type Round struct {
 // path); otherwise it takes a fresh ballot from gen (nowMicros is the
 // caller's clock). The entry is taken out of the cache either way.
 func Start(r Round, gen *BallotGen, nowMicros uint64, cache *Cache) (*Proposal, Message) {
-	p := &Proposal{key: r.Key, q: r.Quorum, config: r.Config, floor: r.Floor, ops: r.Ops, window: r.Window, cache: cache}
+	p := &Proposal{key: r.Key, q: r.Quorum, config: r.Config, floor: r.Floor, ops: r.Ops, window: r.Window, cache: cache,
+		readAtPrepare: r.ReadAtPrepare && readsOnly(r.Ops)}
 	if e, ok := cache.Take(r.Key); ok && e.Config == r.Config && e.Floor == r.Floor && r.Floor.Less(e.Next) {
 		p.fast = true
 		gen.Observe(e.Next)
@@ -110,12 +131,37 @@ func (p *Proposal) afterPrepare() (Message, bool) {
 	case Won:
 		p.breach = p.breach || p.prep.Breach()
 		cur, _ := p.prep.Current()
+		if p.readAtPrepare && p.prep.NoneAccepted() && !p.breach {
+			p.chooseAtPrepare(cur)
+			return Message{}, false
+		}
 		return p.accept(p.ballot, cur), true
 	case Lost:
 		p.seen = p.prep.Seen()
 		p.phase = NotSent
 	}
 	return Message{}, false
+}
+
+// chooseAtPrepare answers a round of reads on a register no promise
+// reports accepted, and caches the promised ballot for the key's next
+// change.
+func (p *Proposal) chooseAtPrepare(cur State) {
+	p.base = cur.Version
+	p.state, p.results = ApplyAll(cur, p.ops, p.window)
+	p.phase = Chosen
+	p.atPrepare = true
+	p.cache.Put(p.key, CacheEntry{Next: p.ballot, State: cur, Config: p.config, Floor: p.floor})
+}
+
+// readsOnly reports a batch of reads, none of them a retry.
+func readsOnly(ops []Op) bool {
+	for _, op := range ops {
+		if op.Kind != OpGet || op.Retry {
+			return false
+		}
+	}
+	return len(ops) > 0
 }
 
 // OnAccept feeds from's answer to the accept.
@@ -179,6 +225,9 @@ func (p *Proposal) State() State { return p.state }
 // Base returns the version of the state the round's accept was computed
 // from (Accepting, Chosen, Unknown).
 func (p *Proposal) Base() uint64 { return p.base }
+
+// AtPrepare reports a round of reads that ended at its prepare.
+func (p *Proposal) AtPrepare() bool { return p.atPrepare }
 
 // Fast reports a round that skipped the prepare.
 func (p *Proposal) Fast() bool { return p.fast }

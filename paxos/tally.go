@@ -79,6 +79,9 @@ func (t *PrepareTally) Current() (State, Ballot) { return t.current, t.cur }
 // Breach reports promises holding the same ballot with different states.
 func (t *PrepareTally) Breach() bool { return t.breach }
 
+// NoneAccepted reports promises of which none has accepted anything.
+func (t *PrepareTally) NoneAccepted() bool { return len(t.ok) > 0 && t.cur.IsZero() }
+
 // Seen returns the highest ballot that refused the prepare (zero: none).
 func (t *PrepareTally) Seen() Ballot { return t.seen }
 

@@ -112,6 +112,11 @@ type Config struct {
 	// LockPollFloor is the shortest gap between two polls of a lock an
 	// Acquire waits for.
 	LockPollFloor time.Duration
+	// AcceptReads makes every read run the accept of the unchanged state.
+	// Otherwise a read whose prepare quorum reports one accepted ballot
+	// ends there (paxos.Round.ReadAtPrepare): one round trip and no
+	// acceptor write fewer.
+	AcceptReads bool
 }
 
 // setDefaults fills every unset field.

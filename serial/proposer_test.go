@@ -3,6 +3,7 @@ package serial
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -468,5 +469,45 @@ func TestRetryOfAFullBatchAppliesEachOnce(t *testing.T) {
 	}
 	if st := p.Stats(); st.Retries == 0 {
 		t.Errorf("stats %+v: want the batch retried", st)
+	}
+}
+
+// Reads of registers nobody wrote end at their prepare (no accept, no
+// acceptor write), concurrently on many keys, and the change that follows
+// each read accepts at the read's promised ballot: one round trip each.
+// With AcceptReads every read runs its accept.
+func TestReadsOfAbsentRegistersEndAtThePrepare(t *testing.T) {
+	for _, acceptReads := range []bool{false, true} {
+		p, f, _ := newTestProposer(t, func(c *Config) { c.AcceptReads = acceptReads })
+		const keys = 16
+		var wg sync.WaitGroup
+		errs := make(chan error, keys)
+		for i := range keys {
+			wg.Go(func() {
+				key := []byte("absent-" + strconv.Itoa(i))
+				res, err := p.Do(context.Background(), KindSerial, key, paxos.Op{Kind: paxos.OpGet})
+				if err != nil || res.Exists || res.Version != 0 {
+					errs <- fmt.Errorf("read %s: %+v, %v", key, res, err)
+					return
+				}
+				res, err = p.Do(context.Background(), KindSerial, key, paxos.Op{Kind: paxos.OpSet, ExpectAbsent: true, Value: []byte("v")})
+				if err != nil || res.Outcome != paxos.Applied || !res.Receipt.FastPath {
+					errs <- fmt.Errorf("set %s after the read: %+v, %v (want applied on the fast path)", key, res, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		prepares, accepts := f.counts()
+		st := p.Stats()
+		if !acceptReads && (st.ReadsAtPrepare != keys || prepares != 3*keys || accepts != 3*keys) {
+			t.Errorf("reads at prepare %d, prepares %d, accepts %d: want %d, %d, %d", st.ReadsAtPrepare, prepares, accepts, keys, 3*keys, 3*keys)
+		}
+		if acceptReads && (st.ReadsAtPrepare != 0 || accepts != 6*keys) {
+			t.Errorf("AcceptReads: reads at prepare %d, accepts %d: want 0, %d", st.ReadsAtPrepare, accepts, 6*keys)
+		}
 	}
 }

@@ -81,7 +81,8 @@ func (p *Proposer) round(qk string, kind byte, key []byte, ops []*pending) round
 	}
 	start := time.Now()
 	p.mu.Lock()
-	prop, msg := paxos.Start(paxos.Round{Key: qk, Quorum: route.Quorum, Config: route.Config, Floor: route.Floor, Ops: pops, Window: p.cfg.Window},
+	prop, msg := paxos.Start(paxos.Round{Key: qk, Quorum: route.Quorum, Config: route.Config, Floor: route.Floor, Ops: pops, Window: p.cfg.Window,
+		ReadAtPrepare: !p.cfg.AcceptReads},
 		p.gen, uint64(max(p.cfg.Clock.Now().UnixMicro(), 0)), p.cache)
 	p.mu.Unlock()
 	r.prop = prop
@@ -197,7 +198,10 @@ func (r *roundRun) handle(ctx context.Context, rep reply) (stop bool, res roundR
 	if rep.prep.OK {
 		r.acked++
 	}
-	if msg, next := prop.OnPrepare(rep.from, rep.prep); next {
+	r.p.mu.Lock() // a read chosen at its prepare fills the shared cache
+	msg, next := prop.OnPrepare(rep.from, rep.prep)
+	r.p.mu.Unlock()
+	if next {
 		return r.send(ctx, msg)
 	}
 	return false, roundResult{}
@@ -236,6 +240,9 @@ func (r *roundRun) finish(took time.Duration) roundResult {
 	case paxos.Chosen:
 		p.lat.add(took)
 		p.stats.chosenRounds.Add(1)
+		if prop.AtPrepare() {
+			p.stats.readsAtPrepare.Add(1)
+		}
 		if len(r.ops) > 1 {
 			p.stats.batchedOps.Add(uint64(len(r.ops)))
 		}

@@ -65,6 +65,8 @@ type serialStatsOutput struct {
 	BatchedOps uint64  `json:"batched_ops"`
 	Unknown    uint64  `json:"unknown"`
 	Breaches   uint64  `json:"breaches"`
+	// ReadsAtPrepare counts reads chosen at their prepare (no accept).
+	ReadsAtPrepare uint64 `json:"reads_at_prepare"`
 }
 
 type statusOutput struct {
@@ -288,7 +290,8 @@ func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []me
 		members[i].Repairing = int(ns.GetRepairingPartitions())
 		if ss := ns.GetSerial(); ss != nil {
 			out := &serialStatsOutput{Rounds: ss.GetRounds(), FastRounds: ss.GetFastRounds(), Retries: ss.GetRetries(),
-				Ops: ss.GetOps(), BatchedOps: ss.GetBatchedOps(), Unknown: ss.GetUnknown(), Breaches: ss.GetBreaches()}
+				Ops: ss.GetOps(), BatchedOps: ss.GetBatchedOps(), Unknown: ss.GetUnknown(), Breaches: ss.GetBreaches(),
+				ReadsAtPrepare: ss.GetReadsAtPrepare()}
 			if out.Rounds > 0 {
 				out.FastShare = float64(out.FastRounds) / float64(out.Rounds)
 			}

@@ -219,9 +219,16 @@ func (c *Cluster) Install(a *Acceptor, epoch int) {
 // Start begins a round on p for key (nowMicros: p's clock). If the round
 // took the fast path, its accept is already the message in flight.
 func (c *Cluster) Start(p *Proposer, key string, ops []paxos.Op, nowMicros uint64) *Round {
+	return c.StartRound(p, key, ops, nowMicros, false)
+}
+
+// StartRound is Start with reads that may end at their prepare
+// (paxos.Round.ReadAtPrepare).
+func (c *Cluster) StartRound(p *Proposer, key string, ops []paxos.Op, nowMicros uint64, readAtPrepare bool) *Round {
 	c.rounds++
 	q := c.epochs[p.epoch]
-	prop, msg := paxos.Start(paxos.Round{Key: key, Quorum: q, Config: strconv.Itoa(p.epoch), Floor: p.floor, Ops: ops, Window: c.window}, p.gen, nowMicros, p.cache)
+	prop, msg := paxos.Start(paxos.Round{Key: key, Quorum: q, Config: strconv.Itoa(p.epoch), Floor: p.floor, Ops: ops, Window: c.window,
+		ReadAtPrepare: readAtPrepare}, p.gen, nowMicros, p.cache)
 	r := &Round{ID: c.rounds, Proposer: p, Key: key, Ops: ops, P: prop, Epoch: p.epoch, Quorum: q, Acks: map[string]bool{}, answered: map[string]bool{}}
 	c.setMsg(r, msg)
 	return r
@@ -334,6 +341,22 @@ func (c *Cluster) Feed(r *Round, rep Reply) bool {
 	return c.after(r, paxos.Message{}, false)
 }
 
+// unanimous returns the accepted ballot every promise of r reports, and
+// fails the run when they differ.
+func (c *Cluster) unanimous(r *Round) paxos.Ballot {
+	if len(r.promises) == 0 {
+		c.Checker.fail("%s: round %d of %s chosen at its prepare without promises", r.Key, r.ID, r.Proposer.Name)
+		return paxos.Ballot{}
+	}
+	acc := r.promises[0].Prepare.Accepted
+	for _, pr := range r.promises[1:] {
+		if pr.Prepare.Accepted != acc {
+			c.Checker.fail("%s: round %d of %s chosen at its prepare with promises at %v and %v", r.Key, r.ID, r.Proposer.Name, acc, pr.Prepare.Accepted)
+		}
+	}
+	return acc
+}
+
 // Fail tells r that acceptor n will not answer the message in flight.
 func (c *Cluster) Fail(r *Round, n string) bool {
 	if r.P.Done() {
@@ -359,13 +382,23 @@ func (c *Cluster) after(r *Round, m paxos.Message, next bool) bool {
 	if r.P.Done() && !r.reported {
 		r.reported = true
 		if r.P.Phase() == paxos.Chosen {
-			c.Checker.proposerChose(r.Key, r.P.Ballot())
 			fp := r.Proposer.fastParent[r.Key]
 			if fp == nil {
 				fp = map[paxos.Ballot]paxos.Ballot{}
 				r.Proposer.fastParent[r.Key] = fp
 			}
-			fp[paxos.Ballot{Counter: r.P.Ballot().Counter + 1, Node: r.P.Ballot().Node}] = r.P.Ballot()
+			if r.P.AtPrepare() {
+				// A read chosen at its prepare: the quorum's one accepted
+				// ballot must be chosen, and the promised ballot follows it.
+				acc := c.unanimous(r)
+				if !acc.IsZero() {
+					c.Checker.proposerChose(r.Key, acc)
+				}
+				fp[r.P.Ballot()] = c.Checker.parentOf(r.Key, acc)
+			} else {
+				c.Checker.proposerChose(r.Key, r.P.Ballot())
+				fp[paxos.Ballot{Counter: r.P.Ballot().Counter + 1, Node: r.P.Ballot().Node}] = r.P.Ballot()
+			}
 		}
 		if s := r.P.Seen(); !s.IsZero() {
 			r.Proposer.gen.Observe(s)

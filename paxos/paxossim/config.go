@@ -49,6 +49,11 @@ type Config struct {
 	// that show the checks catch the loss).
 	SkipCatchUp bool
 
+	// ReadAtPrepare: the clients' reads may end at their prepare
+	// (paxos.Round.ReadAtPrepare); catch-up and final reads always run the
+	// accept.
+	ReadAtPrepare bool
+
 	// MaxSteps bounds the run (a run that does not settle fails).
 	MaxSteps int
 }
@@ -75,6 +80,7 @@ func DefaultConfig(seed uint64) Config {
 		CrashAcceptors: true,
 		CrashProposers: true,
 		Partitions:     true,
+		ReadAtPrepare:  true,
 		MaxSteps:       200_000,
 	}
 }
@@ -91,6 +97,7 @@ func VariedConfig(seed uint64) Config {
 	if seed%4 == 0 {
 		c.Acceptors = 5
 	}
+	c.ReadAtPrepare = seed%2 == 0
 	c.Keys = 1 + int(seed/3%3)
 	c.Clients = 3 + int(seed%3)
 	if c.Keys == 1 {

@@ -23,6 +23,7 @@ type Stats struct {
 	Rounds           int
 	FastRounds       int
 	ChosenRounds     int
+	ReadsAtPrepare   int // chosen rounds of reads that ended at their prepare
 	NotSentRounds    int
 	UnknownRounds    int
 	Ops              int // client operations issued
@@ -435,7 +436,7 @@ func (s *simulation) attempt(req *request) {
 		s.ended(req, paxos.NotSent)
 		return
 	}
-	r := s.c.Start(p, req.key, []paxos.Op{req.op}, s.clock(p))
+	r := s.c.StartRound(p, req.key, []paxos.Op{req.op}, s.clock(p), s.cfg.ReadAtPrepare && req.client < s.cfg.Clients)
 	req.round = r
 	s.live[r.ID] = req
 	s.stats.Rounds++
@@ -455,6 +456,9 @@ func (s *simulation) maybeFinish(req *request) {
 	switch r.P.Phase() {
 	case paxos.Chosen:
 		s.stats.ChosenRounds++
+		if r.P.AtPrepare() {
+			s.stats.ReadsAtPrepare++
+		}
 		s.logf("round %d chosen at %v", r.ID, r.P.Ballot())
 		s.complete(req, r.P.Results()[0], r.P.Ballot())
 		return

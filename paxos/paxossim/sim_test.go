@@ -63,6 +63,7 @@ func sum(agg *Stats, s Stats) {
 	agg.Steps += s.Steps
 	agg.Rounds += s.Rounds
 	agg.FastRounds += s.FastRounds
+	agg.ReadsAtPrepare += s.ReadsAtPrepare
 	agg.Ops += s.Ops
 	agg.Acked += s.Acked
 	agg.UnknownOps += s.UnknownOps
@@ -89,8 +90,11 @@ func TestSimulation(t *testing.T) {
 			t.Fatalf("seed %d failed (replay: PAXOSSIM_SEED=%d PAXOSSIM_SEEDS=1)", seed, seed)
 		}
 	}
-	t.Logf("%d seeds in %v: %d steps, %d ops (%d acked, %d unknown, %d not applied), %d rounds (%d fast), %d increments exactly once, %d window overruns",
-		n, time.Since(start).Round(time.Millisecond), agg.Steps, agg.Ops, agg.Acked, agg.UnknownOps, agg.FailedOps, agg.Rounds, agg.FastRounds, agg.ExactlyOnceIncrs, agg.DoubleApplied)
+	t.Logf("%d seeds in %v: %d steps, %d ops (%d acked, %d unknown, %d not applied), %d rounds (%d fast, %d reads at prepare), %d increments exactly once, %d window overruns",
+		n, time.Since(start).Round(time.Millisecond), agg.Steps, agg.Ops, agg.Acked, agg.UnknownOps, agg.FailedOps, agg.Rounds, agg.FastRounds, agg.ReadsAtPrepare, agg.ExactlyOnceIncrs, agg.DoubleApplied)
+	if n >= 20 && agg.ReadsAtPrepare == 0 {
+		t.Errorf("no read ended at its prepare in %d seeds: the shortcut went untested", n)
+	}
 }
 
 // TestSimulationIsDeterministic: a seed always makes the same trace; two
@@ -139,8 +143,8 @@ func TestJointMovesKeepChosenValues(t *testing.T) {
 	if agg.Moves != 3*n {
 		t.Fatalf("%d moves finished, want %d", agg.Moves, 3*n)
 	}
-	t.Logf("%d seeds in %v: %d moves, %d ops (%d acked, %d unknown), %d rounds (%d fast)",
-		n, time.Since(start).Round(time.Millisecond), agg.Moves, agg.Ops, agg.Acked, agg.UnknownOps, agg.Rounds, agg.FastRounds)
+	t.Logf("%d seeds in %v: %d moves, %d ops (%d acked, %d unknown), %d rounds (%d fast, %d reads at prepare)",
+		n, time.Since(start).Round(time.Millisecond), agg.Moves, agg.Ops, agg.Acked, agg.UnknownOps, agg.Rounds, agg.FastRounds, agg.ReadsAtPrepare)
 }
 
 // TestSimulationCatchesAMoveWithoutCatchUp: the same moves without the
