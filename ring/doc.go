@@ -17,7 +17,9 @@
 // Membership is not liveness: a node that is down stays in the ring (its
 // writes go to fallbacks as hints); only join/leave/remove change the ring.
 //
-// Placement: partition = xxhash64(key) mod Q. Owners come from
+// Placement: partition = xxhash64(GroupOf(key)) mod Q, where GroupOf is the
+// text inside a key's first non-empty `{…}` (the Redis Cluster hash tag)
+// or the whole key. Owners come from
 // buraksezer/consistent v1.0.0 (bounded load), post-processed
 // deterministically so that (a) every node owns ⌊Q/M⌋ or ⌈Q/M⌉ partitions
 // and (b) no node owns two partitions closer than N apart on the partition

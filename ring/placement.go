@@ -11,7 +11,7 @@ import (
 // Placement tuning. Changing any of these changes the partition map, so the
 // version string (part of ClusterConfig.Hash) must change with them.
 const (
-	placementVersion = "consistent-v1.0.0/rf100/load1.25/spread-v1"
+	placementVersion = "consistent-v1.0.0/rf100/load1.25/spread-v1/keygroups-v1"
 	vnodesPerMember  = 100  // consistent.Config.ReplicationFactor
 	loadFactor       = 1.25 // consistent.Config.Load
 	// repairBudget bounds the swap search of the last placement step, in

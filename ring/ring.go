@@ -97,9 +97,10 @@ func (r *Ring) Members() []string { return slices.Clone(r.members) }
 // Len is the number of ring members.
 func (r *Ring) Len() int { return len(r.members) }
 
-// Partition maps a key to its partition: xxhash64(key) mod Q.
+// Partition maps a key to its partition: xxhash64(GroupOf(key)) mod Q
+// (keys of one `{group}` share a partition).
 func (r *Ring) Partition(key []byte) int {
-	return int(xxhash.Sum64(key) % uint64(r.cfg.Partitions))
+	return int(xxhash.Sum64(GroupOf(key)) % uint64(r.cfg.Partitions))
 }
 
 func (r *Ring) valid(p int) bool {
