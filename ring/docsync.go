@@ -97,15 +97,18 @@ func (m *Membership) mergeDoc(o Doc) {
 // rejoinLocked: a node that started as a fresh joiner does not remember a
 // removal it may have been through before (its disk was wiped); when a
 // peer's document says it is removed, it joins again over that removal.
-// Once a peer's document shows its join, or a committed ring holds it
-// (commitLocked), a removal is the operator's and stands. m.mu must be
-// held.
+// A peer's entry that shows it leaving is the removal of what it was
+// before it started (it cannot have left since: it has not joined), so the
+// node waits for that removal to finish and then joins again. Once a
+// peer's document shows it joining, valid or parked, or a committed ring
+// holds it (commitLocked), a removal is the operator's and stands. m.mu
+// must be held.
 func (m *Membership) rejoinLocked(theirs, merged Doc) Doc {
 	if !m.rejoining {
 		return merged
 	}
 	id := m.cfg.NodeID
-	if t, ok := theirs.Members[id]; ok && t.State != StateRemoved {
+	if t, ok := theirs.Members[id]; ok && t.State != StateRemoved && t.State != StateLeaving {
 		m.rejoining = false
 		return merged
 	}
@@ -125,8 +128,10 @@ func (m *Membership) rejoinLocked(theirs, merged Doc) Doc {
 func (m *Membership) commitLocked(d Doc) {
 	old := m.doc
 	m.doc = d
-	if d.Ring.Contains(m.cfg.NodeID) {
+	if d.Ring.Contains(m.cfg.NodeID) && d.Members[m.cfg.NodeID].State != StateLeaving {
 		// Its join is committed: a removal from now on is an operator's.
+		// (A ring that holds it leaving is the removal of what it was
+		// before it started; rejoinLocked waits for that.)
 		m.rejoining = false
 	}
 	if err := saveDoc(m.cfg.Store, d); err != nil {

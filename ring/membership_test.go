@@ -493,3 +493,29 @@ func TestMembershipLeaveAfterFreshJoinStands(t *testing.T) {
 		return ringIs(n2, "n1") && n2.StateOf("n2") == StateRemoved
 	})
 }
+
+// TestMembershipRejoinOverRemovalInProgress: a node whose disk was wiped
+// starts while the cluster is still removing what it was (its entry says
+// leaving). The removal finishes (here: the empty fresh node is ready at
+// once), and the node then joins again and is admitted, instead of
+// staying out until it is restarted.
+func TestMembershipRejoinOverRemovalInProgress(t *testing.T) {
+	defer verifyNoLeaks(t)
+	s1 := &MemDocStore{}
+	b, _ := NewDoc(ClusterConfig{256, 3}).
+		With(Member{ID: "n1", State: StateValid, Version: 1}).
+		With(Member{ID: "n2", Addr: "old:1", Gossip: "old:2", State: StateLeaving, Version: 5, Gen: 3}).
+		WithRing(RingRecord{Epoch: 4, Members: []string{"n1", "n2"}}).Marshal()
+	_ = s1.SaveDoc(b)
+	n1 := startNode(t, nodeOpts{id: "n1", store: s1})
+	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{n1.GossipAddr()}})
+	defer shutdownAll(t, n1, n2)
+	for _, m := range []*Membership{n1, n2} {
+		waitFor(t, m.NodeID()+" admits n2 again after its removal", func() bool {
+			return m.Epoch() >= 6 && ringIs(m, "n1", "n2")
+		})
+	}
+	if got := n1.Doc().Members["n2"]; got.State != StateValid || got.Gen <= 5 {
+		t.Fatalf("n2's entry %+v: want valid with a new generation", got)
+	}
+}
