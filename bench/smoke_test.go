@@ -76,24 +76,9 @@ func TestSmokeQuorumkv(t *testing.T) {
 //
 //	go test -run '^$' -bench ClusterWrite -benchtime 20000x -cpuprofile cpu.out ./bench
 func BenchmarkClusterWrite(b *testing.B) {
-	c := nodetest.Start(b, 3, nodetest.Options{Partitions: 1024})
-	var eps []string
-	for _, id := range c.IDs() {
-		eps = append(eps, c.Node(id).Addr())
-	}
-	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps, W: 2, Contexts: NewContextCache(0)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
 	cfg := Config{Workload: Workloads["write"], Records: 1_000_000, KeyPrefix: "bench/", ValueSize: ValueSize{100, 100},
 		Seed: 1, Clients: 32, Ops: int64(b.N)}
-	b.ResetTimer()
-	rep, err := Run(context.Background(), cfg, []Driver{d})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
+	rep := benchCluster(b, nodetest.Options{Partitions: 1024}, QuorumkvOptions{W: 2, Contexts: NewContextCache(0)}, cfg)
 	if n := rep.Total.ErrorTotal(); n > 0 {
 		b.Errorf("%d errors: %v", n, rep.Results["update"].ErrorSamples)
 	}
@@ -107,28 +92,36 @@ func BenchmarkClusterWrite(b *testing.B) {
 //
 //	go test -run '^$' -bench ClusterCAS -benchtime 20000x -cpuprofile cpu.out ./bench
 func BenchmarkClusterCAS(b *testing.B) {
-	c := nodetest.Start(b, 3, nodetest.Options{})
-	var eps []string
-	for _, id := range c.IDs() {
-		eps = append(eps, c.Node(id).Addr())
+	cfg := Config{Workload: Workloads["cas"], Records: Workloads["cas"].Records, KeyPrefix: "bench-cas/",
+		ValueSize: ValueSize{100, 100}, Seed: 1, Clients: 32, Ops: int64(b.N)}
+	rep := benchCluster(b, nodetest.Options{}, QuorumkvOptions{}, cfg)
+	if n := rep.Total.ErrorTotal(); n > 0 {
+		b.Errorf("%d errors", n)
 	}
-	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps})
+	b.ReportMetric(rep.Results["cas"].OpsPerSec, "cas/s")
+}
+
+// benchCluster starts an in-process three-node cluster and runs cfg
+// against it through one quorumkv driver (opts with the cluster's
+// endpoints), timing only the run.
+func benchCluster(b *testing.B, cluster nodetest.Options, opts QuorumkvOptions, cfg Config) *Report {
+	b.Helper()
+	c := nodetest.Start(b, 3, cluster)
+	for _, id := range c.IDs() {
+		opts.Endpoints = append(opts.Endpoints, c.Node(id).Addr())
+	}
+	d, err := NewQuorumkv(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer d.Close()
-	cfg := Config{Workload: Workloads["cas"], Records: Workloads["cas"].Records, KeyPrefix: "bench-cas/",
-		ValueSize: ValueSize{100, 100}, Seed: 1, Clients: 32, Ops: int64(b.N)}
 	b.ResetTimer()
 	rep, err := Run(context.Background(), cfg, []Driver{d})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	if n := rep.Total.ErrorTotal(); n > 0 {
-		b.Errorf("%d errors", n)
-	}
-	b.ReportMetric(rep.Results["cas"].OpsPerSec, "cas/s")
+	return rep
 }
 
 // startCluster starts a three-node in-process cluster (skipped with
