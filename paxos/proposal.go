@@ -58,8 +58,6 @@ type Proposal struct {
 	acc     *AcceptTally
 	seen    Ballot
 	breach  bool
-	// atPrepare: the round was chosen at its prepare (ReadAtPrepare).
-	atPrepare bool
 }
 
 // Round describes a proposal to start.
@@ -150,7 +148,6 @@ func (p *Proposal) chooseAtPrepare(cur State) {
 	p.base = cur.Version
 	p.state, p.results = ApplyAll(cur, p.ops, p.window)
 	p.phase = Chosen
-	p.atPrepare = true
 	p.cache.Put(p.key, CacheEntry{Next: p.ballot, State: cur, Config: p.config, Floor: p.floor})
 }
 
@@ -227,7 +224,7 @@ func (p *Proposal) State() State { return p.state }
 func (p *Proposal) Base() uint64 { return p.base }
 
 // AtPrepare reports a round of reads that ended at its prepare.
-func (p *Proposal) AtPrepare() bool { return p.atPrepare }
+func (p *Proposal) AtPrepare() bool { return p.phase == Chosen && p.acc == nil }
 
 // Fast reports a round that skipped the prepare.
 func (p *Proposal) Fast() bool { return p.fast }

@@ -456,13 +456,7 @@ func verifyNoLeaks(t *testing.T) {
 // over that removal, and is admitted.
 func TestMembershipRejoinOverForgottenRemoval(t *testing.T) {
 	defer verifyNoLeaks(t)
-	s1 := &MemDocStore{}
-	b, _ := NewDoc(ClusterConfig{256, 3}).
-		With(Member{ID: "n1", State: StateValid, Version: 1}).
-		With(Member{ID: "n2", Addr: "old:1", Gossip: "old:2", State: StateRemoved, Version: 5, Gen: 3}).
-		WithRing(RingRecord{Epoch: 4, Members: []string{"n1"}}).Marshal()
-	_ = s1.SaveDoc(b)
-	n1 := startNode(t, nodeOpts{id: "n1", store: s1})
+	n1 := startNode(t, nodeOpts{id: "n1", store: storeWithOldN2(StateRemoved, "n1")})
 	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{n1.GossipAddr()}})
 	defer shutdownAll(t, n1, n2)
 	for _, m := range []*Membership{n1, n2} {
@@ -501,13 +495,7 @@ func TestMembershipLeaveAfterFreshJoinStands(t *testing.T) {
 // staying out until it is restarted.
 func TestMembershipRejoinOverRemovalInProgress(t *testing.T) {
 	defer verifyNoLeaks(t)
-	s1 := &MemDocStore{}
-	b, _ := NewDoc(ClusterConfig{256, 3}).
-		With(Member{ID: "n1", State: StateValid, Version: 1}).
-		With(Member{ID: "n2", Addr: "old:1", Gossip: "old:2", State: StateLeaving, Version: 5, Gen: 3}).
-		WithRing(RingRecord{Epoch: 4, Members: []string{"n1", "n2"}}).Marshal()
-	_ = s1.SaveDoc(b)
-	n1 := startNode(t, nodeOpts{id: "n1", store: s1})
+	n1 := startNode(t, nodeOpts{id: "n1", store: storeWithOldN2(StateLeaving, "n1", "n2")})
 	n2 := startNode(t, nodeOpts{id: "n2", seeds: []string{n1.GossipAddr()}})
 	defer shutdownAll(t, n1, n2)
 	for _, m := range []*Membership{n1, n2} {
@@ -518,4 +506,16 @@ func TestMembershipRejoinOverRemovalInProgress(t *testing.T) {
 	if got := n1.Doc().Members["n2"]; got.State != StateValid || got.Gen <= 5 {
 		t.Fatalf("n2's entry %+v: want valid with a new generation", got)
 	}
+}
+
+// storeWithOldN2 is n1's persisted document at ring epoch 4 (members ring),
+// where an earlier n2 (generation 3) is in state.
+func storeWithOldN2(state State, ring ...string) *MemDocStore {
+	s := &MemDocStore{}
+	b, _ := NewDoc(ClusterConfig{256, 3}).
+		With(Member{ID: "n1", State: StateValid, Version: 1}).
+		With(Member{ID: "n2", Addr: "old:1", Gossip: "old:2", State: state, Version: 5, Gen: 3}).
+		WithRing(RingRecord{Epoch: 4, Members: ring}).Marshal()
+	_ = s.SaveDoc(b)
+	return s
 }
