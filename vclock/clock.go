@@ -327,3 +327,24 @@ func Less(a, b Clock) bool {
 	}
 	return strict
 }
+
+// Join is the least context descending both a and b: each actor's larger
+// counter. Both must be sorted; the result is.
+func Join(a, b VV) VV {
+	out := make(VV, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && cmpActor(a[i].Actor, b[j].Actor) < 0):
+			out = append(out, a[i])
+			i++
+		case i == len(a) || cmpActor(a[i].Actor, b[j].Actor) > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, Dot{Actor: a[i].Actor, N: max(a[i].N, b[j].N)})
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
