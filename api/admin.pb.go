@@ -692,7 +692,9 @@ type NodeStatusResponse struct {
 	RepairingPartitions uint32 `protobuf:"varint,10,opt,name=repairing_partitions,json=repairingPartitions,proto3" json:"repairing_partitions,omitempty"`
 	// serial: the counters of this node's proposer of registers (CASPaxos)
 	// since it started.
-	Serial        *SerialStats `protobuf:"bytes,11,opt,name=serial,proto3" json:"serial,omitempty"`
+	Serial *SerialStats `protobuf:"bytes,11,opt,name=serial,proto3" json:"serial,omitempty"`
+	// leases: this node's expiry of leases since it started.
+	Leases        *LeaseStats `protobuf:"bytes,12,opt,name=leases,proto3" json:"leases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -804,6 +806,122 @@ func (x *NodeStatusResponse) GetSerial() *SerialStats {
 	return nil
 }
 
+func (x *NodeStatusResponse) GetLeases() *LeaseStats {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+// LeaseStats are a node's lease counters and its expiry state.
+type LeaseStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// held: leases whose record this node holds as a replica.
+	Held uint64 `protobuf:"varint,1,opt,name=held,proto3" json:"held,omitempty"`
+	// renewals recorded, leases expired and revoked (by this node).
+	Renewals uint64 `protobuf:"varint,2,opt,name=renewals,proto3" json:"renewals,omitempty"`
+	Expired  uint64 `protobuf:"varint,3,opt,name=expired,proto3" json:"expired,omitempty"`
+	Revoked  uint64 `protobuf:"varint,4,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// frozen: at the last sweep this node saw no majority of members up and
+	// expired nothing (self-preservation); frozen_sweeps counts such sweeps
+	// that had leases due.
+	Frozen       bool   `protobuf:"varint,5,opt,name=frozen,proto3" json:"frozen,omitempty"`
+	FrozenSweeps uint64 `protobuf:"varint,6,opt,name=frozen_sweeps,json=frozenSweeps,proto3" json:"frozen_sweeps,omitempty"`
+	// capped: due leases left for a later sweep by the expiry caps (15 % of
+	// the held leases per sweep, 1,000 a second), in total.
+	Capped uint64 `protobuf:"varint,7,opt,name=capped,proto3" json:"capped,omitempty"`
+	// overdue: leases past ttl + grace at the last sweep.
+	Overdue       uint64 `protobuf:"varint,8,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseStats) Reset() {
+	*x = LeaseStats{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseStats) ProtoMessage() {}
+
+func (x *LeaseStats) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseStats.ProtoReflect.Descriptor instead.
+func (*LeaseStats) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LeaseStats) GetHeld() uint64 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
+func (x *LeaseStats) GetRenewals() uint64 {
+	if x != nil {
+		return x.Renewals
+	}
+	return 0
+}
+
+func (x *LeaseStats) GetExpired() uint64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
+func (x *LeaseStats) GetRevoked() uint64 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
+func (x *LeaseStats) GetFrozen() bool {
+	if x != nil {
+		return x.Frozen
+	}
+	return false
+}
+
+func (x *LeaseStats) GetFrozenSweeps() uint64 {
+	if x != nil {
+		return x.FrozenSweeps
+	}
+	return 0
+}
+
+func (x *LeaseStats) GetCapped() uint64 {
+	if x != nil {
+		return x.Capped
+	}
+	return 0
+}
+
+func (x *LeaseStats) GetOverdue() uint64 {
+	if x != nil {
+		return x.Overdue
+	}
+	return 0
+}
+
 // SerialStats are a proposer's counters. fast_rounds / rounds is the share
 // of rounds that took the one-round-trip path.
 type SerialStats struct {
@@ -835,7 +953,7 @@ type SerialStats struct {
 
 func (x *SerialStats) Reset() {
 	*x = SerialStats{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +965,7 @@ func (x *SerialStats) String() string {
 func (*SerialStats) ProtoMessage() {}
 
 func (x *SerialStats) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[12]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +978,7 @@ func (x *SerialStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SerialStats.ProtoReflect.Descriptor instead.
 func (*SerialStats) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SerialStats) GetRounds() uint64 {
@@ -948,7 +1066,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1078,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[13]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1091,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 type MemberChangeRequest struct {
@@ -988,7 +1106,7 @@ type MemberChangeRequest struct {
 
 func (x *MemberChangeRequest) Reset() {
 	*x = MemberChangeRequest{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1118,7 @@ func (x *MemberChangeRequest) String() string {
 func (*MemberChangeRequest) ProtoMessage() {}
 
 func (x *MemberChangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[14]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1131,7 @@ func (x *MemberChangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberChangeRequest.ProtoReflect.Descriptor instead.
 func (*MemberChangeRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MemberChangeRequest) GetNode() string {
@@ -1050,7 +1168,7 @@ type NodeMove struct {
 
 func (x *NodeMove) Reset() {
 	*x = NodeMove{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1180,7 @@ func (x *NodeMove) String() string {
 func (*NodeMove) ProtoMessage() {}
 
 func (x *NodeMove) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[15]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1193,7 @@ func (x *NodeMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeMove.ProtoReflect.Descriptor instead.
 func (*NodeMove) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeMove) GetNode() string {
@@ -1132,7 +1250,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1262,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[16]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1275,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PlanResponse) GetJoin() []string {
@@ -1245,7 +1363,7 @@ type TransfersRequest struct {
 
 func (x *TransfersRequest) Reset() {
 	*x = TransfersRequest{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1375,7 @@ func (x *TransfersRequest) String() string {
 func (*TransfersRequest) ProtoMessage() {}
 
 func (x *TransfersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[17]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1388,7 @@ func (x *TransfersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransfersRequest.ProtoReflect.Descriptor instead.
 func (*TransfersRequest) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 type TransferInfo struct {
@@ -1287,7 +1405,7 @@ type TransferInfo struct {
 
 func (x *TransferInfo) Reset() {
 	*x = TransferInfo{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1417,7 @@ func (x *TransferInfo) String() string {
 func (*TransferInfo) ProtoMessage() {}
 
 func (x *TransferInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[18]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1430,7 @@ func (x *TransferInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
 func (*TransferInfo) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TransferInfo) GetPartition() uint32 {
@@ -1367,7 +1485,7 @@ type TransfersResponse struct {
 
 func (x *TransfersResponse) Reset() {
 	*x = TransfersResponse{}
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[19]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1497,7 @@ func (x *TransfersResponse) String() string {
 func (*TransfersResponse) ProtoMessage() {}
 
 func (x *TransfersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quorumkv_v1_admin_proto_msgTypes[19]
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1510,7 @@ func (x *TransfersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransfersResponse.ProtoReflect.Descriptor instead.
 func (*TransfersResponse) Descriptor() ([]byte, []int) {
-	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TransfersResponse) GetNode() string {
@@ -1460,7 +1578,7 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\rkeys_repaired\x18\x03 \x01(\x04R\fkeysRepaired\x12\x16\n" +
 	"\x06errors\x18\x04 \x01(\x04R\x06errors\x12\x1c\n" +
 	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\x13\n" +
-	"\x11NodeStatusRequest\"\xc1\x03\n" +
+	"\x11NodeStatusRequest\"\xf2\x03\n" +
 	"\x12NodeStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
 	"\rhints_pending\x18\x02 \x01(\x04R\fhintsPending\x12#\n" +
@@ -1473,7 +1591,18 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\x10disk_full_reason\x18\t \x01(\tR\x0ediskFullReason\x121\n" +
 	"\x14repairing_partitions\x18\n" +
 	" \x01(\rR\x13repairingPartitions\x120\n" +
-	"\x06serial\x18\v \x01(\v2\x18.quorumkv.v1.SerialStatsR\x06serial\"\xd8\x02\n" +
+	"\x06serial\x18\v \x01(\v2\x18.quorumkv.v1.SerialStatsR\x06serial\x12/\n" +
+	"\x06leases\x18\f \x01(\v2\x17.quorumkv.v1.LeaseStatsR\x06leases\"\xdf\x01\n" +
+	"\n" +
+	"LeaseStats\x12\x12\n" +
+	"\x04held\x18\x01 \x01(\x04R\x04held\x12\x1a\n" +
+	"\brenewals\x18\x02 \x01(\x04R\brenewals\x12\x18\n" +
+	"\aexpired\x18\x03 \x01(\x04R\aexpired\x12\x18\n" +
+	"\arevoked\x18\x04 \x01(\x04R\arevoked\x12\x16\n" +
+	"\x06frozen\x18\x05 \x01(\bR\x06frozen\x12#\n" +
+	"\rfrozen_sweeps\x18\x06 \x01(\x04R\ffrozenSweeps\x12\x16\n" +
+	"\x06capped\x18\a \x01(\x04R\x06capped\x12\x18\n" +
+	"\aoverdue\x18\b \x01(\x04R\aoverdue\"\xd8\x02\n" +
 	"\vSerialStats\x12\x16\n" +
 	"\x06rounds\x18\x01 \x01(\x04R\x06rounds\x12\x1f\n" +
 	"\vfast_rounds\x18\x02 \x01(\x04R\n" +
@@ -1551,7 +1680,7 @@ func file_quorumkv_v1_admin_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_admin_proto_rawDescData
 }
 
-var file_quorumkv_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_quorumkv_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_quorumkv_v1_admin_proto_goTypes = []any{
 	(*RingStatusRequest)(nil),   // 0: quorumkv.v1.RingStatusRequest
 	(*MemberStatus)(nil),        // 1: quorumkv.v1.MemberStatus
@@ -1565,46 +1694,48 @@ var file_quorumkv_v1_admin_proto_goTypes = []any{
 	(*RepairResponse)(nil),      // 9: quorumkv.v1.RepairResponse
 	(*NodeStatusRequest)(nil),   // 10: quorumkv.v1.NodeStatusRequest
 	(*NodeStatusResponse)(nil),  // 11: quorumkv.v1.NodeStatusResponse
-	(*SerialStats)(nil),         // 12: quorumkv.v1.SerialStats
-	(*PlanRequest)(nil),         // 13: quorumkv.v1.PlanRequest
-	(*MemberChangeRequest)(nil), // 14: quorumkv.v1.MemberChangeRequest
-	(*NodeMove)(nil),            // 15: quorumkv.v1.NodeMove
-	(*PlanResponse)(nil),        // 16: quorumkv.v1.PlanResponse
-	(*TransfersRequest)(nil),    // 17: quorumkv.v1.TransfersRequest
-	(*TransferInfo)(nil),        // 18: quorumkv.v1.TransferInfo
-	(*TransfersResponse)(nil),   // 19: quorumkv.v1.TransfersResponse
+	(*LeaseStats)(nil),          // 12: quorumkv.v1.LeaseStats
+	(*SerialStats)(nil),         // 13: quorumkv.v1.SerialStats
+	(*PlanRequest)(nil),         // 14: quorumkv.v1.PlanRequest
+	(*MemberChangeRequest)(nil), // 15: quorumkv.v1.MemberChangeRequest
+	(*NodeMove)(nil),            // 16: quorumkv.v1.NodeMove
+	(*PlanResponse)(nil),        // 17: quorumkv.v1.PlanResponse
+	(*TransfersRequest)(nil),    // 18: quorumkv.v1.TransfersRequest
+	(*TransferInfo)(nil),        // 19: quorumkv.v1.TransferInfo
+	(*TransfersResponse)(nil),   // 20: quorumkv.v1.TransfersResponse
 }
 var file_quorumkv_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.RingStatusResponse.members:type_name -> quorumkv.v1.MemberStatus
 	6,  // 1: quorumkv.v1.HintsResponse.targets:type_name -> quorumkv.v1.HintTarget
-	12, // 2: quorumkv.v1.NodeStatusResponse.serial:type_name -> quorumkv.v1.SerialStats
-	15, // 3: quorumkv.v1.PlanResponse.moves:type_name -> quorumkv.v1.NodeMove
-	18, // 4: quorumkv.v1.TransfersResponse.transfers:type_name -> quorumkv.v1.TransferInfo
-	0,  // 5: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
-	3,  // 6: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
-	8,  // 7: quorumkv.v1.Admin.Repair:input_type -> quorumkv.v1.RepairRequest
-	10, // 8: quorumkv.v1.Admin.NodeStatus:input_type -> quorumkv.v1.NodeStatusRequest
-	13, // 9: quorumkv.v1.Admin.Plan:input_type -> quorumkv.v1.PlanRequest
-	13, // 10: quorumkv.v1.Admin.Commit:input_type -> quorumkv.v1.PlanRequest
-	14, // 11: quorumkv.v1.Admin.Leave:input_type -> quorumkv.v1.MemberChangeRequest
-	14, // 12: quorumkv.v1.Admin.Remove:input_type -> quorumkv.v1.MemberChangeRequest
-	17, // 13: quorumkv.v1.Admin.Transfers:input_type -> quorumkv.v1.TransfersRequest
-	5,  // 14: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
-	2,  // 15: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
-	4,  // 16: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
-	9,  // 17: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
-	11, // 18: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
-	16, // 19: quorumkv.v1.Admin.Plan:output_type -> quorumkv.v1.PlanResponse
-	16, // 20: quorumkv.v1.Admin.Commit:output_type -> quorumkv.v1.PlanResponse
-	16, // 21: quorumkv.v1.Admin.Leave:output_type -> quorumkv.v1.PlanResponse
-	16, // 22: quorumkv.v1.Admin.Remove:output_type -> quorumkv.v1.PlanResponse
-	19, // 23: quorumkv.v1.Admin.Transfers:output_type -> quorumkv.v1.TransfersResponse
-	7,  // 24: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
-	15, // [15:25] is the sub-list for method output_type
-	5,  // [5:15] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	13, // 2: quorumkv.v1.NodeStatusResponse.serial:type_name -> quorumkv.v1.SerialStats
+	12, // 3: quorumkv.v1.NodeStatusResponse.leases:type_name -> quorumkv.v1.LeaseStats
+	16, // 4: quorumkv.v1.PlanResponse.moves:type_name -> quorumkv.v1.NodeMove
+	19, // 5: quorumkv.v1.TransfersResponse.transfers:type_name -> quorumkv.v1.TransferInfo
+	0,  // 6: quorumkv.v1.Admin.RingStatus:input_type -> quorumkv.v1.RingStatusRequest
+	3,  // 7: quorumkv.v1.Admin.Endpoints:input_type -> quorumkv.v1.EndpointsRequest
+	8,  // 8: quorumkv.v1.Admin.Repair:input_type -> quorumkv.v1.RepairRequest
+	10, // 9: quorumkv.v1.Admin.NodeStatus:input_type -> quorumkv.v1.NodeStatusRequest
+	14, // 10: quorumkv.v1.Admin.Plan:input_type -> quorumkv.v1.PlanRequest
+	14, // 11: quorumkv.v1.Admin.Commit:input_type -> quorumkv.v1.PlanRequest
+	15, // 12: quorumkv.v1.Admin.Leave:input_type -> quorumkv.v1.MemberChangeRequest
+	15, // 13: quorumkv.v1.Admin.Remove:input_type -> quorumkv.v1.MemberChangeRequest
+	18, // 14: quorumkv.v1.Admin.Transfers:input_type -> quorumkv.v1.TransfersRequest
+	5,  // 15: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
+	2,  // 16: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
+	4,  // 17: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
+	9,  // 18: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
+	11, // 19: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
+	17, // 20: quorumkv.v1.Admin.Plan:output_type -> quorumkv.v1.PlanResponse
+	17, // 21: quorumkv.v1.Admin.Commit:output_type -> quorumkv.v1.PlanResponse
+	17, // 22: quorumkv.v1.Admin.Leave:output_type -> quorumkv.v1.PlanResponse
+	17, // 23: quorumkv.v1.Admin.Remove:output_type -> quorumkv.v1.PlanResponse
+	20, // 24: quorumkv.v1.Admin.Transfers:output_type -> quorumkv.v1.TransfersResponse
+	7,  // 25: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
+	16, // [16:26] is the sub-list for method output_type
+	6,  // [6:16] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_admin_proto_init() }
@@ -1618,7 +1749,7 @@ func file_quorumkv_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_admin_proto_rawDesc), len(file_quorumkv_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -804,8 +804,12 @@ type PutRequest struct {
 	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	// context is the token from an earlier Get; empty means a blind write.
-	Context       string       `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
-	Consistency   *Consistency `protobuf:"bytes,4,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	Context     string       `protobuf:"bytes,3,opt,name=context,proto3" json:"context,omitempty"`
+	Consistency *Consistency `protobuf:"bytes,4,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// lease attaches the key to a lease (Leases.Grant): the key is deleted
+	// when the lease expires or is revoked. 0: no lease. A lease that does
+	// not exist fails the put with NOT_FOUND.
+	Lease         uint64 `protobuf:"varint,5,opt,name=lease,proto3" json:"lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -866,6 +870,13 @@ func (x *PutRequest) GetConsistency() *Consistency {
 		return x.Consistency
 	}
 	return nil
+}
+
+func (x *PutRequest) GetLease() uint64 {
+	if x != nil {
+		return x.Lease
+	}
+	return 0
 }
 
 type DeleteRequest struct {
@@ -1126,13 +1137,14 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\fR\x06values\x12\x18\n" +
 	"\acontext\x18\x03 \x01(\tR\acontext\x12-\n" +
-	"\x04info\x18\x04 \x01(\v2\x19.quorumkv.v1.ResponseInfoR\x04info\"\x8a\x01\n" +
+	"\x04info\x18\x04 \x01(\v2\x19.quorumkv.v1.ResponseInfoR\x04info\"\xa0\x01\n" +
 	"\n" +
 	"PutRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
 	"\acontext\x18\x03 \x01(\tR\acontext\x12:\n" +
-	"\vconsistency\x18\x04 \x01(\v2\x18.quorumkv.v1.ConsistencyR\vconsistency\"w\n" +
+	"\vconsistency\x18\x04 \x01(\v2\x18.quorumkv.v1.ConsistencyR\vconsistency\x12\x14\n" +
+	"\x05lease\x18\x05 \x01(\x04R\x05lease\"w\n" +
 	"\rDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x18\n" +
 	"\acontext\x18\x02 \x01(\tR\acontext\x12:\n" +

@@ -30,6 +30,7 @@ const (
 	Replica_Push_FullMethodName         = "/quorumkv.v1.Replica/Push"
 	Replica_Reap_FullMethodName         = "/quorumkv.v1.Replica/Reap"
 	Replica_Coordinate_FullMethodName   = "/quorumkv.v1.Replica/Coordinate"
+	Replica_Leases_FullMethodName       = "/quorumkv.v1.Replica/Leases"
 )
 
 // ReplicaClient is the client API for Replica service.
@@ -66,6 +67,9 @@ type ReplicaClient interface {
 	Reap(ctx context.Context, in *PushRequest, opts ...grpc.CallOption) (*ReapResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
+	// Leases records keep-alives of leases this node replicates and reports
+	// what it holds of them (lease.proto).
+	Leases(ctx context.Context, in *LeasePeerRequest, opts ...grpc.CallOption) (*LeasePeerResponse, error)
 }
 
 type replicaClient struct {
@@ -189,6 +193,16 @@ func (c *replicaClient) Coordinate(ctx context.Context, in *ForwardRequest, opts
 	return out, nil
 }
 
+func (c *replicaClient) Leases(ctx context.Context, in *LeasePeerRequest, opts ...grpc.CallOption) (*LeasePeerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeasePeerResponse)
+	err := c.cc.Invoke(ctx, Replica_Leases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicaServer is the server API for Replica service.
 // All implementations must embed UnimplementedReplicaServer
 // for forward compatibility.
@@ -223,6 +237,9 @@ type ReplicaServer interface {
 	Reap(context.Context, *PushRequest) (*ReapResponse, error)
 	// Coordinate runs a forwarded put on a replica of the key. It is never re-forwarded.
 	Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error)
+	// Leases records keep-alives of leases this node replicates and reports
+	// what it holds of them (lease.proto).
+	Leases(context.Context, *LeasePeerRequest) (*LeasePeerResponse, error)
 	mustEmbedUnimplementedReplicaServer()
 }
 
@@ -265,6 +282,9 @@ func (UnimplementedReplicaServer) Reap(context.Context, *PushRequest) (*ReapResp
 }
 func (UnimplementedReplicaServer) Coordinate(context.Context, *ForwardRequest) (*ForwardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Coordinate not implemented")
+}
+func (UnimplementedReplicaServer) Leases(context.Context, *LeasePeerRequest) (*LeasePeerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Leases not implemented")
 }
 func (UnimplementedReplicaServer) mustEmbedUnimplementedReplicaServer() {}
 func (UnimplementedReplicaServer) testEmbeddedByValue()                 {}
@@ -474,6 +494,24 @@ func _Replica_Coordinate_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_Leases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeasePeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).Leases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_Leases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).Leases(ctx, req.(*LeasePeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Replica_ServiceDesc is the grpc.ServiceDesc for Replica service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -520,6 +558,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Coordinate",
 			Handler:    _Replica_Coordinate_Handler,
+		},
+		{
+			MethodName: "Leases",
+			Handler:    _Replica_Leases_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

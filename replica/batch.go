@@ -76,6 +76,10 @@ func (s *Store) ApplyMany(items []Item) (errs []error) {
 			errs[i] = err
 			continue
 		}
+		if err := s.indexLeaseKey(b, p, it.Key, old); err != nil {
+			errs[i] = err
+			continue
+		}
 		if err := s.indexTombstone(b, p, it.Key, old, merged); err != nil {
 			errs[i] = err
 			continue

@@ -10,6 +10,7 @@ const (
 	dataPrefix  = "d/" // d/<partition:be16>/<segment:be16>/<key> → encoded vclock.Clock
 	tombPrefix  = "t/" // t/<partition:be16>/<key> → unix ns the tombstones-only state was last changed
 	hintsPrefix = "h/" // h/… → the hint store's keys (hintedhandoff)
+	leasePrefix = "l/" // l/<partition:be16>/<key> → empty: the lease keys (records, attachments) held
 	// registerSpace: p/<partition:be16>/<kind:u8><key> → encoded paxos.Record
 	registerSpace = "p/"
 
@@ -74,6 +75,16 @@ const dataKeyHeader = 8
 // long).
 func dataKeyPartition(k []byte) int {
 	return int(binary.BigEndian.Uint16(k[len(dataPrefix) : len(dataPrefix)+2]))
+}
+
+// leaseIndexKey is l/<partition:be16>/<key>; with a nil key, the prefix
+// of p's lease index.
+func leaseIndexKey(p int, key []byte) []byte {
+	k := make([]byte, 0, 5+len(key))
+	k = append(k, leasePrefix...)
+	k = binary.BigEndian.AppendUint16(k, uint16(p))
+	k = append(k, '/')
+	return append(k, key...)
 }
 
 // tombKey is t/<partition:be16>/<key>; with a nil key, the prefix of p's

@@ -38,7 +38,7 @@ func (s *Store) DropPartition(p int) error {
 	defer b.Close()
 	held := s.lockAllRegisters()
 	defer held()
-	for _, lower := range [][]byte{partitionPrefix(p), tombKey(p, nil), registerPrefix(p)} {
+	for _, lower := range [][]byte{partitionPrefix(p), tombKey(p, nil), leaseIndexKey(p, nil), registerPrefix(p)} {
 		if err := b.DeleteRange(lower, prefixEnd(lower), nil); err != nil {
 			return err
 		}

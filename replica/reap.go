@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -118,6 +119,11 @@ func (s *Store) reapOne(p int, obj antientropy.Object) (bool, error) {
 	}
 	if err := b.Delete(tombKey(p, obj.Key), nil); err != nil {
 		return false, err
+	}
+	if lease.IsLeaseKey(obj.Key) {
+		if err := b.Delete(leaseIndexKey(p, obj.Key), nil); err != nil {
+			return false, err
+		}
 	}
 	if err := b.Commit(s.wopt); err != nil {
 		return false, err

@@ -234,6 +234,10 @@ func (s *Store) writeNoSyncWait(dk []byte, p int, key []byte, old object, c vclo
 		_ = b.Close()
 		return nil, err
 	}
+	if err := s.indexLeaseKey(b, p, key, old); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
 	if err := s.indexTombstone(b, p, key, old, c); err != nil {
 		_ = b.Close()
 		return nil, err
