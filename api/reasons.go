@@ -51,6 +51,9 @@ const (
 	// ReasonNotANumber (FAILED_PRECONDITION): Increment of a register whose
 	// value is not a decimal integer, or would overflow.
 	ReasonNotANumber = "NOT_A_NUMBER"
+	// ReasonLeaseNotFound (NOT_FOUND): the lease a request named expired,
+	// was revoked or never existed. Metadata "lease" (16 hex digits).
+	ReasonLeaseNotFound = "LEASE_NOT_FOUND"
 	// ReasonStaleEpoch: a Paxos message carried an older ring epoch (or
 	// another ring change) than the acceptor has seen for the partition.
 	// Metadata "epoch".

@@ -228,7 +228,7 @@ type PutResult struct {
 func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) (*PutResult, error) {
 	o := newCall(opts)
 	return c.write(ctx, key, func() *api.StreamOp {
-		return &api.StreamOp{Op: &api.StreamOp_Put{Put: &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency()}}}
+		return &api.StreamOp{Op: &api.StreamOp_Put{Put: &api.PutRequest{Key: key, Value: value, Context: o.context, Consistency: o.consistency(), Lease: uint64(o.lease)}}}
 	})
 }
 

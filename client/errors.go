@@ -48,6 +48,9 @@ var (
 	// ErrNotANumber: Increment of a register whose value is not a decimal
 	// integer, or whose sum would overflow. Definite: nothing changed.
 	ErrNotANumber = errors.New("register value is not a decimal integer")
+	// ErrLeaseNotFound: the lease a request named expired, was revoked or
+	// never existed. A holder grants a new lease and writes its keys again.
+	ErrLeaseNotFound = errors.New("lease not found")
 	// ErrLeaseExpired is the cause (context.Cause) of a lease's Context
 	// ending because its validity ran out before a renewal extended it; the
 	// lock may still be held in the store until its ttl passes there.
@@ -181,6 +184,8 @@ func fromStatus(err error) error {
 		return &FencedError{Lock: md["lock"], Token: token, Seen: seen}
 	case api.ReasonNotANumber:
 		return fmt.Errorf("%w: %s", ErrNotANumber, st.Message())
+	case api.ReasonLeaseNotFound:
+		return fmt.Errorf("%w: %s", ErrLeaseNotFound, st.Message())
 	}
 	switch st.Code() {
 	case codes.InvalidArgument:

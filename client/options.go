@@ -77,6 +77,7 @@ type call struct {
 	count   int
 	strict  bool
 	context string
+	lease   LeaseID
 }
 
 // consistency is the request's consistency on the wire. A count that does

@@ -57,3 +57,24 @@ func UnmarshalRecord(b []byte) (Record, error) {
 	}
 	return r, nil
 }
+
+// ErrNotFound: the lease expired, was revoked or never existed.
+var ErrNotFound = errors.New("lease not found")
+
+// NotFoundError is ErrNotFound for one lease.
+type NotFoundError struct{ ID ID }
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("lease %s not found", e.ID) }
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// Live decodes the record among a record key's live values (concurrent
+// grants of one id cannot happen: ids are random; the largest ttl wins if
+// they did). ok is false when there is none.
+func Live(values [][]byte) (r Record, ok bool) {
+	for _, v := range values {
+		if x, err := UnmarshalRecord(v); err == nil && x.TTL > r.TTL {
+			r, ok = x, true
+		}
+	}
+	return r, ok
+}

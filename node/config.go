@@ -11,6 +11,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/internal/clock"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
@@ -148,6 +149,8 @@ type Config struct {
 	// WrapSerialForwarder lets fault tests wrap how this node forwards
 	// register requests to their preferred proposer.
 	WrapSerialForwarder func(SerialForwarder) SerialForwarder
+	// Leases is how this node expires leases (zero: lease.DefaultConfig).
+	Leases lease.Config
 }
 
 // ReplicaWrites is the part of the replica store peers' writes reach.
@@ -173,6 +176,7 @@ func DefaultConfig() Config {
 		QuietAfter:         peer.DefaultQuietAfter,        // far above a busy batch's round trip, far below a replica timeout
 		HedgeAfter:         coordinator.DefaultHedgeAfter, // past a healthy read's p99, well under the quiet threshold
 		Limits:             DefaultLimits(),               // every input has a price limit
+		Leases:             lease.DefaultConfig(),         // Eureka's and etcd's expiry caps
 	}
 }
 
@@ -203,6 +207,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.QuietAfter, d.QuietAfter)
 	setZero(&c.HedgeAfter, d.HedgeAfter)
 	c.Limits.setDefaults()
+	setZero(&c.Leases, d.Leases)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -255,6 +260,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SerialTimeout < 0 {
 		return errors.New("node: serial timeout must not be negative")
+	}
+	if err := c.Leases.Validate(); err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
 	if c.QuietAfter < 0 {
 		return errors.New("node: quiet-after must not be negative")

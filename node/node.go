@@ -87,6 +87,8 @@ type Node struct {
 	paxosOut  *peer.Acceptors
 	locks     *serial.Locks
 	forwarder SerialForwarder
+	// leases: renewal times and expiry counters (leases.go).
+	leases *leases
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
@@ -97,6 +99,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: workers.New(),
 		wireBudget: newWireBudget(cfg.Limits), refusedLog: everyInterval{interval: 10 * time.Second}}
+	n.leases = newLeases(cfg.Leases, n.log)
 	n.ops.max = int64(cfg.Limits.MaxOps)
 	if err := n.start(); err != nil {
 		_ = n.closeAll()
@@ -211,6 +214,7 @@ func (n *Node) serve() {
 	api.RegisterPaxosServer(n.grpc, &paxosServer{n: n})
 	api.RegisterSerialServer(n.grpc, &serialServer{n: n})
 	api.RegisterLocksServer(n.grpc, &locksServer{n: n})
+	api.RegisterLeasesServer(n.grpc, &leasesServer{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	reflection.Register(n.grpc)
@@ -291,6 +295,7 @@ func (n *Node) startLoops() {
 	if n.cfg.RegisterGCInterval > 0 {
 		n.loops.Go(func() { n.runRegisterGC(ctx) })
 	}
+	n.loops.Go(func() { n.runLeaseSweeps(ctx) })
 }
 
 // peer is node as an anti-entropy exchange peer.

@@ -109,6 +109,7 @@ func (s *adminServer) NodeStatus(context.Context, *api.NodeStatusRequest) (*api.
 		Exchanges: st.Exchanges, KeysRepaired: st.KeysRepaired, TombstonesReaped: st.TombstonesReaped,
 		RepairingPartitions: uint32(s.n.RepairingPartitions()),
 		Serial:              serialStatsToProto(s.n.proposer.Stats()),
+		Leases:              leaseStatsToProto(s.n.leases.statsNow()),
 	}
 	if !st.LastExchange.IsZero() {
 		resp.LastExchangeUnixMs = st.LastExchange.UnixMilli()
@@ -131,5 +132,12 @@ func serialStatsToProto(st serial.Stats) *api.SerialStats {
 		Rounds: st.Rounds, FastRounds: st.FastRounds, ChosenRounds: st.ChosenRounds, Retries: st.Retries,
 		Ops: st.Ops, BatchedOps: st.BatchedOps, Unknown: st.Unknown, Contended: st.Contended,
 		Unavailable: st.Unavailable, Breaches: st.Breaches, ReadsAtPrepare: st.ReadsAtPrepare,
+	}
+}
+
+func leaseStatsToProto(st leaseStats) *api.LeaseStats {
+	return &api.LeaseStats{
+		Held: st.held, Renewals: st.renewals, Expired: st.expired, Revoked: st.revoked,
+		Frozen: st.frozen, FrozenSweeps: st.frozenSweeps, Capped: st.capped, Overdue: st.overdue,
 	}
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/peer"
 )
 
@@ -64,9 +68,17 @@ func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone boo
 	if err != nil {
 		return nil, peer.ToStatus(err)
 	}
-	res, err := s.n.coord.Put(ctx, w)
+	if lease.IsReserved(w.Key) {
+		return nil, status.Error(codes.InvalidArgument, "keys starting with byte 0 are the store's own")
+	}
+	var res coordinator.WriteResult
+	if id := lease.ID(req.GetLease()); id != 0 && !tombstone {
+		res, err = s.n.putWithLease(ctx, id, w)
+	} else {
+		res, err = s.n.coord.Put(ctx, w)
+	}
 	if err != nil {
-		return nil, peer.ToStatus(s.n.explain(err))
+		return nil, s.n.leaseStatus(err)
 	}
 	res.Clock = res.Clock.Bounded(s.n.cfg.Limits.MaxObjectBytes)
 	return peer.WriteResultToProto(res), nil

@@ -1,0 +1,187 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/lease"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// runLeaseSweeps expires leases every SweepEvery until ctx ends.
+func (n *Node) runLeaseSweeps(ctx context.Context) {
+	t := time.NewTicker(n.cfg.Leases.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.SweepLeases(ctx)
+	}
+}
+
+// heldLeases is what one sweep found in the partitions this node
+// replicates: live records, and the leases whose record is deleted while
+// attachments of them are still live (an expiry that raced a put, or one
+// cut short).
+type heldLeases struct {
+	held    []lease.Held
+	ended   []lease.ID
+	records map[lease.ID]lease.Record
+}
+
+// SweepLeases runs one sweep: it proposes the leases past their time for
+// expiry (lease.Config.Sweep), expires those a majority of their replicas
+// confirm, and finishes ended leases. It returns the leases expired.
+func (n *Node) SweepLeases(ctx context.Context) int {
+	v := n.members.View()
+	if v.Ring == nil || len(v.Ring.Members()) == 0 {
+		return 0
+	}
+	found, err := n.findLeases(v.Ring)
+	if err != nil {
+		n.log.Warn("lease sweep: reading the lease index failed", "err", err)
+		return 0
+	}
+	l := n.leases
+	up, members := n.membersUp()
+	verdict := l.cfg.Sweep(lease.SweepInput{Held: found.held, MembersUp: up, Members: members, Budget: int(l.limiter.Tokens())})
+	n.noteSweep(len(found.held), verdict, up, members)
+	expired := 0
+	for _, id := range verdict.Expire {
+		if !l.limiter.Allow() || ctx.Err() != nil {
+			break
+		}
+		if n.confirmExpiry(ctx, id, found.records[id].TTL) && n.expire(ctx, id, "expired") {
+			expired++
+		}
+	}
+	if verdict.Frozen {
+		return expired
+	}
+	for _, id := range found.ended {
+		if !l.limiter.Allow() || ctx.Err() != nil {
+			break
+		}
+		n.expire(ctx, id, "ended")
+	}
+	return expired
+}
+
+// findLeases reads the lease index of every partition r places on this
+// node, and notes each live lease in the renewal table.
+func (n *Node) findLeases(r *ring.Ring) (heldLeases, error) {
+	out := heldLeases{records: map[lease.ID]lease.Record{}}
+	now := n.leases.now()
+	dead, attached := map[lease.ID]bool{}, map[lease.ID]bool{}
+	for p := range n.cfg.Partitions {
+		rank := slices.Index(r.Preference(p), n.cfg.ID)
+		if rank < 0 {
+			continue
+		}
+		err := n.store.ScanLeaseKeys(p, nil, func(k []byte, c vclock.Clock) error {
+			id, key, err := lease.ParseKey(k)
+			if err != nil {
+				return nil
+			}
+			switch rec, live := lease.Live(c.Live()); {
+			case key != nil:
+				attached[id] = attached[id] || len(c.Live()) > 0
+			case live:
+				out.records[id] = rec
+				out.held = append(out.held, lease.Held{ID: id, TTL: rec.TTL, Rank: rank})
+			case c.AllTombstones():
+				dead[id] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return out, err
+		}
+	}
+	n.leases.mu.Lock()
+	defer n.leases.mu.Unlock()
+	n.leases.table.Retain(func(id lease.ID) bool { _, ok := out.records[id]; return ok })
+	for i := range out.held {
+		h := &out.held[i]
+		n.leases.table.Seen(h.ID, now)
+		h.Age, _ = n.leases.table.Age(h.ID, now)
+	}
+	for id := range dead {
+		if attached[id] {
+			out.ended = append(out.ended, id)
+		}
+	}
+	slices.Sort(out.ended)
+	return out, nil
+}
+
+// membersUp counts the ring's members and those this node sees up.
+func (n *Node) membersUp() (up, members int) {
+	for _, id := range n.members.Ring().Members() {
+		members++
+		if id == n.cfg.ID || n.members.Alive(id) {
+			up++
+		}
+	}
+	return up, members
+}
+
+// noteSweep records a sweep's verdict; entering and leaving
+// self-preservation are logged.
+func (n *Node) noteSweep(held int, v lease.Verdict, up, members int) {
+	l := n.leases
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := l.stats.frozen
+	l.stats.held, l.stats.overdue, l.stats.frozen = uint64(held), uint64(v.Due), v.Frozen
+	l.stats.capped += uint64(v.Capped)
+	if v.Frozen {
+		l.stats.frozenSweeps++
+	}
+	switch {
+	case v.Frozen && !was:
+		n.log.Warn("lease self-preservation: this node sees no majority of members up and expires no lease",
+			"up", up, "members", members, "overdue", v.Due)
+	case !v.Frozen && was:
+		n.log.Info("lease self-preservation over: expiring leases again", "up", up, "members", members)
+	}
+}
+
+// confirmExpiry asks id's other replicas when they last saw it renewed: a
+// majority must answer and none may have seen a renewal within the ttl.
+func (n *Node) confirmExpiry(ctx context.Context, id lease.ID, ttl time.Duration) bool {
+	replicas := n.leaseReplicas(id)
+	answers, err := n.askReplicas(ctx, replicas, id, &api.LeasePeerRequest{})
+	if err != nil {
+		return false
+	}
+	votes := make([]lease.Vote, 0, len(answers))
+	for _, e := range answers {
+		votes = append(votes, lease.Vote{Known: e.GetKnown(), Age: time.Duration(e.GetAgeMs()) * time.Millisecond})
+	}
+	return lease.Confirmed(ttl, len(replicas), votes)
+}
+
+// expire ends id (endLease) and counts and logs it.
+func (n *Node) expire(ctx context.Context, id lease.ID, why string) bool {
+	ectx, cancel := context.WithTimeout(ctx, 4*leaseCallTimeout)
+	defer cancel()
+	keys, err := n.endLease(ectx, id)
+	if err != nil {
+		n.log.Warn("lease expiry failed; the next sweep tries again", "lease", id.String(), "err", err)
+		return false
+	}
+	if why == "expired" {
+		n.leases.mu.Lock()
+		n.leases.stats.expired++
+		n.leases.mu.Unlock()
+	}
+	n.log.Info("lease "+why, "lease", id.String(), "keys", keys)
+	return true
+}
