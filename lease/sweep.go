@@ -32,6 +32,27 @@ func DefaultConfig() Config {
 		MaxShare: 0.15, MaxPerSecond: 1000}
 }
 
+// OrDefaults fills c's zero fields from DefaultConfig.
+func (c Config) OrDefaults() Config {
+	d := DefaultConfig()
+	if c.Grace == 0 {
+		c.Grace = d.Grace
+	}
+	if c.Stagger == 0 {
+		c.Stagger = d.Stagger
+	}
+	if c.SweepEvery == 0 {
+		c.SweepEvery = d.SweepEvery
+	}
+	if c.MaxShare == 0 {
+		c.MaxShare = d.MaxShare
+	}
+	if c.MaxPerSecond == 0 {
+		c.MaxPerSecond = d.MaxPerSecond
+	}
+	return c
+}
+
 // ErrInvalidConfig: a Config that fails Validate.
 var ErrInvalidConfig = errors.New("invalid lease configuration")
 

@@ -207,7 +207,7 @@ func (c *Config) setDefaults() {
 	setZero(&c.QuietAfter, d.QuietAfter)
 	setZero(&c.HedgeAfter, d.HedgeAfter)
 	c.Limits.setDefaults()
-	setZero(&c.Leases, d.Leases)
+	c.Leases = c.Leases.OrDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -261,7 +261,7 @@ func (c *Config) Validate() error {
 	if c.SerialTimeout < 0 {
 		return errors.New("node: serial timeout must not be negative")
 	}
-	if err := c.Leases.Validate(); err != nil {
+	if err := c.Leases.OrDefaults().Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	if c.QuietAfter < 0 {

@@ -160,6 +160,7 @@ type writeFlags struct {
 	cons    consistencyFlags
 	context string
 	blind   bool
+	lease   string // put only
 }
 
 func (f *writeFlags) register(cmd *cobra.Command) {
@@ -194,7 +195,15 @@ func (f *writeFlags) write(cmd *cobra.Command, key string, do func(context.Conte
 		}
 		token = got.Context
 	}
-	res, err := do(ctx, c, append(opts, client.WithContext(token)))
+	opts = append(opts, client.WithContext(token))
+	if f.lease != "" {
+		id, err := parseLease(f.lease)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, client.WithLease(id))
+	}
+	res, err := do(ctx, c, opts)
 	if err != nil {
 		return err
 	}
@@ -214,8 +223,8 @@ func (f *writeFlags) write(cmd *cobra.Command, key string, do func(context.Conte
 func newPutCmd() *cobra.Command {
 	var f writeFlags
 	cmd := &cobra.Command{
-		Use:   "put KEY VALUE",
-		Short: "Write a value",
+		Use:   "put KEY VALUE [--lease ID]",
+		Short: "Write a value (attached to a lease with --lease)",
 		Args:  exactArgs("KEY", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.write(cmd, args[0], func(ctx context.Context, c *client.Client, opts []client.CallOption) (*client.PutResult, error) {
@@ -224,6 +233,7 @@ func newPutCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().StringVar(&f.lease, "lease", "", "attach the key to this lease (lease grant): it is deleted when the lease ends")
 	return cmd
 }
 

@@ -52,6 +52,22 @@ type memberOutput struct {
 	Repairing int `json:"repairing"`
 	// Serial is the member's proposer of registers (absent: unknown).
 	Serial *serialStatsOutput `json:"serial,omitempty"`
+	// Leases is the member's expiry of leases (absent: unknown).
+	Leases *leaseStatsOutput `json:"leases,omitempty"`
+}
+
+// leaseStatsOutput is a member's lease counters and expiry state.
+type leaseStatsOutput struct {
+	Held     uint64 `json:"held"`
+	Renewals uint64 `json:"renewals"`
+	Expired  uint64 `json:"expired"`
+	Revoked  uint64 `json:"revoked"`
+	Overdue  uint64 `json:"overdue"`
+	// Frozen: self-preservation, the member sees no majority up and
+	// expires nothing; Capped: due leases left for later by the caps.
+	Frozen       bool   `json:"frozen"`
+	FrozenSweeps uint64 `json:"frozen_sweeps"`
+	Capped       uint64 `json:"capped"`
 }
 
 // serialStatsOutput is a member's register proposer counters.
@@ -231,6 +247,9 @@ func printStatus(w io.Writer, out statusOutput) error {
 		if m.Repairing > 0 {
 			st += fmt.Sprintf(" (repairing %d)", m.Repairing)
 		}
+		if m.Leases != nil && m.Leases.Frozen {
+			st += fmt.Sprintf(", lease expiry frozen (%d overdue)", m.Leases.Overdue)
+		}
 		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%s\t%d\n", m.ID, m.Address, st, m.State, m.Partitions, pct, hints, last, m.KeysRepaired)
 	}
 	if err := tw.Flush(); err != nil {
@@ -296,6 +315,10 @@ func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []me
 				out.FastShare = float64(out.FastRounds) / float64(out.Rounds)
 			}
 			members[i].Serial = out
+		}
+		if ls := ns.GetLeases(); ls != nil {
+			members[i].Leases = &leaseStatsOutput{Held: ls.GetHeld(), Renewals: ls.GetRenewals(), Expired: ls.GetExpired(),
+				Revoked: ls.GetRevoked(), Overdue: ls.GetOverdue(), Frozen: ls.GetFrozen(), FrozenSweeps: ls.GetFrozenSweeps(), Capped: ls.GetCapped()}
 		}
 		if ms := ns.GetLastExchangeUnixMs(); ms > 0 {
 			members[i].LastExchange = time.UnixMilli(ms).UTC().Format(time.RFC3339)
