@@ -11,8 +11,8 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
-	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/internal/clock"
+	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
