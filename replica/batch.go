@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"github.com/cockroachdb/pebble/v2"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
@@ -39,12 +40,6 @@ func (s *Store) ApplyMany(items []Item) (errs []error) {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	type change struct {
-		p        int
-		key      []byte
-		old, new uint64
-		created  bool
-	}
 	var changes []change
 	latest := map[string]object{} // items of one key in one batch merge in order
 	var changed []int
@@ -91,7 +86,7 @@ func (s *Store) ApplyMany(items []Item) (errs []error) {
 	if len(changes) == 0 {
 		return errs
 	}
-	if err := b.Commit(s.wopt); err != nil {
+	if err := s.commitLogged(b, changes); err != nil {
 		err = s.disk.failed(err)
 		for _, i := range changed {
 			errs[i] = err
@@ -136,4 +131,26 @@ func (s *Store) lockAll(items []Item) []interface{ Unlock() } {
 		out[i] = &s.locks[st]
 	}
 	return out
+}
+
+// change is one key a batch changed: its partition, its Merkle leaf before
+// and after, and whether the key is new here.
+type change struct {
+	p        int
+	key      []byte
+	old, new uint64
+	created  bool
+}
+
+// commitLogged logs changes in b's change log entries and commits b:
+// applied under the log's lock, then synced outside it (when the store
+// syncs), so writers still share fsyncs.
+func (s *Store) commitLogged(b *pebble.Batch, changes []change) error {
+	if s.cfg.NoSync {
+		return s.logAndApply(b, changes, func() error { return b.Commit(s.wopt) })
+	}
+	if err := s.logAndApply(b, changes, func() error { return s.db.ApplyNoSyncWait(b, s.wopt) }); err != nil {
+		return err
+	}
+	return b.SyncWait()
 }

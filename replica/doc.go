@@ -20,6 +20,9 @@
 //	d/<partition:u16>/<segment:u16>/<key>  the key's sibling set (encoded vclock.Clock)
 //	t/<partition:u16>/<key>                tombstone index: unix ns the key's
 //	                                       tombstones-only state last changed
+//	c/<partition:u16>/<seq:u64>            change log: the key each change wrote (changelog.go)
+//	l/<partition:u16>/<key>                lease index: the lease keys held (leases.go)
+//	s/logseq/<partition:u16>               a dropped partition's last change log sequence (u64)
 //	h/<target> 0x00 <seq:u64>              a hint for replica target (package hintedhandoff)
 //	s/identity                             this incarnation's node and incarnation id (JSON)
 //	s/epoch                                the per-key epoch leased up to (u64)

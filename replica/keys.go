@@ -10,6 +10,7 @@ const (
 	dataPrefix  = "d/" // d/<partition:be16>/<segment:be16>/<key> → encoded vclock.Clock
 	tombPrefix  = "t/" // t/<partition:be16>/<key> → unix ns the tombstones-only state was last changed
 	hintsPrefix = "h/" // h/… → the hint store's keys (hintedhandoff)
+	logPrefix   = "c/" // c/<partition:be16>/<seq:be64> → key: the change log (changelog.go)
 	leasePrefix = "l/" // l/<partition:be16>/<key> → empty: the lease keys (records, attachments) held
 	// registerSpace: p/<partition:be16>/<kind:u8><key> → encoded paxos.Record
 	registerSpace = "p/"

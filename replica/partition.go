@@ -48,6 +48,11 @@ func (s *Store) DropPartition(p int) error {
 			return err
 		}
 	}
+	s.clog.mu.Lock()
+	defer s.clog.mu.Unlock()
+	if err := s.dropLog(b, p); err != nil {
+		return err
+	}
 	// The partition's cached registers go whether or not the batch
 	// commits: the next step reads whatever is stored.
 	s.dropCachedRegisters(p)

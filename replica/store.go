@@ -28,6 +28,9 @@ type Store struct {
 	id    identity
 	fresh bool
 
+	// clog is the change log's state (changelog.go).
+	clog changeLog
+
 	epochMu     sync.Mutex
 	epochNext   uint64
 	epochLeased uint64
@@ -75,7 +78,8 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), clock: cfg.Clock, keys: newKeyFilter(keyFilterFirstLayer, cfg.KeyFilterSize)}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "replica"), clock: cfg.Clock, keys: newKeyFilter(keyFilterFirstLayer, cfg.KeyFilterSize),
+		clog: changeLog{last: map[int]uint64{}, waiters: map[int]chan struct{}{}}}
 	s.corrupt = &corruptions{log: s.log}
 	s.wopt = pebble.Sync
 	if cfg.NoSync {
@@ -242,12 +246,13 @@ func (s *Store) writeNoSyncWait(dk []byte, p int, key []byte, old object, c vclo
 		_ = b.Close()
 		return nil, err
 	}
+	logged := []change{{p: p, key: key}}
 	if s.cfg.NoSync {
-		err = b.Commit(s.wopt)
+		err = s.logAndApply(b, logged, func() error { return b.Commit(s.wopt) })
 		_ = b.Close()
 		durable = func() error { return nil }
 	} else {
-		err = s.db.ApplyNoSyncWait(b, s.wopt)
+		err = s.logAndApply(b, logged, func() error { return s.db.ApplyNoSyncWait(b, s.wopt) })
 		durable = func() error {
 			defer b.Close()
 			return s.disk.failed(b.SyncWait())
