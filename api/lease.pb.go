@@ -548,8 +548,11 @@ type LeasePeerEntry struct {
 	Known bool   `protobuf:"varint,2,opt,name=known,proto3" json:"known,omitempty"`
 	TtlMs uint64 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
 	// age_ms since the last renewal this replica saw.
-	AgeMs         uint64   `protobuf:"varint,4,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`
-	Keys          [][]byte `protobuf:"bytes,5,rep,name=keys,proto3" json:"keys,omitempty"`
+	AgeMs uint64   `protobuf:"varint,4,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`
+	Keys  [][]byte `protobuf:"bytes,5,rep,name=keys,proto3" json:"keys,omitempty"`
+	// ended: this replica holds the record deleted (expired or revoked);
+	// that outranks any replica still holding it live.
+	Ended         bool `protobuf:"varint,6,opt,name=ended,proto3" json:"ended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -619,6 +622,13 @@ func (x *LeasePeerEntry) GetKeys() [][]byte {
 	return nil
 }
 
+func (x *LeasePeerEntry) GetEnded() bool {
+	if x != nil {
+		return x.Ended
+	}
+	return false
+}
+
 var File_quorumkv_v1_lease_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_lease_proto_rawDesc = "" +
@@ -652,13 +662,14 @@ const file_quorumkv_v1_lease_proto_rawDesc = "" +
 	"\x05renew\x18\x03 \x01(\bR\x05renew\x12\x12\n" +
 	"\x04keys\x18\x04 \x01(\bR\x04keys\"J\n" +
 	"\x11LeasePeerResponse\x125\n" +
-	"\aentries\x18\x01 \x03(\v2\x1b.quorumkv.v1.LeasePeerEntryR\aentries\"~\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.quorumkv.v1.LeasePeerEntryR\aentries\"\x94\x01\n" +
 	"\x0eLeasePeerEntry\x12\x14\n" +
 	"\x05lease\x18\x01 \x01(\x04R\x05lease\x12\x14\n" +
 	"\x05known\x18\x02 \x01(\bR\x05known\x12\x15\n" +
 	"\x06ttl_ms\x18\x03 \x01(\x04R\x05ttlMs\x12\x15\n" +
 	"\x06age_ms\x18\x04 \x01(\x04R\x05ageMs\x12\x12\n" +
-	"\x04keys\x18\x05 \x03(\fR\x04keys2\xbc\x02\n" +
+	"\x04keys\x18\x05 \x03(\fR\x04keys\x12\x14\n" +
+	"\x05ended\x18\x06 \x01(\bR\x05ended2\xbc\x02\n" +
 	"\x06Leases\x12H\n" +
 	"\x05Grant\x12\x1e.quorumkv.v1.LeaseGrantRequest\x1a\x1f.quorumkv.v1.LeaseGrantResponse\x12T\n" +
 	"\tKeepAlive\x12\".quorumkv.v1.LeaseKeepAliveRequest\x1a#.quorumkv.v1.LeaseKeepAliveResponse\x12K\n" +

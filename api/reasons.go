@@ -54,6 +54,9 @@ const (
 	// ReasonLeaseNotFound (NOT_FOUND): the lease a request named expired,
 	// was revoked or never existed. Metadata "lease" (16 hex digits).
 	ReasonLeaseNotFound = "LEASE_NOT_FOUND"
+	// ReasonCompacted (OUT_OF_RANGE): a watch's resume token is older than
+	// every replica's change log; list again and watch from now.
+	ReasonCompacted = "COMPACTED"
 	// ReasonStaleEpoch: a Paxos message carried an older ring epoch (or
 	// another ring change) than the acceptor has seen for the partition.
 	// Metadata "epoch".

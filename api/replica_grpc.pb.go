@@ -31,6 +31,7 @@ const (
 	Replica_Reap_FullMethodName         = "/quorumkv.v1.Replica/Reap"
 	Replica_Coordinate_FullMethodName   = "/quorumkv.v1.Replica/Coordinate"
 	Replica_Leases_FullMethodName       = "/quorumkv.v1.Replica/Leases"
+	Replica_ReadLog_FullMethodName      = "/quorumkv.v1.Replica/ReadLog"
 )
 
 // ReplicaClient is the client API for Replica service.
@@ -70,6 +71,8 @@ type ReplicaClient interface {
 	// Leases records keep-alives of leases this node replicates and reports
 	// what it holds of them (lease.proto).
 	Leases(ctx context.Context, in *LeasePeerRequest, opts ...grpc.CallOption) (*LeasePeerResponse, error)
+	// ReadLog reads this node's change log of a partition (watch.proto).
+	ReadLog(ctx context.Context, in *ReadLogRequest, opts ...grpc.CallOption) (*ReadLogResponse, error)
 }
 
 type replicaClient struct {
@@ -203,6 +206,16 @@ func (c *replicaClient) Leases(ctx context.Context, in *LeasePeerRequest, opts .
 	return out, nil
 }
 
+func (c *replicaClient) ReadLog(ctx context.Context, in *ReadLogRequest, opts ...grpc.CallOption) (*ReadLogResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadLogResponse)
+	err := c.cc.Invoke(ctx, Replica_ReadLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicaServer is the server API for Replica service.
 // All implementations must embed UnimplementedReplicaServer
 // for forward compatibility.
@@ -240,6 +253,8 @@ type ReplicaServer interface {
 	// Leases records keep-alives of leases this node replicates and reports
 	// what it holds of them (lease.proto).
 	Leases(context.Context, *LeasePeerRequest) (*LeasePeerResponse, error)
+	// ReadLog reads this node's change log of a partition (watch.proto).
+	ReadLog(context.Context, *ReadLogRequest) (*ReadLogResponse, error)
 	mustEmbedUnimplementedReplicaServer()
 }
 
@@ -285,6 +300,9 @@ func (UnimplementedReplicaServer) Coordinate(context.Context, *ForwardRequest) (
 }
 func (UnimplementedReplicaServer) Leases(context.Context, *LeasePeerRequest) (*LeasePeerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Leases not implemented")
+}
+func (UnimplementedReplicaServer) ReadLog(context.Context, *ReadLogRequest) (*ReadLogResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadLog not implemented")
 }
 func (UnimplementedReplicaServer) mustEmbedUnimplementedReplicaServer() {}
 func (UnimplementedReplicaServer) testEmbeddedByValue()                 {}
@@ -512,6 +530,24 @@ func _Replica_Leases_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_ReadLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).ReadLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_ReadLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).ReadLog(ctx, req.(*ReadLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Replica_ServiceDesc is the grpc.ServiceDesc for Replica service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -562,6 +598,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Leases",
 			Handler:    _Replica_Leases_Handler,
+		},
+		{
+			MethodName: "ReadLog",
+			Handler:    _Replica_ReadLog_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

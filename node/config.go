@@ -151,7 +151,17 @@ type Config struct {
 	WrapSerialForwarder func(SerialForwarder) SerialForwarder
 	// Leases is how this node expires leases (zero: lease.DefaultConfig).
 	Leases lease.Config
+	// WatchLogRetain is how many entries of each partition's change log a
+	// node keeps for watches to resume from (zero: DefaultWatchLogRetain).
+	WatchLogRetain int
+	// WatchLogTrimEvery is how often the logs are trimmed to it (zero:
+	// 10 s).
+	WatchLogTrimEvery time.Duration
 }
+
+// DefaultWatchLogRetain: 10,000 changes per partition (about 40 MB of
+// log per node at 128 partitions, keys of ~20 bytes).
+const DefaultWatchLogRetain = 10000
 
 // ReplicaWrites is the part of the replica store peers' writes reach.
 type ReplicaWrites interface {
@@ -208,6 +218,8 @@ func (c *Config) setDefaults() {
 	setZero(&c.HedgeAfter, d.HedgeAfter)
 	c.Limits.setDefaults()
 	c.Leases = c.Leases.OrDefaults()
+	setZero(&c.WatchLogRetain, DefaultWatchLogRetain)
+	setZero(&c.WatchLogTrimEvery, 10*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -260,6 +272,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SerialTimeout < 0 {
 		return errors.New("node: serial timeout must not be negative")
+	}
+	if c.WatchLogRetain < 0 || c.WatchLogTrimEvery < 0 {
+		return errors.New("node: the watch log retention and trim interval must not be negative")
 	}
 	if err := c.Leases.OrDefaults().Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)

@@ -104,13 +104,15 @@ func (n *Node) keepAlive(ctx context.Context, id lease.ID) (ttl time.Duration, a
 	if err != nil {
 		return 0, 0, err
 	}
+	ended := false
 	for _, e := range answers {
 		if e.GetKnown() {
 			acks++
 			ttl = max(ttl, time.Duration(e.GetTtlMs())*time.Millisecond)
 		}
+		ended = ended || e.GetEnded()
 	}
-	if acks == 0 {
+	if acks == 0 || ended {
 		return 0, 0, &lease.NotFoundError{ID: id}
 	}
 	return ttl, acks, nil
@@ -180,6 +182,7 @@ func (n *Node) answerLeases(req *api.LeasePeerRequest) (*api.LeasePeerResponse, 
 		age, _ := n.leases.table.Age(id, now)
 		n.leases.mu.Unlock()
 		e.Known = found && live
+		e.Ended = found && !live && c.AllTombstones()
 		e.TtlMs, e.AgeMs = uint64(rec.TTL.Milliseconds()), uint64(age.Milliseconds())
 		if req.GetKeys() {
 			keys, err := n.attachedHere(id)
@@ -264,10 +267,24 @@ func (n *Node) revokeLease(ctx context.Context, id lease.ID) (int, error) {
 	return keys, err
 }
 
-// endLease deletes every key attached to id, each with the context its
-// attachment holds (a causal delete: a later write of the key survives),
-// then the attachments and the record. It returns the keys deleted.
+// endLease deletes id's record (so keep-alives fail from then on), then
+// every key attached to it, each with the context its attachment holds (a
+// causal delete: a later write of the key survives), and the attachments.
+// An end cut short is finished by a later sweep (the record is deleted,
+// attachments are live). It returns the keys deleted.
 func (n *Node) endLease(ctx context.Context, id lease.ID) (int, error) {
+	res, err := n.coord.Get(ctx, lease.RecordKey(id), quorum)
+	if err != nil {
+		return 0, err
+	}
+	if !res.Clock.IsEmpty() && !res.Clock.AllTombstones() {
+		if _, err := n.coord.Put(ctx, coordinator.Write{Key: lease.RecordKey(id), Tombstone: true, Context: res.Clock.Context(), Consistency: quorum}); err != nil {
+			return 0, err
+		}
+	}
+	n.leases.mu.Lock()
+	n.leases.table.Forget(id)
+	n.leases.mu.Unlock()
 	answers, err := n.askLeaseReplicas(ctx, id, &api.LeasePeerRequest{Keys: true})
 	if err != nil {
 		return 0, err
@@ -285,18 +302,6 @@ func (n *Node) endLease(ctx context.Context, id lease.ID) (int, error) {
 			deleted++
 		}
 	}
-	res, err := n.coord.Get(ctx, lease.RecordKey(id), quorum)
-	if err != nil {
-		return deleted, err
-	}
-	if !res.Clock.IsEmpty() && !res.Clock.AllTombstones() {
-		if _, err := n.coord.Put(ctx, coordinator.Write{Key: lease.RecordKey(id), Tombstone: true, Context: res.Clock.Context(), Consistency: quorum}); err != nil {
-			return deleted, err
-		}
-	}
-	n.leases.mu.Lock()
-	n.leases.table.Forget(id)
-	n.leases.mu.Unlock()
 	return deleted, nil
 }
 

@@ -215,6 +215,7 @@ func (n *Node) serve() {
 	api.RegisterSerialServer(n.grpc, &serialServer{n: n})
 	api.RegisterLocksServer(n.grpc, &locksServer{n: n})
 	api.RegisterLeasesServer(n.grpc, &leasesServer{n: n})
+	api.RegisterWatchServer(n.grpc, &watchServer{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	reflection.Register(n.grpc)
@@ -296,6 +297,7 @@ func (n *Node) startLoops() {
 		n.loops.Go(func() { n.runRegisterGC(ctx) })
 	}
 	n.loops.Go(func() { n.runLeaseSweeps(ctx) })
+	n.loops.Go(func() { n.runLogTrims(ctx, n.cfg.WatchLogTrimEvery) })
 }
 
 // peer is node as an anti-entropy exchange peer.

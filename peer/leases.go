@@ -19,3 +19,16 @@ func (t *Transport) Leases(ctx context.Context, node string, req *api.LeasePeerR
 	}
 	return resp, nil
 }
+
+// ReadLog reads node's change log of a partition (Replica.ReadLog).
+func (t *Transport) ReadLog(ctx context.Context, node string, req *api.ReadLogRequest) (*api.ReadLogResponse, error) {
+	c, err := t.client(node)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ReadLog(ctx, req)
+	if err != nil {
+		return nil, t.fromStatus(node, err)
+	}
+	return resp, nil
+}
