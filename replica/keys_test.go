@@ -43,10 +43,10 @@ func TestKeyLayout(t *testing.T) {
 	defer it.Close()
 	want := map[string]bool{
 		dataKey(part4([]byte("live")), "live"): true, dataKey(part4([]byte("gone")), "gone"): true,
-		"t/" + be16(part4([]byte("gone"))) + "/gone": true,
+		"t/" + be16(part4([]byte("gone"))) + "/gone":                             true,
 		"c/" + be16(part4([]byte("live"))) + "/\x00\x00\x00\x00\x00\x00\x00\x01": true,
 		"c/" + be16(part4([]byte("gone"))) + "/\x00\x00\x00\x00\x00\x00\x00\x01": true,
-		"h/n2\x00\x00\x00\x00\x00\x00\x00\x00\x01":   true,
+		"h/n2\x00\x00\x00\x00\x00\x00\x00\x00\x01":                               true,
 		"s/identity": true, "s/epoch": true, "s/clean": true, "s/mode": true, "s/ring": true,
 		"s/transfer/owned": true,
 	}
