@@ -62,7 +62,7 @@ func exitCode(err error) int {
 		return exitNotApplied
 	case errors.As(err, &unavailable), errors.As(err, &none):
 		return exitUnavailable
-	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrLeaseNotFound):
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrLeaseNotFound), errors.Is(err, client.ErrCompacted):
 		return exitNotFound
 	case errors.As(err, &usage), errors.Is(err, client.ErrInvalidArgument):
 		return exitUsage
