@@ -11,4 +11,4 @@ rm -f ./*.pb.go
 PATH="$bin:$PATH" protoc -I proto \
   --go_out=. --go_opt=module=github.com/quorumkv/quorumkv/api \
   --go-grpc_out=. --go-grpc_opt=module=github.com/quorumkv/quorumkv/api \
-  quorumkv/v1/kv.proto quorumkv/v1/replica.proto quorumkv/v1/admin.proto quorumkv/v1/serial.proto quorumkv/v1/paxos.proto quorumkv/v1/lease.proto quorumkv/v1/watch.proto
+  quorumkv/v1/kv.proto quorumkv/v1/replica.proto quorumkv/v1/admin.proto quorumkv/v1/serial.proto quorumkv/v1/paxos.proto quorumkv/v1/lease.proto quorumkv/v1/watch.proto quorumkv/v1/registry.proto

@@ -1500,7 +1500,7 @@ var File_quorumkv_v1_replica_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
-	"\x19quorumkv/v1/replica.proto\x12\vquorumkv.v1\x1a\x17quorumkv/v1/lease.proto\x1a\x17quorumkv/v1/watch.proto\x1a\x14quorumkv/v1/kv.proto\x1a\x17quorumkv/v1/paxos.proto\"`\n" +
+	"\x19quorumkv/v1/replica.proto\x12\vquorumkv.v1\x1a\x17quorumkv/v1/lease.proto\x1a\x17quorumkv/v1/watch.proto\x1a\x1aquorumkv/v1/registry.proto\x1a\x14quorumkv/v1/kv.proto\x1a\x17quorumkv/v1/paxos.proto\"`\n" +
 	"\fApplyRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05clock\x18\x02 \x01(\fR\x05clock\x12\x12\n" +
@@ -1602,7 +1602,7 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\x0eITEM_TOO_LARGE\x10\x04\x12\x0f\n" +
 	"\vITEM_CLOSED\x10\x05\x12\x12\n" +
 	"\x0eITEM_BAD_WRITE\x10\x06\x12\x12\n" +
-	"\x0eITEM_DISK_FULL\x10\a2\x93\a\n" +
+	"\x0eITEM_DISK_FULL\x10\a2\xdf\a\n" +
 	"\aReplica\x12?\n" +
 	"\x04Pipe\x12\x18.quorumkv.v1.PipeRequest\x1a\x19.quorumkv.v1.PipeResponse(\x010\x01\x12<\n" +
 	"\x04Hint\x12\x18.quorumkv.v1.HintRequest\x1a\x1a.quorumkv.v1.ApplyResponse\x12C\n" +
@@ -1617,7 +1617,8 @@ const file_quorumkv_v1_replica_proto_rawDesc = "" +
 	"\n" +
 	"Coordinate\x12\x1b.quorumkv.v1.ForwardRequest\x1a\x1c.quorumkv.v1.ForwardResponse\x12G\n" +
 	"\x06Leases\x12\x1d.quorumkv.v1.LeasePeerRequest\x1a\x1e.quorumkv.v1.LeasePeerResponse\x12D\n" +
-	"\aReadLog\x12\x1b.quorumkv.v1.ReadLogRequest\x1a\x1c.quorumkv.v1.ReadLogResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
+	"\aReadLog\x12\x1b.quorumkv.v1.ReadLogRequest\x1a\x1c.quorumkv.v1.ReadLogResponse\x12J\n" +
+	"\tGroupKeys\x12\x1d.quorumkv.v1.GroupKeysRequest\x1a\x1e.quorumkv.v1.GroupKeysResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
 	file_quorumkv_v1_replica_proto_rawDescOnce sync.Once
@@ -1664,8 +1665,10 @@ var file_quorumkv_v1_replica_proto_goTypes = []any{
 	(*PutResponse)(nil),         // 27: quorumkv.v1.PutResponse
 	(*LeasePeerRequest)(nil),    // 28: quorumkv.v1.LeasePeerRequest
 	(*ReadLogRequest)(nil),      // 29: quorumkv.v1.ReadLogRequest
-	(*LeasePeerResponse)(nil),   // 30: quorumkv.v1.LeasePeerResponse
-	(*ReadLogResponse)(nil),     // 31: quorumkv.v1.ReadLogResponse
+	(*GroupKeysRequest)(nil),    // 30: quorumkv.v1.GroupKeysRequest
+	(*LeasePeerResponse)(nil),   // 31: quorumkv.v1.LeasePeerResponse
+	(*ReadLogResponse)(nil),     // 32: quorumkv.v1.ReadLogResponse
+	(*GroupKeysResponse)(nil),   // 33: quorumkv.v1.GroupKeysResponse
 }
 var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.PipeRequest.applies:type_name -> quorumkv.v1.ApplyRequest
@@ -1693,21 +1696,23 @@ var file_quorumkv_v1_replica_proto_depIdxs = []int32{
 	7,  // 22: quorumkv.v1.Replica.Coordinate:input_type -> quorumkv.v1.ForwardRequest
 	28, // 23: quorumkv.v1.Replica.Leases:input_type -> quorumkv.v1.LeasePeerRequest
 	29, // 24: quorumkv.v1.Replica.ReadLog:input_type -> quorumkv.v1.ReadLogRequest
-	4,  // 25: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
-	2,  // 26: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
-	11, // 27: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
-	13, // 28: quorumkv.v1.Replica.TreeRoots:output_type -> quorumkv.v1.TreeRootsResponse
-	14, // 29: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
-	14, // 30: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
-	18, // 31: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
-	21, // 32: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
-	2,  // 33: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
-	23, // 34: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
-	8,  // 35: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
-	30, // 36: quorumkv.v1.Replica.Leases:output_type -> quorumkv.v1.LeasePeerResponse
-	31, // 37: quorumkv.v1.Replica.ReadLog:output_type -> quorumkv.v1.ReadLogResponse
-	25, // [25:38] is the sub-list for method output_type
-	12, // [12:25] is the sub-list for method input_type
+	30, // 25: quorumkv.v1.Replica.GroupKeys:input_type -> quorumkv.v1.GroupKeysRequest
+	4,  // 26: quorumkv.v1.Replica.Pipe:output_type -> quorumkv.v1.PipeResponse
+	2,  // 27: quorumkv.v1.Replica.Hint:output_type -> quorumkv.v1.ApplyResponse
+	11, // 28: quorumkv.v1.Replica.TreeRoot:output_type -> quorumkv.v1.TreeRootResponse
+	13, // 29: quorumkv.v1.Replica.TreeRoots:output_type -> quorumkv.v1.TreeRootsResponse
+	14, // 30: quorumkv.v1.Replica.TreeBranches:output_type -> quorumkv.v1.TreeHashesResponse
+	14, // 31: quorumkv.v1.Replica.TreeSegments:output_type -> quorumkv.v1.TreeHashesResponse
+	18, // 32: quorumkv.v1.Replica.TreeKeys:output_type -> quorumkv.v1.TreeKeysResponse
+	21, // 33: quorumkv.v1.Replica.Fetch:output_type -> quorumkv.v1.FetchResponse
+	2,  // 34: quorumkv.v1.Replica.Push:output_type -> quorumkv.v1.ApplyResponse
+	23, // 35: quorumkv.v1.Replica.Reap:output_type -> quorumkv.v1.ReapResponse
+	8,  // 36: quorumkv.v1.Replica.Coordinate:output_type -> quorumkv.v1.ForwardResponse
+	31, // 37: quorumkv.v1.Replica.Leases:output_type -> quorumkv.v1.LeasePeerResponse
+	32, // 38: quorumkv.v1.Replica.ReadLog:output_type -> quorumkv.v1.ReadLogResponse
+	33, // 39: quorumkv.v1.Replica.GroupKeys:output_type -> quorumkv.v1.GroupKeysResponse
+	26, // [26:40] is the sub-list for method output_type
+	12, // [12:26] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1720,6 +1725,7 @@ func file_quorumkv_v1_replica_proto_init() {
 	}
 	file_quorumkv_v1_lease_proto_init()
 	file_quorumkv_v1_watch_proto_init()
+	file_quorumkv_v1_registry_proto_init()
 	file_quorumkv_v1_kv_proto_init()
 	file_quorumkv_v1_paxos_proto_init()
 	type x struct{}

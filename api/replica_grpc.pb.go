@@ -32,6 +32,7 @@ const (
 	Replica_Coordinate_FullMethodName   = "/quorumkv.v1.Replica/Coordinate"
 	Replica_Leases_FullMethodName       = "/quorumkv.v1.Replica/Leases"
 	Replica_ReadLog_FullMethodName      = "/quorumkv.v1.Replica/ReadLog"
+	Replica_GroupKeys_FullMethodName    = "/quorumkv.v1.Replica/GroupKeys"
 )
 
 // ReplicaClient is the client API for Replica service.
@@ -73,6 +74,8 @@ type ReplicaClient interface {
 	Leases(ctx context.Context, in *LeasePeerRequest, opts ...grpc.CallOption) (*LeasePeerResponse, error)
 	// ReadLog reads this node's change log of a partition (watch.proto).
 	ReadLog(ctx context.Context, in *ReadLogRequest, opts ...grpc.CallOption) (*ReadLogResponse, error)
+	// GroupKeys lists the keys this node holds of a key group (registry.proto).
+	GroupKeys(ctx context.Context, in *GroupKeysRequest, opts ...grpc.CallOption) (*GroupKeysResponse, error)
 }
 
 type replicaClient struct {
@@ -216,6 +219,16 @@ func (c *replicaClient) ReadLog(ctx context.Context, in *ReadLogRequest, opts ..
 	return out, nil
 }
 
+func (c *replicaClient) GroupKeys(ctx context.Context, in *GroupKeysRequest, opts ...grpc.CallOption) (*GroupKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GroupKeysResponse)
+	err := c.cc.Invoke(ctx, Replica_GroupKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicaServer is the server API for Replica service.
 // All implementations must embed UnimplementedReplicaServer
 // for forward compatibility.
@@ -255,6 +268,8 @@ type ReplicaServer interface {
 	Leases(context.Context, *LeasePeerRequest) (*LeasePeerResponse, error)
 	// ReadLog reads this node's change log of a partition (watch.proto).
 	ReadLog(context.Context, *ReadLogRequest) (*ReadLogResponse, error)
+	// GroupKeys lists the keys this node holds of a key group (registry.proto).
+	GroupKeys(context.Context, *GroupKeysRequest) (*GroupKeysResponse, error)
 	mustEmbedUnimplementedReplicaServer()
 }
 
@@ -303,6 +318,9 @@ func (UnimplementedReplicaServer) Leases(context.Context, *LeasePeerRequest) (*L
 }
 func (UnimplementedReplicaServer) ReadLog(context.Context, *ReadLogRequest) (*ReadLogResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadLog not implemented")
+}
+func (UnimplementedReplicaServer) GroupKeys(context.Context, *GroupKeysRequest) (*GroupKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GroupKeys not implemented")
 }
 func (UnimplementedReplicaServer) mustEmbedUnimplementedReplicaServer() {}
 func (UnimplementedReplicaServer) testEmbeddedByValue()                 {}
@@ -548,6 +566,24 @@ func _Replica_ReadLog_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replica_GroupKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GroupKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicaServer).GroupKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replica_GroupKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicaServer).GroupKeys(ctx, req.(*GroupKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Replica_ServiceDesc is the grpc.ServiceDesc for Replica service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -602,6 +638,10 @@ var Replica_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadLog",
 			Handler:    _Replica_ReadLog_Handler,
+		},
+		{
+			MethodName: "GroupKeys",
+			Handler:    _Replica_GroupKeys_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

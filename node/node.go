@@ -216,6 +216,7 @@ func (n *Node) serve() {
 	api.RegisterLocksServer(n.grpc, &locksServer{n: n})
 	api.RegisterLeasesServer(n.grpc, &leasesServer{n: n})
 	api.RegisterWatchServer(n.grpc, &watchServer{n: n})
+	api.RegisterRegistryServer(n.grpc, &registryServer{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	reflection.Register(n.grpc)

@@ -32,3 +32,16 @@ func (t *Transport) ReadLog(ctx context.Context, node string, req *api.ReadLogRe
 	}
 	return resp, nil
 }
+
+// GroupKeys lists the keys node holds of a key group (Replica.GroupKeys).
+func (t *Transport) GroupKeys(ctx context.Context, node string, req *api.GroupKeysRequest) (*api.GroupKeysResponse, error) {
+	c, err := t.client(node)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.GroupKeys(ctx, req)
+	if err != nil {
+		return nil, t.fromStatus(node, err)
+	}
+	return resp, nil
+}
