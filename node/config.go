@@ -154,6 +154,9 @@ type Config struct {
 	// WatchLogRetain is how many entries of each partition's change log a
 	// node keeps for watches to resume from (zero: DefaultWatchLogRetain).
 	WatchLogRetain int
+	// DNS, when set, is the address (host:port, UDP and TCP) the node
+	// answers SERVICE.service.quorumkv. queries on from the registry.
+	DNS string
 	// WatchLogTrimEvery is how often the logs are trimmed to it (zero:
 	// 10 s).
 	WatchLogTrimEvery time.Duration

@@ -89,6 +89,8 @@ type Node struct {
 	forwarder SerialForwarder
 	// leases: renewal times and expiry counters (leases.go).
 	leases *leases
+	// dns serves Config.DNS (dns.go); nil when off.
+	dns *dnsServers
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
@@ -191,6 +193,11 @@ func (n *Node) start() (err error) {
 	n.paxosOut = n.transport.Acceptors(&paxosServer{n: n}, n.work.Run)
 	if err := n.startSerial(n.paxosOut); err != nil {
 		return err
+	}
+	if cfg.DNS != "" {
+		if err := n.startDNS(cfg.DNS); err != nil {
+			return fmt.Errorf("node: --dns %s: %w", cfg.DNS, err)
+		}
 	}
 	n.members.OnChange(n.own.kick)
 	n.members.OnChange(func() { n.transport.Revive(n.members.Alive) })
@@ -345,6 +352,7 @@ func (n *Node) Membership() *ring.Membership { return n.members }
 // Pebble.
 func (n *Node) Stop(ctx context.Context) error {
 	n.health.Shutdown()
+	n.stopDNS()
 	n.drainOnce.Do(func() { close(n.draining) })
 	done := make(chan struct{})
 	go func() {
@@ -387,6 +395,7 @@ func (n *Node) waitWire(ctx context.Context) {
 // closeAll releases everything Start opened, in reverse order.
 func (n *Node) closeAll() error {
 	var errs []error
+	n.stopDNS()
 	if n.stopLoops != nil {
 		n.stopLoops()
 		n.loops.Wait()

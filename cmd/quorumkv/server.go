@@ -47,6 +47,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.DataDir, "data", "", "data directory (required)")
 	fl.StringVar(&f.cfg.Listen, "listen", "127.0.0.1:7101", "gRPC listen address")
 	fl.StringVar(&f.cfg.Gossip, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address")
+	fl.StringVar(&f.cfg.DNS, "dns", "", "answer DNS queries (A, AAAA, SRV) for SERVICE.service.quorumkv. from the registry on this address, UDP and TCP (default: off)")
 	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
 	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
