@@ -160,5 +160,3 @@ func dnsLabel(id string) string {
 	}
 	return s
 }
-
-
