@@ -80,63 +80,99 @@ func startWatch(t *testing.T, cl *client.Client, spec client.WatchSpec, w *watch
 	return func() error { cancel(); return <-done }
 }
 
-// A group watch sees every key's final state through a node's restart and
-// never a key going backwards; a watch resumed with its token through
-// another node sees the changes made while it was away; a token behind the
-// log's floor gets ErrCompacted.
-func TestWatchGroup(t *testing.T) {
-	c := nodetest.Start(t, 3, nodetest.Options{Tune: func(cfg *node.Config) {
-		cfg.WatchLogRetain, cfg.WatchLogTrimEvery = 2000, 100*time.Millisecond
-	}})
-	ctx := context.Background()
-	writer := c.Client()
-	w := &watcher{last: map[string]int{}}
-	stop := startWatch(t, c.Client("n1"), client.WatchSpec{Group: "g"}, w)
-	want := map[string]int{}
-	put := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			k := fmt.Sprintf("w/{g}/k-%d", i%50)
-			if _, err := writer.Put(ctx, []byte(k), []byte(fmt.Sprintf("v%d", i))); err != nil {
-				t.Fatalf("put %d: %v", i, err)
+// putter writes values v<i> to keys w/{g}/k-<i mod keys> and remembers
+// each key's last.
+type putter struct {
+	t    *testing.T
+	cl   *client.Client
+	keys int
+	want map[string]int
+}
+
+func (p *putter) put(from, to int) {
+	p.t.Helper()
+	const writers = 4 // each key is one writer's, so its writes stay in order
+	var mu sync.Mutex
+	errs := make(chan error, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := from; i < to; i++ {
+				if (i%p.keys)%writers != w {
+					continue
+				}
+				k := fmt.Sprintf("w/{g}/k-%d", i%p.keys)
+				if _, err := p.cl.Put(context.Background(), []byte(k), []byte(fmt.Sprintf("v%d", i))); err != nil {
+					errs <- fmt.Errorf("put %d: %w", i, err)
+					return
+				}
+				mu.Lock()
+				p.want[k] = i
+				mu.Unlock()
 			}
-			want[k] = i
-		}
+		})
 	}
-	put(0, 300)
-	c.Stop(2)
-	put(300, 600)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// 10,000 puts into one group while the node the watcher is connected to
+// is killed and restarted: the watcher goes on through another node with
+// its token, sees every key's final state and never a key go backwards; a
+// watch resumed later with its token through a third node sees the changes
+// made while it was away.
+func TestWatchGroup(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	p := &putter{t: t, cl: c.Client("n1", "n2"), keys: 500, want: map[string]int{}}
+	w := &watcher{last: map[string]int{}}
+	stop := startWatch(t, c.Client("n3", "n1"), client.WatchSpec{Group: "g"}, w)
+	p.put(0, 3000)
+	c.Stop(2) // the watcher's node
+	p.put(3000, 6000)
 	c.Restart(2)
-	put(600, 900)
-	if _, err := writer.Put(ctx, []byte("w/{other}/x"), []byte("v1")); err != nil {
+	p.put(6000, 10000)
+	if _, err := p.cl.Put(context.Background(), []byte("w/{other}/x"), []byte("v1")); err != nil {
 		t.Fatal(err)
 	}
-	nodetest.Eventually(t, 20*time.Second, func() error { return w.missing(want) })
+	nodetest.Eventually(t, 30*time.Second, func() error { return w.missing(p.want) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if len(w.backwards) > 0 || w.last["w/{other}/x"] != 0 {
-		t.Fatalf("backwards %v; other group's key seen: %v", w.backwards, w.last["w/{other}/x"])
+	if _, seen := w.last["w/{other}/x"]; len(w.backwards) > 0 || seen {
+		t.Fatalf("backwards %v; another group's key seen: %v", w.backwards, seen)
 	}
-	t.Logf("%d events for 900 puts of 50 keys", w.events)
+	t.Logf("%d events for 10,000 puts of 500 keys", w.events)
 
-	// Resume through another node after more changes.
-	put(900, 1000)
+	p.want = map[string]int{}
+	p.put(10000, 11000)
 	resumed := &watcher{last: map[string]int{}}
 	stop = startWatch(t, c.Client("n2"), client.WatchSpec{Group: "g", From: w.token}, resumed)
-	late := map[string]int{}
-	for i := 900; i < 1000; i++ {
-		late[fmt.Sprintf("w/{g}/k-%d", i%50)] = i
-	}
-	nodetest.Eventually(t, 20*time.Second, func() error { return resumed.missing(late) })
+	nodetest.Eventually(t, 20*time.Second, func() error { return resumed.missing(p.want) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
 
-	// Behind the floor: 2,000 entries kept, 2,500 more changes.
-	put(1000, 3500)
+// A token behind every replica's log floor gets ErrCompacted before any
+// event, through any node.
+func TestWatchCompacted(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{Tune: func(cfg *node.Config) {
+		cfg.WatchLogRetain, cfg.WatchLogTrimEvery = 100, 50*time.Millisecond
+	}})
+	p := &putter{t: t, cl: c.Client(), keys: 10, want: map[string]int{}}
+	w := &watcher{last: map[string]int{}}
+	stop := startWatch(t, c.Client("n1"), client.WatchSpec{Group: "g"}, w)
+	p.put(0, 50)
+	nodetest.Eventually(t, 10*time.Second, func() error { return w.missing(p.want) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	p.put(50, 400)
 	nodetest.Eventually(t, 10*time.Second, func() error {
-		err := c.Client("n3").Watch(ctx, client.WatchSpec{Group: "g", From: w.token}, func(client.WatchEvent) error {
+		err := c.Client("n3").Watch(context.Background(), client.WatchSpec{Group: "g", From: w.token}, func(client.WatchEvent) error {
 			return errors.New("an event from a compacted token") // even the first progress event
 		})
 		if !errors.Is(err, client.ErrCompacted) {

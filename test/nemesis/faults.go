@@ -378,7 +378,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // run injects one fault per interval until ctx is done, each healed after its
 // hold; a fault is never injected into a cluster that has not recovered
-// from the last one (bounded wait), nor when the run ends before its hold.
+// from the last one (bounded wait), nor a UserFaults kind the run's end
+// would cut short.
 func (n *nemesis) run(ctx context.Context, firstDelay time.Duration) {
 	for k := 0; ; k++ {
 		slot := n.start.Add(firstDelay + time.Duration(k)*n.interval)
@@ -394,10 +395,10 @@ func (n *nemesis) run(ctx context.Context, firstDelay time.Duration) {
 			n.logf("nemesis t=%.1fs: cluster not whole %v after the last fault (%v); injecting anyway", n.since(), n.settle, err)
 		}
 		kind, hold := n.next(), n.hold()
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < hold {
-			// A fault cut short by the final heal measures nothing: a
-			// pause of a fraction of a second is all requests caught in
-			// flight when it began.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < hold && slices.Contains(UserFaults, kind) {
+			// A pause or slow fault cut short by the final heal measures
+			// nothing users would see: a pause of a fraction of a second
+			// is all requests caught in flight when it began.
 			n.logf("nemesis t=%.1fs: no %s: the run ends before its %v hold would", n.since(), kind, hold.Round(time.Millisecond))
 			return
 		}
