@@ -117,6 +117,11 @@ type Config struct {
 	// register operations had an unknown outcome (0: reported only).
 	Registers                                  bool
 	RegisterKeys, RegisterWorkers, RegisterOps int
+	// Registry runs the registry workload too (registry.go): 8 instances
+	// registering on 3 s leases through the ring-aware client, half of
+	// them dying during the run; after the final heal every live one must
+	// be listed and none that died.
+	Registry bool
 	CheckTimeout                               time.Duration
 	MaxUnknown                                 float64
 
@@ -446,6 +451,8 @@ type Summary struct {
 	// Registers: the register workload's figures and porcupine's verdicts
 	// (Config.Registers).
 	Registers *RegisterReport `json:"registers,omitempty"`
+	// Registry: the registry workload's outcome (Config.Registry).
+	Registry *RegistryReport `json:"registry,omitempty"`
 	OK        bool            `json:"ok"`
 	Why       []string        `json:"why,omitempty"`
 }
@@ -622,6 +629,18 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 			}
 		}
 	}
+	var registry *registryWorkload
+	var registryWG sync.WaitGroup
+	registryCtx, stopRegistry := context.WithCancel(ctx)
+	defer func() { stopRegistry(); registryWG.Wait() }()
+	if cfg.Registry {
+		// The registrants outlive the run: the live ones keep renewing
+		// through the final check.
+		registry = newRegistryWorkload(c.routed, 8, cfg.Duration, cfg.Seed)
+		for _, in := range registry.insts {
+			registryWG.Go(func() { registry.run(registryCtx, in, cfg.OpTimeout) })
+		}
+	}
 	go func() {
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
@@ -714,6 +733,14 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+
+	if registry != nil {
+		sum.Registry = registry.check(ctx, registryGone+20*time.Second)
+		logf("registry: %d instances, %d died, %d registered again, missing %v, back %v", sum.Registry.Instances,
+			sum.Registry.Died, sum.Registry.Reregistered, sum.Registry.Missing, sum.Registry.Back)
+		stopRegistry()
+		registryWG.Wait()
 	}
 
 	finalRegReads := 0
@@ -872,6 +899,9 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	}
 	if sum.Registers != nil {
 		sum.Why = append(sum.Why, sum.Registers.why()...)
+	}
+	if sum.Registry != nil {
+		sum.Why = append(sum.Why, sum.Registry.why()...)
 	}
 	sum.OK = len(sum.Why) == 0
 	if err := writeOps(filepath.Join(dir, "ops.jsonl"), wl.ops, c); err != nil {
