@@ -117,13 +117,14 @@ type Config struct {
 	// register operations had an unknown outcome (0: reported only).
 	Registers                                  bool
 	RegisterKeys, RegisterWorkers, RegisterOps int
+	CheckTimeout                               time.Duration
+	MaxUnknown                                 float64
+
 	// Registry runs the registry workload too (registry.go): 8 instances
 	// registering on 3 s leases through the ring-aware client, half of
 	// them dying during the run; after the final heal every live one must
 	// be listed and none that died.
 	Registry bool
-	CheckTimeout                               time.Duration
-	MaxUnknown                                 float64
 
 	Logf func(format string, args ...any)
 }
@@ -453,8 +454,8 @@ type Summary struct {
 	Registers *RegisterReport `json:"registers,omitempty"`
 	// Registry: the registry workload's outcome (Config.Registry).
 	Registry *RegistryReport `json:"registry,omitempty"`
-	OK        bool            `json:"ok"`
-	Why       []string        `json:"why,omitempty"`
+	OK       bool            `json:"ok"`
+	Why      []string        `json:"why,omitempty"`
 }
 
 // FaultTag is the build tag of the server binary the harness runs: it keeps
