@@ -98,9 +98,12 @@ func newLeaseID() lease.ID {
 }
 
 // keepAlive renews id on every replica of its partition; one replica that
-// holds the record is enough.
+// holds the record is enough. The lease is not found when a replica holds
+// its record deleted, or a majority answered and none holds it; with
+// fewer answers and none holding it, the outcome is unknown (unavailable).
 func (n *Node) keepAlive(ctx context.Context, id lease.ID) (ttl time.Duration, acks int, err error) {
-	answers, err := n.askLeaseReplicas(ctx, id, &api.LeasePeerRequest{Renew: true})
+	replicas := n.leaseReplicas(id)
+	answers, err := n.askReplicas(ctx, replicas, id, &api.LeasePeerRequest{Renew: true})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -112,8 +115,15 @@ func (n *Node) keepAlive(ctx context.Context, id lease.ID) (ttl time.Duration, a
 		}
 		ended = ended || e.GetEnded()
 	}
-	if acks == 0 || ended {
+	switch {
+	case ended:
 		return 0, 0, &lease.NotFoundError{ID: id}
+	case acks == 0 && 2*len(answers) > len(replicas):
+		// A majority answered and none holds the record: the grant's
+		// quorum would meet this one, so there is none.
+		return 0, 0, &lease.NotFoundError{ID: id}
+	case acks == 0:
+		return 0, 0, fmt.Errorf("%w (lease %s: %d of %d replicas answered, none holds it)", errLeaseUnreachable, id, len(answers), len(replicas))
 	}
 	return ttl, acks, nil
 }
