@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -17,8 +18,8 @@ import (
 // client's, a replica's, a hint's, a read repair's, an anti-entropy
 // push) adds c/<partition:be16>/<seq:be64> → <key> to the same Pebble
 // batch. Sequence numbers count per partition, from 1, and are assigned
-// under logMu, which is held until the batch is applied, so the entries of
-// a partition become visible in sequence order: a reader that saw seq n
+// under the partition's stripe lock, held until the batch is applied, so
+// the entries of a partition become visible in sequence order: a reader that saw seq n
 // will never later find an entry below n appear. Entries name the key
 // only; a reader reads the key's state when it reads the entry (a watch's
 // events may coalesce). The oldest entries are trimmed (TrimLog); the
@@ -26,8 +27,16 @@ import (
 // node drops keeps its sequence past the drop (s/logseq/<partition>), so a
 // sequence number is never reused within one incarnation.
 
+// logStripes is the number of locks partitions' appends are striped over.
+const logStripes = 64
+
 // changeLog is the log's in-memory state.
 type changeLog struct {
+	// stripes order the appends of each partition (partition p's is
+	// stripes[p % logStripes]): held from a sequence's assignment until
+	// its batch is applied.
+	stripes [logStripes]sync.Mutex
+	// mu guards last and waiters.
 	mu sync.Mutex
 	// last is each partition's last assigned sequence (loaded on first
 	// use); waiters are closed when a partition's log grows.
@@ -53,7 +62,7 @@ func logSeqKey(p int) []byte {
 	return binary.BigEndian.AppendUint16([]byte("s/logseq/"), uint16(p))
 }
 
-// lastSeqLocked loads p's last sequence. Called with logMu held.
+// lastSeqLocked loads p's last sequence. Called with clog.mu held.
 func (s *Store) lastSeqLocked(p int) (uint64, error) {
 	if n, ok := s.clog.last[p]; ok {
 		return n, nil
@@ -79,29 +88,27 @@ func (s *Store) lastSeqLocked(p int) (uint64, error) {
 }
 
 // logAndApply adds a log entry for each changed key to b (its partition
-// and key), then applies b with apply, all under logMu.
+// and key), then applies b with apply, holding the stripes of the
+// partitions involved throughout.
 func (s *Store) logAndApply(b *pebble.Batch, changed []change, apply func() error) error {
-	s.clog.mu.Lock()
-	defer s.clog.mu.Unlock()
-	next := map[int]uint64{}
+	var stripes []int
 	for _, c := range changed {
-		n, ok := next[c.p]
-		if !ok {
-			last, err := s.lastSeqLocked(c.p)
-			if err != nil {
-				return err
-			}
-			n = last
-		}
-		n++
-		next[c.p] = n
-		if err := b.Set(logKey(c.p, n), c.key, nil); err != nil {
-			return err
-		}
+		stripes = append(stripes, c.p%logStripes)
+	}
+	slices.Sort(stripes)
+	for _, st := range slices.Compact(stripes) {
+		s.clog.stripes[st].Lock()
+		defer s.clog.stripes[st].Unlock()
+	}
+	next, err := s.assignSeqs(b, changed)
+	if err != nil {
+		return err
 	}
 	if err := apply(); err != nil {
 		return err
 	}
+	s.clog.mu.Lock()
+	defer s.clog.mu.Unlock()
 	for p, n := range next {
 		s.clog.last[p] = n
 		if w, ok := s.clog.waiters[p]; ok {
@@ -110,6 +117,30 @@ func (s *Store) logAndApply(b *pebble.Batch, changed []change, apply func() erro
 		}
 	}
 	return nil
+}
+
+// assignSeqs numbers changed's entries after each partition's last and
+// adds them to b; it returns each partition's new last.
+func (s *Store) assignSeqs(b *pebble.Batch, changed []change) (map[int]uint64, error) {
+	s.clog.mu.Lock()
+	defer s.clog.mu.Unlock()
+	next := map[int]uint64{}
+	for _, c := range changed {
+		n, ok := next[c.p]
+		if !ok {
+			last, err := s.lastSeqLocked(c.p)
+			if err != nil {
+				return nil, err
+			}
+			n = last
+		}
+		n++
+		next[c.p] = n
+		if err := b.Set(logKey(c.p, n), c.key, nil); err != nil {
+			return nil, err
+		}
+	}
+	return next, nil
 }
 
 // LogEntry is one change of a partition's log with the key's state when
@@ -209,7 +240,7 @@ func (s *Store) TrimLog(p int, keep uint64) error {
 }
 
 // dropLog adds to b the deletion of p's log and the record of its
-// last sequence. Called with logMu held.
+// last sequence. Called with clog.mu held and no write of p possible.
 func (s *Store) dropLog(b *pebble.Batch, p int) error {
 	last, err := s.lastSeqLocked(p)
 	if err != nil {
