@@ -22,6 +22,9 @@
 #     etcd Get + Txn on mod_revision, retried until it applies
 #   lock (--lock-clients, default 32): quorumkv Acquire + Release | etcd
 #     concurrency Mutex Lock + Unlock, distinct names per client
+#   keepalive (--keepalive-clients, default 32): renewals of 10000 leases
+#     (granted before each run's clock starts, revoked after; the server
+#     CPU per op includes the grants) | etcd LeaseKeepAlive on pooled streams
 # each on a key prefix of its own, for --serial-duration after
 # --serial-warmup; their ratios compare the workload's own operation (cas,
 # incr, lock), and the table adds conflicts, retries, quorumkv's fast-path
@@ -37,7 +40,7 @@
 #                         [--records N] [--clients "32 128"] [--out DIR]
 #                         [--serial-duration D] [--serial-warmup D]
 #                         [--cas-clients "32 128"] [--hot-clients "32"]
-#                         [--lock-clients "32"] [--no-serial] [--serial-only]
+#                         [--lock-clients "32"] [--keepalive-clients "32"] [--no-serial] [--serial-only]
 #   --quick: 3 rounds of 1s runs on 5000 keys, 2s register and lock runs
 #     (under 4 minutes).
 #   --no-serial: only the put and get runs; --serial-only: only the
@@ -57,6 +60,7 @@ serial_warmup=1s
 cas_clients="32 128"
 hot_clients="32"
 lock_clients="32"
+keepalive_clients="32"
 kv_runs=1
 serial_runs=1
 out=""
@@ -74,6 +78,7 @@ while [ $# -gt 0 ]; do
     --cas-clients) cas_clients=$2; shift ;;
     --hot-clients) hot_clients=$2; shift ;;
     --lock-clients) lock_clients=$2; shift ;;
+    --keepalive-clients) keepalive_clients=$2; shift ;;
     --no-serial) serial_runs=0 ;;
     --serial-only) kv_runs=0 ;;
     --out) out=$2; shift ;;
@@ -259,6 +264,8 @@ serial_cases=(
   "etcd_hot_incr|etcd|--driver etcd --endpoints $etcd_endpoints|hot-incr|$hot_clients|incr"
   "qkv_lock|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1|lock|$lock_clients|lock"
   "etcd_lock|etcd|--driver etcd --endpoints $etcd_endpoints|lock|$lock_clients|lock"
+  "qkv_keepalive|qkv|--driver quorumkv --endpoints $qkv_endpoints --conns 1|keepalive|$keepalive_clients|keepalive"
+  "etcd_keepalive|etcd|--driver etcd --endpoints $etcd_endpoints|keepalive|$keepalive_clients|keepalive"
 )
 # One round's runs, as "clients|case": the put and get cases for each
 # client count, then the register and lock cases for each of theirs, every
@@ -272,7 +279,7 @@ if [ "$kv_runs" = 1 ]; then
   done
 fi
 if [ "$serial_runs" = 1 ]; then
-  for c in $(printf '%s\n' $cas_clients $hot_clients $lock_clients | sort -nu); do
+  for c in $(printf '%s\n' $cas_clients $hot_clients $lock_clients $keepalive_clients | sort -nu); do
     for spec in "${serial_cases[@]}"; do
       IFS='|' read -r _ _ _ _ counts _ <<<"$spec"
       case " $counts " in *" $c "*) plan+=("$c|$spec") ;; esac
@@ -326,6 +333,13 @@ for round in $(seq "$rounds"); do
         run_duration=$serial_duration
         run_warmup=$serial_warmup
         ;;
+      keepalive)
+        # 10000 leases of 60 s (none lapses between two renewals of a
+        # closed loop), granted before the clock starts and revoked after.
+        keys=(--lock-ttl 60s)
+        run_duration=$serial_duration
+        run_warmup=$serial_warmup
+        ;;
       *) keys=("${common[@]}") ;;
     esac
     case "$system" in
@@ -366,6 +380,7 @@ label = {
     "qkv_cas": "quorumkv CAS", "etcd_cas_txn": "etcd Txn CAS",
     "qkv_hot_incr": "quorumkv hot Increment", "etcd_hot_incr": "etcd hot Get+Txn",
     "qkv_lock": "quorumkv lock+release", "etcd_lock": "etcd Mutex lock+unlock",
+    "qkv_keepalive": "quorumkv lease keepalive", "etcd_keepalive": "etcd LeaseKeepAlive",
 }
 # One round's runs, in order: name, client count, the operation compared
 # ("total": every operation).
@@ -438,6 +453,7 @@ pairs = [
     ("cas_vs_etcd_txn", "qkv_cas", "etcd_cas_txn", "quorumkv CAS / etcd Txn"),
     ("hot_incr_vs_etcd", "qkv_hot_incr", "etcd_hot_incr", "quorumkv hot Increment / etcd Get+Txn loop"),
     ("lock_vs_etcd_lock", "qkv_lock", "etcd_lock", "quorumkv lock+release / etcd lock+unlock"),
+    ("keepalive_vs_etcd", "qkv_keepalive", "etcd_keepalive", "quorumkv keepalive / etcd LeaseKeepAlive"),
 ]
 clients = sorted({c for _, c, _ in plan})
 ratios = {}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -30,6 +31,9 @@ type EtcdOptions struct {
 type etcdDriver struct {
 	cli     *clientv3.Client
 	getOpts []clientv3.OpOption
+	// leases and streams serve the keepalive workload (etcd_lease.go).
+	leases  leaseSet[clientv3.LeaseID]
+	streams chan pb.Lease_LeaseKeepAliveClient
 }
 
 // NewEtcd connects an etcd driver.
@@ -48,7 +52,7 @@ func NewEtcd(o EtcdOptions) (Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &etcdDriver{cli: cli}
+	d := &etcdDriver{cli: cli, streams: make(chan pb.Lease_LeaseKeepAliveClient, 256)}
 	if o.Serializable {
 		d.getOpts = append(d.getOpts, clientv3.WithSerializable())
 	}

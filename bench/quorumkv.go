@@ -42,6 +42,8 @@ type quorumkvDriver struct {
 	get, put []client.CallOption
 	contexts *ContextCache
 	fresh    bool
+	// leases serves the keepalive workload (quorumkv_lease.go).
+	leases leaseSet[client.LeaseID]
 }
 
 // NewQuorumkv connects a quorumkv driver.

@@ -37,8 +37,8 @@ type Config struct {
 	Interval time.Duration
 	// Timeout bounds each operation (default 10s).
 	Timeout time.Duration
-	// LockTTL is the time to live of every lock the lock workload takes
-	// (default 10s).
+	// LockTTL is the time to live of every lock the lock workload takes,
+	// and of every lease the keepalive workload grants (default 10s).
 	LockTTL time.Duration
 	// StarvationLimit is the longest a client may go without completing an
 	// operation before the report counts it as starved (default 2s).
@@ -115,7 +115,7 @@ func (c Config) Settings() Settings {
 		Clients: c.Clients, Mode: mode, Rate: c.Rate, Duration: c.Duration.String(), Ops: c.Ops,
 		Warmup: c.Warmup.String(), Interval: c.Interval.String(), Timeout: c.Timeout.String(),
 	}
-	if c.Workload.Locks() {
+	if c.Workload.Locks() || c.Workload.Leases() {
 		ttl := c.LockTTL
 		if ttl == 0 {
 			ttl = 10 * time.Second
@@ -168,6 +168,10 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 		return nil, err
 	}
 	defer func() { _ = closeLockers(lockers) }()
+	if err := grantLeases(ctx, cfg, drivers); err != nil {
+		return nil, err
+	}
+	defer func() { _ = revokeLeases(context.WithoutCancel(ctx), cfg, drivers) }()
 	clock := cfg.Clock
 	start := clock.Now()
 	r := &run{cfg: cfg, drivers: drivers, ks: newKeySpace(cfg.Records, loaded), open: cfg.Rate > 0}
@@ -395,6 +399,8 @@ func (w *worker) do(ctx context.Context, run *opRun, op Op, insertKey int64) (ou
 		return w.incr(ctx, w.keys.Next(w.rng))
 	case OpLock:
 		return w.lock(ctx, w.keys.Next(w.rng))
+	case OpKeepAlive:
+		return outcome{}, w.drv.(LeaseDriver).KeepAlive(ctx, w.keys.Next(w.rng))
 	}
 	return outcome{}, fmt.Errorf("bench: unknown operation %v", op)
 }

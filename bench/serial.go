@@ -36,6 +36,17 @@ type Locker interface {
 	Close() error
 }
 
+// LeaseDriver runs the keepalive workload.
+type LeaseDriver interface {
+	// GrantLeases grants n leases of ttl (replacing those granted
+	// before); the run does it before its clock starts.
+	GrantLeases(ctx context.Context, n int64, ttl time.Duration) error
+	// KeepAlive renews lease i (0 <= i < n) once.
+	KeepAlive(ctx context.Context, i int64) error
+	// RevokeLeases revokes the leases granted (after the run).
+	RevokeLeases(ctx context.Context) error
+}
+
 // SerialOutcome is what a register or lock operation saw.
 type SerialOutcome struct {
 	// Version is the key's version after the operation.
@@ -66,6 +77,9 @@ func checkDrivers(w Workload, drivers []Driver) error {
 		}
 		if _, ok := d.(LockDriver); w.Locks() && !ok {
 			return fmt.Errorf("bench: the %T driver cannot run workload %s (no locks)", d, w.Name)
+		}
+		if _, ok := d.(LeaseDriver); w.Leases() && !ok {
+			return fmt.Errorf("bench: the %T driver cannot run workload %s (no leases)", d, w.Name)
 		}
 	}
 	return nil
@@ -142,4 +156,31 @@ func (w *worker) incr(ctx context.Context, n int64) (outcome, error) {
 func (w *worker) lock(ctx context.Context, n int64) (outcome, error) {
 	res, err := w.locker.AcquireRelease(ctx, w.lockName(n))
 	return outcome{retries: res.Retries, receipt: res.Receipt}, err
+}
+
+// grantLeases grants every driver its leases when the workload renews
+// leases.
+func grantLeases(ctx context.Context, cfg Config, drivers []Driver) error {
+	if !cfg.Workload.Leases() {
+		return nil
+	}
+	for _, d := range drivers {
+		if err := d.(LeaseDriver).GrantLeases(ctx, cfg.Records, cfg.LockTTL); err != nil {
+			return fmt.Errorf("bench: granting %d leases: %w", cfg.Records, err)
+		}
+	}
+	return nil
+}
+
+// revokeLeases revokes every driver's leases when the workload renewed
+// leases, so they do not expire during later runs.
+func revokeLeases(ctx context.Context, cfg Config, drivers []Driver) error {
+	if !cfg.Workload.Leases() {
+		return nil
+	}
+	var errs []error
+	for _, d := range drivers {
+		errs = append(errs, d.(LeaseDriver).RevokeLeases(ctx))
+	}
+	return errors.Join(errs...)
 }

@@ -200,3 +200,27 @@ func TestSmokeRegistersAndLocks(t *testing.T) {
 		t.Error("no lock acquired and released")
 	}
 }
+
+// TestSmokeKeepAlive grants 200 leases and renews them for a second and a
+// half with four clients against a real three-node cluster.
+func TestSmokeKeepAlive(t *testing.T) {
+	eps := startCluster(t)
+	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := Config{Workload: Workloads["keepalive"], Records: 200, Seed: 1, Clients: 4,
+		Duration: 1500 * time.Millisecond, LockTTL: 10 * time.Second, ValueSize: ValueSize{100, 100}}
+	rep, err := Run(ctx, cfg, []Driver{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results["keepalive"]
+	t.Logf("keepalive: %d ops, %.0f ops/s, p50 %.2f ms, p99 %.2f ms", r.Count, r.OpsPerSec, r.LatencyMs.P50, r.LatencyMs.P99)
+	if r.Count == 0 || r.ErrorTotal() != 0 {
+		t.Fatalf("keepalive: %d renewals, errors %v: %v", r.Count, r.Errors, r.ErrorSamples)
+	}
+}

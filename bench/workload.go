@@ -23,10 +23,12 @@ const (
 	OpIncr
 	// OpLock acquires a lock and releases it (LockDriver).
 	OpLock
+	// OpKeepAlive renews a lease (LeaseDriver).
+	OpKeepAlive
 	numOps
 )
 
-var opNames = [numOps]string{"read", "update", "insert", "rmw", "cas", "incr", "lock"}
+var opNames = [numOps]string{"read", "update", "insert", "rmw", "cas", "incr", "lock", "keepalive"}
 
 func (o Op) String() string {
 	if o < 0 || o >= numOps {
@@ -36,7 +38,7 @@ func (o Op) String() string {
 }
 
 // Ops lists every operation in report order.
-func Ops() []Op { return []Op{OpRead, OpUpdate, OpInsert, OpRMW, OpCAS, OpIncr, OpLock} }
+func Ops() []Op { return []Op{OpRead, OpUpdate, OpInsert, OpRMW, OpCAS, OpIncr, OpLock, OpKeepAlive} }
 
 // Workload is an operation mix (proportions summing to 1) and its default
 // key distribution.
@@ -70,6 +72,8 @@ var Workloads = map[string]Workload{
 		Mix: only(OpIncr), Distribution: DistUniform, Records: 1},
 	"lock": {Name: "lock", Description: "acquire a lock and release it; each client draws names from a key space of its own (no contention)",
 		Mix: only(OpLock), Distribution: DistUniform, Records: 10_000},
+	"keepalive": {Name: "keepalive", Description: "renew leases: the run grants --records leases of --lock-ttl first, then each operation renews one, drawn uniformly",
+		Mix: only(OpKeepAlive), Distribution: DistUniform, Records: 10_000},
 }
 
 func mix(read, update, insert, rmw float64) [numOps]float64 {
@@ -87,6 +91,9 @@ func (w Workload) Registers() bool { return w.Mix[OpCAS] > 0 || w.Mix[OpIncr] > 
 
 // Locks: the workload needs a LockDriver (lock).
 func (w Workload) Locks() bool { return w.Mix[OpLock] > 0 }
+
+// Leases reports whether the workload renews leases (LeaseDriver).
+func (w Workload) Leases() bool { return w.Mix[OpKeepAlive] > 0 }
 
 // WorkloadNames lists the workloads in a stable order.
 func WorkloadNames() []string {
