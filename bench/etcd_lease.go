@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -67,4 +68,30 @@ func (d *etcdDriver) RevokeLeases(ctx context.Context) error {
 		_, err := d.cli.Revoke(ctx, id)
 		return etcdError(err)
 	})
+}
+
+// WatchGroup watches the prefix group/ from now (created notify marks it
+// ready).
+func (d *etcdDriver) WatchGroup(ctx context.Context, group string, ready func(), fn func([]byte)) error {
+	ch := d.cli.Watch(clientv3.WithRequireLeader(ctx), group+"/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	for resp := range ch {
+		if resp.Created {
+			ready()
+		}
+		if err := resp.Err(); err != nil {
+			return etcdError(err)
+		}
+		for _, ev := range resp.Events {
+			if ev.Type == clientv3.EventTypePut {
+				fn(ev.Kv.Value)
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// PutInGroup writes group/i.
+func (d *etcdDriver) PutInGroup(ctx context.Context, group string, i int64, value []byte) error {
+	_, err := d.cli.Put(ctx, group+"/"+strconv.FormatInt(i, 10), string(value))
+	return etcdError(err)
 }

@@ -98,3 +98,22 @@ func (d *quorumkvDriver) RevokeLeases(ctx context.Context) error {
 		return err
 	})
 }
+
+// WatchGroup watches group (Watch) and passes on each put's first value.
+func (d *quorumkvDriver) WatchGroup(ctx context.Context, group string, ready func(), fn func([]byte)) error {
+	return d.c.Watch(ctx, client.WatchSpec{Group: group}, func(ev client.WatchEvent) error {
+		switch {
+		case ev.Type == "progress":
+			ready()
+		case ev.Type == "put" && len(ev.Values) > 0:
+			fn(ev.Values[0])
+		}
+		return nil
+	})
+}
+
+// PutInGroup writes w/{group}/i, blind (a fresh key).
+func (d *quorumkvDriver) PutInGroup(ctx context.Context, group string, i int64, value []byte) error {
+	_, err := d.c.Put(ctx, []byte(fmt.Sprintf("w/{%s}/%d", group, i)), value)
+	return err
+}

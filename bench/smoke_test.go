@@ -224,3 +224,24 @@ func TestSmokeKeepAlive(t *testing.T) {
 		t.Fatalf("keepalive: %d renewals, errors %v: %v", r.Count, r.Errors, r.ErrorSamples)
 	}
 }
+
+// TestSmokeWatch runs the watch benchmark with 10 watchers and 50 puts
+// against a real three-node cluster: every event arrives.
+func TestSmokeWatch(t *testing.T) {
+	eps := startCluster(t)
+	d, err := NewQuorumkv(QuorumkvOptions{Endpoints: eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := RunWatch(ctx, WatchConfig{Watchers: 10, Rate: 50, Duration: time.Second, Group: "smoke"}, d.(WatchDriver))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", rep)
+	if rep.Puts != 50 || rep.Missing != 0 || rep.Events != 500 {
+		t.Fatalf("watch: %+v", rep)
+	}
+}

@@ -148,6 +148,7 @@ keys are counted as not_found, not as errors.`,
 
 	fl.StringVar(&f.hdrDir, "hdr-dir", "", "write an HdrHistogram interval log per operation into this directory")
 	fl.StringVar(&f.plot, "plot", "", "draw throughput and p99 latency over time into this PNG file")
+	cmd.AddCommand(newBenchWatchCmd())
 	return cmd
 }
 
