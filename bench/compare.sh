@@ -61,6 +61,8 @@ cas_clients="32 128"
 hot_clients="32"
 lock_clients="32"
 keepalive_clients="32"
+watchers=100
+watch_rate=100
 kv_runs=1
 serial_runs=1
 out=""
@@ -79,6 +81,7 @@ while [ $# -gt 0 ]; do
     --hot-clients) hot_clients=$2; shift ;;
     --lock-clients) lock_clients=$2; shift ;;
     --keepalive-clients) keepalive_clients=$2; shift ;;
+    --watchers) watchers=$2; shift ;;
     --no-serial) serial_runs=0 ;;
     --serial-only) kv_runs=0 ;;
     --out) out=$2; shift ;;
@@ -368,11 +371,26 @@ PY
   done
 done
 
+# Watch latency (with the register runs): --watchers watches of one group,
+# 100 puts a second for the serial duration, quorumkv and etcd in turn.
+if [ "$serial_runs" = 1 ]; then
+  for round in $(seq "$rounds"); do
+    for system in qkv etcd; do
+      [ $((round % 2)) = 0 ] && system=$([ "$system" = qkv ] && echo etcd || echo qkv)
+      tag="${system}_watch_w${watchers}_r${round}"
+      if [ "$system" = qkv ]; then wflags=(--driver quorumkv --endpoints "$qkv_endpoints"); else wflags=(--driver etcd --endpoints "$etcd_endpoints"); fi
+      "$qkv" bench watch "${wflags[@]}" --watchers "$watchers" --rate "$watch_rate" --duration "$serial_duration" \
+        --group "w-$tag" -o json >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
+      log "$tag: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["events"], "events,", r["missing"], "missing, p99", r["latency_ms"]["p99"], "ms")' "$out/runs/$tag.json")"
+    done
+  done
+fi
+
 # --- summary ------------------------------------------------------------------------
-python3 - "$out" "$rounds" "$quick" <<'PY'
+python3 - "$out" "$rounds" "$quick" "$watchers" <<'PY'
 import json, os, statistics, sys
 
-out, rounds, quick = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+out, rounds, quick, watchers = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
 label = {
     "qkv_put_w2": "quorumkv put W=2", "etcd_put": "etcd put", "redis_put_wait1": "redis SET+WAIT 1",
     "qkv_get_r2": "quorumkv get R=2", "qkv_get_r1": "quorumkv get R=1",
@@ -472,7 +490,24 @@ for key, a, b, text in pairs:
         cells.append(f"{r:>8.2f}" if r is not None else f"{'n/a':>8}")
     print(f"{text:<46}" + "".join(cells))
 
-summary = {"rounds": rounds, "clients": clients, "quick": quick,
+watch = {}
+for system in ("qkv", "etcd"):
+    reps = [os.path.join(out, "runs", f"{system}_watch_w{watchers}_r{r}.json") for r in range(1, rounds + 1)]
+    reps = [json.load(open(p)) for p in reps if os.path.exists(p)]
+    if reps:
+        watch[system] = {"p50_ms": statistics.median(r["latency_ms"]["p50"] for r in reps),
+                         "p99_ms": statistics.median(r["latency_ms"]["p99"] for r in reps),
+                         "p99_ms_range": [min(r["latency_ms"]["p99"] for r in reps), max(r["latency_ms"]["p99"] for r in reps)],
+                         "missing": sum(r["missing"] for r in reps), "watchers": reps[0]["watchers"]}
+if "qkv" in watch and "etcd" in watch:
+    print()
+    print(f"watch, {watchers} watchers, put to event (medians of {rounds} rounds): quorumkv p50 {watch['qkv']['p50_ms']:.2f} ms, "
+          f"p99 {watch['qkv']['p99_ms']:.2f} ms (missing {watch['qkv']['missing']}); etcd p50 {watch['etcd']['p50_ms']:.2f} ms, "
+          f"p99 {watch['etcd']['p99_ms']:.2f} ms (missing {watch['etcd']['missing']})")
+    if watch["qkv"]["p99_ms"] > 0:
+        ratios["watch_p99_vs_etcd"] = round(watch["etcd"]["p99_ms"] / watch["qkv"]["p99_ms"], 2)
+
+summary = {"rounds": rounds, "clients": clients, "quick": quick, "watch": watch,
            "medians_ops_per_sec": {f"{n}_c{c}": v for (n, c), v in med.items()},
            "medians_server_cpu_us_per_op": {f"{n}_c{c}": round(v, 1) for (n, c), v in cpu_med.items()},
            "medians_p99_9_ms": {f"{n}_c{c}": v for (n, c), v in p999_med.items()},
