@@ -45,6 +45,8 @@ type leases struct {
 	table   *lease.Table
 	limiter *rate.Limiter
 	stats   leaseStats
+	// batch sends keep-alives to peers in batches.
+	batch *renewBatcher
 }
 
 // leaseStats are LeaseStats as the node counts them.
@@ -98,34 +100,62 @@ func newLeaseID() lease.ID {
 }
 
 // keepAlive renews id on every replica of its partition; one replica that
-// holds the record is enough. The lease is not found when a replica holds
-// its record deleted, or a majority answered and none holds it; with
-// fewer answers and none holding it, the outcome is unknown (unavailable).
+// holds the record is enough. It answers once a majority of the replicas
+// answered (the others still renew): the lease is not found when one of
+// them holds its record deleted (a revoke or expiry deletes at QUORUM, so
+// every majority holds a deletion), or none holds it (the grant's quorum
+// would meet this one); with fewer answers and no holder the outcome is
+// unknown (unavailable).
 func (n *Node) keepAlive(ctx context.Context, id lease.ID) (ttl time.Duration, acks int, err error) {
 	replicas := n.leaseReplicas(id)
-	answers, err := n.askReplicas(ctx, replicas, id, &api.LeasePeerRequest{Renew: true})
-	if err != nil {
-		return 0, 0, err
+	answers := make(chan *api.LeasePeerEntry, len(replicas))
+	for _, node := range replicas {
+		go func() {
+			e, err := n.renewOn(ctx, node, id)
+			if err != nil {
+				e = nil
+			}
+			answers <- e
+		}()
 	}
-	ended := false
-	for _, e := range answers {
+	answered, ended := 0, false
+	for range replicas {
+		e := <-answers
+		if e == nil {
+			continue
+		}
+		answered++
 		if e.GetKnown() {
 			acks++
 			ttl = max(ttl, time.Duration(e.GetTtlMs())*time.Millisecond)
 		}
 		ended = ended || e.GetEnded()
+		if 2*answered > len(replicas) && (acks > 0 || ended) {
+			break
+		}
 	}
 	switch {
 	case ended:
 		return 0, 0, &lease.NotFoundError{ID: id}
-	case acks == 0 && 2*len(answers) > len(replicas):
-		// A majority answered and none holds the record: the grant's
-		// quorum would meet this one, so there is none.
+	case acks > 0:
+		return ttl, acks, nil
+	case 2*answered > len(replicas):
 		return 0, 0, &lease.NotFoundError{ID: id}
-	case acks == 0:
-		return 0, 0, fmt.Errorf("%w (lease %s: %d of %d replicas answered, none holds it)", errLeaseUnreachable, id, len(answers), len(replicas))
 	}
-	return ttl, acks, nil
+	return 0, 0, fmt.Errorf("%w (lease %s: %d of %d replicas answered, none holds it)", errLeaseUnreachable, id, answered, len(replicas))
+}
+
+// renewOn renews id on node: this node's own table directly, a peer's
+// through the batcher.
+func (n *Node) renewOn(ctx context.Context, node string, id lease.ID) (*api.LeasePeerEntry, error) {
+	if node == n.cfg.ID {
+		resp, err := n.answerLeases(&api.LeasePeerRequest{Leases: []uint64{uint64(id)}, Renew: true})
+		if err != nil || len(resp.GetEntries()) != 1 {
+			return nil, fmt.Errorf("renewing lease %s here: %v", id, err)
+		}
+		return resp.GetEntries()[0], nil
+	}
+	return n.leases.batch.renew(ctx, node, uint64(id))
 }
 
 // askLeaseReplicas sends req about id to every replica of id's partition

@@ -102,6 +102,9 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: workers.New(),
 		wireBudget: newWireBudget(cfg.Limits), refusedLog: everyInterval{interval: 10 * time.Second}}
 	n.leases = newLeases(cfg.Leases, n.log)
+	n.leases.batch = newRenewBatcher(func(ctx context.Context, node string, ids []uint64) (*api.LeasePeerResponse, error) {
+		return n.transport.Leases(ctx, node, &api.LeasePeerRequest{From: cfg.ID, Leases: ids, Renew: true})
+	})
 	n.ops.max = int64(cfg.Limits.MaxOps)
 	if err := n.start(); err != nil {
 		_ = n.closeAll()
