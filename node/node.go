@@ -91,6 +91,8 @@ type Node struct {
 	leases *leases
 	// dns serves Config.DNS (dns.go); nil when off.
 	dns *dnsServers
+	// logs shares change log readers among watches (watch_hub.go).
+	logs *logHub
 }
 
 // Start opens the replica, joins the cluster and serves gRPC.
@@ -102,6 +104,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: workers.New(),
 		wireBudget: newWireBudget(cfg.Limits), refusedLog: everyInterval{interval: 10 * time.Second}}
 	n.leases = newLeases(cfg.Leases, n.log)
+	n.logs = newLogHub(n)
 	n.leases.batch = newRenewBatcher(func(ctx context.Context, node string, ids []uint64) (*api.LeasePeerResponse, error) {
 		return n.transport.Leases(ctx, node, &api.LeasePeerRequest{From: cfg.ID, Leases: ids, Renew: true})
 	})

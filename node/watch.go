@@ -96,11 +96,13 @@ type replicaLog struct {
 	compacted         bool
 }
 
-// logBatch is what one read of a replica's log brought.
+// logBatch is what one read of a replica's log brought; dropped: the
+// watch fell behind and its subscription ended.
 type logBatch struct {
-	node string
-	resp *api.ReadLogResponse
-	err  error
+	node    string
+	resp    *api.ReadLogResponse
+	err     error
+	dropped bool
 }
 
 func (s *watchServer) Watch(req *api.WatchRequest, stream api.Watch_WatchServer) error {
@@ -132,12 +134,30 @@ func (n *Node) watch(ctx context.Context, f watchFilter, from string, send func(
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan logBatch)
-	next := make(map[string]chan uint64, len(logs))
 	for _, l := range logs {
-		ch := make(chan uint64, 1)
-		next[l.node] = ch
-		ch <- l.seq
-		go n.tailLog(ctx, p, l.node, ch, batches)
+		sub := n.logs.subscribe(ctx, p, l.node, l.seq)
+		go func() {
+			for {
+				var b logBatch
+				var ok bool
+				select {
+				case b, ok = <-sub:
+				case <-ctx.Done():
+					return
+				}
+				if !ok {
+					b = logBatch{node: l.node, dropped: true}
+				}
+				select {
+				case batches <- b:
+				case <-ctx.Done():
+					return
+				}
+				if !ok {
+					return
+				}
+			}
+		}()
 	}
 	seen := map[string]vclock.Clock{}
 	progress := time.NewTicker(watchProgressEvery)
@@ -154,6 +174,9 @@ func (n *Node) watch(ctx context.Context, f watchFilter, from string, send func(
 			continue
 		case b = <-batches:
 		}
+		if b.dropped {
+			return status.Error(codes.Unavailable, "the watch fell behind its replicas' change logs; resume from the last token")
+		}
 		l := logs[slices.IndexFunc(logs, func(l *replicaLog) bool { return l.node == b.node })]
 		if b.err == nil {
 			if err := n.applyBatch(l, b.resp, f, seen, send, token); err != nil {
@@ -163,7 +186,6 @@ func (n *Node) watch(ctx context.Context, f watchFilter, from string, send func(
 		if allCompacted(logs) {
 			return compactedError()
 		}
-		next[b.node] <- l.seq
 	}
 }
 
@@ -279,31 +301,4 @@ func (n *Node) startCursors(ctx context.Context, p int, prefs []string, from str
 		return nil, compactedError()
 	}
 	return logs, nil
-}
-
-// tailLog reads node's log of p after each sequence it receives on next,
-// sending what it read to out, until ctx ends. A failed read is retried
-// after a pause.
-func (n *Node) tailLog(ctx context.Context, p int, node string, next <-chan uint64, out chan<- logBatch) {
-	for {
-		var after uint64
-		select {
-		case <-ctx.Done():
-			return
-		case after = <-next:
-		}
-		resp, err := n.readLogOn(ctx, node, &api.ReadLogRequest{Partition: uint32(p), After: after, Limit: logReadLimit, WaitMs: uint32(watchProgressEvery.Milliseconds())})
-		if err != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(500 * time.Millisecond): // a replica down: try again soon
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case out <- logBatch{node: node, resp: resp, err: err}:
-		}
-	}
 }
