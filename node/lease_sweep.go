@@ -8,7 +8,6 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // runLeaseSweeps expires leases every SweepEvery until ctx ends.
@@ -43,12 +42,13 @@ func (n *Node) SweepLeases(ctx context.Context) int {
 	if v.Ring == nil || len(v.Ring.Members()) == 0 {
 		return 0
 	}
-	found, err := n.findLeases(v.Ring)
+	l := n.leases
+	found, err := l.scan(n, v.Ring)
 	if err != nil {
 		n.log.Warn("lease sweep: reading the lease index failed", "err", err)
 		return 0
 	}
-	l := n.leases
+	found.held = n.ages(found.held)
 	up, members := n.membersUp()
 	verdict := l.cfg.Sweep(lease.SweepInput{Held: found.held, MembersUp: up, Members: members, Budget: int(l.limiter.Tokens())})
 	n.noteSweep(len(found.held), verdict, up, members)
@@ -74,51 +74,74 @@ func (n *Node) SweepLeases(ctx context.Context) int {
 }
 
 // findLeases reads the lease index of every partition r places on this
-// node, and notes each live lease in the renewal table.
+// node (the keys only), reads the records, and notes each live lease in
+// the renewal table; a deleted record's attachments are read only to see
+// whether any is still live.
 func (n *Node) findLeases(r *ring.Ring) (heldLeases, error) {
 	out := heldLeases{records: map[lease.ID]lease.Record{}}
 	now := n.leases.now()
-	dead, attached := map[lease.ID]bool{}, map[lease.ID]bool{}
 	for p := range n.cfg.Partitions {
 		rank := slices.Index(r.Preference(p), n.cfg.ID)
 		if rank < 0 {
 			continue
 		}
-		err := n.store.ScanLeaseKeys(p, nil, func(k []byte, c vclock.Clock) error {
+		var dead []lease.ID
+		err := n.store.ScanLeaseIndex(p, nil, func(k []byte) error {
 			id, key, err := lease.ParseKey(k)
-			if err != nil {
+			if err != nil || key != nil {
 				return nil
 			}
+			c, found, err := n.store.Get(k)
+			if err != nil || !found {
+				return err
+			}
 			switch rec, live := lease.Live(c.Live()); {
-			case key != nil:
-				attached[id] = attached[id] || len(c.Live()) > 0
 			case live:
 				out.records[id] = rec
 				out.held = append(out.held, lease.Held{ID: id, TTL: rec.TTL, Rank: rank})
 			case c.AllTombstones():
-				dead[id] = true
+				dead = append(dead, id)
 			}
 			return nil
 		})
 		if err != nil {
 			return out, err
 		}
+		for _, id := range dead {
+			keys, err := n.attachedHere(id)
+			if err != nil {
+				return out, err
+			}
+			if len(keys) > 0 {
+				out.ended = append(out.ended, id)
+			}
+		}
 	}
 	n.leases.mu.Lock()
 	defer n.leases.mu.Unlock()
 	n.leases.table.Retain(func(id lease.ID) bool { _, ok := out.records[id]; return ok })
-	for i := range out.held {
-		h := &out.held[i]
+	for _, h := range out.held {
 		n.leases.table.Seen(h.ID, now)
-		h.Age, _ = n.leases.table.Age(h.ID, now)
-	}
-	for id := range dead {
-		if attached[id] {
-			out.ended = append(out.ended, id)
-		}
 	}
 	slices.Sort(out.ended)
 	return out, nil
+}
+
+// ages fills each held lease's age from the renewal table.
+func (n *Node) ages(held []lease.Held) []lease.Held {
+	now := n.leases.now()
+	n.leases.mu.Lock()
+	defer n.leases.mu.Unlock()
+	out := make([]lease.Held, 0, len(held))
+	for _, h := range held {
+		age, ok := n.leases.table.Age(h.ID, now)
+		if !ok {
+			continue // expired or revoked since the scan
+		}
+		h.Age = age
+		out = append(out, h)
+	}
+	return out
 }
 
 // membersUp counts the ring's members and those this node sees up.
@@ -184,4 +207,31 @@ func (n *Node) expire(ctx context.Context, id lease.ID, why string) bool {
 	}
 	n.log.Info("lease "+why, "lease", id.String(), "keys", keys)
 	return true
+}
+
+// leaseRescanEvery: the lease index is read at most this often; the sweeps
+// in between use the leases it found with their ages from the table (a
+// lease granted since counts from its grant's first renewal when the next
+// read finds it).
+const leaseRescanEvery = time.Second
+
+// scan returns the leases the last index read found, reading it again when
+// it is older than leaseRescanEvery or the ring changed.
+func (l *leases) scan(n *Node, r *ring.Ring) (heldLeases, error) {
+	l.mu.Lock()
+	fresh := l.lastScan.ring == r && !l.lastScan.at.IsZero() && time.Since(l.lastScan.at) < leaseRescanEvery
+	found := l.lastScan.found
+	l.mu.Unlock()
+	if fresh {
+		found.ended = nil // finished at the read that found them
+		return found, nil
+	}
+	found, err := n.findLeases(r)
+	if err != nil {
+		return found, err
+	}
+	l.mu.Lock()
+	l.lastScan.ring, l.lastScan.at, l.lastScan.found = r, time.Now(), found
+	l.mu.Unlock()
+	return found, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/lease"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -47,6 +48,12 @@ type leases struct {
 	stats   leaseStats
 	// batch sends keep-alives to peers in batches.
 	batch *renewBatcher
+	// lastScan is the last read of the lease index (lease_sweep.go).
+	lastScan struct {
+		ring  *ring.Ring
+		at    time.Time
+		found heldLeases
+	}
 }
 
 // leaseStats are LeaseStats as the node counts them.

@@ -53,3 +53,26 @@ func (s *Store) ScanLeaseKeys(p int, prefix []byte, fn func(key []byte, c vclock
 	}
 	return it.Error()
 }
+
+// ScanLeaseIndex calls fn with every lease key of partition p this replica
+// holds whose key starts with prefix, in key order, without reading the
+// keys' states.
+func (s *Store) ScanLeaseIndex(p int, prefix []byte, fn func(key []byte) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	head := len(leaseIndexKey(p, nil))
+	lower := leaseIndexKey(p, prefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(bytes.Clone(it.Key()[head:])); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
