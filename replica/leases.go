@@ -27,31 +27,13 @@ func (s *Store) indexLeaseKey(b *pebble.Batch, p int, key []byte, old object) er
 // ScanLeaseKeys calls fn for every lease key of partition p this replica
 // holds whose key starts with prefix, with its stored state, in key order.
 func (s *Store) ScanLeaseKeys(p int, prefix []byte, fn func(key []byte, c vclock.Clock) error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.exit()
-	head := len(leaseIndexKey(p, nil))
-	lower := leaseIndexKey(p, prefix)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		key := bytes.Clone(it.Key()[head:])
+	return s.ScanLeaseIndex(p, prefix, func(key []byte) error {
 		obj, err := s.read(segmentKey(p, antientropy.Segment(key), key))
-		if err != nil {
-			return err
+		if err != nil || !obj.found {
+			return err // not found: reaped between the index and the data
 		}
-		if !obj.found {
-			continue // reaped between the index and the data: gone
-		}
-		if err := fn(key, obj.clock); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+		return fn(key, obj.clock)
+	})
 }
 
 // ScanLeaseIndex calls fn with every lease key of partition p this replica

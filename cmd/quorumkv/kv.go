@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -40,15 +42,29 @@ func (f *clientFlags) with(fn func(ctx context.Context, c *client.Client) error)
 }
 
 func (f *clientFlags) connect() (*client.Client, context.Context, context.CancelFunc, error) {
-	if err := checkOutput(f.output); err != nil {
-		return nil, nil, nil, err
-	}
-	c, err := client.New(f.endpoints, client.WithAttemptTimeout(min(f.timeout, 5*time.Second)))
+	c, err := f.newClient()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	return c, ctx, cancel, nil
+}
+
+// foreground connects for a command that runs until SIGINT or SIGTERM: the
+// context ends on either; done stops listening and closes the client.
+func (f *clientFlags) foreground() (c *client.Client, ctx context.Context, done func(), err error) {
+	if c, err = f.newClient(); err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	return c, ctx, func() { stop(); _ = c.Close() }, nil
+}
+
+func (f *clientFlags) newClient() (*client.Client, error) {
+	if err := checkOutput(f.output); err != nil {
+		return nil, err
+	}
+	return client.New(f.endpoints, client.WithAttemptTimeout(min(f.timeout, 5*time.Second)))
 }
 
 // consistencyFlags pick a request's consistency.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os/signal"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -110,16 +108,11 @@ func newLeaseKeepAliveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkOutput(cf.output); err != nil {
-				return err
-			}
-			c, err := client.New(cf.endpoints, client.WithAttemptTimeout(min(cf.timeout, 5*time.Second)))
+			c, ctx, done, err := cf.foreground()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			defer done()
 			return keepAliveLoop(ctx, cmd.OutOrStdout(), c, cf, id, every, once)
 		},
 	}

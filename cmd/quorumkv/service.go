@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -99,24 +97,16 @@ func newServiceRegisterCmd() *cobra.Command {
 			if id == "" || addr == "" {
 				return usagef("--id and --addr are required")
 			}
-			if err := checkOutput(cf.output); err != nil {
-				return err
-			}
-			c, err := client.New(cf.endpoints, client.WithAttemptTimeout(min(cf.timeout, 5*time.Second)))
-			if err != nil {
-				return err
-			}
-			defer c.Close()
 			if once {
-				ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
-				defer cancel()
-				info, err := c.RegisterOnce(ctx, args[0], in, ttl)
-				if err != nil {
-					return err
-				}
-				return printLease(cmd.OutOrStdout(), cf.output, "registered", leaseOutputOf(info))
+				return cf.with(func(ctx context.Context, c *client.Client) error {
+					info, err := c.RegisterOnce(ctx, args[0], in, ttl)
+					if err != nil {
+						return err
+					}
+					return printLease(cmd.OutOrStdout(), cf.output, "registered", leaseOutputOf(info))
+				})
 			}
-			return registerForeground(cmd, c, cf, args[0], in, ttl)
+			return registerForeground(cmd, cf, args[0], in, ttl)
 		},
 	}
 	cf.register(cmd)
@@ -130,9 +120,12 @@ func newServiceRegisterCmd() *cobra.Command {
 
 // registerForeground registers and keeps the instance alive until SIGINT
 // or SIGTERM, then deregisters it.
-func registerForeground(cmd *cobra.Command, c *client.Client, cf clientFlags, service string, in client.Instance, ttl time.Duration) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+func registerForeground(cmd *cobra.Command, cf clientFlags, service string, in client.Instance, ttl time.Duration) error {
+	c, ctx, done, err := cf.foreground()
+	if err != nil {
+		return err
+	}
+	defer done()
 	rctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	reg, err := c.Register(rctx, service, in, ttl)
 	cancel()
@@ -182,16 +175,11 @@ func newServiceWatchCmd() *cobra.Command {
 		Short: "Print a service's instance set, then again after every change",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cf.output); err != nil {
-				return err
-			}
-			c, err := client.New(cf.endpoints, client.WithAttemptTimeout(min(cf.timeout, 5*time.Second)))
+			c, ctx, done, err := cf.foreground()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			defer done()
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			seen := 0

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -48,16 +44,11 @@ is older than every replica's change log (list again and watch from now).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cf.output); err != nil {
-				return err
-			}
-			c, err := client.New(cf.endpoints, client.WithAttemptTimeout(min(cf.timeout, 5*time.Second)))
+			c, ctx, done, err := cf.foreground()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			defer done()
 			spec := client.WatchSpec{Group: group, Prefix: []byte(prefix), From: from}
 			if len(args) == 1 {
 				spec.Key = []byte(args[0])
