@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -196,7 +197,7 @@ func (n *Node) localGroupKeys(req *api.GroupKeysRequest) (*api.GroupKeysResponse
 	resp := &api.GroupKeysResponse{}
 	errFull := errors.New("full")
 	err := n.store.ScanPartition(p, func(k []byte, _ vclock.Clock) error {
-		if !ringGroupIs(k, group) || !hasPrefix(k, req.GetPrefix()) {
+		if !bytes.Equal(ring.GroupOf(k), group) || !bytes.HasPrefix(k, req.GetPrefix()) {
 			return nil
 		}
 		if len(resp.Keys) == limit {
@@ -211,10 +212,6 @@ func (n *Node) localGroupKeys(req *api.GroupKeysRequest) (*api.GroupKeysResponse
 	}
 	return resp, nil
 }
-
-func ringGroupIs(k, group []byte) bool { return string(ring.GroupOf(k)) == string(group) }
-
-func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
 
 // GroupKeys serves a peer's listing of a group's keys.
 func (s *replicaServer) GroupKeys(_ context.Context, req *api.GroupKeysRequest) (*api.GroupKeysResponse, error) {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,20 +120,10 @@ func Pick(values [][]byte) (Instance, bool) {
 	}
 	return slices.MaxFunc(all, func(a, b Instance) int {
 		if a.Lease != b.Lease {
-			return compare(a.Lease, b.Lease)
+			return cmp.Compare(a.Lease, b.Lease)
 		}
 		return strings.Compare(a.Address, b.Address)
 	}), true
-}
-
-func compare(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Set is a service's instance set as a watch keeps it, by id.
