@@ -131,4 +131,4 @@ nemesis-bite: nemesis-tools
 	$(GO) build -tags $(FAULT_TAGS) -o $(NEMESIS_BIN)/quorumkv ./cmd/quorumkv
 	$(GO) build -tags $(FAULT_TAGS),qkvbug_reapall -o $(NEMESIS_BIN)/quorumkv-reapall ./cmd/quorumkv
 	QUORUMKV_NEMESIS=1 QUORUMKV_BINARY=$(NEMESIS_BIN)/quorumkv QUORUMKV_BINARY_REAPALL=$(NEMESIS_BIN)/quorumkv-reapall \
-		$(GO) test -count=1 -run 'TestNemesisBites' -v ./test/nemesis/
+		$(GO) test -count=1 -run 'TestNemesisBites|TestLeasePartition' -v ./test/nemesis/

@@ -117,12 +117,8 @@ func (c Config) Sweep(in SweepInput) Verdict {
 			due = append(due, h)
 		}
 	}
-	v := Verdict{Due: len(due)}
-	if len(due) == 0 {
-		return v
-	}
-	if in.Members == 0 || 2*in.MembersUp <= in.Members {
-		v.Frozen = true
+	v := Verdict{Due: len(due), Frozen: in.Members == 0 || 2*in.MembersUp <= in.Members}
+	if len(due) == 0 || v.Frozen {
 		return v
 	}
 	slices.SortFunc(due, func(a, b Held) int {

@@ -106,13 +106,19 @@ func newLeaseID() lease.ID {
 	}
 }
 
+// keepAliveSettle is how long a keep-alive one replica acknowledged waits
+// for a majority of answers before it answers with what it has.
+const keepAliveSettle = 250 * time.Millisecond
+
 // keepAlive renews id on every replica of its partition; one replica that
 // holds the record is enough. It answers once a majority of the replicas
-// answered (the others still renew): the lease is not found when one of
-// them holds its record deleted (a revoke or expiry deletes at QUORUM, so
-// every majority holds a deletion), or none holds it (the grant's quorum
-// would meet this one); with fewer answers and no holder the outcome is
-// unknown (unavailable).
+// answered (the others still renew), or keepAliveSettle after the first
+// acknowledgement when the others are slow or cut off (so an instance keeps
+// its lease on the minority side of a partition): the lease is not found
+// when one of them holds its record deleted (a revoke or expiry deletes at
+// QUORUM, so every majority holds a deletion), or none holds it (the
+// grant's quorum would meet this one); with fewer answers and no holder the
+// outcome is unknown (unavailable).
 func (n *Node) keepAlive(ctx context.Context, id lease.ID) (ttl time.Duration, acks int, err error) {
 	replicas := n.leaseReplicas(id)
 	answers := make(chan *api.LeasePeerEntry, len(replicas))
@@ -125,14 +131,26 @@ func (n *Node) keepAlive(ctx context.Context, id lease.ID) (ttl time.Duration, a
 			answers <- e
 		}()
 	}
+	var settle <-chan time.Time
 	answered, ended := 0, false
+wait:
 	for range replicas {
-		e := <-answers
+		var e *api.LeasePeerEntry
+		select {
+		case e = <-answers:
+		case <-settle:
+			break wait
+		}
 		if e == nil {
 			continue
 		}
 		answered++
 		if e.GetKnown() {
+			if acks == 0 {
+				t := time.NewTimer(keepAliveSettle)
+				defer t.Stop()
+				settle = t.C
+			}
 			acks++
 			ttl = max(ttl, time.Duration(e.GetTtlMs())*time.Millisecond)
 		}

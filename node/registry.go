@@ -146,34 +146,44 @@ func (n *Node) listService(ctx context.Context, service string) (registry.Set, e
 }
 
 // groupKeys is the union of the keys of group (starting with prefix) the
-// group partition's replicas hold; at least one must answer.
+// group partition's replicas hold. It answers once a majority of them
+// answered (a key written at QUORUM is on at least one of any majority), so
+// a replica cut off does not hold the listing up; with no majority it
+// answers what the replicas that answered hold, and fails when none did.
 func (n *Node) groupKeys(ctx context.Context, group string, prefix []byte) ([][]byte, error) {
 	r := n.members.Ring()
 	prefs := r.Preference(r.Partition([]byte("{" + group + "}")))
 	req := &api.GroupKeysRequest{Group: group, Prefix: prefix, Limit: groupKeysLimit}
-	var mu sync.Mutex
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan *api.GroupKeysResponse, len(prefs))
+	for _, node := range prefs {
+		go func() {
+			resp, err := n.groupKeysOn(cctx, node, req)
+			if err != nil {
+				resp = nil
+			}
+			answers <- resp
+		}()
+	}
 	seen, answered := map[string]bool{}, 0
 	var keys [][]byte
-	var g errgroup.Group
-	for _, node := range prefs {
-		g.Go(func() error {
-			resp, err := n.groupKeysOn(ctx, node, req)
-			if err != nil {
-				return nil
+	for range prefs {
+		resp := <-answers
+		if resp == nil {
+			continue
+		}
+		answered++
+		for _, k := range resp.GetKeys() {
+			if !seen[string(k)] {
+				seen[string(k)] = true
+				keys = append(keys, k)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			answered++
-			for _, k := range resp.GetKeys() {
-				if !seen[string(k)] {
-					seen[string(k)] = true
-					keys = append(keys, k)
-				}
-			}
-			return nil
-		})
+		}
+		if 2*answered > len(prefs) {
+			break
+		}
 	}
-	_ = g.Wait()
 	if answered == 0 {
 		return nil, status.Errorf(codes.Unavailable, "no replica of group %q answered", group)
 	}
