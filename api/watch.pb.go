@@ -26,11 +26,13 @@ type WatchEvent_Type int32
 const (
 	WatchEvent_TYPE_UNSPECIFIED WatchEvent_Type = 0
 	WatchEvent_PUT              WatchEvent_Type = 1
-	// DELETE: the key has no live value (deleted, or its lease ended).
+	// DELETE: the key has no live value (deleted, or its lease revoked).
 	WatchEvent_DELETE WatchEvent_Type = 2
 	// PROGRESS carries only a token: the first message of every watch,
 	// and now and then while nothing changes.
 	WatchEvent_PROGRESS WatchEvent_Type = 3
+	// EXPIRE: the key has no live value because its lease expired.
+	WatchEvent_EXPIRE WatchEvent_Type = 4
 )
 
 // Enum value maps for WatchEvent_Type.
@@ -40,12 +42,14 @@ var (
 		1: "PUT",
 		2: "DELETE",
 		3: "PROGRESS",
+		4: "EXPIRE",
 	}
 	WatchEvent_Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED": 0,
 		"PUT":              1,
 		"DELETE":           2,
 		"PROGRESS":         3,
+		"EXPIRE":           4,
 	}
 )
 
@@ -554,20 +558,22 @@ const file_quorumkv_v1_watch_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x16\n" +
 	"\x06prefix\x18\x03 \x01(\fR\x06prefix\x12\x12\n" +
-	"\x04from\x18\x04 \x01(\tR\x04from\"\xd9\x01\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\"\xe5\x01\n" +
 	"\n" +
 	"WatchEvent\x120\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1c.quorumkv.v1.WatchEvent.TypeR\x04type\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
 	"\x06values\x18\x03 \x03(\fR\x06values\x12\x18\n" +
 	"\acontext\x18\x04 \x01(\tR\acontext\x12\x14\n" +
-	"\x05token\x18\x05 \x01(\tR\x05token\"?\n" +
+	"\x05token\x18\x05 \x01(\tR\x05token\"K\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\a\n" +
 	"\x03PUT\x10\x01\x12\n" +
 	"\n" +
 	"\x06DELETE\x10\x02\x12\f\n" +
-	"\bPROGRESS\x10\x03\"^\n" +
+	"\bPROGRESS\x10\x03\x12\n" +
+	"\n" +
+	"\x06EXPIRE\x10\x04\"^\n" +
 	"\n" +
 	"WatchToken\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x122\n" +

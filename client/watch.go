@@ -29,9 +29,9 @@ type WatchSpec struct {
 	From   string
 }
 
-// WatchEvent is one change. Type is "put", "delete" or "progress" (a
-// token only: the first event of every watch, and now and then while
-// nothing changes).
+// WatchEvent is one change. Type is "put", "delete" (deleted, or its lease
+// revoked), "expire" (its lease expired) or "progress" (a token only: the
+// first event of every watch, and now and then while nothing changes).
 type WatchEvent struct {
 	Type    string
 	Key     []byte
@@ -98,6 +98,8 @@ func (c *Client) watchOn(ctx context.Context, e endpoint, spec *WatchSpec, last 
 			out.Type = "put"
 		case api.WatchEvent_DELETE:
 			out.Type = "delete"
+		case api.WatchEvent_EXPIRE:
+			out.Type = "expire"
 		default:
 			out.Type = "progress"
 		}

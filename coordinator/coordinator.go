@@ -90,7 +90,8 @@ type Info struct {
 type Write struct {
 	Key   []byte
 	Value []byte
-	// Tombstone makes this a delete; Value is ignored.
+	// Tombstone makes this a delete; Value is then the tombstone's
+	// metadata (why it was written; usually empty), never a live value.
 	Tombstone   bool
 	Context     vclock.VV
 	Consistency Consistency

@@ -60,9 +60,6 @@ func (c *Coordinator) CoordinateForwarded(ctx context.Context, w Write) (WriteRe
 func (c *Coordinator) coordinate(ctx context.Context, w Write, need int, rt route) (WriteResult, error) {
 	p, prefs := rt.p, rt.prefs
 	sib := vclock.Sibling{Value: w.Value, Tombstone: w.Tombstone}
-	if w.Tombstone {
-		sib.Value = nil
-	}
 	result, durable, err := c.cfg.Local.CoordinateNoSyncWait(w.Key, w.Context, sib)
 	if err != nil {
 		return WriteResult{}, err

@@ -3,6 +3,9 @@ package lease
 import (
 	"bytes"
 	"errors"
+	"strings"
+
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Reserved is the first byte of every key the store writes for itself; a
@@ -60,3 +63,20 @@ func ParseKey(k []byte) (id ID, attached []byte, err error) {
 
 // IsLeaseKey reports whether k is a lease's record or attachment.
 func IsLeaseKey(k []byte) bool { return bytes.HasPrefix(k, []byte(recordPrefix)) }
+
+// expiredMark starts the metadata of the tombstones an expiry writes.
+const expiredMark = "\x00expired/"
+
+// ExpiredMark is the metadata an expiry of lease id writes on the
+// tombstones of its keys, so a watch can tell an expiry from a delete.
+func ExpiredMark(id ID) []byte { return []byte(expiredMark + id.String()) }
+
+// ExpiredBy reports whether any tombstone of c carries an expiry's mark.
+func ExpiredBy(c vclock.Clock) bool {
+	for _, s := range c.Values() {
+		if s.Tombstone && strings.HasPrefix(string(s.Value), expiredMark) {
+			return true
+		}
+	}
+	return false
+}

@@ -195,7 +195,7 @@ func (n *Node) confirmExpiry(ctx context.Context, id lease.ID, ttl time.Duration
 func (n *Node) expire(ctx context.Context, id lease.ID, why string) bool {
 	ectx, cancel := context.WithTimeout(ctx, 4*leaseCallTimeout)
 	defer cancel()
-	keys, err := n.endLease(ectx, id)
+	keys, err := n.endLease(ectx, id, true)
 	if err != nil {
 		n.log.Warn("lease expiry failed; the next sweep tries again", "lease", id.String(), "err", err)
 		return false

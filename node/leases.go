@@ -323,7 +323,7 @@ func (n *Node) revokeLease(ctx context.Context, id lease.ID) (int, error) {
 	if _, _, err := n.readLease(ctx, id); err != nil {
 		return 0, err
 	}
-	keys, err := n.endLease(ctx, id)
+	keys, err := n.endLease(ctx, id, false)
 	if err == nil {
 		n.leases.mu.Lock()
 		n.leases.stats.revoked++
@@ -337,7 +337,7 @@ func (n *Node) revokeLease(ctx context.Context, id lease.ID) (int, error) {
 // causal delete: a later write of the key survives), and the attachments.
 // An end cut short is finished by a later sweep (the record is deleted,
 // attachments are live). It returns the keys deleted.
-func (n *Node) endLease(ctx context.Context, id lease.ID) (int, error) {
+func (n *Node) endLease(ctx context.Context, id lease.ID, expired bool) (int, error) {
 	res, err := n.coord.Get(ctx, lease.RecordKey(id), quorum)
 	if err != nil {
 		return 0, err
@@ -361,7 +361,7 @@ func (n *Node) endLease(ctx context.Context, id lease.ID) (int, error) {
 				continue
 			}
 			seen[string(key)] = true
-			if err := n.detach(ctx, id, key); err != nil {
+			if err := n.detach(ctx, id, key, expired); err != nil {
 				return deleted, err
 			}
 			deleted++
@@ -370,8 +370,9 @@ func (n *Node) endLease(ctx context.Context, id lease.ID) (int, error) {
 	return deleted, nil
 }
 
-// detach deletes key as its lease id wrote it, then the attachment.
-func (n *Node) detach(ctx context.Context, id lease.ID, key []byte) error {
+// detach deletes key as its lease id wrote it, then the attachment; the
+// tombstone of an expired lease's key carries the expiry's mark.
+func (n *Node) detach(ctx context.Context, id lease.ID, key []byte, expired bool) error {
 	att, err := n.coord.Get(ctx, lease.AttachKey(id, key), quorum)
 	if err != nil {
 		return err
@@ -395,7 +396,11 @@ func (n *Node) detach(ctx context.Context, id lease.ID, key []byte) error {
 		wrote = vclock.Join(wrote, res.Clock.Context())
 	}
 	if len(wrote) > 0 {
-		if _, err := n.coord.Put(ctx, coordinator.Write{Key: key, Tombstone: true, Context: wrote, Consistency: quorum}); err != nil {
+		del := coordinator.Write{Key: key, Tombstone: true, Context: wrote, Consistency: quorum}
+		if expired {
+			del.Value = lease.ExpiredMark(id)
+		}
+		if _, err := n.coord.Put(ctx, del); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -185,5 +186,68 @@ func TestLeaseSelfPreservation(t *testing.T) {
 	}
 	if st, _ := cl.NodeStatus(ctx); st.GetLeases().GetExpired() != 0 {
 		t.Fatalf("expired %d while frozen", st.GetLeases().GetExpired())
+	}
+}
+
+// TestWatchTellsExpiryFromDelete: a watcher of a group sees "expire" for the
+// key whose lease expired, "delete" for the key whose lease was revoked and
+// for the key deleted by a client.
+func TestWatchTellsExpiryFromDelete(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{Tune: fastLeases})
+	cl := c.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	expiring, err := cl.GrantLease(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := cl.GrantLease(ctx, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	puts := []struct {
+		key string
+		id  lease.ID
+	}{{"w/{x}/expires", lease.ID(expiring.ID)}, {"w/{x}/revoked", lease.ID(revoked.ID)}, {"w/{x}/deleted", 0}}
+	events := make(chan client.WatchEvent, 64)
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- cl.Watch(ctx, client.WatchSpec{Group: "x"}, func(ev client.WatchEvent) error {
+			if ev.Type != "progress" {
+				events <- ev
+			}
+			return nil
+		})
+	}()
+	for _, p := range puts {
+		var opts []client.CallOption
+		if p.id != 0 {
+			opts = append(opts, client.WithLease(client.LeaseID(p.id)))
+		}
+		if _, err := cl.Put(ctx, []byte(p.key), []byte("v"), opts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.RevokeLease(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cl.Get(ctx, []byte("w/{x}/deleted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Delete(ctx, []byte("w/{x}/deleted"), client.WithContext(got.Context)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"w/{x}/expires": "expire", "w/{x}/revoked": "delete", "w/{x}/deleted": "delete"}
+	last := map[string]string{}
+	for !maps.Equal(last, want) {
+		select {
+		case ev := <-events:
+			last[string(ev.Key)] = ev.Type
+		case err := <-watchDone:
+			t.Fatalf("the watch ended: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("last event per key %v, want %v", last, want)
+		}
 	}
 }

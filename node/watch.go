@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -223,7 +224,11 @@ func (n *Node) applyBatch(l *replicaLog, resp *api.ReadLogResponse, f watchFilte
 		}
 		seen[string(e.GetKey())] = merged
 		ev := &api.WatchEvent{Type: api.WatchEvent_PUT, Key: e.GetKey(), Values: merged.Live(), Context: merged.Context().Token(), Token: token()}
-		if len(ev.Values) == 0 {
+		switch {
+		case len(ev.Values) > 0:
+		case lease.ExpiredBy(merged):
+			ev.Type = api.WatchEvent_EXPIRE
+		default:
 			ev.Type = api.WatchEvent_DELETE
 		}
 		if err := send(ev); err != nil {

@@ -91,8 +91,8 @@ func printEvent(cmd *cobra.Command, format string, ev client.WatchEvent) error {
 	switch ev.Type {
 	case "progress":
 		fprintf(cmd.OutOrStdout(), "progress\ttoken %s\n", ev.Token)
-	case "delete":
-		fprintf(cmd.OutOrStdout(), "delete\t%s\n", ev.Key)
+	case "delete", "expire":
+		fprintf(cmd.OutOrStdout(), "%s\t%s\n", ev.Type, ev.Key)
 	default:
 		fprintf(cmd.OutOrStdout(), "put\t%s\t%s\n", ev.Key, strings.Join(out.Values, ", "))
 	}
