@@ -295,8 +295,9 @@ func TestPutConcurrentBlindWrites(t *testing.T) {
 	}
 }
 
-// TestPutTombstone: a delete stores a tombstone sibling (its Value is
-// dropped); a read reports not found and still returns the context.
+// TestPutTombstone: a delete stores a tombstone sibling (its Value is the
+// tombstone's metadata); a read reports not found and still returns the
+// context.
 func TestPutTombstone(t *testing.T) {
 	cl := newCluster(t, abc, clusterOpts{})
 	ctx := testCtx(t)
@@ -305,13 +306,13 @@ func TestPutTombstone(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := cl.coord("a").Get(ctx, key, Consistency{})
-	res, err := cl.coord("a").Put(ctx, Write{Key: key, Value: []byte("ignored"), Tombstone: true, Context: r.Clock.Context(), Consistency: Consistency{Level: LevelAll}})
+	res, err := cl.coord("a").Put(ctx, Write{Key: key, Value: []byte("why"), Tombstone: true, Context: r.Clock.Context(), Consistency: Consistency{Level: LevelAll}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	vals := res.Clock.Values()
-	if len(vals) != 1 || !vals[0].Tombstone || vals[0].Value != nil {
-		t.Fatalf("result values %+v, want one bare tombstone", vals)
+	if len(vals) != 1 || !vals[0].Tombstone || string(vals[0].Value) != "why" {
+		t.Fatalf("result values %+v, want one tombstone with its metadata", vals)
 	}
 	r, err = cl.coord("b").Get(ctx, key, Consistency{Level: LevelAll})
 	if err != nil {
