@@ -26,12 +26,17 @@ type peerRenewals struct {
 	next     *renewWave
 }
 
-// renewWave is one call's renewals and, once done, its answers.
+// renewWave is one call's renewals; each renewal's answer goes to its
+// caller's channel once the call is done.
 type renewWave struct {
 	ids  []uint64
-	done chan struct{}
-	got  map[uint64]*api.LeasePeerEntry
-	err  error
+	subs []chan<- renewAnswer
+}
+
+// renewAnswer is one replica's answer to one renewal.
+type renewAnswer struct {
+	entry *api.LeasePeerEntry
+	err   error
 }
 
 // maxWave bounds the leases of one call (the peer refuses more).
@@ -41,54 +46,53 @@ func newRenewBatcher(send func(ctx context.Context, node string, ids []uint64) (
 	return &renewBatcher{send: send, peers: map[string]*peerRenewals{}}
 }
 
-// renew renews id on node, with the renewals for node waiting with it.
-func (b *renewBatcher) renew(ctx context.Context, node string, id uint64) (*api.LeasePeerEntry, error) {
+// renew renews id on node, with the renewals for node waiting with it, and
+// sends node's answer to answers once it came (answers must have room: the
+// batcher never blocks on it). It starts no goroutine of its own unless a
+// full wave already waits for node.
+func (b *renewBatcher) renew(node string, id uint64, answers chan<- renewAnswer) {
 	b.mu.Lock()
 	p := b.peers[node]
 	if p == nil {
 		p = &peerRenewals{}
 		b.peers[node] = p
 	}
-	if p.next == nil || len(p.next.ids) >= maxWave {
-		if p.next != nil {
-			b.mu.Unlock()
-			return b.direct(ctx, node, id) // a full wave waits already: go alone
-		}
-		p.next = &renewWave{done: make(chan struct{})}
+	if p.next != nil && len(p.next.ids) >= maxWave {
+		b.mu.Unlock()
+		go b.direct(node, id, answers) // a full wave waits already: go alone
+		return
+	}
+	if p.next == nil {
+		p.next = &renewWave{}
 	}
 	w := p.next
 	w.ids = append(w.ids, id)
+	w.subs = append(w.subs, answers)
 	if !p.inflight {
 		p.inflight = true
 		go b.flush(node, p)
 	}
 	b.mu.Unlock()
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if w.err != nil {
-		return nil, w.err
-	}
-	e, ok := w.got[id]
-	if !ok {
-		return nil, fmt.Errorf("node %s did not answer for lease %016x", node, id)
-	}
-	return e, nil
 }
 
-func (b *renewBatcher) direct(ctx context.Context, node string, id uint64) (*api.LeasePeerEntry, error) {
+func (b *renewBatcher) direct(node string, id uint64, answers chan<- renewAnswer) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaseCallTimeout)
+	defer cancel()
 	resp, err := b.send(ctx, node, []uint64{id})
+	answers <- answerFor(node, id, resp, err)
+}
+
+// answerFor picks id's entry out of a call's response.
+func answerFor(node string, id uint64, resp *api.LeasePeerResponse, err error) renewAnswer {
 	if err != nil {
-		return nil, err
+		return renewAnswer{err: err}
 	}
 	for _, e := range resp.GetEntries() {
 		if e.GetLease() == id {
-			return e, nil
+			return renewAnswer{entry: e}
 		}
 	}
-	return nil, fmt.Errorf("node %s did not answer for lease %016x", node, id)
+	return renewAnswer{err: fmt.Errorf("node %s did not answer for lease %016x", node, id)}
 }
 
 // flush sends node's waves one after the other until none waits.
@@ -106,13 +110,16 @@ func (b *renewBatcher) flush(node string, p *peerRenewals) {
 		ctx, cancel := context.WithTimeout(context.Background(), leaseCallTimeout)
 		resp, err := b.send(ctx, node, w.ids)
 		cancel()
-		w.err = err
-		if err == nil {
-			w.got = make(map[uint64]*api.LeasePeerEntry, len(resp.GetEntries()))
-			for _, e := range resp.GetEntries() {
-				w.got[e.GetLease()] = e
-			}
+		byID := make(map[uint64]*api.LeasePeerEntry, len(resp.GetEntries()))
+		for _, e := range resp.GetEntries() {
+			byID[e.GetLease()] = e
 		}
-		close(w.done)
+		for i, id := range w.ids {
+			a := renewAnswer{entry: byID[id], err: err}
+			if err == nil && a.entry == nil {
+				a.err = fmt.Errorf("node %s did not answer for lease %016x", node, id)
+			}
+			w.subs[i] <- a
+		}
 	}
 }

@@ -26,10 +26,15 @@ func TestRenewBatcherCoalesces(t *testing.T) {
 		}
 		return resp, nil
 	})
-	ctx := context.Background()
+	renew := func(id uint64) (*api.LeasePeerEntry, error) {
+		answers := make(chan renewAnswer, 1)
+		b.renew("n2", id, answers)
+		a := <-answers
+		return a.entry, a.err
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if e, err := b.renew(ctx, "n2", 1); err != nil || e.GetTtlMs() != 1 {
+		if e, err := renew(1); err != nil || e.GetTtlMs() != 1 {
 			t.Errorf("renewal 1: %v %v", e, err)
 		}
 	})
@@ -38,7 +43,7 @@ func TestRenewBatcherCoalesces(t *testing.T) {
 	}
 	for id := uint64(2); id <= 50; id++ {
 		wg.Go(func() {
-			if e, err := b.renew(ctx, "n2", id); err != nil || e.GetTtlMs() != id {
+			if e, err := renew(id); err != nil || e.GetTtlMs() != id {
 				t.Errorf("renewal %d: %v %v", id, e, err)
 			}
 		})

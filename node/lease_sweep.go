@@ -74,7 +74,7 @@ func (n *Node) SweepLeases(ctx context.Context) int {
 }
 
 // findLeases reads the lease index of every partition r places on this
-// node (the keys only), reads the records, and notes each live lease in
+// node (the keys only), reads the records (cached), and notes each live lease in
 // the renewal table; a deleted record's attachments are read only to see
 // whether any is still live.
 func (n *Node) findLeases(r *ring.Ring) (heldLeases, error) {
@@ -91,15 +91,15 @@ func (n *Node) findLeases(r *ring.Ring) (heldLeases, error) {
 			if err != nil || key != nil {
 				return nil
 			}
-			c, found, err := n.store.Get(k)
-			if err != nil || !found {
+			st, err := n.leaseRecord(id)
+			if err != nil || !st.found {
 				return err
 			}
-			switch rec, live := lease.Live(c.Live()); {
-			case live:
-				out.records[id] = rec
-				out.held = append(out.held, lease.Held{ID: id, TTL: rec.TTL, Rank: rank})
-			case c.AllTombstones():
+			switch {
+			case st.live:
+				out.records[id] = st.rec
+				out.held = append(out.held, lease.Held{ID: id, TTL: st.rec.TTL, Rank: rank})
+			case st.ended:
 				dead = append(dead, id)
 			}
 			return nil

@@ -48,6 +48,8 @@ type leases struct {
 	stats   leaseStats
 	// batch sends keep-alives to peers in batches.
 	batch *renewBatcher
+	// records caches the lease records this replica holds.
+	records *recordCache
 	// lastScan is the last read of the lease index (lease_sweep.go).
 	lastScan struct {
 		ring  *ring.Ring
@@ -63,7 +65,7 @@ type leaseStats struct {
 }
 
 func newLeases(cfg lease.Config, log *slog.Logger) *leases {
-	return &leases{cfg: cfg, base: time.Now(), log: log, table: lease.NewTable(),
+	return &leases{cfg: cfg, base: time.Now(), log: log, table: lease.NewTable(), records: newRecordCache(),
 		limiter: rate.NewLimiter(rate.Limit(cfg.MaxPerSecond), max(1, int(cfg.MaxPerSecond)))}
 }
 
@@ -121,40 +123,45 @@ const keepAliveSettle = 250 * time.Millisecond
 // outcome is unknown (unavailable).
 func (n *Node) keepAlive(ctx context.Context, id lease.ID) (ttl time.Duration, acks int, err error) {
 	replicas := n.leaseReplicas(id)
-	answers := make(chan *api.LeasePeerEntry, len(replicas))
+	answers := make(chan renewAnswer, len(replicas))
+	local := false
 	for _, node := range replicas {
-		go func() {
-			e, err := n.renewOn(ctx, node, id)
-			if err != nil {
-				e = nil
-			}
-			answers <- e
-		}()
+		if node == n.cfg.ID {
+			local = true
+			continue
+		}
+		n.leases.batch.renew(node, uint64(id), answers)
+	}
+	if local {
+		e, err := n.renewHere(id)
+		answers <- renewAnswer{entry: e, err: err}
 	}
 	var settle <-chan time.Time
 	answered, ended := 0, false
 wait:
 	for range replicas {
-		var e *api.LeasePeerEntry
+		var a renewAnswer
 		select {
-		case e = <-answers:
+		case a = <-answers:
 		case <-settle:
 			break wait
+		case <-ctx.Done():
+			break wait
 		}
-		if e == nil {
+		if a.err != nil || a.entry == nil {
 			continue
 		}
 		answered++
-		if e.GetKnown() {
+		if a.entry.GetKnown() {
 			if acks == 0 {
 				t := time.NewTimer(keepAliveSettle)
 				defer t.Stop()
 				settle = t.C
 			}
 			acks++
-			ttl = max(ttl, time.Duration(e.GetTtlMs())*time.Millisecond)
+			ttl = max(ttl, time.Duration(a.entry.GetTtlMs())*time.Millisecond)
 		}
-		ended = ended || e.GetEnded()
+		ended = ended || a.entry.GetEnded()
 		if 2*answered > len(replicas) && (acks > 0 || ended) {
 			break
 		}
@@ -166,21 +173,19 @@ wait:
 		return ttl, acks, nil
 	case 2*answered > len(replicas):
 		return 0, 0, &lease.NotFoundError{ID: id}
+	case ctx.Err() != nil:
+		return 0, 0, ctx.Err()
 	}
 	return 0, 0, fmt.Errorf("%w (lease %s: %d of %d replicas answered, none holds it)", errLeaseUnreachable, id, answered, len(replicas))
 }
 
-// renewOn renews id on node: this node's own table directly, a peer's
-// through the batcher.
-func (n *Node) renewOn(ctx context.Context, node string, id lease.ID) (*api.LeasePeerEntry, error) {
-	if node == n.cfg.ID {
-		resp, err := n.answerLeases(&api.LeasePeerRequest{Leases: []uint64{uint64(id)}, Renew: true})
-		if err != nil || len(resp.GetEntries()) != 1 {
-			return nil, fmt.Errorf("renewing lease %s here: %v", id, err)
-		}
-		return resp.GetEntries()[0], nil
+// renewHere renews id in this replica's own table.
+func (n *Node) renewHere(id lease.ID) (*api.LeasePeerEntry, error) {
+	resp, err := n.answerLeases(&api.LeasePeerRequest{Leases: []uint64{uint64(id)}, Renew: true})
+	if err != nil || len(resp.GetEntries()) != 1 {
+		return nil, fmt.Errorf("renewing lease %s here: %v", id, err)
 	}
-	return n.leases.batch.renew(ctx, node, uint64(id))
+	return resp.GetEntries()[0], nil
 }
 
 // askLeaseReplicas sends req about id to every replica of id's partition
@@ -230,11 +235,11 @@ func (n *Node) answerLeases(req *api.LeasePeerRequest) (*api.LeasePeerResponse, 
 	for _, raw := range req.GetLeases() {
 		id := lease.ID(raw)
 		e := &api.LeasePeerEntry{Lease: raw}
-		c, found, err := n.store.Get(lease.RecordKey(id))
+		st, err := n.leaseRecord(id)
 		if err != nil {
 			return nil, err
 		}
-		rec, live := lease.Live(c.Live())
+		rec, live := st.rec, st.live
 		now := n.leases.now()
 		n.leases.mu.Lock()
 		if req.GetRenew() && live {
@@ -246,8 +251,8 @@ func (n *Node) answerLeases(req *api.LeasePeerRequest) (*api.LeasePeerResponse, 
 		}
 		age, _ := n.leases.table.Age(id, now)
 		n.leases.mu.Unlock()
-		e.Known = found && live
-		e.Ended = found && !live && c.AllTombstones()
+		e.Known = live
+		e.Ended = st.ended
 		e.TtlMs, e.AgeMs = uint64(rec.TTL.Milliseconds()), uint64(age.Milliseconds())
 		if req.GetKeys() {
 			keys, err := n.attachedHere(id)

@@ -129,6 +129,7 @@ func (n *Node) start() (err error) {
 		MaxObjectBytes: cfg.Limits.MaxObjectBytes, MaxClockActors: 4 * cfg.Limits.MaxContextActors,
 		Partition: placement.Partition, Logger: n.log, Clock: cfg.Clock,
 		MinFreeSpace: cfg.MinFreeSpace, DiskCheckInterval: cfg.DiskCheckInterval, LogInterval: cfg.StorageLogInterval,
+		OnChange: n.leases.records.changed,
 	}); err != nil {
 		return err
 	}

@@ -405,6 +405,7 @@ func (o *ownership) drop(p int) error {
 	delete(o.transfers, p)
 	delete(o.sent, p)
 	o.mu.Unlock()
+	defer o.n.leases.records.clear()
 	return o.n.store.DropPartition(p)
 }
 

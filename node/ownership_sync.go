@@ -133,7 +133,9 @@ func (o *ownership) startPull(p int, currentReplica bool) error {
 		return nil
 	}
 	if !currentReplica && o.n.store.PartitionKeys(p) > 0 {
-		if err := o.n.store.DropPartition(p); err != nil {
+		err := o.n.store.DropPartition(p)
+		o.n.leases.records.clear()
+		if err != nil {
 			return err
 		}
 	}

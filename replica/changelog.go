@@ -107,6 +107,11 @@ func (s *Store) logAndApply(b *pebble.Batch, changed []change, apply func() erro
 	if err := apply(); err != nil {
 		return err
 	}
+	if s.cfg.OnChange != nil {
+		for _, c := range changed {
+			s.cfg.OnChange(c.key)
+		}
+	}
 	s.clog.mu.Lock()
 	defer s.clog.mu.Unlock()
 	for p, n := range next {

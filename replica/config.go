@@ -65,6 +65,11 @@ type Config struct {
 	Dir string
 	// FS overrides the file system (tests use vfs.NewCrashableMem). Nil means the OS.
 	FS vfs.FS
+	// OnChange, when set, is called with each key whose stored state a
+	// write changed or a reap removed, once the change is visible to
+	// reads (with the key's partition's log stripe held: it must be quick
+	// and must not call the store). A dropped partition is not reported.
+	OnChange func(key []byte)
 	// NoSync trades durability for speed: writes are not fsynced. A node that
 	// stops uncleanly in this mode takes a new incarnation on restart.
 	NoSync bool

@@ -128,6 +128,9 @@ func (s *Store) reapOne(p int, obj antientropy.Object) (bool, error) {
 	if err := b.Commit(s.wopt); err != nil {
 		return false, err
 	}
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(obj.Key)
+	}
 	s.trees.Update(p, obj.Key, old.leaf(obj.Key), 0)
 	s.countKeys(p, -1)
 	return true, nil
