@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -97,13 +98,27 @@ type replicaLog struct {
 	compacted         bool
 }
 
-// logBatch is what one read of a replica's log brought; dropped: the
-// watch fell behind and its subscription ended.
+// logBatch is what one read of a replica's log brought, with each entry's
+// clock decoded once for every watch it feeds (empty when the entry has no
+// state or it does not decode).
 type logBatch struct {
-	node    string
-	resp    *api.ReadLogResponse
-	err     error
-	dropped bool
+	node   string
+	resp   *api.ReadLogResponse
+	clocks []vclock.Clock
+	err    error
+}
+
+func newLogBatch(node string, resp *api.ReadLogResponse, err error) logBatch {
+	b := logBatch{node: node, resp: resp, err: err}
+	if err == nil && len(resp.GetEntries()) > 0 {
+		b.clocks = make([]vclock.Clock, len(resp.GetEntries()))
+		for i, e := range resp.GetEntries() {
+			if c, err := vclock.Unmarshal(e.GetClock()); err == nil {
+				b.clocks[i] = c
+			}
+		}
+	}
+	return b
 }
 
 func (s *watchServer) Watch(req *api.WatchRequest, stream api.Watch_WatchServer) error {
@@ -134,31 +149,12 @@ func (n *Node) watch(ctx context.Context, f watchFilter, from string, send func(
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan logBatch)
+	batches := make(chan logBatch, subBuffer*len(logs))
+	fellBehind := make(chan struct{})
+	var once sync.Once
+	drop := func() { once.Do(func() { close(fellBehind) }) }
 	for _, l := range logs {
-		sub := n.logs.subscribe(ctx, p, l.node, l.seq)
-		go func() {
-			for {
-				var b logBatch
-				var ok bool
-				select {
-				case b, ok = <-sub:
-				case <-ctx.Done():
-					return
-				}
-				if !ok {
-					b = logBatch{node: l.node, dropped: true}
-				}
-				select {
-				case batches <- b:
-				case <-ctx.Done():
-					return
-				}
-				if !ok {
-					return
-				}
-			}
-		}()
+		n.logs.subscribe(ctx, p, l.node, l.seq, batches, drop)
 	}
 	seen := map[string]vclock.Clock{}
 	progress := time.NewTicker(watchProgressEvery)
@@ -173,14 +169,13 @@ func (n *Node) watch(ctx context.Context, f watchFilter, from string, send func(
 				return err
 			}
 			continue
-		case b = <-batches:
-		}
-		if b.dropped {
+		case <-fellBehind:
 			return status.Error(codes.Unavailable, "the watch fell behind its replicas' change logs; resume from the last token")
+		case b = <-batches:
 		}
 		l := logs[slices.IndexFunc(logs, func(l *replicaLog) bool { return l.node == b.node })]
 		if b.err == nil {
-			if err := n.applyBatch(l, b.resp, f, seen, send, token); err != nil {
+			if err := n.applyBatch(l, b, f, seen, send, token); err != nil {
 				return err
 			}
 		}
@@ -192,8 +187,9 @@ func (n *Node) watch(ctx context.Context, f watchFilter, from string, send func(
 
 // applyBatch merges one read of l's log into the watch and sends the keys
 // whose merged state changed.
-func (n *Node) applyBatch(l *replicaLog, resp *api.ReadLogResponse, f watchFilter, seen map[string]vclock.Clock,
+func (n *Node) applyBatch(l *replicaLog, b logBatch, f watchFilter, seen map[string]vclock.Clock,
 	send func(*api.WatchEvent) error, token func() string) error {
+	resp := b.resp
 	switch {
 	case resp.GetCompacted():
 		l.compacted = true
@@ -208,15 +204,12 @@ func (n *Node) applyBatch(l *replicaLog, resp *api.ReadLogResponse, f watchFilte
 		return nil
 	}
 	l.compacted = false
-	for _, e := range resp.GetEntries() {
+	for i, e := range resp.GetEntries() {
 		l.seq = max(l.seq, e.GetSeq())
-		if !f.match(e.GetKey()) {
+		if !f.match(e.GetKey()) || i >= len(b.clocks) {
 			continue
 		}
-		c, err := vclock.Unmarshal(e.GetClock())
-		if err != nil {
-			continue
-		}
+		c := b.clocks[i]
 		prev := seen[string(e.GetKey())]
 		merged := vclock.Sync(prev, c)
 		if merged.IsEmpty() || (len(prev.Entries) > 0 && merged.Equal(prev)) {

@@ -34,9 +34,11 @@ type sharedTail struct {
 	cancel context.CancelFunc
 }
 
-// logSub is one watch's subscription to one replica's log.
+// logSub is one watch's subscription to one replica's log. The
+// subscriptions of one watch share its channel and its drop.
 type logSub struct {
-	ch      chan logBatch
+	ch      chan<- logBatch
+	drop    func()
 	dropped bool
 }
 
@@ -46,12 +48,11 @@ const subBuffer = 256
 
 func newLogHub(n *Node) *logHub { return &logHub{n: n, tails: map[tailKey]*sharedTail{}} }
 
-// subscribe streams node's log of p after sequence after to the returned
-// channel (closed when the watch is dropped) until ctx ends.
-func (h *logHub) subscribe(ctx context.Context, p int, node string, after uint64) <-chan logBatch {
-	s := &logSub{ch: make(chan logBatch, subBuffer)}
+// subscribe streams node's log of p after sequence after to ch until ctx
+// ends; when ch is full, it calls drop and stops.
+func (h *logHub) subscribe(ctx context.Context, p int, node string, after uint64, ch chan<- logBatch, drop func()) {
+	s := &logSub{ch: ch, drop: drop}
 	go h.join(ctx, tailKey{p: p, node: node}, after, s)
-	return s.ch
 }
 
 // join catches s up from after to the shared reader's position with reads
@@ -73,7 +74,7 @@ func (h *logHub) join(ctx context.Context, k tailKey, after uint64, s *logSub) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !h.deliver(s, logBatch{node: k.node, resp: resp, err: err}) {
+		if !h.deliver(s, newLogBatch(k.node, resp, err)) {
 			return
 		}
 		switch {
@@ -117,7 +118,7 @@ func (h *logHub) deliverLocked(s *logSub, b logBatch) bool {
 		return true
 	default:
 		s.dropped = true
-		close(s.ch)
+		s.drop()
 		return false
 	}
 }
@@ -153,8 +154,9 @@ func (h *logHub) read(ctx context.Context, t *sharedTail) {
 		case resp.GetLast() < t.seq:
 			t.seq = resp.GetFloor() - 1 // another life of the replica
 		}
+		b := newLogBatch(t.key.node, resp, err)
 		for s := range t.subs {
-			if !h.deliverLocked(s, logBatch{node: t.key.node, resp: resp, err: err}) {
+			if !h.deliverLocked(s, b) {
 				delete(t.subs, s)
 			}
 		}
