@@ -143,6 +143,7 @@ type StreamOp struct {
 	//	*StreamOp_Renew
 	//	*StreamOp_Release
 	//	*StreamOp_DescribeLock
+	//	*StreamOp_KeepAlive
 	Op            isStreamOp_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -298,6 +299,15 @@ func (x *StreamOp) GetDescribeLock() *DescribeLockRequest {
 	return nil
 }
 
+func (x *StreamOp) GetKeepAlive() *LeaseKeepAliveRequest {
+	if x != nil {
+		if x, ok := x.Op.(*StreamOp_KeepAlive); ok {
+			return x.KeepAlive
+		}
+	}
+	return nil
+}
+
 type isStreamOp_Op interface {
 	isStreamOp_Op()
 }
@@ -348,6 +358,11 @@ type StreamOp_DescribeLock struct {
 	DescribeLock *DescribeLockRequest `protobuf:"bytes,13,opt,name=describe_lock,json=describeLock,proto3,oneof"`
 }
 
+type StreamOp_KeepAlive struct {
+	// The Leases service's keep-alive (answered by keep_alive or error).
+	KeepAlive *LeaseKeepAliveRequest `protobuf:"bytes,14,opt,name=keep_alive,json=keepAlive,proto3,oneof"`
+}
+
 func (*StreamOp_Get) isStreamOp_Op() {}
 
 func (*StreamOp_Put) isStreamOp_Op() {}
@@ -369,6 +384,8 @@ func (*StreamOp_Renew) isStreamOp_Op() {}
 func (*StreamOp_Release) isStreamOp_Op() {}
 
 func (*StreamOp_DescribeLock) isStreamOp_Op() {}
+
+func (*StreamOp_KeepAlive) isStreamOp_Op() {}
 
 type StreamResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -424,6 +441,7 @@ type StreamResult struct {
 	//	*StreamResult_Error
 	//	*StreamResult_Serial
 	//	*StreamResult_Lock
+	//	*StreamResult_KeepAlive
 	Result        isStreamResult_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -518,6 +536,15 @@ func (x *StreamResult) GetLock() *LockResponse {
 	return nil
 }
 
+func (x *StreamResult) GetKeepAlive() *LeaseKeepAliveResponse {
+	if x != nil {
+		if x, ok := x.Result.(*StreamResult_KeepAlive); ok {
+			return x.KeepAlive
+		}
+	}
+	return nil
+}
+
 type isStreamResult_Result interface {
 	isStreamResult_Result()
 }
@@ -543,6 +570,10 @@ type StreamResult_Lock struct {
 	Lock *LockResponse `protobuf:"bytes,6,opt,name=lock,proto3,oneof"`
 }
 
+type StreamResult_KeepAlive struct {
+	KeepAlive *LeaseKeepAliveResponse `protobuf:"bytes,7,opt,name=keep_alive,json=keepAlive,proto3,oneof"`
+}
+
 func (*StreamResult_Get) isStreamResult_Result() {}
 
 func (*StreamResult_Put) isStreamResult_Result() {}
@@ -552,6 +583,8 @@ func (*StreamResult_Error) isStreamResult_Result() {}
 func (*StreamResult_Serial) isStreamResult_Result() {}
 
 func (*StreamResult_Lock) isStreamResult_Result() {}
+
+func (*StreamResult_KeepAlive) isStreamResult_Result() {}
 
 // StreamError has the fields of google.rpc.Status.
 type StreamError struct {
@@ -1090,9 +1123,9 @@ var File_quorumkv_v1_kv_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\x14quorumkv/v1/kv.proto\x12\vquorumkv.v1\x1a\x19google/protobuf/any.proto\x1a\x18quorumkv/v1/serial.proto\"8\n" +
+	"\x14quorumkv/v1/kv.proto\x12\vquorumkv.v1\x1a\x19google/protobuf/any.proto\x1a\x18quorumkv/v1/serial.proto\x1a\x17quorumkv/v1/lease.proto\"8\n" +
 	"\rStreamRequest\x12'\n" +
-	"\x03ops\x18\x01 \x03(\v2\x15.quorumkv.v1.StreamOpR\x03ops\"\xd2\x05\n" +
+	"\x03ops\x18\x01 \x03(\v2\x15.quorumkv.v1.StreamOpR\x03ops\"\x97\x06\n" +
 	"\bStreamOp\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
@@ -1109,17 +1142,21 @@ const file_quorumkv_v1_kv_proto_rawDesc = "" +
 	" \x01(\v2\x1b.quorumkv.v1.AcquireRequestH\x00R\aacquire\x121\n" +
 	"\x05renew\x18\v \x01(\v2\x19.quorumkv.v1.RenewRequestH\x00R\x05renew\x127\n" +
 	"\arelease\x18\f \x01(\v2\x1b.quorumkv.v1.ReleaseRequestH\x00R\arelease\x12G\n" +
-	"\rdescribe_lock\x18\r \x01(\v2 .quorumkv.v1.DescribeLockRequestH\x00R\fdescribeLockB\x04\n" +
+	"\rdescribe_lock\x18\r \x01(\v2 .quorumkv.v1.DescribeLockRequestH\x00R\fdescribeLock\x12C\n" +
+	"\n" +
+	"keep_alive\x18\x0e \x01(\v2\".quorumkv.v1.LeaseKeepAliveRequestH\x00R\tkeepAliveB\x04\n" +
 	"\x02op\"E\n" +
 	"\x0eStreamResponse\x123\n" +
-	"\aresults\x18\x01 \x03(\v2\x19.quorumkv.v1.StreamResultR\aresults\"\x9e\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.quorumkv.v1.StreamResultR\aresults\"\xe4\x02\n" +
 	"\fStreamResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12,\n" +
 	"\x03get\x18\x02 \x01(\v2\x18.quorumkv.v1.GetResponseH\x00R\x03get\x12,\n" +
 	"\x03put\x18\x03 \x01(\v2\x18.quorumkv.v1.PutResponseH\x00R\x03put\x120\n" +
 	"\x05error\x18\x04 \x01(\v2\x18.quorumkv.v1.StreamErrorH\x00R\x05error\x125\n" +
 	"\x06serial\x18\x05 \x01(\v2\x1b.quorumkv.v1.SerialResponseH\x00R\x06serial\x12/\n" +
-	"\x04lock\x18\x06 \x01(\v2\x19.quorumkv.v1.LockResponseH\x00R\x04lockB\b\n" +
+	"\x04lock\x18\x06 \x01(\v2\x19.quorumkv.v1.LockResponseH\x00R\x04lock\x12D\n" +
+	"\n" +
+	"keep_alive\x18\a \x01(\v2#.quorumkv.v1.LeaseKeepAliveResponseH\x00R\tkeepAliveB\b\n" +
 	"\x06result\"k\n" +
 	"\vStreamError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
@@ -1188,30 +1225,32 @@ func file_quorumkv_v1_kv_proto_rawDescGZIP() []byte {
 var file_quorumkv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_quorumkv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_quorumkv_v1_kv_proto_goTypes = []any{
-	(Level)(0),                   // 0: quorumkv.v1.Level
-	(*StreamRequest)(nil),        // 1: quorumkv.v1.StreamRequest
-	(*StreamOp)(nil),             // 2: quorumkv.v1.StreamOp
-	(*StreamResponse)(nil),       // 3: quorumkv.v1.StreamResponse
-	(*StreamResult)(nil),         // 4: quorumkv.v1.StreamResult
-	(*StreamError)(nil),          // 5: quorumkv.v1.StreamError
-	(*Consistency)(nil),          // 6: quorumkv.v1.Consistency
-	(*GetRequest)(nil),           // 7: quorumkv.v1.GetRequest
-	(*GetResponse)(nil),          // 8: quorumkv.v1.GetResponse
-	(*PutRequest)(nil),           // 9: quorumkv.v1.PutRequest
-	(*DeleteRequest)(nil),        // 10: quorumkv.v1.DeleteRequest
-	(*PutResponse)(nil),          // 11: quorumkv.v1.PutResponse
-	(*ResponseInfo)(nil),         // 12: quorumkv.v1.ResponseInfo
-	(*SerialGetRequest)(nil),     // 13: quorumkv.v1.SerialGetRequest
-	(*CompareAndSetRequest)(nil), // 14: quorumkv.v1.CompareAndSetRequest
-	(*SerialDeleteRequest)(nil),  // 15: quorumkv.v1.SerialDeleteRequest
-	(*IncrementRequest)(nil),     // 16: quorumkv.v1.IncrementRequest
-	(*AcquireRequest)(nil),       // 17: quorumkv.v1.AcquireRequest
-	(*RenewRequest)(nil),         // 18: quorumkv.v1.RenewRequest
-	(*ReleaseRequest)(nil),       // 19: quorumkv.v1.ReleaseRequest
-	(*DescribeLockRequest)(nil),  // 20: quorumkv.v1.DescribeLockRequest
-	(*SerialResponse)(nil),       // 21: quorumkv.v1.SerialResponse
-	(*LockResponse)(nil),         // 22: quorumkv.v1.LockResponse
-	(*anypb.Any)(nil),            // 23: google.protobuf.Any
+	(Level)(0),                     // 0: quorumkv.v1.Level
+	(*StreamRequest)(nil),          // 1: quorumkv.v1.StreamRequest
+	(*StreamOp)(nil),               // 2: quorumkv.v1.StreamOp
+	(*StreamResponse)(nil),         // 3: quorumkv.v1.StreamResponse
+	(*StreamResult)(nil),           // 4: quorumkv.v1.StreamResult
+	(*StreamError)(nil),            // 5: quorumkv.v1.StreamError
+	(*Consistency)(nil),            // 6: quorumkv.v1.Consistency
+	(*GetRequest)(nil),             // 7: quorumkv.v1.GetRequest
+	(*GetResponse)(nil),            // 8: quorumkv.v1.GetResponse
+	(*PutRequest)(nil),             // 9: quorumkv.v1.PutRequest
+	(*DeleteRequest)(nil),          // 10: quorumkv.v1.DeleteRequest
+	(*PutResponse)(nil),            // 11: quorumkv.v1.PutResponse
+	(*ResponseInfo)(nil),           // 12: quorumkv.v1.ResponseInfo
+	(*SerialGetRequest)(nil),       // 13: quorumkv.v1.SerialGetRequest
+	(*CompareAndSetRequest)(nil),   // 14: quorumkv.v1.CompareAndSetRequest
+	(*SerialDeleteRequest)(nil),    // 15: quorumkv.v1.SerialDeleteRequest
+	(*IncrementRequest)(nil),       // 16: quorumkv.v1.IncrementRequest
+	(*AcquireRequest)(nil),         // 17: quorumkv.v1.AcquireRequest
+	(*RenewRequest)(nil),           // 18: quorumkv.v1.RenewRequest
+	(*ReleaseRequest)(nil),         // 19: quorumkv.v1.ReleaseRequest
+	(*DescribeLockRequest)(nil),    // 20: quorumkv.v1.DescribeLockRequest
+	(*LeaseKeepAliveRequest)(nil),  // 21: quorumkv.v1.LeaseKeepAliveRequest
+	(*SerialResponse)(nil),         // 22: quorumkv.v1.SerialResponse
+	(*LockResponse)(nil),           // 23: quorumkv.v1.LockResponse
+	(*LeaseKeepAliveResponse)(nil), // 24: quorumkv.v1.LeaseKeepAliveResponse
+	(*anypb.Any)(nil),              // 25: google.protobuf.Any
 }
 var file_quorumkv_v1_kv_proto_depIdxs = []int32{
 	2,  // 0: quorumkv.v1.StreamRequest.ops:type_name -> quorumkv.v1.StreamOp
@@ -1226,32 +1265,34 @@ var file_quorumkv_v1_kv_proto_depIdxs = []int32{
 	18, // 9: quorumkv.v1.StreamOp.renew:type_name -> quorumkv.v1.RenewRequest
 	19, // 10: quorumkv.v1.StreamOp.release:type_name -> quorumkv.v1.ReleaseRequest
 	20, // 11: quorumkv.v1.StreamOp.describe_lock:type_name -> quorumkv.v1.DescribeLockRequest
-	4,  // 12: quorumkv.v1.StreamResponse.results:type_name -> quorumkv.v1.StreamResult
-	8,  // 13: quorumkv.v1.StreamResult.get:type_name -> quorumkv.v1.GetResponse
-	11, // 14: quorumkv.v1.StreamResult.put:type_name -> quorumkv.v1.PutResponse
-	5,  // 15: quorumkv.v1.StreamResult.error:type_name -> quorumkv.v1.StreamError
-	21, // 16: quorumkv.v1.StreamResult.serial:type_name -> quorumkv.v1.SerialResponse
-	22, // 17: quorumkv.v1.StreamResult.lock:type_name -> quorumkv.v1.LockResponse
-	23, // 18: quorumkv.v1.StreamError.details:type_name -> google.protobuf.Any
-	0,  // 19: quorumkv.v1.Consistency.level:type_name -> quorumkv.v1.Level
-	6,  // 20: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
-	12, // 21: quorumkv.v1.GetResponse.info:type_name -> quorumkv.v1.ResponseInfo
-	6,  // 22: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
-	6,  // 23: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
-	12, // 24: quorumkv.v1.PutResponse.info:type_name -> quorumkv.v1.ResponseInfo
-	7,  // 25: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
-	9,  // 26: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
-	10, // 27: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
-	1,  // 28: quorumkv.v1.KV.Stream:input_type -> quorumkv.v1.StreamRequest
-	8,  // 29: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
-	11, // 30: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
-	11, // 31: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.PutResponse
-	3,  // 32: quorumkv.v1.KV.Stream:output_type -> quorumkv.v1.StreamResponse
-	29, // [29:33] is the sub-list for method output_type
-	25, // [25:29] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	21, // 12: quorumkv.v1.StreamOp.keep_alive:type_name -> quorumkv.v1.LeaseKeepAliveRequest
+	4,  // 13: quorumkv.v1.StreamResponse.results:type_name -> quorumkv.v1.StreamResult
+	8,  // 14: quorumkv.v1.StreamResult.get:type_name -> quorumkv.v1.GetResponse
+	11, // 15: quorumkv.v1.StreamResult.put:type_name -> quorumkv.v1.PutResponse
+	5,  // 16: quorumkv.v1.StreamResult.error:type_name -> quorumkv.v1.StreamError
+	22, // 17: quorumkv.v1.StreamResult.serial:type_name -> quorumkv.v1.SerialResponse
+	23, // 18: quorumkv.v1.StreamResult.lock:type_name -> quorumkv.v1.LockResponse
+	24, // 19: quorumkv.v1.StreamResult.keep_alive:type_name -> quorumkv.v1.LeaseKeepAliveResponse
+	25, // 20: quorumkv.v1.StreamError.details:type_name -> google.protobuf.Any
+	0,  // 21: quorumkv.v1.Consistency.level:type_name -> quorumkv.v1.Level
+	6,  // 22: quorumkv.v1.GetRequest.consistency:type_name -> quorumkv.v1.Consistency
+	12, // 23: quorumkv.v1.GetResponse.info:type_name -> quorumkv.v1.ResponseInfo
+	6,  // 24: quorumkv.v1.PutRequest.consistency:type_name -> quorumkv.v1.Consistency
+	6,  // 25: quorumkv.v1.DeleteRequest.consistency:type_name -> quorumkv.v1.Consistency
+	12, // 26: quorumkv.v1.PutResponse.info:type_name -> quorumkv.v1.ResponseInfo
+	7,  // 27: quorumkv.v1.KV.Get:input_type -> quorumkv.v1.GetRequest
+	9,  // 28: quorumkv.v1.KV.Put:input_type -> quorumkv.v1.PutRequest
+	10, // 29: quorumkv.v1.KV.Delete:input_type -> quorumkv.v1.DeleteRequest
+	1,  // 30: quorumkv.v1.KV.Stream:input_type -> quorumkv.v1.StreamRequest
+	8,  // 31: quorumkv.v1.KV.Get:output_type -> quorumkv.v1.GetResponse
+	11, // 32: quorumkv.v1.KV.Put:output_type -> quorumkv.v1.PutResponse
+	11, // 33: quorumkv.v1.KV.Delete:output_type -> quorumkv.v1.PutResponse
+	3,  // 34: quorumkv.v1.KV.Stream:output_type -> quorumkv.v1.StreamResponse
+	31, // [31:35] is the sub-list for method output_type
+	27, // [27:31] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_quorumkv_v1_kv_proto_init() }
@@ -1260,6 +1301,7 @@ func file_quorumkv_v1_kv_proto_init() {
 		return
 	}
 	file_quorumkv_v1_serial_proto_init()
+	file_quorumkv_v1_lease_proto_init()
 	file_quorumkv_v1_kv_proto_msgTypes[1].OneofWrappers = []any{
 		(*StreamOp_Get)(nil),
 		(*StreamOp_Put)(nil),
@@ -1272,6 +1314,7 @@ func file_quorumkv_v1_kv_proto_init() {
 		(*StreamOp_Renew)(nil),
 		(*StreamOp_Release)(nil),
 		(*StreamOp_DescribeLock)(nil),
+		(*StreamOp_KeepAlive)(nil),
 	}
 	file_quorumkv_v1_kv_proto_msgTypes[3].OneofWrappers = []any{
 		(*StreamResult_Get)(nil),
@@ -1279,6 +1322,7 @@ func file_quorumkv_v1_kv_proto_init() {
 		(*StreamResult_Error)(nil),
 		(*StreamResult_Serial)(nil),
 		(*StreamResult_Lock)(nil),
+		(*StreamResult_KeepAlive)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

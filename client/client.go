@@ -38,6 +38,7 @@ type endpoint struct {
 	admin  api.AdminClient
 	serial api.SerialClient // register requests, over mux
 	locks  api.LocksClient  // lock requests, over mux
+	leases api.LeasesClient // keep-alives over mux, the rest unary
 	mux    *mux             // gets, puts, deletes, register and lock requests
 	h      *health          // its responsiveness
 }
@@ -52,7 +53,8 @@ func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
 	}
 	m.single = grpcSingle(cc)
 	regs := streamRegisters{m: m, serial: api.NewSerialClient(cc), locks: api.NewLocksClient(cc)}
-	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), serial: regs, locks: regs, mux: m, h: h}
+	return endpoint{addr: addr, cc: cc, admin: api.NewAdminClient(cc), serial: regs, locks: regs,
+		leases: streamLeases{LeasesClient: api.NewLeasesClient(cc), m: m}, mux: m, h: h}
 }
 
 // serving is the probe of a quiet endpoint: a health check answered

@@ -100,7 +100,7 @@ func (c *Client) ShowLease(ctx context.Context, id LeaseID) (*LeaseInfo, error) 
 // revoke, show) are retried on another node after an ambiguous failure.
 func (c *Client) leaseDo(ctx context.Context, idempotent bool, fn func(context.Context, api.LeasesClient) error) error {
 	err := c.do(ctx, idempotent, func(ctx context.Context, e endpoint) error {
-		return fn(ctx, api.NewLeasesClient(e.cc))
+		return fn(ctx, e.leases)
 	})
 	return err
 }

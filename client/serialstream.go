@@ -103,3 +103,21 @@ func (s streamRegisters) lock(ctx context.Context, op *api.StreamOp, size int, u
 	}
 	return r.GetLock(), nil
 }
+
+// streamLeases sends an endpoint's keep-alives over its mux, shaped like
+// the Leases service's unary KeepAlive; the other lease calls are unary.
+type streamLeases struct {
+	api.LeasesClient
+	m *mux
+}
+
+func (s streamLeases) KeepAlive(ctx context.Context, in *api.LeaseKeepAliveRequest, _ ...grpc.CallOption) (*api.LeaseKeepAliveResponse, error) {
+	r, err := s.m.do(ctx, &api.StreamOp{Op: &api.StreamOp_KeepAlive{KeepAlive: in}})
+	if err != nil {
+		return nil, err
+	}
+	if r.GetKeepAlive() == nil {
+		return nil, status.Error(codes.Internal, "the node answered a keep-alive with another kind of result")
+	}
+	return r.GetKeepAlive(), nil
+}

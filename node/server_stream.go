@@ -169,6 +169,12 @@ func (s *kvServer) runOp(ctx context.Context, op *api.StreamOp) *api.StreamResul
 			return errorResult(op.GetId(), err)
 		}
 		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_Put{Put: resp}}
+	case *api.StreamOp_KeepAlive:
+		resp, err := (&leasesServer{n: s.n}).KeepAlive(ctx, x.KeepAlive)
+		if err != nil {
+			return errorResult(op.GetId(), err)
+		}
+		return &api.StreamResult{Id: op.GetId(), Result: &api.StreamResult_KeepAlive{KeepAlive: resp}}
 	}
 	if res, ok := s.runRegisterOp(ctx, op); ok {
 		return res
