@@ -25,6 +25,10 @@
 #   keepalive (--keepalive-clients, default 32): renewals of 10000 leases
 #     (granted before each run's clock starts, revoked after; the server
 #     CPU per op includes the grants) | etcd LeaseKeepAlive on pooled streams
+#   keep-alive schedule (with the register runs; --ttl3-leases, default
+#     10000): that many leases of 10s, each renewed every ttl/3 (open loop
+#     at leases/3.33s a second, leases in turn), and the servers' CPU per
+#     keep-alive once the grants are done
 # each on a key prefix of its own, for --serial-duration after
 # --serial-warmup; their ratios compare the workload's own operation (cas,
 # incr, lock), and the table adds conflicts, retries, quorumkv's fast-path
@@ -40,7 +44,8 @@
 #                         [--records N] [--clients "32 128"] [--out DIR]
 #                         [--serial-duration D] [--serial-warmup D]
 #                         [--cas-clients "32 128"] [--hot-clients "32"]
-#                         [--lock-clients "32"] [--keepalive-clients "32"] [--no-serial] [--serial-only]
+#                         [--lock-clients "32"] [--keepalive-clients "32"] [--ttl3-leases N]
+#                         [--no-serial] [--serial-only]
 #   --quick: 3 rounds of 1s runs on 5000 keys, 2s register and lock runs
 #     (under 4 minutes).
 #   --no-serial: only the put and get runs; --serial-only: only the
@@ -61,6 +66,7 @@ cas_clients="32 128"
 hot_clients="32"
 lock_clients="32"
 keepalive_clients="32"
+ttl3_leases=10000
 watchers=100
 watch_rate=100
 kv_runs=1
@@ -81,6 +87,7 @@ while [ $# -gt 0 ]; do
     --hot-clients) hot_clients=$2; shift ;;
     --lock-clients) lock_clients=$2; shift ;;
     --keepalive-clients) keepalive_clients=$2; shift ;;
+    --ttl3-leases) ttl3_leases=$2; shift ;;
     --watchers) watchers=$2; shift ;;
     --no-serial) serial_runs=0 ;;
     --serial-only) kv_runs=0 ;;
@@ -386,6 +393,35 @@ if [ "$serial_runs" = 1 ]; then
   done
 fi
 
+# Keep-alives on their schedule (with the register runs): --ttl3-leases
+# leases of 10s, each renewed every ttl/3 (open loop, the leases in turn),
+# quorumkv and etcd in turn; the servers' CPU is counted from the end of
+# the grants ("warming up" in the run's log) to the end of the run, per
+# keep-alive sent in that time (rate × (warm-up + duration)).
+if [ "$serial_runs" = 1 ] && [ "$ttl3_leases" -gt 0 ]; then
+  ttl3_rate=$(python3 -c "print(round($ttl3_leases / (10 / 3)))")
+  for round in $(seq "$rounds"); do
+    for system in qkv etcd; do
+      [ $((round % 2)) = 0 ] && system=$([ "$system" = qkv ] && echo etcd || echo qkv)
+      tag="${system}_keepalive_ttl3_r${round}"
+      if [ "$system" = qkv ]; then
+        kflags=(--driver quorumkv --endpoints "$qkv_endpoints" --conns 1); spids=("${qkv_pids[@]}")
+      else
+        kflags=(--driver etcd --endpoints "$etcd_endpoints"); spids=("${etcd_pids[@]}")
+      fi
+      "$qkv" bench "${kflags[@]}" --workload keepalive --records "$ttl3_leases" --lock-ttl 10s --distribution sequential \
+        --rate "$ttl3_rate" --clients 64 --duration "$serial_duration" --warmup "$serial_warmup" --interval "$interval" \
+        --seed "$round" -o json >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" &
+      bpid=$!
+      for _ in $(seq 1200); do grep -q "warming up" "$out/logs/$tag.log" 2>/dev/null && break; sleep 0.1; done
+      cpu0=$(cpu_ticks "${spids[@]}")
+      wait "$bpid" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
+      echo "$(( $(cpu_ticks "${spids[@]}") - cpu0 )) $hz" >"$out/runs/$tag.cpu"
+      log "$tag: $(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; print("%.0f ops/s, p99 %.2f ms, errors %d" % (t["ops_per_sec"], t["latency_ms"]["p99"], sum(t["errors"].values())))' "$out/runs/$tag.json")"
+    done
+  done
+fi
+
 # --- summary ------------------------------------------------------------------------
 python3 - "$out" "$rounds" "$quick" "$watchers" <<'PY'
 import json, os, statistics, sys
@@ -507,7 +543,32 @@ if "qkv" in watch and "etcd" in watch:
     if watch["qkv"]["p99_ms"] > 0:
         ratios["watch_p99_vs_etcd"] = round(watch["etcd"]["p99_ms"] / watch["qkv"]["p99_ms"], 2)
 
-summary = {"rounds": rounds, "clients": clients, "quick": quick, "watch": watch,
+ttl3 = {}
+for system in ("qkv", "etcd"):
+    runs = []
+    for r in range(1, rounds + 1):
+        base = os.path.join(out, "runs", f"{system}_keepalive_ttl3_r{r}")
+        if not os.path.exists(base + ".json"):
+            continue
+        rep = json.load(open(base + ".json"))
+        ticks, hz = open(base + ".cpu").read().split()
+        sent = rep["total"]["count"] + rep.get("warmup_ops", 0)
+        runs.append((rep["total"]["ops_per_sec"], rep["total"]["latency_ms"]["p99"], sum(rep["total"]["errors"].values()),
+                     int(ticks) / int(hz) * 1e6 / sent if sent else 0))
+    if runs:
+        cpus = [x[3] for x in runs]
+        ttl3[system] = {"ops_per_sec": statistics.median(x[0] for x in runs), "p99_ms": statistics.median(x[1] for x in runs),
+                        "errors": sum(x[2] for x in runs), "server_cpu_us_per_keepalive": round(statistics.median(cpus), 1),
+                        "server_cpu_us_range": [round(min(cpus), 1), round(max(cpus), 1)]}
+if ttl3:
+    print()
+    for system, label in (("qkv", "quorumkv"), ("etcd", "etcd")):
+        if system in ttl3:
+            t = ttl3[system]
+            print(f"keep-alives every ttl/3 ({label}): {t['ops_per_sec']:.0f}/s, p99 {t['p99_ms']:.2f} ms, errors {t['errors']}, "
+                  f"servers' CPU {t['server_cpu_us_per_keepalive']:.0f} µs per keep-alive ({t['server_cpu_us_range'][0]:.0f}-{t['server_cpu_us_range'][1]:.0f}; medians of {rounds} rounds)")
+
+summary = {"rounds": rounds, "clients": clients, "quick": quick, "watch": watch, "keepalive_ttl3": ttl3,
            "medians_ops_per_sec": {f"{n}_c{c}": v for (n, c), v in med.items()},
            "medians_server_cpu_us_per_op": {f"{n}_c{c}": round(v, 1) for (n, c), v in cpu_med.items()},
            "medians_p99_9_ms": {f"{n}_c{c}": v for (n, c), v in p999_med.items()},
