@@ -23,21 +23,31 @@ type recordCache struct {
 	mu  sync.Mutex
 	gen uint64
 	m   map[lease.ID]recordState
+	// finished: ended leases a sweep found with no live attachment here;
+	// later sweeps skip them until a key of the lease changes.
+	finished map[lease.ID]bool
 }
 
-func newRecordCache() *recordCache { return &recordCache{m: map[lease.ID]recordState{}} }
+func newRecordCache() *recordCache {
+	return &recordCache{m: map[lease.ID]recordState{}, finished: map[lease.ID]bool{}}
+}
 
-// changed drops key's entry when key is a lease record.
+// changed drops key's entry when key is a lease record, and the lease's
+// finished mark when key is any key of a lease; reads and scans begun
+// before it are not kept (gen).
 func (c *recordCache) changed(key []byte) {
 	if !lease.IsReserved(key) {
 		return
 	}
 	id, attached, err := lease.ParseKey(key)
-	if err != nil || attached != nil {
+	if err != nil {
 		return
 	}
 	c.mu.Lock()
-	delete(c.m, id)
+	delete(c.finished, id)
+	if attached == nil {
+		delete(c.m, id)
+	}
 	c.gen++
 	c.mu.Unlock()
 }
@@ -46,8 +56,34 @@ func (c *recordCache) changed(key []byte) {
 func (c *recordCache) clear() {
 	c.mu.Lock()
 	clear(c.m)
+	clear(c.finished)
 	c.gen++
 	c.mu.Unlock()
+}
+
+// isFinished reports whether a sweep found ended lease id with nothing
+// attached here since its keys last changed.
+func (c *recordCache) isFinished(id lease.ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finished[id]
+}
+
+// finish marks ended lease id as found with nothing attached here, unless
+// a key changed since gen (then the next sweep looks again).
+func (c *recordCache) finish(id lease.ID, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		c.finished[id] = true
+	}
+}
+
+// generation is the count of changes seen, for finish.
+func (c *recordCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 // leaseRecord is this replica's state of id's record, from the cache or

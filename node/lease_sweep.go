@@ -76,7 +76,8 @@ func (n *Node) SweepLeases(ctx context.Context) int {
 // findLeases reads the lease index of every partition r places on this
 // node (the keys only), reads the records (cached), and notes each live lease in
 // the renewal table; a deleted record's attachments are read only to see
-// whether any is still live.
+// whether any is still live, and once found none, not again until a key of
+// the lease changes.
 func (n *Node) findLeases(r *ring.Ring) (heldLeases, error) {
 	out := heldLeases{records: map[lease.ID]lease.Record{}}
 	now := n.leases.now()
@@ -108,12 +109,18 @@ func (n *Node) findLeases(r *ring.Ring) (heldLeases, error) {
 			return out, err
 		}
 		for _, id := range dead {
+			if n.leases.records.isFinished(id) {
+				continue
+			}
+			gen := n.leases.records.generation()
 			keys, err := n.attachedHere(id)
 			if err != nil {
 				return out, err
 			}
 			if len(keys) > 0 {
 				out.ended = append(out.ended, id)
+			} else {
+				n.leases.records.finish(id, gen)
 			}
 		}
 	}
