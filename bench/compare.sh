@@ -396,8 +396,9 @@ fi
 # Keep-alives on their schedule (with the register runs): --ttl3-leases
 # leases of 10s, each renewed every ttl/3 (open loop, the leases in turn),
 # quorumkv and etcd in turn; the servers' CPU is counted from the end of
-# the grants ("warming up" in the run's log) to the end of the run, per
-# keep-alive sent in that time (rate × (warm-up + duration)).
+# the grants ("warming up" in the run's log) to the end of the last
+# keep-alive ("cleaning up", before the revokes), per keep-alive sent in
+# that time (warm-up and measured).
 if [ "$serial_runs" = 1 ] && [ "$ttl3_leases" -gt 0 ]; then
   ttl3_rate=$(python3 -c "print(round($ttl3_leases / (10 / 3)))")
   for round in $(seq "$rounds"); do
@@ -413,10 +414,12 @@ if [ "$serial_runs" = 1 ] && [ "$ttl3_leases" -gt 0 ]; then
         --rate "$ttl3_rate" --clients 64 --duration "$serial_duration" --warmup "$serial_warmup" --interval "$interval" \
         --seed "$round" -o json >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" &
       bpid=$!
-      for _ in $(seq 1200); do grep -q "warming up" "$out/logs/$tag.log" 2>/dev/null && break; sleep 0.1; done
+      for _ in $(seq 1200); do grep -q "warming up" "$out/logs/$tag.log" 2>/dev/null && break; sleep 0.05; done
       cpu0=$(cpu_ticks "${spids[@]}")
+      for _ in $(seq 1200); do grep -q "cleaning up" "$out/logs/$tag.log" 2>/dev/null && break; sleep 0.05; done
+      cpu1=$(cpu_ticks "${spids[@]}")
       wait "$bpid" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
-      echo "$(( $(cpu_ticks "${spids[@]}") - cpu0 )) $hz" >"$out/runs/$tag.cpu"
+      echo "$((cpu1 - cpu0)) $hz" >"$out/runs/$tag.cpu"
       log "$tag: $(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; print("%.0f ops/s, p99 %.2f ms, errors %d" % (t["ops_per_sec"], t["latency_ms"]["p99"], sum(t["errors"].values())))' "$out/runs/$tag.json")"
     done
   done

@@ -48,6 +48,10 @@ type Config struct {
 	// OnInterval is called after every interval (from the collector's
 	// goroutine).
 	OnInterval func(Interval)
+	// OnStart is called when the clock starts (the warm-up begins), after
+	// the run's own set-up (leases granted); OnEnd when the last operation
+	// ended, before the run's clean-up (leases revoked).
+	OnStart, OnEnd func()
 	// Clock defaults to the wall clock.
 	Clock Clock
 }
@@ -172,6 +176,9 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 		return nil, err
 	}
 	defer func() { _ = revokeLeases(context.WithoutCancel(ctx), cfg, drivers) }()
+	if cfg.OnStart != nil {
+		cfg.OnStart()
+	}
 	clock := cfg.Clock
 	start := clock.Now()
 	r := &run{cfg: cfg, drivers: drivers, ks: newKeySpace(cfg.Records, loaded), open: cfg.Rate > 0}
@@ -216,6 +223,9 @@ func Run(ctx context.Context, cfg Config, drivers []Driver) (*Report, error) {
 		}
 	}()
 	wg.Wait()
+	if cfg.OnEnd != nil {
+		cfg.OnEnd()
+	}
 	close(done)
 	<-collected
 	end := clock.Now()

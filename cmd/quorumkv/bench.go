@@ -344,9 +344,14 @@ func (f *benchFlags) run(cmd *cobra.Command) error {
 		defer mu.Unlock()
 		fprintf(progress, "%s\n", bench.FormatInterval(iv))
 	}
-	if cfg.Warmup > 0 {
-		fprintf(progress, "warming up for %s\n", cfg.Warmup)
+	cfg.OnStart = func() {
+		if cfg.Warmup > 0 {
+			fprintf(progress, "warming up for %s\n", cfg.Warmup)
+		} else {
+			fprintf(progress, "measuring\n")
+		}
 	}
+	cfg.OnEnd = func() { fprintf(progress, "measured; cleaning up\n") }
 	rep, runErr := bench.Run(ctx, cfg, drivers)
 	if rep == nil {
 		return runErr
