@@ -379,16 +379,21 @@ PY
 done
 
 # Watch latency (with the register runs): --watchers watches of one group,
-# 100 puts a second for the serial duration, quorumkv and etcd in turn.
+# 100 puts a second for the serial duration, quorumkv and etcd in turn;
+# first with a client per watcher (independent services watching a
+# registry: watch_p99_vs_etcd), then with every watcher on the writer's
+# client (watch_p99_vs_etcd_shared).
 if [ "$serial_runs" = 1 ]; then
   for round in $(seq "$rounds"); do
-    for system in qkv etcd; do
-      [ $((round % 2)) = 0 ] && system=$([ "$system" = qkv ] && echo etcd || echo qkv)
-      tag="${system}_watch_w${watchers}_r${round}"
-      if [ "$system" = qkv ]; then wflags=(--driver quorumkv --endpoints "$qkv_endpoints"); else wflags=(--driver etcd --endpoints "$etcd_endpoints"); fi
-      "$qkv" bench watch "${wflags[@]}" --watchers "$watchers" --rate "$watch_rate" --duration "$serial_duration" \
-        --group "w-$tag" -o json >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
-      log "$tag: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["events"], "events,", r["missing"], "missing, p99", r["latency_ms"]["p99"], "ms")' "$out/runs/$tag.json")"
+    for conns in own shared; do
+      for system in qkv etcd; do
+        [ $((round % 2)) = 0 ] && system=$([ "$system" = qkv ] && echo etcd || echo qkv)
+        tag="${system}_watch_w${watchers}_${conns}_r${round}"
+        if [ "$system" = qkv ]; then wflags=(--driver quorumkv --endpoints "$qkv_endpoints"); else wflags=(--driver etcd --endpoints "$etcd_endpoints"); fi
+        "$qkv" bench watch "${wflags[@]}" --watchers "$watchers" --rate "$watch_rate" --duration "$serial_duration" \
+          --watcher-conns "$conns" --group "w-$tag" -o json >"$out/runs/$tag.json" 2>"$out/logs/$tag.log" || { log "run $tag failed: $(tail -1 "$out/logs/$tag.log")"; exit 1; }
+        log "$tag: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["events"], "events,", r["missing"], "missing, p99", r["latency_ms"]["p99"], "ms")' "$out/runs/$tag.json")"
+      done
     done
   done
 fi
@@ -530,21 +535,23 @@ for key, a, b, text in pairs:
     print(f"{text:<46}" + "".join(cells))
 
 watch = {}
-for system in ("qkv", "etcd"):
-    reps = [os.path.join(out, "runs", f"{system}_watch_w{watchers}_r{r}.json") for r in range(1, rounds + 1)]
-    reps = [json.load(open(p)) for p in reps if os.path.exists(p)]
-    if reps:
-        watch[system] = {"p50_ms": statistics.median(r["latency_ms"]["p50"] for r in reps),
-                         "p99_ms": statistics.median(r["latency_ms"]["p99"] for r in reps),
-                         "p99_ms_range": [min(r["latency_ms"]["p99"] for r in reps), max(r["latency_ms"]["p99"] for r in reps)],
-                         "missing": sum(r["missing"] for r in reps), "watchers": reps[0]["watchers"]}
-if "qkv" in watch and "etcd" in watch:
-    print()
-    print(f"watch, {watchers} watchers, put to event (medians of {rounds} rounds): quorumkv p50 {watch['qkv']['p50_ms']:.2f} ms, "
-          f"p99 {watch['qkv']['p99_ms']:.2f} ms (missing {watch['qkv']['missing']}); etcd p50 {watch['etcd']['p50_ms']:.2f} ms, "
-          f"p99 {watch['etcd']['p99_ms']:.2f} ms (missing {watch['etcd']['missing']})")
-    if watch["qkv"]["p99_ms"] > 0:
-        ratios["watch_p99_vs_etcd"] = round(watch["etcd"]["p99_ms"] / watch["qkv"]["p99_ms"], 2)
+for conns, key, what in (("own", "watch_p99_vs_etcd", "a client per watcher"), ("shared", "watch_p99_vs_etcd_shared", "every watcher on one client")):
+    for system in ("qkv", "etcd"):
+        reps = [os.path.join(out, "runs", f"{system}_watch_w{watchers}_{conns}_r{r}.json") for r in range(1, rounds + 1)]
+        reps = [json.load(open(p)) for p in reps if os.path.exists(p)]
+        if reps:
+            watch[f"{system}_{conns}"] = {"p50_ms": statistics.median(r["latency_ms"]["p50"] for r in reps),
+                             "p99_ms": statistics.median(r["latency_ms"]["p99"] for r in reps),
+                             "p99_ms_range": [min(r["latency_ms"]["p99"] for r in reps), max(r["latency_ms"]["p99"] for r in reps)],
+                             "missing": sum(r["missing"] for r in reps), "watchers": reps[0]["watchers"]}
+    q, e = watch.get(f"qkv_{conns}"), watch.get(f"etcd_{conns}")
+    if q and e:
+        print()
+        print(f"watch, {watchers} watchers ({what}), put to event (medians of {rounds} rounds): quorumkv p50 {q['p50_ms']:.2f} ms, "
+              f"p99 {q['p99_ms']:.2f} ms ({q['p99_ms_range'][0]:.2f}-{q['p99_ms_range'][1]:.2f}, missing {q['missing']}); "
+              f"etcd p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms ({e['p99_ms_range'][0]:.2f}-{e['p99_ms_range'][1]:.2f}, missing {e['missing']})")
+        if q["p99_ms"] > 0:
+            ratios[key] = round(e["p99_ms"] / q["p99_ms"], 2)
 
 ttl3 = {}
 for system in ("qkv", "etcd"):

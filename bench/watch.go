@@ -13,7 +13,9 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// The watch latency benchmark: Watchers watches of one key group, then a
+// The watch latency benchmark: Watchers watches of one key group (each on
+// a client of its own, as independent services watching a registry are,
+// when WatcherDriver is set; else all on the writer's client), then a
 // writer puts a new key of the group Rate times a second for Duration;
 // each value starts with the time it was sent (this host's clock, which
 // the watchers read too), so every event gives the time from the put's
@@ -38,6 +40,9 @@ type WatchConfig struct {
 	Group string
 	// Drain is how long to wait for the last events after the last put.
 	Drain time.Duration
+	// WatcherDriver, when set, gives watcher i a driver (a client) of its
+	// own; the caller closes them after the run.
+	WatcherDriver func(i int) WatchDriver
 }
 
 // WatchReport is the benchmark's outcome: latencies from a put's start to
@@ -77,10 +82,14 @@ func RunWatch(ctx context.Context, cfg WatchConfig, d WatchDriver) (*WatchReport
 	var ready sync.WaitGroup
 	ready.Add(cfg.Watchers)
 	g, gctx := errgroup.WithContext(wctx)
-	for range cfg.Watchers {
+	for i := range cfg.Watchers {
 		var once sync.Once
+		wd := d
+		if cfg.WatcherDriver != nil {
+			wd = cfg.WatcherDriver(i)
+		}
 		g.Go(func() error {
-			err := d.WatchGroup(gctx, cfg.Group, func() { once.Do(ready.Done) }, func(v []byte) {
+			err := wd.WatchGroup(gctx, cfg.Group, func() { once.Do(ready.Done) }, func(v []byte) {
 				if len(v) < 8 {
 					return
 				}

@@ -13,18 +13,21 @@ import (
 )
 
 func newBenchWatchCmd() *cobra.Command {
-	var driver, group, output string
+	var driver, group, output, conns string
 	var endpoints []string
 	var watchers int
 	var rate float64
 	var duration time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch [--driver quorumkv|etcd] [--watchers 100] [--rate 100] [--duration 10s]",
+		Use:   "watch [--driver quorumkv|etcd] [--watchers 100] [--rate 100] [--duration 10s] [--watcher-conns own|shared]",
 		Short: "Measure watch latency: from a put to its event at every watcher",
 		Long: `Start --watchers watches of one key group (etcd: one key prefix), then put a
 new key of the group --rate times a second for --duration. Each value carries
 the time its put started; every watcher's event gives the latency from then.
-Reports the events seen (and missing) and their latency percentiles.`,
+Each watcher has a client (connections) of its own, as independent services
+watching a registry do (--watcher-conns own), or all share the writer's
+(--watcher-conns shared). Reports the events seen (and missing) and their
+latency percentiles.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -36,31 +39,45 @@ Reports the events seen (and missing) and their latency percentiles.`,
 			if len(endpoints) == 0 {
 				endpoints = []string{defaultEndpoints[driver]}
 			}
-			var d bench.WatchDriver
-			switch driver {
-			case "quorumkv":
-				qd, err := bench.NewQuorumkv(bench.QuorumkvOptions{Endpoints: endpoints})
-				if err != nil {
-					return err
+			if conns != "own" && conns != "shared" {
+				return usagef("--watcher-conns %q: want own or shared", conns)
+			}
+			open := func() (bench.Driver, error) {
+				switch driver {
+				case "quorumkv":
+					return bench.NewQuorumkv(bench.QuorumkvOptions{Endpoints: endpoints})
+				case "etcd":
+					return bench.NewEtcd(bench.EtcdOptions{Endpoints: endpoints})
 				}
-				defer qd.Close()
-				d = qd.(bench.WatchDriver)
-			case "etcd":
-				ed, err := bench.NewEtcd(bench.EtcdOptions{Endpoints: endpoints})
-				if err != nil {
-					return err
+				return nil, usagef("--driver %q: want quorumkv or etcd", driver)
+			}
+			w, err := open()
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			d := w.(bench.WatchDriver)
+			var own []bench.WatchDriver
+			if conns == "own" {
+				for range watchers {
+					o, err := open()
+					if err != nil {
+						return err
+					}
+					defer o.Close()
+					own = append(own, o.(bench.WatchDriver))
 				}
-				defer ed.Close()
-				d = ed.(bench.WatchDriver)
-			default:
-				return usagef("--driver %q: want quorumkv or etcd", driver)
 			}
 			if group == "" {
 				group = fmt.Sprintf("bw-%d", time.Now().UnixNano())
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			rep, err := bench.RunWatch(ctx, bench.WatchConfig{Watchers: watchers, Rate: rate, Duration: duration, Group: group}, d)
+			wcfg := bench.WatchConfig{Watchers: watchers, Rate: rate, Duration: duration, Group: group}
+			if own != nil {
+				wcfg.WatcherDriver = func(i int) bench.WatchDriver { return own[i] }
+			}
+			rep, err := bench.RunWatch(ctx, wcfg, d)
 			if err != nil {
 				return err
 			}
@@ -81,6 +98,7 @@ Reports the events seen (and missing) and their latency percentiles.`,
 	fl.Float64Var(&rate, "rate", 100, "puts per second")
 	fl.DurationVar(&duration, "duration", 10*time.Second, "how long to put")
 	fl.StringVar(&group, "group", "", "the key group (etcd: prefix) (default: a fresh one)")
+	fl.StringVar(&conns, "watcher-conns", "own", "own: a client per watcher; shared: every watcher on the writer's client")
 	outputFlag(cmd, &output)
 	return cmd
 }
