@@ -47,11 +47,11 @@ type WatchEvent struct {
 // its key (an event whose context the last one of its key covers is
 // dropped).
 func (c *Client) Watch(ctx context.Context, spec WatchSpec, fn func(WatchEvent) error) error {
-	last := map[string]vclock.VV{}
+	last := map[string]string{} // each key's last context token
 	pause := 100 * time.Millisecond
-	for i := int(c.preferred.Load()); ; i++ {
+	for try, i := 0, int(c.preferred.Load()); ; try, i = try+1, i+1 {
 		e := c.endpoints[i%len(c.endpoints)]
-		err := c.watchOn(ctx, e, &spec, last, fn)
+		err := c.watchOn(ctx, e, &spec, last, try > 0, fn)
 		var fnErr fnError
 		switch {
 		case ctx.Err() != nil:
@@ -75,8 +75,11 @@ type fnError struct{ err error }
 
 func (e fnError) Error() string { return e.err.Error() }
 
-// watchOn runs the watch on one endpoint until its stream fails.
-func (c *Client) watchOn(ctx context.Context, e endpoint, spec *WatchSpec, last map[string]vclock.VV, fn func(WatchEvent) error) error {
+// watchOn runs the watch on one endpoint until its stream fails. One
+// stream never sends a key backwards; a resumed one (after a failure) may
+// send again what an earlier one sent, so its events are checked against
+// the last context of their key.
+func (c *Client) watchOn(ctx context.Context, e endpoint, spec *WatchSpec, last map[string]string, resumed bool, fn func(WatchEvent) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := api.NewWatchClient(e.cc).Watch(ctx, &api.WatchRequest{Key: spec.Key, Group: spec.Group, Prefix: spec.Prefix, From: spec.From})
@@ -104,19 +107,26 @@ func (c *Client) watchOn(ctx context.Context, e endpoint, spec *WatchSpec, last 
 			out.Type = "progress"
 		}
 		if out.Type != "progress" {
-			vv, err := vclock.ParseToken(out.Context)
-			if err != nil {
-				continue
-			}
-			if prev, ok := last[string(out.Key)]; ok && vclock.Descends(prev, vv) {
+			if prev, ok := last[string(out.Key)]; ok && resumed && covers(prev, out.Context) {
 				continue // already seen, or older than what was
 			}
-			last[string(out.Key)] = vv
+			last[string(out.Key)] = out.Context
 		}
 		if err := fn(out); err != nil {
 			return fnError{err}
 		}
 	}
+}
+
+// covers reports whether context token prev covers next (an event with
+// next is not newer); a token that does not parse covers nothing.
+func covers(prev, next string) bool {
+	if prev == next {
+		return true
+	}
+	p, err1 := vclock.ParseToken(prev)
+	n, err2 := vclock.ParseToken(next)
+	return err1 == nil && err2 == nil && vclock.Descends(p, n)
 }
 
 func watchErr(err error) error {
