@@ -26,10 +26,12 @@ type recordCache struct {
 	// finished: ended leases a sweep found with no live attachment here;
 	// later sweeps skip them until a key of the lease changes.
 	finished map[lease.ID]bool
+	// dirty: leases a key of which changed since the sweeps last looked.
+	dirty map[lease.ID]struct{}
 }
 
 func newRecordCache() *recordCache {
-	return &recordCache{m: map[lease.ID]recordState{}, finished: map[lease.ID]bool{}}
+	return &recordCache{m: map[lease.ID]recordState{}, finished: map[lease.ID]bool{}, dirty: map[lease.ID]struct{}{}}
 }
 
 // changed drops key's entry when key is a lease record, and the lease's
@@ -48,8 +50,18 @@ func (c *recordCache) changed(key []byte) {
 	if attached == nil {
 		delete(c.m, id)
 	}
+	c.dirty[id] = struct{}{}
 	c.gen++
 	c.mu.Unlock()
+}
+
+// takeDirty returns the leases changed since the last call.
+func (c *recordCache) takeDirty() map[lease.ID]struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.dirty
+	c.dirty = map[lease.ID]struct{}{}
+	return d
 }
 
 // clear drops every entry (a partition left this node).

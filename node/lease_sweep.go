@@ -216,29 +216,106 @@ func (n *Node) expire(ctx context.Context, id lease.ID, why string) bool {
 	return true
 }
 
-// leaseRescanEvery: the lease index is read at most this often; the sweeps
-// in between use the leases it found with their ages from the table (a
-// lease granted since counts from its grant's first renewal when the next
-// read finds it).
-const leaseRescanEvery = time.Second
+// leaseRescanEvery: the lease index is read in full this often (and when
+// the ring changes); the sweeps in between update what it found with the
+// leases whose keys changed since (recordCache.dirty), so a sweep costs
+// the changes, not every lease held.
+const leaseRescanEvery = 10 * time.Second
 
-// scan returns the leases the last index read found, reading it again when
-// it is older than leaseRescanEvery or the ring changed.
+// leaseScan is the leases this replica holds as the sweeps know them.
+type leaseScan struct {
+	ring    *ring.Ring
+	at      time.Time // the last full read
+	held    map[lease.ID]lease.Held
+	records map[lease.ID]lease.Record
+	// ended: deleted records with live attachments here, finished by the
+	// sweeps.
+	ended map[lease.ID]bool
+}
+
+// scan returns the leases this replica holds: a full read of the index
+// when the last is older than leaseRescanEvery or the ring changed, else
+// the last one updated with the leases changed since.
 func (l *leases) scan(n *Node, r *ring.Ring) (heldLeases, error) {
-	l.mu.Lock()
-	fresh := l.lastScan.ring == r && !l.lastScan.at.IsZero() && time.Since(l.lastScan.at) < leaseRescanEvery
-	found := l.lastScan.found
-	l.mu.Unlock()
-	if fresh {
-		found.ended = nil // finished at the read that found them
-		return found, nil
+	l.scanMu.Lock()
+	defer l.scanMu.Unlock()
+	s := &l.scanned
+	dirty := l.records.takeDirty()
+	if s.ring != r || s.at.IsZero() || time.Since(s.at) >= leaseRescanEvery {
+		found, err := n.findLeases(r)
+		if err != nil {
+			return found, err
+		}
+		*s = leaseScan{ring: r, at: time.Now(), held: make(map[lease.ID]lease.Held, len(found.held)),
+			records: found.records, ended: map[lease.ID]bool{}}
+		for _, h := range found.held {
+			s.held[h.ID] = h
+		}
+		for _, id := range found.ended {
+			s.ended[id] = true
+		}
+	} else {
+		for id := range dirty {
+			if err := n.refreshLease(s, r, id); err != nil {
+				return heldLeases{}, err
+			}
+		}
 	}
-	found, err := n.findLeases(r)
+	out := heldLeases{held: make([]lease.Held, 0, len(s.held)), records: s.records}
+	for _, h := range s.held {
+		out.held = append(out.held, h)
+	}
+	for id := range s.ended {
+		out.ended = append(out.ended, id)
+	}
+	slices.Sort(out.ended)
+	return out, nil
+}
+
+// refreshLease updates s with id's state here.
+func (n *Node) refreshLease(s *leaseScan, r *ring.Ring, id lease.ID) error {
+	drop := func() {
+		delete(s.held, id)
+		delete(s.records, id)
+		delete(s.ended, id)
+		n.leases.mu.Lock()
+		n.leases.table.Forget(id)
+		n.leases.mu.Unlock()
+	}
+	rank := slices.Index(r.Preference(r.Partition(lease.RecordKey(id))), n.cfg.ID)
+	if rank < 0 {
+		drop()
+		return nil
+	}
+	st, err := n.leaseRecord(id)
 	if err != nil {
-		return found, err
+		return err
 	}
-	l.mu.Lock()
-	l.lastScan.ring, l.lastScan.at, l.lastScan.found = r, time.Now(), found
-	l.mu.Unlock()
-	return found, nil
+	switch {
+	case st.live:
+		s.held[id] = lease.Held{ID: id, TTL: st.rec.TTL, Rank: rank}
+		s.records[id] = st.rec
+		delete(s.ended, id)
+		n.leases.mu.Lock()
+		n.leases.table.Seen(id, n.leases.now())
+		n.leases.mu.Unlock()
+	case st.ended:
+		drop()
+		if n.leases.records.isFinished(id) {
+			return nil
+		}
+		gen := n.leases.records.generation()
+		keys, err := n.attachedHere(id)
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			s.ended[id] = true
+		} else {
+			n.leases.records.finish(id, gen)
+		}
+	default:
+		drop()
+	}
+	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/lease"
-	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -50,12 +49,10 @@ type leases struct {
 	batch *renewBatcher
 	// records caches the lease records this replica holds.
 	records *recordCache
-	// lastScan is the last read of the lease index (lease_sweep.go).
-	lastScan struct {
-		ring  *ring.Ring
-		at    time.Time
-		found heldLeases
-	}
+	// scanMu guards scanned, the leases this replica holds as the sweeps
+	// know them (lease_sweep.go).
+	scanMu  sync.Mutex
+	scanned leaseScan
 }
 
 // leaseStats are LeaseStats as the node counts them.
