@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -133,6 +134,25 @@ func (h *logHub) startTail(k tailKey, after uint64) *sharedTail {
 	return t
 }
 
+// tailLinger is how long a secondary reader (see primaryLog) waits after
+// a read that brought entries before it reads again: its entries are
+// mostly changes the primary log already delivered, so they come in fewer,
+// larger batches and wake each watch less often. A change only a
+// secondary replica logged (the primary missed it) comes this much later.
+const tailLinger = 20 * time.Millisecond
+
+// primaryLog reports whether node's log of p is the one this node's
+// watches hear changes from first: its own when it is a replica of p,
+// else the first replica's.
+func (h *logHub) primaryLog(p int, node string) bool {
+	r := h.n.members.Ring()
+	prefs := r.Preference(p)
+	if slices.Contains(prefs, h.n.cfg.ID) {
+		return node == h.n.cfg.ID
+	}
+	return len(prefs) > 0 && prefs[0] == node
+}
+
 // read is the shared reader's loop.
 func (h *logHub) read(ctx context.Context, t *sharedTail) {
 	for ctx.Err() == nil {
@@ -161,8 +181,15 @@ func (h *logHub) read(ctx context.Context, t *sharedTail) {
 			}
 		}
 		h.mu.Unlock()
-		if err != nil && !sleepCtx(ctx, 500*time.Millisecond) {
-			return
+		switch {
+		case err != nil:
+			if !sleepCtx(ctx, 500*time.Millisecond) {
+				return
+			}
+		case len(resp.GetEntries()) > 0 && !h.primaryLog(t.key.p, t.key.node):
+			if !sleepCtx(ctx, tailLinger) {
+				return
+			}
 		}
 	}
 }
