@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -24,8 +25,12 @@ type Client struct {
 	dialOpts  []grpc.DialOption
 	endpoints []endpoint
 	preferred atomic.Int64 // index of the endpoint tried first
-	router    router
-	closed    bool // guarded by router.mu
+	// streams spreads long-lived streams (watches) over the endpoints:
+	// each starts at the next one (from a random first), so one node does
+	// not serve every watch of a client.
+	streams atomic.Int64
+	router  router
+	closed  bool // guarded by router.mu
 	// hedgeTimers times hedged gets (shared timers: a hedge a few
 	// milliseconds late costs nothing).
 	hedgeTimers *deadline.Shared
@@ -109,7 +114,21 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		}
 		c.endpoints = append(c.endpoints, newEndpoint(addr, cc, c.opts))
 	}
+	c.streams.Store(rand.Int64N(int64(len(c.endpoints))))
 	return c, nil
+}
+
+// streamStart is the endpoint a new long-lived stream tries first: the
+// next in turn that is not quiet (the preferred one when all are).
+func (c *Client) streamStart() int {
+	n := len(c.endpoints)
+	first := int(c.streams.Add(1) % int64(n))
+	for k := range n {
+		if i := (first + k) % n; !c.endpoints[i].h.quiet() {
+			return i
+		}
+	}
+	return int(c.preferred.Load())
 }
 
 // Close stops every lease's renewals (without releasing the locks: they

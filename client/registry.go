@@ -77,7 +77,7 @@ func (c *Client) ListService(ctx context.Context, service string) ([]Instance, e
 func (c *Client) WatchService(ctx context.Context, service string, fn func([]Instance) error) error {
 	var from string
 	pause := 100 * time.Millisecond
-	for i := int(c.preferred.Load()); ; i++ {
+	for i := c.streamStart(); ; i++ {
 		e := c.endpoints[i%len(c.endpoints)]
 		err := c.watchServiceOn(ctx, e, service, &from, fn)
 		var fe fnError

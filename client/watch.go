@@ -49,7 +49,7 @@ type WatchEvent struct {
 func (c *Client) Watch(ctx context.Context, spec WatchSpec, fn func(WatchEvent) error) error {
 	last := map[string]string{} // each key's last context token
 	pause := 100 * time.Millisecond
-	for try, i := 0, int(c.preferred.Load()); ; try, i = try+1, i+1 {
+	for try, i := 0, c.streamStart(); ; try, i = try+1, i+1 {
 		e := c.endpoints[i%len(c.endpoints)]
 		err := c.watchOn(ctx, e, &spec, last, try > 0, fn)
 		var fnErr fnError

@@ -338,14 +338,25 @@ func (n *Node) revokeLease(ctx context.Context, id lease.ID) (int, error) {
 // every key attached to it, each with the context its attachment holds (a
 // causal delete: a later write of the key survives), and the attachments.
 // An end cut short is finished by a later sweep (the record is deleted,
-// attachments are live). It returns the keys deleted.
+// attachments are live). expired marks the tombstones as an expiry's; a
+// lease whose record is deleted already is finished as it ended (marked
+// when its record's tombstone is). It returns the keys deleted.
 func (n *Node) endLease(ctx context.Context, id lease.ID, expired bool) (int, error) {
 	res, err := n.coord.Get(ctx, lease.RecordKey(id), quorum)
 	if err != nil {
 		return 0, err
 	}
-	if !res.Clock.IsEmpty() && !res.Clock.AllTombstones() {
-		if _, err := n.coord.Put(ctx, coordinator.Write{Key: lease.RecordKey(id), Tombstone: true, Context: res.Clock.Context(), Consistency: quorum}); err != nil {
+	switch {
+	case res.Clock.AllTombstones():
+		// Ended already: finish it as it ended (an expiry marks the
+		// record's tombstone as it marks the keys').
+		expired = lease.ExpiredBy(res.Clock)
+	case !res.Clock.IsEmpty():
+		del := coordinator.Write{Key: lease.RecordKey(id), Tombstone: true, Context: res.Clock.Context(), Consistency: quorum}
+		if expired {
+			del.Value = lease.ExpiredMark(id)
+		}
+		if _, err := n.coord.Put(ctx, del); err != nil {
 			return 0, err
 		}
 	}
