@@ -157,6 +157,11 @@ type Config struct {
 	// DNS, when set, is the address (host:port, UDP and TCP) the node
 	// answers SERVICE.service.quorumkv. queries on from the registry.
 	DNS string
+	// HTTP, when set, is the admin HTTP port's address (metrics, probes,
+	// profiles; package httpadmin). HTTPDerived says the node chose it
+	// (the gRPC port + 200): failing to bind it is then only logged.
+	HTTP        string
+	HTTPDerived bool
 	// WatchLogTrimEvery is how often the logs are trimmed to it (zero:
 	// 10 s).
 	WatchLogTrimEvery time.Duration

@@ -21,6 +21,7 @@ import (
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/httpadmin"
 	"github.com/quorumkv/quorumkv/internal/workers"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
@@ -89,6 +90,11 @@ type Node struct {
 	forwarder SerialForwarder
 	// leases: renewal times and expiry counters (leases.go).
 	leases *leases
+	// metrics are the node's Prometheus metrics (metrics.go); http serves
+	// them with the probes on Config.HTTP (http.go), nil when off.
+	metrics *nodeMetrics
+	httpMu  sync.Mutex
+	http    *httpadmin.Server
 	// dns serves Config.DNS (dns.go); nil when off.
 	dns *dnsServers
 	// logs shares change log readers among watches (watch_hub.go).
@@ -104,6 +110,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), served: make(chan error, 1), draining: make(chan struct{}), work: workers.New(),
 		wireBudget: newWireBudget(cfg.Limits), refusedLog: everyInterval{interval: 10 * time.Second}}
 	n.leases = newLeases(cfg.Leases, n.log)
+	n.metrics = newNodeMetrics(n)
 	n.logs = newLogHub(n)
 	n.leases.batch = newRenewBatcher(func(ctx context.Context, node string, ids []uint64) (*api.LeasePeerResponse, error) {
 		return n.transport.Leases(ctx, node, &api.LeasePeerRequest{From: cfg.ID, Leases: ids, Renew: true})
@@ -206,13 +213,16 @@ func (n *Node) start() (err error) {
 			return fmt.Errorf("node: --dns %s: %w", cfg.DNS, err)
 		}
 	}
+	if err := n.startHTTP(); err != nil {
+		return err
+	}
 	n.members.OnChange(n.own.kick)
 	n.members.OnChange(func() { n.transport.Revive(n.members.Alive) })
 	n.serve()
 	n.store.OnDiskChange(n.setWriteHealth)
 	n.setWriteHealth()
 	n.startLoops()
-	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(),
+	n.log.Info("node started", "grpc", n.Addr(), "gossip", n.members.GossipAddr(), "http", n.HTTPAddr(),
 		"actor", n.store.Actor(), "fresh_storage", n.store.Fresh(),
 		"replicas", cfg.Replicas, "partitions", cfg.Partitions)
 	return nil
@@ -361,6 +371,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.health.Shutdown()
 	n.stopDNS()
 	n.drainOnce.Do(func() { close(n.draining) })
+	n.stopHTTP()
 	done := make(chan struct{})
 	go func() {
 		n.grpc.GracefulStop()
@@ -403,6 +414,7 @@ func (n *Node) waitWire(ctx context.Context) {
 func (n *Node) closeAll() error {
 	var errs []error
 	n.stopDNS()
+	n.stopHTTP()
 	if n.stopLoops != nil {
 		n.stopLoops()
 		n.loops.Wait()

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,7 +24,18 @@ type kvServer struct {
 // writes on different replicas can merge into one) is answered in part:
 // the values that fit and a context covering exactly those
 // (vclock.Clock.Bounded), so a write with it replaces only what was seen.
-func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (*api.GetResponse, error) {
+func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (resp *api.GetResponse, err error) {
+	defer func(start time.Time) {
+		outcome := outcomeOf(err)
+		if err == nil && !resp.GetFound() {
+			outcome = "not_found"
+		}
+		s.n.metrics.observe("get", req.GetConsistency(), start, outcome)
+	}(time.Now())
+	return s.get(ctx, req)
+}
+
+func (s *kvServer) get(ctx context.Context, req *api.GetRequest) (*api.GetResponse, error) {
 	done, err := s.n.ops.start()
 	if err != nil {
 		return nil, peer.ToStatus(err)
@@ -47,11 +59,13 @@ func (s *kvServer) Get(ctx context.Context, req *api.GetRequest) (*api.GetRespon
 	}, nil
 }
 
-func (s *kvServer) Put(ctx context.Context, req *api.PutRequest) (*api.PutResponse, error) {
+func (s *kvServer) Put(ctx context.Context, req *api.PutRequest) (resp *api.PutResponse, err error) {
+	defer func(start time.Time) { s.n.metrics.observe("put", req.GetConsistency(), start, outcomeOf(err)) }(time.Now())
 	return s.write(ctx, req, false)
 }
 
-func (s *kvServer) Delete(ctx context.Context, req *api.DeleteRequest) (*api.PutResponse, error) {
+func (s *kvServer) Delete(ctx context.Context, req *api.DeleteRequest) (resp *api.PutResponse, err error) {
+	defer func(start time.Time) { s.n.metrics.observe("delete", req.GetConsistency(), start, outcomeOf(err)) }(time.Now())
 	put := &api.PutRequest{Key: req.GetKey(), Context: req.GetContext(), Consistency: req.GetConsistency()}
 	return s.write(ctx, put, true)
 }

@@ -65,6 +65,7 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 		cfg := node.LocalConfig()
 		cfg.ID, cfg.DataDir = fmt.Sprintf("n%d", i), filepath.Join(dir, fmt.Sprintf("n%d", i))
 		cfg.Listen, cfg.Gossip = fmt.Sprintf("127.0.0.1:%d", 7100+i), fmt.Sprintf("127.0.0.1:%d", 7200+i)
+		cfg.HTTP, cfg.HTTPDerived = fmt.Sprintf("127.0.0.1:%d", 7300+i), true
 		cfg.Replicas = replicas
 		if i > 1 {
 			cfg.Join = []string{"127.0.0.1:7201"}
@@ -89,6 +90,15 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 	}
 	fprintf(w, "quorumkv demo: %d nodes, %d replicas per key, data in %s\n", count, replicas, dir)
 	fprintf(w, "endpoints: %s\n", strings.Join(endpoints, ","))
+	var admin []string
+	for _, n := range started {
+		if a := n.HTTPAddr(); a != "" {
+			admin = append(admin, "http://"+a)
+		}
+	}
+	if len(admin) > 0 {
+		fprintf(w, "admin:     %s (/metrics, /livez, /readyz)\n", strings.Join(admin, " "))
+	}
 	fprintf(w, "try:       quorumkv put greeting hello && quorumkv get greeting\n")
 	fprintf(w, "serving until interrupted (Ctrl-C)\n")
 	<-ctx.Done()

@@ -22,13 +22,14 @@ func (pc *procCluster) add(extra ...string) int {
 // addProc adds one more server to pc without starting it.
 func (pc *procCluster) addProc() int {
 	pc.t.Helper()
-	ports := freePorts(pc.t, 2)
+	ports := freePorts(pc.t, 3)
 	i := len(pc.procs)
 	seed := strings.Replace(pc.procs[0].gossip, "127.0.0.1", "localhost", 1)
 	pc.procs = append(pc.procs, &proc{
 		id:     fmt.Sprintf("n%d", i+1),
 		listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		gossip: fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		http:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		data:   filepath.Join(filepath.Dir(pc.procs[0].data), fmt.Sprintf("n%d", i+1)),
 		join:   []string{seed},
 	})

@@ -76,10 +76,10 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 type proc struct {
-	id, listen, gossip, data string
-	join                     []string
-	cmd                      *exec.Cmd
-	log                      *bytes.Buffer
+	id, listen, gossip, http, data string
+	join                           []string
+	cmd                            *exec.Cmd
+	log                            *bytes.Buffer
 }
 
 type procCluster struct {
@@ -100,14 +100,15 @@ func startProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 // starting them; they are killed when the test ends.
 func newProcCluster(t *testing.T, n int) *procCluster {
 	needBinary(t)
-	ports := freePorts(t, 2*n)
+	ports := freePorts(t, 3*n)
 	dir := t.TempDir()
 	pc := &procCluster{t: t}
 	for i := range n {
 		p := &proc{
 			id:     fmt.Sprintf("n%d", i+1),
-			listen: fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
-			gossip: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
+			listen: fmt.Sprintf("127.0.0.1:%d", ports[3*i]),
+			gossip: fmt.Sprintf("127.0.0.1:%d", ports[3*i+1]),
+			http:   fmt.Sprintf("127.0.0.1:%d", ports[3*i+2]),
 			data:   filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 		}
 		if i > 0 {
@@ -128,7 +129,7 @@ func (pc *procCluster) start(i int, extra ...string) {
 func (pc *procCluster) spawn(i int, extra ...string) {
 	p := pc.procs[i]
 	args := []string{"server", "--id", p.id, "--data", p.data, "--listen", p.listen, "--gossip", p.gossip,
-		"--gossip-profile", "local", "--log-level", "warn"}
+		"--http", p.http, "--gossip-profile", "local", "--log-level", "warn"}
 	if len(p.join) > 0 {
 		args = append(args, "--join", strings.Join(p.join, ","))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/httpadmin"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
@@ -28,6 +30,7 @@ type serverFlags struct {
 	logFormat     string
 	// faults are the fault-injection flags (only in a faultinject build).
 	faults faultFlags
+	http   string
 }
 
 func newServerCmd() *cobra.Command {
@@ -47,6 +50,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.DataDir, "data", "", "data directory (required)")
 	fl.StringVar(&f.cfg.Listen, "listen", "127.0.0.1:7101", "gRPC listen address")
 	fl.StringVar(&f.cfg.Gossip, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address")
+	fl.StringVar(&f.http, "http", "auto", "admin HTTP address: /metrics, /livez, /readyz, /debug/pprof/ (auto: the --listen host, port + 200; off: none)")
 	fl.StringVar(&f.cfg.DNS, "dns", "", "answer DNS queries (A, AAAA, SRV) for SERVICE.service.quorumkv. from the registry on this address, UDP and TCP (default: off)")
 	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
 	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
@@ -112,6 +116,20 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	}
 	if f.cfg.StorageLogInterval < 0 {
 		return usagef("--storage-log-interval %v: must not be negative", f.cfg.StorageLogInterval)
+	}
+	switch f.http {
+	case "off":
+	case "auto":
+		if addr, err := httpadmin.DefaultAddr(f.cfg.Listen); err == nil {
+			f.cfg.HTTP, f.cfg.HTTPDerived = addr, true
+		} else {
+			logger.Warn("admin HTTP port off: no port + 200 for --listen (give --http)", "listen", f.cfg.Listen, "err", err)
+		}
+	default:
+		if _, _, err := net.SplitHostPort(f.http); err != nil {
+			return usagef("--http %q: want host:port, auto or off", f.http)
+		}
+		f.cfg.HTTP = f.http
 	}
 	f.cfg.DisableHintedHandoff = !f.hinted
 	f.cfg.NoAutoJoin = !f.autoJoin
