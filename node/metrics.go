@@ -1,6 +1,8 @@
 package node
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/ring"
 )
@@ -17,9 +20,10 @@ import (
 // nodeMetrics are the node's Prometheus metrics, on a registry of its own
 // (served by package httpadmin).
 type nodeMetrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	reg            *prometheus.Registry
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	quorumFailures *prometheus.CounterVec
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
@@ -35,8 +39,12 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17), // 100 µs to 6.5 s
 		}, []string{"op", "level"}),
 	}
+	m.quorumFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "quorumkv_quorum_failures_total",
+		Help: "Client requests this node coordinated that failed their quorum, by operation (read, write), replicas required and replicas that acknowledged.",
+	}, []string{"op", "required", "acknowledged"})
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, &stateCollector{n: n})
+		m.requests, m.latency, m.quorumFailures, &stateCollector{n: n})
 	return m
 }
 
@@ -48,6 +56,14 @@ func (m *nodeMetrics) observe(op string, cons *api.Consistency, start time.Time,
 	}
 	m.requests.WithLabelValues(op, level, outcome).Inc()
 	m.latency.WithLabelValues(op, level).Observe(time.Since(start).Seconds())
+}
+
+// noteFailure counts err when it is a failed quorum.
+func (m *nodeMetrics) noteFailure(err error) {
+	var ue *coordinator.UnavailableError
+	if errors.As(err, &ue) {
+		m.quorumFailures.WithLabelValues(ue.Op, strconv.Itoa(ue.Required), strconv.Itoa(ue.Acknowledged)).Inc()
+	}
 }
 
 // outcomeOf names a request's outcome: ok, or its gRPC code in snake case.
@@ -86,10 +102,23 @@ var (
 	descLeasesExpired = prometheus.NewDesc("quorumkv_leases_expired_total", "Leases this node expired.", nil, nil)
 	descLeasesRevoked = prometheus.NewDesc("quorumkv_leases_revoked_total", "Leases revoked through this node.", nil, nil)
 	descLeaseFrozen   = prometheus.NewDesc("quorumkv_lease_expiry_frozen", "1 while this node sees no majority up and expires no lease (self-preservation).", nil, nil)
+	descHintsPending  = prometheus.NewDesc("quorumkv_hints_pending", "Hints this node holds for a replica that missed writes, by target.", []string{"target"}, nil)
+	descHintsDropped  = prometheus.NewDesc("quorumkv_hints_dropped_total", "Hints not stored because the target's cap was reached, by target.", []string{"target"}, nil)
+	descHintsExpired  = prometheus.NewDesc("quorumkv_hints_expired_total", "Hints dropped past the hint window, by target.", []string{"target"}, nil)
+	descExchanges     = prometheus.NewDesc("quorumkv_antientropy_exchanges_total", "Anti-entropy exchanges of a partition with a peer.", nil, nil)
+	descRepaired      = prometheus.NewDesc("quorumkv_antientropy_keys_repaired_total", "Keys anti-entropy copied between replicas.", nil, nil)
+	descAEErrors      = prometheus.NewDesc("quorumkv_antientropy_errors_total", "Anti-entropy exchanges that failed.", nil, nil)
+	descReaped        = prometheus.NewDesc("quorumkv_tombstones_reaped_total", "Tombstones removed once every replica held them past the grace.", nil, nil)
+	descLastExchange  = prometheus.NewDesc("quorumkv_antientropy_last_exchange_timestamp_seconds", "When this node last finished an anti-entropy exchange (Unix time).", nil, nil)
+	descRepairing     = prometheus.NewDesc("quorumkv_partitions_repairing", "Partitions this node is refilling after losing its data.", nil, nil)
+	descTransfers     = prometheus.NewDesc("quorumkv_transfers_in_flight", "Partition transfers of a ring change in progress on this node.", nil, nil)
+	descDiskFull      = prometheus.NewDesc("quorumkv_disk_full", "1 while this node refuses writes to its own store for want of disk space.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEpoch, descMembers, descUp, descLeasesHeld, descLeaseRenewals, descLeasesExpired, descLeasesRevoked, descLeaseFrozen} {
+	for _, d := range []*prometheus.Desc{descEpoch, descMembers, descUp, descLeasesHeld, descLeaseRenewals, descLeasesExpired, descLeasesRevoked, descLeaseFrozen,
+		descHintsPending, descHintsDropped, descHintsExpired, descExchanges, descRepaired, descAEErrors, descReaped, descLastExchange,
+		descRepairing, descTransfers, descDiskFull} {
 		ch <- d
 	}
 }
@@ -118,4 +147,30 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLeasesExpired, prometheus.CounterValue, float64(ls.expired))
 	ch <- prometheus.MustNewConstMetric(descLeasesRevoked, prometheus.CounterValue, float64(ls.revoked))
 	ch <- prometheus.MustNewConstMetric(descLeaseFrozen, prometheus.GaugeValue, frozen)
+	if n.hints != nil {
+		for _, h := range n.hints.Stats() {
+			ch <- prometheus.MustNewConstMetric(descHintsPending, prometheus.GaugeValue, float64(h.Pending), h.Target)
+			ch <- prometheus.MustNewConstMetric(descHintsDropped, prometheus.CounterValue, float64(h.Dropped), h.Target)
+			ch <- prometheus.MustNewConstMetric(descHintsExpired, prometheus.CounterValue, float64(h.Expired), h.Target)
+		}
+	}
+	if n.ae != nil {
+		st := n.ae.Stats()
+		ch <- prometheus.MustNewConstMetric(descExchanges, prometheus.CounterValue, float64(st.Exchanges))
+		ch <- prometheus.MustNewConstMetric(descRepaired, prometheus.CounterValue, float64(st.KeysRepaired))
+		ch <- prometheus.MustNewConstMetric(descAEErrors, prometheus.CounterValue, float64(st.Errors))
+		ch <- prometheus.MustNewConstMetric(descReaped, prometheus.CounterValue, float64(st.TombstonesReaped))
+		if !st.LastExchange.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descLastExchange, prometheus.GaugeValue, float64(st.LastExchange.UnixNano())/1e9)
+		}
+	}
+	if n.own != nil {
+		ch <- prometheus.MustNewConstMetric(descRepairing, prometheus.GaugeValue, float64(n.RepairingPartitions()))
+		ch <- prometheus.MustNewConstMetric(descTransfers, prometheus.GaugeValue, float64(len(n.Transfers())))
+	}
+	full := 0.0
+	if n.store.DiskFull() != nil {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descDiskFull, prometheus.GaugeValue, full)
 }

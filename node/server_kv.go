@@ -47,6 +47,7 @@ func (s *kvServer) get(ctx context.Context, req *api.GetRequest) (*api.GetRespon
 	}
 	res, err := s.n.coord.Get(ctx, req.GetKey(), cons)
 	if err != nil {
+		s.n.metrics.noteFailure(err)
 		return nil, peer.ToStatus(s.n.explain(err))
 	}
 	view := res.Clock.Bounded(s.n.cfg.Limits.MaxObjectBytes)
@@ -92,6 +93,7 @@ func (s *kvServer) write(ctx context.Context, req *api.PutRequest, tombstone boo
 		res, err = s.n.coord.Put(ctx, w)
 	}
 	if err != nil {
+		s.n.metrics.noteFailure(err)
 		return nil, s.n.leaseStatus(err)
 	}
 	res.Clock = res.Clock.Bounded(s.n.cfg.Limits.MaxObjectBytes)

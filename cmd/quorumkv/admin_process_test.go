@@ -68,8 +68,9 @@ func sample(fams map[string]*dto.MetricFamily, fam string, labels map[string]str
 }
 
 // TestProcessMetrics: 100 puts through n1 raise n1's put counter by 100
-// and add 100 samples to its latency histogram; every metric name passes
-// Prometheus's lint; /livez and /readyz answer 200.
+// and add 100 samples to its latency histogram; a read at ALL with a
+// replica down counts a quorum failure with its figures; every metric name
+// passes Prometheus's lint; /livez and /readyz answer 200.
 func TestProcessMetrics(t *testing.T) {
 	pc := startProcCluster(t, 3)
 	n1 := pc.procs[0]
@@ -106,6 +107,25 @@ func TestProcessMetrics(t *testing.T) {
 	c1, h1 := count(scrape(t, n1))
 	if c1-c0 != 100 || h1-h0 != 100 {
 		t.Fatalf("after 100 puts: quorumkv_requests_total{op=put,level=quorum,outcome=ok} %v -> %v, histogram samples %d -> %d", c0, c1, h0, h1)
+	}
+	fams := scrape(t, n1)
+	if m := sample(fams, "quorumkv_ring_members_up", nil); m.GetGauge().GetValue() != 3 {
+		t.Errorf("quorumkv_ring_members_up %v, want 3", m)
+	}
+	for _, name := range []string{"quorumkv_antientropy_exchanges_total", "quorumkv_disk_full", "quorumkv_ring_epoch", "quorumkv_leases_held", "go_goroutines", "process_cpu_seconds_total"} {
+		if fams[name] == nil {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
+	// A read at ALL with one replica down fails its quorum: 3 required, 2
+	// answered.
+	pc.kill(2)
+	if _, err := kv.Get(ctx, []byte("m-1"), client.WithLevel(client.All)); err == nil {
+		t.Fatal("a read at ALL with a replica down succeeded")
+	}
+	failed := sample(scrape(t, n1), "quorumkv_quorum_failures_total", map[string]string{"op": "read", "required": "3", "acknowledged": "2"})
+	if failed.GetCounter().GetValue() != 1 {
+		t.Errorf("quorumkv_quorum_failures_total{op=read,required=3,acknowledged=2} = %v, want 1", failed)
 	}
 	body, _ := httpGet(t, "http://"+n1.http+"/metrics")
 	problems, err := promlint.New(strings.NewReader(body)).Lint()
