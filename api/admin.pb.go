@@ -58,13 +58,16 @@ func (*RingStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type MemberStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	Up            bool                   `protobuf:"varint,3,opt,name=up,proto3" json:"up,omitempty"`
-	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
-	Partitions    uint32                 `protobuf:"varint,5,opt,name=partitions,proto3" json:"partitions,omitempty"` // partitions this member replicates (primary)
-	Owned         uint32                 `protobuf:"varint,6,opt,name=owned,proto3" json:"owned,omitempty"`           // partitions this member owns (first in list)
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Address    string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Up         bool                   `protobuf:"varint,3,opt,name=up,proto3" json:"up,omitempty"`
+	State      string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	Partitions uint32                 `protobuf:"varint,5,opt,name=partitions,proto3" json:"partitions,omitempty"` // partitions this member replicates (primary)
+	Owned      uint32                 `protobuf:"varint,6,opt,name=owned,proto3" json:"owned,omitempty"`           // partitions this member owns (first in list)
+	// zone is the member's failure zone: the one the committed ring places
+	// it by, or for a member not in it, the one it announces ("" for none).
+	Zone          string `protobuf:"bytes,7,opt,name=zone,proto3" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,6 +142,13 @@ func (x *MemberStatus) GetOwned() uint32 {
 		return x.Owned
 	}
 	return 0
+}
+
+func (x *MemberStatus) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
 }
 
 type RingStatusResponse struct {
@@ -268,6 +278,7 @@ type EndpointsResponse struct {
 	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	Replicas      []string               `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	Addresses     []string               `protobuf:"bytes,3,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	Zones         []string               `protobuf:"bytes,4,rep,name=zones,proto3" json:"zones,omitempty"` // each replica's zone ("" for none)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -319,6 +330,13 @@ func (x *EndpointsResponse) GetReplicas() []string {
 func (x *EndpointsResponse) GetAddresses() []string {
 	if x != nil {
 		return x.Addresses
+	}
+	return nil
+}
+
+func (x *EndpointsResponse) GetZones() []string {
+	if x != nil {
+		return x.Zones
 	}
 	return nil
 }
@@ -1532,7 +1550,7 @@ var File_quorumkv_v1_admin_proto protoreflect.FileDescriptor
 const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x17quorumkv/v1/admin.proto\x12\vquorumkv.v1\"\x13\n" +
-	"\x11RingStatusRequest\"\x94\x01\n" +
+	"\x11RingStatusRequest\"\xa8\x01\n" +
 	"\fMemberStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x0e\n" +
@@ -1541,7 +1559,8 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x05 \x01(\rR\n" +
 	"partitions\x12\x14\n" +
-	"\x05owned\x18\x06 \x01(\rR\x05owned\"\xaf\x01\n" +
+	"\x05owned\x18\x06 \x01(\rR\x05owned\x12\x12\n" +
+	"\x04zone\x18\a \x01(\tR\x04zone\"\xaf\x01\n" +
 	"\x12RingStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1551,11 +1570,12 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\amembers\x18\x04 \x03(\v2\x19.quorumkv.v1.MemberStatusR\amembers\x12\x14\n" +
 	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\"$\n" +
 	"\x10EndpointsRequest\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\fR\x03key\"k\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\"\x81\x01\n" +
 	"\x11EndpointsResponse\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x1a\n" +
 	"\breplicas\x18\x02 \x03(\tR\breplicas\x12\x1c\n" +
-	"\taddresses\x18\x03 \x03(\tR\taddresses\"\x0e\n" +
+	"\taddresses\x18\x03 \x03(\tR\taddresses\x12\x14\n" +
+	"\x05zones\x18\x04 \x03(\tR\x05zones\"\x0e\n" +
 	"\fHintsRequest\"\x92\x01\n" +
 	"\n" +
 	"HintTarget\x12\x16\n" +

@@ -192,15 +192,17 @@ func (c *Client) maybeRefresh(ctx context.Context) {
 // partitions, placed exactly as the nodes place them.
 func ringFrom(st *api.RingStatusResponse) (*ring.Ring, map[string]string, error) {
 	addrs := map[string]string{}
+	zones := ring.Zones{}
 	var ids []string
 	for _, m := range st.GetMembers() {
 		addrs[m.GetId()] = m.GetAddress()
 		if s := m.GetState(); s == "valid" || s == "leaving" {
 			ids = append(ids, m.GetId())
+			zones[m.GetId()] = m.GetZone()
 		}
 	}
 	slices.Sort(ids)
-	rg, err := ring.Build(ring.ClusterConfig{Partitions: int(st.GetPartitions()), Replicas: int(st.GetReplicas())}, ids)
+	rg, err := ring.Build(ring.ClusterConfig{Partitions: int(st.GetPartitions()), Replicas: int(st.GetReplicas())}, ids, zones)
 	return rg, addrs, err
 }
 

@@ -42,6 +42,10 @@ type Config struct {
 	Join []string
 	// NoAutoJoin keeps a new node out of the ring until `ring commit`.
 	NoAutoJoin bool
+	// Zone is the node's failure zone (a rack, an availability zone): with
+	// members in N or more zones, every key's N replicas are in N distinct
+	// zones. It is fixed while the node is a ring member.
+	Zone       string
 	Replicas   int
 	Partitions int
 	// NoSync turns fsync off (faster, loses the last writes on a crash).

@@ -126,7 +126,7 @@ func Start(cfg Config) (*Node, error) {
 // start opens everything in order; on error, closeAll releases what opened.
 func (n *Node) start() (err error) {
 	cfg := n.cfg
-	placement, err := ring.Build(cfg.cluster(), nil)
+	placement, err := ring.Build(cfg.cluster(), nil, nil)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (n *Node) start() (err error) {
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
-		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(),
+		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(), Zone: cfg.Zone,
 	}); err != nil {
 		return err
 	}

@@ -12,8 +12,8 @@ import (
 // sloppy-quorum fallback (a hint it held would leave with it).
 func TestPlacementDuringAChange(t *testing.T) {
 	cfg := ring.ClusterConfig{Partitions: 64, Replicas: 3}
-	cur, _ := ring.Build(cfg, []string{"a", "b", "c", "d", "e"})
-	tgt, _ := ring.Build(cfg, []string{"a", "b", "c", "d"}) // e leaving
+	cur, _ := ring.Build(cfg, []string{"a", "b", "c", "d", "e"}, nil)
+	tgt, _ := ring.Build(cfg, []string{"a", "b", "c", "d"}, nil) // e leaving
 	pl := placementOf(&ring.View{Epoch: 3, Ring: cur, Target: tgt})
 	for p := range 64 {
 		if slices.Contains(pl.Fallbacks(p), "e") {

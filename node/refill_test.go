@@ -58,7 +58,7 @@ func TestPullRule(t *testing.T) {
 // none in a ring of itself alone.
 func TestRefillMarks(t *testing.T) {
 	cfg := ring.ClusterConfig{Partitions: 64, Replicas: 3}
-	five, err := ring.Build(cfg, []string{"a", "b", "c", "d", "e"})
+	five, err := ring.Build(cfg, []string{"a", "b", "c", "d", "e"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestRefillMarks(t *testing.T) {
 			t.Errorf("partition %d: marked %v, a replicates it: %v", p, m, five.IsReplica(p, "a"))
 		}
 	}
-	alone, err := ring.Build(cfg, []string{"a"})
+	alone, err := ring.Build(cfg, []string{"a"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestRefillMarks(t *testing.T) {
 
 func mustRing(t *testing.T, cfg ring.ClusterConfig, members ...string) *ring.Ring {
 	t.Helper()
-	r, err := ring.Build(cfg, members)
+	r, err := ring.Build(cfg, members, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

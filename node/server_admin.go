@@ -43,9 +43,19 @@ func (s *adminServer) RingStatus(context.Context, *api.RingStatusRequest) (*api.
 			State:      st.String(),
 			Partitions: uint32(r.PrimaryCount(id)),
 			Owned:      uint32(r.OwnedCount(id)),
+			Zone:       zoneOf(doc, r, id),
 		})
 	}
 	return resp, nil
+}
+
+// zoneOf is member id's zone: the one ring r places it by when it is a
+// member of r, else the one its entry announces.
+func zoneOf(doc ring.Doc, r *ring.Ring, id string) string {
+	if r.Contains(id) {
+		return r.Zone(id)
+	}
+	return doc.Members[id].Zone
 }
 
 func (s *adminServer) Endpoints(_ context.Context, req *api.EndpointsRequest) (*api.EndpointsResponse, error) {
@@ -60,6 +70,7 @@ func (s *adminServer) Endpoints(_ context.Context, req *api.EndpointsRequest) (*
 		addr, _ := m.Addr(id)
 		resp.Replicas = append(resp.Replicas, id)
 		resp.Addresses = append(resp.Addresses, addr)
+		resp.Zones = append(resp.Zones, r.Zone(id))
 	}
 	return resp, nil
 }

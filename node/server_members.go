@@ -124,8 +124,9 @@ func verbFor(state ring.State, id string) string {
 // plan compares the current ring with a ring of members to, with keys and
 // bytes estimated from this node's own partitions.
 func (s *adminServer) plan(to []string) (*api.PlanResponse, error) {
-	cur := s.n.members.Ring()
-	p, err := ring.PlanChange(s.n.cfg.cluster(), cur.Members(), to)
+	doc, v := s.n.members.Snapshot()
+	cur := v.Ring
+	p, err := ring.PlanChange(s.n.cfg.cluster(), cur.Members(), doc.RingZones(), to, doc.ZonesFor(to))
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

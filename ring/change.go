@@ -107,7 +107,30 @@ func (d Doc) NextRing(unmoved []string) (RingRecord, bool) {
 			return RingRecord{}, false
 		}
 	}
-	return RingRecord{Epoch: c.Epoch + 1, Members: slices.Clone(c.To)}, true
+	return RingRecord{Epoch: c.Epoch + 1, Members: slices.Clone(c.To), Zones: d.TargetZones()}, true
+}
+
+// RingZones returns the zones the committed ring places its members by.
+func (d Doc) RingZones() Zones { return memberZones(d.Ring.Members, d.Ring.Zones) }
+
+// TargetZones returns the zones of the target ring's members: a committed
+// member keeps the zone the ring recorded for it, a joiner brings the one
+// its entry gives.
+func (d Doc) TargetZones() Zones { return d.ZonesFor(d.TargetMembers()) }
+
+// ZonesFor returns the zones members ids would be placed by in a ring
+// following the committed one: the recorded zone of a committed member,
+// the entry's zone of any other.
+func (d Doc) ZonesFor(ids []string) Zones {
+	zones := Zones{}
+	for _, id := range ids {
+		if d.Ring.Contains(id) {
+			zones[id] = d.Ring.Zones[id]
+		} else {
+			zones[id] = d.Members[id].Zone
+		}
+	}
+	return memberZones(ids, zones)
 }
 
 // Unmoved lists the members of both rings that replicate exactly the same

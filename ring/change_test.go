@@ -108,7 +108,7 @@ func TestCommitted(t *testing.T) {
 // a fourth moves everybody's.
 func TestUnmoved(t *testing.T) {
 	build := func(ids ...string) *Ring {
-		r, err := Build(ClusterConfig{64, 3}, ids)
+		r, err := Build(ClusterConfig{64, 3}, ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

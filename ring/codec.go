@@ -78,6 +78,14 @@ func (r RingRecord) Validate() error {
 			return fmt.Errorf("ring: committed members not sorted and distinct at %q", id)
 		}
 	}
+	for id, z := range r.Zones {
+		if !r.Contains(id) {
+			return fmt.Errorf("ring: zone of %q, not a committed member", id)
+		}
+		if z == "" || len(z) > maxZoneLen {
+			return fmt.Errorf("ring: zone of %q: length must be in [1, %d]", id, maxZoneLen)
+		}
+	}
 	return nil
 }
 

@@ -13,8 +13,11 @@ import (
 // counts, and the plans of membership changes. Regenerate the expectations
 // with -rewrite.
 //
-//	build partitions=8 replicas=3 members=n1,n2,n3 [prefs]
-//	plan partitions=64 replicas=3 from=n1,n2,n3 to=n1,n2,n3,n4
+//	build partitions=8 replicas=3 members=n1,n2,n3 [zones=n1:a,n2:b] [prefs]
+//	plan partitions=64 replicas=3 from=n1,n2,n3 to=n1,n2,n3,n4 [zones=...]
+//
+// zones gives members' zones (id:zone pairs), for both rings of a plan;
+// a zoned build also prints each preference list's distinct zones.
 //
 // Every plan is also checked for conserved replica slots.
 func TestPlacementScripts(t *testing.T) {
@@ -36,7 +39,7 @@ func TestPlacementScripts(t *testing.T) {
 }
 
 func printRing(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
-	r, err := Build(cfg, members(d, "members"))
+	r, err := Build(cfg, members(d, "members"), zonesArg(d))
 	if err != nil {
 		return fmt.Sprintf("error: %v\n", err)
 	}
@@ -49,12 +52,40 @@ func printRing(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
 	for _, m := range r.Members() {
 		fmt.Fprintf(&b, "%s: primary %d, owned %d\n", m, r.PrimaryCount(m), r.OwnedCount(m))
 	}
+	if r.ZoneCount() >= 2 {
+		spread := map[int]int{}
+		for p := range cfg.Partitions {
+			zs := map[string]bool{}
+			for _, id := range r.Preference(p) {
+				zs[r.Zone(id)] = true
+			}
+			spread[len(zs)]++
+		}
+		for k := 1; k <= cfg.Replicas; k++ {
+			if spread[k] > 0 {
+				fmt.Fprintf(&b, "partitions with %d zones: %d\n", k, spread[k])
+			}
+		}
+	}
 	return b.String()
+}
+
+// zonesArg is the zones argument: id:zone pairs, comma-separated.
+func zonesArg(d *datadriven.TestData) Zones {
+	var z Zones
+	for _, kv := range members(d, "zones") {
+		id, zone, _ := strings.Cut(kv, ":")
+		if z == nil {
+			z = Zones{}
+		}
+		z[id] = zone
+	}
+	return z
 }
 
 func printPlan(t *testing.T, d *datadriven.TestData, cfg ClusterConfig) string {
 	from, to := members(d, "from"), members(d, "to")
-	plan, err := PlanChange(cfg, from, to)
+	plan, err := PlanChange(cfg, from, zonesArg(d), to, zonesArg(d))
 	if err != nil {
 		return fmt.Sprintf("error: %v\n", err)
 	}

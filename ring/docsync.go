@@ -155,9 +155,9 @@ func (m *Membership) installRings(d Doc) {
 	if v := m.view.Load(); v != nil {
 		oldCur, oldTgt = v.Ring, v.Target
 	}
-	cur := m.rebuild(oldCur, d.RingMembers())
-	tgt := m.rebuild(oldTgt, d.TargetMembers())
-	if slices.Equal(cur.members, tgt.members) {
+	cur := m.rebuild(oldCur, d.RingMembers(), d.RingZones())
+	tgt := m.rebuild(oldTgt, d.TargetMembers(), d.TargetZones())
+	if cur.same(tgt.members, tgt.zones) {
 		tgt = cur
 	}
 	if oldCur != cur {
@@ -169,18 +169,19 @@ func (m *Membership) installRings(d Doc) {
 	m.view.Store(&View{Epoch: d.Ring.Epoch, Ring: cur, Target: tgt})
 }
 
-// rebuild returns old if it already has ids as members, else a new ring.
-func (m *Membership) rebuild(old *Ring, ids []string) *Ring {
-	if old != nil && slices.Equal(ids, old.members) {
+// rebuild returns old if it already has ids as members in zones, else a
+// new ring.
+func (m *Membership) rebuild(old *Ring, ids []string, zones Zones) *Ring {
+	if old != nil && old.same(ids, zones) {
 		return old
 	}
-	r, err := Build(m.cfg.Cluster, ids)
+	r, err := Build(m.cfg.Cluster, ids, zones)
 	if err != nil {
 		m.log.Error("cannot build ring", "members", ids, "err", err)
 		if old != nil {
 			return old
 		}
-		r, _ = Build(m.cfg.Cluster, nil)
+		r, _ = Build(m.cfg.Cluster, nil, nil)
 	}
 	return r
 }

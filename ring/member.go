@@ -164,20 +164,49 @@ func cmpBool(a, b bool) int {
 // commit raises the epoch by one; of two records the one with the higher
 // epoch wins, and at equal epochs the larger member list (compared
 // element by element), so every node settles on the same record.
+//
+// Zones holds the zone of each member that has one, as it was when the
+// ring was committed: placement reads it from here, so a member's zone
+// takes effect when the member joins and cannot move data under a
+// committed ring.
 type RingRecord struct {
 	Epoch   uint64   `json:"epoch"`
 	Members []string `json:"members"` // sorted, distinct
+	Zones   Zones    `json:"zones,omitempty"`
 }
 
 func (r RingRecord) newer(o RingRecord) bool {
 	if r.Epoch != o.Epoch {
 		return r.Epoch > o.Epoch
 	}
-	return slices.Compare(r.Members, o.Members) > 0
+	if c := slices.Compare(r.Members, o.Members); c != 0 {
+		return c > 0
+	}
+	return compareZones(r.Zones, o.Zones) > 0
 }
 
 func (r RingRecord) equal(o RingRecord) bool {
-	return r.Epoch == o.Epoch && slices.Equal(r.Members, o.Members)
+	return r.Epoch == o.Epoch && slices.Equal(r.Members, o.Members) && maps.Equal(r.Zones, o.Zones)
+}
+
+// clone returns a deep copy of r with its members sorted and distinct and
+// only its members' non-empty zones.
+func (r RingRecord) clone() RingRecord {
+	ms := slices.Clone(r.Members)
+	slices.Sort(ms)
+	ms = slices.Compact(ms)
+	return RingRecord{Epoch: r.Epoch, Members: ms, Zones: memberZones(ms, r.Zones)}
+}
+
+// compareZones orders two zone maps by their sorted (member, zone) pairs.
+func compareZones(a, b Zones) int {
+	ka, kb := slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b))
+	for i := 0; i < len(ka) && i < len(kb); i++ {
+		if c := cmp.Or(cmp.Compare(ka[i], kb[i]), cmp.Compare(a[ka[i]], b[kb[i]])); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(ka), len(kb))
 }
 
 // Contains reports whether id is in the committed ring.
@@ -206,7 +235,7 @@ func NewDoc(cfg ClusterConfig) Doc {
 func (d Doc) Clone() Doc {
 	m := make(map[string]Member, len(d.Members))
 	maps.Copy(m, d.Members)
-	return Doc{Cluster: d.Cluster, Ring: RingRecord{Epoch: d.Ring.Epoch, Members: slices.Clone(d.Ring.Members)}, Members: m}
+	return Doc{Cluster: d.Cluster, Ring: d.Ring.clone(), Members: m}
 }
 
 // With returns a copy of d with mem stored under mem.ID as given (no
@@ -221,9 +250,7 @@ func (d Doc) With(mem Member) Doc {
 // and made distinct).
 func (d Doc) WithRing(r RingRecord) Doc {
 	c := d.Clone()
-	ms := slices.Clone(r.Members)
-	slices.Sort(ms)
-	c.Ring = RingRecord{Epoch: r.Epoch, Members: slices.Compact(ms)}
+	c.Ring = r.clone()
 	return c
 }
 
@@ -255,7 +282,7 @@ func (d Doc) Merge(o Doc) (Doc, bool) {
 		out.Cluster = o.Cluster
 	}
 	if o.Ring.newer(out.Ring) {
-		out.Ring = RingRecord{Epoch: o.Ring.Epoch, Members: slices.Clone(o.Ring.Members)}
+		out.Ring = o.Ring.clone()
 	}
 	for id, om := range o.Members {
 		if dm, ok := out.Members[id]; ok {

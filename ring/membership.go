@@ -183,7 +183,7 @@ func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) (_ Do
 	case member:
 	case !hasSeeds && doc.Ring.Epoch == 0:
 		next.State, next.Version = StateValid, cur.Version+1
-		doc = doc.WithRing(RingRecord{Epoch: 1, Members: []string{cfg.NodeID}})
+		doc = doc.WithRing(RingRecord{Epoch: 1, Members: []string{cfg.NodeID}, Zones: Zones{cfg.NodeID: cfg.Zone}})
 	case !cfg.NoAutoJoin:
 		next.State, next.Version = StateJoining, cur.Version+1
 		next.Gen = next.Version
@@ -215,7 +215,23 @@ func loadDoc(cfg MembershipConfig) (Doc, error) {
 	if doc.Cluster != cfg.Cluster {
 		return Doc{}, fmt.Errorf("ring: data dir belongs to a cluster with %v (this node was started with %v)", doc.Cluster, cfg.Cluster)
 	}
+	if z := doc.Ring.Zones[cfg.NodeID]; doc.Ring.Contains(cfg.NodeID) && z != cfg.Zone {
+		return Doc{}, &ZoneChangedError{Node: cfg.NodeID, Ring: z, Flag: cfg.Zone}
+	}
 	return doc, nil
+}
+
+// ZoneChangedError refuses a start with a zone other than the one the
+// committed ring places the node by: its data was placed by that zone, so
+// the node must leave the ring and join again to move.
+type ZoneChangedError struct {
+	Node       string
+	Ring, Flag string // the ring's zone for it, and the one it was started with
+}
+
+func (e *ZoneChangedError) Error() string {
+	return fmt.Sprintf("ring: node %s is placed in zone %q by the ring but was started with zone %q; "+
+		"a member cannot change zones: start it with its zone, or `ring leave` it and join again", e.Node, e.Ring, e.Flag)
 }
 
 func saveDoc(s DocStore, d Doc) error {

@@ -68,6 +68,7 @@ func splitmix64(x uint64) uint64 {
 // placer holds the working state of computeOwners.
 type placer struct {
 	q, m, w int   // partitions, members, spacing window
+	group   []int // spacing group per member: its zone, or itself without zones
 	own     []int // owner index per partition, -1 = unassigned
 	count   []int // partitions held per member
 	quota   []int // partitions each member must end with
@@ -81,23 +82,33 @@ func (pl *placer) score(p, i int) uint64 {
 	return splitmix64(pl.seeds[i] ^ splitmix64(uint64(p)))
 }
 
-// conflicts reports whether member i owns a partition within w-1 steps of p
-// (either direction), ignoring p itself.
+// conflicts reports whether a member of i's spacing group (i itself, or
+// its zone) owns a partition within w-1 steps of p (either direction),
+// ignoring p itself.
 func (pl *placer) conflicts(p, i int) bool {
 	for d := 1; d < pl.w && d < pl.q; d++ {
-		if pl.own[(p+d)%pl.q] == i || pl.own[(p-d+pl.q)%pl.q] == i {
+		if pl.sameGroup((p+d)%pl.q, i) || pl.sameGroup((p-d+pl.q)%pl.q, i) {
 			return true
 		}
 	}
 	return false
 }
 
+// sameGroup reports whether partition p's owner is in member i's group.
+func (pl *placer) sameGroup(p, i int) bool {
+	o := pl.own[p]
+	return o >= 0 && pl.group[o] == pl.group[i]
+}
+
 // computeOwners returns the owner (index into the sorted members) of every
 // partition. Steps, all deterministic:
 //
 //  1. consistent (bounded load) gives a base owner per partition;
-//  2. spacing: of two partitions closer than w = N (when M > N) with the
-//     same owner, the one with the lower score is released;
+//  2. spacing: of two partitions closer than w with owners of one spacing
+//     group, the one with the lower score is released. Without zones a
+//     member is its own group and w = N (when M > N); with Z ≥ 2 zones a
+//     group is a zone and w = min(N, Z), so that walking the partitions
+//     meets distinct zones (see zonedGroups);
 //  3. quota: every member may keep ⌊Q/M⌋ or ⌈Q/M⌉ (the ⌈⌉ go to the members
 //     consistent gave most); an over-quota member releases its lowest-score
 //     partitions;
@@ -105,7 +116,7 @@ func (pl *placer) conflicts(p, i int) bool {
 //     that is under quota and does not conflict (or, if none, under quota);
 //  5. repair: a remaining spacing conflict is removed by swapping owners with
 //     another partition when the swap creates no new conflict.
-func computeOwners(q, n int, members []string) ([]int, error) {
+func computeOwners(q, n int, members []string, zones Zones) ([]int, error) {
 	m := len(members)
 	if m == 0 {
 		return nil, nil
@@ -116,8 +127,14 @@ func computeOwners(q, n int, members []string) ([]int, error) {
 	}
 	pl := &placer{q: q, m: m, w: 1, own: append([]int(nil), base...),
 		count: make([]int, m), quota: make([]int, m), seeds: make([]uint64, m)}
-	if m > n {
-		pl.w = n
+	group, z := zonedGroups(members, zones)
+	switch {
+	case z >= 2:
+		pl.group, pl.w = group, min(n, z)
+	case m > n:
+		pl.group, pl.w = identity(m), n
+	default:
+		pl.group = identity(m)
 	}
 	for i, s := range members {
 		pl.seeds[i] = xxhash.Sum64String(s)
@@ -145,16 +162,43 @@ func (pl *placer) releaseConflicts() {
 		}
 		for d := 1; d < pl.w && d < pl.q; d++ {
 			j := (p + d) % pl.q
-			if pl.own[j] != i {
+			if !pl.sameGroup(j, i) {
 				continue
 			}
-			if pl.score(p, i) < pl.score(j, i) {
+			if pl.score(p, i) < pl.score(j, pl.own[j]) {
 				pl.own[p] = -1
 				break
 			}
 			pl.own[j] = -1
 		}
 	}
+}
+
+// identity is the spacing groups without zones: every member its own.
+func identity(m int) []int {
+	g := make([]int, m)
+	for i := range g {
+		g[i] = i
+	}
+	return g
+}
+
+// zonedGroups numbers the distinct zones of members (sorted) in order of
+// first appearance and returns each member's zone number and the number of
+// zones. A member without a zone is in the zone "".
+func zonedGroups(members []string, zones Zones) ([]int, int) {
+	g := make([]int, len(members))
+	num := map[string]int{}
+	for i, id := range members {
+		z := zones[id]
+		k, ok := num[z]
+		if !ok {
+			k = len(num)
+			num[z] = k
+		}
+		g[i] = k
+	}
+	return g, len(num)
 }
 
 func (pl *placer) setQuotas(baseCount []int) {
@@ -230,7 +274,7 @@ func (pl *placer) repair() {
 		for r := 0; r < pl.q && budget > 0; r++ {
 			budget--
 			b := pl.own[r]
-			if b == a || r == p {
+			if pl.group[b] == pl.group[a] || r == p {
 				continue
 			}
 			pl.own[p], pl.own[r] = b, a

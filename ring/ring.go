@@ -2,6 +2,7 @@ package ring
 
 import (
 	"errors"
+	"maps"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
@@ -15,6 +16,8 @@ import (
 type Ring struct {
 	cfg     ClusterConfig
 	members []string // sorted, distinct
+	zones   Zones    // zone per member; nil without zones
+	nzones  int      // distinct zones of the members ("" is one)
 	n       int      // min(Replicas, len(members))
 	owners  []string // per partition
 	walk    []string // Q rows of M: the full walk order of partition p
@@ -28,10 +31,22 @@ func (r *Ring) Signature() string {
 	return r.sig
 }
 
+// Zones maps member IDs to their failure zones. A member missing from it
+// (or mapped to "") is in the zone "".
+type Zones map[string]string
+
 // Build computes the ring of cfg for members (node IDs; order and
-// duplicates are irrelevant). With no members the ring is empty: Partition
-// still works, Preference/Fallbacks return nil and Owner returns "".
-func Build(cfg ClusterConfig, members []string) (*Ring, error) {
+// duplicates are irrelevant) in their zones (nil: none). With no members
+// the ring is empty: Partition still works, Preference/Fallbacks return
+// nil and Owner returns "".
+//
+// With members in at least two zones, every preference list spans
+// min(N, zones) distinct zones, as Cassandra's NetworkTopologyStrategy
+// and Riak's location awareness do: owners are spaced so that walking the
+// partitions meets distinct zones, and the walk skips a member whose zone
+// the list already has while the remaining slots are needed for zones it
+// lacks.
+func Build(cfg ClusterConfig, members []string, zones Zones) (*Ring, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -47,6 +62,7 @@ func Build(cfg ClusterConfig, members []string) (*Ring, error) {
 	r := &Ring{
 		cfg:     cfg,
 		members: ms,
+		zones:   memberZones(ms, zones),
 		n:       min(cfg.Replicas, m),
 		primary: make(map[string]int, m),
 		owned:   make(map[string]int, m),
@@ -55,10 +71,11 @@ func Build(cfg ClusterConfig, members []string) (*Ring, error) {
 	if m == 0 {
 		return r, nil
 	}
-	own, err := computeOwners(q, cfg.Replicas, ms)
+	own, err := computeOwners(q, cfg.Replicas, ms, r.zones)
 	if err != nil {
 		return nil, err
 	}
+	_, r.nzones = zonedGroups(ms, r.zones)
 	r.owners = make([]string, q)
 	for p, i := range own {
 		r.owners[p] = ms[i]
@@ -81,12 +98,72 @@ func Build(cfg ClusterConfig, members []string) (*Ring, error) {
 				row = append(row, ms[i])
 			}
 		}
+		if r.nzones >= 2 {
+			r.spreadZones(row)
+		}
 		for _, id := range row[:r.n] {
 			r.primary[id]++
 		}
 	}
 	return r, nil
 }
+
+// memberZones keeps the non-empty zones of members (nil when none has one).
+func memberZones(members []string, zones Zones) Zones {
+	var out Zones
+	for _, id := range members {
+		if z := zones[id]; z != "" {
+			if out == nil {
+				out = Zones{}
+			}
+			out[id] = z
+		}
+	}
+	return out
+}
+
+// spreadZones reorders a walk row in place so that its first n entries
+// span min(n, zones) distinct zones: walking the row, a member is taken
+// into the preference list when its zone is new to the list, or when the
+// slots left after it still cover the zones the list lacks. The members
+// passed over keep their walk order after the list (the fallbacks).
+func (r *Ring) spreadZones(row []string) {
+	want := min(r.n, r.nzones)
+	pref := make([]string, 0, r.n)
+	rest := make([]string, 0, len(row))
+	have := map[string]bool{}
+	for _, id := range row {
+		if len(pref) == r.n {
+			rest = append(rest, id)
+			continue
+		}
+		z := r.zones[id]
+		lacking := want - len(have)
+		if !have[z] {
+			lacking--
+		}
+		if have[z] && r.n-len(pref)-1 < lacking {
+			rest = append(rest, id)
+			continue
+		}
+		have[z] = true
+		pref = append(pref, id)
+	}
+	copy(row, pref)
+	copy(row[len(pref):], rest)
+}
+
+// same reports whether r has exactly members ids (sorted) in zones.
+func (r *Ring) same(ids []string, zones Zones) bool {
+	return slices.Equal(ids, r.members) && maps.Equal(memberZones(ids, zones), r.zones)
+}
+
+// Zone returns member id's zone ("" when it has none).
+func (r *Ring) Zone(id string) string { return r.zones[id] }
+
+// ZoneCount is the number of distinct zones of the members ("" counts as
+// one when some member has no zone).
+func (r *Ring) ZoneCount() int { return r.nzones }
 
 // Config returns the cluster constants the ring was built with.
 func (r *Ring) Config() ClusterConfig { return r.cfg }

@@ -18,7 +18,7 @@ func nodeNames(prefix string, m int) []string {
 
 func mustBuild(t testing.TB, cfg ClusterConfig, members []string) *Ring {
 	t.Helper()
-	r, err := Build(cfg, members)
+	r, err := Build(cfg, members, nil)
 	if err != nil {
 		t.Fatalf("Build(%v, %v): %v", cfg, members, err)
 	}
@@ -72,7 +72,7 @@ func TestBuildErrors(t *testing.T) {
 		{"bad config", ClusterConfig{0, 3}, []string{"a"}},
 		{"empty id", ClusterConfig{16, 3}, []string{"a", ""}},
 	} {
-		if _, err := Build(tc.cfg, tc.members); err == nil {
+		if _, err := Build(tc.cfg, tc.members, nil); err == nil {
 			t.Errorf("%s: Build succeeded", tc.name)
 		}
 	}
@@ -292,7 +292,7 @@ func BenchmarkBuild12(b *testing.B) {
 	members := nodeNames("node-", 12)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Build(ClusterConfig{1024, 3}, members); err != nil {
+		if _, err := Build(ClusterConfig{1024, 3}, members, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

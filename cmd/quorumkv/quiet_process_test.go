@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func TestProcessPausedReplicaServerSide(t *testing.T) {
 		lats = append(lats, o.lat)
 		if o.err != nil {
 			failed++
-			firstErr = cmp(firstErr, o.err)
+			firstErr = cmp.Or(firstErr, o.err)
 		}
 	}
 	if len(lats) < 100 {
@@ -104,12 +105,4 @@ func TestProcessPausedReplicaServerSide(t *testing.T) {
 	if p99 > time.Second {
 		t.Errorf("p99 over the pause %v, want <= 1s", p99)
 	}
-}
-
-// cmp returns a when it is set, else b.
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }

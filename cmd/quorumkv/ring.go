@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +35,7 @@ func newRingCmd() *cobra.Command {
 type memberOutput struct {
 	ID         string `json:"id"`
 	Address    string `json:"address"`
+	Zone       string `json:"zone,omitempty"`
 	Status     string `json:"status"`
 	State      string `json:"state"`
 	Partitions int    `json:"partitions"`
@@ -130,7 +133,7 @@ func statusFromProto(resp *api.RingStatusResponse) statusOutput {
 			st = "up"
 		}
 		out.Members = append(out.Members, memberOutput{
-			ID: m.GetId(), Address: m.GetAddress(), Status: st, State: m.GetState(),
+			ID: m.GetId(), Address: m.GetAddress(), Zone: m.GetZone(), Status: st, State: m.GetState(),
 			Partitions: int(m.GetPartitions()), Owned: int(m.GetOwned()),
 		})
 	}
@@ -226,7 +229,12 @@ func repairingNote(members []memberOutput) string {
 
 func printStatus(w io.Writer, out statusOutput) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fprintf(tw, "ID\tADDRESS\tSTATUS\tSTATE\tPARTITIONS\tOWNED\tHINTS\tLAST EXCHANGE\tREPAIRED\n")
+	zoned := slices.ContainsFunc(out.Members, func(m memberOutput) bool { return m.Zone != "" })
+	if zoned {
+		fprintf(tw, "ID\tADDRESS\tZONE\tSTATUS\tSTATE\tPARTITIONS\tOWNED\tHINTS\tLAST EXCHANGE\tREPAIRED\n")
+	} else {
+		fprintf(tw, "ID\tADDRESS\tSTATUS\tSTATE\tPARTITIONS\tOWNED\tHINTS\tLAST EXCHANGE\tREPAIRED\n")
+	}
 	for _, m := range out.Members {
 		pct := 0.0
 		if out.Partitions > 0 {
@@ -250,7 +258,11 @@ func printStatus(w io.Writer, out statusOutput) error {
 		if m.Leases != nil && m.Leases.Frozen {
 			st += fmt.Sprintf(", lease expiry frozen (%d overdue)", m.Leases.Overdue)
 		}
-		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%s\t%d\n", m.ID, m.Address, st, m.State, m.Partitions, pct, hints, last, m.KeysRepaired)
+		addr := m.Address
+		if zoned {
+			addr += "\t" + cmp.Or(m.Zone, "-")
+		}
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%s\t%d\n", m.ID, addr, st, m.State, m.Partitions, pct, hints, last, m.KeysRepaired)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -264,6 +276,7 @@ type endpointsOutput struct {
 	Partition int      `json:"partition"`
 	Replicas  []string `json:"replicas"`
 	Addresses []string `json:"addresses"`
+	Zones     []string `json:"zones,omitempty"`
 }
 
 func newRingEndpointsCmd() *cobra.Command {
@@ -279,12 +292,19 @@ func newRingEndpointsCmd() *cobra.Command {
 					return err
 				}
 				out := endpointsOutput{Key: args[0], Partition: int(resp.GetPartition()), Replicas: resp.GetReplicas(), Addresses: resp.GetAddresses()}
+				if slices.ContainsFunc(resp.GetZones(), func(z string) bool { return z != "" }) {
+					out.Zones = resp.GetZones()
+				}
 				if cf.output == "json" {
 					return writeJSON(cmd.OutOrStdout(), out)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fprintf(tw, "partition\t%d\n", out.Partition)
 				for i, id := range out.Replicas {
+					if i < len(out.Zones) {
+						fprintf(tw, "replica %d\t%s\t%s\tzone %s\n", i+1, id, out.Addresses[i], cmp.Or(out.Zones[i], "-"))
+						continue
+					}
 					fprintf(tw, "replica %d\t%s\t%s\n", i+1, id, out.Addresses[i])
 				}
 				return tw.Flush()

@@ -53,6 +53,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.http, "http", "auto", "admin HTTP address: /metrics, /livez, /readyz, /debug/pprof/ (auto: the --listen host, port + 200; off: none)")
 	fl.StringVar(&f.cfg.DNS, "dns", "", "answer DNS queries (A, AAAA, SRV) for SERVICE.service.quorumkv. from the registry on this address, UDP and TCP (default: off)")
 	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
+	fl.StringVar(&f.cfg.Zone, "zone", "", "failure zone of this node (rack, availability zone): once the ring has N zones, every key's N replicas are in N distinct zones; fixed while the node is a member")
 	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
 	fl.IntVar(&f.cfg.Partitions, "partitions", node.DefaultPartitions, "number of partitions, Q (cluster constant)")

@@ -119,7 +119,7 @@ func (o offlineReport) agree() bool {
 // left, with what they held then).
 func checkOffline(c *cluster, m *model, keys []string, partitions, replicas int, members []int) (offlineReport, error) {
 	var rep offlineReport
-	placement, err := ring.Build(ring.ClusterConfig{Partitions: partitions, Replicas: replicas}, c.idsOf(members))
+	placement, err := ring.Build(ring.ClusterConfig{Partitions: partitions, Replicas: replicas}, c.idsOf(members), nil)
 	if err != nil {
 		return rep, err
 	}

@@ -26,7 +26,7 @@ import (
 // stays there through later crashes.
 
 func crashStoreConfig(fs vfs.FS, noSync bool) replica.Config {
-	r, err := ring.Build(ring.ClusterConfig{Partitions: 1024, Replicas: 3}, nil)
+	r, err := ring.Build(ring.ClusterConfig{Partitions: 1024, Replicas: 3}, nil, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -332,12 +332,12 @@ func (n *nemesis) settledAt(rec *FaultRecord, members []int, err error) {
 // the run.
 func (n *nemesis) oneReads(ctx context.Context, rec *FaultRecord, before, after []int, began time.Duration) {
 	cfg := ring.ClusterConfig{Partitions: n.mem.partitions, Replicas: n.mem.replicas}
-	rb, err := ring.Build(cfg, n.c.idsOf(before))
+	rb, err := ring.Build(cfg, n.c.idsOf(before), nil)
 	if err != nil {
 		n.errorf("one reads: %v", err)
 		return
 	}
-	ra, err := ring.Build(cfg, n.c.idsOf(after))
+	ra, err := ring.Build(cfg, n.c.idsOf(after), nil)
 	if err != nil {
 		n.errorf("one reads: %v", err)
 		return
