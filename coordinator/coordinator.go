@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/deadline"
@@ -31,6 +32,15 @@ type Coordinator struct {
 	closed         bool
 
 	repairing sync.Map // key string -> struct{}: read repairs in flight
+	// repaired counts replicas a read repair updated; repairFailed those it
+	// could not.
+	repaired, repairFailed atomic.Uint64
+}
+
+// ReadRepairs returns how many replica copies read repair has updated and
+// how many updates failed, since the coordinator started.
+func (c *Coordinator) ReadRepairs() (repaired, failed uint64) {
+	return c.repaired.Load(), c.repairFailed.Load()
 }
 
 // New builds a Coordinator.

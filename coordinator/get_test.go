@@ -198,6 +198,9 @@ func TestReadRepairOnlyStale(t *testing.T) {
 					t.Errorf("%s got %d repairs, want %d", n, got, want)
 				}
 			}
+			if ok, failed := cl.coord("a").ReadRepairs(); ok != uint64(len(tc.stale)) || failed != 0 {
+				t.Errorf("ReadRepairs = %d, %d failed; want %d, 0", ok, failed, len(tc.stale))
+			}
 		})
 	}
 }

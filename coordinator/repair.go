@@ -58,8 +58,11 @@ func (c *Coordinator) repair(key []byte, all []answer) {
 			cancel()
 		}
 		if err != nil {
+			c.repairFailed.Add(1)
 			c.log.Debug("read repair failed", "node", a.node, "err", err)
+			continue
 		}
+		c.repaired.Add(1)
 	}
 }
 

@@ -247,6 +247,7 @@ func (s *Store) succeeded(name string) {
 	t := s.target(name)
 	t.failures = 0
 	t.retryAt = time.Time{}
+	t.delivered++
 }
 
 // backoff is min·2^(failures-1), capped at max.

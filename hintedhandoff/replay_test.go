@@ -69,6 +69,9 @@ func TestReplayDeliversInOrderAndDeletes(t *testing.T) {
 	if st := s.Stats(); len(st) != 0 {
 		t.Fatalf("Stats after full delivery = %+v, want none", st)
 	}
+	if got := s.Delivered(); got["a"] != uint64(len(wantA)) || got["b"] != uint64(len(wantB)) {
+		t.Fatalf("Delivered = %v, want a: %d, b: %d", got, len(wantA), len(wantB))
+	}
 	if n := e.kv.Len(); n != 0 {
 		t.Fatalf("KV holds %d entries after full delivery", n)
 	}

@@ -36,16 +36,17 @@ type Store struct {
 
 // target is the in-memory summary of one target's hints.
 type target struct {
-	count    int
-	bytes    int64
-	oldest   time.Time // creation time of the oldest pending hint
-	dropped  uint64    // hints refused by caps or the window
-	expired  uint64    // hints dropped at replay for being older than MaxAge
-	rerouted uint64    // hints the target refused as not a replica, sent to the key's owners
-	failures int       // consecutive failed deliveries
-	retryAt  time.Time // no replay before this (backoff)
-	busy     bool      // a replay round is running for it
-	wasDown  bool      // gossip called it down at the last look
+	count     int
+	bytes     int64
+	oldest    time.Time // creation time of the oldest pending hint
+	dropped   uint64    // hints refused by caps or the window
+	expired   uint64    // hints dropped at replay for being older than MaxAge
+	rerouted  uint64    // hints the target refused as not a replica, sent to the key's owners
+	delivered uint64    // hints acknowledged (by the target or, rerouted, by the key's owners) and deleted
+	failures  int       // consecutive failed deliveries
+	retryAt   time.Time // no replay before this (backoff)
+	busy      bool      // a replay round is running for it
+	wasDown   bool      // gossip called it down at the last look
 }
 
 // Stats describes the hints held for one target.
@@ -59,6 +60,20 @@ type Stats struct {
 	// Rerouted counts hints the target refused as no longer a replica,
 	// sent to the key's owners instead.
 	Rerouted uint64
+}
+
+// Delivered returns, per target that was ever sent one, how many hints
+// were acknowledged and deleted since the store opened.
+func (s *Store) Delivered() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]uint64{}
+	for name, t := range s.targets {
+		if t.delivered > 0 {
+			out[name] = t.delivered
+		}
+	}
+	return out
 }
 
 // Open scans the stored hints to rebuild the per-target summaries.

@@ -14,6 +14,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/peer"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -96,29 +97,41 @@ var (
 	descEpoch   = prometheus.NewDesc("quorumkv_ring_epoch", "The epoch of the ring this node serves.", nil, nil)
 	descMembers = prometheus.NewDesc("quorumkv_ring_members", "Members of the cluster by state (joining, valid, leaving, …) as this node knows them.",
 		[]string{"state"}, nil)
-	descUp            = prometheus.NewDesc("quorumkv_ring_members_up", "Ring members this node sees up (itself included).", nil, nil)
-	descLeasesHeld    = prometheus.NewDesc("quorumkv_leases_held", "Leases whose record this node replicates.", nil, nil)
-	descLeaseRenewals = prometheus.NewDesc("quorumkv_lease_renewals_total", "Lease renewals this replica noted.", nil, nil)
-	descLeasesExpired = prometheus.NewDesc("quorumkv_leases_expired_total", "Leases this node expired.", nil, nil)
-	descLeasesRevoked = prometheus.NewDesc("quorumkv_leases_revoked_total", "Leases revoked through this node.", nil, nil)
-	descLeaseFrozen   = prometheus.NewDesc("quorumkv_lease_expiry_frozen", "1 while this node sees no majority up and expires no lease (self-preservation).", nil, nil)
-	descHintsPending  = prometheus.NewDesc("quorumkv_hints_pending", "Hints this node holds for a replica that missed writes, by target.", []string{"target"}, nil)
-	descHintsDropped  = prometheus.NewDesc("quorumkv_hints_dropped_total", "Hints not stored because the target's cap was reached, by target.", []string{"target"}, nil)
-	descHintsExpired  = prometheus.NewDesc("quorumkv_hints_expired_total", "Hints dropped past the hint window, by target.", []string{"target"}, nil)
-	descExchanges     = prometheus.NewDesc("quorumkv_antientropy_exchanges_total", "Anti-entropy exchanges of a partition with a peer.", nil, nil)
-	descRepaired      = prometheus.NewDesc("quorumkv_antientropy_keys_repaired_total", "Keys anti-entropy copied between replicas.", nil, nil)
-	descAEErrors      = prometheus.NewDesc("quorumkv_antientropy_errors_total", "Anti-entropy exchanges that failed.", nil, nil)
-	descReaped        = prometheus.NewDesc("quorumkv_tombstones_reaped_total", "Tombstones removed once every replica held them past the grace.", nil, nil)
-	descLastExchange  = prometheus.NewDesc("quorumkv_antientropy_last_exchange_timestamp_seconds", "When this node last finished an anti-entropy exchange (Unix time).", nil, nil)
-	descRepairing     = prometheus.NewDesc("quorumkv_partitions_repairing", "Partitions this node is refilling after losing its data.", nil, nil)
-	descTransfers     = prometheus.NewDesc("quorumkv_transfers_in_flight", "Partition transfers of a ring change in progress on this node.", nil, nil)
-	descDiskFull      = prometheus.NewDesc("quorumkv_disk_full", "1 while this node refuses writes to its own store for want of disk space.", nil, nil)
+	descUp             = prometheus.NewDesc("quorumkv_ring_members_up", "Ring members this node sees up (itself included).", nil, nil)
+	descLeasesHeld     = prometheus.NewDesc("quorumkv_leases_held", "Leases whose record this node replicates.", nil, nil)
+	descLeaseRenewals  = prometheus.NewDesc("quorumkv_lease_renewals_total", "Lease renewals this replica noted.", nil, nil)
+	descLeasesExpired  = prometheus.NewDesc("quorumkv_leases_expired_total", "Leases this node expired.", nil, nil)
+	descLeasesRevoked  = prometheus.NewDesc("quorumkv_leases_revoked_total", "Leases revoked through this node.", nil, nil)
+	descLeaseFrozen    = prometheus.NewDesc("quorumkv_lease_expiry_frozen", "1 while this node sees no majority up and expires no lease (self-preservation).", nil, nil)
+	descHintsPending   = prometheus.NewDesc("quorumkv_hints_pending", "Hints this node holds for a replica that missed writes, by target.", []string{"target"}, nil)
+	descHintsDropped   = prometheus.NewDesc("quorumkv_hints_dropped_total", "Hints not stored because the target's cap was reached, by target.", []string{"target"}, nil)
+	descHintsExpired   = prometheus.NewDesc("quorumkv_hints_expired_total", "Hints dropped past the hint window, by target.", []string{"target"}, nil)
+	descExchanges      = prometheus.NewDesc("quorumkv_antientropy_exchanges_total", "Anti-entropy exchanges of a partition with a peer.", nil, nil)
+	descRepaired       = prometheus.NewDesc("quorumkv_antientropy_keys_repaired_total", "Keys anti-entropy copied between replicas.", nil, nil)
+	descAEErrors       = prometheus.NewDesc("quorumkv_antientropy_errors_total", "Anti-entropy exchanges that failed.", nil, nil)
+	descReaped         = prometheus.NewDesc("quorumkv_tombstones_reaped_total", "Tombstones removed once every replica held them past the grace.", nil, nil)
+	descLastExchange   = prometheus.NewDesc("quorumkv_antientropy_last_exchange_timestamp_seconds", "When this node last finished an anti-entropy exchange (Unix time).", nil, nil)
+	descRepairing      = prometheus.NewDesc("quorumkv_partitions_repairing", "Partitions this node is refilling after losing its data.", nil, nil)
+	descTransfers      = prometheus.NewDesc("quorumkv_transfers_in_flight", "Partition transfers of a ring change in progress on this node.", nil, nil)
+	descDiskFull       = prometheus.NewDesc("quorumkv_disk_full", "1 while this node refuses writes to its own store for want of disk space.", nil, nil)
+	descHintsDelivered = prometheus.NewDesc("quorumkv_hints_delivered_total", "Hints acknowledged (by the target, or by the key's owners when rerouted) and deleted, by target.", []string{"target"}, nil)
+	descReadRepairs    = prometheus.NewDesc("quorumkv_read_repairs_total", "Replica copies a read repair brought up to date.", nil, nil)
+	descRepairFailures = prometheus.NewDesc("quorumkv_read_repair_failures_total", "Read repairs of a replica copy that failed.", nil, nil)
+	descCompactions    = prometheus.NewDesc("quorumkv_storage_compactions_total", "Storage engine (Pebble) compactions.", nil, nil)
+	descFlushes        = prometheus.NewDesc("quorumkv_storage_flushes_total", "Storage engine memtable flushes.", nil, nil)
+	descL0Files        = prometheus.NewDesc("quorumkv_storage_l0_files", "Tables in the storage engine's level 0 (growing: compactions fall behind).", nil, nil)
+	descL0Sublevels    = prometheus.NewDesc("quorumkv_storage_l0_sublevels", "Sublevels of the storage engine's level 0 (writes stall past its threshold).", nil, nil)
+	descWriteStalls    = prometheus.NewDesc("quorumkv_storage_write_stalls_total", "Write stalls the storage engine began.", nil, nil)
+	descCacheHits      = prometheus.NewDesc("quorumkv_storage_block_cache_hits_total", "Block cache lookups that hit.", nil, nil)
+	descCacheMisses    = prometheus.NewDesc("quorumkv_storage_block_cache_misses_total", "Block cache lookups that missed.", nil, nil)
+	descFsync          = prometheus.NewDesc("quorumkv_storage_wal_fsync_duration_seconds", "Latency of the write-ahead log's fsyncs.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descMembers, descUp, descLeasesHeld, descLeaseRenewals, descLeasesExpired, descLeasesRevoked, descLeaseFrozen,
 		descHintsPending, descHintsDropped, descHintsExpired, descExchanges, descRepaired, descAEErrors, descReaped, descLastExchange,
-		descRepairing, descTransfers, descDiskFull} {
+		descRepairing, descTransfers, descDiskFull, descHintsDelivered, descReadRepairs, descRepairFailures,
+		descCompactions, descFlushes, descL0Files, descL0Sublevels, descWriteStalls, descCacheHits, descCacheMisses, descFsync} {
 		ch <- d
 	}
 }
@@ -153,6 +166,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descHintsDropped, prometheus.CounterValue, float64(h.Dropped), h.Target)
 			ch <- prometheus.MustNewConstMetric(descHintsExpired, prometheus.CounterValue, float64(h.Expired), h.Target)
 		}
+		for target, count := range n.hints.Delivered() {
+			ch <- prometheus.MustNewConstMetric(descHintsDelivered, prometheus.CounterValue, float64(count), target)
+		}
 	}
 	if n.ae != nil {
 		st := n.ae.Stats()
@@ -173,4 +189,22 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		full = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDiskFull, prometheus.GaugeValue, full)
+	if n.coord != nil {
+		ok, failed := n.coord.ReadRepairs()
+		ch <- prometheus.MustNewConstMetric(descReadRepairs, prometheus.CounterValue, float64(ok))
+		ch <- prometheus.MustNewConstMetric(descRepairFailures, prometheus.CounterValue, float64(failed))
+	}
+	collectStorage(ch, n.store.StorageStats())
+}
+
+// collectStorage sends the storage engine's figures.
+func collectStorage(ch chan<- prometheus.Metric, st replica.StorageStats) {
+	ch <- prometheus.MustNewConstMetric(descCompactions, prometheus.CounterValue, float64(st.Compactions))
+	ch <- prometheus.MustNewConstMetric(descFlushes, prometheus.CounterValue, float64(st.Flushes))
+	ch <- prometheus.MustNewConstMetric(descL0Files, prometheus.GaugeValue, float64(st.L0Files))
+	ch <- prometheus.MustNewConstMetric(descL0Sublevels, prometheus.GaugeValue, float64(st.L0Sublevels))
+	ch <- prometheus.MustNewConstMetric(descWriteStalls, prometheus.CounterValue, float64(st.WriteStalls))
+	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(st.CacheHits))
+	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(st.CacheMisses))
+	ch <- prometheus.MustNewConstHistogram(descFsync, st.Fsync.Count, st.Fsync.Sum, st.Fsync.Buckets)
 }

@@ -27,7 +27,8 @@ type diskWatch struct {
 	still    logLimiter
 	onChange []func()
 
-	refused atomic.Int64 // writes refused since the last line about it
+	refused atomic.Int64  // writes refused since the last line about it
+	stalls  atomic.Uint64 // write stalls Pebble began since open
 
 	full atomic.Pointer[DiskFullError] // nil: writes are taken
 
@@ -197,6 +198,7 @@ func (w *diskWatch) eventListener() *pebble.EventListener {
 			}
 		},
 		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			w.stalls.Add(1)
 			mu.Lock()
 			ok, n := stalls.allow(time.Now())
 			mu.Unlock()

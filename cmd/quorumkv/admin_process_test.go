@@ -112,10 +112,16 @@ func TestProcessMetrics(t *testing.T) {
 	if m := sample(fams, "quorumkv_ring_members_up", nil); m.GetGauge().GetValue() != 3 {
 		t.Errorf("quorumkv_ring_members_up %v, want 3", m)
 	}
-	for _, name := range []string{"quorumkv_antientropy_exchanges_total", "quorumkv_disk_full", "quorumkv_ring_epoch", "quorumkv_leases_held", "go_goroutines", "process_cpu_seconds_total"} {
+	for _, name := range []string{"quorumkv_antientropy_exchanges_total", "quorumkv_disk_full", "quorumkv_ring_epoch", "quorumkv_leases_held",
+		"quorumkv_read_repairs_total", "quorumkv_storage_compactions_total", "quorumkv_storage_l0_files", "quorumkv_storage_write_stalls_total",
+		"quorumkv_storage_block_cache_hits_total", "quorumkv_storage_block_cache_misses_total", "go_goroutines", "process_cpu_seconds_total"} {
 		if fams[name] == nil {
 			t.Errorf("no %s in /metrics", name)
 		}
+	}
+	// Every put was fsynced (group commit shares fsyncs, so fewer than 100).
+	if m := sample(fams, "quorumkv_storage_wal_fsync_duration_seconds", nil); m.GetHistogram().GetSampleCount() == 0 {
+		t.Errorf("quorumkv_storage_wal_fsync_duration_seconds: no fsync after 100 puts: %v", m)
 	}
 	// A read at ALL with one replica down fails its quorum: 3 required, 2
 	// answered.
@@ -127,6 +133,17 @@ func TestProcessMetrics(t *testing.T) {
 	if failed.GetCounter().GetValue() != 1 {
 		t.Errorf("quorumkv_quorum_failures_total{op=read,required=3,acknowledged=2} = %v, want 1", failed)
 	}
+	// A write n3 misses is hinted for it, and delivered once it is back.
+	if _, err := kv.Put(ctx, []byte("m-hinted"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	pc.start(2)
+	waitFor(t, 30*time.Second, func() error {
+		if m := sample(scrape(t, n1), "quorumkv_hints_delivered_total", map[string]string{"target": "n3"}); m.GetCounter().GetValue() < 1 {
+			return fmt.Errorf("quorumkv_hints_delivered_total{target=n3} = %v", m)
+		}
+		return nil
+	})
 	body, _ := httpGet(t, "http://"+n1.http+"/metrics")
 	problems, err := promlint.New(strings.NewReader(body)).Lint()
 	if err != nil {
