@@ -53,6 +53,7 @@ commands: the change may have applied).`,
 		newBenchCmd(),
 		newHintsCmd(),
 		newRepairCmd(),
+		newCertCmd(),
 	)
 	return root
 }
