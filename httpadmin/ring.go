@@ -89,8 +89,8 @@ type RingSource interface {
 // member).
 const ringTimeout = 5 * time.Second
 
-// RefreshInterval is how often the /ring page reloads its data.
-const RefreshInterval = 2 * time.Second
+// refreshInterval is how often the /ring page reloads its data.
+const refreshInterval = 2 * time.Second
 
 //go:embed ring.html
 var ringHTML string
@@ -179,7 +179,7 @@ func serveRingPage(src RingSource) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st, err := gatherRing(r.Context(), src)
 		view := ringView{Status: st, Columns: ringColumns,
-			RefreshMs: int(RefreshInterval.Milliseconds()), RefreshS: int(RefreshInterval.Seconds())}
+			RefreshMs: int(refreshInterval.Milliseconds()), RefreshS: int(refreshInterval.Seconds())}
 		code := http.StatusOK
 		if err != nil {
 			view.Err = err.Error()
