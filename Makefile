@@ -2,7 +2,7 @@
 GO ?= go
 RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/... ./serial/...
 
-.PHONY: test check lint race unit build proto fuzz
+.PHONY: test check lint race unit build proto fuzz ringpage
 
 test: lint race unit
 
@@ -18,6 +18,11 @@ unit:
 
 build:
 	CGO_ENABLED=0 $(GO) build -o quorumkv ./cmd/quorumkv
+
+# The admin port's ring page (/ring) rendered in headless Chromium against
+# a 3-node cluster (needs chromium; `make test` runs it too).
+ringpage:
+	$(GO) test -count=1 -run 'TestProcessRingPage' -v ./cmd/quorumkv/
 
 proto:
 	$(GO) generate ./api

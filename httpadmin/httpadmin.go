@@ -18,6 +18,8 @@ type Source interface {
 	// Ready is nil when the node serves: a valid member of a formed ring
 	// with its stores open; else the reason it does not.
 	Ready() error
+	// RingSource yields the ring as the node sees it (/ring, /ring.json).
+	RingSource
 }
 
 // readHeaderTimeout bounds a request's headers, so idle connections cannot
@@ -40,6 +42,8 @@ func Handler(src Source, reg *prometheus.Registry) http.Handler {
 		}
 		_, _ = fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /ring", serveRingPage(src))
+	mux.HandleFunc("GET /ring.json", serveRingJSON(src))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

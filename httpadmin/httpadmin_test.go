@@ -1,6 +1,7 @@
 package httpadmin
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 type readiness struct{ err error }
 
 func (r readiness) Ready() error { return r.err }
+
+func (r readiness) RingStatus(context.Context) (RingStatus, error) { return RingStatus{}, r.err }
 
 func TestProbes(t *testing.T) {
 	for _, tc := range []struct {

@@ -22,13 +22,20 @@ type adminServer struct {
 }
 
 func (s *adminServer) RingStatus(context.Context, *api.RingStatusRequest) (*api.RingStatusResponse, error) {
-	m := s.n.members
+	resp := s.n.ringStatus()
+	return resp, nil
+}
+
+// ringStatus is the answer to Admin.RingStatus, with the member document
+// it was read from.
+func (n *Node) ringStatus() *api.RingStatusResponse {
+	m := n.members
 	doc, v := m.Snapshot()
 	r := v.Ring
 	resp := &api.RingStatusResponse{
-		Node:       s.n.cfg.ID,
-		Partitions: uint32(s.n.cfg.Partitions),
-		Replicas:   uint32(s.n.cfg.Replicas),
+		Node:       n.cfg.ID,
+		Partitions: uint32(n.cfg.Partitions),
+		Replicas:   uint32(n.cfg.Replicas),
 		Epoch:      doc.Epoch(),
 	}
 	for _, id := range sortedIDs(doc) {
@@ -46,7 +53,7 @@ func (s *adminServer) RingStatus(context.Context, *api.RingStatusRequest) (*api.
 			Zone:       zoneOf(doc, r, id),
 		})
 	}
-	return resp, nil
+	return resp
 }
 
 // zoneOf is member id's zone: the one ring r places it by when it is a

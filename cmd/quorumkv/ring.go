@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/internal/ringverdict"
 )
 
 func newRingCmd() *cobra.Command {
@@ -142,89 +142,14 @@ func statusFromProto(resp *api.RingStatusResponse) statusOutput {
 }
 
 // verdict is the one line under the status table, like riak-admin's,
-// with the members whose disk is full (they take no writes).
+// with the members whose disk is full (they take no writes); package
+// ringverdict words it, so a node's admin page (/ring) says the same.
 func verdict(members []memberOutput, n, transfers int) string {
-	line := ringVerdict(members, n, transfers)
-	var full []string
-	for _, m := range members {
-		if m.DiskFull {
-			full = append(full, m.ID)
-		}
+	ms := make([]ringverdict.Member, len(members))
+	for i, m := range members {
+		ms[i] = ringverdict.Member{ID: m.ID, Up: m.Status == "up", State: m.State, DiskFull: m.DiskFull, Repairing: m.Repairing}
 	}
-	switch {
-	case len(full) == 0:
-		return line
-	case strings.HasSuffix(line, " — healthy"):
-		line = strings.TrimSuffix(line, " — healthy") + " — degraded for writes"
-	}
-	return line + fmt.Sprintf("; disk full on %s (writes go to the other replicas)", strings.Join(full, ", "))
-}
-
-// ringVerdict is the verdict on members' liveness and the ring's shape.
-func ringVerdict(members []memberOutput, n, transfers int) string {
-	var up, down, joining, leaving, valid, parked, downInRing int
-	for _, m := range members {
-		if m.Status == "up" {
-			up++
-		} else {
-			down++
-		}
-		switch m.State {
-		case "joining":
-			joining++
-		case "leaving":
-			leaving++
-		case "valid":
-			valid++
-		case "parked":
-			parked++
-		}
-		if m.Status != "up" && (m.State == "valid" || m.State == "leaving") {
-			downInRing++
-		}
-	}
-	line := fmt.Sprintf("%d up, %d down, %d joining, %d leaving", up, down, joining, leaving)
-	if parked > 0 {
-		line += fmt.Sprintf(", %d parked", parked)
-	}
-	if transfers > 0 {
-		line += fmt.Sprintf(", %d partitions moving", transfers)
-	}
-	inRing := valid + leaving
-	repairing := repairingNote(members)
-	// Health is the ring's: joiners (parked or not) that are down hold no
-	// partition yet.
-	switch {
-	case len(members) == 0:
-		return "no members"
-	case inRing < n:
-		return line + fmt.Sprintf(" — under-replicated: %d members for %d replicas", inRing, n) + repairing
-	case downInRing == 0 && joining+leaving == 0 && repairing == "":
-		return line + " — healthy"
-	case downInRing == 0 && joining+leaving == 0:
-		return line + " — repairing" + strings.TrimPrefix(repairing, "; repairing")
-	case downInRing == 0:
-		return line + " — rebalancing" + repairing
-	case downInRing < n/2+1 && downInRing < n:
-		return line + " — degraded: QUORUM works, ALL fails for keys on down nodes" + repairing
-	default:
-		return line + " — unavailable: QUORUM fails for keys on down nodes" + repairing
-	}
-}
-
-// repairingNote names the members refilling lost data and what they have
-// left ("" when none is).
-func repairingNote(members []memberOutput) string {
-	var parts []string
-	for _, m := range members {
-		if m.Repairing > 0 {
-			parts = append(parts, fmt.Sprintf("%s (%d partitions left)", m.ID, m.Repairing))
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "; repairing: " + strings.Join(parts, ", ") + ", reads of those go to other replicas"
+	return ringverdict.Line(ms, n, transfers)
 }
 
 func printStatus(w io.Writer, out statusOutput) error {
