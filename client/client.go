@@ -17,6 +17,7 @@ import (
 	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/internal/deadline"
 	"github.com/quorumkv/quorumkv/internal/sent"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // Client talks to a quorumkv cluster. It is safe for concurrent use.
@@ -54,7 +55,11 @@ func newEndpoint(addr string, cc *grpc.ClientConn, o options) endpoint {
 	if o.grpcStream || !plainHostPort(addr) {
 		m = newMux(grpcOpener(cc), false, h)
 	} else {
-		m = newMux((&wireDialer{addr: addr, now: time.Now}).open, true, h)
+		d := &wireDialer{addr: addr, now: time.Now}
+		if o.tls != nil {
+			d.secure = o.tls
+		}
+		m = newMux(d.open, true, h)
 	}
 	m.single = grpcSingle(cc)
 	regs := streamRegisters{m: m, serial: api.NewSerialClient(cc), locks: api.NewLocksClient(cc)}
@@ -100,9 +105,18 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	if err := c.opts.lease.Validate(); err != nil {
 		return nil, err
 	}
+	tlsc, err := security.NewClient(c.opts.tlsFiles, false)
+	if err != nil {
+		return nil, err
+	}
+	c.opts.tls = tlsc
+	creds := insecure.NewCredentials()
+	if tlsc != nil {
+		creds = tlsc.Credentials()
+	}
 	c.hedgeTimers = deadline.NewShared(context.Background(), hedgeSlice, c.opts.resp.HedgeMax)
 	c.dialOpts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()), backoff.GRPCConnect(),
+		grpc.WithTransportCredentials(creds), backoff.GRPCConnect(),
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)),
 	}, append(sent.DialOptions(), c.opts.dial...)...)

@@ -23,6 +23,12 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrNoEndpoints: New was given no endpoints.
 	ErrNoEndpoints = errors.New("no endpoints given")
+	// ErrUnauthenticated: the node requires a client certificate and none
+	// was presented (WithTLS).
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPermissionDenied: the client's certificate does not allow the call
+	// (an admin call with a client certificate, an internal service).
+	ErrPermissionDenied = errors.New("permission denied")
 )
 
 // Register and lock outcomes (see Client.CompareAndSet and Client.Acquire).
@@ -190,6 +196,10 @@ func fromStatus(err error) error {
 	switch st.Code() {
 	case codes.InvalidArgument:
 		return fmt.Errorf("%w: %s", ErrInvalidArgument, strings.TrimPrefix(st.Message(), ErrInvalidArgument.Error()+": "))
+	case codes.Unauthenticated:
+		return fmt.Errorf("%w: %s", ErrUnauthenticated, st.Message())
+	case codes.PermissionDenied:
+		return fmt.Errorf("%w: %s", ErrPermissionDenied, st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
 	case codes.Canceled:

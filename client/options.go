@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // Level is a named consistency level.
@@ -46,7 +47,14 @@ type options struct {
 	resp           Responsiveness
 	noHedge        bool
 	lease          LeaseConfig
+	tlsFiles       security.Files
+	tls            *security.Client // loaded from tlsFiles by New
 }
+
+// WithTLS speaks TLS to the nodes: the CA that signed their certificates
+// and, where nodes require one (or for admin calls), this client's
+// certificate and key. The files are read again when they change.
+func WithTLS(files security.Files) Option { return func(o *options) { o.tlsFiles = files } }
 
 // WithGRPCStream sends gets, puts and deletes as KV.Stream gRPC calls
 // instead of on the framed connection to the same port (for a path that

@@ -24,8 +24,9 @@ const (
 
 // wireDialer opens a node's framed streams.
 type wireDialer struct {
-	addr string
-	now  func() time.Time
+	addr   string
+	now    func() time.Time
+	secure wire.Securer // nil: plaintext
 
 	mu      sync.Mutex
 	backoff time.Duration
@@ -41,7 +42,7 @@ func (d *wireDialer) open() (streamConn, func(), error) {
 		return nil, nil, dialError(err)
 	}
 	d.mu.Unlock()
-	f, err := wire.Dial(d.addr, wire.KVMagic, wireDialTimeout, wireWriteTimeout)
+	f, err := wire.Dial(d.addr, wire.KVMagic, wireDialTimeout, wireWriteTimeout, d.secure)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/serial"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	Join []string
 	// NoAutoJoin keeps a new node out of the ring until `ring commit`.
 	NoAutoJoin bool
+	// TLS secures the node's port and its traffic to other nodes (zero:
+	// plaintext).
+	TLS security.ServerConfig
 	// Zone is the node's failure zone (a rack, an availability zone): with
 	// members in N or more zones, every key's N replicas are in N distinct
 	// zones. It is fixed while the node is a ring member.
@@ -252,6 +256,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("node: --data is required")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
 	}
 	for name, a := range map[string]string{"listen": c.Listen, "gossip": c.Gossip} {
 		if _, _, err := net.SplitHostPort(a); err != nil {

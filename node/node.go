@@ -26,6 +26,7 @@ import (
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/serial"
 )
 
@@ -50,7 +51,10 @@ type Node struct {
 	// writeHealthMu orders the updates of HealthLocalWrites.
 	writeHealthMu sync.Mutex
 	lis           net.Listener
-	served        chan error
+	// tls is the port's TLS (nil: plaintext); peerTLS dials other nodes.
+	tls     *security.Server
+	peerTLS *security.Client
+	served  chan error
 
 	// replicaWrites and hintSink are where peers' writes and hints go: the
 	// store and the hint store, or what fault tests wrap them in.
@@ -143,11 +147,17 @@ func (n *Node) start() (err error) {
 	if n.replicaWrites = n.store; cfg.WrapReplicaWrites != nil {
 		n.replicaWrites = cfg.WrapReplicaWrites(n.replicaWrites)
 	}
+	if err := n.loadTLS(); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
 	}
 	n.lis = &connLimitListener{Listener: lis, max: int64(cfg.Limits.MaxConns), refused: n.logRefused}
+	if n.tls != nil {
+		n.lis = n.tls.Listener(n.lis)
+	}
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
@@ -161,6 +171,7 @@ func (n *Node) start() (err error) {
 	pc := peer.DefaultConfig(cfg.ID, n.members.Addr)
 	pc.Ring = n.members
 	pc.QuietAfter = cfg.QuietAfter
+	pc.TLS = n.peerTLS
 	if n.transport, err = peer.New(pc); err != nil {
 		return err
 	}
@@ -231,6 +242,7 @@ func (n *Node) start() (err error) {
 func (n *Node) serve() {
 	opts := append([]grpc.ServerOption{grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.InitialWindowSize(peer.StreamWindow),
 		grpc.InitialConnWindowSize(peer.ConnWindow)}, n.grpcLimits()...)
+	opts = append(opts, n.tlsServerOptions()...)
 	n.grpc = grpc.NewServer(opts...)
 	api.RegisterKVServer(n.grpc, &kvServer{n: n})
 	api.RegisterReplicaServer(n.grpc, &replicaServer{n: n})

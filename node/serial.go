@@ -25,7 +25,7 @@ func (n *Node) startSerial(acc serial.Acceptors) error {
 		return err
 	}
 	n.proposer, n.locks = p, serial.NewLocks(p)
-	n.forwarder = newForwarder(n.members.Addr)
+	n.forwarder = newForwarder(n.members.Addr, n.peerTLS)
 	if n.cfg.WrapSerialForwarder != nil {
 		n.forwarder = n.cfg.WrapSerialForwarder(n.forwarder)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/internal/sent"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // SerialForwarder sends a register or lock request on to another node.
@@ -38,12 +40,19 @@ func isForwarded(ctx context.Context) bool {
 // register requests.
 type forwarder struct {
 	resolve func(node string) (string, bool)
+	creds   credentials.TransportCredentials
 	mu      sync.Mutex
 	conns   map[string]*grpc.ClientConn
 }
 
-func newForwarder(resolve func(string) (string, bool)) *forwarder {
-	return &forwarder{resolve: resolve, conns: map[string]*grpc.ClientConn{}}
+// newForwarder forwards to the nodes resolve finds, through TLS when tlsc
+// is not nil.
+func newForwarder(resolve func(string) (string, bool), tlsc *security.Client) *forwarder {
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	if tlsc != nil {
+		creds = tlsc.Credentials()
+	}
+	return &forwarder{resolve: resolve, creds: creds, conns: map[string]*grpc.ClientConn{}}
 }
 
 func (f *forwarder) Forward(ctx context.Context, node string, call func(context.Context, grpc.ClientConnInterface) error) error {
@@ -64,7 +73,7 @@ func (f *forwarder) conn(node string) (*grpc.ClientConn, error) {
 	if cc, ok := f.conns[addr]; ok {
 		return cc, nil
 	}
-	opts := append(sent.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), backoff.GRPCConnect(),
+	opts := append(sent.DialOptions(), grpc.WithTransportCredentials(f.creds), backoff.GRPCConnect(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)))
 	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {

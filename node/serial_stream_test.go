@@ -182,7 +182,7 @@ func TestRegisterStreamErrorsMatchUnary(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = grpcStream.CloseSend() })
-	framed, err := wire.Dial(c.Node(id).Addr(), wire.KVMagic, 2*time.Second, 5*time.Second)
+	framed, err := wire.Dial(c.Node(id).Addr(), wire.KVMagic, 2*time.Second, 5*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

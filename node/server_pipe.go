@@ -10,6 +10,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/batch"
 	"github.com/quorumkv/quorumkv/peer"
+	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -30,6 +31,9 @@ func (s *replicaServer) Pipe(stream api.Replica_PipeServer) error {
 
 // servePipeConn serves a peer's wire pipe (wire.go).
 func (s *replicaServer) servePipeConn(c net.Conn) {
+	if err := s.n.wireRefusal(c, security.RoleNode, "the peer pipe"); err != nil {
+		return
+	}
 	pc, err := peer.AcceptPipe(c, s.n.wireLimits(s.n.cfg.Limits.PeerMessageMax(s.n.cfg.Replicas)))
 	if err != nil {
 		s.n.log.Debug("refused a pipe connection", "from", c.RemoteAddr(), "err", err)

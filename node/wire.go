@@ -4,9 +4,12 @@ import (
 	"context"
 	"net"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/peer"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // The Go client's KV stream runs on a plain TCP connection to the node's
@@ -45,8 +48,35 @@ func (s *kvServer) serveStreamConn(c net.Conn) {
 		s.n.log.Debug("refused a KV stream connection", "from", c.RemoteAddr(), "err", err)
 		return
 	}
+	if err := s.n.wireRefusal(c, security.RoleClient, "the KV stream"); err != nil {
+		refuseStream(f, err)
+		return
+	}
 	f.SetReadLimits(s.n.wireLimits(s.n.cfg.Limits.clientMessageMax(s.n.cfg.maxValue())))
 	ctx, cancel := context.WithCancel(s.n.wireCtx)
 	defer cancel()
 	s.serveStream(ctx, &kvConn{f: f, cancel: cancel})
+}
+
+// refuseStreamBatches bounds the batches a refused stream is answered for.
+const refuseStreamBatches = 16
+
+// refuseStream answers every operation of the first batches a refused
+// client sends with the refusal (so it learns why), then closes.
+func refuseStream(f *wire.Conn, refusal error) {
+	st := status.Convert(refusal)
+	for range refuseStreamBatches {
+		req := &api.StreamRequest{}
+		if err := f.Read(req); err != nil {
+			return
+		}
+		resp := &api.StreamResponse{}
+		for _, op := range req.GetOps() {
+			resp.Results = append(resp.Results, &api.StreamResult{Id: op.GetId(),
+				Result: &api.StreamResult_Error{Error: &api.StreamError{Code: int32(st.Code()), Message: st.Message()}}})
+		}
+		if err := f.Write(resp); err != nil {
+			return
+		}
+	}
 }

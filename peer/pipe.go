@@ -492,7 +492,7 @@ func (p *pipe) stream() (*pipeStream, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: no address known for node %q", coordinator.ErrUnreachable, p.node)
 	}
-	conn, err := dialPipe(addr)
+	conn, err := dialPipe(addr, p.ps.t.securer())
 	if err != nil {
 		p.backOff(now, fmt.Errorf("%w: node %s: %v", coordinator.ErrUnreachable, p.node, err))
 		return nil, p.dialErr

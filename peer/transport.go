@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
 	"github.com/quorumkv/quorumkv/internal/backoff"
 	"github.com/quorumkv/quorumkv/internal/sent"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -60,6 +63,8 @@ type Config struct {
 	QuietAfter time.Duration
 	// Now is the clock responsiveness is measured with (nil: time.Now).
 	Now func() time.Time
+	// TLS secures every connection to a peer (nil: plaintext).
+	TLS *security.Client
 }
 
 // DefaultConfig is Config's defaults for self and resolve.
@@ -118,6 +123,22 @@ func (t *Transport) client(node string) (api.ReplicaClient, error) {
 	return api.NewReplicaClient(cc), nil
 }
 
+// credentials are the gRPC transport credentials towards peers.
+func (t *Transport) credentials() credentials.TransportCredentials {
+	if t.cfg.TLS != nil {
+		return t.cfg.TLS.Credentials()
+	}
+	return insecure.NewCredentials()
+}
+
+// securer is the TLS of the peer pipe's connections (nil: plaintext).
+func (t *Transport) securer() wire.Securer {
+	if t.cfg.TLS != nil {
+		return t.cfg.TLS
+	}
+	return nil
+}
+
 // conn is the client connection to node's address.
 func (t *Transport) conn(node string) (*grpc.ClientConn, error) {
 	addr, ok := t.resolve(node)
@@ -129,7 +150,7 @@ func (t *Transport) conn(node string) (*grpc.ClientConn, error) {
 	cc, ok := t.conns[addr]
 	if !ok {
 		var err error
-		opts := append(sent.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), backoff.GRPCConnect(),
+		opts := append(sent.DialOptions(), grpc.WithTransportCredentials(t.credentials()), backoff.GRPCConnect(),
 			grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxMessageSize), grpc.MaxCallSendMsgSize(api.MaxMessageSize)))
 		cc, err = grpc.NewClient(addr, opts...)

@@ -22,9 +22,10 @@ const (
 // pipeClientConn is the sending side of a wire pipe.
 type pipeClientConn struct{ f *wire.Conn }
 
-// dialPipe opens a wire pipe to the node listening at addr.
-func dialPipe(addr string) (*pipeClientConn, error) {
-	f, err := wire.Dial(addr, wire.PipeMagic, dialTimeout, WriteTimeout)
+// dialPipe opens a wire pipe to the node listening at addr (through TLS
+// when secure is not nil).
+func dialPipe(addr string, secure wire.Securer) (*pipeClientConn, error) {
+	f, err := wire.Dial(addr, wire.PipeMagic, dialTimeout, WriteTimeout, secure)
 	if err != nil {
 		return nil, err
 	}

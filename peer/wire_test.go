@@ -49,7 +49,7 @@ func TestWirePipeRoundTrip(t *testing.T) {
 		}
 		served <- nil
 	}()
-	cc, err := dialPipe(l.Addr().String())
+	cc, err := dialPipe(l.Addr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -87,12 +88,29 @@ func NewConn(c net.Conn, writeTimeout time.Duration) *Conn {
 // SetReadLimits bounds the frames this end reads from now on.
 func (f *Conn) SetReadLimits(l ReadLimits) { f.limits = l }
 
-// Dial connects to addr and opens the connection with magic (sent with the
-// first frame).
-func Dial(addr, magic string, timeout, writeTimeout time.Duration) (*Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+// Securer runs the client side of TLS on a connection to addr.
+type Securer interface {
+	Handshake(ctx context.Context, c net.Conn, addr string, alpn ...string) (*tls.Conn, error)
+}
+
+// Dial connects to addr (through TLS when secure is not nil, the
+// handshake within timeout too) and opens the connection with magic (sent
+// with the first frame).
+func Dial(addr, magic string, timeout, writeTimeout time.Duration, secure Securer) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if secure != nil {
+		tc, err := secure.Handshake(ctx, c, addr)
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		c = tc
 	}
 	f := NewConn(c, writeTimeout)
 	if _, err := f.w.WriteString(magic); err != nil {
@@ -225,10 +243,14 @@ func (f *Conn) Close() error { return f.conn.Close() }
 // minute later, long after this end reported them as failed; after Abort
 // nothing more is sent.
 func (f *Conn) Abort() error {
-	if tc, ok := f.conn.(*net.TCPConn); ok {
+	c := f.conn
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn() // no close_notify: the reset below ends it
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0) // close sends a reset and drops the send queue
 	}
-	return f.conn.Close()
+	return c.Close()
 }
 
 // RemoteAddr is the other end's address.

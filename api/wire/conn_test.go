@@ -251,7 +251,7 @@ func TestAbortResets(t *testing.T) {
 		}
 		accepted <- f
 	}()
-	f, err := Dial(l.Addr().String(), "TESTMAG1", time.Second, time.Second)
+	f, err := Dial(l.Addr().String(), "TESTMAG1", time.Second, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

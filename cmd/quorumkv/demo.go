@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // demoReadyTimeout bounds the wait for the demo's ring to form.
@@ -80,7 +81,7 @@ func runDemo(ctx context.Context, w io.Writer, count, replicas int, tune func(*n
 	}
 	// The same readiness as `quorumkv ring wait --members count`.
 	wctx, cancel := context.WithTimeout(ctx, demoReadyTimeout)
-	_, err = waitRingReady(wctx, endpoints, count)
+	_, err = waitRingReady(wctx, endpoints, count, security.Files{})
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

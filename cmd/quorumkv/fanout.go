@@ -7,12 +7,13 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // eachMember runs fn against every up member of st (in parallel, one client
-// per member) and returns the errors by member index (nil where fn
+// per member, with the TLS files tls) and returns the errors by member index (nil where fn
 // succeeded, errDown for down members).
-func eachMember(ctx context.Context, st *api.RingStatusResponse, fn func(ctx context.Context, i int, c *client.Client) error) []error {
+func eachMember(ctx context.Context, st *api.RingStatusResponse, tls security.Files, fn func(ctx context.Context, i int, c *client.Client) error) []error {
 	members := st.GetMembers()
 	errs := make([]error, len(members))
 	var wg sync.WaitGroup
@@ -22,7 +23,7 @@ func eachMember(ctx context.Context, st *api.RingStatusResponse, fn func(ctx con
 			continue
 		}
 		wg.Go(func() {
-			c, err := client.New([]string{m.GetAddress()}, client.WithAttemptTimeout(time.Minute))
+			c, err := client.New([]string{m.GetAddress()}, client.WithAttemptTimeout(time.Minute), client.WithTLS(tls))
 			if err != nil {
 				errs[i] = err
 				return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 type hintTargetOutput struct {
@@ -45,7 +46,7 @@ func newHintsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				out := hintsOutput{Holders: collectHints(ctx, st)}
+				out := hintsOutput{Holders: collectHints(ctx, st, cf.tls.files())}
 				for _, h := range out.Holders {
 					out.Pending += h.Pending
 				}
@@ -61,9 +62,9 @@ func newHintsCmd() *cobra.Command {
 }
 
 // collectHints asks every up member for its hints, in parallel.
-func collectHints(ctx context.Context, st *api.RingStatusResponse) []hintHolderOutput {
+func collectHints(ctx context.Context, st *api.RingStatusResponse, tls security.Files) []hintHolderOutput {
 	out := make([]hintHolderOutput, len(st.GetMembers()))
-	errs := eachMember(ctx, st, func(ctx context.Context, i int, c *client.Client) error {
+	errs := eachMember(ctx, st, tls, func(ctx context.Context, i int, c *client.Client) error {
 		resp, err := c.Hints(ctx)
 		if err != nil {
 			return err

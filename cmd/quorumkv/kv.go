@@ -22,11 +22,13 @@ type clientFlags struct {
 	endpoints []string
 	timeout   time.Duration
 	output    string
+	tls       tlsFlags
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.endpoints, "endpoints", []string{"127.0.0.1:7101"}, "comma-separated gRPC addresses of nodes (seeds)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "request timeout")
+	f.tls.register(cmd.Flags(), "", "the nodes (turns TLS on)", "this client presents (needed where nodes require client certificates, and an admin one for ring changes)")
 	outputFlag(cmd, &f.output)
 }
 
@@ -64,7 +66,10 @@ func (f *clientFlags) newClient() (*client.Client, error) {
 	if err := checkOutput(f.output); err != nil {
 		return nil, err
 	}
-	return client.New(f.endpoints, client.WithAttemptTimeout(min(f.timeout, 5*time.Second)))
+	if err := f.tls.files().ValidateClient(); err != nil {
+		return nil, tlsUsage(err)
+	}
+	return client.New(f.endpoints, client.WithAttemptTimeout(min(f.timeout, 5*time.Second)), client.WithTLS(f.tls.files()))
 }
 
 // consistencyFlags pick a request's consistency.

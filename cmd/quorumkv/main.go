@@ -26,6 +26,9 @@ const (
 	// exitOutcomeUnknown: a register change or lock request may have
 	// applied.
 	exitOutcomeUnknown = 6
+	// exitDenied: the node refused the caller (no client certificate where
+	// one is required, or one whose role does not allow the command).
+	exitDenied = 7
 )
 
 func main() {
@@ -56,6 +59,8 @@ func exitCode(err error) int {
 	var usage usageError
 	var none nothingApplied
 	switch {
+	case errors.Is(err, client.ErrUnauthenticated), errors.Is(err, client.ErrPermissionDenied):
+		return exitDenied
 	case errors.Is(err, client.ErrOutcomeUnknown):
 		return exitOutcomeUnknown
 	case errors.Is(err, client.ErrConditionFailed), errors.Is(err, client.ErrFenced), errors.Is(err, client.ErrNotANumber):

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 type moveOutput struct {
@@ -174,9 +175,9 @@ type transferOutput struct {
 }
 
 // collectTransfers asks every up member for the partitions it is pulling.
-func collectTransfers(ctx context.Context, st *api.RingStatusResponse) []transferOutput {
+func collectTransfers(ctx context.Context, st *api.RingStatusResponse, tls security.Files) []transferOutput {
 	per := make([][]transferOutput, len(st.GetMembers()))
-	eachMember(ctx, st, func(ctx context.Context, i int, c *client.Client) error {
+	eachMember(ctx, st, tls, func(ctx context.Context, i int, c *client.Client) error {
 		resp, err := c.Transfers(ctx)
 		if err != nil {
 			return err
@@ -220,7 +221,7 @@ func newTransfersCmd() *cobra.Command {
 				st, err := c.RingStatus(ctx)
 				var ts []transferOutput
 				if err == nil {
-					ts = collectTransfers(ctx, st)
+					ts = collectTransfers(ctx, st, cf.tls.files())
 				}
 				cancel()
 				c.Close()

@@ -45,7 +45,7 @@ partitions cost one root comparison. Run it again if the output says truncated.`
 					return usagef("--partition %d out of range [0, %d)", partition, st.GetPartitions())
 				}
 				out := repairOutput{Nodes: make([]repairNodeOutput, len(st.GetMembers()))}
-				errs := eachMember(ctx, st, func(ctx context.Context, i int, c *client.Client) error {
+				errs := eachMember(ctx, st, cf.tls.files(), func(ctx context.Context, i int, c *client.Client) error {
 					r, err := c.Repair(ctx, partition)
 					if err != nil {
 						return err

@@ -14,6 +14,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/internal/ringverdict"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 func newRingCmd() *cobra.Command {
@@ -111,8 +112,8 @@ func newRingStatusCmd() *cobra.Command {
 					return err
 				}
 				out := statusFromProto(resp)
-				addNodeStatus(ctx, resp, out.Members)
-				out.Transfers = collectTransfers(ctx, resp)
+				addNodeStatus(ctx, resp, out.Members, cf.tls.files())
+				out.Transfers = collectTransfers(ctx, resp, cf.tls.files())
 				out.Verdict = verdict(out.Members, out.Replicas, len(out.Transfers))
 				if cf.output == "json" {
 					return writeJSON(cmd.OutOrStdout(), out)
@@ -242,8 +243,8 @@ func newRingEndpointsCmd() *cobra.Command {
 
 // addNodeStatus fills each member's hint backlog and anti-entropy progress
 // from the member itself.
-func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []memberOutput) {
-	errs := eachMember(ctx, st, func(ctx context.Context, i int, c *client.Client) error {
+func addNodeStatus(ctx context.Context, st *api.RingStatusResponse, members []memberOutput, tls security.Files) {
+	errs := eachMember(ctx, st, tls, func(ctx context.Context, i int, c *client.Client) error {
 		ns, err := c.NodeStatus(ctx)
 		if err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // ringPollInterval is how often `ring wait` (and the demo) look at the ring.
@@ -45,13 +46,13 @@ Without --members it waits for every member the ring status lists.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
 			defer cancel()
-			snap, err := waitRingReady(ctx, cf.endpoints, members)
+			snap, err := waitRingReady(ctx, cf.endpoints, members, cf.tls.files())
 			if snap.status != nil {
 				// The wait may have used up ctx: the last look gets its own.
 				sctx, scancel := context.WithTimeout(context.Background(), ringCallTimeout)
 				defer scancel()
 				out := statusFromProto(snap.status)
-				addNodeStatus(sctx, snap.status, out.Members)
+				addNodeStatus(sctx, snap.status, out.Members, cf.tls.files())
 				out.Transfers = snap.transfers
 				out.Verdict = verdict(out.Members, out.Replicas, len(out.Transfers))
 				var perr error
@@ -165,17 +166,18 @@ func (s ringSnapshot) waiting(want int) []string {
 
 // ringWaiter polls a ring, keeping one client per address across polls.
 type ringWaiter struct {
+	tls     security.Files
 	seeds   *client.Client
 	mu      sync.Mutex
 	members map[string]*client.Client
 }
 
-func newRingWaiter(endpoints []string) (*ringWaiter, error) {
-	seeds, err := client.New(endpoints, client.WithAttemptTimeout(ringCallTimeout), client.WithoutRouting())
+func newRingWaiter(endpoints []string, tls security.Files) (*ringWaiter, error) {
+	seeds, err := client.New(endpoints, client.WithAttemptTimeout(ringCallTimeout), client.WithoutRouting(), client.WithTLS(tls))
 	if err != nil {
 		return nil, err
 	}
-	return &ringWaiter{seeds: seeds, members: map[string]*client.Client{}}, nil
+	return &ringWaiter{tls: tls, seeds: seeds, members: map[string]*client.Client{}}, nil
 }
 
 func (w *ringWaiter) close() {
@@ -191,7 +193,7 @@ func (w *ringWaiter) member(addr string) (*client.Client, error) {
 	if c, ok := w.members[addr]; ok {
 		return c, nil
 	}
-	c, err := client.New([]string{addr}, client.WithAttemptTimeout(ringCallTimeout), client.WithoutRouting())
+	c, err := client.New([]string{addr}, client.WithAttemptTimeout(ringCallTimeout), client.WithoutRouting(), client.WithTLS(w.tls))
 	if err != nil {
 		return nil, err
 	}
@@ -245,8 +247,8 @@ func (w *ringWaiter) poll(ctx context.Context) ringSnapshot {
 // with want valid members up (0: every listed member) or ctx ends. It
 // returns the last snapshot, and when not ready an error saying what it
 // still waits for.
-func waitRingReady(ctx context.Context, endpoints []string, want int) (ringSnapshot, error) {
-	w, err := newRingWaiter(endpoints)
+func waitRingReady(ctx context.Context, endpoints []string, want int, tls security.Files) (ringSnapshot, error) {
+	w, err := newRingWaiter(endpoints, tls)
 	if err != nil {
 		return ringSnapshot{}, err
 	}

@@ -30,7 +30,8 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 unavailable (quorum not reached;
 for serial and lock commands: nothing applied), 4 key not found, 5 not applied
 (serial and lock commands: condition not met, lock held by another or lost,
 fenced by a newer lock token, not a number), 6 outcome unknown (serial and lock
-commands: the change may have applied).`,
+commands: the change may have applied), 7 denied (no client certificate where
+one is required, or one whose role does not allow the command).`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return applyEnv(cmd)
 		},

@@ -17,6 +17,7 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/peer"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // serverFlags are the flags of `quorumkv server`.
@@ -31,6 +32,9 @@ type serverFlags struct {
 	// faults are the fault-injection flags (only in a faultinject build).
 	faults faultFlags
 	http   string
+	// tls and peerTLS are the client port's and the peer traffic's files.
+	tls, peerTLS      tlsFlags
+	requireClientCert bool
 }
 
 func newServerCmd() *cobra.Command {
@@ -53,6 +57,9 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.http, "http", "auto", "admin HTTP address: /metrics, /livez, /readyz, /debug/pprof/ (auto: the --listen host, port + 200; off: none)")
 	fl.StringVar(&f.cfg.DNS, "dns", "", "answer DNS queries (A, AAAA, SRV) for SERVICE.service.quorumkv. from the registry on this address, UDP and TCP (default: off)")
 	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
+	f.tls.register(fl, "", "client certificates (with --tls-cert, the node speaks TLS only)", "this node serves its port with (and presents to other nodes unless --peer-tls-cert is given)")
+	f.peerTLS.register(fl, "peer-", "other nodes (default: --tls-ca)", "this node presents to other nodes (default: --tls-cert)")
+	fl.BoolVar(&f.requireClientCert, "require-client-cert", false, "refuse clients without a certificate signed by --tls-ca (UNAUTHENTICATED)")
 	fl.StringVar(&f.cfg.Zone, "zone", "", "failure zone of this node (rack, availability zone): once the ring has N zones, every key's N replicas are in N distinct zones; fixed while the node is a member")
 	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
@@ -95,6 +102,10 @@ func (f *serverFlags) run(stderr io.Writer) error {
 		f.cfg.ParkAfter, f.cfg.StuckAfter = local.ParkAfter, local.StuckAfter
 	default:
 		return usagef("unknown --gossip-profile %q (want lan or local)", f.gossipProfile)
+	}
+	f.cfg.TLS = security.ServerConfig{Client: f.tls.files(), Peer: f.peerTLS.files(), RequireClientCert: f.requireClientCert}
+	if err := f.cfg.TLS.Validate(); err != nil {
+		return tlsUsage(err)
 	}
 	f.cfg.NoSync = !f.fsync
 	if f.cfg.SyncWindow < 0 || f.cfg.SyncWindow > time.Second {
