@@ -1545,6 +1545,112 @@ func (x *TransfersResponse) GetTransfers() []*TransferInfo {
 	return nil
 }
 
+type GossipKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`   // install, use, remove or list
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"` // 16, 24 or 32 bytes (not for list)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeyRequest) Reset() {
+	*x = GossipKeyRequest{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeyRequest) ProtoMessage() {}
+
+func (x *GossipKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeyRequest.ProtoReflect.Descriptor instead.
+func (*GossipKeyRequest) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GossipKeyRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *GossipKeyRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type GossipKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// keys are the fingerprints (SHA-256, first 8 bytes, hex) of the keys
+	// installed, the one in use first.
+	Keys          []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKeyResponse) Reset() {
+	*x = GossipKeyResponse{}
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKeyResponse) ProtoMessage() {}
+
+func (x *GossipKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quorumkv_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKeyResponse.ProtoReflect.Descriptor instead.
+func (*GossipKeyResponse) Descriptor() ([]byte, []int) {
+	return file_quorumkv_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GossipKeyResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *GossipKeyResponse) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 var File_quorumkv_v1_admin_proto protoreflect.FileDescriptor
 
 const file_quorumkv_v1_admin_proto_rawDesc = "" +
@@ -1673,7 +1779,13 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\rsince_unix_ms\x18\x06 \x01(\x03R\vsinceUnixMs\"`\n" +
 	"\x11TransfersResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x127\n" +
-	"\ttransfers\x18\x02 \x03(\v2\x19.quorumkv.v1.TransferInfoR\ttransfers2\xc9\x05\n" +
+	"\ttransfers\x18\x02 \x03(\v2\x19.quorumkv.v1.TransferInfoR\ttransfers\"4\n" +
+	"\x10GossipKeyRequest\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\";\n" +
+	"\x11GossipKeyResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys2\x95\x06\n" +
 	"\x05Admin\x12M\n" +
 	"\n" +
 	"RingStatus\x12\x1e.quorumkv.v1.RingStatusRequest\x1a\x1f.quorumkv.v1.RingStatusResponse\x12J\n" +
@@ -1686,7 +1798,8 @@ const file_quorumkv_v1_admin_proto_rawDesc = "" +
 	"\x05Leave\x12 .quorumkv.v1.MemberChangeRequest\x1a\x19.quorumkv.v1.PlanResponse\x12E\n" +
 	"\x06Remove\x12 .quorumkv.v1.MemberChangeRequest\x1a\x19.quorumkv.v1.PlanResponse\x12J\n" +
 	"\tTransfers\x12\x1d.quorumkv.v1.TransfersRequest\x1a\x1e.quorumkv.v1.TransfersResponse\x12>\n" +
-	"\x05Hints\x12\x19.quorumkv.v1.HintsRequest\x1a\x1a.quorumkv.v1.HintsResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
+	"\x05Hints\x12\x19.quorumkv.v1.HintsRequest\x1a\x1a.quorumkv.v1.HintsResponse\x12J\n" +
+	"\tGossipKey\x12\x1d.quorumkv.v1.GossipKeyRequest\x1a\x1e.quorumkv.v1.GossipKeyResponseB&Z$github.com/quorumkv/quorumkv/api;apib\x06proto3"
 
 var (
 	file_quorumkv_v1_admin_proto_rawDescOnce sync.Once
@@ -1700,7 +1813,7 @@ func file_quorumkv_v1_admin_proto_rawDescGZIP() []byte {
 	return file_quorumkv_v1_admin_proto_rawDescData
 }
 
-var file_quorumkv_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_quorumkv_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_quorumkv_v1_admin_proto_goTypes = []any{
 	(*RingStatusRequest)(nil),   // 0: quorumkv.v1.RingStatusRequest
 	(*MemberStatus)(nil),        // 1: quorumkv.v1.MemberStatus
@@ -1723,6 +1836,8 @@ var file_quorumkv_v1_admin_proto_goTypes = []any{
 	(*TransfersRequest)(nil),    // 18: quorumkv.v1.TransfersRequest
 	(*TransferInfo)(nil),        // 19: quorumkv.v1.TransferInfo
 	(*TransfersResponse)(nil),   // 20: quorumkv.v1.TransfersResponse
+	(*GossipKeyRequest)(nil),    // 21: quorumkv.v1.GossipKeyRequest
+	(*GossipKeyResponse)(nil),   // 22: quorumkv.v1.GossipKeyResponse
 }
 var file_quorumkv_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: quorumkv.v1.RingStatusResponse.members:type_name -> quorumkv.v1.MemberStatus
@@ -1741,18 +1856,20 @@ var file_quorumkv_v1_admin_proto_depIdxs = []int32{
 	15, // 13: quorumkv.v1.Admin.Remove:input_type -> quorumkv.v1.MemberChangeRequest
 	18, // 14: quorumkv.v1.Admin.Transfers:input_type -> quorumkv.v1.TransfersRequest
 	5,  // 15: quorumkv.v1.Admin.Hints:input_type -> quorumkv.v1.HintsRequest
-	2,  // 16: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
-	4,  // 17: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
-	9,  // 18: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
-	11, // 19: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
-	17, // 20: quorumkv.v1.Admin.Plan:output_type -> quorumkv.v1.PlanResponse
-	17, // 21: quorumkv.v1.Admin.Commit:output_type -> quorumkv.v1.PlanResponse
-	17, // 22: quorumkv.v1.Admin.Leave:output_type -> quorumkv.v1.PlanResponse
-	17, // 23: quorumkv.v1.Admin.Remove:output_type -> quorumkv.v1.PlanResponse
-	20, // 24: quorumkv.v1.Admin.Transfers:output_type -> quorumkv.v1.TransfersResponse
-	7,  // 25: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
-	16, // [16:26] is the sub-list for method output_type
-	6,  // [6:16] is the sub-list for method input_type
+	21, // 16: quorumkv.v1.Admin.GossipKey:input_type -> quorumkv.v1.GossipKeyRequest
+	2,  // 17: quorumkv.v1.Admin.RingStatus:output_type -> quorumkv.v1.RingStatusResponse
+	4,  // 18: quorumkv.v1.Admin.Endpoints:output_type -> quorumkv.v1.EndpointsResponse
+	9,  // 19: quorumkv.v1.Admin.Repair:output_type -> quorumkv.v1.RepairResponse
+	11, // 20: quorumkv.v1.Admin.NodeStatus:output_type -> quorumkv.v1.NodeStatusResponse
+	17, // 21: quorumkv.v1.Admin.Plan:output_type -> quorumkv.v1.PlanResponse
+	17, // 22: quorumkv.v1.Admin.Commit:output_type -> quorumkv.v1.PlanResponse
+	17, // 23: quorumkv.v1.Admin.Leave:output_type -> quorumkv.v1.PlanResponse
+	17, // 24: quorumkv.v1.Admin.Remove:output_type -> quorumkv.v1.PlanResponse
+	20, // 25: quorumkv.v1.Admin.Transfers:output_type -> quorumkv.v1.TransfersResponse
+	7,  // 26: quorumkv.v1.Admin.Hints:output_type -> quorumkv.v1.HintsResponse
+	22, // 27: quorumkv.v1.Admin.GossipKey:output_type -> quorumkv.v1.GossipKeyResponse
+	17, // [17:28] is the sub-list for method output_type
+	6,  // [6:17] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -1769,7 +1886,7 @@ func file_quorumkv_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quorumkv_v1_admin_proto_rawDesc), len(file_quorumkv_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

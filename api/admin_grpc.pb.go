@@ -29,6 +29,7 @@ const (
 	Admin_Remove_FullMethodName     = "/quorumkv.v1.Admin/Remove"
 	Admin_Transfers_FullMethodName  = "/quorumkv.v1.Admin/Transfers"
 	Admin_Hints_FullMethodName      = "/quorumkv.v1.Admin/Hints"
+	Admin_GossipKey_FullMethodName  = "/quorumkv.v1.Admin/GossipKey"
 )
 
 // AdminClient is the client API for Admin service.
@@ -57,6 +58,9 @@ type AdminClient interface {
 	Transfers(ctx context.Context, in *TransfersRequest, opts ...grpc.CallOption) (*TransfersResponse, error)
 	// Hints lists the hints this node holds, per target.
 	Hints(ctx context.Context, in *HintsRequest, opts ...grpc.CallOption) (*HintsResponse, error)
+	// GossipKey changes this node's gossip encryption keys (install, use,
+	// remove) or lists them (list); run on every member to rotate a key.
+	GossipKey(ctx context.Context, in *GossipKeyRequest, opts ...grpc.CallOption) (*GossipKeyResponse, error)
 }
 
 type adminClient struct {
@@ -167,6 +171,16 @@ func (c *adminClient) Hints(ctx context.Context, in *HintsRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *adminClient) GossipKey(ctx context.Context, in *GossipKeyRequest, opts ...grpc.CallOption) (*GossipKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GossipKeyResponse)
+	err := c.cc.Invoke(ctx, Admin_GossipKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -193,6 +207,9 @@ type AdminServer interface {
 	Transfers(context.Context, *TransfersRequest) (*TransfersResponse, error)
 	// Hints lists the hints this node holds, per target.
 	Hints(context.Context, *HintsRequest) (*HintsResponse, error)
+	// GossipKey changes this node's gossip encryption keys (install, use,
+	// remove) or lists them (list); run on every member to rotate a key.
+	GossipKey(context.Context, *GossipKeyRequest) (*GossipKeyResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -232,6 +249,9 @@ func (UnimplementedAdminServer) Transfers(context.Context, *TransfersRequest) (*
 }
 func (UnimplementedAdminServer) Hints(context.Context, *HintsRequest) (*HintsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Hints not implemented")
+}
+func (UnimplementedAdminServer) GossipKey(context.Context, *GossipKeyRequest) (*GossipKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GossipKey not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -434,6 +454,24 @@ func _Admin_Hints_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_GossipKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GossipKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GossipKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GossipKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GossipKey(ctx, req.(*GossipKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -480,6 +518,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Hints",
 			Handler:    _Admin_Hints_Handler,
+		},
+		{
+			MethodName: "GossipKey",
+			Handler:    _Admin_GossipKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

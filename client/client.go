@@ -315,6 +315,18 @@ func (c *Client) Hints(ctx context.Context) (*api.HintsResponse, error) {
 	return resp, err
 }
 
+// GossipKey changes the gossip keys of the node it reaches (op install,
+// use or remove) or lists them (op list); rotating a key runs each step on
+// every member. Needs an admin certificate on a TLS cluster.
+func (c *Client) GossipKey(ctx context.Context, op string, key []byte) (*api.GossipKeyResponse, error) {
+	var resp *api.GossipKeyResponse
+	err := c.do(ctx, true, func(ctx context.Context, e endpoint) (err error) {
+		resp, err = e.admin.GossipKey(ctx, &api.GossipKeyRequest{Op: op, Key: key})
+		return err
+	})
+	return resp, err
+}
+
 // NodeStatus asks a node for its hint backlog and anti-entropy progress.
 func (c *Client) NodeStatus(ctx context.Context) (*api.NodeStatusResponse, error) {
 	var resp *api.NodeStatusResponse

@@ -46,6 +46,10 @@ type Config struct {
 	// TLS secures the node's port and its traffic to other nodes (zero:
 	// plaintext).
 	TLS security.ServerConfig
+	// GossipKey encrypts gossip (memberlist's keyring; 16, 24 or 32
+	// bytes): a node without it cannot join or read gossip. Keys rotated
+	// at run time are kept in the data directory and win over it.
+	GossipKey []byte
 	// Zone is the node's failure zone (a rack, an availability zone): with
 	// members in N or more zones, every key's N replicas are in N distinct
 	// zones. It is fixed while the node is a ring member.

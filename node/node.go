@@ -54,7 +54,9 @@ type Node struct {
 	// tls is the port's TLS (nil: plaintext); peerTLS dials other nodes.
 	tls     *security.Server
 	peerTLS *security.Client
-	served  chan error
+	// gossipKeys encrypt gossip (nil: plaintext).
+	gossipKeys *gossipKeys
+	served     chan error
 
 	// replicaWrites and hintSink are where peers' writes and hints go: the
 	// store and the hint store, or what fault tests wrap them in.
@@ -150,6 +152,9 @@ func (n *Node) start() (err error) {
 	if err := n.loadTLS(); err != nil {
 		return err
 	}
+	if n.gossipKeys, err = openGossipKeys(cfg.DataDir, cfg.GossipKey); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
@@ -162,6 +167,7 @@ func (n *Node) start() (err error) {
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
 		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(), Zone: cfg.Zone,
+		Keyring: n.keyring(),
 	}); err != nil {
 		return err
 	}

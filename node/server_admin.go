@@ -159,3 +159,19 @@ func leaseStatsToProto(st leaseStats) *api.LeaseStats {
 		Frozen: st.frozen, FrozenSweeps: st.frozenSweeps, Capped: st.capped, Overdue: st.overdue,
 	}
 }
+
+func (s *adminServer) GossipKey(_ context.Context, req *api.GossipKeyRequest) (*api.GossipKeyResponse, error) {
+	op := GossipKeyOp(req.GetOp())
+	if op != GossipKeyList && op != GossipKeyInstall && op != GossipKeyUse && op != GossipKeyRemove {
+		return nil, status.Errorf(codes.InvalidArgument, "unknown gossip key operation %q (want install, use, remove or list)", req.GetOp())
+	}
+	if n := len(req.GetKey()); op != GossipKeyList && n != 16 && n != 24 && n != 32 {
+		return nil, status.Errorf(codes.InvalidArgument, "gossip key of %d bytes, want 16, 24 or 32", n)
+	}
+	keys, err := s.n.GossipKey(op, req.GetKey())
+	if err != nil {
+		// No keyring, a key not installed, the key in use removed.
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &api.GossipKeyResponse{Node: s.n.cfg.ID, Keys: keys}, nil
+}

@@ -10,8 +10,8 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/batch"
 	"github.com/quorumkv/quorumkv/peer"
-	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/security"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 

@@ -120,6 +120,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	mlc.BindAddr, mlc.BindPort = bindIP, port
 	mlc.AdvertiseAddr, mlc.AdvertisePort = advIP, port
 	mlc.Logger = mlLog
+	mlc.Keyring = cfg.Keyring
 	d := delegate{m}
 	mlc.Delegate, mlc.Events, mlc.Merge, mlc.Alive = d, d, d, d
 	m.bcast = &memberlist.TransmitLimitedQueue{

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Defaults for MembershipConfig.
@@ -117,9 +119,12 @@ type MembershipConfig struct {
 	GRPCAddr   string // host:port other nodes use for gRPC (goes in the doc and node meta)
 	GossipAddr string // host:port to bind memberlist to; port 0 picks a free port
 	Zone       string // optional failure zone, recorded in the doc
-	Seeds      []string
-	Cluster    ClusterConfig
-	Store      DocStore
+	// Keyring encrypts and authenticates gossip (nil: plaintext gossip).
+	// Rotating its keys takes effect at once.
+	Keyring *memberlist.Keyring
+	Seeds   []string
+	Cluster ClusterConfig
+	Store   DocStore
 	// NoAutoJoin keeps a new node out of the ring until an operator admits
 	// it (ring plan / ring commit). By default a node started with seeds
 	// joins by itself.

@@ -55,6 +55,7 @@ one is required, or one whose role does not allow the command).`,
 		newHintsCmd(),
 		newRepairCmd(),
 		newCertCmd(),
+		newGossipKeyCmd(),
 	)
 	return root
 }

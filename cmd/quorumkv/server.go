@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -35,6 +36,7 @@ type serverFlags struct {
 	// tls and peerTLS are the client port's and the peer traffic's files.
 	tls, peerTLS      tlsFlags
 	requireClientCert bool
+	gossipKeyFile     string
 }
 
 func newServerCmd() *cobra.Command {
@@ -59,6 +61,7 @@ func newServerCmd() *cobra.Command {
 	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
 	f.tls.register(fl, "", "client certificates (with --tls-cert, the node speaks TLS only)", "this node serves its port with (and presents to other nodes unless --peer-tls-cert is given)")
 	f.peerTLS.register(fl, "peer-", "other nodes (default: --tls-ca)", "this node presents to other nodes (default: --tls-cert)")
+	fl.StringVar(&f.gossipKeyFile, "gossip-key", "", "file holding the gossip encryption key (base64 of 32 bytes, `quorumkv gossip-key generate`): gossip is encrypted and a node without the key cannot join")
 	fl.BoolVar(&f.requireClientCert, "require-client-cert", false, "refuse clients without a certificate signed by --tls-ca (UNAUTHENTICATED)")
 	fl.StringVar(&f.cfg.Zone, "zone", "", "failure zone of this node (rack, availability zone): once the ring has N zones, every key's N replicas are in N distinct zones; fixed while the node is a member")
 	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
@@ -106,6 +109,15 @@ func (f *serverFlags) run(stderr io.Writer) error {
 	f.cfg.TLS = security.ServerConfig{Client: f.tls.files(), Peer: f.peerTLS.files(), RequireClientCert: f.requireClientCert}
 	if err := f.cfg.TLS.Validate(); err != nil {
 		return tlsUsage(err)
+	}
+	if f.gossipKeyFile != "" {
+		b, err := os.ReadFile(f.gossipKeyFile)
+		if err != nil {
+			return usagef("--gossip-key: %v", err)
+		}
+		if f.cfg.GossipKey, err = node.ParseGossipKey(strings.TrimSpace(string(b))); err != nil {
+			return usagef("--gossip-key %s: %v", f.gossipKeyFile, err)
+		}
 	}
 	f.cfg.NoSync = !f.fsync
 	if f.cfg.SyncWindow < 0 || f.cfg.SyncWindow > time.Second {
