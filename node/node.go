@@ -167,7 +167,7 @@ func (n *Node) start() (err error) {
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
 		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
 		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(), Zone: cfg.Zone,
-		Keyring: n.keyring(),
+		Keyring: n.keyring(), Admit: n.admitFunc(),
 	}); err != nil {
 		return err
 	}

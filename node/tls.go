@@ -131,3 +131,13 @@ func (n *Node) loadTLS() error {
 	n.tls, n.peerTLS = srv, cl
 	return nil
 }
+
+// admitFunc is the membership's identity check of other nodes on a TLS
+// node: the node at a gossiped data address must present a node
+// certificate for its id (nil without TLS).
+func (n *Node) admitFunc() func(ctx context.Context, id, addr string) error {
+	if n.peerTLS == nil {
+		return nil
+	}
+	return func(ctx context.Context, id, addr string) error { return n.peerTLS.VerifyNode(ctx, addr, id) }
+}

@@ -82,13 +82,21 @@ func (d delegate) NotifyMerge(peers []*memberlist.Node) error {
 		if err := d.m.checkPeer(p); err != nil {
 			return err
 		}
+		if err := d.m.admitPeer(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // NotifyAlive refuses alive messages of nodes of another cluster, so one
 // never enters through gossip either.
-func (d delegate) NotifyAlive(p *memberlist.Node) error { return d.m.checkPeer(p) }
+func (d delegate) NotifyAlive(p *memberlist.Node) error {
+	if err := d.m.checkPeer(p); err != nil {
+		return err
+	}
+	return d.m.admitPeer(p)
+}
 
 func (m *Membership) checkPeer(n *memberlist.Node) error {
 	nm, err := decodeMeta(n.Meta)

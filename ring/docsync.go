@@ -76,6 +76,7 @@ func (m *Membership) mergeDoc(o Doc) {
 		m.log.Warn("ignoring member document of another cluster", "theirs", o.Cluster, "ours", m.cfg.Cluster)
 		return
 	}
+	o = m.admissible(o)
 	m.mu.Lock()
 	merged, changed := m.doc.Merge(o)
 	if changed {

@@ -49,6 +49,7 @@ type Membership struct {
 	inbox     chan Doc      // decoded broadcasts awaiting merge
 
 	mismatch atomic.Pointer[ClusterMismatchError] // last peer refused
+	admit    admission                            // nodes whose identity Admit accepted
 
 	// rejoining: this node started as a fresh joiner and no peer has
 	// confirmed its join yet (guarded by mu).

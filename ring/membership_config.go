@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,6 +123,10 @@ type MembershipConfig struct {
 	// Keyring encrypts and authenticates gossip (nil: plaintext gossip).
 	// Rotating its keys takes effect at once.
 	Keyring *memberlist.Keyring
+	// Admit, when set, checks a node's identity at its data address before
+	// gossip about it is taken (see admission); nil takes every node of
+	// the cluster.
+	Admit   func(ctx context.Context, id, addr string) error
 	Seeds   []string
 	Cluster ClusterConfig
 	Store   DocStore

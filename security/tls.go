@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 )
@@ -190,4 +191,29 @@ func (c *Client) Handshake(ctx context.Context, conn net.Conn, addr string, alpn
 		return nil, err
 	}
 	return tc, nil
+}
+
+// ErrNotThatNode: the node at an address did not present a node
+// certificate for the id it claims.
+var ErrNotThatNode = errors.New("not a node certificate for that id")
+
+// VerifyNode connects to addr and checks that it presents a node
+// certificate of the peer CA whose common name is id (the node's identity
+// behind its gossip).
+func (c *Client) VerifyNode(ctx context.Context, addr, id string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tc, err := c.Handshake(ctx, conn, addr)
+	if err != nil {
+		return err
+	}
+	leaf := tc.ConnectionState().PeerCertificates[0]
+	if RoleOf(leaf) != RoleNode || leaf.Subject.CommonName != id {
+		return fmt.Errorf("%w: %s presents %q (%s)", ErrNotThatNode, addr, leaf.Subject.CommonName, RoleOf(leaf))
+	}
+	return nil
 }
