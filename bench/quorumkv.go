@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/security"
 )
 
 // QuorumkvOptions configure the quorumkv driver.
@@ -34,6 +35,8 @@ type QuorumkvOptions struct {
 	// creates it, with no read first; later updates use the context the
 	// run saw. Only with Contexts.
 	FreshKeys bool
+	// TLS are the client's TLS files (zero: plaintext).
+	TLS security.Files
 }
 
 // quorumkvDriver drives quorumkv through the Go client.
@@ -52,7 +55,7 @@ func NewQuorumkv(o QuorumkvOptions) (Driver, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	c, err := client.New(o.Endpoints, client.WithAttemptTimeout(timeout))
+	c, err := client.New(o.Endpoints, client.WithAttemptTimeout(timeout), client.WithTLS(o.TLS))
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 type benchFlags struct {
 	driver    string
 	endpoints []string
+	tls       tlsFlags
 	output    string
 
 	workload     string
@@ -114,6 +115,7 @@ keys are counted as not_found, not as errors.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.driver, "driver", "quorumkv", "store to drive: quorumkv, etcd or redis")
+	f.tls.register(fl, "", "the quorumkv nodes (turns TLS on)", "the benchmark's clients present")
 	fl.StringSliceVar(&f.endpoints, "endpoints", nil, "comma-separated addresses (default per driver: quorumkv 127.0.0.1:7101, etcd 127.0.0.1:2379, redis 127.0.0.1:6379, the primary)")
 	outputFlag(cmd, &f.output)
 
@@ -259,7 +261,7 @@ func (f *benchFlags) connect() ([]bench.Driver, error) {
 			d, err = bench.NewQuorumkv(bench.QuorumkvOptions{
 				Endpoints: eps, Level: levels[strings.ToLower(f.consistency)], R: f.r.n, W: f.w.n,
 				Strict: f.strict, AttemptTimeout: min(f.timeout, 5*time.Second), Contexts: contexts,
-				FreshKeys: f.freshKeys,
+				FreshKeys: f.freshKeys, TLS: f.tls.files(),
 			})
 		case "etcd":
 			d, err = bench.NewEtcd(bench.EtcdOptions{Endpoints: f.endpoints, Serializable: f.etcdSerializable})
@@ -306,6 +308,9 @@ func (f *benchFlags) run(cmd *cobra.Command) error {
 	cfg, err := f.config(cmd)
 	if err != nil {
 		return err
+	}
+	if err := f.tls.files().ValidateClient(); err != nil {
+		return tlsUsage(err)
 	}
 	opts, err := f.driverSettings(cfg.Workload)
 	if err != nil {

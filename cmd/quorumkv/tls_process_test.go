@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -171,4 +174,69 @@ func checkRoguesStayOut(t *testing.T, sc *secureCluster) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	fmt.Fprint(os.Stderr)
+}
+
+// TestProcessTLSHandshakeFlood: 2,000 connections to one node that open
+// and never finish a TLS handshake, while a 16-client benchmark runs over
+// TLS: the benchmark completes with no errors and the node stays SERVING.
+func TestProcessTLSHandshakeFlood(t *testing.T) {
+	sc := startSecureCluster(t)
+	target := sc.procs[0].listen
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := range 2000 {
+		c, err := net.DialTimeout("tcp", target, 2*time.Second)
+		if err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+		// The first bytes of a TLS record announcing a handshake, then
+		// nothing: the node waits for the rest.
+		if i%2 == 0 {
+			_, _ = c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00})
+		}
+		held = append(held, c)
+	}
+	eps := sc.procs[0].listen + "," + sc.procs[1].listen + "," + sc.procs[2].listen
+	args := append([]string{"bench", "--workload", "a", "--clients", "16", "--records", "1000", "--duration", "8s", "-o", "json"}, sc.as("app", 0)...)
+	args = append(args, "--endpoints", eps)
+	out, code := sc.cli(args...)
+	if code != 0 {
+		t.Fatalf("bench under the flood: exit %d: %s", code, out)
+	}
+	var rep struct {
+		Total struct {
+			Count  int64            `json:"count"`
+			Errors map[string]int64 `json:"errors"`
+		} `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil {
+		t.Fatalf("bench output: %v\n%s", err, out)
+	}
+	failed := int64(0)
+	for _, n := range rep.Total.Errors {
+		failed += n
+	}
+	if rep.Total.Count == 0 || failed > 0 {
+		t.Fatalf("bench under the flood: %d operations, errors %v", rep.Total.Count, rep.Total.Errors)
+	}
+	t.Logf("bench under a flood of %d unfinished handshakes: %d operations, no errors", len(held), rep.Total.Count)
+	tlsc, err := security.NewClient(security.Files{CA: filepath.Join(sc.certs, "ca.crt"),
+		Cert: filepath.Join(sc.certs, "client.app.crt"), Key: filepath.Join(sc.certs, "client.app.key")}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(tlsc.Credentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health of the flooded node: %v, %v", r, err)
+	}
 }

@@ -18,7 +18,7 @@ import (
 // readAll reads every key at ALL through a client that knows every node and
 // judges each one. A key whose read keeps failing is reported in failed.
 func readAll(ctx context.Context, c *cluster, m *model, keys []string, timeout time.Duration) (v verdict, failed []string, err error) {
-	cl, err := client.New(c.memberAddrs(), client.WithAttemptTimeout(timeout), client.WithDialOptions(fastReconnect()))
+	cl, err := client.New(c.memberAddrs(), append(c.secure.clientOptions(), client.WithAttemptTimeout(timeout), client.WithDialOptions(fastReconnect()))...)
 	if err != nil {
 		return v, nil, err
 	}

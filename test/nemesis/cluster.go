@@ -103,6 +103,9 @@ type cluster struct {
 	// routing and failover on.
 	routed *client.Client
 	logf   func(string, ...any)
+	// secure is the TLS and gossip key material of a secure run (nil:
+	// plaintext).
+	secure *secureSetup
 }
 
 func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
@@ -116,16 +119,27 @@ func fastReconnect() grpc.DialOption {
 	})
 }
 
-func newCluster(net *network, binary, dir, testBug string, extra []string, partitions, replicas int, attempt time.Duration, logf func(string, ...any)) (*cluster, error) {
+func newCluster(net *network, binary, dir, testBug string, extra []string, partitions, replicas int, attempt time.Duration, secure bool, logf func(string, ...any)) (*cluster, error) {
 	c := &cluster{net: net, binary: binary, dir: dir, testBug: testBug, extra: extra, partitions: partitions, replicas: replicas, logf: logf}
+	if secure {
+		ids := make([]string, net.nodes)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("n%d", i+1)
+		}
+		s, err := newSecureSetup(filepath.Join(dir, "certs"), net, ids)
+		if err != nil {
+			return nil, err
+		}
+		c.secure = s
+	}
 	for i := range net.nodes {
 		p := &proc{
 			i: i, id: fmt.Sprintf("n%d", i+1),
 			dataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			logPath: filepath.Join(dir, fmt.Sprintf("n%d.log", i+1)),
 		}
-		kv, err := client.New([]string{net.grpcAddr(i)}, client.WithAttemptTimeout(attempt),
-			client.WithDialOptions(fastReconnect()), client.WithoutRouting())
+		kv, err := client.New([]string{net.grpcAddr(i)}, append(c.secure.clientOptions(), client.WithAttemptTimeout(attempt),
+			client.WithDialOptions(fastReconnect()), client.WithoutRouting())...)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +150,7 @@ func newCluster(net *network, binary, dir, testBug string, extra []string, parti
 	for i := range net.nodes {
 		eps = append(eps, net.grpcAddr(i))
 	}
-	routed, err := client.New(eps, client.WithAttemptTimeout(attempt), client.WithDialOptions(fastReconnect()))
+	routed, err := client.New(eps, append(c.secure.clientOptions(), client.WithAttemptTimeout(attempt), client.WithDialOptions(fastReconnect()))...)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +241,7 @@ func (c *cluster) args(i int, offset time.Duration, first bool) []string {
 	if c.testBug != "" {
 		args = append(args, "--test-bug", c.testBug)
 	}
+	args = append(args, c.secure.serverFlags(p.id)...)
 	return append(args, c.extra...)
 }
 
@@ -284,7 +299,7 @@ func (c *cluster) start(i int, offset time.Duration, first bool) error {
 
 func (c *cluster) waitServing(i int, timeout time.Duration) error {
 	p := c.procs[i]
-	cc, err := grpc.NewClient(c.net.grpcAddr(i), grpc.WithTransportCredentials(insecureCreds()), fastReconnect())
+	cc, err := grpc.NewClient(c.net.grpcAddr(i), grpc.WithTransportCredentials(c.secure.transportCreds()), fastReconnect())
 	if err != nil {
 		return err
 	}

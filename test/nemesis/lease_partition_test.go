@@ -38,7 +38,7 @@ func TestLeasePartition(t *testing.T) {
 	}
 	defer net.teardown()
 	dir := t.TempDir()
-	c, err := newCluster(net, bin, dir, "", nil, 64, 3, 2*time.Second, logf)
+	c, err := newCluster(net, bin, dir, "", nil, 64, 3, 2*time.Second, false, logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,6 +126,11 @@ type Config struct {
 	// be listed and none that died.
 	Registry bool
 
+	// Secure runs the servers with TLS on every connection, client
+	// certificates required and encrypted gossip (certificates made for
+	// the run); the harness's clients use an admin client certificate.
+	Secure bool
+
 	Logf func(format string, args ...any)
 }
 
@@ -537,7 +542,7 @@ func Run(ctx context.Context, cfg Config) (sum *Summary, err error) {
 	}
 	defer net.teardown()
 	logf("network: bridge %s %s.0/24 (gateway %s), namespaces %s..%s", net.bridge, net.subnet, net.gateway(), net.ns(0), net.ns(slots-1))
-	c, err := newCluster(net, cfg.Binary, dir, cfg.TestBug, cfg.serverFlags(), cfg.Partitions, cfg.Replicas, cfg.OpTimeout, logf)
+	c, err := newCluster(net, cfg.Binary, dir, cfg.TestBug, cfg.serverFlags(), cfg.Partitions, cfg.Replicas, cfg.OpTimeout, cfg.Secure, logf)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,7 @@ func run() int {
 	flag.BoolVar(&cfg.RequireAvailability, "require-availability", false, "also fail when < 99% of majority-side requests succeed during single-node faults, or a request to an isolated node hangs")
 	flag.BoolVar(&cfg.JudgeUsers, "judge-users", true, "fail when, during "+strings.Join(nemesis.UserFaults, " or ")+" faults, < 99% of the ring-aware client's requests succeed or their p99 exceeds 1s")
 	flag.StringVar(&cfg.KeepData, "keep-data", "failure", "keep data dirs and server logs: failure, always or never")
+	flag.BoolVar(&cfg.Secure, "secure", false, "TLS on every connection with client certificates required, and encrypted gossip (certificates made for the run)")
 	flag.BoolVar(&cfg.Registry, "registry", true, "also run the registry workload (instances registering on leases, renewing, dying) and check that after the heal every live instance is listed and no dead one")
 	flag.BoolVar(&cfg.Registers, "register", false, "also run the register workload (SerialGet, CompareAndSet, Increment on keys r-*) and check its history with porcupine")
 	flag.IntVar(&cfg.RegisterKeys, "register-keys", 5, "register keys (plus the counter r-counter)")
