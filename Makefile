@@ -1,6 +1,6 @@
 # quorumkv developer tasks. `make test` is what CI runs.
 GO ?= go
-RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/... ./serial/...
+RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/... ./serial/... ./discovery/...
 
 .PHONY: test check lint race unit build proto fuzz
 
@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseToken -fuzztime=$(FUZZTIME) ./vclock/
 	$(GO) test -run='^$$' -fuzz=FuzzReadFrame -fuzztime=$(FUZZTIME) ./api/wire/
 	$(GO) test -run='^$$' -fuzz=FuzzReadLimited -fuzztime=$(FUZZTIME) ./api/wire/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalAnnouncement -fuzztime=$(FUZZTIME) ./discovery/
 
 # Fault harness (test/nemesis, needs root): servers in network namespaces on
 # a private bridge, concurrent workloads, a seeded nemesis, then a check of

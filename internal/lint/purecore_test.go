@@ -20,6 +20,7 @@ var pureCores = []string{
 	"antientropy/tree.go", "antientropy/diff.go",
 	"replica/disk.go",
 	"node/refill.go",
+	"discovery/peers.go",
 }
 
 // impureImports are the packages (or package prefixes) a pure core must
