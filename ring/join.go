@@ -33,7 +33,7 @@ func (m *Membership) hasSeeds() bool {
 
 // foundSeeds asks every seed source (each call bounded by SeedTimeout) and
 // returns, sorted and once each, the seeds that are neither this node nor
-// a node memberlist sees alive (joining those again would only repeat a
+// a member memberlist sees alive (joining those again would only repeat a
 // push-pull). The error joins what the sources reported.
 func (m *Membership) foundSeeds() ([]string, error) {
 	if len(m.cfg.SeedSources) == 0 {
@@ -57,15 +57,15 @@ func (m *Membership) foundSeeds() ([]string, error) {
 	return slices.Compact(out), errors.Join(errs...)
 }
 
-// aliveGossip is the set of gossip addresses of the nodes memberlist sees
-// alive, this one included.
+// aliveGossip is the set of gossip addresses the document gives the
+// members memberlist sees alive, this node's included. (memberlist's own
+// node records are not read: it updates them without a lock we can take.)
 func (m *Membership) aliveGossip() map[string]bool {
-	out := map[string]bool{}
-	if m.list == nil {
-		return out
-	}
-	for _, n := range m.list.Members() {
-		out[n.Address()] = true
+	out := map[string]bool{m.self.Gossip: true}
+	for id, mem := range m.Doc().Members {
+		if mem.Gossip != "" && m.Alive(id) {
+			out[mem.Gossip] = true
+		}
 	}
 	return out
 }
