@@ -202,6 +202,9 @@ func (l *LAN) Seeds(context.Context) ([]string, error) {
 	return l.table.seeds(time.Now()), nil
 }
 
+// Group is the multicast group announced on and listened to.
+func (l *LAN) Group() string { return l.cfg.Group }
+
 // SeedsChanged signals that a peer not held before was heard.
 func (l *LAN) SeedsChanged() <-chan struct{} { return l.changed }
 
