@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/discovery"
 	"github.com/quorumkv/quorumkv/httpadmin"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/peer"
@@ -31,6 +32,8 @@ type serverFlags struct {
 	// faults are the fault-injection flags (only in a faultinject build).
 	faults faultFlags
 	http   string
+	// discover is how peers are found besides --join: "" or "lan".
+	discover string
 }
 
 func newServerCmd() *cobra.Command {
@@ -39,7 +42,9 @@ func newServerCmd() *cobra.Command {
 		Use:   "server",
 		Short: "Run one node",
 		Example: `  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 127.0.0.1:7101 --gossip 127.0.0.1:7201
-  quorumkv server --id n2 --data /var/lib/quorumkv/n2 --listen 127.0.0.1:7102 --gossip 127.0.0.1:7202 --join 127.0.0.1:7201`,
+  quorumkv server --id n2 --data /var/lib/quorumkv/n2 --listen 127.0.0.1:7102 --gossip 127.0.0.1:7202 --join 127.0.0.1:7201
+  quorumkv server --id "$POD" --data /data --listen 0.0.0.0:7101 --gossip 0.0.0.0:7201 --join dns:quorumkv.default.svc.cluster.local:7201 --bootstrap-expect 3
+  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 0.0.0.0:7101 --gossip 0.0.0.0:7201 --discover lan --bootstrap-expect 3`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd.ErrOrStderr())
@@ -52,7 +57,13 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.Gossip, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address")
 	fl.StringVar(&f.http, "http", "auto", "admin HTTP address: /metrics, /livez, /readyz, /debug/pprof/ (auto: the --listen host, port + 200; off: none)")
 	fl.StringVar(&f.cfg.DNS, "dns", "", "answer DNS queries (A, AAAA, SRV) for SERVICE.service.quorumkv. from the registry on this address, UDP and TCP (default: off)")
-	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
+	fl.StringSliceVar(&f.cfg.Join, "join", nil, "seeds to join, comma-separated: gossip addresses host:port, dns:NAME:PORT (every A and AAAA record of NAME, at PORT) or dns+srv:NAME (every SRV record of NAME); names are resolved again at every re-join round")
+	fl.StringVar(&f.cfg.DNSResolver, "dns-resolver", "", "DNS server (host:port) the dns: and dns+srv: seeds of --join are resolved with (default: the system's resolver)")
+	fl.IntVar(&f.cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes (this one included) that all have seeds or --discover see each other: the smallest id founds it, the others join (0: only a node without seeds founds a cluster)")
+	fl.StringVar(&f.discover, "discover", "", "find peers without seeds: lan (UDP multicast announcements on the local network; see --discover-addr)")
+	fl.StringVar(&f.cfg.LAN.Group, "discover-addr", discovery.DefaultGroup, "multicast group (IPv4 address:port) of --discover lan")
+	fl.StringVar(&f.cfg.LAN.Interface, "discover-interface", "", "network interface --discover lan announces and listens on (default: the one the system routes the group through)")
+	fl.StringVar(&f.cfg.LAN.Cluster, "discover-cluster", discovery.DefaultCluster, "cluster name of --discover lan: nodes join only peers announcing the same name (and the same cluster constants)")
 	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
 	fl.IntVar(&f.cfg.Partitions, "partitions", node.DefaultPartitions, "number of partitions, Q (cluster constant)")
@@ -130,6 +141,13 @@ func (f *serverFlags) run(stderr io.Writer) error {
 			return usagef("--http %q: want host:port, auto or off", f.http)
 		}
 		f.cfg.HTTP = f.http
+	}
+	switch f.discover {
+	case "":
+	case "lan":
+		f.cfg.DiscoverLAN = true
+	default:
+		return usagef("unknown --discover %q (want lan)", f.discover)
 	}
 	f.cfg.DisableHintedHandoff = !f.hinted
 	f.cfg.NoAutoJoin = !f.autoJoin
