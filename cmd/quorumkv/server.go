@@ -43,8 +43,8 @@ func newServerCmd() *cobra.Command {
 		Short: "Run one node",
 		Example: `  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 127.0.0.1:7101 --gossip 127.0.0.1:7201
   quorumkv server --id n2 --data /var/lib/quorumkv/n2 --listen 127.0.0.1:7102 --gossip 127.0.0.1:7202 --join 127.0.0.1:7201
-  quorumkv server --id "$POD" --data /data --listen 0.0.0.0:7101 --gossip 0.0.0.0:7201 --join dns:quorumkv.default.svc.cluster.local:7201 --bootstrap-expect 3
-  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 0.0.0.0:7101 --gossip 0.0.0.0:7201 --discover lan --bootstrap-expect 3`,
+  quorumkv server --id "$POD_NAME" --data /data --listen "$POD_IP:7101" --gossip "$POD_IP:7201" --join dns:quorumkv.default.svc.cluster.local:7201 --bootstrap-expect 3
+  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 192.168.1.11:7101 --gossip 192.168.1.11:7201 --discover lan --bootstrap-expect 3`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd.ErrOrStderr())
