@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/quorumkv/quorumkv/discovery"
 	"github.com/quorumkv/quorumkv/ring"
@@ -11,7 +12,7 @@ import (
 // given and the seed sources membership asks at every round: the DNS
 // names (one source for all of them) and, with DiscoverLAN, the peers
 // heard on the LAN (listening starts here; announcing once membership
-// knows its gossip address, see announce).
+// knows its gossip address, see startDiscovery).
 func (n *Node) seedSources() ([]string, []ring.SeedSource, error) {
 	cfg := n.cfg
 	addrs, names, err := discovery.ParseJoin(cfg.Join)
@@ -41,9 +42,15 @@ func (n *Node) seedSources() ([]string, []ring.SeedSource, error) {
 	return addrs, sources, nil
 }
 
-// announce starts announcing this node's gossip address on the LAN (with
-// DiscoverLAN).
-func (n *Node) announce() error {
+// startDiscovery starts announcing this node's gossip address on the LAN
+// (with DiscoverLAN) once membership knows it. A node that knows no ring and finds its seeds at run time
+// joins a cluster but never founds one without BootstrapExpect: it says
+// so, since nodes started that way all wait for each other.
+func (n *Node) startDiscovery() error {
+	dynamic := n.lan != nil || slices.ContainsFunc(n.cfg.Join, isDNSEntry)
+	if dynamic && n.cfg.BootstrapExpect == 0 && n.members.Epoch() == 0 {
+		n.log.Warn("no ring known: waiting to join an existing cluster through the seeds found; to form a new cluster of such nodes, start them with --bootstrap-expect N")
+	}
 	if n.lan == nil {
 		return nil
 	}
@@ -52,4 +59,10 @@ func (n *Node) announce() error {
 	}
 	n.log.Info("announcing on the LAN", "group", n.lan.Group(), "gossip", n.members.GossipAddr())
 	return nil
+}
+
+// isDNSEntry reports a join entry that names DNS records.
+func isDNSEntry(entry string) bool {
+	e, err := discovery.ParseEntry(entry)
+	return err == nil && e.Kind != discovery.KindAddr
 }

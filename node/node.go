@@ -164,7 +164,7 @@ func (n *Node) start() (err error) {
 	}); err != nil {
 		return err
 	}
-	if err := n.announce(); err != nil {
+	if err := n.startDiscovery(); err != nil {
 		return err
 	}
 	// A store that held nothing says so at once when it takes its first
