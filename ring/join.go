@@ -167,12 +167,13 @@ func (m *Membership) rejoinLoop(joined bool) {
 	}
 }
 
-// logSeedErr logs what a seed source could not find: a warning while no
-// seed answered, a debug line otherwise.
+// logSeedErr logs what a seed source could not find: a warning while this
+// node reached no seed and sees no other node alive, a debug line
+// otherwise.
 func (m *Membership) logSeedErr(err error, joined bool) {
 	switch {
 	case err == nil:
-	case joined:
+	case joined || m.numAlive.Load() > 1:
 		m.log.Debug("seed source", "err", err)
 	default:
 		m.log.Warn("seed source found no seed yet; retrying", "err", err)

@@ -101,7 +101,6 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		newSeeds: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.numAlive.Store(1)
 	doc, err := loadDoc(cfg)
 	if err != nil {
@@ -137,6 +136,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		RetransmitMult: mlc.RetransmitMult,
 	}
 
+	m.ctx, m.cancel = context.WithCancel(context.Background()) // cancelled by stopLoops
 	m.wg.Add(2)
 	go m.inboxLoop()
 	go m.notifyLoop()
