@@ -175,9 +175,9 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 // state (valid, joining, leaving, parked: a restart cancels nothing). A
 // node that is not a member — new, or removed earlier — founds the cluster
 // when it may (founds: see foundsAtStart) and knows no ring (epoch 1,
-// itself alone); joins
-// (state joining, a new generation: it discards what its data dir holds
-// and takes its partitions before it counts) when auto-join is on; and
+// itself alone); joins (state joining, a new generation: it discards what
+// its data dir holds and takes its partitions before it counts) when
+// auto-join is on; and
 // otherwise waits to be admitted by `ring commit`. Its self part (addresses,
 // zone, emptiness) is rewritten when it differs, and its readiness is
 // cleared.
