@@ -1,6 +1,6 @@
 # quorumkv developer tasks. `make test` is what CI runs.
 GO ?= go
-RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/... ./serial/...
+RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/... ./serial/... ./discovery/...
 
 .PHONY: test check lint race unit build proto fuzz ringpage
 
@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseToken -fuzztime=$(FUZZTIME) ./vclock/
 	$(GO) test -run='^$$' -fuzz=FuzzReadFrame -fuzztime=$(FUZZTIME) ./api/wire/
 	$(GO) test -run='^$$' -fuzz=FuzzReadLimited -fuzztime=$(FUZZTIME) ./api/wire/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalAnnouncement -fuzztime=$(FUZZTIME) ./discovery/
 
 # Fault harness (test/nemesis, needs root): servers in network namespaces on
 # a private bridge, concurrent workloads, a seeded nemesis, then a check of
@@ -130,10 +131,12 @@ nemesis-kinds: nemesis-tools
 # storing them (--test-bug=skip-apply, faultinject build) loses writes when a disk is lost, and
 # a build whose reaper skips the all-replicas check (-tags qkvbug_reapall)
 # undoes deletes while a replica is down; the harness must report both, and
-# the same scenarios on a healthy store pass.
+# the same scenarios on a healthy store pass. It also runs the lease
+# partition test and the LAN discovery test (three servers in namespaces
+# find each other by multicast, with no --join, and form one ring).
 nemesis-bite: nemesis-tools
 	@mkdir -p $(NEMESIS_BIN)
 	$(GO) build -tags $(FAULT_TAGS) -o $(NEMESIS_BIN)/quorumkv ./cmd/quorumkv
 	$(GO) build -tags $(FAULT_TAGS),qkvbug_reapall -o $(NEMESIS_BIN)/quorumkv-reapall ./cmd/quorumkv
 	QUORUMKV_NEMESIS=1 QUORUMKV_BINARY=$(NEMESIS_BIN)/quorumkv QUORUMKV_BINARY_REAPALL=$(NEMESIS_BIN)/quorumkv-reapall \
-		$(GO) test -count=1 -run 'TestNemesisBites|TestLeasePartition' -v ./test/nemesis/
+		$(GO) test -count=1 -run 'TestNemesisBites|TestLeasePartition|TestLANDiscovery' -v ./test/nemesis/

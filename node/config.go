@@ -11,6 +11,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/discovery"
 	"github.com/quorumkv/quorumkv/internal/clock"
 	"github.com/quorumkv/quorumkv/lease"
 	"github.com/quorumkv/quorumkv/peer"
@@ -39,8 +40,30 @@ type Config struct {
 	Listen string
 	// Gossip is the memberlist host:port (port 0 picks a free one).
 	Gossip string
-	// Join lists seed gossip addresses.
+	// Join lists seeds: gossip addresses (host:port), and DNS names
+	// resolved again at start and at every re-join round: dns:NAME:PORT
+	// (every A and AAAA record of NAME, at PORT) and dns+srv:NAME (every
+	// SRV record of NAME; package discovery).
 	Join []string
+	// DNSResolver is the DNS server (host:port) the DNS seeds are asked of
+	// (empty: the system's resolver). Resolver, when set, replaces it
+	// (tests).
+	DNSResolver string
+	Resolver    discovery.Resolver
+	// BootstrapExpect forms a new cluster of nodes that all have seeds:
+	// the nodes wait until this many of them (each counts itself) see
+	// each other, then the smallest id founds the ring and the others
+	// join it (ring.MembershipConfig.BootstrapExpect). 0: a node founds a
+	// cluster only when it has no seeds and no seed source.
+	BootstrapExpect int
+	// DiscoverLAN finds peers by UDP multicast announcements on the local
+	// network; LAN sets the group, the interface and the cluster name (zero
+	// fields: discovery's defaults; the node fills in its id and cluster
+	// hash). LANTransport, when set, replaces the multicast sockets
+	// (tests).
+	DiscoverLAN  bool
+	LAN          discovery.LANConfig
+	LANTransport discovery.Transport
 	// NoAutoJoin keeps a new node out of the ring until `ring commit`.
 	NoAutoJoin bool
 	// TLS secures the node's port and its traffic to other nodes (zero:
@@ -272,6 +295,9 @@ func (c *Config) Validate() error {
 	if err := c.cluster().Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	if err := c.validateDiscovery(); err != nil {
+		return err
+	}
 	if c.CacheSize < 0 {
 		return errors.New("node: cache size must not be negative")
 	}
@@ -317,6 +343,33 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateDiscovery checks the seeds and the ways to find them.
+func (c *Config) validateDiscovery() error {
+	if _, _, err := discovery.ParseJoin(c.Join); err != nil {
+		return fmt.Errorf("node: --join: %w", err)
+	}
+	if _, err := discovery.NewResolver(c.DNSResolver); err != nil {
+		return fmt.Errorf("node: --dns-resolver: %w", err)
+	}
+	if c.BootstrapExpect < 0 {
+		return errors.New("node: bootstrap-expect must not be negative")
+	}
+	if c.DiscoverLAN {
+		lan := c.lanConfig(nil)
+		if err := lan.Validate(); err != nil {
+			return fmt.Errorf("node: --discover lan: %w", err)
+		}
+	}
+	return nil
+}
+
+// lanConfig is c.LAN with this node's id and cluster hash.
+func (c *Config) lanConfig(log *slog.Logger) discovery.LANConfig {
+	lan := c.LAN
+	lan.NodeID, lan.ClusterHash, lan.Logger = c.ID, c.cluster().Hash(), log
+	return lan
 }
 
 func (c *Config) cluster() ring.ClusterConfig {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,5 +60,39 @@ func TestConfigPresets(t *testing.T) {
 	bad.GossipTimers.ProbeInterval = 0
 	if err := bad.Validate(); err == nil {
 		t.Error("a gossip tuning without a probe interval was accepted")
+	}
+}
+
+// TestConfigDiscovery: bad join entries, resolver addresses and LAN
+// settings are refused by Validate, each naming what is wrong.
+func TestConfigDiscovery(t *testing.T) {
+	base := func() Config {
+		c := DefaultConfig()
+		c.ID, c.DataDir, c.Listen, c.Gossip = "n1", "d", "127.0.0.1:0", "127.0.0.1:0"
+		return c
+	}
+	good := base()
+	good.Join = []string{"10.0.0.1:7201", "dns:qkv.test:7201", "dns+srv:_g._tcp.qkv.test"}
+	good.DNSResolver, good.BootstrapExpect, good.DiscoverLAN = "127.0.0.1:53", 3, true
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mut  func(*Config)
+		says string
+	}{
+		{func(c *Config) { c.Join = []string{"dns:qkv.test"} }, `"dns:qkv.test": missing port`},
+		{func(c *Config) { c.Join = []string{"dns::7201"} }, `"dns::7201": empty name`},
+		{func(c *Config) { c.Join = []string{"dns:qkv.test:99999"} }, `bad port`},
+		{func(c *Config) { c.Join = []string{"nope"} }, `"nope"`},
+		{func(c *Config) { c.DNSResolver = "127.0.0.1" }, "--dns-resolver"},
+		{func(c *Config) { c.BootstrapExpect = -1 }, "bootstrap-expect"},
+		{func(c *Config) { c.DiscoverLAN, c.LAN.Group = true, "10.0.0.1:7401" }, "multicast"},
+	} {
+		c := base()
+		tc.mut(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("Validate: %v, want it to say %s", err, tc.says)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/api/wire"
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/discovery"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/httpadmin"
 	"github.com/quorumkv/quorumkv/internal/workers"
@@ -103,6 +104,9 @@ type Node struct {
 	http    *httpadmin.Server
 	// dns serves Config.DNS (dns.go); nil when off.
 	dns *dnsServers
+	// lan finds peers on the local network (Config.DiscoverLAN,
+	// discovery.go); nil when off.
+	lan *discovery.LAN
 	// logs shares change log readers among watches (watch_hub.go).
 	logs *logHub
 }
@@ -163,12 +167,20 @@ func (n *Node) start() (err error) {
 	if n.tls != nil {
 		n.lis = n.tls.Listener(n.lis)
 	}
+	seeds, sources, err := n.seedSources()
+	if err != nil {
+		return err
+	}
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
 		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
-		Seeds: cfg.Join, Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
+		Seeds: seeds, SeedSources: sources, BootstrapExpect: cfg.BootstrapExpect,
+		Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
 		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(), Zone: cfg.Zone,
 		Keyring: n.keyring(), Admit: n.admitFunc(),
 	}); err != nil {
+		return err
+	}
+	if err := n.startDiscovery(); err != nil {
 		return err
 	}
 	// A store that held nothing says so at once when it takes its first
@@ -452,6 +464,9 @@ func (n *Node) closeAll() error {
 	}
 	if n.members != nil {
 		errs = append(errs, n.members.Shutdown())
+	}
+	if n.lan != nil {
+		errs = append(errs, n.lan.Close())
 	}
 	if n.lis != nil && n.grpc == nil {
 		errs = append(errs, n.lis.Close())

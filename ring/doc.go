@@ -12,7 +12,11 @@
 //   - The edge: Membership runs hashicorp/memberlist for liveness and to
 //     gossip the member Doc (push-pull for the whole document, broadcasts
 //     for per-member changes), persists the Doc through a DocStore, and
-//     swaps in a new Ring whenever the ring member set changes.
+//     swaps in a new Ring whenever the ring member set changes. It joins
+//     its fixed seeds and what its SeedSources return (DNS names, peers on
+//     the LAN: package discovery) at start and at every re-join round, and
+//     with BootstrapExpect forms a new cluster of nodes that all have
+//     seeds (bootstrap.go).
 //
 // Membership is not liveness: a node that is down stays in the ring (its
 // writes go to fallbacks as hints); only join/leave/remove change the ring.

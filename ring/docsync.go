@@ -45,6 +45,7 @@ func (m *Membership) signal() {
 
 func (m *Membership) stopLoops() {
 	close(m.stop)
+	m.cancel()
 	m.wg.Wait()
 }
 

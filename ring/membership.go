@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,7 +56,14 @@ type Membership struct {
 	// confirmed its join yet (guarded by mu).
 	rejoining bool
 
-	stop         chan struct{}
+	// newSeeds carries the seed sources' "new seeds" signals to the
+	// re-join loop.
+	newSeeds chan struct{}
+
+	stop chan struct{}
+	// ctx is cancelled when the membership stops (it bounds seed sources).
+	ctx          context.Context
+	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -91,6 +99,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		syncedAt: map[string]time.Time{},
 		changed:  make(chan struct{}, 1),
 		inbox:    make(chan Doc, inboxSize),
+		newSeeds: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
 	m.numAlive.Store(1)
@@ -110,7 +119,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		Zone:   cfg.Zone,
 		Empty:  cfg.Empty,
 	}
-	doc, m.rejoining = startEntry(cfg, doc, m.self, len(m.otherSeeds()) > 0)
+	doc, m.rejoining = startEntry(cfg, doc, m.self, m.foundsAtStart())
 	m.doc = doc
 	m.installRings(doc)
 	m.meta = nodeMeta{State: StateValid, Hash: m.hash, Cluster: cfg.Cluster, Addr: cfg.GRPCAddr}.encode()
@@ -129,6 +138,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		RetransmitMult: mlc.RetransmitMult,
 	}
 
+	m.ctx, m.cancel = context.WithCancel(context.Background()) // cancelled by stopLoops
 	m.wg.Add(2)
 	go m.inboxLoop()
 	go m.notifyLoop()
@@ -140,7 +150,8 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	}
 	m.list = list
 
-	joined, err := m.joinSeeds()
+	targets, serr := m.startTargets()
+	joined, err := m.joinAddrs(targets)
 	if err == nil {
 		// Persist only now: a node refused for a cluster mismatch must not
 		// leave its wrong constants behind in a fresh data dir.
@@ -153,11 +164,10 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		m.stopLoops()
 		return nil, err
 	}
-	if len(m.otherSeeds()) > 0 && joined == 0 {
-		m.log.Warn("no seed reachable; starting alone and retrying in the background", "seeds", cfg.Seeds)
+	if m.hasSeeds() && joined == 0 {
+		m.log.Warn("no seed reachable; starting alone and retrying in the background", "seeds", cfg.Seeds, "found", targets, "err", serr)
 	}
-	m.wg.Add(1)
-	go m.rejoinLoop(joined > 0)
+	m.startSeedLoops(joined > 0)
 	m.log.Info("membership started", "gossip", m.self.Gossip, "grpc", cfg.GRPCAddr, "state", doc.StateOf(cfg.NodeID),
 		"epoch", doc.Epoch(), "ring", doc.Ring.Members)
 	return m, nil
@@ -166,9 +176,10 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 // startEntry decides this node's own entry at start. A member keeps its
 // state (valid, joining, leaving, parked: a restart cancels nothing). A
 // node that is not a member — new, or removed earlier — founds the cluster
-// when it has no seeds and knows no ring (epoch 1, itself alone); joins
-// (state joining, a new generation: it discards what its data dir holds
-// and takes its partitions before it counts) when auto-join is on; and
+// when it may (founds: see foundsAtStart) and knows no ring (epoch 1,
+// itself alone); joins (state joining, a new generation: it discards what
+// its data dir holds and takes its partitions before it counts) when
+// auto-join is on; and
 // otherwise waits to be admitted by `ring commit`. Its self part (addresses,
 // zone, emptiness) is rewritten when it differs, and its readiness is
 // cleared.
@@ -176,14 +187,14 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 // rejoining reports a node that joins afresh: it may have been removed
 // at a version it does not remember (a wiped disk), and then joins again
 // over that removal when it learns of it (see mergeDoc).
-func startEntry(cfg MembershipConfig, doc Doc, self Member, hasSeeds bool) (_ Doc, rejoining bool) {
+func startEntry(cfg MembershipConfig, doc Doc, self Member, founds bool) (_ Doc, rejoining bool) {
 	cur, member := doc.Members[cfg.NodeID]
 	member = member && cur.State != StateRemoved
 	next := cur
 	next.ID = cfg.NodeID
 	switch {
 	case member:
-	case !hasSeeds && doc.Ring.Epoch == 0:
+	case founds && doc.Ring.Epoch == 0:
 		next.State, next.Version = StateValid, cur.Version+1
 		doc = doc.WithRing(RingRecord{Epoch: 1, Members: []string{cfg.NodeID}, Zones: Zones{cfg.NodeID: cfg.Zone}})
 	case !cfg.NoAutoJoin:

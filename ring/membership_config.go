@@ -21,7 +21,28 @@ const (
 	DefaultFirstRejoinDelay = time.Second
 	// DefaultSyncInterval spaces the push-pulls SyncWith asks of one peer.
 	DefaultSyncInterval = time.Second
+	// DefaultSeedTimeout bounds one call of a SeedSource.
+	DefaultSeedTimeout = 5 * time.Second
+	// maxBootstrapExpect bounds MembershipConfig.BootstrapExpect.
+	maxBootstrapExpect = 1000
 )
+
+// SeedSource supplies seeds found at run time (DNS records, peers
+// announcing themselves on the LAN). Membership asks it at start and before
+// every re-join round. Seeds returns gossip addresses (host:port); an error
+// reports what it could not find, and the seeds it did return are used all
+// the same.
+type SeedSource interface {
+	Seeds(ctx context.Context) ([]string, error)
+}
+
+// SeedNotifier is a SeedSource that also signals when it has seeds it did
+// not have before: Membership then joins them at once instead of at its
+// next re-join round.
+type SeedNotifier interface {
+	SeedSource
+	SeedsChanged() <-chan struct{}
+}
 
 // Gossip is memberlist's failure-detection and dissemination tuning.
 type Gossip struct {
@@ -126,10 +147,28 @@ type MembershipConfig struct {
 	// Admit, when set, checks a node's identity at its data address before
 	// gossip about it is taken (see admission); nil takes every node of
 	// the cluster.
-	Admit   func(ctx context.Context, id, addr string) error
-	Seeds   []string
-	Cluster ClusterConfig
-	Store   DocStore
+	Admit func(ctx context.Context, id, addr string) error
+	// Seeds are gossip addresses (host:port) joined at start and at every
+	// re-join round.
+	Seeds []string
+	// SeedSources add the seeds they return to Seeds, asked again at every
+	// round (and at once when a SeedNotifier has new ones). A node with a
+	// seed source never founds a cluster by itself, even when it has found
+	// no seed yet: the peers it will find may already form one (see
+	// BootstrapExpect).
+	SeedSources []SeedSource
+	// SeedTimeout bounds one call of a seed source (0: 5 s).
+	SeedTimeout time.Duration
+	// BootstrapExpect, when positive, is how many nodes form a new
+	// cluster: a node that knows no ring founds one (alone; the others
+	// then join it at once, as every store is empty) when gossip shows it
+	// at least this many nodes of its cluster, itself included, that are
+	// joining and know no ring either, and its id is the smallest of
+	// them. 1 founds at start, seeds or not. 0: only a node started
+	// without seeds or seed sources founds a cluster.
+	BootstrapExpect int
+	Cluster         ClusterConfig
+	Store           DocStore
 	// NoAutoJoin keeps a new node out of the ring until an operator admits
 	// it (ring plan / ring commit). By default a node started with seeds
 	// joins by itself.
@@ -153,7 +192,7 @@ type MembershipConfig struct {
 }
 
 // Validate checks the configuration and fills in defaults (Gossip, the
-// rejoin and sync intervals, Logger).
+// rejoin and sync intervals, the seed timeout, Logger).
 func (c *MembershipConfig) Validate() error {
 	if c.NodeID == "" || len(c.NodeID) > maxIDLen {
 		return fmt.Errorf("ring: node id must have 1..%d bytes, got %q", maxIDLen, c.NodeID)
@@ -167,6 +206,20 @@ func (c *MembershipConfig) Validate() error {
 	for _, s := range c.Seeds {
 		if err := checkHostPort("seed", s, false); err != nil {
 			return err
+		}
+	}
+	if c.SeedTimeout < 0 {
+		return fmt.Errorf("ring: negative seed timeout %v", c.SeedTimeout)
+	}
+	if c.SeedTimeout == 0 {
+		c.SeedTimeout = DefaultSeedTimeout
+	}
+	if c.BootstrapExpect < 0 || c.BootstrapExpect > maxBootstrapExpect {
+		return fmt.Errorf("ring: bootstrap-expect %d: want 0 to %d", c.BootstrapExpect, maxBootstrapExpect)
+	}
+	for _, s := range c.SeedSources {
+		if s == nil {
+			return errors.New("ring: nil seed source")
 		}
 	}
 	if len(c.Zone) > maxZoneLen {

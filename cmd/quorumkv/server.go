@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumkv/quorumkv/coordinator"
+	"github.com/quorumkv/quorumkv/discovery"
 	"github.com/quorumkv/quorumkv/httpadmin"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/peer"
@@ -37,6 +38,8 @@ type serverFlags struct {
 	tls, peerTLS      tlsFlags
 	requireClientCert bool
 	gossipKeyFile     string
+	// discover is how peers are found besides --join: "" or "lan".
+	discover string
 }
 
 func newServerCmd() *cobra.Command {
@@ -45,7 +48,9 @@ func newServerCmd() *cobra.Command {
 		Use:   "server",
 		Short: "Run one node",
 		Example: `  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 127.0.0.1:7101 --gossip 127.0.0.1:7201
-  quorumkv server --id n2 --data /var/lib/quorumkv/n2 --listen 127.0.0.1:7102 --gossip 127.0.0.1:7202 --join 127.0.0.1:7201`,
+  quorumkv server --id n2 --data /var/lib/quorumkv/n2 --listen 127.0.0.1:7102 --gossip 127.0.0.1:7202 --join 127.0.0.1:7201
+  quorumkv server --id "$POD_NAME" --data /data --listen "$POD_IP:7101" --gossip "$POD_IP:7201" --join dns:quorumkv.default.svc.cluster.local:7201 --bootstrap-expect 3
+  quorumkv server --id n1 --data /var/lib/quorumkv/n1 --listen 192.168.1.11:7101 --gossip 192.168.1.11:7201 --discover lan --bootstrap-expect 3`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd.ErrOrStderr())
@@ -58,7 +63,13 @@ func newServerCmd() *cobra.Command {
 	fl.StringVar(&f.cfg.Gossip, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address")
 	fl.StringVar(&f.http, "http", "auto", "admin HTTP address: /metrics, /livez, /readyz, /debug/pprof/ (auto: the --listen host, port + 200; off: none)")
 	fl.StringVar(&f.cfg.DNS, "dns", "", "answer DNS queries (A, AAAA, SRV) for SERVICE.service.quorumkv. from the registry on this address, UDP and TCP (default: off)")
-	fl.StringSliceVar(&f.cfg.Join, "join", nil, "gossip addresses of nodes to join (comma-separated)")
+	fl.StringSliceVar(&f.cfg.Join, "join", nil, "seeds to join, comma-separated: gossip addresses host:port, dns:NAME:PORT (every A and AAAA record of NAME, at PORT) or dns+srv:NAME (every SRV record of NAME); names are resolved again at every re-join round")
+	fl.StringVar(&f.cfg.DNSResolver, "dns-resolver", "", "DNS server (host:port) the dns: and dns+srv: seeds of --join are resolved with (default: the system's resolver)")
+	fl.IntVar(&f.cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes (this one included) that all have seeds or --discover see each other: the smallest id founds it, the others join (0: only a node without seeds founds a cluster)")
+	fl.StringVar(&f.discover, "discover", "", "find peers without seeds: lan (UDP multicast announcements on the local network; see --discover-addr)")
+	fl.StringVar(&f.cfg.LAN.Group, "discover-addr", discovery.DefaultGroup, "multicast group (IPv4 address:port) of --discover lan")
+	fl.StringVar(&f.cfg.LAN.Interface, "discover-interface", "", "network interface --discover lan announces and listens on (default: the one the system routes the group through)")
+	fl.StringVar(&f.cfg.LAN.Cluster, "discover-cluster", discovery.DefaultCluster, "cluster name of --discover lan: nodes join only peers announcing the same name (and the same cluster constants)")
 	f.tls.register(fl, "", "client certificates (with --tls-cert, the node speaks TLS only)", "this node serves its port with (and presents to other nodes unless --peer-tls-cert is given)")
 	f.peerTLS.register(fl, "peer-", "other nodes (default: --tls-ca)", "this node presents to other nodes (default: --tls-cert)")
 	fl.StringVar(&f.gossipKeyFile, "gossip-key", "", "file holding the gossip encryption key (base64 of 32 bytes, `quorumkv gossip-key generate`): gossip is encrypted and a node without the key cannot join")
@@ -154,6 +165,13 @@ func (f *serverFlags) run(stderr io.Writer) error {
 			return usagef("--http %q: want host:port, auto or off", f.http)
 		}
 		f.cfg.HTTP = f.http
+	}
+	switch f.discover {
+	case "":
+	case "lan":
+		f.cfg.DiscoverLAN = true
+	default:
+		return usagef("unknown --discover %q (want lan)", f.discover)
 	}
 	f.cfg.DisableHintedHandoff = !f.hinted
 	f.cfg.NoAutoJoin = !f.autoJoin

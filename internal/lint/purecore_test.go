@@ -21,6 +21,7 @@ var pureCores = []string{
 	"replica/disk.go",
 	"node/refill.go",
 	"internal/ringverdict/*.go",
+	"discovery/peers.go",
 }
 
 // impureImports are the packages (or package prefixes) a pure core must

@@ -169,6 +169,22 @@ func newNetwork(nodes, subnetFrom int, logf func(string, ...any)) (_ *network, e
 	return n, nil
 }
 
+// enableMulticast lets the nodes multicast to each other: a route for
+// 224.0.0.0/4 out of each namespace's eth0 (the namespaces have no default
+// route), and no IGMP snooping on the bridge, so a group's datagrams reach
+// every port whether or not the bridge saw a membership report.
+func (n *network) enableMulticast() error {
+	if _, err := run("ip", "link", "set", n.bridge, "type", "bridge", "mcast_snooping", "0"); err != nil {
+		return err
+	}
+	for i := range n.nodes {
+		if _, err := run("ip", "-n", n.ns(i), "route", "add", "224.0.0.0/4", "dev", "eth0"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (n *network) forwardRule(op string) []string {
 	r := []string{op, "FORWARD"}
 	if op == "-I" {
