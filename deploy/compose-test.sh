@@ -102,7 +102,8 @@ log "building the image $QKV_IMAGE"
 make --no-print-directory image IMAGE="$QKV_IMAGE" >/dev/null || fail "make image"
 trap cleanup EXIT
 
-log "starting project $PROJECT"
+log "starting project $PROJECT (image built in $((SECONDS - START)) s)"
+UP=$SECONDS
 dc 120 up -d --no-build node1 node2 node3 || fail "docker-compose up"
 GRPC_PORT=$(host_port 7101)
 HTTP_PORT=$(host_port 7301)
@@ -110,7 +111,7 @@ export QUORUMKV_ENDPOINTS="127.0.0.1:$GRPC_PORT"
 log "node1 published on 127.0.0.1:$GRPC_PORT (gRPC) and 127.0.0.1:$HTTP_PORT (admin HTTP)"
 
 "$CLI" ring wait --members 3 --timeout 120s || fail "the ring did not form within 120 s"
-pass "ring of 3 formed after $((SECONDS - START)) s"
+pass "ring of 3 ready $((SECONDS - UP)) s after docker-compose up"
 
 status=$(http_get "$HTTP_PORT" /readyz) || fail "GET /readyz on 127.0.0.1:$HTTP_PORT: no answer"
 [[ $status == *" 200 "* ]] || fail "GET /readyz: $status, want 200"
