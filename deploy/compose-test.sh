@@ -101,6 +101,7 @@ timeout 30 docker info >/dev/null 2>&1 || fail "the Docker daemon does not answe
 log "building the image $QKV_IMAGE"
 make --no-print-directory image IMAGE="$QKV_IMAGE" >/dev/null || fail "make image"
 trap cleanup EXIT
+trap 'exit 130' INT TERM # the EXIT trap cleans up after a signal too
 
 log "starting project $PROJECT (image built in $((SECONDS - START)) s)"
 UP=$SECONDS
