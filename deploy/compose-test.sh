@@ -66,8 +66,8 @@ host_port() {
 wait_down() {
   local deadline=$((SECONDS + $2)) st
   while [ "$SECONDS" -lt "$deadline" ]; do
-    st=$("$CLI" ring status --timeout 5s 2>/dev/null | awk -v id="$1" '$1 == id {print $3}') || true
-    [ "$st" = down ] && return 0
+    st=$("$CLI" ring status -o json --timeout 5s 2>/dev/null | tr -d ' \n') || true
+    grep -q "\"id\":\"$1\"[^{}]*\"status\":\"down\"" <<<"$st" && return 0
     sleep 1
   done
   fail "member $1 not reported down within $2 s"
