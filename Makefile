@@ -2,7 +2,7 @@
 GO ?= go
 RACE_PKGS = ./vclock/... ./ring/... ./coordinator/... ./replica/... ./node/... ./client/... ./antientropy/... ./hintedhandoff/... ./internal/... ./peer/... ./serial/... ./discovery/...
 
-.PHONY: test check lint race unit build proto fuzz ringpage
+.PHONY: test check lint race unit build proto fuzz ringpage image compose-test
 
 test: lint race unit
 
@@ -26,6 +26,21 @@ ringpage:
 
 proto:
 	$(GO) generate ./api
+
+# The server image (Dockerfile): the static binary on scratch. Nothing is
+# pulled: the binary is built here and the image only copies it in.
+IMAGE ?= quorumkv:dev
+image:
+	CGO_ENABLED=0 $(GO) build -o .build/image/quorumkv ./cmd/quorumkv
+	@mkdir -p .build/image/data
+	docker build -q -t $(IMAGE) .
+
+# Three nodes from deploy/compose.yaml (an image of their own, a project
+# name of their own, host ports picked by Docker): write, wait for the
+# ring, kill a node, read at QUORUM, then tear everything down, also on
+# failure (needs Docker and docker-compose).
+compose-test:
+	bash deploy/compose-test.sh
 
 # Short fuzz runs of every decoder (the full budget is for humans: FUZZTIME=10m).
 FUZZTIME ?= 10s
