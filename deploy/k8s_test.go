@@ -31,13 +31,6 @@ import (
 
 const k8sDir = "k8s"
 
-// parallelFlags are server flags the manifests set that a parallel change
-// adds to `quorumkv server`: --bootstrap-expect, how many nodes form a new
-// cluster when every node has seeds (as with `--join dns:NAME:PORT`, from
-// the same change). It is accepted whether or not the binary built here
-// has it yet.
-var parallelFlags = map[string]bool{"bootstrap-expect": true}
-
 // zoneFieldPath is the downward API path of the zone label that
 // PodTopologyLabelsAdmission copies from the node onto the pod.
 const zoneFieldPath = "metadata.labels['topology.kubernetes.io/zone']"
@@ -283,7 +276,7 @@ type errList []error
 func (l *errList) add(format string, args ...any) { *l = append(*l, fmt.Errorf(format, args...)) }
 
 // checkWiring checks the objects against each other and against the
-// server's flags (known, plus parallelFlags).
+// server's flags (known).
 func checkWiring(m *manifests, known map[string]bool) []error {
 	var errs errList
 	if len(m.sts) != 1 || len(m.pdbs) != 1 || len(m.services) != 2 {
@@ -365,7 +358,7 @@ func containerFlags(errs *errList, c *corev1.Container, known map[string]bool) s
 		}
 	}
 	for name := range flags {
-		if !known[name] && !parallelFlags[name] {
+		if !known[name] {
 			errs.add("--%s is not a flag of `quorumkv server`", name)
 		}
 	}
