@@ -22,6 +22,7 @@ var pureCores = []string{
 	"node/refill.go",
 	"internal/ringverdict/*.go",
 	"discovery/peers.go",
+	"security/roles.go", "security/config.go",
 }
 
 // impureImports are the packages (or package prefixes) a pure core must
