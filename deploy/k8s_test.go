@@ -236,7 +236,7 @@ func TestK8sStrictDecoding(t *testing.T) {
 func TestK8sWiringChecksBite(t *testing.T) {
 	known := map[string]bool{"id": true, "data": true, "listen": true, "gossip": true, "http": true, "join": true, "log-format": true}
 	breaks := []struct{ file, from, to, want string }{
-		{"statefulset.yaml", "--listen=$(POD_IP):7101", "--listen=$(POD_IP):7102", "no container port 7102"},
+		{"statefulset.yaml", "--listen=0.0.0.0:7101", "--listen=0.0.0.0:7102", "no container port 7102"},
 		{"statefulset.yaml", "path: /readyz", "path: /ready", "readiness probe path"},
 		{"statefulset.yaml", "serviceName: quorumkv-peers", "serviceName: quorumkv", "serviceName"},
 		{"statefulset.yaml", "dns:quorumkv-peers.", "dns:quorumkv-peer.", "headless"},

@@ -66,6 +66,11 @@ type Config struct {
 	LANTransport discovery.Transport
 	// NoAutoJoin keeps a new node out of the ring until `ring commit`.
 	NoAutoJoin bool
+	// Advertise is where other nodes and clients reach this node: a host
+	// (its gRPC port is the --listen one) or host:port ("": the listen
+	// address, with an unspecified host such as 0.0.0.0 replaced by the
+	// gossip's advertised IP). Gossip is announced at its host too.
+	Advertise string
 	// TLS secures the node's port and its traffic to other nodes (zero:
 	// plaintext).
 	TLS security.ServerConfig
@@ -389,3 +394,24 @@ func (c *Config) hintMaxAge() time.Duration { return c.TombstoneGrace / 2 }
 // an apply lands within that plus half the grace of being sent, before any
 // reaper counts the grace of a later delete as passed.
 func (c *Config) lateApplyMargin() time.Duration { return c.TombstoneGrace / 2 }
+
+// advertised is the gRPC address the node publishes: adv as host:port, or
+// adv's host at the listener's port, or the listener's address.
+func advertised(adv string, lis net.Addr) string {
+	if adv == "" {
+		return lis.String()
+	}
+	if _, _, err := net.SplitHostPort(adv); err == nil {
+		return adv
+	}
+	_, port, _ := net.SplitHostPort(lis.String())
+	return net.JoinHostPort(adv, port)
+}
+
+// advertisedHost is adv's host ("" when adv is empty).
+func advertisedHost(adv string) string {
+	if h, _, err := net.SplitHostPort(adv); err == nil {
+		return h
+	}
+	return adv
+}

@@ -172,7 +172,7 @@ func (n *Node) start() (err error) {
 		return err
 	}
 	if n.members, err = ring.StartMembership(ring.MembershipConfig{
-		NodeID: cfg.ID, GRPCAddr: n.lis.Addr().String(), GossipAddr: cfg.Gossip,
+		NodeID: cfg.ID, GRPCAddr: advertised(cfg.Advertise, n.lis.Addr()), GossipAddr: cfg.Gossip, AdvertiseHost: advertisedHost(cfg.Advertise),
 		Seeds: seeds, SeedSources: sources, BootstrapExpect: cfg.BootstrapExpect,
 		Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
 		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(), Zone: cfg.Zone,

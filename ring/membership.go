@@ -108,10 +108,12 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		return nil, err
 	}
 	mlLog := newMemberlistLogger(m.log)
-	nt, bindIP, advIP, port, err := bindGossip(cfg.GossipAddr, mlLog)
+	nt, bindIP, advIP, port, err := bindGossip(cfg.GossipAddr, cfg.AdvertiseHost, mlLog)
 	if err != nil {
 		return nil, err
 	}
+	cfg.GRPCAddr = reachable(cfg.GRPCAddr, advIP)
+	m.cfg.GRPCAddr = cfg.GRPCAddr
 	m.self = Member{
 		ID:     cfg.NodeID,
 		Addr:   cfg.GRPCAddr,

@@ -11,7 +11,7 @@ import (
 
 // bindGossip opens memberlist's transport ourselves so that, with port 0,
 // the real port is known before memberlist starts and can be advertised.
-func bindGossip(addr string, l *log.Logger) (nt *memberlist.NetTransport, bindIP, advIP string, port int, err error) {
+func bindGossip(addr, advertise string, l *log.Logger) (nt *memberlist.NetTransport, bindIP, advIP string, port int, err error) {
 	host, portStr, _ := net.SplitHostPort(addr) // validated
 	port, _ = strconv.Atoi(portStr)
 	bindIP = host
@@ -49,7 +49,12 @@ func bindGossip(addr string, l *log.Logger) (nt *memberlist.NetTransport, bindIP
 		return nil, "", "", 0, fmt.Errorf("ring: bind gossip address %s: %w", addr, err)
 	}
 	port = nt.GetAutoBindPort()
-	ip, _, err := nt.FinalAdvertiseAddr("", port)
+	advHost, err := resolveAdvertise(advertise)
+	if err != nil {
+		_ = nt.Shutdown()
+		return nil, "", "", 0, err
+	}
+	ip, _, err := nt.FinalAdvertiseAddr(advHost, port)
 	if err == nil && ip.IsUnspecified() {
 		err = fmt.Errorf("cannot advertise %s: bind a specific IP or 0.0.0.0", ip)
 	}
@@ -58,6 +63,37 @@ func bindGossip(addr string, l *log.Logger) (nt *memberlist.NetTransport, bindIP
 		return nil, "", "", 0, fmt.Errorf("ring: gossip advertise address: %w", err)
 	}
 	return nt, bindIP, ip.String(), port, nil
+}
+
+// resolveAdvertise turns an advertised host (an IP or a name; "" for
+// memberlist's choice) into the IP gossip announces.
+func resolveAdvertise(host string) (string, error) {
+	if host == "" || net.ParseIP(host) != nil {
+		return host, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("ring: resolve advertised host %q: %v", host, err)
+	}
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			return ip.String(), nil
+		}
+	}
+	return ips[0].String(), nil
+}
+
+// reachable replaces an unspecified host (0.0.0.0, ::, none) in addr with
+// ip, so that what a node publishes can be dialed.
+func reachable(addr, ip string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if h := net.ParseIP(host); host == "" || (h != nil && h.IsUnspecified()) {
+		return net.JoinHostPort(ip, port)
+	}
+	return addr
 }
 
 // memberlistConfig is memberlist's LAN configuration tuned by g.

@@ -74,6 +74,7 @@ func newServerCmd() *cobra.Command {
 	f.peerTLS.register(fl, "peer-", "other nodes (default: --tls-ca)", "this node presents to other nodes (default: --tls-cert)")
 	fl.StringVar(&f.gossipKeyFile, "gossip-key", "", "file holding the gossip encryption key (base64 of 32 bytes, `quorumkv gossip-key generate`): gossip is encrypted and a node without the key cannot join")
 	fl.BoolVar(&f.requireClientCert, "require-client-cert", false, "refuse clients without a certificate signed by --tls-ca (UNAUTHENTICATED)")
+	fl.StringVar(&f.cfg.Advertise, "advertise", "", "host (or host:port) other nodes and clients reach this node at, e.g. a pod IP or DNS name when --listen is 0.0.0.0 (default: the --listen address; for 0.0.0.0, the IP gossip picks)")
 	fl.StringVar(&f.cfg.Zone, "zone", "", "failure zone of this node (rack, availability zone): once the ring has N zones, every key's N replicas are in N distinct zones; fixed while the node is a member")
 	fl.BoolVar(&f.autoJoin, "auto-join", true, "with --join, become a member by itself (false: wait for `quorumkv ring plan` / `ring commit`)")
 	fl.IntVar(&f.cfg.Replicas, "replicas", node.DefaultReplicas, "replicas per key, N (cluster constant)")
