@@ -137,13 +137,13 @@ func LocalMembershipConfig() MembershipConfig {
 
 // MembershipConfig configures StartMembership.
 type MembershipConfig struct {
-	NodeID     string // unique, stable node name (memberlist name, ring member id)
-	GRPCAddr   string // host:port other nodes use for gRPC (goes in the doc and node meta); an unspecified host (0.0.0.0) becomes the gossip's advertised IP
+	NodeID   string // unique, stable node name (memberlist name, ring member id)
+	GRPCAddr string // host:port other nodes use for gRPC (goes in the doc and node meta); an unspecified host (0.0.0.0) becomes the gossip's advertised IP
 	// AdvertiseHost is the IP or name gossip is announced at ("": the
 	// bound address, or for 0.0.0.0 memberlist's pick of a private IP).
 	AdvertiseHost string
-	GossipAddr string // host:port to bind memberlist to; port 0 picks a free port
-	Zone       string // optional failure zone, recorded in the doc
+	GossipAddr    string // host:port to bind memberlist to; port 0 picks a free port
+	Zone          string // optional failure zone, recorded in the doc
 	// Keyring encrypts and authenticates gossip (nil: plaintext gossip).
 	// Rotating its keys takes effect at once.
 	Keyring *memberlist.Keyring
