@@ -176,7 +176,7 @@ func (n *Node) start() (err error) {
 		Seeds: seeds, SeedSources: sources, BootstrapExpect: cfg.BootstrapExpect,
 		Cluster: cfg.cluster(), Store: n.store, Gossip: cfg.GossipTimers, Logger: n.log,
 		NoAutoJoin: cfg.NoAutoJoin, RejoinInterval: cfg.RejoinInterval, Empty: n.store.Empty(), Zone: cfg.Zone,
-		Keyring: n.keyring(), Admit: n.admitFunc(),
+		Keyring: n.keyring(), VerifyNode: n.verifyNodeFunc(),
 	}); err != nil {
 		return err
 	}

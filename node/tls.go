@@ -132,10 +132,10 @@ func (n *Node) loadTLS() error {
 	return nil
 }
 
-// admitFunc is the membership's identity check of other nodes on a TLS
+// verifyNodeFunc is the membership's identity check of other nodes on a TLS
 // node: the node at a gossiped data address must present a node
 // certificate for its id (nil without TLS).
-func (n *Node) admitFunc() func(ctx context.Context, id, addr string) error {
+func (n *Node) verifyNodeFunc() func(ctx context.Context, id, addr string) error {
 	if n.peerTLS == nil {
 		return nil
 	}

@@ -10,16 +10,16 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// Admission: with MembershipConfig.Admit set (a TLS cluster), a node takes
+// Admission: with MembershipConfig.VerifyNode set (a TLS cluster), a node takes
 // gossip about another node only once that node has proved who it is —
-// Admit checked it at its data address (a TLS handshake showing a node
+// VerifyNode checked it at its data address (a TLS handshake showing a node
 // certificate of the cluster's CA for its id) — or when the node is a
 // member of the document already. Until then its alive messages and joins
 // are refused and document entries and ring records naming it are left
 // out of merges, so a server holding the gossip key but no certificate of
 // the cluster never appears in the ring.
 
-// admitTimeout bounds one Admit check; admitRetry is the least time
+// admitTimeout bounds one VerifyNode check; admitRetry is the least time
 // before a node that failed it is checked again.
 const (
 	admitTimeout = 3 * time.Second
@@ -29,7 +29,7 @@ const (
 // errNotAdmitted refuses gossip from a node not (yet) admitted.
 var errNotAdmitted = errors.New("not admitted yet: its identity is being checked")
 
-// admission tracks the nodes Admit accepted, by id and data address.
+// admission tracks the nodes VerifyNode accepted, by id and data address.
 type admission struct {
 	mu       sync.Mutex
 	verified map[string]string    // id -> data address admitted
@@ -38,10 +38,10 @@ type admission struct {
 }
 
 // admitted reports whether gossip about node id at data address addr may
-// be taken: a document member at that address, or one Admit accepted. An
+// be taken: a document member at that address, or one VerifyNode accepted. An
 // unknown node is checked in the background.
 func (m *Membership) admitted(id, addr string) bool {
-	if m.cfg.Admit == nil || id == m.cfg.NodeID {
+	if m.cfg.VerifyNode == nil || id == m.cfg.NodeID {
 		return true
 	}
 	m.mu.Lock()
@@ -73,7 +73,7 @@ func (m *Membership) admitted(id, addr string) bool {
 	return false
 }
 
-// check runs Admit for id at addr and records the outcome.
+// check runs VerifyNode for id at addr and records the outcome.
 func (m *Membership) check(id, addr string) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), admitTimeout)
@@ -85,7 +85,7 @@ func (m *Membership) check(id, addr string) {
 		case <-ctx.Done():
 		}
 	}()
-	err := m.cfg.Admit(ctx, id, addr)
+	err := m.cfg.VerifyNode(ctx, id, addr)
 	a := &m.admit
 	a.mu.Lock()
 	delete(a.checking, id)
@@ -116,7 +116,7 @@ func (m *Membership) admitPeer(n *memberlist.Node) error {
 // admissible drops from o the entries of nodes not admitted, and its ring
 // record if that names one.
 func (m *Membership) admissible(o Doc) Doc {
-	if m.cfg.Admit == nil {
+	if m.cfg.VerifyNode == nil {
 		return o
 	}
 	var out *Doc

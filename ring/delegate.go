@@ -71,9 +71,17 @@ func (d delegate) MergeRemoteState(buf []byte, join bool) {
 	d.m.mergeDoc(doc)
 }
 
-func (d delegate) NotifyJoin(n *memberlist.Node)   { d.m.setAlive(n.Name, true) }
-func (d delegate) NotifyLeave(n *memberlist.Node)  { d.m.setAlive(n.Name, false) }
-func (d delegate) NotifyUpdate(n *memberlist.Node) {}
+func (d delegate) NotifyJoin(n *memberlist.Node) {
+	d.m.noteSeen(n)
+	d.m.setAlive(n.Name, true)
+}
+
+func (d delegate) NotifyLeave(n *memberlist.Node) {
+	d.m.forgetSeen(n.Name)
+	d.m.setAlive(n.Name, false)
+}
+
+func (d delegate) NotifyUpdate(n *memberlist.Node) { d.m.noteSeen(n) }
 
 // NotifyMerge refuses a join (either direction) with a node of another
 // cluster.

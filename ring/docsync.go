@@ -5,6 +5,8 @@ package ring
 
 import (
 	"slices"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func (m *Membership) inboxLoop() {
@@ -186,4 +188,28 @@ func (m *Membership) rebuild(old *Ring, ids []string, zones Zones) *Ring {
 		r, _ = Build(m.cfg.Cluster, nil, nil)
 	}
 	return r
+}
+
+// noteSeen copies what memberlist reports of node n (its data address from
+// the meta), for Candidates. It runs in memberlist's callbacks, under the
+// lock that guards n.
+func (m *Membership) noteSeen(n *memberlist.Node) {
+	if n.Name == m.cfg.NodeID {
+		return
+	}
+	nm, err := decodeMeta(n.Meta)
+	if err != nil || nm.Hash != m.hash {
+		return
+	}
+	c := Candidate{ID: n.Name, Addr: nm.Addr, Gossip: n.Address()}
+	m.aliveMu.Lock()
+	m.seen[n.Name] = c
+	m.aliveMu.Unlock()
+}
+
+// forgetSeen drops a node memberlist reports gone.
+func (m *Membership) forgetSeen(name string) {
+	m.aliveMu.Lock()
+	delete(m.seen, name)
+	m.aliveMu.Unlock()
 }

@@ -42,6 +42,9 @@ type Membership struct {
 
 	aliveMu  sync.RWMutex
 	alive    map[string]bool // other nodes memberlist reports alive
+	// seen are those nodes of this cluster as memberlist last reported
+	// them (copied in its callbacks, which hold its lock).
+	seen map[string]Candidate
 	numAlive atomic.Int32    // including self
 
 	cbMu      sync.Mutex
@@ -96,6 +99,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		log:      cfg.Logger.With("node", cfg.NodeID),
 		hash:     cfg.Cluster.Hash(),
 		alive:    map[string]bool{},
+		seen:     map[string]Candidate{},
 		syncedAt: map[string]time.Time{},
 		changed:  make(chan struct{}, 1),
 		inbox:    make(chan Doc, inboxSize),
@@ -520,16 +524,14 @@ type Candidate struct {
 func (m *Membership) Candidates() []Candidate {
 	doc := m.Doc()
 	var out []Candidate
-	for _, n := range m.list.Members() {
-		nm, err := decodeMeta(n.Meta)
-		if err != nil || nm.Hash != m.hash {
+	m.aliveMu.RLock()
+	for id, c := range m.seen {
+		if mem, ok := doc.Members[id]; ok && mem.State != StateRemoved {
 			continue
 		}
-		if mem, ok := doc.Members[n.Name]; ok && mem.State != StateRemoved {
-			continue
-		}
-		out = append(out, Candidate{ID: n.Name, Addr: nm.Addr, Gossip: n.Address()})
+		out = append(out, c)
 	}
+	m.aliveMu.RUnlock()
 	slices.SortFunc(out, func(a, b Candidate) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }

@@ -147,10 +147,10 @@ type MembershipConfig struct {
 	// Keyring encrypts and authenticates gossip (nil: plaintext gossip).
 	// Rotating its keys takes effect at once.
 	Keyring *memberlist.Keyring
-	// Admit, when set, checks a node's identity at its data address before
+	// VerifyNode, when set, checks a node's identity at its data address before
 	// gossip about it is taken (see admission); nil takes every node of
 	// the cluster.
-	Admit func(ctx context.Context, id, addr string) error
+	VerifyNode func(ctx context.Context, id, addr string) error
 	// Seeds are gossip addresses (host:port) joined at start and at every
 	// re-join round.
 	Seeds []string
