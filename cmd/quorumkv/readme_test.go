@@ -21,6 +21,9 @@ import (
 const (
 	tourStart = "<!-- tour -->"
 	tourEnd   = "<!-- /tour -->"
+	// The security section's block runs the same way, on its own.
+	securityStart = "<!-- security-tour -->"
+	securityEnd   = "<!-- /security-tour -->"
 )
 
 // tourPorts are the ports the tour's commands use (demo and servers). No
@@ -40,21 +43,25 @@ func needTourPorts(t *testing.T) {
 }
 
 // tourScript extracts the tour's shell blocks from the README text.
-func tourScript(readme string) (string, error) {
+func tourScript(readme string) (string, error) { return markedScript(readme, tourStart, tourEnd) }
+
+// markedScript extracts the shell blocks between the markers start and
+// end from the README text.
+func markedScript(readme, start, end string) (string, error) {
 	var blocks []string
 	rest := readme
 	for {
-		i := strings.Index(rest, tourStart)
+		i := strings.Index(rest, start)
 		if i < 0 {
 			break
 		}
-		rest = rest[i+len(tourStart):]
-		j := strings.Index(rest, tourEnd)
+		rest = rest[i+len(start):]
+		j := strings.Index(rest, end)
 		if j < 0 {
-			return "", fmt.Errorf("%s without %s", tourStart, tourEnd)
+			return "", fmt.Errorf("%s without %s", start, end)
 		}
 		section := rest[:j]
-		rest = rest[j+len(tourEnd):]
+		rest = rest[j+len(end):]
 		lines := strings.Split(section, "\n")
 		var block []string
 		in := false
@@ -74,7 +81,7 @@ func tourScript(readme string) (string, error) {
 		}
 	}
 	if len(blocks) == 0 {
-		return "", fmt.Errorf("no ```sh blocks between %s and %s", tourStart, tourEnd)
+		return "", fmt.Errorf("no ```sh blocks between %s and %s", start, end)
 	}
 	return strings.Join(blocks, "\n") + "\n", nil
 }
@@ -109,45 +116,7 @@ func TestReadmeTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	needTourPorts(t)
-	// The tour builds ./quorumkv in the repository root; leave no binary
-	// behind that was not there before.
-	bin := filepath.Join(root, "quorumkv")
-	if _, err := os.Stat(bin); errors.Is(err, os.ErrNotExist) {
-		t.Cleanup(func() { os.Remove(bin) })
-	}
-
-	// mktemp -d and the demo's data land in tmp; its logs are shown on failure.
-	tmp := t.TempDir()
-	outPath := filepath.Join(tmp, "tour.out")
-	out, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
-	cmd.Dir = root
-	cmd.Env = append(tourEnv(), "TMPDIR="+tmp)
-	// The output goes to a file, not a pipe: background servers inherit it
-	// and would hold a pipe open after bash exits.
-	cmd.Stdout, cmd.Stderr = out, out
-	// Its own process group: everything the script starts dies with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	runErr := cmd.Wait()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	got, err := os.ReadFile(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	output := string(got)
-	t.Logf("tour took %v", time.Since(start).Round(time.Millisecond))
+	output, tmp, runErr := runReadmeScript(t, root, script)
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Errorf(format, args...)
@@ -181,6 +150,95 @@ func TestReadmeTour(t *testing.T) {
 	if t.Failed() {
 		t.Logf("script:\n%s", script)
 		t.Logf("output:\n%s", output)
+		logs, _ := filepath.Glob(filepath.Join(tmp, "*", "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", l, b)
+		}
+	}
+}
+
+// runReadmeScript runs a README script in one `bash -euo pipefail` session
+// from the repository root (root) on the tour's ports, and returns its
+// output, its temporary directory and its error.
+func runReadmeScript(t *testing.T, root, script string) (string, string, error) {
+	t.Helper()
+	needTourPorts(t)
+	// The scripts build ./quorumkv in the repository root; leave no binary
+	// behind that was not there before.
+	bin := filepath.Join(root, "quorumkv")
+	if _, err := os.Stat(bin); errors.Is(err, os.ErrNotExist) {
+		t.Cleanup(func() { os.Remove(bin) })
+	}
+	// mktemp -d and the demo's data land in tmp; its logs are shown on failure.
+	tmp := t.TempDir()
+	outPath := filepath.Join(tmp, "tour.out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = root
+	cmd.Env = append(tourEnv(), "TMPDIR="+tmp)
+	// The output goes to a file, not a pipe: background servers inherit it
+	// and would hold a pipe open after bash exits.
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group: everything the script starts dies with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runErr := cmd.Wait()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	got, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the script took %v", time.Since(start).Round(time.Millisecond))
+	return string(got), tmp, runErr
+}
+
+// TestReadmeSecurityTour runs the README's security block: a 3-node
+// cluster with TLS, client certificates and encrypted gossip from
+// `quorumkv cert`, used with the admin certificate, refusing a client
+// without one.
+func TestReadmeSecurityTour(t *testing.T) {
+	needBinary(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("the tour needs bash")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := markedScript(string(readme), securityStart, securityEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	output, tmp, runErr := runReadmeScript(t, root, script)
+	if runErr != nil {
+		t.Errorf("the security block failed: %v", runErr)
+	}
+	for _, want := range []struct{ what, re string }{
+		{"a healthy ring", `3 up, 0 down, 0 joining, 0 leaving — healthy`},
+		{"the put", `(?m)^ok\s+\d/\d replicas acknowledged`},
+		{"the refusal without a certificate", `(?m)unauthenticated.*\nexit 7$`},
+	} {
+		if !regexp.MustCompile(want.re).MatchString(output) {
+			t.Errorf("the output lacks %s (%s)", want.what, want.re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("script:\n%s\noutput:\n%s", script, output)
 		logs, _ := filepath.Glob(filepath.Join(tmp, "*", "*.log"))
 		for _, l := range logs {
 			b, _ := os.ReadFile(l)
