@@ -24,6 +24,10 @@ const (
 	// The security section's block runs the same way, on its own.
 	securityStart = "<!-- security-tour -->"
 	securityEnd   = "<!-- /security-tour -->"
+	// The register and lock examples run against the demo, as the README
+	// says they do; the test starts and stops it around them.
+	registersStart = "<!-- registers-tour -->"
+	registersEnd   = "<!-- /registers-tour -->"
 )
 
 // tourPorts are the ports the tour's commands use (demo and servers). No
@@ -244,6 +248,48 @@ func TestReadmeSecurityTour(t *testing.T) {
 			b, _ := os.ReadFile(l)
 			t.Logf("%s:\n%s", l, b)
 		}
+	}
+}
+
+// TestReadmeRegistersTour runs the README's register and lock examples
+// against the demo and checks the outcomes their comments promise.
+func TestReadmeRegistersTour(t *testing.T) {
+	needBinary(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("the tour needs bash")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := markedScript(string(readme), registersStart, registersEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := "go build -o quorumkv ./cmd/quorumkv\n./quorumkv demo & DEMO=$!\n./quorumkv ring wait --members 3\n" +
+		blocks + "kill $DEMO && wait $DEMO\n"
+	output, _, runErr := runReadmeScript(t, root, script)
+	if runErr != nil {
+		t.Errorf("the register examples failed: %v", runErr)
+	}
+	for _, want := range []struct{ what, re string }{
+		{"the first put", `(?m)^ok\s+version 1, value v1$`},
+		{"the refused put", `(?m)^not applied\s+version 2, value v2\nError: .*condition not met\nexit 5$`},
+		{"the increment", `(?m)^ok\s+version 1, value 5$`},
+		{"the held lock", `(?m)^held\s+by worker-1, token 1.*\nError: .*held by "worker-1".*\nexit 5$`},
+		{"the second token", `(?m)^acquired\s+token 2, ttl 30s$`},
+		{"the fenced write", `(?m)^Error: fenced: lock "jobs" token 1 is older than token 2.*\nexit 5$`},
+	} {
+		if !regexp.MustCompile(want.re).MatchString(output) {
+			t.Errorf("the output lacks %s (%s)", want.what, want.re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("script:\n%s\noutput:\n%s", script, output)
 	}
 }
 
