@@ -40,12 +40,12 @@ type Membership struct {
 	syncMu   sync.Mutex
 	syncedAt map[string]time.Time // last push-pull asked for, per peer (SyncWith)
 
-	aliveMu  sync.RWMutex
-	alive    map[string]bool // other nodes memberlist reports alive
+	aliveMu sync.RWMutex
+	alive   map[string]bool // other nodes memberlist reports alive
 	// seen are those nodes of this cluster as memberlist last reported
 	// them (copied in its callbacks, which hold its lock).
-	seen map[string]Candidate
-	numAlive atomic.Int32    // including self
+	seen     map[string]Candidate
+	numAlive atomic.Int32 // including self
 
 	cbMu      sync.Mutex
 	callbacks []func()
