@@ -207,11 +207,10 @@ func runReadmeScript(t *testing.T, root, script string) (string, string, error) 
 	return string(got), tmp, runErr
 }
 
-// TestReadmeSecurityTour runs the README's security block: a 3-node
-// cluster with TLS, client certificates and encrypted gossip from
-// `quorumkv cert`, used with the admin certificate, refusing a client
-// without one.
-func TestReadmeSecurityTour(t *testing.T) {
+// readmeBlocks returns the repository root and the README's shell blocks
+// between the markers start and end (skipping the test without bash).
+func readmeBlocks(t *testing.T, start, end string) (string, string) {
+	t.Helper()
 	needBinary(t)
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("the tour needs bash")
@@ -224,10 +223,19 @@ func TestReadmeSecurityTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, err := markedScript(string(readme), securityStart, securityEnd)
+	script, err := markedScript(string(readme), start, end)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, script
+}
+
+// TestReadmeSecurityTour runs the README's security block: a 3-node
+// cluster with TLS, client certificates and encrypted gossip from
+// `quorumkv cert`, used with the admin certificate, refusing a client
+// without one.
+func TestReadmeSecurityTour(t *testing.T) {
+	root, script := readmeBlocks(t, securityStart, securityEnd)
 	output, tmp, runErr := runReadmeScript(t, root, script)
 	if runErr != nil {
 		t.Errorf("the security block failed: %v", runErr)
@@ -254,22 +262,7 @@ func TestReadmeSecurityTour(t *testing.T) {
 // TestReadmeRegistersTour runs the README's register and lock examples
 // against the demo and checks the outcomes their comments promise.
 func TestReadmeRegistersTour(t *testing.T) {
-	needBinary(t)
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("the tour needs bash")
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks, err := markedScript(string(readme), registersStart, registersEnd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, blocks := readmeBlocks(t, registersStart, registersEnd)
 	script := "go build -o quorumkv ./cmd/quorumkv\n./quorumkv demo & DEMO=$!\n./quorumkv ring wait --members 3\n" +
 		blocks + "kill $DEMO && wait $DEMO\n"
 	output, _, runErr := runReadmeScript(t, root, script)
