@@ -104,22 +104,7 @@ func TestTourScriptExtraction(t *testing.T) {
 // TestReadmeTour runs the README's tour and checks the outcomes it
 // promises.
 func TestReadmeTour(t *testing.T) {
-	needBinary(t)
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("the tour needs bash")
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	script, err := tourScript(string(readme))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, script := readmeBlocks(t, tourStart, tourEnd)
 	output, tmp, runErr := runReadmeScript(t, root, script)
 	fail := func(format string, args ...any) {
 		t.Helper()
