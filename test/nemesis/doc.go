@@ -70,8 +70,9 @@
 // in every order). porcupine checks every key within Config.CheckTimeout
 // (60 s); a key that is not linearizable, or a checker time-out, fails the
 // run like a lost write, and porcupine's visualization of the key
-// (register-KEY.html) and the history (registers.jsonl) are kept in the
-// data dir. The summary's registers part has the operations per kind and
+// (register-KEY.html) and the history (registers.jsonl: every operation,
+// the definite failures too, with its op id KEY/WHERE/WORKER/SEQ, its error
+// text and the proposer's receipt) are kept in the data dir. The summary's registers part has the operations per kind and
 // outcome, the unknown outcomes and their share of all register
 // operations, and the verdict per key; Config.MaxUnknown (--max-unknown
 // 0.02; the make targets apply it to runs given a DURATION) fails a run

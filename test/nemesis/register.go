@@ -143,13 +143,17 @@ func (rw *registers) draw(r *rand.Rand, key string, version uint64) regInput {
 // execRegister runs in on c.
 func execRegister(ctx context.Context, c registerClient, in regInput) (*client.SerialResult, error) {
 	key := []byte(in.Key)
+	var opts []client.SerialOption
+	if in.OpID != "" {
+		opts = append(opts, client.WithOpID([]byte(in.OpID)))
+	}
 	switch in.Op {
 	case regCAS:
-		return c.CompareAndSet(ctx, key, []byte(in.Value), client.ExpectVersion(in.Expect))
+		return c.CompareAndSet(ctx, key, []byte(in.Value), client.ExpectVersion(in.Expect), opts...)
 	case regPut:
-		return c.CompareAndSet(ctx, key, []byte(in.Value), client.Condition{})
+		return c.CompareAndSet(ctx, key, []byte(in.Value), client.Condition{}, opts...)
 	case regIncr:
-		return c.Increment(ctx, key, in.By)
+		return c.Increment(ctx, key, in.By, opts...)
 	}
 	return c.SerialGet(ctx, key)
 }
@@ -225,8 +229,11 @@ func (rw *registers) run(ctx context.Context, key string, worker int, where stri
 	r := rand.New(rand.NewPCG(rw.seed, h<<8|uint64(worker)))
 	id := rw.newClient()
 	var version uint64
-	for ctx.Err() == nil && rw.left[key].Add(-1) >= 0 {
+	for seq := 0; ctx.Err() == nil && rw.left[key].Add(-1) >= 0; seq++ {
 		in := rw.draw(r, key, version)
+		if in.Op != regGet {
+			in.OpID = fmt.Sprintf("%s/%s/%d/%d", key, where, worker, seq)
+		}
 		rec := regRecord{in: in, where: where}
 		sentIt := false
 		err := send(ctx, in.Op, key, func(ctx context.Context, exec regExec) (string, error) {
@@ -236,6 +243,7 @@ func (rw *registers) run(ctx context.Context, key string, worker int, where stri
 			rec.ret = rw.now()
 			answered, unknown, class := opOutcome(in.Op, res, err)
 			rec.failed, rec.out.Unknown, rec.class = !answered && !unknown, unknown, class
+			rec.noteAnswer(res, err)
 			if answered {
 				// A failed condition applied nothing, whatever the result says.
 				applied := res.Applied && !errors.Is(err, client.ErrConditionFailed)
@@ -279,6 +287,7 @@ func (rw *registers) finalReads(ctx context.Context, exec regExec, timeout time.
 			cancel()
 			answered, unknown, class := opOutcome(in.Op, res, err)
 			rec.failed, rec.out.Unknown, rec.class = !answered && !unknown, unknown, class
+			rec.noteAnswer(res, err)
 			if answered {
 				rec.out = regOutput{Found: res.Found, Value: string(res.Value), Version: res.Version}
 			}

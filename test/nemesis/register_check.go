@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/quorumkv/quorumkv/client"
 )
 
 // regRecord is one register operation as the workload recorded it.
@@ -29,6 +31,19 @@ type regRecord struct {
 	class     string        // the failure's class ("" for an answer)
 	call, ret time.Duration // since the workloads started, on the harness's one monotonic clock
 	where     string        // the node it was sent to, or "routed"
+	// err and receipt say how it ended, for reading a failed history.
+	err     string
+	receipt string
+}
+
+// noteAnswer keeps an operation's error text and its proposer's receipt.
+func (r *regRecord) noteAnswer(res *client.SerialResult, err error) {
+	if err != nil {
+		r.err = err.Error()
+	}
+	if res != nil && res.Proposer != "" {
+		r.receipt = fmt.Sprintf("%s rounds=%d fast=%v dedup=%v", res.Proposer, res.Rounds, res.FastPath, res.Deduplicated)
+	}
 }
 
 // registerHistory turns the records into the history porcupine checks:
@@ -323,6 +338,7 @@ func writeRegisterRecords(path string, recs []regRecord) error {
 			"key": r.in.Key, "op": r.in.Op, "expect": r.in.Expect, "value": r.in.Value, "by": r.in.By,
 			"unknown": r.out.Unknown, "failed": r.failed, "class": r.class,
 			"applied": r.out.Applied, "found": r.out.Found, "out_value": r.out.Value, "version": r.out.Version,
+			"op_id": r.in.OpID, "err": r.err, "receipt": r.receipt,
 		})
 	}
 	return errors.Join(w.Flush(), f.Close())

@@ -24,6 +24,9 @@ type regInput struct {
 	Expect uint64 // regCAS: the version the register must have
 	Value  string // regCAS, regPut: the value written
 	By     int64  // regIncr
+	// OpID names a change (cas, put, incr) to the store (WithOpID), so a
+	// record can be matched with the register's recent ids and the logs.
+	OpID string
 }
 
 // regOutput is what it returned. Unknown: the outcome is not known (it may
