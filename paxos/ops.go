@@ -53,7 +53,11 @@ type Op struct {
 	// (RetryBase, the version it was computed from; unknown when
 	// !RetryBaseKnown), or if its own condition tells (a version); any
 	// other change (an increment, an unconditional write, a lock change)
-	// is not applied again: the answer is Forgotten.
+	// is not applied again: the answer is Forgotten. RetryBaseKnown also
+	// says the earlier tries were this proposer's own rounds, which a
+	// later chosen round supersedes; without it a copy of the change may
+	// still be on its way to another proposer (a forwarded request, a
+	// client's earlier try) and apply later.
 	Retry          bool
 	RetryBase      uint64
 	RetryBaseKnown bool
@@ -103,8 +107,10 @@ type Result struct {
 	// Remembered: a retried change whose id the register does not hold,
 	// while it holds the id of every change applied since the retried
 	// change's base (the version its condition names, or the base the
-	// retry carries): no earlier try of it was ever applied, so an outcome
-	// other than Applied is as definite as a first try's.
+	// retry carries), and no earlier try can apply later (the register is
+	// past the version a condition names, or the earlier tries were the
+	// proposer's own superseded rounds): no try of it ever applies, so an
+	// outcome other than Applied is as definite as a first try's.
 	Remembered bool
 }
 
@@ -129,7 +135,7 @@ func Apply(s State, op Op, window int) (State, Result) {
 	}
 	if op.Retry && len(op.ID) > 0 {
 		base, known := retryBase(op)
-		res.Remembered = known && s.remembersSince(base)
+		res.Remembered = known && s.remembersSince(base) && (op.RetryBaseKnown || s.Version > base)
 	}
 	return next, res
 }
@@ -137,6 +143,9 @@ func Apply(s State, op Op, window int) (State, Result) {
 // retryBase is a version no earlier try of op can have applied at or
 // below: a change conditioned on version V applies only at V+1, whatever
 // its tries were computed from; otherwise the base the retry carries.
+// While the register is not past V, a copy of the change sent elsewhere
+// can still apply at V+1 later, so only a register past the base proves
+// that no try ever applies (see Apply).
 func retryBase(op Op) (uint64, bool) {
 	if op.HasVersion {
 		return op.Version, true

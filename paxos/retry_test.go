@@ -65,6 +65,11 @@ func TestRetryRemembered(t *testing.T) {
 		{"carried base covered", withBase(absent, 6), true},
 		{"carried base too old", withBase(absent, 5), false},
 		{"not a retry", Op{Kind: OpSet, Value: []byte("x"), HasVersion: true, Version: 6, ID: []byte("c")}, false},
+		// The register is not past the version the change names: a copy
+		// of it sent to another proposer can still apply at version 12.
+		{"version ahead, a copy may be elsewhere", cas(11), false},
+		// Only this proposer's own superseded rounds carried it.
+		{"version ahead, own rounds only", withBase(cas(11), 10), true},
 	} {
 		_, res := Apply(s, tc.op, 4)
 		if res.Outcome == Applied || res.Remembered != tc.remembered {
